@@ -1,0 +1,104 @@
+// Shared-memory layouts: a strided map from a tile index to an element offset, then an optional XOR
+// swizzle of that offset (CUTLASS's Swizzle<bits, base, shift>) to spread rows over memory banks.
+
+export interface Swizzle {
+  /** How many offset bits are flipped. */
+  readonly bits: number;
+  /** The lowest flipped bit: 2^base elements move together. */
+  readonly base: number;
+  /** Distance from the flipped bits up to the bits that flip them. */
+  readonly shift: number;
+}
+
+/** A strided layout of `shape` (element strides), optionally swizzled. */
+export interface SharedLayout {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly swizzle: Swizzle | null;
+}
+
+export class SharedLayoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SharedLayoutError';
+  }
+}
+
+function checkShape(shape: readonly number[]): void {
+  for (const s of shape) if (!(Number.isInteger(s) && s >= 1)) throw new SharedLayoutError(`shared extent ${s} is not a positive integer`);
+}
+
+export function strided(shape: readonly number[], strides: readonly number[]): SharedLayout {
+  checkShape(shape);
+  if (strides.length !== shape.length) {
+    throw new SharedLayoutError(`strided layout of rank ${shape.length} needs ${shape.length} strides, got ${strides.length}`);
+  }
+  for (const s of strides) if (!(Number.isInteger(s) && s >= 0)) throw new SharedLayoutError(`stride ${s} is not a non-negative integer`);
+  return { shape: [...shape], strides: [...strides], swizzle: null };
+}
+
+/** Row-major strides: the last dimension is contiguous. */
+export function rowMajor(shape: readonly number[]): SharedLayout {
+  const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+  return strided(shape, strides);
+}
+
+/** Column-major strides: the first dimension is contiguous. */
+export function columnMajor(shape: readonly number[]): SharedLayout {
+  const strides = shape.map((_, d) => shape.slice(0, d).reduce((a, b) => a * b, 1));
+  return strided(shape, strides);
+}
+
+export function withSwizzle(l: SharedLayout, bits: number, base: number, shift: number): SharedLayout {
+  for (const [name, v] of [['bits', bits], ['base', base], ['shift', shift]] as const) {
+    if (!(Number.isInteger(v) && v >= 0)) throw new SharedLayoutError(`swizzle ${name} ${v} is not a non-negative integer`);
+  }
+  if (shift < bits) throw new SharedLayoutError(`swizzle(${bits}, ${base}, ${shift}): shift must be at least bits, or the flipped bits flip themselves`);
+  return { ...l, swizzle: { bits, base, shift } };
+}
+
+/** The swizzled image of an element offset. */
+export function swizzleOffset(s: Swizzle, offset: number): number {
+  const mask = (1 << s.bits) - 1;
+  return offset ^ (((offset >>> (s.base + s.shift)) & mask) << s.base);
+}
+
+/** The element offset of `index`. */
+export function sharedOffset(l: SharedLayout, index: readonly number[]): number {
+  let o = 0;
+  for (let d = 0; d < l.shape.length; d++) o += index[d]! * l.strides[d]!;
+  return l.swizzle ? swizzleOffset(l.swizzle, o) : o;
+}
+
+/** Elements of storage the layout spans (a swizzle may move an offset up to the next 2^(base+bits)). */
+export function sharedSpan(l: SharedLayout): number {
+  const last = l.shape.reduce((acc, s, d) => acc + (s - 1) * l.strides[d]!, 0) + 1;
+  if (!l.swizzle) return last;
+  const block = 2 ** (l.swizzle.base + l.swizzle.bits); // the XOR stays inside such a block
+  return Math.ceil(last / block) * block;
+}
+
+/** Visits every index of a shape in row-major order. */
+export function forEachIndex(shape: readonly number[], f: (index: number[]) => void): void {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const index = new Array<number>(shape.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    f(index);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++index[d]! < shape[d]!) break;
+      index[d] = 0;
+    }
+  }
+}
+
+/** Whether distinct indices get distinct offsets. */
+export function isInjective(l: SharedLayout): boolean {
+  const seen = new Set<number>();
+  let ok = true;
+  forEachIndex(l.shape, (index) => {
+    const o = sharedOffset(l, index);
+    if (seen.has(o)) ok = false;
+    seen.add(o);
+  });
+  return ok;
+}
