@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Runs the CLI from the TypeScript sources: no build step between a clone and `npx tilebit`.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,49 @@
+// The `tilebit` command line: one verb per file beside this one.
+
+import { DTypeError } from '../../ir/dtype.ts';
+import { parseArgs, UsageError } from './args.ts';
+import { dtypeCommand } from './dtype.ts';
+
+const USAGE = `usage: tilebit <command> ...
+
+commands:
+  dtype NAME                 list every code of a type of 8 bits or fewer with its value
+  dtype NAME --encode X ...  print the code of each value
+  dtype NAME --info          print the type's width, range, and specials
+  help                       print this text`;
+
+interface Command {
+  readonly valued: ReadonlySet<string>;
+  readonly run: (args: ReturnType<typeof parseArgs>, print: (line: string) => void) => number | Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  dtype: { valued: new Set(), run: dtypeCommand },
+};
+
+/** Runs the CLI; returns the exit status. Errors a user can fix print one line, never a stack. */
+export async function main(argv: readonly string[], print = (l: string) => console.log(l), printError = (l: string) => console.error(l)): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (!verb || verb === 'help' || verb === '--help' || verb === '-h') {
+    print(USAGE);
+    return verb ? 0 : 2;
+  }
+  const command = commands[verb];
+  if (!command) {
+    printError(`tilebit: unknown command '${verb}'\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command.run(parseArgs(rest, command.valued), print);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      printError(`tilebit ${verb}: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof DTypeError) {
+      printError(`tilebit ${verb}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
