@@ -1,12 +1,20 @@
 // The `tilebit` command line: one verb per file beside this one.
 
+import { DiagnosticError } from '../../dsl/diagnostics.ts';
 import { DTypeError } from '../../ir/dtype.ts';
+import { NpyError } from '../io/npy.ts';
+import { VMError } from '../vm/interpret.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { dtypeCommand } from './dtype.ts';
+import { checkCommand, runCommand } from './run.ts';
 
 const USAGE = `usage: tilebit <command> ...
 
 commands:
+  run FILE [options]         compile a kernel and run it (default target: wasm)
+      --target vm|wasm|webgpu|cuda   --set NAME=VALUE,...   --seed N   --kernel NAME
+      --input NAME=FILE.npy   --output NAME=FILE.npy   --check   --dump-ir PASS   --quiet
+  check FILE                 parse, elaborate and verify every kernel of a file
   dtype NAME                 list every code of a type of 8 bits or fewer with its value
   dtype NAME --encode X ...  print the code of each value
   dtype NAME --info          print the type's width, range, and specials
@@ -19,6 +27,8 @@ interface Command {
 
 const commands: Record<string, Command> = {
   dtype: { valued: new Set(), run: dtypeCommand },
+  run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir']), run: runCommand },
+  check: { valued: new Set(['set']), run: checkCommand },
 };
 
 /** Runs the CLI; returns the exit status. Errors a user can fix print one line, never a stack. */
@@ -40,7 +50,11 @@ export async function main(argv: readonly string[], print = (l: string) => conso
       printError(`tilebit ${verb}: ${e.message}`);
       return 2;
     }
-    if (e instanceof DTypeError) {
+    if (e instanceof DiagnosticError) {
+      printError(e.message);
+      return 1;
+    }
+    if (e instanceof DTypeError || e instanceof VMError || e instanceof NpyError) {
       printError(`tilebit ${verb}: ${e.message}`);
       return 1;
     }

@@ -1,0 +1,131 @@
+// `tilebit run` and `tilebit check`: compile a kernel, run it on a target, write or summarize outputs.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { checkSource } from '../../dsl/elaborate.ts';
+import { printKernel } from '../../ir/tile_print.ts';
+import { verifyKernel } from '../../ir/tile_verify.ts';
+import { type Kernel, outputTensors } from '../../ir/tile_ir.ts';
+import { passNames } from '../../passes/pipeline.ts';
+import { cloneTensors, compile, prepareTensors, runOnVM } from '../api.ts';
+import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
+import { type Tensor, tensorElements } from '../vm/memory.ts';
+import { valueOf } from '../../ir/cast.ts';
+import { type Args, UsageError } from './args.ts';
+import { formatValue } from './dtype.ts';
+
+export const TARGETS = ['vm', 'wasm', 'webgpu', 'cuda'] as const;
+
+/** `--set A=1,B=u3 --set C=2` as a map. */
+export function readSettings(args: Args): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const group of args.options.get('set') ?? []) {
+    for (const item of group.split(',').filter((s) => s !== '')) {
+      const eq = item.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--set ${item}: write NAME=VALUE`);
+      out.set(item.slice(0, eq).trim(), item.slice(eq + 1).trim());
+    }
+  }
+  return out;
+}
+
+function pairs(args: Args, option: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const v of args.options.get(option) ?? []) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--${option} ${v}: write NAME=FILE`);
+    out.set(v.slice(0, eq), v.slice(eq + 1));
+  }
+  return out;
+}
+
+function sourceOf(args: Args, verb: string): { file: string; source: string } {
+  const file = args.positional[0];
+  if (!file) throw new UsageError(`usage: tilebit ${verb} FILE.tile [options]`);
+  try {
+    return { file, source: readFileSync(file, 'utf8') };
+  } catch {
+    throw new UsageError(`cannot read ${file}`);
+  }
+}
+
+function compileWithDump(args: Args, print: (l: string) => void): Kernel {
+  const { file, source } = sourceOf(args, 'run');
+  const dump = args.options.get('dump-ir')?.at(-1);
+  if (dump !== undefined && !passNames().includes(dump)) throw new UsageError(`--dump-ir ${dump}: the passes are ${passNames().join(', ')}`);
+  const k = compile(source, {
+    file, kernel: args.options.get('kernel')?.at(-1), set: readSettings(args),
+    after: (pass, ir) => {
+      if (pass === dump) print(printKernel(ir).trimEnd());
+    },
+  });
+  return k;
+}
+
+export function checkCommand(args: Args, print: (l: string) => void): number {
+  const { file, source } = sourceOf(args, 'check');
+  const kernels = checkSource(source, file, readSettings(args));
+  kernels.forEach(verifyKernel);
+  print(`${file}: ok (${kernels.map((k) => k.name).join(', ')})`);
+  return 0;
+}
+
+function summarize(name: string, t: Tensor): string {
+  const values = Array.from(tensorElements(t), (h) => valueOf(t.dtype, h));
+  const finite = values.filter(Number.isFinite);
+  const head = values.slice(0, 6).map(formatValue).join(' ');
+  const stats = finite.length ? `min ${formatValue(Math.min(...finite))}, max ${formatValue(Math.max(...finite))}` : 'no finite values';
+  return `${name}: ${t.dtype}[${t.shape.join(', ')}]  ${stats}  [${head}${values.length > 6 ? ' ...' : ''}]`;
+}
+
+export function runCommand(args: Args, print: (l: string) => void): number {
+  const target = args.options.get('target')?.at(-1) ?? 'wasm';
+  if (!(TARGETS as readonly string[]).includes(target)) throw new UsageError(`--target ${target}: the targets are ${TARGETS.join(', ')}`);
+  const k = compileWithDump(args, print);
+  verifyKernel(k);
+  const settings = readSettings(args);
+  const known = new Set([...Object.keys(k.template), ...k.params.map((p) => p.name), ...k.params.flatMap((p) => (p.kind === 'tensor' ? p.shape.flatMap((d) => (d.kind === 'symbol' ? [d.name] : [])) : []))]);
+  for (const name of settings.keys()) {
+    if (!known.has(name)) throw new UsageError(`--set ${name}: the kernel has no template parameter, size or scalar parameter named ${name}`);
+  }
+  const values = new Map([...settings].filter(([n]) => !(n in k.template)).map(([n, v]) => {
+    const x = Number(v);
+    if (Number.isNaN(x) && v !== 'nan') throw new UsageError(`--set ${n}=${v}: not a number`);
+    return [n, x] as const;
+  }));
+  const given = new Map<string, Tensor>();
+  for (const [name, path] of pairs(args, 'input')) {
+    const p = k.params.find((q) => q.name === name);
+    if (!p || p.kind !== 'tensor') throw new UsageError(`--input ${name}: the kernel has no tensor parameter named ${name}`);
+    given.set(name, tensorFromNpy(readNpy(new Uint8Array(readFileSync(path)), path), p.dtype, path));
+  }
+  const outputs = new Set(outputTensors(k));
+  const seed = Number(args.options.get('seed')?.at(-1) ?? '0');
+  const tensors = prepareTensors(k, { tensors: given, values, seed }, outputs);
+  if (target !== 'vm') {
+    throw new UsageError(`target '${target}' is not implemented yet; run with --target vm (see the README's status table)`);
+  }
+  const inputs = cloneTensors(tensors);
+  const start = performance.now();
+  runOnVM(k, tensors, values);
+  const ms = performance.now() - start;
+  if (args.options.has('check')) {
+    // The VM is the reference: checking it against itself confirms the run is deterministic.
+    const again = runOnVM(k, inputs, values);
+    for (const name of outputs) {
+      const [a, b] = [tensors.get(name)!.bytes, again.get(name)!.bytes];
+      if (a.some((x, i) => x !== b[i])) throw new UsageError(`--check: two VM runs disagree on ${name}`);
+    }
+    print(`check: vm is the reference; a second run agrees bit for bit`);
+  }
+  const writes = pairs(args, 'output');
+  for (const [name, path] of writes) {
+    const t = tensors.get(name);
+    if (!t) throw new UsageError(`--output ${name}: the kernel has no tensor parameter named ${name}`);
+    writeFileSync(path, writeNpy(npyFromTensor(t)));
+  }
+  if (!args.options.has('quiet')) {
+    for (const name of outputs) print(summarize(name, tensors.get(name)!));
+    print(`${k.name} on ${target}: ${ms.toFixed(1)} ms`);
+  }
+  return 0;
+}
