@@ -13,10 +13,15 @@ const span = (n: N): A.Span => ({ start: n.source.startIdx, end: n.source.endIdx
 const list = <T>(n: N): T[] => n.asIteration().children.map((c: N) => c.ast as T);
 const opt = <T>(n: N): T | null => (n.children.length ? (n.children[0]!.ast as T) : null);
 
-const binary = (left: N, op: N, right: N): A.Expr => ({
-  kind: 'binary', op: op.sourceString as A.BinaryOp, left: left.ast, right: right.ast,
-  span: { start: left.source.startIdx, end: right.source.endIdx },
-});
+/** `first (op operand)*` folded to the left. */
+function chain(first: N, ops: N, operands: N): A.Expr {
+  let left = first.ast as A.Expr;
+  ops.children.forEach((op, i) => {
+    const right = operands.children[i]!;
+    left = { kind: 'binary', op: op.sourceString as A.BinaryOp, left, right: right.ast, span: { start: first.source.startIdx, end: right.source.endIdx } };
+  });
+  return left;
+}
 
 const semantics = grammar.createSemantics().addAttribute('ast', {
   Program(items) {
@@ -117,19 +122,15 @@ const semantics = grammar.createSemantics().addAttribute('ast', {
   Expr_cond(cond, _q, then, _c, els) {
     return { kind: 'cond', cond: cond.ast, then: then.ast, else: els.ast, span: span(this) } satisfies A.Expr;
   },
-  Or_or: binary,
-  And_and: binary,
-  Cmp_cmp: binary,
-  BitOr_or(l, op, r) {
-    return binary(l, op, r);
-  },
-  BitXor_xor: binary,
-  BitAnd_and(l, op, r) {
-    return binary(l, op, r);
-  },
-  Shift_shift: binary,
-  Add_add: binary,
-  Mul_mul: binary,
+  Or: chain,
+  And: chain,
+  Cmp: chain,
+  BitOr: chain,
+  BitXor: chain,
+  BitAnd: chain,
+  Shift: chain,
+  Add: chain,
+  Mul: chain,
   Unary_neg(_op, e) {
     return { kind: 'unary', op: '-', operand: e.ast, span: span(this) } satisfies A.Expr;
   },
@@ -196,8 +197,11 @@ const semantics = grammar.createSemantics().addAttribute('ast', {
   LayoutAttach(_at, layout) {
     return layout.ast;
   },
-  LayoutExpr_product(left, _star, right) {
-    return { kind: 'product', left: left.ast, right: right.ast, span: span(this) } satisfies A.LayoutNode;
+  LayoutExpr(first, _stars, rest) {
+    return rest.children.reduce<A.LayoutNode>(
+      (left, right) => ({ kind: 'product', left, right: right.ast, span: { start: first.source.startIdx, end: right.source.endIdx } }),
+      first.ast,
+    );
   },
   LayoutPostfix_chain(base, _dot, name, _lp, args, _comma, _rp) {
     return { kind: 'chain', base: base.ast, name: name.sourceString, args: list(args), span: span(this) } satisfies A.LayoutNode;
@@ -239,10 +243,40 @@ export function parse(source: string, file = '<input>'): A.Program {
   const match = grammar.match(source);
   if (match.failed()) {
     const at = match.getRightmostFailurePosition();
-    const expected = match.getExpectedText();
+    const expected = summarizeExpected(expectedItems(match.getExpectedText()));
     const found = source.slice(at).match(/^\s*(\S{1,20})/)?.[1];
     const message = `syntax error: expected ${expected}${found ? `, found '${found}'` : ' before the end of the file'}`;
     throw new DiagnosticError([{ span: { start: at, end: at + Math.max(1, found?.length ?? 1) }, message }], source, file);
   }
   return semantics(match).ast as A.Program;
+}
+
+/** Splits ohm's `"a", "b", a letter, or "c"` into its items (literals keep their quotes). */
+function expectedItems(text: string): string[] {
+  const pieces = text.match(/"(?:[^"\\]|\\.)*"|[^",]+/g) ?? [];
+  return pieces.flatMap((p) => (p.startsWith('"') ? [p] : p.split(/\bor\b/).map((x) => x.trim()))).filter((t) => t !== '');
+}
+
+const EXPRESSION_START = ['"false"', '"true"', '"inf"', '"0x"', '"block"', '"view"', '"cast"', '"shared"', '"iota"', '"full"', '"zeros"', '"load"', '"("', '"!"', '"-"'];
+const OPERATORS = ['"||"', '"&&"', '">"', '"<"', '">="', '"<="', '"!="', '"=="', '"|"', '"^"', '"&"', '">>"', '"<<"', '"-"', '"+"', '"%"', '"/"', '"*"', '"?"', '"@"', '":+"'];
+
+/** What the parser wanted, in words: expression starters become "an expression", and the operators
+ * that could have continued an expression are left out when something else was expected too. */
+function summarizeExpected(texts: string[]): string {
+  let items = [...new Set(texts)];
+  if (EXPRESSION_START.every((e) => items.includes(e))) {
+    items = items.filter((t) => !EXPRESSION_START.includes(t) && !['a letter', 'a digit', '"_"', 'an alpha-numeric character'].includes(t));
+    items.push('an expression');
+  }
+  // Continuations of a name or an expression are noise next to what was really missing.
+  const continuation = items.includes('an alpha-numeric character') ? ['an alpha-numeric character', '"_"'] : [];
+  const rest = items.filter((t) => !OPERATORS.includes(t) && !continuation.includes(t));
+  if (rest.length > 0) items = rest;
+  if (items.includes('a letter') && items.includes('"_"')) {
+    items = [...items.filter((t) => !['a letter', '"_"', 'an alpha-numeric character', 'a digit'].includes(t)), 'a name'];
+  }
+  // Keywords that start a statement: say so once.
+  const STATEMENTS = ['"assert"', '"if"', '"for"', '"sync"', '"wait_async"', '"copy_async"', '"store"', '"var"', '"let"', '"layout"'];
+  if (STATEMENTS.every((k) => items.includes(k))) items = [...items.filter((t) => !STATEMENTS.includes(t) && t !== 'a name'), 'a statement'];
+  return items.length === 1 ? items[0]! : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
 }
