@@ -33,7 +33,7 @@ export function printKernel(k: Kernel): string {
   const inst = (i: Inst): string => {
     switch (i.op) {
       case 'const':
-        return `const ${Object.is(i.value, -0) ? '-0' : i.value}`;
+        return `const ${printNumber(i.value)}`;
       case 'symbol':
         return `symbol ${i.name}`;
       case 'param':
@@ -129,4 +129,12 @@ export function printKernel(k: Kernel): string {
   body(k.body, '  ');
   lines.push('}');
   return lines.join('\n') + '\n';
+}
+
+/** A number as the DSL spells it: inf, -inf, nan, -0. */
+export function printNumber(v: number): string {
+  if (Number.isNaN(v)) return 'nan';
+  if (v === Infinity) return 'inf';
+  if (v === -Infinity) return '-inf';
+  return Object.is(v, -0) ? '-0' : String(v);
 }

@@ -2,16 +2,11 @@
 
 import { decode, encode } from '../../ir/codec.ts';
 import { type DType, dtype } from '../../ir/dtype.ts';
+import { printNumber } from '../../ir/tile_print.ts';
 import { type Args, UsageError } from './args.ts';
 
 /** A value as the CLI spells it: `nan`, `inf`, `-inf`, `-0`, otherwise the shortest exact decimal. */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'nan';
-  if (v === Infinity) return 'inf';
-  if (v === -Infinity) return '-inf';
-  if (Object.is(v, -0)) return '-0';
-  return String(v);
-}
+export const formatValue = printNumber;
 
 /** Reads a value the way formatValue writes it (and any JavaScript number literal). */
 export function parseValue(text: string): number {

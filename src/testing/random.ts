@@ -19,7 +19,7 @@ export function rng(seed: number): () => number {
 
 /**
  * A tensor of random elements: floats of 16 bits or more uniform in [-1, 1), i32/u32 in [-100, 100)
- * and [0, 200), and every type of 8 bits or fewer (and i16/u16) uniform over its non-NaN codes.
+ * and [0, 200), and every type of 8 bits or fewer (and i16/u16) uniform over its finite codes.
  */
 export function randomTensor(dtype: string, shape: readonly number[], next: () => number): Tensor {
   const t = parseDType(dtype);
@@ -30,7 +30,7 @@ export function randomTensor(dtype: string, shape: readonly number[], next: () =
   } else if (dtype === 'i32' || dtype === 'u32') {
     for (let i = 0; i < n; i++) held[i] = Math.floor(next() * 200) - (dtype === 'i32' ? 100 : 0);
   } else {
-    const codes = Array.from({ length: 2 ** t.bits }, (_, c) => c).filter((c) => !Number.isNaN(decode(t, c)));
+    const codes = Array.from({ length: 2 ** t.bits }, (_, c) => c).filter((c) => Number.isFinite(decode(t, c)));
     for (let i = 0; i < n; i++) held[i] = codes[Math.floor(next() * codes.length)]!;
   }
   return tensorFrom(dtype, shape, held);
