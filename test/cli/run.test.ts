@@ -1,0 +1,58 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../../src/io/npy.ts';
+import { tensorElements, tensorFrom } from '../../src/vm/memory.ts';
+
+async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const status = await main(argv, (l) => out.push(l), (l) => err.push(l));
+  return { status, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('tilebit run', () => {
+  it('runs dequant_gemm on the VM with random inputs (the README command)', async () => {
+    const r = await cli('run', 'examples/dequant_gemm.tile', '--set', 'W=u3,M=1,K=256,N=64', '--target', 'vm', '--seed', '1', '--check');
+    expect(r.err).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.out).toMatch(/^c: f16\[1, 64\]/m);
+    expect(r.out).toMatch(/check: vm is the reference/);
+  });
+  it('reads inputs from .npy and writes outputs to .npy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-'));
+    const write = (name: string, dtype: string, shape: number[], v: number[]) => writeFileSync(join(dir, name), writeNpy(npyFromTensor(tensorFrom(dtype, shape, v))));
+    write('x.npy', 'f32', [3], [1, 2, 3]);
+    write('y.npy', 'f32', [3], [0.5, 0.25, -1]);
+    const r = await cli('run', 'examples/vector_add.tile', '--target', 'vm', '--input', 'x=' + join(dir, 'x.npy'), '--input', `y=${join(dir, 'y.npy')}`, '--output', `out=${join(dir, 'out.npy')}`, '--quiet');
+    expect(r.status).toBe(0);
+    const out = tensorFromNpy(readNpy(new Uint8Array(readFileSync(join(dir, 'out.npy')))), 'f32', 'out.npy');
+    expect(Array.from(tensorElements(out))).toEqual([1.5, 2.25, 2]);
+  });
+  it('prints the IR after a named pass', async () => {
+    const r = await cli('run', 'examples/vector_add.tile', '--set', 'N=8', '--target', 'vm', '--dump-ir', 'elaborate', '--quiet');
+    expect(r.out).toMatch(/^kernel vector_add<BLOCK = 1024>\(x: f32\[N\]/);
+    expect((await cli('run', 'examples/vector_add.tile', '--dump-ir', 'nope')).err).toMatch(/the passes are elaborate, dce/);
+  });
+  it('exits 1 with a positioned diagnostic for bad source, and says what is unknown', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-'));
+    writeFileSync(join(dir, 'bad.tile'), 'kernel k(a: f32[N]) grid(1) threads(32) {\n  store a[0 :+ 4] = b;\n}\n');
+    const r = await cli('check', join(dir, 'bad.tile'));
+    expect(r.status).toBe(1);
+    expect(r.err).toContain("bad.tile:2:21: unknown name 'b'");
+    expect((await cli('run', 'examples/vector_add.tile', '--target', 'vm')).err).toMatch(/the size N is unknown: give it with --set N=\.\.\./);
+    expect((await cli('run', 'examples/vector_add.tile', '--set', 'Q=3', '--target', 'vm')).err).toMatch(/--set Q: the kernel has no template parameter, size or scalar parameter named Q/);
+  });
+  it('says which targets are not built yet', async () => {
+    const r = await cli('run', 'examples/vector_add.tile', '--set', 'N=8', '--target', 'cuda');
+    expect(r.status).toBe(2);
+    expect(r.err).toMatch(/target 'cuda' is not implemented yet/);
+  });
+  it('checks every example', async () => {
+    for (const f of ['vector_add', 'softmax', 'matmul', 'dequant_gemm', 'flash_attention']) {
+      expect((await cli('check', `examples/${f}.tile`)).out).toBe(`examples/${f}.tile: ok (${f})`);
+    }
+  });
+});
