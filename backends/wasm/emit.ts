@@ -1,0 +1,182 @@
+// Emission of Loop IR as a WebAssembly module with binaryen: a type map, an op table, and a printer
+// of statements and expressions. Memory is imported (shared, so that workers run blocks side by side);
+// math functions are imported from the host, which computes them as the VM does.
+
+import binaryen from 'binaryen';
+import { type Expr, type LFunction, type LModule, type LType, MATH_ARITY, type MathFn, type Stmt, typeOf } from '../../ir/loop_ir.ts';
+
+export interface EmitOptions {
+  /** Allow relaxed-SIMD instructions (the engine must support them). */
+  readonly relaxedSimd?: boolean;
+  /** binaryen's optimization level, 0 to 3. */
+  readonly optimize?: number;
+}
+
+export interface WasmBinary {
+  readonly bytes: Uint8Array;
+  readonly text: () => string;
+}
+
+type M = binaryen.Module;
+type Ref = binaryen.ExpressionRef;
+
+const TYPES: Record<LType, binaryen.Type> = { i32: binaryen.i32, f32: binaryen.f32, v128: binaryen.v128 };
+
+/** Loop IR op name -> binaryen expression. */
+function opTable(m: M): Record<string, (...a: Ref[]) => Ref> {
+  const t: Record<string, (...a: Ref[]) => Ref> = {};
+  for (const o of ['add', 'sub', 'mul', 'div_s', 'div_u', 'rem_s', 'rem_u', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u', 'eq', 'ne', 'lt_s', 'lt_u', 'le_s', 'le_u', 'gt_s', 'gt_u', 'ge_s', 'ge_u', 'eqz', 'clz'] as const) {
+    t[`i32.${o}`] = (m.i32[o] as (...a: Ref[]) => Ref).bind(m.i32);
+  }
+  for (const o of ['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'abs', 'neg', 'sqrt', 'nearest', 'floor', 'ceil', 'trunc'] as const) {
+    t[`f32.${o}`] = (m.f32[o] as (...a: Ref[]) => Ref).bind(m.f32);
+  }
+  t['f32.from_i32_s'] = (x) => m.f32.convert_s.i32(x);
+  t['f32.from_i32_u'] = (x) => m.f32.convert_u.i32(x);
+  t['i32.from_f32_sat_s'] = (x) => m.i32.trunc_s_sat.f32(x);
+  t['i32.from_f32_sat_u'] = (x) => m.i32.trunc_u_sat.f32(x);
+  t['f32.from_bits'] = (x) => m.f32.reinterpret(x);
+  t['i32.bits_of'] = (x) => m.i32.reinterpret(x);
+  for (const o of ['add', 'sub', 'mul', 'div', 'min', 'max'] as const) t[`f32x4.${o}`] = (m.f32x4[o] as (...a: Ref[]) => Ref).bind(m.f32x4);
+  for (const o of ['add', 'sub', 'mul', 'min_s', 'max_s', 'shl', 'shr_u', 'shr_s'] as const) t[`i32x4.${o}`] = (m.i32x4[o] as (...a: Ref[]) => Ref).bind(m.i32x4);
+  for (const o of ['and', 'or', 'xor'] as const) t[`i32x4.${o}`] = (m.v128[o] as (...a: Ref[]) => Ref).bind(m.v128);
+  t['f32x4.splat'] = (x) => m.f32x4.splat(x);
+  t['i32x4.splat'] = (x) => m.i32x4.splat(x);
+  t['f32x4.extract0'] = (x) => m.f32x4.extract_lane(x, 0);
+  t['f32x4.from_i32x4_s'] = (x) => m.f32x4.convert_i32x4_s(x);
+  return t;
+}
+
+/** binaryen's C API for SIMD ternaries: relaxed-SIMD ops have no JavaScript wrappers. */
+const raw = binaryen as unknown as {
+  _BinaryenSIMDTernary(module: number, op: number, a: Ref, b: Ref, c: Ref): Ref;
+  RelaxedMaddVecF32x4: number;
+};
+
+/** Target intrinsics that instruction selection may introduce. */
+function intrinsicTable(m: M): Record<string, (...a: Ref[]) => Ref> {
+  return {
+    'wasm.f32x4.relaxed_madd': (a, b, c) => raw._BinaryenSIMDTernary(m.ptr, raw.RelaxedMaddVecF32x4, a, b, c),
+  };
+}
+
+const MATH_IMPORTS = Object.keys(MATH_ARITY) as MathFn[];
+
+export function emitWasm(lm: LModule, options: EmitOptions = {}): WasmBinary {
+  const m = new binaryen.Module();
+  m.setFeatures(
+    binaryen.Features.SIMD128 | binaryen.Features.Atomics | binaryen.Features.NontrappingFPToInt |
+      binaryen.Features.SignExt | binaryen.Features.BulkMemory | binaryen.Features.MutableGlobals |
+      (options.relaxedSimd ? binaryen.Features.RelaxedSIMD : 0),
+  );
+  const pages = Math.max(1, Math.ceil(lm.dataBytes / 65536));
+  m.setMemory(pages, 65536, null, lm.data.map((d) => ({ offset: m.i32.const(d.offset), data: d.bytes, passive: false })), true, false, 'mem');
+  m.addMemoryImport('mem', 'env', 'memory', true);
+  for (const fn of MATH_IMPORTS) {
+    m.addFunctionImport(`math_${fn}`, 'env', fn, binaryen.createType(new Array(MATH_ARITY[fn]).fill(binaryen.f64)), binaryen.f64);
+  }
+  const ops = opTable(m);
+  const intrinsics = intrinsicTable(m);
+  for (const f of lm.functions) emitFunction(m, f, lm, ops, intrinsics);
+  m.addFunctionExport('block', 'block');
+  if (!m.validate()) throw new Error('emitWasm: binaryen rejected the module');
+  binaryen.setOptimizeLevel(options.optimize ?? 2);
+  binaryen.setShrinkLevel(0);
+  if ((options.optimize ?? 2) > 0) m.optimize();
+  const bytes = m.emitBinary();
+  const text = (): string => m.emitText();
+  return { bytes, text };
+}
+
+function emitFunction(m: M, f: LFunction, lm: LModule, ops: Record<string, (...a: Ref[]) => Ref>, intrinsics: Record<string, (...a: Ref[]) => Ref>): void {
+  const all = [...f.params, ...f.locals];
+  const index = new Map(all.map((l, i) => [l.name, i]));
+  const types = new Map(all.map((l) => [l.name, l.type]));
+  const isBlock = f.name === 'block';
+  let label = 0;
+
+  const expr = (e: Expr): Ref => {
+    switch (e.k) {
+      case 'const':
+        return e.type === 'i32' ? m.i32.const(e.value) : m.f32.const(e.value);
+      case 'vconst':
+        return m.v128.const(e.bytes as number[]);
+      case 'get':
+        return m.local.get(index.get(e.name)!, TYPES[types.get(e.name)!]);
+      case 'load': {
+        const a = expr(e.addr);
+        if (e.type === 'v128') return m.v128.load(e.offset, 1, a);
+        if (e.type === 'f32') return m.f32.load(e.offset, 1, a);
+        if (e.bits === 8) return e.signed ? m.i32.load8_s(e.offset, 1, a) : m.i32.load8_u(e.offset, 1, a);
+        if (e.bits === 16) return e.signed ? m.i32.load16_s(e.offset, 1, a) : m.i32.load16_u(e.offset, 1, a);
+        return m.i32.load(e.offset, 1, a);
+      }
+      case 'op': {
+        const args = e.args.map(expr);
+        if (e.op === 'i32.min_s' || e.op === 'i32.max_s') {
+          // No such instruction: a select over re-emitted operands.
+          const [x, y] = [e.args[0]!, e.args[1]!];
+          return m.select(m.i32[e.op === 'i32.min_s' ? 'lt_s' : 'gt_s'](expr(x), expr(y)), args[0]!, args[1]!);
+        }
+        const make = ops[e.op];
+        if (!make) throw new Error(`emitWasm: no wasm form for op '${e.op}'`);
+        return make(...args);
+      }
+      case 'select':
+        return m.select(expr(e.cond), expr(e.a), expr(e.b));
+      case 'math':
+        return m.f32.demote(m.call(`math_${e.fn}`, e.args.map((a) => m.f64.promote(expr(a))), binaryen.f64));
+      case 'call':
+        return m.call(e.fn, e.args.map(expr), TYPES[e.type]);
+      case 'intrinsic': {
+        const make = intrinsics[e.name];
+        if (!make) throw new Error(`emitWasm: unknown intrinsic '${e.name}'`);
+        return make(...e.args.map(expr));
+      }
+    }
+  };
+
+  const stmt = (s: Stmt): Ref => {
+    switch (s.k) {
+      case 'set':
+        return m.local.set(index.get(s.name)!, expr(s.value));
+      case 'store': {
+        const a = expr(s.addr);
+        const v = expr(s.value);
+        if (s.bits === 128) return m.v128.store(s.offset, 1, a, v);
+        if (s.bits === 8) return m.i32.store8(s.offset, 1, a, v);
+        if (s.bits === 16) return m.i32.store16(s.offset, 1, a, v);
+        return typeOf(s.value, types) === 'f32' ? m.f32.store(s.offset, 1, a, v) : m.i32.store(s.offset, 1, a, v);
+      }
+      case 'atomic':
+        return m.drop(m.i32.atomic.rmw[s.op](0, expr(s.addr), expr(s.value)));
+      case 'for': {
+        const id = label++;
+        const v = index.get(s.var)!;
+        const loop = m.loop(`loop${id}`, m.block(null, [
+          m.br(`done${id}`, m.i32.ge_s(m.local.get(v, binaryen.i32), expr(s.end))),
+          ...s.body.map(stmt),
+          m.local.set(v, m.i32.add(m.local.get(v, binaryen.i32), expr(s.step))),
+          m.br(`loop${id}`),
+        ]));
+        return m.block(`done${id}`, [m.local.set(v, expr(s.start)), loop]);
+      }
+      case 'if':
+        return m.if(expr(s.cond), m.block(null, s.then.map(stmt)), s.else.length ? m.block(null, s.else.map(stmt)) : undefined);
+      case 'barrier':
+        return m.nop();
+      case 'trap':
+        if (!isBlock) throw new Error('emitWasm: trap outside the block function');
+        return m.return(m.i32.const(s.code));
+      case 'return':
+        return m.return(expr(s.value));
+    }
+  };
+
+  const body = f.body.map(stmt);
+  if (isBlock) body.push(m.return(m.i32.const(0)));
+  else body.push(m.unreachable());
+  const result = isBlock ? binaryen.i32 : TYPES[f.result!];
+  m.addFunction(f.name, binaryen.createType(f.params.map((p) => TYPES[p.type])), result, f.locals.map((l) => TYPES[l.type]), m.block(null, body, result));
+  void lm;
+}

@@ -1,0 +1,123 @@
+// Running a compiled kernel on WebAssembly: one shared memory holding the constant tables, the argument
+// words, one scratch region per worker and every tensor; the grid's blocks run on the calling thread or
+// are split among workers (workers.ts).
+
+import { evalSym } from '../../ir/sym.ts';
+import type { Kernel } from '../../ir/tile_ir.ts';
+import { type CpuLowering, lowerCpu } from '../../passes/lower_cpu.ts';
+import { prepareLaunch } from '../../src/vm/interpret.ts';
+import type { Tensor } from '../../src/vm/memory.ts';
+import { type EmitOptions, emitWasm } from './emit.ts';
+
+export interface WasmKernel {
+  readonly kernel: Kernel;
+  readonly lowering: CpuLowering;
+  readonly module: WebAssembly.Module;
+  readonly bytes: Uint8Array;
+  readonly text: () => string;
+}
+
+/** A failed assert or a bad launch seen while running on wasm. */
+export class WasmRunError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WasmRunError';
+  }
+}
+
+export function compileWasm(k: Kernel, options: EmitOptions = {}): WasmKernel {
+  const lowering = lowerCpu(k);
+  const binary = emitWasm(lowering.module, options);
+  return { kernel: k, lowering, module: new WebAssembly.Module(binary.bytes as BufferSource), bytes: binary.bytes, text: binary.text };
+}
+
+/** Host math, computed as ir/arith.ts computes it for the VM (then rounded to f32 by the module). */
+export const MATH_IMPORTS = {
+  exp: Math.exp,
+  exp2: (x: number) => 2 ** x,
+  log: Math.log,
+  log2: Math.log2,
+  rsqrt: (x: number) => 1 / Math.sqrt(x),
+  fmod: (a: number, b: number) => a % b,
+};
+
+const align = (n: number, a = 64): number => Math.ceil(n / a) * a;
+
+/** Where everything sits in memory for one launch. */
+export interface MemoryPlan {
+  readonly argsAt: number;
+  readonly scratchAt: number;
+  readonly scratchBytes: number;
+  readonly tensorAt: ReadonlyMap<string, number>;
+  readonly bytes: number;
+  readonly argWords: readonly { readonly value: number; readonly float: boolean }[];
+  readonly grid: readonly [number, number, number];
+}
+
+export function planMemory(wk: WasmKernel, tensors: ReadonlyMap<string, Tensor>, scalars: ReadonlyMap<string, number>, workers: number): MemoryPlan {
+  const launch = prepareLaunch(wk.kernel, { tensors, scalars });
+  const { args, module } = wk.lowering;
+  const argsAt = align(module.dataBytes);
+  const words = args.tensors.length + args.symbols.length + args.scalars.length;
+  const scratchAt = align(argsAt + 4 * words);
+  const scratchBytes = align(module.scratchBytes);
+  let top = scratchAt + workers * scratchBytes;
+  const tensorAt = new Map<string, number>();
+  for (const name of args.tensors) {
+    top = align(top);
+    tensorAt.set(name, top);
+    top += tensors.get(name)!.bytes.length + 16; // sub-byte reads and atomic stores touch up to a word past the end
+  }
+  const env = { symbols: launch.symbols, params: new Map(scalars) };
+  const argWords = [
+    ...args.tensors.map((n) => ({ value: tensorAt.get(n)!, float: false })),
+    ...args.symbols.map((s) => ({ value: evalSym({ kind: 'symbol', name: s }, env), float: false })),
+    ...args.scalars.map((s) => ({ value: scalars.get(s.name)!, float: s.dtype === 'f32' })),
+  ];
+  return { argsAt, scratchAt, scratchBytes, tensorAt, bytes: align(top, 65536), argWords, grid: launch.grid };
+}
+
+/** Copies arguments and tensors into memory. */
+export function fillMemory(memory: WebAssembly.Memory, plan: MemoryPlan, tensors: ReadonlyMap<string, Tensor>): void {
+  const view = new DataView(memory.buffer);
+  plan.argWords.forEach((w, i) => (w.float ? view.setFloat32(plan.argsAt + 4 * i, w.value, true) : view.setUint32(plan.argsAt + 4 * i, w.value >>> 0, true)));
+  const bytes = new Uint8Array(memory.buffer);
+  for (const [name, at] of plan.tensorAt) bytes.set(tensors.get(name)!.bytes, at);
+}
+
+/** Copies the output tensors back out of memory. */
+export function readBack(memory: WebAssembly.Memory, plan: MemoryPlan, tensors: ReadonlyMap<string, Tensor>, outputs: Iterable<string>): void {
+  const bytes = new Uint8Array(memory.buffer);
+  for (const name of outputs) {
+    const t = tensors.get(name)!;
+    t.bytes.set(bytes.subarray(plan.tensorAt.get(name)!, plan.tensorAt.get(name)! + t.bytes.length));
+  }
+}
+
+export function newMemory(bytes: number): WebAssembly.Memory {
+  const pages = Math.max(1, bytes / 65536);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+export function trapMessage(wk: WasmKernel, code: number, block: readonly number[]): string {
+  return `block (${block.join(', ')}): ${wk.lowering.module.traps[code - 1] ?? `trap ${code}`}`;
+}
+
+/** Runs every block on the calling thread; outputs are written back into `tensors`. */
+export function runWasmHere(wk: WasmKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>): void {
+  const plan = planMemory(wk, tensors, scalars, 1);
+  const memory = newMemory(plan.bytes);
+  fillMemory(memory, plan, tensors);
+  const instance = new WebAssembly.Instance(wk.module, { env: { memory, ...MATH_IMPORTS } });
+  const block = instance.exports.block as (x: number, y: number, z: number, args: number, scratch: number) => number;
+  const [gx, gy, gz] = plan.grid;
+  for (let z = 0; z < gz; z++) {
+    for (let y = 0; y < gy; y++) {
+      for (let x = 0; x < gx; x++) {
+        const code = block(x, y, z, plan.argsAt, plan.scratchAt);
+        if (code !== 0) throw new WasmRunError(trapMessage(wk, code, [x, y, z]));
+      }
+    }
+  }
+  readBack(memory, plan, tensors, outputs);
+}

@@ -1,0 +1,161 @@
+// Loop IR: the low-level, target-neutral IR that every backend emits from. Structured loops and ifs,
+// scalar and 128-bit vector values in named locals, byte-addressed memory with loads and stores of
+// 8 to 128 bits, 32-bit atomic and/or for partial-word stores, barriers, and calls to math functions
+// and target intrinsics (the latter introduced only by instruction selection).
+//
+// Expressions are trees and may be shared between statements: a backend re-emits a shared subtree
+// (binaryen forbids reusing a node, so its emitter never does).
+
+/** Value types. v128 holds four f32 or i32, eight i16 or sixteen i8 lanes, by the op that reads it. */
+export type LType = 'i32' | 'f32' | 'v128';
+
+export type MathFn = 'exp' | 'exp2' | 'log' | 'log2' | 'rsqrt' | 'fmod';
+export const MATH_ARITY: Readonly<Record<MathFn, number>> = { exp: 1, exp2: 1, log: 1, log2: 1, rsqrt: 1, fmod: 2 };
+
+/** Lane shapes of v128 operations. */
+export type Lanes = 'f32x4' | 'i32x4' | 'i16x8' | 'i8x16';
+
+export type Expr =
+  | { readonly k: 'const'; readonly type: 'i32' | 'f32'; readonly value: number }
+  /** A v128 constant from sixteen bytes. */
+  | { readonly k: 'vconst'; readonly bytes: readonly number[] }
+  | { readonly k: 'get'; readonly name: string }
+  /**
+   * A load of `bits` at byte address addr + offset. i32 results of 8 or 16 bits are zero-extended
+   * unless `signed`; a 32-bit load gives i32 or f32; a 128-bit load gives v128.
+   */
+  | { readonly k: 'load'; readonly type: LType; readonly bits: 8 | 16 | 32 | 128; readonly signed: boolean; readonly addr: Expr; readonly offset: number }
+  /** An operation of the op table below. */
+  | { readonly k: 'op'; readonly op: string; readonly args: readonly Expr[] }
+  /** cond ? a : b with both sides evaluated; cond is i32 (nonzero is true). */
+  | { readonly k: 'select'; readonly cond: Expr; readonly a: Expr; readonly b: Expr }
+  /** A math function on f32, rounded from the exact result as the VM rounds it (see ir/arith.ts). */
+  | { readonly k: 'math'; readonly fn: MathFn; readonly args: readonly Expr[] }
+  /** A call of another function of the module. */
+  | { readonly k: 'call'; readonly fn: string; readonly type: LType; readonly args: readonly Expr[] }
+  /** A target instruction chosen by instruction selection: `name` means something only to one backend. */
+  | { readonly k: 'intrinsic'; readonly name: string; readonly type: LType; readonly args: readonly Expr[] };
+
+export type Stmt =
+  | { readonly k: 'set'; readonly name: string; readonly value: Expr }
+  | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr }
+  /** mem32[addr] op= value, atomically (addr 4-byte aligned): stores that share a word with others. */
+  | { readonly k: 'atomic'; readonly op: 'and' | 'or'; readonly addr: Expr; readonly value: Expr }
+  /** for (var = start; var < end; var += step); `var` is an i32 local, step an i32 > 0. */
+  | { readonly k: 'for'; readonly var: string; readonly start: Expr; readonly end: Expr; readonly step: Expr; readonly body: readonly Stmt[] }
+  | { readonly k: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else: readonly Stmt[] }
+  /** All threads of the block wait here (a no-op where a block is one thread). */
+  | { readonly k: 'barrier' }
+  /** Stops the block with error `code` (a failed assert; the runtime maps codes to messages). */
+  | { readonly k: 'trap'; readonly code: number }
+  /** Returns from a helper function. */
+  | { readonly k: 'return'; readonly value: Expr };
+
+export interface Local {
+  readonly name: string;
+  readonly type: LType;
+}
+
+export interface LFunction {
+  readonly name: string;
+  /** The kernel's block function returns nothing (its traps return an error code); helpers return this. */
+  readonly result: LType | null;
+  readonly params: readonly Local[];
+  readonly locals: readonly Local[];
+  readonly body: readonly Stmt[];
+}
+
+/** A table of constant bytes placed in memory (decode tables, thresholds). */
+export interface DataSegment {
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
+export interface LModule {
+  /** The block function is named `block`: (bx, by, bz, args, scratch) with i32 parameters. */
+  readonly functions: readonly LFunction[];
+  /** Messages of trap codes 1, 2, ... */
+  readonly traps: readonly string[];
+  readonly data: readonly DataSegment[];
+  /** Bytes of constant data at the bottom of memory; arguments and tensors go above. */
+  readonly dataBytes: number;
+  /** Bytes of per-block scratch (tiles and shared memory) each worker needs. */
+  readonly scratchBytes: number;
+}
+
+/** Operation signatures: result type and argument types. */
+const I = 'i32' as const;
+const F = 'f32' as const;
+const V = 'v128' as const;
+const sig = (result: LType, ...args: LType[]): { result: LType; args: LType[] } => ({ result, args });
+
+export const OPS: Readonly<Record<string, { result: LType; args: LType[] }>> = {
+  ...Object.fromEntries(['add', 'sub', 'mul', 'div_s', 'div_u', 'rem_s', 'rem_u', 'and', 'or', 'xor', 'shl', 'shr_s', 'shr_u',
+    'eq', 'ne', 'lt_s', 'lt_u', 'le_s', 'le_u', 'gt_s', 'gt_u', 'ge_s', 'ge_u', 'min_s', 'max_s'].map((o) => [`i32.${o}`, sig(I, I, I)])),
+  'i32.eqz': sig(I, I),
+  'i32.clz': sig(I, I),
+  ...Object.fromEntries(['add', 'sub', 'mul', 'div', 'min', 'max', 'copysign'].map((o) => [`f32.${o}`, sig(F, F, F)])),
+  ...Object.fromEntries(['eq', 'ne', 'lt', 'le', 'gt', 'ge'].map((o) => [`f32.${o}`, sig(I, F, F)])),
+  ...Object.fromEntries(['abs', 'neg', 'sqrt', 'nearest', 'floor', 'ceil', 'trunc'].map((o) => [`f32.${o}`, sig(F, F)])),
+  'f32.from_i32_s': sig(F, I),
+  'f32.from_i32_u': sig(F, I),
+  /** Truncation toward zero, saturating; NaN gives 0. */
+  'i32.from_f32_sat_s': sig(I, F),
+  'i32.from_f32_sat_u': sig(I, F),
+  'f32.from_bits': sig(F, I),
+  'i32.bits_of': sig(I, F),
+  // Vectors: lane-wise arithmetic, splats, lane extraction and widening.
+  ...Object.fromEntries(['add', 'sub', 'mul', 'div', 'min', 'max'].map((o) => [`f32x4.${o}`, sig(V, V, V)])),
+  ...Object.fromEntries(['add', 'sub', 'mul', 'and', 'or', 'xor', 'min_s', 'max_s'].map((o) => [`i32x4.${o}`, sig(V, V, V)])),
+  'f32x4.splat': sig(V, F),
+  'i32x4.splat': sig(V, I),
+  'f32x4.extract0': sig(F, V),
+  'f32x4.from_i32x4_s': sig(V, V),
+  'i32x4.shl': sig(V, V, I),
+  'i32x4.shr_u': sig(V, V, I),
+  'i32x4.shr_s': sig(V, V, I),
+};
+
+/** The type of an expression; `locals` gives the types of names. */
+export function typeOf(e: Expr, locals: ReadonlyMap<string, LType>): LType {
+  switch (e.k) {
+    case 'const':
+      return e.type;
+    case 'vconst':
+      return 'v128';
+    case 'get': {
+      const t = locals.get(e.name);
+      if (!t) throw new Error(`Loop IR: unknown local '${e.name}'`);
+      return t;
+    }
+    case 'load':
+      return e.type;
+    case 'op': {
+      const s = OPS[e.op];
+      if (!s) throw new Error(`Loop IR: unknown op '${e.op}'`);
+      return s.result;
+    }
+    case 'select':
+      return typeOf(e.a, locals);
+    case 'math':
+      return 'f32';
+    case 'call':
+      return e.type;
+    case 'intrinsic':
+      return e.type;
+  }
+}
+
+// Builders, so that lowering code reads like the computation it emits.
+export const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value: value | 0 });
+export const f32 = (value: number): Expr => ({ k: 'const', type: 'f32', value: Math.fround(value) });
+export const get = (name: string): Expr => ({ k: 'get', name });
+export const op = (name: string, ...args: Expr[]): Expr => ({ k: 'op', op: name, args });
+export const set = (name: string, value: Expr): Stmt => ({ k: 'set', name, value });
+export const add = (a: Expr, b: Expr): Expr => (b.k === 'const' && b.value === 0 ? a : a.k === 'const' && a.value === 0 ? b : op('i32.add', a, b));
+export const mul = (a: Expr, b: Expr): Expr => (b.k === 'const' && b.value === 1 ? a : a.k === 'const' && a.value === 1 ? b : op('i32.mul', a, b));
+export const loadI32 = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr, offset });
+export const loadF32 = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'f32', bits: 32, signed: false, addr, offset });
+export const store32 = (addr: Expr, value: Expr, offset = 0): Stmt => ({ k: 'store', bits: 32, addr, offset, value });
+export const forLoop = (v: string, start: Expr, end: Expr, body: Stmt[], step: Expr = i32(1)): Stmt => ({ k: 'for', var: v, start, end, step, body });
+export const ifThen = (cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt => ({ k: 'if', cond, then, else: els });

@@ -1,0 +1,204 @@
+// Elements in Loop IR: how each data type is held in a tile slot (f32 for float compute types, i32 for
+// integer compute types, bool and the codes of storage-only types), how codes in memory become held
+// values and back, and every cast, exactly as ir/cast.ts defines it. Casts from types of 8 bits or fewer
+// are tables computed by ir/cast.ts itself; casts to minifloats search a table of rounding thresholds.
+
+import { castElement, heldAsCode } from '../../ir/cast.ts';
+import { decode } from '../../ir/codec.ts';
+import { type DType, dtype as parseDType } from '../../ir/dtype.ts';
+import { type DataSegment, type Expr, type LFunction, type Stmt, f32, get, i32, ifThen, op, set } from '../../ir/loop_ir.ts';
+import { roundBF16, roundF16 } from './float_bits.ts';
+
+export type Held = 'f32' | 'i32';
+
+/** How a tile of this element type holds its elements. */
+export const heldOf = (dtype: string): Held => (dtype === 'f32' || dtype === 'f16' || dtype === 'bf16' ? 'f32' : 'i32');
+
+/** Constant tables placed in memory, deduplicated by name. */
+export class Tables {
+  readonly segments: DataSegment[] = [];
+  readonly functions: LFunction[] = [];
+  private readonly offsets = new Map<string, number>();
+  private top = 64; // address 0 stays unused
+
+  constructor(private readonly functionNames = new Set<string>()) {}
+
+  /** The address of a table of 32-bit words, built on first use. */
+  words(name: string, build: () => { values: ArrayLike<number>; float: boolean }): number {
+    const hit = this.offsets.get(name);
+    if (hit !== undefined) return hit;
+    const { values, float } = build();
+    const bytes = new Uint8Array(values.length * 4);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < values.length; i++) {
+      if (float) view.setFloat32(i * 4, values[i]!, true);
+      else view.setUint32(i * 4, values[i]! >>> 0, true);
+    }
+    const offset = this.top;
+    this.segments.push({ offset, bytes });
+    this.offsets.set(name, offset);
+    this.top += Math.ceil(bytes.length / 16) * 16;
+    return offset;
+  }
+
+  /** Adds a helper function once. */
+  helper(f: LFunction): string {
+    if (!this.functionNames.has(f.name)) {
+      this.functionNames.add(f.name);
+      this.functions.push(f);
+    }
+    return f.name;
+  }
+
+  get bytes(): number {
+    return this.top;
+  }
+}
+
+const call = (fn: string, type: Held, ...args: Expr[]): Expr => ({ k: 'call', fn, type, args });
+
+/** A held value from the code read from memory (i32 for every width). */
+export function heldFromCode(dtype: string, code: Expr): Expr {
+  switch (dtype) {
+    case 'f32':
+      return op('f32.from_bits', code);
+    case 'f16':
+      return call('f16_value', 'f32', code);
+    case 'bf16':
+      return op('f32.from_bits', op('i32.shl', code, i32(16)));
+    default:
+      return code; // i32, u32 and storage-only codes
+  }
+}
+
+/** The code to write to memory for a held value. */
+export function codeFromHeld(dtype: string, v: Expr): Expr {
+  switch (dtype) {
+    case 'f32':
+      return op('i32.bits_of', v);
+    case 'f16':
+      return call('f16_bits', 'i32', v);
+    case 'bf16':
+      return op('i32.shr_u', op('i32.bits_of', v), i32(16));
+    default:
+      return v;
+  }
+}
+
+/** The held zero of a type: what masked loads produce. */
+export function heldZero(dtype: string): Expr {
+  const z = dtype === 'bool' ? 0 : castElement('i32', dtype, 0);
+  return heldOf(dtype) === 'f32' ? f32(z) : i32(z);
+}
+
+/** A cast of a held value from one element type to another. */
+export function castHeld(from: string, to: string, v: Expr, tables: Tables): Expr {
+  if (from === to) return v;
+  if (heldAsCode(from) && parseDType(from).bits <= 8) {
+    // Every code's result, computed by the VM's own cast.
+    const bits = parseDType(from).bits;
+    const table = tables.words(`cast:${from}:${to}`, () => ({
+      values: Array.from({ length: 2 ** bits }, (_, c) => castElement(from, to, c)),
+      float: heldOf(to) === 'f32' && to !== 'bool',
+    }));
+    const addr = op('i32.add', op('i32.shl', v, i32(2)), i32(table));
+    return { k: 'load', type: heldOf(to) === 'f32' && to !== 'bool' ? 'f32' : 'i32', bits: 32, signed: false, addr, offset: 0 };
+  }
+  if (heldAsCode(from)) {
+    // i16, u16: decode arithmetically, then cast the value.
+    const t = parseDType(from);
+    const value = t.kind === 'int' ? op('i32.shr_s', op('i32.shl', v, i32(16)), i32(16)) : v;
+    return castHeld('i32', to, value, tables);
+  }
+  const src = from === 'bool' ? 'i32' : from;
+  if (src === to) return v;
+  if (to === 'bool') return heldOf(src) === 'f32' ? op('f32.ne', v, f32(0)) : op('i32.ne', v, i32(0));
+  if (heldOf(src) === 'f32') return castFromFloat(to, v, tables);
+  return castFromInt(src === 'u32' ? 'u32' : 'i32', to, v, tables);
+}
+
+function castFromFloat(to: string, v: Expr, tables: Tables): Expr {
+  switch (to) {
+    case 'f32':
+      return v;
+    case 'f16':
+      return call(tables.helper(roundF16), 'f32', v);
+    case 'bf16':
+      return call(tables.helper(roundBF16), 'f32', v);
+    case 'i32':
+      return op('i32.from_f32_sat_s', op('f32.nearest', v));
+    case 'u32':
+      return op('i32.from_f32_sat_u', op('f32.nearest', v));
+  }
+  const t = parseDType(to);
+  if (t.kind === 'int' || t.kind === 'uint') {
+    // Round, clamp in f32 (NaN survives the clamp and converts to 0), keep the low bits.
+    const clamped = op('f32.max', op('f32.min', op('f32.nearest', v), f32(t.max)), f32(t.min));
+    return op('i32.and', op('i32.from_f32_sat_s', clamped), i32(2 ** t.bits - 1));
+  }
+  return call(tables.helper(encodeFunction(t, tables)), 'i32', v);
+}
+
+function castFromInt(from: 'i32' | 'u32', to: string, v: Expr, tables: Tables): Expr {
+  const lt = from === 'u32' ? 'i32.lt_u' : 'i32.lt_s';
+  const gt = from === 'u32' ? 'i32.gt_u' : 'i32.gt_s';
+  switch (to) {
+    case 'f32':
+    case 'f16':
+    case 'bf16':
+      return castFromFloat(to, op(from === 'u32' ? 'f32.from_i32_u' : 'f32.from_i32_s', v), tables);
+    case 'i32': // from u32: values above 2^31 - 1 saturate
+      return { k: 'select', cond: op('i32.lt_s', v, i32(0)), a: i32(0x7fffffff), b: v };
+    case 'u32': // from i32: negatives saturate to 0
+      return { k: 'select', cond: op('i32.lt_s', v, i32(0)), a: i32(0), b: v };
+  }
+  const t = parseDType(to);
+  if (t.kind === 'int' || t.kind === 'uint') {
+    const lo: Expr = { k: 'select', cond: op(lt, v, i32(t.min)), a: i32(t.min), b: v };
+    const clamped: Expr = { k: 'select', cond: op(gt, lo, i32(t.max)), a: i32(t.max), b: lo };
+    // A u32 source above 2^31 compares as unsigned; negative i32 sources never reach a uint's max.
+    const fixed = from === 'i32' && t.kind === 'uint' ? { k: 'select' as const, cond: op('i32.lt_s', v, i32(0)), a: i32(0), b: clamped } : clamped;
+    return op('i32.and', fixed, i32(2 ** t.bits - 1));
+  }
+  // Minifloats and e8m0: every int that can round to a finite value is exact in f32.
+  return castFromFloat(to, op(from === 'u32' ? 'f32.from_i32_u' : 'f32.from_i32_s', v), tables);
+}
+
+/**
+ * encode_T(x): the code of an f32 under the minifloat (or e8m0) rules. Finite magnitudes in code order
+ * are also in value order, so the magnitude code is the number of rounding thresholds x passes; at a
+ * threshold (a midpoint) x passes when the lower code is odd, which rounds ties to the even code.
+ */
+function encodeFunction(t: DType, tables: Tables): LFunction {
+  const isE8m0 = t.kind === 'exponent';
+  const magnitudes: number[] = [];
+  const count = isE8m0 ? 256 : 2 ** (t.bits - 1);
+  for (let c = 0; c < count; c++) if (Number.isFinite(decode(t, c))) magnitudes.push(decode(t, c));
+  const n = magnitudes.length;
+  const thresholds = tables.words(`thresholds:${t.name}`, () => ({ values: magnitudes.slice(1).map((v, i) => (magnitudes[i]! + v) / 2), float: true }));
+  const signShift = t.bits - 1;
+  const nanCode = t.hasNaN ? (isE8m0 ? 255 : t.specials === 'fn' ? 2 ** t.bits / 2 - 1 : (2 ** t.exponentBits - 1) * 2 ** t.mantissaBits + 2 ** (t.mantissaBits - 1)) : n - 1;
+  const infCode = t.hasInf ? (2 ** t.exponentBits - 1) * 2 ** t.mantissaBits : n - 1;
+  const sign = (code: Expr): Expr => (isE8m0 ? code : op('i32.or', op('i32.shl', get('s'), i32(signShift)), code));
+  const body: Stmt[] = [
+    set('a', op('i32.and', op('i32.bits_of', get('x')), i32(0x7fffffff))),
+    set('s', op('i32.shr_u', op('i32.bits_of', get('x')), i32(31))),
+    ifThen(op('i32.gt_u', get('a'), i32(0x7f800000)), [{ k: 'return', value: i32(nanCode) }]),
+  ];
+  if (isE8m0) body.push(ifThen(op('i32.or', get('s'), op('i32.eqz', get('a'))), [{ k: 'return', value: i32(0) }]));
+  body.push(ifThen(op('i32.eq', get('a'), i32(0x7f800000)), [{ k: 'return', value: sign(i32(infCode)) }]));
+  body.push(set('p', i32(0)));
+  for (let step = 2 ** Math.ceil(Math.log2(n)); step >= 1; step /= 2) {
+    // Candidate threshold index j = p + step - 1 (lower code j): passed when |x| > T[j], or equal and j odd.
+    const j = op('i32.add', get('p'), i32(step - 1));
+    const t = { k: 'load' as const, type: 'f32' as const, bits: 32 as const, signed: false, addr: op('i32.shl', j, i32(2)), offset: thresholds };
+    const ax = op('f32.from_bits', get('a'));
+    const passes = op('i32.or', op('f32.gt', ax, t), op('i32.and', op('f32.eq', ax, t), op('i32.and', j, i32(1))));
+    body.push(ifThen(op('i32.le_u', op('i32.add', get('p'), i32(step)), i32(n - 1)), [ifThen(passes, [set('p', op('i32.add', get('p'), i32(step)))])]));
+  }
+  body.push({ k: 'return', value: sign(get('p')) });
+  return {
+    name: `encode_${t.name}`, result: 'i32', params: [{ name: 'x', type: 'f32' }],
+    locals: [{ name: 'a', type: 'i32' }, { name: 's', type: 'i32' }, { name: 'p', type: 'i32' }], body,
+  };
+}

@@ -1,0 +1,611 @@
+// Lowering of Tile IR to Loop IR for CPUs. Threads are not materialized: one call of the `block`
+// function runs one block, and every tile instruction becomes a loop nest over the tile's elements.
+// Tiles live in per-block scratch memory, four bytes per element (see passes/lower/element.ts for how
+// each type is held); shared allocations live there too. Scalars are locals.
+//
+// The block function is block(bx, by, bz, args, scratch): `args` points at one 32-bit word per tensor
+// base address, then per size symbol, then per scalar parameter, in the order of ArgLayout.
+
+import {
+  type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, loadF32, loadI32, mul, op, set,
+} from '../ir/loop_ir.ts';
+import { dtype as parseDType } from '../ir/dtype.ts';
+import { sharedSpan } from '../ir/shared_layout.ts';
+import type { BinaryFn, IndexEntry, Inst, Kernel, SharedType, Stmt as TStmt, SymExpr, TileType, Type, UnaryFn, ValueId } from '../ir/tile_ir.ts';
+import { FLOAT_HELPERS } from './lower/float_bits.ts';
+import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
+
+export interface ArgLayout {
+  readonly tensors: readonly string[];
+  readonly symbols: readonly string[];
+  readonly scalars: readonly { readonly name: string; readonly dtype: string }[];
+}
+
+export interface CpuLowering {
+  readonly module: LModule;
+  readonly args: ArgLayout;
+}
+
+interface Slot {
+  readonly offset: number;
+  readonly shape: readonly number[];
+  readonly dtype: string;
+}
+
+interface TensorInfo {
+  readonly base: string;
+  readonly dims: readonly string[];
+  readonly dtype: string;
+}
+
+const strides = (shape: readonly number[]): number[] => shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+export function lowerCpu(k: Kernel): CpuLowering {
+  const lw = new CpuLowerer(k);
+  return lw.run();
+}
+
+class CpuLowerer {
+  readonly locals = new Map<string, LType>([['bx', 'i32'], ['by', 'i32'], ['bz', 'i32'], ['args', 'i32'], ['scratch', 'i32']]);
+  out: Stmt[] = [];
+  readonly tiles = new Map<ValueId, Slot>();
+  readonly scalars = new Map<ValueId, string>();
+  readonly scalarTypes = new Map<ValueId, string>();
+  readonly vars = new Map<number, Slot | string>();
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly tables = new Tables(new Set(FLOAT_HELPERS.map((f) => f.name)));
+  readonly traps: string[] = [];
+  scratchTop = 0;
+  counter = 0;
+
+  constructor(readonly kernel: Kernel) {}
+
+  fresh(prefix: string, type: LType): string {
+    const name = `${prefix}${this.counter++}`;
+    this.locals.set(name, type);
+    return name;
+  }
+
+  alloc(shape: readonly number[], dtype: string): Slot {
+    const slot = { offset: this.scratchTop, shape, dtype };
+    this.scratchTop += Math.ceil((size(shape) * 4) / 16) * 16;
+    return slot;
+  }
+
+  run(): CpuLowering {
+    const k = this.kernel;
+    const tensorNames = k.params.filter((p) => p.kind === 'tensor').map((p) => p.name);
+    const symbols = [...new Set(k.params.flatMap((p) => (p.kind === 'tensor' ? p.shape.flatMap((d) => (d.kind === 'symbol' ? [d.name] : [])) : [])))];
+    const scalars = k.params.flatMap((p) => (p.kind === 'scalar' ? [{ name: p.name, dtype: p.dtype }] : []));
+    let word = 0;
+    const argAt = (): number => 4 * word++;
+    for (const name of tensorNames) this.out.push(set(this.declare(`base_${name}`, 'i32'), loadI32(get('args'), argAt())));
+    for (const s of symbols) this.out.push(set(this.declare(`sym_${s}`, 'i32'), loadI32(get('args'), argAt())));
+    for (const s of scalars) {
+      const t: LType = s.dtype === 'f32' ? 'f32' : 'i32';
+      this.out.push(set(this.declare(`param_${s.name}`, t), t === 'f32' ? loadF32(get('args'), argAt()) : loadI32(get('args'), argAt())));
+    }
+    for (const p of k.params) {
+      if (p.kind !== 'tensor') continue;
+      const dims = p.shape.map((d, i) => {
+        const name = this.declare(`dim_${p.name}_${i}`, 'i32');
+        this.out.push(set(name, this.sym(d)));
+        return name;
+      });
+      this.tensors.set(p.name, { base: `base_${p.name}`, dims, dtype: p.dtype });
+    }
+    this.body(k.body);
+    const block: LFunction = {
+      name: 'block', result: null,
+      params: ['bx', 'by', 'bz', 'args', 'scratch'].map((name) => ({ name, type: 'i32' as const })),
+      locals: [...this.locals].filter(([n]) => !['bx', 'by', 'bz', 'args', 'scratch'].includes(n)).map(([name, type]) => ({ name, type })),
+      body: this.out,
+    };
+    const module: LModule = {
+      functions: [block, ...FLOAT_HELPERS, ...this.tables.functions],
+      traps: this.traps,
+      data: this.tables.segments,
+      dataBytes: this.tables.bytes,
+      scratchBytes: Math.max(16, this.scratchTop),
+    };
+    return { module, args: { tensors: tensorNames, symbols, scalars } };
+  }
+
+  declare(name: string, type: LType): string {
+    this.locals.set(name, type);
+    return name;
+  }
+
+  /** A symbolic size as an i32 expression, with the VM's integer semantics. */
+  sym(e: SymExpr): Expr {
+    switch (e.kind) {
+      case 'const':
+        return i32(e.value);
+      case 'symbol':
+        return get(`sym_${e.name}`);
+      case 'param':
+        return get(`param_${e.name}`);
+      case 'unary':
+        return e.op === '-' ? op('i32.sub', i32(0), this.sym(e.operand)) : op('i32.eqz', this.sym(e.operand));
+      case 'select':
+        return { k: 'select', cond: this.sym(e.cond), a: this.sym(e.then), b: this.sym(e.else) };
+      case 'binary': {
+        const [a, b] = [this.sym(e.left), this.sym(e.right)];
+        const fns: Partial<Record<string, BinaryFn>> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '%': 'mod', min: 'min', max: 'max', '==': 'eq', '!=': 'ne', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge' };
+        if (e.op === '&&' || e.op === '||') return op(e.op === '&&' ? 'i32.and' : 'i32.or', op('i32.ne', a, i32(0)), op('i32.ne', b, i32(0)));
+        if (e.op === 'cdiv') return binaryElem('div', 'i32', op('i32.sub', op('i32.add', a, b), i32(1)), b, this.tables);
+        return binaryElem(fns[e.op]!, 'i32', a, b, this.tables);
+      }
+    }
+  }
+
+  body(stmts: readonly TStmt[]): void {
+    for (const s of stmts) this.stmt(s);
+  }
+
+  inBlock(f: () => void): Stmt[] {
+    const saved = this.out;
+    this.out = [];
+    try {
+      f();
+      return this.out;
+    } finally {
+      this.out = saved;
+    }
+  }
+
+  /** Loops over every index of `shape`; `f` gets the coordinates and the row-major linear index. */
+  forEach(shape: readonly number[], f: (coords: Expr[], linear: Expr) => Stmt[]): Stmt[] {
+    if (shape.length === 0) return f([], i32(0));
+    const vars = shape.map(() => this.fresh('i', 'i32'));
+    const st = strides(shape);
+    const linear = vars.reduce<Expr>((acc, v, d) => add(acc, mul(get(v), i32(st[d]!))), i32(0));
+    let inner = f(vars.map(get), linear);
+    for (let d = shape.length - 1; d >= 0; d--) inner = [forLoop(vars[d]!, i32(0), i32(shape[d]!), inner)];
+    return inner;
+  }
+
+  /** Element `index` of a slot. */
+  read(slot: Slot, index: Expr): Expr {
+    const addr = add(get('scratch'), mul(index, i32(4)));
+    return heldOf(slot.dtype) === 'f32' ? loadF32(addr, slot.offset) : loadI32(addr, slot.offset);
+  }
+
+  write(slot: Slot, index: Expr, value: Expr): Stmt {
+    return { k: 'store', bits: 32, addr: add(get('scratch'), mul(index, i32(4))), offset: slot.offset, value };
+  }
+
+  /** The element of `slot` that broadcasts to coordinates `coords` of a larger shape. */
+  readBroadcast(slot: Slot, coords: readonly Expr[]): Expr {
+    const off = coords.length - slot.shape.length;
+    const st = strides(slot.shape);
+    const index = slot.shape.reduce<Expr>((acc, n, d) => (n === 1 ? acc : add(acc, mul(coords[d + off]!, i32(st[d]!)))), i32(0));
+    return this.read(slot, index);
+  }
+
+  /** A scalar or tile operand as an element read at `coords` (scalars broadcast). */
+  operand(id: ValueId, coords: readonly Expr[]): Expr {
+    const s = this.scalars.get(id);
+    if (s !== undefined) return get(s);
+    return this.readBroadcast(this.tiles.get(id)!, coords);
+  }
+
+  typeOfValue(id: ValueId): string {
+    return this.scalarTypes.get(id) ?? this.tiles.get(id)!.dtype;
+  }
+
+  stmt(s: TStmt): void {
+    switch (s.kind) {
+      case 'def':
+        return this.def(s.result.id, s.result.type, s.inst);
+      case 'var': {
+        if (s.type.kind === 'tile') {
+          const slot = this.alloc(s.type.shape, s.type.dtype);
+          this.copy(this.tiles.get(s.init)!, slot);
+          this.vars.set(s.var, slot);
+        } else {
+          const name = this.fresh(`var${s.var}_`, heldOf(s.type.dtype));
+          this.out.push(set(name, get(this.scalars.get(s.init)!)));
+          this.vars.set(s.var, name);
+        }
+        return;
+      }
+      case 'assign': {
+        const target = this.vars.get(s.var)!;
+        if (typeof target === 'string') this.out.push(set(target, get(this.scalars.get(s.value)!)));
+        else this.copy(this.tiles.get(s.value)!, target);
+        return;
+      }
+      case 'store':
+        return this.storeGlobal(s.tensor, s.index, this.tiles.get(s.value)!);
+      case 'store_shared': {
+        const sh = this.sharedOf(s.shared);
+        const value = this.tiles.get(s.value)!;
+        this.out.push(...this.forSlice(s.index, (coords, linear) => [this.writeShared(sh, coords, this.read(value, linear))]));
+        return;
+      }
+      case 'copy_async': {
+        // One CPU block is one thread: the copy completes at once, which every wait_async allows.
+        const sh = this.sharedOf(s.shared);
+        const t = this.tensors.get(s.tensor)!;
+        const srcIndex = s.index;
+        const value = this.fresh('v', heldOf(t.dtype));
+        this.out.push(...this.forSlice(s.sharedIndex, (coords, _linear, sliceVars) => [
+          ...this.readGlobal(t, srcIndex, sliceVars, value),
+          this.writeShared(sh, coords, get(value)),
+        ]));
+        return;
+      }
+      case 'commit_async':
+      case 'wait_async':
+        return;
+      case 'sync':
+        this.out.push({ k: 'barrier' });
+        return;
+      case 'for': {
+        const v = this.fresh(`${s.index.name ?? 'k'}_`, 'i32');
+        this.scalars.set(s.index.id, v);
+        this.scalarTypes.set(s.index.id, 'i32');
+        const step = get(this.scalars.get(s.step)!);
+        this.out.push(ifThen(op('i32.le_s', step, i32(0)), [{ k: 'trap', code: this.trap("a range's step must be positive") }]));
+        const body = this.inBlock(() => this.body(s.body));
+        this.out.push(forLoop(v, get(this.scalars.get(s.start)!), get(this.scalars.get(s.end)!), body, step));
+        return;
+      }
+      case 'if': {
+        const then = this.inBlock(() => this.body(s.then));
+        const els = this.inBlock(() => this.body(s.else));
+        this.out.push(ifThen(get(this.scalars.get(s.cond)!), then, els));
+        return;
+      }
+      case 'assert':
+        this.out.push(ifThen(op('i32.eqz', get(this.scalars.get(s.cond)!)), [{ k: 'trap', code: this.trap(`assertion failed: ${s.message}`) }]));
+        return;
+    }
+  }
+
+  trap(message: string): number {
+    this.traps.push(message);
+    return this.traps.length;
+  }
+
+  copy(from: Slot, to: Slot): void {
+    this.out.push(...this.forEach(to.shape, (_, linear) => [this.write(to, linear, this.read(from, linear))]));
+  }
+
+  sharedOf(id: ValueId): { offset: number; type: SharedType } {
+    return this.sharedSlots.get(id)!;
+  }
+
+  readonly sharedSlots = new Map<ValueId, { offset: number; type: SharedType }>();
+
+  sharedAddress(sh: { offset: number; type: SharedType }, coords: readonly Expr[]): Expr {
+    const l = sh.type.layout;
+    let o = coords.reduce<Expr>((acc, c, d) => add(acc, mul(c, i32(l.strides[d]!))), i32(0));
+    if (l.swizzle) {
+      const { bits, base, shift } = l.swizzle;
+      o = op('i32.xor', o, op('i32.shl', op('i32.and', op('i32.shr_u', o, i32(base + shift)), i32((1 << bits) - 1)), i32(base)));
+    }
+    return add(get('scratch'), add(mul(o, i32(4)), i32(sh.offset)));
+  }
+
+  writeShared(sh: { offset: number; type: SharedType }, coords: readonly Expr[], value: Expr): Stmt {
+    return { k: 'store', bits: 32, addr: this.sharedAddress(sh, coords), offset: 0, value };
+  }
+
+  /**
+   * Loops over a slice: `f` gets the indexed coordinates (offset + loop variable, or the point), the
+   * linear index within the slice, and the slice's loop variables.
+   */
+  forSlice(index: readonly IndexEntry[], f: (coords: Expr[], linear: Expr, sliceVars: Expr[]) => Stmt[]): Stmt[] {
+    const shape = index.flatMap((e) => (e.extent === null ? [] : [e.extent]));
+    return this.forEach(shape, (vars, linear) => {
+      let d = 0;
+      const coords = index.map((e) => (e.extent === null ? get(this.scalars.get(e.offset)!) : add(get(this.scalars.get(e.offset)!), vars[d++]!)));
+      return f(coords, linear, vars);
+    });
+  }
+
+  /** Sets `into` to the element of a global tensor at `index` + slice vars, or zero outside it. */
+  readGlobal(t: TensorInfo, index: readonly IndexEntry[], sliceVars: readonly Expr[], into: string): Stmt[] {
+    let d = 0;
+    const coords = index.map((e) => (e.extent === null ? get(this.scalars.get(e.offset)!) : add(get(this.scalars.get(e.offset)!), sliceVars[d++]!)));
+    const inside = coords.map((c, i) => op('i32.lt_u', c, get(t.dims[i]!))).reduce((a, b) => op('i32.and', a, b));
+    const linear = this.globalLinear(t, coords);
+    return [ifThen(inside, [set(into, heldFromCode(t.dtype, this.readCode(t, linear)))], [set(into, heldZero(t.dtype))])];
+  }
+
+  globalLinear(t: TensorInfo, coords: readonly Expr[]): Expr {
+    // Row-major: ((c0 * d1 + c1) * d2 + c2) ...
+    return coords.reduce<Expr>((acc, c, i) => (i === 0 ? c : add(mul(acc, get(t.dims[i]!)), c)), i32(0));
+  }
+
+  readCode(t: TensorInfo, linear: Expr): Expr {
+    const bits = parseDType(t.dtype).bits;
+    const base = get(t.base);
+    if (bits === 32) return loadI32(add(base, mul(linear, i32(4))));
+    if (bits === 16 || bits === 8) return { k: 'load', type: 'i32', bits, signed: false, addr: add(base, mul(linear, i32(bits / 8))), offset: 0 };
+    // Sub-byte: a 16-bit window starting at the element's first byte holds all its bits.
+    const p = mul(linear, i32(bits));
+    const window: Expr = { k: 'load', type: 'i32', bits: 16, signed: false, addr: add(base, op('i32.shr_u', p, i32(3))), offset: 0 };
+    return op('i32.and', op('i32.shr_u', window, op('i32.and', p, i32(7))), i32((1 << bits) - 1));
+  }
+
+  storeGlobal(name: string, index: readonly IndexEntry[], value: Slot): void {
+    const t = this.tensors.get(name)!;
+    const bits = parseDType(t.dtype).bits;
+    this.out.push(...this.forSlice(index, (coords, linear) => {
+      const inside = coords.map((c, i) => op('i32.lt_u', c, get(t.dims[i]!))).reduce((a, b) => op('i32.and', a, b));
+      const g = this.globalLinear(t, coords);
+      const code = codeFromHeld(t.dtype, this.read(value, linear));
+      let write: Stmt[];
+      if (bits >= 8) {
+        write = [{ k: 'store', bits: bits as 8 | 16 | 32, addr: add(get(t.base), mul(g, i32(bits / 8))), offset: 0, value: code }];
+      } else {
+        write = this.storeSubByte(t, g, code, bits);
+      }
+      return [ifThen(inside, write)];
+    }));
+  }
+
+  /**
+   * A sub-byte store: clear then set the element's bits with atomic and/or on the 32-bit words they
+   * occupy, so that stores of neighbouring elements, from any block or worker, never clobber each other.
+   */
+  storeSubByte(t: TensorInfo, linear: Expr, code: Expr, bits: number): Stmt[] {
+    const p = this.fresh('p', 'i32');
+    const c = this.fresh('c', 'i32');
+    const sh = op('i32.and', get(p), i32(31));
+    const word = add(get(t.base), op('i32.shl', op('i32.shr_u', get(p), i32(5)), i32(2)));
+    const mask = (1 << bits) - 1;
+    const low: Stmt[] = [
+      { k: 'atomic', op: 'and', addr: word, value: op('i32.xor', op('i32.shl', i32(mask), sh), i32(-1)) },
+      { k: 'atomic', op: 'or', addr: word, value: op('i32.shl', get(c), sh) },
+    ];
+    // Bits past the word boundary go to the next word.
+    const spill = op('i32.sub', op('i32.add', sh, i32(bits)), i32(32));
+    const high: Stmt[] = [
+      { k: 'atomic', op: 'and', addr: add(word, i32(4)), value: op('i32.xor', op('i32.sub', op('i32.shl', i32(1), spill), i32(1)), i32(-1)) },
+      { k: 'atomic', op: 'or', addr: add(word, i32(4)), value: op('i32.shr_u', get(c), op('i32.sub', i32(bits), spill)) },
+    ];
+    return [set(p, mul(linear, i32(bits))), set(c, code), ...low, ifThen(op('i32.gt_s', spill, i32(0)), high)];
+  }
+
+  def(id: ValueId, type: Type, inst: Inst): void {
+    if (type.kind === 'scalar') return this.defScalar(id, type.dtype, inst);
+    if (type.kind === 'shared') {
+      const offset = this.scratchTop;
+      this.scratchTop += Math.ceil((sharedSpan(type.layout) * 4) / 16) * 16;
+      this.sharedSlots.set(id, { offset, type });
+      return;
+    }
+    this.defTile(id, type, inst);
+  }
+
+  defScalar(id: ValueId, dtype: string, inst: Inst): void {
+    const name = this.fresh('s', heldOf(dtype));
+    this.scalars.set(id, name);
+    this.scalarTypes.set(id, dtype);
+    const v = (x: ValueId): Expr => get(this.scalars.get(x)!);
+    let e: Expr;
+    switch (inst.op) {
+      case 'const':
+        e = heldOf(dtype) === 'f32' ? f32(inst.value) : i32(inst.value);
+        break;
+      case 'symbol':
+        e = get(`sym_${inst.name}`);
+        break;
+      case 'param':
+        e = get(`param_${inst.name}`);
+        break;
+      case 'block_index':
+        e = get(['bx', 'by', 'bz'][inst.axis]!);
+        break;
+      case 'unary':
+        e = unaryElem(inst.fn, dtype, v(inst.x), this.tables);
+        break;
+      case 'binary':
+        e = binaryElem(inst.fn, this.typeOfValue(inst.a), v(inst.a), v(inst.b), this.tables);
+        break;
+      case 'select':
+        e = { k: 'select', cond: v(inst.cond), a: v(inst.a), b: v(inst.b) };
+        break;
+      case 'cast':
+        e = castHeld(this.typeOfValue(inst.x), dtype, v(inst.x), this.tables);
+        break;
+      case 'var_get':
+        e = get(this.vars.get(inst.var) as string);
+        break;
+      default:
+        throw new Error(`lowerCpu: ${inst.op} does not produce a scalar`);
+    }
+    this.out.push(set(name, e));
+  }
+
+  defTile(id: ValueId, type: TileType, inst: Inst): void {
+    if (inst.op === 'reshape') {
+      const x = this.tiles.get(inst.x)!; // same elements, same order: share the slot
+      this.tiles.set(id, { offset: x.offset, shape: type.shape, dtype: type.dtype });
+      return;
+    }
+    const slot = this.alloc(type.shape, type.dtype);
+    this.tiles.set(id, slot);
+    const each = (f: (coords: Expr[], linear: Expr) => Expr): void => {
+      this.out.push(...this.forEach(type.shape, (coords, linear) => [this.write(slot, linear, f(coords, linear))]));
+    };
+    switch (inst.op) {
+      case 'unary':
+        return each((c) => unaryElem(inst.fn, type.dtype, this.operand(inst.x, c), this.tables));
+      case 'binary': {
+        const operandType = this.typeOfValue(inst.a);
+        return each((c) => binaryElem(inst.fn, operandType, this.operand(inst.a, c), this.operand(inst.b, c), this.tables));
+      }
+      case 'select':
+        return each((c) => ({ k: 'select', cond: this.operand(inst.cond, c), a: this.operand(inst.a, c), b: this.operand(inst.b, c) }));
+      case 'cast': {
+        const from = this.typeOfValue(inst.x);
+        return each((c) => castHeld(from, type.dtype, this.operand(inst.x, c), this.tables));
+      }
+      case 'full': {
+        const v = this.fresh('f', heldOf(type.dtype));
+        this.out.push(set(v, castHeld(this.typeOfValue(inst.value), type.dtype, get(this.scalars.get(inst.value)!), this.tables)));
+        return each(() => get(v));
+      }
+      case 'iota':
+        return each((c) => castHeld('i32', type.dtype, c[inst.axis]!, this.tables));
+      case 'broadcast':
+        return each((c) => this.operand(inst.x, c));
+      case 'var_get':
+        this.copy(this.vars.get(inst.var) as Slot, slot);
+        return;
+      case 'permute': {
+        const x = this.tiles.get(inst.x)!;
+        const st = strides(x.shape);
+        return each((c) => this.read(x, inst.perm.reduce<Expr>((acc, p, d) => add(acc, mul(c[d]!, i32(st[p]!))), i32(0))));
+      }
+      case 'load': {
+        const t = this.tensors.get(inst.tensor)!;
+        const v = this.fresh('v', heldOf(t.dtype));
+        this.out.push(...this.forSlice(inst.index, (_coords, linear, vars) => [...this.readGlobal(t, inst.index, vars, v), this.write(slot, linear, get(v))]));
+        return;
+      }
+      case 'load_shared': {
+        const sh = this.sharedOf(inst.shared);
+        const shIsFloat = heldOf(sh.type.dtype) === 'f32';
+        this.out.push(...this.forSlice(inst.index, (coords, linear) => {
+          const addr = this.sharedAddress(sh, coords);
+          return [this.write(slot, linear, shIsFloat ? loadF32(addr) : loadI32(addr))];
+        }));
+        return;
+      }
+      case 'view':
+        return this.view(this.tiles.get(inst.x)!, slot);
+      case 'dot':
+        return this.dot(inst.a, inst.b, inst.c, slot);
+      case 'reduce':
+        return this.reduce(inst.fn, this.tiles.get(inst.x)!, inst.axis, slot);
+      default:
+        throw new Error(`lowerCpu: ${inst.op} does not produce a tile`);
+    }
+  }
+
+  /** Bits of the row-major stream of `x`, re-read at the width of `out`'s type. */
+  view(x: Slot, out: Slot): void {
+    const [fromBits, toBits] = [parseDType(x.dtype).bits, parseDType(out.dtype).bits];
+    const acc = this.fresh('w', 'i32');
+    const bit = this.fresh('b', 'i32');
+    this.out.push(...this.forEach(out.shape, (_, linear) => {
+      const pos = add(mul(linear, i32(toBits)), get(bit));
+      const element = op('i32.div_u', pos, i32(fromBits));
+      const code = codeFromHeld(x.dtype, this.read(x, element));
+      const b = op('i32.and', op('i32.shr_u', code, op('i32.rem_u', pos, i32(fromBits))), i32(1));
+      return [
+        set(acc, i32(0)),
+        forLoop(bit, i32(0), i32(toBits), [set(acc, op('i32.or', get(acc), op('i32.shl', b, get(bit))))]),
+        this.write(out, linear, heldFromCode(out.dtype, get(acc))),
+      ];
+    }));
+  }
+
+  /** out = a . b (+ c): rows of out accumulate a[m, k] * b[k, :] in f32 (or i32). */
+  dot(aId: ValueId, bId: ValueId, cId: ValueId | null, out: Slot): void {
+    const [a, b] = [this.tiles.get(aId)!, this.tiles.get(bId)!];
+    const [M, K] = a.shape as [number, number];
+    const N = b.shape[1]!;
+    const isInt = heldOf(out.dtype) === 'i32';
+    const value = (slot: Slot, e: Expr): Expr => (slot.dtype === 'i8' ? op('i32.shr_s', op('i32.shl', e, i32(24)), i32(24)) : e);
+    const c = cId === null ? null : this.tiles.get(cId)!;
+    this.out.push(...this.forEach(out.shape, (_, linear) => [this.write(out, linear, c ? this.read(c, linear) : isInt ? i32(0) : f32(0))]));
+    const [m, kk, n] = [this.fresh('m', 'i32'), this.fresh('k', 'i32'), this.fresh('n', 'i32')];
+    const x = this.fresh('x', isInt ? 'i32' : 'f32');
+    const at = (row: Expr, cols: number, col: Expr): Expr => add(mul(row, i32(cols)), col);
+    const madd = isInt
+      ? op('i32.add', this.read(out, at(get(m), N, get(n))), op('i32.mul', get(x), value(b, this.read(b, at(get(kk), N, get(n))))))
+      : op('f32.add', this.read(out, at(get(m), N, get(n))), op('f32.mul', get(x), this.read(b, at(get(kk), N, get(n)))));
+    this.out.push(forLoop(m, i32(0), i32(M), [
+      forLoop(kk, i32(0), i32(K), [
+        set(x, value(a, this.read(a, at(get(m), K, get(kk))))),
+        forLoop(n, i32(0), i32(N), [this.write(out, at(get(m), N, get(n)), madd)]),
+      ]),
+    ]));
+    if (out.dtype === 'f16' || out.dtype === 'bf16') {
+      this.out.push(...this.forEach(out.shape, (_, linear) => [this.write(out, linear, castHeld('f32', out.dtype, this.read(out, linear), this.tables))]));
+    }
+  }
+
+  reduce(fn: 'sum' | 'max' | 'min', x: Slot, axis: number, out: Slot): void {
+    const isFloat = heldOf(x.dtype) === 'f32';
+    const acc = this.fresh('acc', isFloat ? 'f32' : 'i32');
+    const r = this.fresh('r', 'i32');
+    const st = strides(x.shape);
+    const init = fn === 'sum' ? (isFloat ? f32(0) : i32(0)) : isFloat ? f32(fn === 'max' ? -Infinity : Infinity) : i32(fn === 'max' ? (x.dtype === 'u32' ? 0 : -0x80000000) : x.dtype === 'u32' ? -1 : 0x7fffffff);
+    const sumDType = isFloat ? 'f32' : x.dtype;
+    this.out.push(...this.forEach(out.shape, (coords, linear) => {
+      const inCoords = [...coords];
+      inCoords.splice(axis, 0, get(r));
+      const element = this.read(x, inCoords.reduce<Expr>((a, c, d) => add(a, mul(c, i32(st[d]!))), i32(0)));
+      const step = binaryElem(fn === 'sum' ? 'add' : fn, sumDType, get(acc), element, this.tables);
+      const result = isFloat && x.dtype !== 'f32' ? castHeld('f32', x.dtype, get(acc), this.tables) : get(acc);
+      return [set(acc, init), forLoop(r, i32(0), i32(x.shape[axis]!), [set(acc, step)]), this.write(out, linear, result)];
+    }));
+  }
+}
+
+/** Integer division with the VM's rules: truncation, 0 for a zero divisor, no trap on overflow. */
+function intDivide(kind: 'div' | 'rem', signed: boolean, a: Expr, b: Expr): Expr {
+  const zero = op('i32.eqz', b);
+  const overflow = signed ? op('i32.and', op('i32.eq', a, i32(-0x80000000)), op('i32.eq', b, i32(-1))) : i32(0);
+  const safe: Expr = { k: 'select', cond: op('i32.or', zero, overflow), a: i32(1), b };
+  const q = op(`i32.${kind}_${signed ? 's' : 'u'}`, a, safe);
+  // Overflow: INT_MIN / -1 wraps to INT_MIN (= a * -1), INT_MIN % -1 is 0.
+  const fixed: Expr = signed ? { k: 'select', cond: overflow, a: kind === 'div' ? a : i32(0), b: q } : q;
+  return { k: 'select', cond: zero, a: i32(0), b: fixed };
+}
+
+/** One element of a binary operation on `dtype` operands, as ir/arith.ts defines it. */
+export function binaryElem(fn: BinaryFn, dtype: string, a: Expr, b: Expr, tables: Tables): Expr {
+  if (heldOf(dtype) === 'f32' && dtype !== 'bool') {
+    const cmp: Partial<Record<BinaryFn, string>> = { eq: 'f32.eq', ne: 'f32.ne', lt: 'f32.lt', le: 'f32.le', gt: 'f32.gt', ge: 'f32.ge' };
+    if (cmp[fn]) return op(cmp[fn]!, a, b);
+    const arith: Partial<Record<BinaryFn, string>> = { add: 'f32.add', sub: 'f32.sub', mul: 'f32.mul', div: 'f32.div', max: 'f32.max', min: 'f32.min' };
+    const r: Expr = fn === 'mod' ? { k: 'math', fn: 'fmod', args: [a, b] } : op(arith[fn]!, a, b);
+    return dtype === 'f32' ? r : castHeld('f32', dtype, r, tables);
+  }
+  const u = dtype === 'u32';
+  switch (fn) {
+    case 'add': case 'sub': case 'mul': case 'and': case 'or': case 'xor': case 'shl':
+      return op(`i32.${fn}`, a, b);
+    case 'shr':
+      return op(u ? 'i32.shr_u' : 'i32.shr_s', a, b);
+    case 'div':
+      return intDivide('div', !u, a, b);
+    case 'mod':
+      return intDivide('rem', !u, a, b);
+    case 'eq': case 'ne':
+      return op(`i32.${fn}`, a, b);
+    case 'lt': case 'le': case 'gt': case 'ge':
+      return op(`i32.${fn}_${u ? 'u' : 's'}`, a, b);
+    case 'max': case 'min':
+      return { k: 'select', cond: op(`i32.${fn === 'max' ? 'gt' : 'lt'}_${u ? 'u' : 's'}`, a, b), a, b };
+    case 'land':
+      return op('i32.and', a, b);
+    case 'lor':
+      return op('i32.or', a, b);
+  }
+}
+
+export function unaryElem(fn: UnaryFn, dtype: string, x: Expr, tables: Tables): Expr {
+  if (fn === 'not') return op('i32.eqz', x);
+  if (heldOf(dtype) === 'i32') {
+    if (fn === 'neg') return op('i32.sub', i32(0), x);
+    if (dtype === 'u32') return x; // abs of an unsigned value
+    return { k: 'select', cond: op('i32.lt_s', x, i32(0)), a: op('i32.sub', i32(0), x), b: x }; // abs
+  }
+  let r: Expr;
+  if (fn === 'neg') r = op('f32.neg', x);
+  else if (fn === 'abs') r = op('f32.abs', x);
+  else if (fn === 'sqrt') r = op('f32.sqrt', x);
+  else r = { k: 'math', fn, args: [x] };
+  return dtype === 'f32' ? r : castHeld('f32', dtype, r, tables);
+}
