@@ -6,12 +6,8 @@
 // an f16 or bf16 operation is the f32 operation rounded once more to the type (DESIGN.md). max and min
 // propagate NaN. bool is 0 or 1.
 
-import { quantize } from './codec.ts';
-import { dtype as parseDType } from './dtype.ts';
+import { roundF32ToBF16, roundF32ToF16 } from './half.ts';
 import type { BinaryFn, UnaryFn } from './tile_ir.ts';
-
-const f16 = parseDType('f16');
-const bf16 = parseDType('bf16');
 
 /** Rounds an exact result to a compute type. */
 export function roundTo(dtype: string, x: number): number {
@@ -23,9 +19,9 @@ export function roundTo(dtype: string, x: number): number {
     case 'f32':
       return Math.fround(x);
     case 'f16':
-      return quantize(f16, Math.fround(x));
+      return roundF32ToF16(Math.fround(x));
     case 'bf16':
-      return quantize(bf16, Math.fround(x));
+      return roundF32ToBF16(Math.fround(x));
     case 'bool':
       return x ? 1 : 0;
     default:

@@ -2,9 +2,11 @@
 // rules of DESIGN.md. Codes are unsigned integers below 2^bits (for i32 and u32, below 2^32).
 
 import type { DType } from './dtype.ts';
+import { roundF32ToBF16, roundF32ToF16 } from './half.ts';
 
-/** 2^e for any integer e that a double can hold exactly. */
-const pow2 = (e: number): number => 2 ** e;
+/** 2^e for any integer e that a double can hold exactly (a table: this is the codec's inner loop). */
+const POW2 = Float64Array.from({ length: 2200 }, (_, i) => 2 ** (i - 1100));
+const pow2 = (e: number): number => POW2[e + 1100]!;
 
 /** floor(log2(a)) for a finite a > 0, exact (Math.log2 may be off by one next to powers of two). */
 function exponentOf(a: number): number {
@@ -129,6 +131,8 @@ const infCode = (t: DType): number => (pow2(t.exponentBits) - 1) * pow2(t.mantis
 /** x rounded to t and back: the value a store of x into t keeps. */
 export function quantize(t: DType, x: number): number {
   if (t.name === 'f32') return Math.fround(x);
+  if (Math.fround(x) === x && t.name === 'f16') return roundF32ToF16(x);
+  if (Math.fround(x) === x && t.name === 'bf16') return roundF32ToBF16(x);
   return decode(t, encode(t, x));
 }
 

@@ -57,7 +57,7 @@ export interface MemoryPlan {
 export function planMemory(wk: WasmKernel, tensors: ReadonlyMap<string, Tensor>, scalars: ReadonlyMap<string, number>, workers: number): MemoryPlan {
   const launch = prepareLaunch(wk.kernel, { tensors, scalars });
   const { args, module } = wk.lowering;
-  const argsAt = align(module.dataBytes);
+  const argsAt = align(module.dataBytes) + 64; // the 64 bytes below the arguments: the block counter
   const words = args.tensors.length + args.symbols.length + args.scalars.length;
   const scratchAt = align(argsAt + 4 * words);
   const scratchBytes = align(module.scratchBytes);

@@ -154,7 +154,8 @@ function castFromInt(from: 'i32' | 'u32', to: string, v: Expr, tables: Tables): 
   }
   const t = parseDType(to);
   if (t.kind === 'int' || t.kind === 'uint') {
-    const lo: Expr = { k: 'select', cond: op(lt, v, i32(t.min)), a: i32(t.min), b: v };
+    // A u32 source is never below an integer type's minimum (which is at most 0).
+    const lo: Expr = from === 'u32' ? v : { k: 'select', cond: op(lt, v, i32(t.min)), a: i32(t.min), b: v };
     const clamped: Expr = { k: 'select', cond: op(gt, lo, i32(t.max)), a: i32(t.max), b: lo };
     // A u32 source above 2^31 compares as unsigned; negative i32 sources never reach a uint's max.
     const fixed = from === 'i32' && t.kind === 'uint' ? { k: 'select' as const, cond: op('i32.lt_s', v, i32(0)), a: i32(0), b: clamped } : clamped;

@@ -12,7 +12,8 @@ export function parseArgs(argv: readonly string[], valued: ReadonlySet<string>):
   const options = new Map<string, string[]>();
   const add = (k: string, v: string): void => void options.set(k, [...(options.get(k) ?? []), v]);
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    // A one-letter short option, `-o FILE`, is the long option `--o`.
+    const a = /^-[a-zA-Z]$/.test(argv[i]!) ? `-${argv[i]}` : argv[i]!;
     if (!a.startsWith('--') || a === '--') {
       positional.push(a);
       continue;

@@ -6,14 +6,17 @@ import { NpyError } from '../io/npy.ts';
 import { VMError } from '../vm/interpret.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { dtypeCommand } from './dtype.ts';
-import { checkCommand, runCommand } from './run.ts';
+import { checkCommand, compileCommand, runCommand } from './run.ts';
+import { TargetUnavailable } from '../targets.ts';
+import { WasmRunError } from '../../backends/wasm/runtime.ts';
 
 const USAGE = `usage: tilebit <command> ...
 
 commands:
   run FILE [options]         compile a kernel and run it (default target: wasm)
       --target vm|wasm|webgpu|cuda   --set NAME=VALUE,...   --seed N   --kernel NAME
-      --input NAME=FILE.npy   --output NAME=FILE.npy   --check   --dump-ir PASS   --quiet
+      --input NAME=FILE.npy   --output NAME=FILE.npy   --check   --dump-ir PASS   --workers N   --quiet
+  compile FILE --target wasm [-o FILE.wasm] [--text]   write the module, or print its text form
   check FILE                 parse, elaborate and verify every kernel of a file
   dtype NAME                 list every code of a type of 8 bits or fewer with its value
   dtype NAME --encode X ...  print the code of each value
@@ -27,7 +30,8 @@ interface Command {
 
 const commands: Record<string, Command> = {
   dtype: { valued: new Set(), run: dtypeCommand },
-  run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir']), run: runCommand },
+  run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir', 'workers']), run: runCommand },
+  compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
 };
 
@@ -54,7 +58,7 @@ export async function main(argv: readonly string[], print = (l: string) => conso
       printError(e.message);
       return 1;
     }
-    if (e instanceof DTypeError || e instanceof VMError || e instanceof NpyError) {
+    if (e instanceof DTypeError || e instanceof VMError || e instanceof NpyError || e instanceof WasmRunError || e instanceof TargetUnavailable) {
       printError(`tilebit ${verb}: ${e.message}`);
       return 1;
     }

@@ -6,14 +6,14 @@ import { printKernel } from '../../ir/tile_print.ts';
 import { verifyKernel } from '../../ir/tile_verify.ts';
 import { type Kernel, outputTensors } from '../../ir/tile_ir.ts';
 import { passNames } from '../../passes/pipeline.ts';
-import { cloneTensors, compile, prepareTensors, runOnVM } from '../api.ts';
+import { cloneTensors, compile, prepareTensors } from '../api.ts';
+import { TARGETS, type Target, runOn, wasmKernel } from '../targets.ts';
+import { compareTensors } from '../testing/compare.ts';
 import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
 import { type Tensor, tensorElements } from '../vm/memory.ts';
 import { valueOf } from '../../ir/cast.ts';
 import { type Args, UsageError } from './args.ts';
 import { formatValue } from './dtype.ts';
-
-export const TARGETS = ['vm', 'wasm', 'webgpu', 'cuda'] as const;
 
 /** `--set A=1,B=u3 --set C=2` as a map. */
 export function readSettings(args: Args): Map<string, string> {
@@ -77,7 +77,7 @@ function summarize(name: string, t: Tensor): string {
   return `${name}: ${t.dtype}[${t.shape.join(', ')}]  ${stats}  [${head}${values.length > 6 ? ' ...' : ''}]`;
 }
 
-export function runCommand(args: Args, print: (l: string) => void): number {
+export async function runCommand(args: Args, print: (l: string) => void): Promise<number> {
   const target = args.options.get('target')?.at(-1) ?? 'wasm';
   if (!(TARGETS as readonly string[]).includes(target)) throw new UsageError(`--target ${target}: the targets are ${TARGETS.join(', ')}`);
   const k = compileWithDump(args, print);
@@ -101,21 +101,22 @@ export function runCommand(args: Args, print: (l: string) => void): number {
   const outputs = new Set(outputTensors(k));
   const seed = Number(args.options.get('seed')?.at(-1) ?? '0');
   const tensors = prepareTensors(k, { tensors: given, values, seed }, outputs);
-  if (target !== 'vm') {
-    throw new UsageError(`target '${target}' is not implemented yet; run with --target vm (see the README's status table)`);
-  }
+  const workers = args.options.has('workers') ? Number(args.options.get('workers')!.at(-1)) : undefined;
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new UsageError('--workers needs a positive integer');
   const inputs = cloneTensors(tensors);
   const start = performance.now();
-  runOnVM(k, tensors, values);
+  await runOn(target as Target, k, tensors, values, { workers });
   const ms = performance.now() - start;
+  let failed = false;
   if (args.options.has('check')) {
-    // The VM is the reference: checking it against itself confirms the run is deterministic.
-    const again = runOnVM(k, inputs, values);
+    const reference = cloneTensors(inputs);
+    await runOn('vm', k, reference, values);
     for (const name of outputs) {
-      const [a, b] = [tensors.get(name)!.bytes, again.get(name)!.bytes];
-      if (a.some((x, i) => x !== b[i])) throw new UsageError(`--check: two VM runs disagree on ${name}`);
+      const c = compareTensors(tensors.get(name)!, reference.get(name)!);
+      const detail = c.first ? `; first at element ${c.first.index}: ${formatValue(c.first.got)}, the VM has ${formatValue(c.first.want)}` : '';
+      print(`check ${name}: ${c.ok ? 'agrees with' : 'DISAGREES with'} the VM (largest error ${formatValue(c.maxError)}, tolerance ${formatValue(c.tolerance)}${c.mismatches ? `, ${c.mismatches} elements beyond it` : ''}${detail})`);
+      failed ||= !c.ok;
     }
-    print(`check: vm is the reference; a second run agrees bit for bit`);
   }
   const writes = pairs(args, 'output');
   for (const [name, path] of writes) {
@@ -127,5 +128,20 @@ export function runCommand(args: Args, print: (l: string) => void): number {
     for (const name of outputs) print(summarize(name, tensors.get(name)!));
     print(`${k.name} on ${target}: ${ms.toFixed(1)} ms`);
   }
+  return failed ? 1 : 0;
+}
+
+/** `tilebit compile FILE --target wasm [-o FILE] [--text]`. */
+export function compileCommand(args: Args, print: (l: string) => void): number {
+  const target = args.options.get('target')?.at(-1) ?? 'wasm';
+  if (!(TARGETS as readonly string[]).includes(target)) throw new UsageError(`--target ${target}: the targets are ${TARGETS.join(', ')}`);
+  const k = compileWithDump(args, print);
+  verifyKernel(k);
+  if (target !== 'wasm') throw new UsageError(`compiling for '${target}' is not implemented yet; --target wasm is`);
+  const wk = wasmKernel(k);
+  const out = args.options.get('o')?.at(-1) ?? args.options.get('output')?.at(-1);
+  if (out) writeFileSync(out, wk.bytes);
+  if (args.options.has('text')) print(wk.text().trimEnd());
+  if (!out && !args.options.has('text')) print(`${k.name}: ${wk.bytes.length} bytes of wasm (write them with -o FILE, print them with --text)`);
   return 0;
 }

@@ -19,7 +19,7 @@ describe('tilebit run', () => {
     expect(r.err).toBe('');
     expect(r.status).toBe(0);
     expect(r.out).toMatch(/^c: f16\[1, 64\]/m);
-    expect(r.out).toMatch(/check: vm is the reference/);
+    expect(r.out).toMatch(/^check c: agrees with the VM \(largest error 0, tolerance/m);
   });
   it('reads inputs from .npy and writes outputs to .npy', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-'));
@@ -47,8 +47,22 @@ describe('tilebit run', () => {
   });
   it('says which targets are not built yet', async () => {
     const r = await cli('run', 'examples/vector_add.tile', '--set', 'N=8', '--target', 'cuda');
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(1);
     expect(r.err).toMatch(/target 'cuda' is not implemented yet/);
+  });
+  it('runs on wasm by default and checks against the VM', async () => {
+    const r = await cli('run', 'examples/dequant_gemm.tile', '--set', 'W=u3,M=1,K=256,N=64', '--check', '--workers', '2');
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^check c: agrees with the VM \(largest error/m);
+    expect(r.out).toMatch(/dequant_gemm on wasm: /);
+    expect(r.status).toBe(0);
+  });
+  it('writes the wasm module and its text form', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-'));
+    const r = await cli('compile', 'examples/vector_add.tile', '--target', 'wasm', '-o', join(dir, 'k.wasm'), '--text');
+    expect(r.status).toBe(0);
+    expect(r.out).toMatch(/\(import "env" "memory" \(memory \$mem 1 65536 shared\)\)/);
+    expect(WebAssembly.validate(readFileSync(join(dir, 'k.wasm')))).toBe(true);
   });
   it('checks every example', async () => {
     for (const f of ['vector_add', 'softmax', 'matmul', 'dequant_gemm', 'flash_attention']) {

@@ -1,0 +1,42 @@
+// A worker that runs blocks of a tilebit kernel from a shared memory. Plain JavaScript: it needs
+// nothing but the compiled module, so it starts without a TypeScript loader.
+//
+// Each job: { module, memory, argsAt, scratchAt, counterAt, grid }. Blocks are claimed one at a time
+// with an atomic counter, so fast and slow workers balance. The reply is { code, block } (code 0: ok).
+
+import { parentPort } from 'node:worker_threads';
+
+const math = {
+  exp: Math.exp,
+  exp2: (x) => 2 ** x,
+  log: Math.log,
+  log2: Math.log2,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  fmod: (a, b) => a % b,
+};
+
+let cached = null;
+
+parentPort.on('message', (job) => {
+  if (!cached || cached.module !== job.module || cached.memory !== job.memory) {
+    const instance = new WebAssembly.Instance(job.module, { env: { memory: job.memory, ...math } });
+    cached = { module: job.module, memory: job.memory, block: instance.exports.block };
+  }
+  const counter = new Int32Array(job.memory.buffer, job.counterAt, 1);
+  const [gx, gy, gz] = job.grid;
+  const total = gx * gy * gz;
+  for (;;) {
+    const i = Atomics.add(counter, 0, 1);
+    if (i >= total) break;
+    const x = i % gx;
+    const y = Math.floor(i / gx) % gy;
+    const z = Math.floor(i / (gx * gy));
+    const code = cached.block(x, y, z, job.argsAt, job.scratchAt);
+    if (code !== 0) {
+      Atomics.store(counter, 0, total); // the others stop claiming blocks
+      parentPort.postMessage({ code, block: [x, y, z] });
+      return;
+    }
+  }
+  parentPort.postMessage({ code: 0, block: null });
+});

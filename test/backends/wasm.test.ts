@@ -1,0 +1,167 @@
+// The wasm backend against the VM: the DSL.md examples on edge shapes, casts between every pair of a
+// spread of types on special values (bit for bit), f16 codes exhaustively, sub-byte stores from
+// neighbouring blocks with one and two workers, and the VM's semantic cases.
+
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compileWasm, runWasmHere } from '../../backends/wasm/runtime.ts';
+import { closeWorkers, runWasmOnWorkers } from '../../backends/wasm/workers.ts';
+import { readBits } from '../../ir/bitstream.ts';
+import { decode } from '../../ir/codec.ts';
+import { dtype as parseDType, narrowTypes } from '../../ir/dtype.ts';
+import { type Kernel, outputTensors } from '../../ir/tile_ir.ts';
+import { cloneTensors, compile, prepareTensors, runOnVM } from '../../src/api.ts';
+import { compareTensors } from '../../src/testing/compare.ts';
+import { type Tensor, tensorFrom } from '../../src/vm/memory.ts';
+
+afterAll(closeWorkers);
+
+const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
+
+interface Case {
+  readonly source: string;
+  readonly set?: Record<string, string | number>;
+  readonly tensors?: Record<string, Tensor>;
+  readonly seed?: number;
+}
+
+/** Runs on the VM and on wasm (optimized, on `workers` workers); returns both outputs. */
+async function both(c: Case, workers = 1, optimize = 2): Promise<{ k: Kernel; vm: Map<string, Tensor>; wasm: Map<string, Tensor> }> {
+  const set = new Map(Object.entries(c.set ?? {}).map(([a, b]) => [a, String(b)]));
+  const k = compile(c.source, { set });
+  const values = new Map([...set].filter(([n]) => !(n in k.template)).map(([n, v]) => [n, Number(v)]));
+  const outputs = new Set(outputTensors(k));
+  const inputs = prepareTensors(k, { tensors: new Map(Object.entries(c.tensors ?? {})), values, seed: c.seed ?? 5 }, outputs);
+  const vm = runOnVM(k, cloneTensors(inputs), values);
+  const wasm = cloneTensors(inputs);
+  const wk = compileWasm(k, { optimize });
+  if (workers === 0) runWasmHere(wk, wasm, values, outputs);
+  else await runWasmOnWorkers(wk, wasm, values, outputs, workers);
+  return { k, vm, wasm };
+}
+
+function expectBitExact(r: { k: Kernel; vm: Map<string, Tensor>; wasm: Map<string, Tensor> }): void {
+  for (const name of outputTensors(r.k)) {
+    const [a, b] = [r.wasm.get(name)!, r.vm.get(name)!];
+    const i = a.bytes.findIndex((x, j) => x !== b.bytes[j]);
+    expect(i < 0 ? 'identical' : `${name}: byte ${i} differs (${a.bytes[i]} vs ${b.bytes[i]})`).toBe('identical');
+  }
+}
+
+function expectClose(r: { k: Kernel; vm: Map<string, Tensor>; wasm: Map<string, Tensor> }): void {
+  for (const name of outputTensors(r.k)) {
+    const c = compareTensors(r.wasm.get(name)!, r.vm.get(name)!);
+    expect(c.ok ? 'ok' : `${name}: ${c.mismatches} beyond ${c.tolerance}; first ${JSON.stringify(c.first)}`).toBe('ok');
+  }
+}
+
+describe('examples on wasm agree with the VM', () => {
+  it.each([1, 1023, 1025, 3001])('vector_add N = %i, bit for bit', async (N) => {
+    expectBitExact(await both({ source: example('vector_add'), set: { N } }, 2));
+  });
+  it.each([[1, 1], [3, 997], [2, 1024]])('softmax M = %i, N = %i', async (M, N) => {
+    expectClose(await both({ source: example('softmax'), set: { M, N } }));
+  });
+  it.each([[1, 1, 1], [37, 33, 66], [65, 97, 13]])('matmul M = %i, K = %i, N = %i', async (M, K, N) => {
+    expectClose(await both({ source: example('matmul'), set: { M, K, N } }, 2));
+  });
+  it.each(['u1', 'i2', 'u3', 'u4', 'i5', 'u7', 'i8', 'f4e2m1', 'f6e3m2', 'f8e4m3', 'f8e5m2'])('dequant_gemm W = %s', async (W) => {
+    const t = parseDType(W);
+    const ZERO = t.kind === 'uint' ? 2 ** (t.bits - 1) : 0;
+    // The weights are exact in f16 and so are the differences: the results match bit for bit.
+    expectClose(await both({ source: example('dequant_gemm'), set: { W, ZERO, M: 3, K: 256, N: 70 } }, 2));
+  });
+  it.each([[1, 7, 1], [2, 65, 0], [1, 100, 1]])('flash_attention H = %i, S = %i, CAUSAL = %i', async (H, S, CAUSAL) => {
+    expectClose(await both({ source: example('flash_attention'), set: { H, S, CAUSAL, scale: 0.125 } }, 2));
+  });
+});
+
+/** Values that exercise every rounding rule: signed zeros, ties, subnormals, extremes, NaN, infinities. */
+const SPECIAL = [0, -0, 0.5, 1.5, 2.5, -2.5, 3.5, 0.25, 0.125, 1e-8, -1e-8, 6e-5, 3e-8, 5.960464477539063e-8, 1e-40,
+  65504, 65520, 65519.99, 70000, 448, 464, 480, 57344, 61440, 1e9, -1e9, 3.4e38, -3.4e38, NaN, Infinity, -Infinity,
+  127.5, 128.5, -128.5, 255.5, 2147483520, -2147483648, 4294967040, 1 / 3, -7.75, 6, 7, 0.1];
+
+describe('casts agree with the VM bit for bit', () => {
+  const targets = [...narrowTypes().map((t) => t.name), 'i16', 'u16', 'i32', 'u32', 'f16', 'bf16', 'f32'];
+  it.each(['f32', 'i32', 'u32'])('from %s to every type', async (from) => {
+    const xs = from === 'f32' ? SPECIAL : SPECIAL.filter(Number.isFinite).map((v) => Math.trunc(v) | 0).map((v) => (from === 'u32' ? v >>> 0 : v));
+    const outs = targets.map((t, i) => `o${i}: ${t}[N]`).join(', ');
+    const body = targets.map((t, i) => `  store o${i}[0 :+ ${xs.length}] = cast<${t}>(x);`).join('\n');
+    const source = `kernel k(a: ${from}[N], ${outs}) grid(1) threads(32) {\n  let x = load a[0 :+ ${xs.length}];\n${body}\n}`;
+    expectBitExact(await both({ source, tensors: { a: tensorFrom(from, [xs.length], xs) } }, 0, 0));
+  });
+  it.each(['u3', 'i4', 'f4e2m1', 'f6e2m3', 'f8e4m3', 'f8e5m2', 'e8m0', 'f16', 'bf16', 'i16'])('from every code of %s to every type', async (from) => {
+    const t = parseDType(from);
+    const codes = Array.from({ length: Math.min(2 ** t.bits, 4096) }, (_, i) => (t.bits === 16 ? (i * 16 + (i % 16)) & 0xffff : i));
+    const held = t.name === 'f16' || t.name === 'bf16' ? codes.map((c) => decode(t, c)) : codes;
+    const outs = targets.map((x, i) => `o${i}: ${x}[N]`).join(', ');
+    const body = targets.map((x, i) => `  store o${i}[0 :+ ${codes.length}] = cast<${x}>(x);`).join('\n');
+    const source = `kernel k(a: ${from}[N], ${outs}) grid(1) threads(32) {\n  let x = load a[0 :+ ${codes.length}];\n${body}\n}`;
+    expectBitExact(await both({ source, tensors: { a: tensorFrom(from, [codes.length], held) } }, 0, 0));
+  });
+});
+
+describe('memory', () => {
+  it.each([[1, 1], [3, 1], [3, 2], [5, 2], [7, 2]])('u%i stores from neighbouring blocks keep each other\'s bits (%i workers)', async (bits, workers) => {
+    // Each block stores 3 elements at 3 * block.x: stores start and end inside bytes, and inside words.
+    const N = 301;
+    const codes = Array.from({ length: N }, (_, i) => (i * 7 + 3) % 2 ** bits);
+    const source = `kernel k(x: u${bits}[N], o: u${bits}[N]) grid(cdiv(N, 3)) threads(32) { store o[block.x * 3 :+ 3] = load x[block.x * 3 :+ 3]; }`;
+    const r = await both({ source, tensors: { x: tensorFrom(`u${bits}`, [N], codes) } }, workers);
+    expectBitExact(r);
+    const o = r.wasm.get('o')!;
+    expect(codes.every((c, i) => readBits(o.bytes, i * bits, bits) === c)).toBe(true);
+  });
+  it('views, shared memory with a swizzle, and asynchronous copies', async () => {
+    const src = `kernel k(a: u8[N], o: u4[M], q: f32[R, C], p: f32[C, R]) grid(1) threads(32) {
+      store o[0 :+ 16] = view<u4>(load a[0 :+ 8]);
+      let s = shared<f32>[8, 16] @ row_major.swizzle(2, 2, 2);
+      copy_async s[0 :+ 8, 0 :+ 16] <- q[0 :+ 8, 0 :+ 16];
+      wait_async(0);
+      store p[0 :+ 16, 0 :+ 8] = transpose(load s[0 :+ 8, 0 :+ 16]) * 2.0;
+    }`;
+    const q = tensorFrom('f32', [7, 13], Array.from({ length: 91 }, (_, i) => i));
+    expectBitExact(await both({ source: src, set: { M: 16 }, tensors: { a: tensorFrom('u8', [8], [1, 0x21, 0xff, 0x80, 7, 9, 0x10, 0x0f]), q, p: tensorFrom('f32', [13, 7], new Array(91).fill(0)) } }));
+  });
+});
+
+describe('semantics shared with the VM', () => {
+  it('integer division, remainders, shifts and wrap-around', async () => {
+    const source = `kernel k(x: i32[N], y: i32[N], o1: i32[N], o2: i32[N], o3: i32[N], o4: u32[N], o5: i32[N]) grid(1) threads(32) {
+      let a = load x[0 :+ 8];
+      let b = load y[0 :+ 8];
+      store o1[0 :+ 8] = a / b;
+      store o2[0 :+ 8] = a % b;
+      store o3[0 :+ 8] = (a << b) + a * b;
+      store o4[0 :+ 8] = cast<u32>(a) >> cast<u32>(b);
+      store o5[0 :+ 8] = max(a, b) - min(a, b) + abs(a);
+    }`;
+    const x = tensorFrom('i32', [8], [7, -7, -2147483648, 5, 100, -1, 2147483647, 0]);
+    const y = tensorFrom('i32', [8], [2, 2, -1, 0, 33, 31, 3, -5]);
+    expectBitExact(await both({ source, tensors: { x, y } }, 0, 0));
+  });
+  it('f16 and bf16 arithmetic rounds like the VM, including overflow and subnormals', async () => {
+    const source = `kernel k(x: f16[N], y: bf16[N], o: f16[N], p: bf16[N], q: f32[N]) grid(1) threads(32) {
+      let a = load x[0 :+ 64];
+      let b = load y[0 :+ 64];
+      store o[0 :+ 64] = a * a + a / 3.0 - sqrt(abs(a));
+      store p[0 :+ 64] = b * b - exp(b) + rsqrt(abs(b) + 1.0);
+      store q[0 :+ 64] = cast<f32>(a) * cast<f32>(b) + exp2(log2(abs(cast<f32>(a)) + 1.0));
+    }`;
+    const f = Array.from({ length: 64 }, (_, i) => [0, -0, 6e-5, 1e-7, 65504, -65504, 300, 1 / 3][i % 8]! * (1 + i / 64));
+    expectBitExact(await both({ source, tensors: { x: tensorFrom('f16', [64], f.map((v) => decode(parseDType('f16'), encodeF16(v)))), y: tensorFrom('bf16', [64], f.map((v) => Math.fround(v))) } }, 0, 0));
+  });
+  it('reports a failed assert with its message and block', async () => {
+    const k = compile('kernel k(o: f32[N]) grid(4) threads(32) { assert block.x < 3, "too far"; }');
+    const t = new Map([['o', tensorFrom('f32', [4], [0, 0, 0, 0])]]);
+    expect(() => runWasmHere(compileWasm(k), t, new Map(), ['o'])).toThrow('block (3, 0, 0): assertion failed: too far');
+    await expect(runWasmOnWorkers(compileWasm(k), t, new Map(), ['o'], 2)).rejects.toThrow('block (3, 0, 0): assertion failed: too far');
+  });
+});
+
+function encodeF16(v: number): number {
+  const t = parseDType('f16');
+  let best = 0;
+  for (let c = 0; c < 65536; c += 1) if (Math.abs(decode(t, c) - v) < Math.abs(decode(t, best) - v)) best = c;
+  return best;
+}
