@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decode, encode, quantize } from '../../ir/codec.ts';
 import { type DType, DTypeError, allTypes, dtype, narrowTypes } from '../../ir/dtype.ts';
+import { roundF32ToBF16, roundF32ToF16 } from '../../ir/half.ts';
 
 /** The value of a code, read from its bit string: sign, exponent field, mantissa field. */
 function referenceDecode(t: DType, code: number): number {
@@ -172,6 +173,17 @@ describe('f16, bf16 and f32 on random f32 values', () => {
         return Number.isNaN(x) ? Number.isNaN(got) : Object.is(got, Math.fround(x));
       }),
       { numRuns: 20_000 },
+    );
+  });
+  it('the fast f16 and bf16 rounding of ir/half.ts agrees with the general codec', () => {
+    const [h, b] = [dtype('f16'), dtype('bf16')];
+    fc.assert(
+      fc.property(fc.float(), (x) => {
+        const [a1, a2] = [decode(h, encode(h, x)), roundF32ToF16(x)];
+        const [b1, b2] = [decode(b, encode(b, x)), roundF32ToBF16(x)];
+        return (Object.is(a1, a2) || (Number.isNaN(a1) && Number.isNaN(a2))) && (Object.is(b1, b2) || (Number.isNaN(b1) && Number.isNaN(b2)));
+      }),
+      { numRuns: 100_000 },
     );
   });
   it('f16 round-trips every code', () => {
