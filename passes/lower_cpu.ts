@@ -50,6 +50,10 @@ class CpuLowerer {
   readonly locals = new Map<string, LType>([['bx', 'i32'], ['by', 'i32'], ['bz', 'i32'], ['args', 'i32'], ['scratch', 'i32']]);
   out: Stmt[] = [];
   readonly tiles = new Map<ValueId, Slot>();
+  /** Element-wise tiles not yet computed: their elements are computed where they are used. */
+  readonly lazy = new Map<ValueId, { readonly shape: readonly number[]; readonly dtype: string; readonly at: (coords: readonly Expr[]) => Expr }>();
+  /** Values that may stay lazy: one use, in the statement list that defines them. */
+  fusible = new Set<ValueId>();
   readonly scalars = new Map<ValueId, string>();
   readonly scalarTypes = new Map<ValueId, string>();
   readonly vars = new Map<number, Slot | string>();
@@ -95,6 +99,7 @@ class CpuLowerer {
       });
       this.tensors.set(p.name, { base: `base_${p.name}`, dims, dtype: p.dtype });
     }
+    this.fusible = fusibleValues(k);
     this.body(k.body);
     const block: LFunction = {
       name: 'block', result: null,
@@ -188,11 +193,28 @@ class CpuLowerer {
   operand(id: ValueId, coords: readonly Expr[]): Expr {
     const s = this.scalars.get(id);
     if (s !== undefined) return get(s);
+    const l = this.lazy.get(id);
+    if (l) {
+      const off = coords.length - l.shape.length;
+      return l.at(l.shape.map((n, d) => (n === 1 ? i32(0) : coords[d + off]!)));
+    }
     return this.readBroadcast(this.tiles.get(id)!, coords);
   }
 
+  /** The slot of a tile, computing a lazy tile into one first. */
+  slotOf(id: ValueId): Slot {
+    const l = this.lazy.get(id);
+    if (l) {
+      const slot = this.alloc(l.shape, l.dtype);
+      this.out.push(...this.forEach(l.shape, (coords, linear) => [this.write(slot, linear, l.at(coords))]));
+      this.lazy.delete(id);
+      this.tiles.set(id, slot);
+    }
+    return this.tiles.get(id)!;
+  }
+
   typeOfValue(id: ValueId): string {
-    return this.scalarTypes.get(id) ?? this.tiles.get(id)!.dtype;
+    return this.scalarTypes.get(id) ?? this.lazy.get(id)?.dtype ?? this.tiles.get(id)!.dtype;
   }
 
   stmt(s: TStmt): void {
@@ -202,7 +224,7 @@ class CpuLowerer {
       case 'var': {
         if (s.type.kind === 'tile') {
           const slot = this.alloc(s.type.shape, s.type.dtype);
-          this.copy(this.tiles.get(s.init)!, slot);
+          this.copy(this.slotOf(s.init), slot);
           this.vars.set(s.var, slot);
         } else {
           const name = this.fresh(`var${s.var}_`, heldOf(s.type.dtype));
@@ -214,15 +236,14 @@ class CpuLowerer {
       case 'assign': {
         const target = this.vars.get(s.var)!;
         if (typeof target === 'string') this.out.push(set(target, get(this.scalars.get(s.value)!)));
-        else this.copy(this.tiles.get(s.value)!, target);
+        else this.copy(this.slotOf(s.value), target);
         return;
       }
       case 'store':
-        return this.storeGlobal(s.tensor, s.index, this.tiles.get(s.value)!);
+        return this.storeGlobal(s.tensor, s.index, s.value);
       case 'store_shared': {
         const sh = this.sharedOf(s.shared);
-        const value = this.tiles.get(s.value)!;
-        this.out.push(...this.forSlice(s.index, (coords, linear) => [this.writeShared(sh, coords, this.read(value, linear))]));
+        this.out.push(...this.forSlice(s.index, (coords, _linear, vars) => [this.writeShared(sh, coords, this.operand(s.value, vars))]));
         return;
       }
       case 'copy_async': {
@@ -316,6 +337,17 @@ class CpuLowerer {
     return [ifThen(inside, [set(into, heldFromCode(t.dtype, this.readCode(t, linear)))], [set(into, heldZero(t.dtype))])];
   }
 
+  /** Whether a whole slice lies inside the tensor. */
+  sliceInside(t: TensorInfo, index: readonly IndexEntry[]): Expr {
+    return index
+      .map((e, i): Expr => {
+        const start = get(this.scalars.get(e.offset)!);
+        const last = e.extent === null ? start : add(start, i32(e.extent - 1));
+        return op('i32.and', op('i32.ge_s', start, i32(0)), op('i32.lt_s', last, get(t.dims[i]!)));
+      })
+      .reduce((a, b) => op('i32.and', a, b));
+  }
+
   globalLinear(t: TensorInfo, coords: readonly Expr[]): Expr {
     // Row-major: ((c0 * d1 + c1) * d2 + c2) ...
     return coords.reduce<Expr>((acc, c, i) => (i === 0 ? c : add(mul(acc, get(t.dims[i]!)), c)), i32(0));
@@ -332,13 +364,13 @@ class CpuLowerer {
     return op('i32.and', op('i32.shr_u', window, op('i32.and', p, i32(7))), i32((1 << bits) - 1));
   }
 
-  storeGlobal(name: string, index: readonly IndexEntry[], value: Slot): void {
+  storeGlobal(name: string, index: readonly IndexEntry[], value: ValueId): void {
     const t = this.tensors.get(name)!;
     const bits = parseDType(t.dtype).bits;
-    this.out.push(...this.forSlice(index, (coords, linear) => {
+    this.out.push(...this.forSlice(index, (coords, _linear, vars) => {
       const inside = coords.map((c, i) => op('i32.lt_u', c, get(t.dims[i]!))).reduce((a, b) => op('i32.and', a, b));
       const g = this.globalLinear(t, coords);
-      const code = codeFromHeld(t.dtype, this.read(value, linear));
+      const code = codeFromHeld(t.dtype, this.operand(value, vars));
       let write: Stmt[];
       if (bits >= 8) {
         write = [{ k: 'store', bits: bits as 8 | 16 | 32, addr: add(get(t.base), mul(g, i32(bits / 8))), offset: 0, value: code }];
@@ -425,9 +457,16 @@ class CpuLowerer {
 
   defTile(id: ValueId, type: TileType, inst: Inst): void {
     if (inst.op === 'reshape') {
-      const x = this.tiles.get(inst.x)!; // same elements, same order: share the slot
+      const x = this.slotOf(inst.x); // same elements, same order: share the slot
       this.tiles.set(id, { offset: x.offset, shape: type.shape, dtype: type.dtype });
       return;
+    }
+    if (this.fusible.has(id)) {
+      const at = this.elementwise(type, inst);
+      if (at) {
+        this.lazy.set(id, { shape: type.shape, dtype: type.dtype, at });
+        return;
+      }
     }
     const slot = this.alloc(type.shape, type.dtype);
     this.tiles.set(id, slot);
@@ -460,14 +499,17 @@ class CpuLowerer {
         this.copy(this.vars.get(inst.var) as Slot, slot);
         return;
       case 'permute': {
-        const x = this.tiles.get(inst.x)!;
+        const x = this.slotOf(inst.x);
         const st = strides(x.shape);
         return each((c) => this.read(x, inst.perm.reduce<Expr>((acc, p, d) => add(acc, mul(c[d]!, i32(st[p]!))), i32(0))));
       }
       case 'load': {
         const t = this.tensors.get(inst.tensor)!;
         const v = this.fresh('v', heldOf(t.dtype));
-        this.out.push(...this.forSlice(inst.index, (_coords, linear, vars) => [...this.readGlobal(t, inst.index, vars, v), this.write(slot, linear, get(v))]));
+        const guarded = this.forSlice(inst.index, (_coords, linear, vars) => [...this.readGlobal(t, inst.index, vars, v), this.write(slot, linear, get(v))]);
+        // Inside the tensor as a whole, the copy needs no per-element test (and vectorizes).
+        const plain = this.forSlice(inst.index, (coords, linear) => [this.write(slot, linear, heldFromCode(t.dtype, this.readCode(t, this.globalLinear(t, coords))))]);
+        this.out.push(ifThen(this.sliceInside(t, inst.index), plain, guarded));
         return;
       }
       case 'load_shared': {
@@ -480,14 +522,59 @@ class CpuLowerer {
         return;
       }
       case 'view':
-        return this.view(this.tiles.get(inst.x)!, slot);
+        return this.view(this.slotOf(inst.x), slot);
       case 'dot':
         return this.dot(inst.a, inst.b, inst.c, slot);
       case 'reduce':
-        return this.reduce(inst.fn, this.tiles.get(inst.x)!, inst.axis, slot);
+        return this.reduce(inst.fn, this.slotOf(inst.x), inst.axis, slot);
       default:
         throw new Error(`lowerCpu: ${inst.op} does not produce a tile`);
     }
+  }
+
+  /** An element-wise instruction as a function of coordinates, for fusion into its single use. */
+  elementwise(type: TileType, inst: Inst): ((coords: readonly Expr[]) => Expr) | null {
+    switch (inst.op) {
+      case 'unary':
+        return (c) => unaryElem(inst.fn, type.dtype, this.operand(inst.x, c), this.tables);
+      case 'binary': {
+        const operandType = this.typeOfValue(inst.a);
+        return (c) => binaryElem(inst.fn, operandType, this.operand(inst.a, c), this.operand(inst.b, c), this.tables);
+      }
+      case 'select':
+        return (c) => ({ k: 'select', cond: this.operand(inst.cond, c), a: this.operand(inst.a, c), b: this.operand(inst.b, c) });
+      case 'cast': {
+        const from = this.typeOfValue(inst.x);
+        return (c) => castHeld(from, type.dtype, this.operand(inst.x, c), this.tables);
+      }
+      case 'broadcast':
+        return (c) => this.operand(inst.x, c);
+      case 'load': {
+        // 32-bit elements are better copied with a vectorized loop than read in place.
+        if (this.storedTensors.has(inst.tensor) || parseDType(type.dtype).bits === 32) return null;
+        const t = this.tensors.get(inst.tensor)!;
+        return (c) => this.globalElement(t, inst.index, c);
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** A global element as an expression: zero outside the tensor (the address is kept in bounds). */
+  globalElement(t: TensorInfo, index: readonly IndexEntry[], sliceVars: readonly Expr[]): Expr {
+    let d = 0;
+    const coords = index.map((e) => (e.extent === null ? get(this.scalars.get(e.offset)!) : add(get(this.scalars.get(e.offset)!), sliceVars[d++]!)));
+    const inside = coords.map((c, i) => op('i32.lt_u', c, get(t.dims[i]!))).reduce((a, b) => op('i32.and', a, b));
+    const linear: Expr = { k: 'select', cond: inside, a: this.globalLinear(t, coords), b: i32(0) };
+    return { k: 'select', cond: inside, a: heldFromCode(t.dtype, this.readCode(t, linear)), b: heldZero(t.dtype) };
+  }
+
+  get storedTensors(): Set<string> {
+    const out = new Set<string>();
+    walk(this.kernel.body, (s) => {
+      if (s.kind === 'store') out.add(s.tensor);
+    });
+    return out;
   }
 
   /** Bits of the row-major stream of `x`, re-read at the width of `out`'s type. */
@@ -510,13 +597,17 @@ class CpuLowerer {
 
   /** out = a . b (+ c): rows of out accumulate a[m, k] * b[k, :] in f32 (or i32). */
   dot(aId: ValueId, bId: ValueId, cId: ValueId | null, out: Slot): void {
-    const [a, b] = [this.tiles.get(aId)!, this.tiles.get(bId)!];
+    const [a, b] = [this.slotOf(aId), this.slotOf(bId)];
     const [M, K] = a.shape as [number, number];
     const N = b.shape[1]!;
     const isInt = heldOf(out.dtype) === 'i32';
     const value = (slot: Slot, e: Expr): Expr => (slot.dtype === 'i8' ? op('i32.shr_s', op('i32.shl', e, i32(24)), i32(24)) : e);
-    const c = cId === null ? null : this.tiles.get(cId)!;
+    const c = cId === null ? null : this.slotOf(cId);
     this.out.push(...this.forEach(out.shape, (_, linear) => [this.write(out, linear, c ? this.read(c, linear) : isInt ? i32(0) : f32(0))]));
+    if (!isInt && N % 8 === 0 && a.dtype !== 'i8' && b.dtype !== 'i8') {
+      this.dotBlocked(a, b, out, M, K, N);
+      return;
+    }
     const [m, kk, n] = [this.fresh('m', 'i32'), this.fresh('k', 'i32'), this.fresh('n', 'i32')];
     const x = this.fresh('x', isInt ? 'i32' : 'f32');
     const at = (row: Expr, cols: number, col: Expr): Expr => add(mul(row, i32(cols)), col);
@@ -532,6 +623,38 @@ class CpuLowerer {
     if (out.dtype === 'f16' || out.dtype === 'bf16') {
       this.out.push(...this.forEach(out.shape, (_, linear) => [this.write(out, linear, castHeld('f32', out.dtype, this.read(out, linear), this.tables))]));
     }
+  }
+
+  /**
+   * The register-blocked micro-kernel of a float dot: an MR x 8 block of the output stays in 2 * MR
+   * vector accumulators while k runs; each step loads two vectors of b and MR elements of a.
+   */
+  dotBlocked(a: Slot, b: Slot, out: Slot, M: number, K: number, N: number): void {
+    const MR = [4, 2, 1].find((r) => M % r === 0)!;
+    const [m0, n0, kk] = [this.fresh('m', 'i32'), this.fresh('n', 'i32'), this.fresh('k', 'i32')];
+    const acc = Array.from({ length: MR }, () => [this.fresh('acc', 'v128'), this.fresh('acc', 'v128')]);
+    const bv = [this.fresh('bv', 'v128'), this.fresh('bv', 'v128')];
+    // Pointers walk a's rows and b's column block as k advances: no address arithmetic in the loop.
+    const pa = Array.from({ length: MR }, () => this.fresh('pa', 'i32'));
+    const pb = this.fresh('pb', 'i32');
+    const outAt = (r: number, j: number): Expr => add(get('scratch'), add(i32(out.offset), mul(add(mul(add(get(m0), i32(r)), i32(N)), add(get(n0), i32(4 * j))), i32(4))));
+    const vload = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr, offset });
+    const setup: Stmt[] = [
+      ...acc.flatMap((row, r) => row.map((v, j) => set(v, vload(outAt(r, j))))),
+      ...pa.map((p, r) => set(p, add(get('scratch'), add(i32(a.offset), mul(add(get(m0), i32(r)), i32(4 * K)))))),
+      set(pb, add(get('scratch'), add(i32(b.offset), mul(get(n0), i32(4))))),
+    ];
+    const step: Stmt[] = [
+      ...bv.map((v, j) => set(v, vload(get(pb), 16 * j))),
+      ...acc.flatMap((row, r) => {
+        const x = op('f32x4.splat', loadF32(get(pa[r]!)));
+        return row.map((v, j) => set(v, op('f32x4.add', get(v), op('f32x4.mul', x, get(bv[j]!)))));
+      }),
+      ...pa.map((p) => set(p, add(get(p), i32(4)))),
+      set(pb, add(get(pb), i32(4 * N))),
+    ];
+    const store: Stmt[] = acc.flatMap((row, r) => row.map((v, j): Stmt => ({ k: 'store', bits: 128, addr: outAt(r, j), offset: 0, value: get(v) })));
+    this.out.push(forLoop(m0, i32(0), i32(M), [forLoop(n0, i32(0), i32(N), [...setup, forLoop(kk, i32(0), i32(K), step), ...store], i32(8))], i32(MR)));
   }
 
   reduce(fn: 'sum' | 'max' | 'min', x: Slot, axis: number, out: Slot): void {
@@ -550,6 +673,70 @@ class CpuLowerer {
       return [set(acc, init), forLoop(r, i32(0), i32(x.shape[axis]!), [set(acc, step)]), this.write(out, linear, result)];
     }));
   }
+}
+
+function walk(body: readonly TStmt[], f: (s: TStmt) => void): void {
+  for (const s of body) {
+    f(s);
+    if (s.kind === 'for') walk(s.body, f);
+    if (s.kind === 'if') [s.then, s.else].forEach((b) => walk(b, f));
+  }
+}
+
+/** Operands of a statement (for a def: of its instruction). */
+function operandsOf(s: TStmt): ValueId[] {
+  const ix = (index: readonly IndexEntry[]): ValueId[] => index.map((e) => e.offset);
+  switch (s.kind) {
+    case 'def': {
+      const i = s.inst;
+      const out: ValueId[] = [];
+      if ('x' in i) out.push(i.x);
+      if (i.op === 'binary') out.push(i.a, i.b);
+      if (i.op === 'select') out.push(i.cond, i.a, i.b);
+      if (i.op === 'full') out.push(i.value);
+      if (i.op === 'dot') out.push(i.a, i.b, ...(i.c === null ? [] : [i.c]));
+      if (i.op === 'load' || i.op === 'load_shared') out.push(...ix(i.index));
+      if (i.op === 'load_shared') out.push(i.shared);
+      return out;
+    }
+    case 'var':
+      return [s.init];
+    case 'assign':
+      return [s.value];
+    case 'store':
+      return [s.value, ...ix(s.index)];
+    case 'store_shared':
+      return [s.shared, s.value, ...ix(s.index)];
+    case 'copy_async':
+      return [s.shared, ...ix(s.sharedIndex), ...ix(s.index)];
+    case 'for':
+      return [s.start, s.end, s.step];
+    case 'if':
+    case 'assert':
+      return [s.cond];
+    default:
+      return [];
+  }
+}
+
+/** Tile values with exactly one use, in the statement list that defines them. */
+function fusibleValues(k: Kernel): Set<ValueId> {
+  const uses = new Map<ValueId, number>();
+  const home = new Map<ValueId, readonly TStmt[]>();
+  const usedIn = new Map<ValueId, readonly TStmt[]>();
+  const visit = (body: readonly TStmt[]): void => {
+    for (const s of body) {
+      if (s.kind === 'def' && s.result.type.kind === 'tile') home.set(s.result.id, body);
+      for (const id of operandsOf(s)) {
+        uses.set(id, (uses.get(id) ?? 0) + 1);
+        usedIn.set(id, body);
+      }
+      if (s.kind === 'for') visit(s.body);
+      if (s.kind === 'if') [s.then, s.else].forEach(visit);
+    }
+  };
+  visit(k.body);
+  return new Set([...home].filter(([id, body]) => uses.get(id) === 1 && usedIn.get(id) === body).map(([id]) => id));
 }
 
 /** Integer division with the VM's rules: truncation, 0 for a zero divisor, no trap on overflow. */

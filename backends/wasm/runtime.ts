@@ -2,12 +2,16 @@
 // words, one scratch region per worker and every tensor; the grid's blocks run on the calling thread or
 // are split among workers (workers.ts).
 
+import './engine.ts';
 import { evalSym } from '../../ir/sym.ts';
 import type { Kernel } from '../../ir/tile_ir.ts';
 import { type CpuLowering, lowerCpu } from '../../passes/lower_cpu.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
+import { selectInstructions } from '../../passes/select_instructions.ts';
+import { vectorizeLoops } from '../../passes/vectorize_loops.ts';
 import { type EmitOptions, emitWasm } from './emit.ts';
+import { detectFeatures, wasmRules } from './rules.ts';
 
 export interface WasmKernel {
   readonly kernel: Kernel;
@@ -25,9 +29,18 @@ export class WasmRunError extends Error {
   }
 }
 
-export function compileWasm(k: Kernel, options: EmitOptions = {}): WasmKernel {
-  const lowering = lowerCpu(k);
-  const binary = emitWasm(lowering.module, options);
+export interface CompileOptions extends EmitOptions {
+  /** Turn innermost contiguous loops into SIMD (default true). */
+  readonly vectorize?: boolean;
+}
+
+/** Tile IR -> Loop IR (CPU lowering) -> vectorization -> instruction selection -> binaryen. */
+export function compileWasm(k: Kernel, options: CompileOptions = {}): WasmKernel {
+  const features = { relaxedSimd: options.relaxedSimd ?? detectFeatures().relaxedSimd };
+  const lowered = lowerCpu(k);
+  const vectorized = options.vectorize === false ? lowered.module : vectorizeLoops(lowered.module);
+  const lowering = { ...lowered, module: selectInstructions(vectorized, wasmRules(features)) };
+  const binary = emitWasm(lowering.module, { ...options, ...features });
   return { kernel: k, lowering, module: new WebAssembly.Module(binary.bytes as BufferSource), bytes: binary.bytes, text: binary.text };
 }
 

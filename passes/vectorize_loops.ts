@@ -1,0 +1,156 @@
+// Vectorization for CPUs: an innermost counted loop whose body only stores 32-bit elements at
+// consecutive addresses becomes a loop over four elements at a time on v128 values, followed by a
+// scalar loop for the remainder. Loads at consecutive addresses become vector loads; loop-invariant
+// values are splatted; f32 and i32 arithmetic becomes lane-wise arithmetic. Anything else (gathers,
+// table lookups, calls, sub-word stores) leaves the loop as it is.
+//
+// Stores and loads of one loop never overlap at different offsets: the CPU lowering writes each
+// tile into a fresh slot, and reads a slot it writes only at the same element (as a dot's accumulator).
+
+import { type Expr, type LFunction, type LModule, type Stmt, add, i32 } from '../ir/loop_ir.ts';
+
+const LANES = 4;
+
+/** The coefficient of `v` in an i32 expression affine in it, or null when it is not affine. */
+export function coefficient(e: Expr, v: string): number | null {
+  switch (e.k) {
+    case 'const':
+      return 0;
+    case 'get':
+      return e.name === v ? 1 : 0;
+    case 'op': {
+      const [a, b] = e.args;
+      if (e.op === 'i32.add' || e.op === 'i32.sub') {
+        const [x, y] = [coefficient(a!, v), coefficient(b!, v)];
+        return x === null || y === null ? null : e.op === 'i32.add' ? x + y : x - y;
+      }
+      if (e.op === 'i32.mul') {
+        const [x, y] = [coefficient(a!, v), coefficient(b!, v)];
+        if (x === null || y === null) return null;
+        if (x === 0 && y === 0) return 0;
+        if (b!.k === 'const') return x * b!.value;
+        if (a!.k === 'const') return y * a!.value;
+        return null;
+      }
+      if (e.op === 'i32.shl' && b!.k === 'const') {
+        const x = coefficient(a!, v);
+        return x === null ? null : x * 2 ** b!.value;
+      }
+      return mentions(e, v) ? null : 0;
+    }
+    default:
+      return mentions(e, v) ? null : 0;
+  }
+}
+
+function mentions(e: Expr, v: string): boolean {
+  switch (e.k) {
+    case 'const':
+    case 'vconst':
+      return false;
+    case 'get':
+      return e.name === v;
+    case 'load':
+      return mentions(e.addr, v);
+    case 'op':
+    case 'math':
+    case 'call':
+    case 'intrinsic':
+      return e.args.some((a) => mentions(a, v));
+    case 'select':
+      return [e.cond, e.a, e.b].some((a) => mentions(a, v));
+  }
+}
+
+const VECTOR_OPS: Readonly<Record<string, string>> = {
+  'f32.add': 'f32x4.add', 'f32.sub': 'f32x4.sub', 'f32.mul': 'f32x4.mul', 'f32.div': 'f32x4.div',
+  'i32.add': 'i32x4.add', 'i32.sub': 'i32x4.sub', 'i32.mul': 'i32x4.mul', 'i32.and': 'i32x4.and', 'i32.or': 'i32x4.or', 'i32.xor': 'i32x4.xor',
+  'f32.from_i32_s': 'f32x4.from_i32x4_s',
+};
+
+type Lanes = 'f32' | 'i32';
+/** An expression over four consecutive iterations: a vector, or a value the same for all four. */
+type Vec = { readonly vector: Expr; readonly lanes: Lanes } | { readonly invariant: Expr; readonly lanes: Lanes };
+
+function lanesOf(op: string): Lanes {
+  return op.startsWith('f32') ? 'f32' : 'i32';
+}
+
+function splat(v: Vec): Expr {
+  return 'vector' in v ? v.vector : { k: 'op', op: v.lanes === 'f32' ? 'f32x4.splat' : 'i32x4.splat', args: [v.invariant] };
+}
+
+/** The four-lane form of `e`, or null when some part has none. */
+function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Vec | null {
+  const lanes = (x: Expr): Lanes => (x.k === 'const' ? (x.type === 'f32' ? 'f32' : 'i32') : x.k === 'get' ? (types.get(x.name) === 'f32' ? 'f32' : 'i32') : 'i32');
+  if (!mentions(e, v)) {
+    if (e.k === 'load') return { invariant: e, lanes: e.type === 'f32' ? 'f32' : 'i32' };
+    if (e.k === 'op') return { invariant: e, lanes: resultLanes(e) };
+    if (e.k === 'math') return { invariant: e, lanes: 'f32' };
+    if (e.k === 'call' || e.k === 'intrinsic') return e.type === 'v128' ? null : { invariant: e, lanes: e.type === 'f32' ? 'f32' : 'i32' };
+    if (e.k === 'select') {
+      const a = vectorize(e.a, v, types);
+      return a && { invariant: e, lanes: a.lanes };
+    }
+    return { invariant: e, lanes: lanes(e) };
+  }
+  switch (e.k) {
+    case 'get': // the loop variable itself: lanes v, v+1, v+2, v+3
+      return { vector: { k: 'op', op: 'i32x4.add', args: [{ k: 'op', op: 'i32x4.splat', args: [e] }, { k: 'vconst', bytes: [0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0] }] }, lanes: 'i32' };
+    case 'load': {
+      if (e.bits !== 32 || coefficient(e.addr, v) !== 4) return null;
+      return { vector: { k: 'load', type: 'v128', bits: 128, signed: false, addr: e.addr, offset: e.offset }, lanes: e.type === 'f32' ? 'f32' : 'i32' };
+    }
+    case 'op': {
+      const vop = VECTOR_OPS[e.op];
+      if (!vop) return null;
+      const args = e.args.map((a) => vectorize(a, v, types));
+      if (args.some((a) => a === null)) return null;
+      return { vector: { k: 'op', op: vop, args: (args as Vec[]).map(splat) }, lanes: lanesOf(vop) };
+    }
+    default:
+      return null;
+  }
+}
+
+function resultLanes(e: Extract<Expr, { k: 'op' }>): Lanes {
+  return e.op.startsWith('f32.') && !['f32.eq', 'f32.ne', 'f32.lt', 'f32.le', 'f32.gt', 'f32.ge'].includes(e.op) ? 'f32' : 'i32';
+}
+
+function vectorLoop(s: Extract<Stmt, { k: 'for' }>, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Stmt[] | null {
+  if (s.start.k !== 'const' || s.end.k !== 'const' || s.step.k !== 'const' || s.step.value !== 1) return null;
+  const trip = s.end.value - s.start.value;
+  if (trip < LANES) return null;
+  const body: Stmt[] = [];
+  for (const st of s.body) {
+    if (st.k !== 'store' || st.bits !== 32 || coefficient(st.addr, s.var) !== 4) return null;
+    const value = vectorize(st.value, s.var, types);
+    if (!value) return null;
+    body.push({ k: 'store', bits: 128, addr: st.addr, offset: st.offset, value: splat(value) });
+  }
+  const split = s.start.value + trip - (trip % LANES);
+  const vector: Stmt = { ...s, end: i32(split), step: i32(LANES), body };
+  return split === s.end.value ? [vector] : [vector, { ...s, start: add(i32(split), i32(0)) }];
+}
+
+function visit(body: readonly Stmt[], types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Stmt[] {
+  return body.flatMap((s): Stmt[] => {
+    if (s.k === 'for') {
+      const innermost = s.body.every((b) => b.k !== 'for' && b.k !== 'if');
+      if (innermost) return vectorLoop(s, types) ?? [s];
+      return [{ ...s, body: visit(s.body, types) }];
+    }
+    if (s.k === 'if') return [{ ...s, then: visit(s.then, types), else: visit(s.else, types) }];
+    return [s];
+  });
+}
+
+function vectorizeFunction(f: LFunction): LFunction {
+  const types = new Map([...f.params, ...f.locals].map((l) => [l.name, l.type]));
+  return { ...f, body: visit(f.body, types) };
+}
+
+/** Vectorizes the innermost contiguous loops of every function. */
+export function vectorizeLoops(m: LModule): LModule {
+  return { ...m, functions: m.functions.map(vectorizeFunction) };
+}
