@@ -5,11 +5,11 @@
 import './engine.ts';
 import { evalSym } from '../../ir/sym.ts';
 import type { Kernel } from '../../ir/tile_ir.ts';
-import { type CpuLowering, lowerCpu } from '../../passes/lower_cpu.ts';
+import type { LModule } from '../../ir/loop_ir.ts';
+import type { CpuLowering } from '../../passes/lower_cpu.ts';
+import { lowerForCpu } from '../../passes/pipeline.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
-import { selectInstructions } from '../../passes/select_instructions.ts';
-import { vectorizeLoops } from '../../passes/vectorize_loops.ts';
 import { type EmitOptions, emitWasm } from './emit.ts';
 import { detectFeatures, wasmRules } from './rules.ts';
 
@@ -32,14 +32,14 @@ export class WasmRunError extends Error {
 export interface CompileOptions extends EmitOptions {
   /** Turn innermost contiguous loops into SIMD (default true). */
   readonly vectorize?: boolean;
+  /** Called with the Loop IR after each pass ('lower_cpu', 'vectorize', 'isel'). */
+  readonly after?: (pass: string, m: LModule) => void;
 }
 
-/** Tile IR -> Loop IR (CPU lowering) -> vectorization -> instruction selection -> binaryen. */
+/** Tile IR -> Loop IR (CPU lowering, vectorization, instruction selection) -> binaryen. */
 export function compileWasm(k: Kernel, options: CompileOptions = {}): WasmKernel {
   const features = { relaxedSimd: options.relaxedSimd ?? detectFeatures().relaxedSimd };
-  const lowered = lowerCpu(k);
-  const vectorized = options.vectorize === false ? lowered.module : vectorizeLoops(lowered.module);
-  const lowering = { ...lowered, module: selectInstructions(vectorized, wasmRules(features)) };
+  const lowering = lowerForCpu(k, { rules: wasmRules(features), vectorize: options.vectorize, after: options.after });
   const binary = emitWasm(lowering.module, { ...options, ...features });
   return { kernel: k, lowering, module: new WebAssembly.Module(binary.bytes as BufferSource), bytes: binary.bytes, text: binary.text };
 }

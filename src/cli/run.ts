@@ -12,6 +12,8 @@ import { compareTensors } from '../testing/compare.ts';
 import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
 import { type Tensor, tensorElements } from '../vm/memory.ts';
 import { valueOf } from '../../ir/cast.ts';
+import { compileWasm } from '../../backends/wasm/runtime.ts';
+import { printModule } from '../../ir/loop_print.ts';
 import { type Args, UsageError } from './args.ts';
 import { formatValue } from './dtype.ts';
 
@@ -103,6 +105,8 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   const tensors = prepareTensors(k, { tensors: given, values, seed }, outputs);
   const workers = args.options.has('workers') ? Number(args.options.get('workers')!.at(-1)) : undefined;
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new UsageError('--workers needs a positive integer');
+  const dump = args.options.get('dump-ir')?.at(-1);
+  if (dump && ['lower_cpu', 'vectorize', 'isel'].includes(dump)) compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) });
   const inputs = cloneTensors(tensors);
   const start = performance.now();
   await runOn(target as Target, k, tensors, values, { workers });
@@ -138,7 +142,10 @@ export function compileCommand(args: Args, print: (l: string) => void): number {
   const k = compileWithDump(args, print);
   verifyKernel(k);
   if (target !== 'wasm') throw new UsageError(`compiling for '${target}' is not implemented yet; --target wasm is`);
-  const wk = wasmKernel(k);
+  const dump = args.options.get('dump-ir')?.at(-1);
+  const wk = dump && ['lower_cpu', 'vectorize', 'isel'].includes(dump)
+    ? compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) })
+    : wasmKernel(k);
   const out = args.options.get('o')?.at(-1) ?? args.options.get('output')?.at(-1);
   if (out) writeFileSync(out, wk.bytes);
   if (args.options.has('text')) print(wk.text().trimEnd());

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compileWasm, runWasmHere } from '../../backends/wasm/runtime.ts';
 import { closeWorkers, runWasmOnWorkers } from '../../backends/wasm/workers.ts';
 import { readBits } from '../../ir/bitstream.ts';
+import { verifyModule } from '../../ir/loop_verify.ts';
 import { decode } from '../../ir/codec.ts';
 import { dtype as parseDType, narrowTypes } from '../../ir/dtype.ts';
 import { type Kernel, outputTensors } from '../../ir/tile_ir.ts';
@@ -34,7 +35,7 @@ async function both(c: Case, workers = 1, optimize = 2): Promise<{ k: Kernel; vm
   const inputs = prepareTensors(k, { tensors: new Map(Object.entries(c.tensors ?? {})), values, seed: c.seed ?? 5 }, outputs);
   const vm = runOnVM(k, cloneTensors(inputs), values);
   const wasm = cloneTensors(inputs);
-  const wk = compileWasm(k, { optimize });
+  const wk = compileWasm(k, { optimize, after: (_, m) => verifyModule(m) });
   if (workers === 0) runWasmHere(wk, wasm, values, outputs);
   else await runWasmOnWorkers(wk, wasm, values, outputs, workers);
   return { k, vm, wasm };
@@ -122,6 +123,30 @@ describe('memory', () => {
     }`;
     const q = tensorFrom('f32', [7, 13], Array.from({ length: 91 }, (_, i) => i));
     expectBitExact(await both({ source: src, set: { M: 16 }, tensors: { a: tensorFrom('u8', [8], [1, 0x21, 0xff, 0x80, 7, 9, 0x10, 0x0f]), q, p: tensorFrom('f32', [13, 7], new Array(91).fill(0)) } }));
+  });
+});
+
+describe('Loop IR passes', () => {
+  it.each([
+    ['vectorized', { vectorize: true, relaxedSimd: false }],
+    ['scalar', { vectorize: false, relaxedSimd: false }],
+    ['relaxed SIMD', { vectorize: true, relaxedSimd: true }],
+  ] as const)('matmul and dequant_gemm agree with the VM %s', async (_, options) => {
+    for (const c of [{ source: example('matmul'), set: { M: 33, K: 40, N: 72 } }, { source: example('dequant_gemm'), set: { W: 'u4', M: 5, K: 128, N: 64 } }]) {
+      const set = new Map(Object.entries(c.set).map(([a, b]) => [a, String(b)]));
+      const k = compile(c.source, { set });
+      const values = new Map([...set].filter(([n]) => !(n in k.template)).map(([n, v]) => [n, Number(v)]));
+      const outputs = new Set(outputTensors(k));
+      const inputs = prepareTensors(k, { values, seed: 9 }, outputs);
+      const vm = runOnVM(k, cloneTensors(inputs), values);
+      const wasm = cloneTensors(inputs);
+      runWasmHere(compileWasm(k, { ...options, after: (_, m) => verifyModule(m) }), wasm, values, outputs);
+      expectClose({ k, vm, wasm });
+    }
+  });
+  it('the verifier rejects ill-typed Loop IR', () => {
+    const bad = { functions: [{ name: 'block', result: null, params: [], locals: [{ name: 'x', type: 'i32' as const }], body: [{ k: 'set' as const, name: 'x', value: { k: 'const' as const, type: 'f32' as const, value: 1 } }] }], traps: [], data: [], dataBytes: 64, scratchBytes: 16 };
+    expect(() => verifyModule(bad)).toThrow('block: x: i32 is set to a f32');
   });
 });
 

@@ -1,0 +1,79 @@
+// Prints Loop IR as text: what --dump-ir shows for the Loop IR passes.
+
+import type { Expr, LFunction, LModule, Stmt } from './loop_ir.ts';
+
+export function printExpr(e: Expr): string {
+  switch (e.k) {
+    case 'const':
+      return e.type === 'f32' ? `${Number.isInteger(e.value) ? e.value.toFixed(1) : e.value}f` : String(e.value);
+    case 'vconst':
+      return `v128(${e.bytes.join(' ')})`;
+    case 'get':
+      return e.name;
+    case 'load':
+      return `load${e.bits}${e.signed ? 's' : ''}.${e.type}[${printExpr(e.addr)}${e.offset ? ` + ${e.offset}` : ''}]`;
+    case 'op':
+      return `${e.op}(${e.args.map(printExpr).join(', ')})`;
+    case 'select':
+      return `select(${printExpr(e.cond)}, ${printExpr(e.a)}, ${printExpr(e.b)})`;
+    case 'math':
+      return `math.${e.fn}(${e.args.map(printExpr).join(', ')})`;
+    case 'call':
+      return `call ${e.fn}(${e.args.map(printExpr).join(', ')})`;
+    case 'intrinsic':
+      return `${e.name}(${e.args.map(printExpr).join(', ')})`;
+  }
+}
+
+function printStmts(body: readonly Stmt[], indent: string, out: string[]): void {
+  for (const s of body) {
+    switch (s.k) {
+      case 'set':
+        out.push(`${indent}${s.name} = ${printExpr(s.value)}`);
+        break;
+      case 'store':
+        out.push(`${indent}store${s.bits}[${printExpr(s.addr)}${s.offset ? ` + ${s.offset}` : ''}] = ${printExpr(s.value)}`);
+        break;
+      case 'atomic':
+        out.push(`${indent}atomic.${s.op}32[${printExpr(s.addr)}] ${printExpr(s.value)}`);
+        break;
+      case 'for':
+        out.push(`${indent}for ${s.var} in ${printExpr(s.start)} .. ${printExpr(s.end)} step ${printExpr(s.step)} {`);
+        printStmts(s.body, indent + '  ', out);
+        out.push(`${indent}}`);
+        break;
+      case 'if':
+        out.push(`${indent}if ${printExpr(s.cond)} {`);
+        printStmts(s.then, indent + '  ', out);
+        if (s.else.length) {
+          out.push(`${indent}} else {`);
+          printStmts(s.else, indent + '  ', out);
+        }
+        out.push(`${indent}}`);
+        break;
+      case 'barrier':
+        out.push(`${indent}barrier`);
+        break;
+      case 'trap':
+        out.push(`${indent}trap ${s.code}`);
+        break;
+      case 'return':
+        out.push(`${indent}return ${printExpr(s.value)}`);
+        break;
+    }
+  }
+}
+
+export function printFunction(f: LFunction): string {
+  const out = [`func ${f.name}(${f.params.map((p) => `${p.name}: ${p.type}`).join(', ')})${f.result ? `: ${f.result}` : ''} {`];
+  for (const l of f.locals) out.push(`  local ${l.name}: ${l.type}`);
+  printStmts(f.body, '  ', out);
+  out.push('}');
+  return out.join('\n');
+}
+
+export function printModule(m: LModule): string {
+  const head = [`// data ${m.dataBytes} bytes in ${m.data.length} tables; scratch ${m.scratchBytes} bytes per block`];
+  m.traps.forEach((t, i) => head.push(`// trap ${i + 1}: ${t}`));
+  return [...head, ...m.functions.map(printFunction)].join('\n\n') + '\n';
+}

@@ -1,0 +1,126 @@
+// The Loop IR verifier: every name is a declared local of one type, every operation gets the operand
+// types of its signature (OPS in loop_ir.ts), stores store what their width holds, calls match their
+// callee, and traps stay in the block function. Tests run it after every Loop IR pass.
+
+import { type Expr, type LFunction, type LModule, type LType, MATH_ARITY, OPS, type Stmt } from './loop_ir.ts';
+
+export class LoopVerifyError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Loop IR is invalid:\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  ... ${problems.length - 20} more` : ''}`);
+    this.name = 'LoopVerifyError';
+  }
+}
+
+export function verifyModule(m: LModule): void {
+  const problems: string[] = [];
+  const signatures = new Map(m.functions.map((f) => [f.name, f]));
+  for (const f of m.functions) verifyFunction(f, signatures, m.traps.length, problems);
+  if (!signatures.has('block')) problems.push('the module has no block function');
+  if (problems.length) throw new LoopVerifyError(problems);
+}
+
+function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps: number, problems: string[]): void {
+  const types = new Map<string, LType>();
+  for (const l of [...f.params, ...f.locals]) {
+    if (types.has(l.name)) problems.push(`${f.name}: local ${l.name} is declared twice`);
+    types.set(l.name, l.type);
+  }
+  const where = (what: string): string => `${f.name}: ${what}`;
+  const expr = (e: Expr): LType | null => {
+    switch (e.k) {
+      case 'const':
+        return e.type;
+      case 'vconst':
+        if (e.bytes.length !== 16) problems.push(where('a v128 constant needs 16 bytes'));
+        return 'v128';
+      case 'get': {
+        const t = types.get(e.name);
+        if (!t) problems.push(where(`'${e.name}' is not a local`));
+        return t ?? null;
+      }
+      case 'load': {
+        if (expr(e.addr) !== 'i32') problems.push(where('a load address must be i32'));
+        const ok = e.type === 'v128' ? e.bits === 128 : e.type === 'f32' ? e.bits === 32 : e.bits !== 128;
+        if (!ok) problems.push(where(`a ${e.bits}-bit load cannot give ${e.type}`));
+        return e.type;
+      }
+      case 'op': {
+        const sig = OPS[e.op];
+        if (!sig) {
+          problems.push(where(`unknown op ${e.op}`));
+          return null;
+        }
+        if (sig.args.length !== e.args.length) problems.push(where(`${e.op} takes ${sig.args.length} operands, got ${e.args.length}`));
+        e.args.forEach((a, i) => {
+          const t = expr(a);
+          if (t && t !== sig.args[i]) problems.push(where(`${e.op} operand ${i} is ${t}, must be ${sig.args[i]}`));
+        });
+        return sig.result;
+      }
+      case 'select': {
+        if (expr(e.cond) !== 'i32') problems.push(where('a select condition must be i32'));
+        const [a, b] = [expr(e.a), expr(e.b)];
+        if (a !== b) problems.push(where(`select between ${a} and ${b}`));
+        return a;
+      }
+      case 'math':
+        if (e.args.length !== MATH_ARITY[e.fn]) problems.push(where(`math.${e.fn} takes ${MATH_ARITY[e.fn]} operands`));
+        e.args.forEach((a) => expr(a) !== 'f32' && problems.push(where(`math.${e.fn} takes f32`)));
+        return 'f32';
+      case 'call': {
+        const callee = fns.get(e.fn);
+        if (!callee) problems.push(where(`call of unknown function ${e.fn}`));
+        else {
+          if (callee.result !== e.type) problems.push(where(`${e.fn} returns ${callee.result}, the call expects ${e.type}`));
+          e.args.forEach((a, i) => expr(a) !== callee.params[i]?.type && problems.push(where(`argument ${i} of ${e.fn} has the wrong type`)));
+        }
+        return e.type;
+      }
+      case 'intrinsic':
+        e.args.forEach(expr);
+        return e.type;
+    }
+  };
+  const stmts = (body: readonly Stmt[]): void => {
+    for (const s of body) {
+      switch (s.k) {
+        case 'set': {
+          const [t, v] = [types.get(s.name), expr(s.value)];
+          if (!t) problems.push(where(`'${s.name}' is not a local`));
+          else if (v && v !== t) problems.push(where(`${s.name}: ${t} is set to a ${v}`));
+          break;
+        }
+        case 'store': {
+          if (expr(s.addr) !== 'i32') problems.push(where('a store address must be i32'));
+          const v = expr(s.value);
+          const ok = s.bits === 128 ? v === 'v128' : s.bits === 32 ? v === 'i32' || v === 'f32' : v === 'i32';
+          if (!ok) problems.push(where(`a ${s.bits}-bit store of ${v}`));
+          break;
+        }
+        case 'atomic':
+          if (expr(s.addr) !== 'i32' || expr(s.value) !== 'i32') problems.push(where('atomics take i32 addresses and values'));
+          break;
+        case 'for':
+          if (types.get(s.var) !== 'i32') problems.push(where(`loop variable ${s.var} must be an i32 local`));
+          [s.start, s.end, s.step].forEach((x) => expr(x) !== 'i32' && problems.push(where('loop bounds must be i32')));
+          stmts(s.body);
+          break;
+        case 'if':
+          if (expr(s.cond) !== 'i32') problems.push(where('an if condition must be i32'));
+          stmts(s.then);
+          stmts(s.else);
+          break;
+        case 'barrier':
+          break;
+        case 'trap':
+          if (f.name !== 'block') problems.push(where('traps belong to the block function'));
+          if (!(s.code >= 1 && s.code <= traps)) problems.push(where(`trap ${s.code} has no message`));
+          break;
+        case 'return':
+          if (expr(s.value) !== f.result) problems.push(where(`returns ${expr(s.value)}, declared ${f.result}`));
+          break;
+      }
+    }
+  };
+  stmts(f.body);
+}
