@@ -22,9 +22,15 @@ export type Expr =
   | { readonly k: 'get'; readonly name: string }
   /**
    * A load of `bits` at byte address addr + offset. i32 results of 8 or 16 bits are zero-extended
-   * unless `signed`; a 32-bit load gives i32 or f32; a 128-bit load gives v128.
+   * unless `signed`; a 32-bit load gives i32 or f32; a v128 load reads 128 bits, or 32 or 64 bits
+   * into the low lanes with the rest zero.
    */
-  | { readonly k: 'load'; readonly type: LType; readonly bits: 8 | 16 | 32 | 128; readonly signed: boolean; readonly addr: Expr; readonly offset: number }
+  | { readonly k: 'load'; readonly type: LType; readonly bits: 8 | 16 | 32 | 64 | 128; readonly signed: boolean; readonly addr: Expr; readonly offset: number }
+  /**
+   * Field `index` of `width` bits (1..8) in the little-endian bit stream at byte address `base`, zero-
+   * extended to i32. Backends legalize it to the word accesses and shifts their memory allows.
+   */
+  | { readonly k: 'bits'; readonly base: Expr; readonly index: Expr; readonly width: number }
   /** An operation of the op table below. */
   | { readonly k: 'op'; readonly op: string; readonly args: readonly Expr[] }
   /** cond ? a : b with both sides evaluated; cond is i32 (nonzero is true). */
@@ -130,6 +136,8 @@ export function typeOf(e: Expr, locals: ReadonlyMap<string, LType>): LType {
     }
     case 'load':
       return e.type;
+    case 'bits':
+      return 'i32';
     case 'op': {
       const s = OPS[e.op];
       if (!s) throw new Error(`Loop IR: unknown op '${e.op}'`);

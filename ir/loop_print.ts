@@ -12,6 +12,8 @@ export function printExpr(e: Expr): string {
       return e.name;
     case 'load':
       return `load${e.bits}${e.signed ? 's' : ''}.${e.type}[${printExpr(e.addr)}${e.offset ? ` + ${e.offset}` : ''}]`;
+    case 'bits':
+      return `bits${e.width}[${printExpr(e.base)}; ${printExpr(e.index)}]`;
     case 'op':
       return `${e.op}(${e.args.map(printExpr).join(', ')})`;
     case 'select':

@@ -40,10 +40,14 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
       }
       case 'load': {
         if (expr(e.addr) !== 'i32') problems.push(where('a load address must be i32'));
-        const ok = e.type === 'v128' ? e.bits === 128 : e.type === 'f32' ? e.bits === 32 : e.bits !== 128;
+        const ok = e.type === 'v128' ? e.bits >= 32 : e.type === 'f32' ? e.bits === 32 : e.bits <= 32;
         if (!ok) problems.push(where(`a ${e.bits}-bit load cannot give ${e.type}`));
         return e.type;
       }
+      case 'bits':
+        if (expr(e.base) !== 'i32' || expr(e.index) !== 'i32') problems.push(where('a bit field needs an i32 base and index'));
+        if (!(Number.isInteger(e.width) && e.width >= 1 && e.width <= 8)) problems.push(where(`a bit field of ${e.width} bits`));
+        return 'i32';
       case 'op': {
         const sig = OPS[e.op];
         if (!sig) {

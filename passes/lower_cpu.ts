@@ -206,7 +206,7 @@ class CpuLowerer {
     const l = this.lazy.get(id);
     if (l) {
       const slot = this.alloc(l.shape, l.dtype);
-      this.out.push(...this.forEach(l.shape, (coords, linear) => [this.write(slot, linear, l.at(coords))]));
+      this.out.push(...this.withFastPath(() => this.forEach(l.shape, (coords, linear) => [this.write(slot, linear, l.at(coords))])));
       this.lazy.delete(id);
       this.tiles.set(id, slot);
     }
@@ -358,16 +358,13 @@ class CpuLowerer {
     const base = get(t.base);
     if (bits === 32) return loadI32(add(base, mul(linear, i32(4))));
     if (bits === 16 || bits === 8) return { k: 'load', type: 'i32', bits, signed: false, addr: add(base, mul(linear, i32(bits / 8))), offset: 0 };
-    // Sub-byte: a 16-bit window starting at the element's first byte holds all its bits.
-    const p = mul(linear, i32(bits));
-    const window: Expr = { k: 'load', type: 'i32', bits: 16, signed: false, addr: add(base, op('i32.shr_u', p, i32(3))), offset: 0 };
-    return op('i32.and', op('i32.shr_u', window, op('i32.and', p, i32(7))), i32((1 << bits) - 1));
+    return { k: 'bits', base, index: linear, width: bits };
   }
 
   storeGlobal(name: string, index: readonly IndexEntry[], value: ValueId): void {
     const t = this.tensors.get(name)!;
     const bits = parseDType(t.dtype).bits;
-    this.out.push(...this.forSlice(index, (coords, _linear, vars) => {
+    this.out.push(...this.withFastPath(() => this.forSlice(index, (coords, _linear, vars) => {
       const inside = coords.map((c, i) => op('i32.lt_u', c, get(t.dims[i]!))).reduce((a, b) => op('i32.and', a, b));
       const g = this.globalLinear(t, coords);
       const code = codeFromHeld(t.dtype, this.operand(value, vars));
@@ -378,7 +375,7 @@ class CpuLowerer {
         write = this.storeSubByte(t, g, code, bits);
       }
       return [ifThen(inside, write)];
-    }));
+    })));
   }
 
   /**
@@ -560,10 +557,32 @@ class CpuLowerer {
     }
   }
 
+  /**
+   * While set, lazy global reads skip their per-element test and record the test of their whole slice
+   * here instead: the loop being built runs only when all of those hold.
+   */
+  unguarded: Expr[] | null = null;
+
+  /** Emits `build()` twice when it reads lazy global elements: unguarded if every slice is inside its
+   * tensor, guarded otherwise. */
+  withFastPath(build: () => Stmt[]): Stmt[] {
+    const saved = this.unguarded;
+    this.unguarded = [];
+    const fast = build();
+    const conds = this.unguarded;
+    this.unguarded = saved;
+    if (conds.length === 0) return fast;
+    return [ifThen(conds.reduce((a, b) => op('i32.and', a, b)), fast, build())];
+  }
+
   /** A global element as an expression: zero outside the tensor (the address is kept in bounds). */
   globalElement(t: TensorInfo, index: readonly IndexEntry[], sliceVars: readonly Expr[]): Expr {
     let d = 0;
     const coords = index.map((e) => (e.extent === null ? get(this.scalars.get(e.offset)!) : add(get(this.scalars.get(e.offset)!), sliceVars[d++]!)));
+    if (this.unguarded) {
+      this.unguarded.push(this.sliceInside(t, index));
+      return heldFromCode(t.dtype, this.readCode(t, this.globalLinear(t, coords)));
+    }
     const inside = coords.map((c, i) => op('i32.lt_u', c, get(t.dims[i]!))).reduce((a, b) => op('i32.and', a, b));
     const linear: Expr = { k: 'select', cond: inside, a: this.globalLinear(t, coords), b: i32(0) };
     return { k: 'select', cond: inside, a: heldFromCode(t.dtype, this.readCode(t, linear)), b: heldZero(t.dtype) };

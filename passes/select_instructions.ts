@@ -15,6 +15,9 @@ function expr(e: Expr, rules: readonly Rule[]): Expr {
     case 'load':
       out = { ...e, addr: expr(e.addr, rules) };
       break;
+    case 'bits':
+      out = { ...e, base: expr(e.base, rules), index: expr(e.index, rules) };
+      break;
     case 'op':
     case 'math':
     case 'call':

@@ -52,6 +52,8 @@ function mentions(e: Expr, v: string): boolean {
       return e.name === v;
     case 'load':
       return mentions(e.addr, v);
+    case 'bits':
+      return mentions(e.base, v) || mentions(e.index, v);
     case 'op':
     case 'math':
     case 'call':
@@ -67,6 +69,9 @@ const VECTOR_OPS: Readonly<Record<string, string>> = {
   'i32.add': 'i32x4.add', 'i32.sub': 'i32x4.sub', 'i32.mul': 'i32x4.mul', 'i32.and': 'i32x4.and', 'i32.or': 'i32x4.or', 'i32.xor': 'i32x4.xor',
   'f32.from_i32_s': 'f32x4.from_i32x4_s',
 };
+
+/** Shifts of every lane by one (loop-invariant) amount. */
+const SHIFTS: Readonly<Record<string, string>> = { 'i32.shl': 'i32x4.shl', 'i32.shr_s': 'i32x4.shr_s', 'i32.shr_u': 'i32x4.shr_u' };
 
 type Lanes = 'f32' | 'i32';
 /** An expression over four consecutive iterations: a vector, or a value the same for all four. */
@@ -101,7 +106,15 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
       if (e.bits !== 32 || coefficient(e.addr, v) !== 4) return null;
       return { vector: { k: 'load', type: 'v128', bits: 128, signed: false, addr: e.addr, offset: e.offset }, lanes: e.type === 'f32' ? 'f32' : 'i32' };
     }
+    case 'bits':
+      return consecutiveFields(e, v);
     case 'op': {
+      const shift = SHIFTS[e.op];
+      if (shift) {
+        const [x, n] = [vectorize(e.args[0]!, v, types), e.args[1]!];
+        if (!x || mentions(n, v)) return null;
+        return { vector: { k: 'op', op: shift, args: [splat(x), n] }, lanes: 'i32' };
+      }
       const vop = VECTOR_OPS[e.op];
       if (!vop) return null;
       const args = e.args.map((a) => vectorize(a, v, types));
@@ -111,6 +124,25 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
     default:
       return null;
   }
+}
+
+/**
+ * Four consecutive bit fields as i32 lanes. One 32-bit window, shifted to the first field, holds all
+ * four when 7 + 4 * width <= 32 (or the fields are whole bytes); multiplying lane l by 2^(32-(l+1)w)
+ * moves field l to the top, and a logical shift brings it down: a per-lane shift without one.
+ */
+function consecutiveFields(e: Extract<Expr, { k: 'bits' }>, v: string): Vec | null {
+  const w = e.width;
+  if (coefficient(e.index, v) !== 1 || mentions(e.base, v) || (w !== 8 && 7 + 4 * w > 32)) return null;
+  const p: Expr = { k: 'op', op: 'i32.mul', args: [e.index, i32(w)] };
+  const at: Expr = { k: 'op', op: 'i32.add', args: [e.base, { k: 'op', op: 'i32.shr_u', args: [p, i32(3)] }] };
+  const window: Expr = { k: 'op', op: 'i32.shr_u', args: [{ k: 'load', type: 'i32', bits: 32, signed: false, addr: at, offset: 0 }, { k: 'op', op: 'i32.and', args: [p, i32(7)] }] };
+  const bytes = [0, 1, 2, 3].flatMap((l) => {
+    const m = 2 ** (32 - (l + 1) * w) >>> 0;
+    return [m & 0xff, (m >>> 8) & 0xff, (m >>> 16) & 0xff, (m >>> 24) & 0xff];
+  });
+  const spread: Expr = { k: 'op', op: 'i32x4.mul', args: [{ k: 'op', op: 'i32x4.splat', args: [window] }, { k: 'vconst', bytes }] };
+  return { vector: { k: 'op', op: 'i32x4.shr_u', args: [spread, i32(32 - w)] }, lanes: 'i32' };
 }
 
 function resultLanes(e: Extract<Expr, { k: 'op' }>): Lanes {

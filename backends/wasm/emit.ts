@@ -105,11 +105,17 @@ function emitFunction(m: M, f: LFunction, lm: LModule, ops: Record<string, (...a
         return m.local.get(index.get(e.name)!, TYPES[types.get(e.name)!]);
       case 'load': {
         const a = expr(e.addr);
-        if (e.type === 'v128') return m.v128.load(e.offset, 1, a);
+        if (e.type === 'v128') return e.bits === 32 ? m.v128.load32_zero(e.offset, 1, a) : e.bits === 64 ? m.v128.load64_zero(e.offset, 1, a) : m.v128.load(e.offset, 1, a);
         if (e.type === 'f32') return m.f32.load(e.offset, 1, a);
         if (e.bits === 8) return e.signed ? m.i32.load8_s(e.offset, 1, a) : m.i32.load8_u(e.offset, 1, a);
         if (e.bits === 16) return e.signed ? m.i32.load16_s(e.offset, 1, a) : m.i32.load16_u(e.offset, 1, a);
         return m.i32.load(e.offset, 1, a);
+      }
+      case 'bits': {
+        // A 16-bit window at the field's first byte holds all of it (widths up to 8, any bit offset).
+        const p = (): Ref => m.i32.mul(expr(e.index), m.i32.const(e.width));
+        const window = m.i32.load16_u(0, 1, m.i32.add(expr(e.base), m.i32.shr_u(p(), m.i32.const(3))));
+        return m.i32.and(m.i32.shr_u(window, m.i32.and(p(), m.i32.const(7))), m.i32.const((1 << e.width) - 1));
       }
       case 'op': {
         const args = e.args.map(expr);

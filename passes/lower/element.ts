@@ -94,6 +94,12 @@ export function heldZero(dtype: string): Expr {
 /** A cast of a held value from one element type to another. */
 export function castHeld(from: string, to: string, v: Expr, tables: Tables): Expr {
   if (from === to) return v;
+  const ft = parseDType(from);
+  if ((ft.kind === 'int' || ft.kind === 'uint') && ft.bits <= 8 && heldOf(to) === 'f32' && to !== 'bool') {
+    // Integers of 8 bits or fewer are exact in f16, bf16 and f32: convert the value, no table.
+    const value = ft.kind === 'int' ? op('i32.shr_s', op('i32.shl', v, i32(32 - ft.bits)), i32(32 - ft.bits)) : v;
+    return op('f32.from_i32_s', value);
+  }
   if (heldAsCode(from) && parseDType(from).bits <= 8) {
     // Every code's result, computed by the VM's own cast.
     const bits = parseDType(from).bits;
