@@ -117,6 +117,8 @@ export const OPS: Readonly<Record<string, { result: LType; args: LType[] }>> = {
   'i32x4.splat': sig(V, I),
   'f32x4.extract0': sig(F, V),
   'f32x4.from_i32x4_s': sig(V, V),
+  /** The four low bytes, zero-extended to i32 lanes. */
+  'i32x4.widen_low_u8': sig(V, V),
   'i32x4.shl': sig(V, V, I),
   'i32x4.shr_u': sig(V, V, I),
   'i32x4.shr_s': sig(V, V, I),

@@ -103,6 +103,11 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
     case 'get': // the loop variable itself: lanes v, v+1, v+2, v+3
       return { vector: { k: 'op', op: 'i32x4.add', args: [{ k: 'op', op: 'i32x4.splat', args: [e] }, { k: 'vconst', bytes: [0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0] }] }, lanes: 'i32' };
     case 'load': {
+      if (e.bits === 8 && !e.signed && coefficient(e.addr, v) === 1) {
+        // Four consecutive bytes, widened to i32 lanes.
+        const bytes: Expr = { k: 'load', type: 'v128', bits: 32, signed: false, addr: e.addr, offset: e.offset };
+        return { vector: { k: 'op', op: 'i32x4.widen_low_u8', args: [bytes] }, lanes: 'i32' };
+      }
       if (e.bits !== 32 || coefficient(e.addr, v) !== 4) return null;
       return { vector: { k: 'load', type: 'v128', bits: 128, signed: false, addr: e.addr, offset: e.offset }, lanes: e.type === 'f32' ? 'f32' : 'i32' };
     }
