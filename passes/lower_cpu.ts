@@ -14,6 +14,7 @@ import { sharedSpan } from '../ir/shared_layout.ts';
 import type { BinaryFn, IndexEntry, Inst, Kernel, SharedType, Stmt as TStmt, SymExpr, TileType, Type, UnaryFn, ValueId } from '../ir/tile_ir.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
+import { vectorizeExpr } from './vectorize_loops.ts';
 
 export interface ArgLayout {
   readonly tensors: readonly string[];
@@ -616,15 +617,41 @@ class CpuLowerer {
 
   /** out = a . b (+ c): rows of out accumulate a[m, k] * b[k, :] in f32 (or i32). */
   dot(aId: ValueId, bId: ValueId, cId: ValueId | null, out: Slot): void {
-    const [a, b] = [this.slotOf(aId), this.slotOf(bId)];
+    const a = this.slotOf(aId);
     const [M, K] = a.shape as [number, number];
-    const N = b.shape[1]!;
+    const bLazy = this.lazy.get(bId);
+    const N = (bLazy ? bLazy.shape : this.tiles.get(bId)!.shape)[1]!;
     const isInt = heldOf(out.dtype) === 'i32';
+    const cSlot = cId === null ? null : this.slotOf(cId);
+    // A lazy b (dequantization, say) feeds a small-M dot straight from registers, computed once per k.
+    if (!isInt && N % 8 === 0 && a.dtype !== 'i8' && bLazy && M <= 4) {
+      const lane = this.fresh('lane', 'i32');
+      let vectorizes = true;
+      const body = this.withFastPath(() => {
+        const vector = vectorizeExpr(bLazy.at([get('@k'), get(lane)]), lane, this.locals);
+        if (vector) return [...this.initDot(out, cSlot, isInt), ...this.dotBlocked(a, { lane, vector }, out, M, K, N)];
+        if (this.unguarded) {
+          vectorizes = false;
+          return [];
+        }
+        // The guarded variant (at a tensor's edge) computes b into a slot first.
+        const slot = this.alloc(bLazy.shape, bLazy.dtype);
+        const fill = this.forEach(bLazy.shape, (coords, linear) => [this.write(slot, linear, bLazy.at(coords))]);
+        return [...fill, ...this.initDot(out, cSlot, isInt), ...this.dotBlocked(a, slot, out, M, K, N)];
+      });
+      if (vectorizes) {
+        this.lazy.delete(bId);
+        this.out.push(...body);
+        this.roundDot(out);
+        return;
+      }
+    }
+    const b = this.slotOf(bId);
     const value = (slot: Slot, e: Expr): Expr => (slot.dtype === 'i8' ? op('i32.shr_s', op('i32.shl', e, i32(24)), i32(24)) : e);
-    const c = cId === null ? null : this.slotOf(cId);
-    this.out.push(...this.forEach(out.shape, (_, linear) => [this.write(out, linear, c ? this.read(c, linear) : isInt ? i32(0) : f32(0))]));
+    this.out.push(...this.initDot(out, cSlot, isInt));
     if (!isInt && N % 8 === 0 && a.dtype !== 'i8' && b.dtype !== 'i8') {
-      this.dotBlocked(a, b, out, M, K, N);
+      this.out.push(...this.initDot(out, cSlot, isInt), ...this.dotBlocked(a, b, out, M, K, N));
+      this.roundDot(out);
       return;
     }
     const [m, kk, n] = [this.fresh('m', 'i32'), this.fresh('k', 'i32'), this.fresh('n', 'i32')];
@@ -639,6 +666,16 @@ class CpuLowerer {
         forLoop(n, i32(0), i32(N), [this.write(out, at(get(m), N, get(n)), madd)]),
       ]),
     ]));
+    this.roundDot(out);
+  }
+
+  /** out = c, or zeros. */
+  initDot(out: Slot, c: Slot | null, isInt: boolean): Stmt[] {
+    return this.forEach(out.shape, (_, linear) => [this.write(out, linear, c ? this.read(c, linear) : isInt ? i32(0) : f32(0))]);
+  }
+
+  /** f16 and bf16 accumulators add in f32 and round once at the end. */
+  roundDot(out: Slot): void {
     if (out.dtype === 'f16' || out.dtype === 'bf16') {
       this.out.push(...this.forEach(out.shape, (_, linear) => [this.write(out, linear, castHeld('f32', out.dtype, this.read(out, linear), this.tables))]));
     }
@@ -648,7 +685,7 @@ class CpuLowerer {
    * The register-blocked micro-kernel of a float dot: an MR x 8 block of the output stays in 2 * MR
    * vector accumulators while k runs; each step loads two vectors of b and MR elements of a.
    */
-  dotBlocked(a: Slot, b: Slot, out: Slot, M: number, K: number, N: number): void {
+  dotBlocked(a: Slot, b: Slot | { lane: string; vector: Expr }, out: Slot, M: number, K: number, N: number): Stmt[] {
     const MR = [4, 2, 1].find((r) => M % r === 0)!;
     const [m0, n0, kk] = [this.fresh('m', 'i32'), this.fresh('n', 'i32'), this.fresh('k', 'i32')];
     const acc = Array.from({ length: MR }, () => [this.fresh('acc', 'v128'), this.fresh('acc', 'v128')]);
@@ -658,22 +695,27 @@ class CpuLowerer {
     const pb = this.fresh('pb', 'i32');
     const outAt = (r: number, j: number): Expr => add(get('scratch'), add(i32(out.offset), mul(add(mul(add(get(m0), i32(r)), i32(N)), add(get(n0), i32(4 * j))), i32(4))));
     const vload = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr, offset });
+    const fromSlot = 'offset' in b;
     const setup: Stmt[] = [
       ...acc.flatMap((row, r) => row.map((v, j) => set(v, vload(outAt(r, j))))),
       ...pa.map((p, r) => set(p, add(get('scratch'), add(i32(a.offset), mul(add(get(m0), i32(r)), i32(4 * K)))))),
-      set(pb, add(get('scratch'), add(i32(b.offset), mul(get(n0), i32(4))))),
+      ...(fromSlot ? [set(pb, add(get('scratch'), add(i32(b.offset), mul(get(n0), i32(4)))))] : []),
     ];
+    // b's vectors: loads from its slot, or its lazy elements computed four at a time (the lane local
+    // holds the first column; '@k' in the expression is the k loop variable).
+    const bValue = (j: number): Stmt[] =>
+      fromSlot ? [set(bv[j]!, vload(get(pb), 16 * j))] : [set(b.lane, add(get(n0), i32(4 * j))), set(bv[j]!, renameLocal(b.vector, '@k', kk))];
     const step: Stmt[] = [
-      ...bv.map((v, j) => set(v, vload(get(pb), 16 * j))),
+      ...bv.flatMap((_, j) => bValue(j)),
       ...acc.flatMap((row, r) => {
         const x = op('f32x4.splat', loadF32(get(pa[r]!)));
         return row.map((v, j) => set(v, op('f32x4.add', get(v), op('f32x4.mul', x, get(bv[j]!)))));
       }),
       ...pa.map((p) => set(p, add(get(p), i32(4)))),
-      set(pb, add(get(pb), i32(4 * N))),
+      ...(fromSlot ? [set(pb, add(get(pb), i32(4 * N)))] : []),
     ];
     const store: Stmt[] = acc.flatMap((row, r) => row.map((v, j): Stmt => ({ k: 'store', bits: 128, addr: outAt(r, j), offset: 0, value: get(v) })));
-    this.out.push(forLoop(m0, i32(0), i32(M), [forLoop(n0, i32(0), i32(N), [...setup, forLoop(kk, i32(0), i32(K), step), ...store], i32(8))], i32(MR)));
+    return [forLoop(m0, i32(0), i32(M), [forLoop(n0, i32(0), i32(N), [...setup, forLoop(kk, i32(0), i32(K), step), ...store], i32(8))], i32(MR))];
   }
 
   reduce(fn: 'sum' | 'max' | 'min', x: Slot, axis: number, out: Slot): void {
@@ -691,6 +733,27 @@ class CpuLowerer {
       const result = isFloat && x.dtype !== 'f32' ? castHeld('f32', x.dtype, get(acc), this.tables) : get(acc);
       return [set(acc, init), forLoop(r, i32(0), i32(x.shape[axis]!), [set(acc, step)]), this.write(out, linear, result)];
     }));
+  }
+}
+
+/** `e` with every read of local `from` reading `to` instead. */
+function renameLocal(e: Expr, from: string, to: string): Expr {
+  switch (e.k) {
+    case 'get':
+      return e.name === from ? get(to) : e;
+    case 'load':
+      return { ...e, addr: renameLocal(e.addr, from, to) };
+    case 'bits':
+      return { ...e, base: renameLocal(e.base, from, to), index: renameLocal(e.index, from, to) };
+    case 'op':
+    case 'math':
+    case 'call':
+    case 'intrinsic':
+      return { ...e, args: e.args.map((a) => renameLocal(a, from, to)) } as Expr;
+    case 'select':
+      return { ...e, cond: renameLocal(e.cond, from, to), a: renameLocal(e.a, from, to), b: renameLocal(e.b, from, to) };
+    default:
+      return e;
   }
 }
 

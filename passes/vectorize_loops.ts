@@ -154,6 +154,15 @@ function resultLanes(e: Extract<Expr, { k: 'op' }>): Lanes {
   return e.op.startsWith('f32.') && !['f32.eq', 'f32.ne', 'f32.lt', 'f32.le', 'f32.gt', 'f32.ge'].includes(e.op) ? 'f32' : 'i32';
 }
 
+/**
+ * The v128 value of `e` over four consecutive values of the i32 local `lane` (starting at its current
+ * value), or null when `e` has no four-lane form.
+ */
+export function vectorizeExpr(e: Expr, lane: string, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Expr | null {
+  const v = vectorize(e, lane, types);
+  return v && splat(v);
+}
+
 function vectorLoop(s: Extract<Stmt, { k: 'for' }>, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Stmt[] | null {
   if (s.start.k !== 'const' || s.end.k !== 'const' || s.step.k !== 'const' || s.step.value !== 1) return null;
   const trip = s.end.value - s.start.value;

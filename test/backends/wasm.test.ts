@@ -77,6 +77,16 @@ describe('examples on wasm agree with the VM', () => {
   });
 });
 
+describe('dequant GEMV (dequantization fused into the dot)', () => {
+  const gemv = readFileSync(new URL('../../bench/kernels/dequant_gemv.tile', import.meta.url), 'utf8');
+  it.each([
+    ['u4', 1, 1, 256, 4096 / 32], ['u3', 1, 1, 128, 70], ['i5', 8, 1, 96, 64], ['u8', 128, 2, 64, 65], ['u2', 2, 4, 64, 130],
+    ['f4e2m1', 0, 1, 64, 64], ['i8', 0, 3, 32, 72],
+  ] as const)('W = %s (ZERO %i), BM = %i, K = %i, N = %i', async (W, ZERO, BM, K, N) => {
+    expectClose(await both({ source: gemv, set: { W, ZERO, BM, M: BM === 1 ? 1 : BM + 1, K, N } }, 2));
+  });
+});
+
 /** Values that exercise every rounding rule: signed zeros, ties, subnormals, extremes, NaN, infinities. */
 const SPECIAL = [0, -0, 0.5, 1.5, 2.5, -2.5, 3.5, 0.25, 0.125, 1e-8, -1e-8, 6e-5, 3e-8, 5.960464477539063e-8, 1e-40,
   65504, 65520, 65519.99, 70000, 448, 464, 480, 57344, 61440, 1e9, -1e9, 3.4e38, -3.4e38, NaN, Infinity, -Infinity,
