@@ -117,6 +117,8 @@ export const OPS: Readonly<Record<string, { result: LType; args: LType[] }>> = {
   'i32x4.splat': sig(V, I),
   'f32x4.extract0': sig(F, V),
   'f32x4.from_i32x4_s': sig(V, V),
+  /** Bytes of the first operand picked by the byte indices of the second (0 where an index is >= 16). */
+  'i8x16.swizzle': sig(V, V, V),
   /** The four low bytes, zero-extended to i32 lanes. */
   'i32x4.widen_low_u8': sig(V, V),
   'i32x4.shl': sig(V, V, I),

@@ -14,7 +14,7 @@ import { sharedSpan } from '../ir/shared_layout.ts';
 import type { BinaryFn, IndexEntry, Inst, Kernel, SharedType, Stmt as TStmt, SymExpr, TileType, Type, UnaryFn, ValueId } from '../ir/tile_ir.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
-import { vectorizeExpr } from './vectorize_loops.ts';
+import { useTables, vectorizeExpr } from './vectorize_loops.ts';
 
 export interface ArgLayout {
   readonly tensors: readonly string[];
@@ -628,8 +628,15 @@ class CpuLowerer {
       const lane = this.fresh('lane', 'i32');
       let vectorizes = true;
       const body = this.withFastPath(() => {
-        const vector = vectorizeExpr(bLazy.at([get('@k'), get(lane)]), lane, this.locals);
-        if (vector) return [...this.initDot(out, cSlot, isInt), ...this.dotBlocked(a, { lane, vector }, out, M, K, N)];
+        const scalar = bLazy.at([get('@k'), get(lane)]);
+        useTables(this.tables.segments);
+        const hoisted: Stmt[] = [];
+        const vector = vectorizeExpr(scalar, lane, this.locals, (e) => {
+          const name = this.fresh('vt', 'v128');
+          hoisted.push(set(name, e));
+          return get(name);
+        });
+        if (vector) return [...this.initDot(out, cSlot, isInt), ...this.dotBlocked(a, { lane, vector, hoisted }, out, M, K, N)];
         if (this.unguarded) {
           vectorizes = false;
           return [];
@@ -685,7 +692,7 @@ class CpuLowerer {
    * The register-blocked micro-kernel of a float dot: an MR x 8 block of the output stays in 2 * MR
    * vector accumulators while k runs; each step loads two vectors of b and MR elements of a.
    */
-  dotBlocked(a: Slot, b: Slot | { lane: string; vector: Expr }, out: Slot, M: number, K: number, N: number): Stmt[] {
+  dotBlocked(a: Slot, b: Slot | { lane: string; vector: Expr; hoisted: readonly Stmt[] }, out: Slot, M: number, K: number, N: number): Stmt[] {
     const MR = [4, 2, 1].find((r) => M % r === 0)!;
     const [m0, n0, kk] = [this.fresh('m', 'i32'), this.fresh('n', 'i32'), this.fresh('k', 'i32')];
     const acc = Array.from({ length: MR }, () => [this.fresh('acc', 'v128'), this.fresh('acc', 'v128')]);
@@ -704,7 +711,9 @@ class CpuLowerer {
     // b's vectors: loads from its slot, or its lazy elements computed four at a time (the lane local
     // holds the first column; '@k' in the expression is the k loop variable).
     const bValue = (j: number): Stmt[] =>
-      fromSlot ? [set(bv[j]!, vload(get(pb), 16 * j))] : [set(b.lane, add(get(n0), i32(4 * j))), set(bv[j]!, renameLocal(b.vector, '@k', kk))];
+      fromSlot
+        ? [set(bv[j]!, vload(get(pb), 16 * j))]
+        : [set(b.lane, add(get(n0), i32(4 * j))), ...b.hoisted.map((h) => renameInStmt(h, '@k', kk)), set(bv[j]!, renameLocal(b.vector, '@k', kk))];
     const step: Stmt[] = [
       ...bv.flatMap((_, j) => bValue(j)),
       ...acc.flatMap((row, r) => {
@@ -755,6 +764,11 @@ function renameLocal(e: Expr, from: string, to: string): Expr {
     default:
       return e;
   }
+}
+
+function renameInStmt(s: Stmt, from: string, to: string): Stmt {
+  if (s.k !== 'set') throw new Error('renameInStmt: only assignments are hoisted');
+  return { ...s, value: renameLocal(s.value, from, to) };
 }
 
 function walk(body: readonly TStmt[], f: (s: TStmt) => void): void {

@@ -7,7 +7,7 @@
 // Stores and loads of one loop never overlap at different offsets: the CPU lowering writes each
 // tile into a fresh slot, and reads a slot it writes only at the same element (as a dot's accumulator).
 
-import { type Expr, type LFunction, type LModule, type Stmt, add, i32 } from '../ir/loop_ir.ts';
+import { type DataSegment, type Expr, type LFunction, type LModule, type Stmt, add, i32 } from '../ir/loop_ir.ts';
 
 const LANES = 4;
 
@@ -85,6 +85,41 @@ function splat(v: Vec): Expr {
   return 'vector' in v ? v.vector : { k: 'op', op: v.lanes === 'f32' ? 'f32x4.splat' : 'i32x4.splat', args: [v.invariant] };
 }
 
+/** Constant tables of the module, by address: small ones become swizzles. */
+let tables: ReadonlyMap<number, Uint8Array> = new Map();
+
+/** Computes a vector once into a v128 local, for a value several lanes' computations read. */
+export type Hoist = (e: Expr) => Expr;
+let hoist: Hoist = (e) => e;
+
+/**
+ * A 32-bit load from a constant table of at most 16 entries, indexed by four lanes of codes: each
+ * byte of the entries is one 16-byte plane, and i8x16.swizzle picks every lane's byte from each plane.
+ */
+function tableLookup(e: Extract<Expr, { k: 'load' }>, v: string, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Vec | null {
+  if (e.bits !== 32 || e.addr.k !== 'op' || e.addr.op !== 'i32.add') return null;
+  const [x, y] = e.addr.args;
+  const [scaled, base] = y!.k === 'const' ? [x!, y] : x!.k === 'const' ? [y!, x] : [null, null];
+  if (!scaled || !base || base.k !== 'const' || scaled.k !== 'op' || scaled.op !== 'i32.shl') return null;
+  const [code, two] = scaled.args;
+  if (two!.k !== 'const' || two!.value !== 2) return null;
+  const table = tables.get(base.value + e.offset);
+  if (!table || table.length > 64) return null;
+  const lanes = vectorize(code!, v, types);
+  if (!lanes || !('vector' in lanes)) return null;
+  // Every byte of lane l holds its code (codes are below 16).
+  const index = hoist({ k: 'op', op: 'i32x4.mul', args: [lanes.vector, { k: 'op', op: 'i32x4.splat', args: [i32(0x01010101)] }] });
+  let out: Expr | null = null;
+  for (let b = 0; b < 4; b++) {
+    const plane = Array.from({ length: 16 }, (_, i) => table[4 * i + b] ?? 0);
+    const picked: Expr = { k: 'op', op: 'i8x16.swizzle', args: [{ k: 'vconst', bytes: plane }, index] };
+    const mask = Array.from({ length: 16 }, (_, i) => (i % 4 === b ? 0xff : 0));
+    const part: Expr = { k: 'op', op: 'i32x4.and', args: [picked, { k: 'vconst', bytes: mask }] };
+    out = out ? { k: 'op', op: 'i32x4.or', args: [out, part] } : part;
+  }
+  return { vector: out!, lanes: e.type === 'f32' ? 'f32' : 'i32' };
+}
+
 /** The four-lane form of `e`, or null when some part has none. */
 function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Vec | null {
   const lanes = (x: Expr): Lanes => (x.k === 'const' ? (x.type === 'f32' ? 'f32' : 'i32') : x.k === 'get' ? (types.get(x.name) === 'f32' ? 'f32' : 'i32') : 'i32');
@@ -108,7 +143,8 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
         const bytes: Expr = { k: 'load', type: 'v128', bits: 32, signed: false, addr: e.addr, offset: e.offset };
         return { vector: { k: 'op', op: 'i32x4.widen_low_u8', args: [bytes] }, lanes: 'i32' };
       }
-      if (e.bits !== 32 || coefficient(e.addr, v) !== 4) return null;
+      if (e.bits !== 32) return null;
+      if (coefficient(e.addr, v) !== 4) return tableLookup(e, v, types);
       return { vector: { k: 'load', type: 'v128', bits: 128, signed: false, addr: e.addr, offset: e.offset }, lanes: e.type === 'f32' ? 'f32' : 'i32' };
     }
     case 'bits':
@@ -158,28 +194,45 @@ function resultLanes(e: Extract<Expr, { k: 'op' }>): Lanes {
  * The v128 value of `e` over four consecutive values of the i32 local `lane` (starting at its current
  * value), or null when `e` has no four-lane form.
  */
-export function vectorizeExpr(e: Expr, lane: string, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Expr | null {
-  const v = vectorize(e, lane, types);
-  return v && splat(v);
+export function vectorizeExpr(e: Expr, lane: string, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>, hoisting: Hoist): Expr | null {
+  const saved = hoist;
+  hoist = hoisting;
+  try {
+    const v = vectorize(e, lane, types);
+    return v && splat(v);
+  } finally {
+    hoist = saved;
+  }
 }
 
-function vectorLoop(s: Extract<Stmt, { k: 'for' }>, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Stmt[] | null {
+function vectorLoop(s: Extract<Stmt, { k: 'for' }>, types: Map<string, 'i32' | 'f32' | 'v128'>): Stmt[] | null {
   if (s.start.k !== 'const' || s.end.k !== 'const' || s.step.k !== 'const' || s.step.value !== 1) return null;
   const trip = s.end.value - s.start.value;
   if (trip < LANES) return null;
   const body: Stmt[] = [];
-  for (const st of s.body) {
-    if (st.k !== 'store' || st.bits !== 32 || coefficient(st.addr, s.var) !== 4) return null;
-    const value = vectorize(st.value, s.var, types);
-    if (!value) return null;
-    body.push({ k: 'store', bits: 128, addr: st.addr, offset: st.offset, value: splat(value) });
+  const saved = hoist;
+  hoist = (e) => {
+    const name = `vt${types.size}`;
+    types.set(name, 'v128');
+    body.push({ k: 'set', name, value: e });
+    return { k: 'get', name };
+  };
+  try {
+    for (const st of s.body) {
+      if (st.k !== 'store' || st.bits !== 32 || coefficient(st.addr, s.var) !== 4) return null;
+      const value = vectorize(st.value, s.var, types);
+      if (!value) return null;
+      body.push({ k: 'store', bits: 128, addr: st.addr, offset: st.offset, value: splat(value) });
+    }
+  } finally {
+    hoist = saved;
   }
   const split = s.start.value + trip - (trip % LANES);
   const vector: Stmt = { ...s, end: i32(split), step: i32(LANES), body };
   return split === s.end.value ? [vector] : [vector, { ...s, start: add(i32(split), i32(0)) }];
 }
 
-function visit(body: readonly Stmt[], types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>): Stmt[] {
+function visit(body: readonly Stmt[], types: Map<string, 'i32' | 'f32' | 'v128'>): Stmt[] {
   return body.flatMap((s): Stmt[] => {
     if (s.k === 'for') {
       const innermost = s.body.every((b) => b.k !== 'for' && b.k !== 'if');
@@ -193,10 +246,21 @@ function visit(body: readonly Stmt[], types: ReadonlyMap<string, 'i32' | 'f32' |
 
 function vectorizeFunction(f: LFunction): LFunction {
   const types = new Map([...f.params, ...f.locals].map((l) => [l.name, l.type]));
-  return { ...f, body: visit(f.body, types) };
+  const known = new Set(types.keys());
+  const body = visit(f.body, types);
+  const added = [...types].filter(([n]) => !known.has(n)).map(([name, type]) => ({ name, type }));
+  return { ...f, locals: [...f.locals, ...added], body };
 }
 
 /** Vectorizes the innermost contiguous loops of every function. */
 export function vectorizeLoops(m: LModule): LModule {
+  tables = tablesOf(m.data);
   return { ...m, functions: m.functions.map(vectorizeFunction) };
 }
+
+/** Tells vectorizeExpr which constant tables a module will have. */
+export function useTables(data: readonly DataSegment[]): void {
+  tables = tablesOf(data);
+}
+
+const tablesOf = (data: readonly DataSegment[]): Map<number, Uint8Array> => new Map(data.map((d) => [d.offset, d.bytes]));

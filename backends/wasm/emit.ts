@@ -44,6 +44,7 @@ function opTable(m: M): Record<string, (...a: Ref[]) => Ref> {
   t['i32x4.splat'] = (x) => m.i32x4.splat(x);
   t['f32x4.extract0'] = (x) => m.f32x4.extract_lane(x, 0);
   t['f32x4.from_i32x4_s'] = (x) => m.f32x4.convert_i32x4_s(x);
+  t['i8x16.swizzle'] = (a, b) => m.i8x16.swizzle(a, b);
   t['i32x4.widen_low_u8'] = (x) => m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(x));
   return t;
 }
