@@ -151,8 +151,10 @@ function castFromInt(from: 'i32' | 'u32', to: string, v: Expr, tables: Tables): 
   switch (to) {
     case 'f32':
     case 'f16':
-    case 'bf16':
+      // Exact below 2^24; f16 overflows long before, so one rounding either way.
       return castFromFloat(to, op(from === 'u32' ? 'f32.from_i32_u' : 'f32.from_i32_s', v), tables);
+    case 'bf16':
+      return castFromFloat(to, integerToF32RoundToOdd(from, v), tables);
     case 'i32': // from u32: values above 2^31 - 1 saturate
       return { k: 'select', cond: op('i32.lt_s', v, i32(0)), a: i32(0x7fffffff), b: v };
     case 'u32': // from i32: negatives saturate to 0
@@ -167,8 +169,25 @@ function castFromInt(from: 'i32' | 'u32', to: string, v: Expr, tables: Tables): 
     const fixed = from === 'i32' && t.kind === 'uint' ? { k: 'select' as const, cond: op('i32.lt_s', v, i32(0)), a: i32(0), b: clamped } : clamped;
     return op('i32.and', fixed, i32(2 ** t.bits - 1));
   }
-  // Minifloats and e8m0: every int that can round to a finite value is exact in f32.
-  return castFromFloat(to, op(from === 'u32' ? 'f32.from_i32_u' : 'f32.from_i32_s', v), tables);
+  // Minifloats and e8m0 keep at most 7 significant bits, but some reach past 2^24 (f7e6m0, f8e7m0):
+  // round to odd at 24 bits first, as for bf16.
+  return castFromFloat(to, integerToF32RoundToOdd(from, v), tables);
+}
+
+/**
+ * An integer as an f32 rounded to odd: bits below the 24 kept are dropped, and the lowest kept bit is
+ * set when any of them was not zero. Rounding that once more to a type of at most 22 significant bits
+ * (bf16, minifloats) gives the correctly rounded result, where rounding to nearest twice would not.
+ */
+function integerToF32RoundToOdd(from: 'i32' | 'u32', v: Expr): Expr {
+  const negative = from === 'i32' ? op('i32.lt_s', v, i32(0)) : i32(0);
+  const a: Expr = { k: 'select', cond: negative, a: op('i32.sub', i32(0), v), b: v }; // |v| as a u32
+  const drop: Expr = { k: 'select', cond: op('i32.lt_u', a, i32(1 << 24)), a: i32(0), b: op('i32.sub', i32(8), op('i32.clz', a)) };
+  const mask = op('i32.sub', op('i32.shl', i32(1), drop), i32(1));
+  const sticky = op('i32.shl', op('i32.ne', op('i32.and', a, mask), i32(0)), drop); // into the lowest kept bit
+  const odd = op('i32.or', op('i32.and', a, op('i32.xor', mask, i32(-1))), sticky);
+  const magnitude = op('f32.from_i32_u', odd);
+  return { k: 'select', cond: negative, a: op('f32.neg', magnitude), b: magnitude };
 }
 
 /**

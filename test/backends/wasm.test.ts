@@ -90,7 +90,9 @@ describe('dequant GEMV (dequantization fused into the dot)', () => {
 /** Values that exercise every rounding rule: signed zeros, ties, subnormals, extremes, NaN, infinities. */
 const SPECIAL = [0, -0, 0.5, 1.5, 2.5, -2.5, 3.5, 0.25, 0.125, 1e-8, -1e-8, 6e-5, 3e-8, 5.960464477539063e-8, 1e-40,
   65504, 65520, 65519.99, 70000, 448, 464, 480, 57344, 61440, 1e9, -1e9, 3.4e38, -3.4e38, NaN, Infinity, -Infinity,
-  127.5, 128.5, -128.5, 255.5, 2147483520, -2147483648, 4294967040, 1 / 3, -7.75, 6, 7, 0.1];
+  127.5, 128.5, -128.5, 255.5, 2147483520, -2147483648, 4294967040, 1 / 3, -7.75, 6, 7, 0.1,
+  // Integers past 2^24 whose f32 rounding lands on a bf16 midpoint: one rounding must happen, not two.
+  16842753, -16842753, 33685505, 2139127809, 2147483647, 25165823, 25165825];
 
 describe('casts agree with the VM bit for bit', () => {
   const targets = [...narrowTypes().map((t) => t.name), 'i16', 'u16', 'i32', 'u32', 'f16', 'bf16', 'f32'];
