@@ -6,6 +6,7 @@ import type { Kernel } from '../ir/tile_ir.ts';
 import { dce } from './dce.ts';
 import { type CpuLowering, lowerCpu } from './lower_cpu.ts';
 import { type Rule, selectInstructions } from './select_instructions.ts';
+import { simplifyLoops } from './simplify_loops.ts';
 import { vectorizeLoops } from './vectorize_loops.ts';
 
 export interface TilePass {
@@ -18,6 +19,7 @@ export const tilePasses: readonly TilePass[] = [{ name: 'dce', run: dce }];
 
 /** Loop IR passes for CPU targets, after lowering; instruction selection takes the target's rules. */
 export const cpuLoopPasses = (rules: readonly Rule[]): readonly { name: string; run: (m: LModule) => LModule }[] => [
+  { name: 'simplify', run: simplifyLoops },
   { name: 'vectorize', run: vectorizeLoops },
   { name: 'isel', run: (m) => selectInstructions(m, rules) },
 ];

@@ -106,7 +106,7 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   const workers = args.options.has('workers') ? Number(args.options.get('workers')!.at(-1)) : undefined;
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new UsageError('--workers needs a positive integer');
   const dump = args.options.get('dump-ir')?.at(-1);
-  if (dump && ['lower_cpu', 'vectorize', 'isel'].includes(dump)) compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) });
+  if (dump && ['lower_cpu', 'simplify', 'vectorize', 'isel'].includes(dump)) compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) });
   const inputs = cloneTensors(tensors);
   const start = performance.now();
   await runOn(target as Target, k, tensors, values, { workers });
@@ -143,7 +143,7 @@ export function compileCommand(args: Args, print: (l: string) => void): number {
   verifyKernel(k);
   if (target !== 'wasm') throw new UsageError(`compiling for '${target}' is not implemented yet; --target wasm is`);
   const dump = args.options.get('dump-ir')?.at(-1);
-  const wk = dump && ['lower_cpu', 'vectorize', 'isel'].includes(dump)
+  const wk = dump && ['lower_cpu', 'simplify', 'vectorize', 'isel'].includes(dump)
     ? compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) })
     : wasmKernel(k);
   const out = args.options.get('o')?.at(-1) ?? args.options.get('output')?.at(-1);
