@@ -6,7 +6,7 @@ import { castElement } from '../ir/cast.ts';
 import { DTypeError, dtype as parseDType } from '../ir/dtype.ts';
 import {
   type BinaryFn, type IndexEntry, type ScalarDType, type TileType, type UnaryFn, type ValueId,
-  isComputeType, isFloatType, scalarType, tileType,
+  broadcastShapes, isComputeType, isFloatType, scalarType, tileType,
 } from '../ir/tile_ir.ts';
 import type * as A from './ast.ts';
 import { type Context, type EVal, ERROR, describeType, emit, lookup, report } from './context.ts';
@@ -75,19 +75,6 @@ function scalarAsTile(cx: Context, v: Extract<EVal, { kind: 'const' | 'scalar' }
   }
   const value = scalarOperand(cx, v);
   return { kind: 'tile', id: emit(cx, { op: 'full', value }, tileType(dtype, [])), type: tileType(dtype, []) };
-}
-
-/** NumPy broadcasting over trailing dimensions, or null. */
-export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] | null {
-  const n = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = a[a.length - n + i] ?? 1;
-    const y = b[b.length - n + i] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) return null;
-    out.push(Math.max(x, y));
-  }
-  return out;
 }
 
 const shapeText = (s: readonly number[]): string => `[${s.join(', ')}]`;

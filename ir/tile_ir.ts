@@ -189,3 +189,54 @@ export function outputTensors(k: Kernel): string[] {
 }
 
 export const isBinaryComparison = (fn: BinaryFn): boolean => fn === 'eq' || fn === 'ne' || fn === 'lt' || fn === 'le' || fn === 'gt' || fn === 'ge';
+
+/** The values a statement reads (for a def: its instruction's operands). */
+export function operandsOf(s: Stmt): ValueId[] {
+  const ix = (index: readonly IndexEntry[]): ValueId[] => index.map((e) => e.offset);
+  switch (s.kind) {
+    case 'def': {
+      const i = s.inst;
+      const out: ValueId[] = [];
+      if ('x' in i) out.push(i.x);
+      if (i.op === 'binary') out.push(i.a, i.b);
+      if (i.op === 'select') out.push(i.cond, i.a, i.b);
+      if (i.op === 'full') out.push(i.value);
+      if (i.op === 'dot') out.push(i.a, i.b, ...(i.c === null ? [] : [i.c]));
+      if (i.op === 'load' || i.op === 'load_shared') out.push(...ix(i.index));
+      if (i.op === 'load_shared') out.push(i.shared);
+      return out;
+    }
+    case 'var':
+      return [s.init];
+    case 'assign':
+      return [s.value];
+    case 'store':
+      return [s.value, ...ix(s.index)];
+    case 'store_shared':
+      return [s.shared, s.value, ...ix(s.index)];
+    case 'copy_async':
+      return [s.shared, ...ix(s.sharedIndex), ...ix(s.index)];
+    case 'for':
+      return [s.start, s.end, s.step];
+    case 'if':
+    case 'assert':
+      return [s.cond];
+    case 'commit_async':
+    case 'wait_async':
+    case 'sync':
+      return [];
+  }
+}
+
+/** NumPy broadcasting over trailing dimensions, or null when the shapes do not broadcast. */
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] | null {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) return null;
+    out.push(Math.max(x, y));
+  }
+  return out;
+}

@@ -7,7 +7,7 @@ import { localSize, threadCount, tileSize } from './layout.ts';
 import { printType } from './tile_print.ts';
 import {
   type IndexEntry, type Inst, type Kernel, type Stmt, type TileType, type Type, type ValueId,
-  isBinaryComparison, isComputeType, isFloatType,
+  broadcastShapes, isBinaryComparison, isComputeType, isFloatType,
 } from './tile_ir.ts';
 
 export class VerifyError extends Error {
@@ -18,18 +18,6 @@ export class VerifyError extends Error {
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
-
-/** NumPy broadcasting of two shapes, or null. */
-function broadcast(a: readonly number[], b: readonly number[]): number[] | null {
-  const n = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const [x, y] = [a[a.length - n + i] ?? 1, b[b.length - n + i] ?? 1];
-    if (x !== y && x !== 1 && y !== 1) return null;
-    out.push(Math.max(x, y));
-  }
-  return out;
-}
 
 export function verifyKernel(k: Kernel): void {
   const problems: string[] = [];
@@ -104,7 +92,7 @@ export function verifyKernel(k: Kernel): void {
         if (!a || !b) return;
         expect(a.dtype === b.dtype, `${where}: operands differ in type (${a.dtype}, ${b.dtype})`);
         expect(a.dtype === 'bool' || isComputeType(a.dtype), `${where}: ${a.dtype} is storage only`);
-        const shape = broadcast(a.shape, b.shape);
+        const shape = broadcastShapes(a.shape, b.shape);
         expect(shape !== null, `${where}: shapes do not broadcast`);
         const logical = inst.fn === 'land' || inst.fn === 'lor';
         expectElem(isBinaryComparison(inst.fn) || logical ? 'bool' : a.dtype, shape);
@@ -115,8 +103,8 @@ export function verifyKernel(k: Kernel): void {
         if (!c || !a || !b) return;
         expect(c.dtype === 'bool', `${where}: condition must be bool`);
         expect(a.dtype === b.dtype, `${where}: branches differ in type`);
-        const s1 = broadcast(c.shape, a.shape);
-        expectElem(a.dtype, s1 && broadcast(s1, b.shape));
+        const s1 = broadcastShapes(c.shape, a.shape);
+        expectElem(a.dtype, s1 && broadcastShapes(s1, b.shape));
         return;
       }
       case 'cast': {
@@ -178,7 +166,7 @@ export function verifyKernel(k: Kernel): void {
       }
       case 'broadcast': {
         const x = tileOf(inst.x, where);
-        if (x && rt) expect(sameShape(broadcast(x.shape, rt.shape) ?? [], rt.shape), `${where}: cannot broadcast`);
+        if (x && rt) expect(sameShape(broadcastShapes(x.shape, rt.shape) ?? [], rt.shape), `${where}: cannot broadcast`);
         if (x) expectElem(x.dtype, null);
         return;
       }

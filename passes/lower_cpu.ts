@@ -11,7 +11,7 @@ import {
 } from '../ir/loop_ir.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
-import type { BinaryFn, IndexEntry, Inst, Kernel, SharedType, Stmt as TStmt, SymExpr, TileType, Type, UnaryFn, ValueId } from '../ir/tile_ir.ts';
+import { type BinaryFn, type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type SymExpr, type TileType, type Type, type UnaryFn, type ValueId, operandsOf, walkStmts } from '../ir/tile_ir.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { useTables, vectorizeExpr } from './vectorize_loops.ts';
@@ -591,7 +591,7 @@ class CpuLowerer {
 
   get storedTensors(): Set<string> {
     const out = new Set<string>();
-    walk(this.kernel.body, (s) => {
+    walkStmts(this.kernel.body, (s) => {
       if (s.kind === 'store') out.add(s.tensor);
     });
     return out;
@@ -769,50 +769,6 @@ function renameLocal(e: Expr, from: string, to: string): Expr {
 function renameInStmt(s: Stmt, from: string, to: string): Stmt {
   if (s.k !== 'set') throw new Error('renameInStmt: only assignments are hoisted');
   return { ...s, value: renameLocal(s.value, from, to) };
-}
-
-function walk(body: readonly TStmt[], f: (s: TStmt) => void): void {
-  for (const s of body) {
-    f(s);
-    if (s.kind === 'for') walk(s.body, f);
-    if (s.kind === 'if') [s.then, s.else].forEach((b) => walk(b, f));
-  }
-}
-
-/** Operands of a statement (for a def: of its instruction). */
-function operandsOf(s: TStmt): ValueId[] {
-  const ix = (index: readonly IndexEntry[]): ValueId[] => index.map((e) => e.offset);
-  switch (s.kind) {
-    case 'def': {
-      const i = s.inst;
-      const out: ValueId[] = [];
-      if ('x' in i) out.push(i.x);
-      if (i.op === 'binary') out.push(i.a, i.b);
-      if (i.op === 'select') out.push(i.cond, i.a, i.b);
-      if (i.op === 'full') out.push(i.value);
-      if (i.op === 'dot') out.push(i.a, i.b, ...(i.c === null ? [] : [i.c]));
-      if (i.op === 'load' || i.op === 'load_shared') out.push(...ix(i.index));
-      if (i.op === 'load_shared') out.push(i.shared);
-      return out;
-    }
-    case 'var':
-      return [s.init];
-    case 'assign':
-      return [s.value];
-    case 'store':
-      return [s.value, ...ix(s.index)];
-    case 'store_shared':
-      return [s.shared, s.value, ...ix(s.index)];
-    case 'copy_async':
-      return [s.shared, ...ix(s.sharedIndex), ...ix(s.index)];
-    case 'for':
-      return [s.start, s.end, s.step];
-    case 'if':
-    case 'assert':
-      return [s.cond];
-    default:
-      return [];
-  }
 }
 
 /** Tile values with exactly one use, in the statement list that defines them. */
