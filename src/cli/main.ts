@@ -8,6 +8,8 @@ import { parseArgs, UsageError } from './args.ts';
 import { dtypeCommand } from './dtype.ts';
 import { checkCommand, compileCommand, runCommand } from './run.ts';
 import { quantizeCommand } from './quantize.ts';
+import { genCommand } from './gen.ts';
+import { GeneratorError } from '../kernels/dequant_gemm.ts';
 import { QuantizeError } from '../quantize.ts';
 import { TargetUnavailable } from '../targets.ts';
 import { WasmRunError } from '../../backends/wasm/runtime.ts';
@@ -20,6 +22,8 @@ commands:
       --input NAME=FILE.npy   --output NAME=FILE.npy   --check   --dump-ir PASS   --workers N   --quiet
   compile FILE --target wasm [-o FILE.wasm] [--text]   write the module, or print its text form
   check FILE                 parse, elaborate and verify every kernel of a file
+  gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M]
+                             print a generated dequant-GEMM kernel (.tile source)
   quantize W.npy --type T --group G --w W.npy --s S.npy [--scale f16] [--zero U --z Z.npy]
                              f32 weights to codes, scales (and zero points), with error statistics
   dtype NAME                 list every code of a type of 8 bits or fewer with its value
@@ -37,6 +41,7 @@ const commands: Record<string, Command> = {
   run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir', 'workers']), run: runCommand },
   compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
+  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'name']), run: genCommand },
   quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z']), run: quantizeCommand },
 };
 
@@ -63,7 +68,7 @@ export async function main(argv: readonly string[], print = (l: string) => conso
       printError(e.message);
       return 1;
     }
-    if (e instanceof DTypeError || e instanceof VMError || e instanceof NpyError || e instanceof WasmRunError || e instanceof TargetUnavailable || e instanceof QuantizeError) {
+    if (e instanceof DTypeError || e instanceof VMError || e instanceof NpyError || e instanceof WasmRunError || e instanceof TargetUnavailable || e instanceof QuantizeError || e instanceof GeneratorError) {
       printError(`tilebit ${verb}: ${e.message}`);
       return 1;
     }

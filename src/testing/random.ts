@@ -19,7 +19,8 @@ export function rng(seed: number): () => number {
 
 /**
  * A tensor of random elements: floats of 16 bits or more uniform in [-1, 1), i32/u32 in [-100, 100)
- * and [0, 200), and every type of 8 bits or fewer (and i16/u16) uniform over its finite codes.
+ * and [0, 200), e8m0 scales between 2^-7 and 2^7, and every other type of 8 bits or fewer (and i16/u16)
+ * uniform over its finite codes.
  */
 export function randomTensor(dtype: string, shape: readonly number[], next: () => number): Tensor {
   const t = parseDType(dtype);
@@ -29,6 +30,9 @@ export function randomTensor(dtype: string, shape: readonly number[], next: () =
     for (let i = 0; i < n; i++) held[i] = castElement('f32', dtype, Math.fround(next() * 2 - 1));
   } else if (dtype === 'i32' || dtype === 'u32') {
     for (let i = 0; i < n; i++) held[i] = Math.floor(next() * 200) - (dtype === 'i32' ? 100 : 0);
+  } else if (dtype === 'e8m0') {
+    // Scales of 2^-7 .. 2^7: the full 2^+-127 range would overflow every product.
+    for (let i = 0; i < n; i++) held[i] = 120 + Math.floor(next() * 15);
   } else {
     const codes = Array.from({ length: 2 ** t.bits }, (_, c) => c).filter((c) => Number.isFinite(decode(t, c)));
     for (let i = 0; i < n; i++) held[i] = codes[Math.floor(next() * codes.length)]!;

@@ -1,0 +1,78 @@
+// Generated dequant-GEMM kernels, fed by the quantizer, against float64 reference math on the VM and
+// on wasm, across weight types, activation and scale types, group sizes, zero points and shapes.
+
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeWorkers } from '../../backends/wasm/workers.ts';
+import { valueOf } from '../../ir/cast.ts';
+import { verifyKernel } from '../../ir/tile_verify.ts';
+import { compile } from '../../src/api.ts';
+import { GeneratorError, dequantGemm } from '../../src/kernels/dequant_gemm.ts';
+import { dequantize, quantize } from '../../src/quantize.ts';
+import { runOn } from '../../src/targets.ts';
+import { gemm } from '../../src/testing/reference.ts';
+import { rng } from '../../src/testing/random.ts';
+import { allocTensor, tensorElements, tensorFrom } from '../../src/vm/memory.ts';
+
+afterAll(closeWorkers);
+
+interface Case {
+  weight: string;
+  act: string;
+  scale: string;
+  group: number;
+  zero: string | null;
+  M: number;
+  N: number;
+  groups: number;
+}
+
+async function check(c: Case, target: 'vm' | 'wasm'): Promise<void> {
+  const K = c.group * c.groups;
+  const next = rng(c.M * 131 + c.N * 7 + K);
+  const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
+  const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M });
+  const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
+  const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
+  const tensors = new Map([['a', a], ['w', q.w], ['s', q.s], ['c', allocTensor(c.act, [c.M, c.N])], ...(q.z ? [['z', q.z] as const] : [])]);
+  await runOn(target, k, tensors, new Map(), { workers: 2 });
+  const av = Array.from(tensorElements(a));
+  const wv = dequantize(q);
+  const want = gemm(av, wv, c.M, K, c.N);
+  const mass = gemm(av.map(Math.abs), Array.from(wv, Math.abs), c.M, K, c.N);
+  const eps = c.act === 'f32' ? 2 ** -20 : c.act === 'f16' ? 2 ** -10 : 2 ** -7;
+  const got = Array.from(tensorElements(tensors.get('c')!), (h) => valueOf(c.act, h));
+  const bad = got.findIndex((v, i) => !(Math.abs(v - want[i]!) <= eps * (mass[i]! + Math.abs(want[i]!)) + 1e-6));
+  expect(bad < 0 ? 'ok' : `element ${bad}: ${got[bad]} vs ${want[bad]}`).toBe('ok');
+}
+
+const arbCase: fc.Arbitrary<Case> = fc.record({
+  weight: fc.constantFrom('u1', 'u2', 'u3', 'u4', 'i4', 'u5', 'i6', 'u7', 'u8', 'i8', 'f3e1m1', 'f4e2m1', 'f5e2m2', 'f6e3m2', 'f8e4m3', 'f8e5m2'),
+  act: fc.constantFrom('f16', 'bf16', 'f32'),
+  scale: fc.constantFrom('f16', 'bf16', 'f32', 'e8m0'),
+  group: fc.constantFrom(16, 32, 64, 96),
+  zero: fc.constant<string | null>(null),
+  M: fc.constantFrom(1, 3, 17),
+  N: fc.constantFrom(1, 8, 65, 100),
+  groups: fc.constantFrom(1, 2, 3),
+}).chain((c) => (c.weight.startsWith('u') ? fc.constantFrom<string | null>(null, 'u4', 'u8').map((zero) => ({ ...c, zero })) : fc.constant(c)));
+
+describe('generated dequant-GEMM', () => {
+  it.each(['vm', 'wasm'] as const)('agrees with A . dequantize(W) on %s (random configurations)', async (target) => {
+    await fc.assert(fc.asyncProperty(arbCase, (c) => check(c, target)), { numRuns: target === 'vm' ? 12 : 20, seed: 42 });
+  });
+  it.each([
+    { weight: 'u4', act: 'f16', scale: 'f16', group: 128, zero: null, M: 1, N: 130, groups: 2 },
+    { weight: 'u3', act: 'f32', scale: 'f32', group: 32, zero: 'u3', M: 2, N: 64, groups: 4 },
+    { weight: 'f4e2m1', act: 'f32', scale: 'e8m0', group: 32, zero: null, M: 1, N: 72, groups: 3 },
+    { weight: 'i8', act: 'bf16', scale: 'bf16', group: 256, zero: null, M: 20, N: 33, groups: 1 },
+  ])('$weight weights, $act activations, $scale scales, group $group, zero $zero, M $M', async (c) => {
+    await check(c, 'wasm');
+  });
+  it('rejects options that make no kernel', () => {
+    expect(() => dequantGemm({ weight: 'f16', groupSize: 32 })).toThrow(GeneratorError);
+    expect(() => dequantGemm({ weight: 'i4', groupSize: 32, zeroPoint: 'u4' })).toThrow('zero points are unsigned and go with unsigned weights; got u4 for i4');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 96, blockK: 64 })).toThrow('the K tile 64 must divide the group size 96');
+  });
+});
