@@ -23,7 +23,8 @@ commands:
   compile FILE --target wasm [-o FILE.wasm] [--text]   write the module, or print its text form
   check FILE                 parse, elaborate and verify every kernel of a file
   gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M]
-                             print a generated dequant-GEMM kernel (.tile source)
+  gen flash-attention --head-dim D [--causal]   gen decode-attention --head-dim D --cache T
+                             print a generated kernel (.tile source)
   quantize W.npy --type T --group G --w W.npy --s S.npy [--scale f16] [--zero U --z Z.npy]
                              f32 weights to codes, scales (and zero points), with error statistics
   dtype NAME                 list every code of a type of 8 bits or fewer with its value
@@ -41,7 +42,7 @@ const commands: Record<string, Command> = {
   run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir', 'workers']), run: runCommand },
   compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
-  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'name']), run: genCommand },
+  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv']), run: genCommand },
   quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z']), run: quantizeCommand },
 };
 
