@@ -1,16 +1,18 @@
 // `tilebit gen KIND --option value ... > k.tile`: generated kernels as `.tile` source.
 
 import { decodeAttention, flashAttention } from '../kernels/attention.ts';
-import { dequantGemm } from '../kernels/dequant_gemm.ts';
+import { type DequantGemmOptions, dequantGemm } from '../kernels/dequant_gemm.ts';
+import { dequantGemmCandidates, tune } from '../tune.ts';
 import { type Args, UsageError } from './args.ts';
 
 const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|bf16|f32] [--scale f16|bf16|f32|e8m0]
                     [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--name NAME]
+                    [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on wasm; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]`;
 const KINDS = ['dequant-gemm', 'flash-attention', 'decode-attention'];
 
-export function genCommand(args: Args, print: (l: string) => void): number {
+export async function genCommand(args: Args, print: (l: string) => void): Promise<number> {
   const kind = args.positional[0];
   const one = (name: string): string | undefined => args.options.get(name)?.at(-1);
   const int = (name: string): number | undefined => {
@@ -34,10 +36,26 @@ export function genCommand(args: Args, print: (l: string) => void): number {
   const weight = one('weight');
   const group = int('group');
   if (!weight || group === undefined) throw new UsageError(USAGE);
-  const g = dequantGemm({
+  const options: DequantGemmOptions = {
     weight, groupSize: group, activation: one('act'), scale: one('scale'), zeroPoint: one('zero') ?? null,
     m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), name: one('name'),
-  });
-  print(g.source.trimEnd());
+  };
+  if (!args.options.has('tune')) {
+    print(dequantGemm(options).source.trimEnd());
+    return 0;
+  }
+  const [K, N, M] = [int('k'), int('n'), int('m') ?? 1];
+  if (K === undefined || N === undefined) throw new UsageError('--tune needs the sizes it tunes for: --k K --n N (and --m M)');
+  const kernel = `dequant-gemm ${weight} ${options.activation ?? 'f16'} ${options.scale ?? ''} g${group} z${options.zeroPoint ?? '-'}`;
+  const r = await tune(
+    {
+      kernel, sizes: { M, K, N }, candidates: dequantGemmCandidates(M, group),
+      source: (c) => dequantGemm({ ...options, blockM: c.BM, blockN: c.BN, blockK: c.BK }).source,
+    },
+    { cache: one('tune-cache') ?? 'tilebit-tune.json' },
+  );
+  const tuned = dequantGemm({ ...options, blockM: r.config.BM, blockN: r.config.BN, blockK: r.config.BK });
+  print(`// Tuned for M=${M}, K=${K}, N=${N}: BM=${r.config.BM}, BN=${r.config.BN}, BK=${r.config.BK}, ${r.ms.toFixed(3)} ms${r.fromCache ? ' (from the cache)' : ''}.`);
+  print(tuned.source.trimEnd());
   return 0;
 }
