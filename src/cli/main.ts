@@ -9,6 +9,8 @@ import { dtypeCommand } from './dtype.ts';
 import { checkCommand, compileCommand, runCommand } from './run.ts';
 import { quantizeCommand } from './quantize.ts';
 import { genCommand } from './gen.ts';
+import { buildCommand } from './build.ts';
+import { BuildError } from '../build.ts';
 import { GeneratorError } from '../kernels/dequant_gemm.ts';
 import { QuantizeError } from '../quantize.ts';
 import { TargetUnavailable } from '../targets.ts';
@@ -25,6 +27,8 @@ commands:
   gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M]
   gen flash-attention --head-dim D [--causal]   gen decode-attention --head-dim D --cache T
                              print a generated kernel (.tile source)
+  build lib.json --out DIR [--targets wasm]
+                             compile a library of kernels: artifacts, manifest.json, index.js + index.d.ts
   quantize W.npy --type T --group G --w W.npy --s S.npy [--scale f16] [--zero U --z Z.npy]
                              f32 weights to codes, scales (and zero points), with error statistics
   dtype NAME                 list every code of a type of 8 bits or fewer with its value
@@ -43,6 +47,7 @@ const commands: Record<string, Command> = {
   compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
   gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'k', 'n', 'tune-cache']), run: genCommand },
+  build: { valued: new Set(['out', 'targets']), run: buildCommand },
   quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z']), run: quantizeCommand },
 };
 
@@ -69,7 +74,7 @@ export async function main(argv: readonly string[], print = (l: string) => conso
       printError(e.message);
       return 1;
     }
-    if (e instanceof DTypeError || e instanceof VMError || e instanceof NpyError || e instanceof WasmRunError || e instanceof TargetUnavailable || e instanceof QuantizeError || e instanceof GeneratorError) {
+    if (e instanceof DTypeError || e instanceof VMError || e instanceof NpyError || e instanceof WasmRunError || e instanceof TargetUnavailable || e instanceof QuantizeError || e instanceof GeneratorError || e instanceof BuildError) {
       printError(`tilebit ${verb}: ${e.message}`);
       return 1;
     }

@@ -1,0 +1,195 @@
+// The ahead-of-time builder: `tilebit build lib.json --out DIR` compiles a declared set of kernel
+// instances and writes, per target, the artifacts, a manifest and JavaScript bindings with their
+// TypeScript declarations. Builds are deterministic (same input, same bytes), incremental (an instance
+// whose content hash is unchanged is copied from the previous output) and atomic (the new output is
+// assembled beside the old one and swapped in only when every instance built).
+
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { compileWasm } from '../backends/wasm/runtime.ts';
+import { type Kernel, type SymExpr, outputTensors } from '../ir/tile_ir.ts';
+import { compile } from './api.ts';
+import { type DecodeAttentionOptions, type FlashAttentionOptions, decodeAttention, flashAttention } from './kernels/attention.ts';
+import { type DequantGemmOptions, dequantGemm } from './kernels/dequant_gemm.ts';
+import { BINDINGS_DTS, BINDINGS_RUNTIME } from './build_bindings.ts';
+
+export class BuildError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BuildError';
+  }
+}
+
+type Options = Record<string, unknown>;
+
+/** One entry of lib.json: a generator with options (optionally a product of option lists), or a file. */
+interface Declaration {
+  readonly name: string;
+  readonly generator?: 'dequant-gemm' | 'flash-attention' | 'decode-attention';
+  readonly options?: Options;
+  readonly product?: Readonly<Record<string, readonly unknown[]>>;
+  readonly source?: string;
+  readonly set?: Readonly<Record<string, string | number>>;
+}
+
+interface Instance {
+  readonly name: string;
+  readonly source: string;
+  readonly set: ReadonlyMap<string, string>;
+}
+
+export interface ManifestKernel {
+  readonly name: string;
+  readonly target: 'wasm';
+  readonly file: string;
+  readonly hash: string;
+  readonly params: readonly ({ name: string; kind: 'tensor'; dtype: string; shape: readonly SymExpr[] } | { name: string; kind: 'scalar'; dtype: string })[];
+  readonly outputs: readonly string[];
+  readonly grid: readonly SymExpr[];
+  readonly threads: number;
+  readonly args: { readonly tensors: readonly string[]; readonly symbols: readonly string[]; readonly scalars: readonly { name: string; dtype: string }[] };
+  readonly dataBytes: number;
+  readonly scratchBytes: number;
+  readonly traps: readonly string[];
+  readonly features: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
+}
+
+export interface BuildReport {
+  readonly built: readonly string[];
+  readonly reused: readonly string[];
+}
+
+const VERSION = 1; // bump when artifacts change meaning: it is part of every content hash
+
+function expand(d: Declaration): { name: string; options: Options }[] {
+  const keys = Object.keys(d.product ?? {});
+  let combos: Options[] = [{}];
+  for (const k of keys) combos = combos.flatMap((c) => d.product![k]!.map((v) => ({ ...c, [k]: v })));
+  return combos.map((c) => ({ name: d.name.replace(/\{(\w+)\}/g, (_, k: string) => String(c[k])), options: { ...(d.options ?? {}), ...c } }));
+}
+
+function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): Instance[] {
+  if (!Array.isArray(lib.kernels) || lib.kernels.length === 0) throw new BuildError('lib.json declares no kernels: give "kernels": [{ "name": ..., "generator" or "source": ... }]');
+  const out: Instance[] = [];
+  for (const d of lib.kernels) {
+    for (const { name, options } of expand(d)) {
+      if (!/^[A-Za-z_]\w*$/.test(name)) throw new BuildError(`kernel instance name '${name}' is not an identifier`);
+      let source: string;
+      try {
+        if (d.source) source = readFileSync(resolve(base, d.source), 'utf8');
+        else if (d.generator === 'dequant-gemm') source = dequantGemm({ ...(options as unknown as DequantGemmOptions), name }).source;
+        else if (d.generator === 'flash-attention') source = flashAttention({ ...(options as unknown as FlashAttentionOptions), name }).source;
+        else if (d.generator === 'decode-attention') source = decodeAttention({ ...(options as unknown as DecodeAttentionOptions), name }).source;
+        else throw new Error('give "source" (a .tile file) or "generator" (dequant-gemm, flash-attention, decode-attention)');
+      } catch (e) {
+        throw new BuildError(`kernel '${name}' failed to build: ${(e as Error).message}`);
+      }
+      const set = new Map(Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)]));
+      out.push({ name, source, set });
+    }
+  }
+  const names = out.map((i) => i.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new BuildError(`two kernel instances are named '${dup}'`);
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const hashOf = (i: Instance, relaxedSimd: boolean): string =>
+  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, set: [...i.set].sort(), relaxedSimd })).digest('hex').slice(0, 16);
+
+function manifestEntry(i: Instance, k: Kernel, hash: string, lowering: ReturnType<typeof compileWasm>['lowering'], relaxedSimd: boolean): ManifestKernel {
+  return {
+    name: i.name, target: 'wasm', file: `wasm/${i.name}.wasm`, hash,
+    params: k.params.map((p) => (p.kind === 'tensor' ? { name: p.name, kind: 'tensor', dtype: p.dtype, shape: p.shape } : { name: p.name, kind: 'scalar', dtype: p.dtype })),
+    outputs: outputTensors(k),
+    grid: k.grid, threads: k.threads,
+    args: { tensors: lowering.args.tensors, symbols: lowering.args.symbols, scalars: lowering.args.scalars.map((s) => ({ name: s.name, dtype: s.dtype })) },
+    dataBytes: lowering.module.dataBytes, scratchBytes: lowering.module.scratchBytes, traps: lowering.module.traps,
+    features: { simd: true, relaxedSimd, threads: true },
+  };
+}
+
+export interface BuildOptions {
+  readonly out: string;
+  readonly targets?: readonly string[];
+  /** Use relaxed SIMD (engines must support it; off by default for portability). */
+  readonly relaxedSimd?: boolean;
+  readonly progress?: (line: string) => void;
+}
+
+export function build(libFile: string, options: BuildOptions): BuildReport {
+  const targets = options.targets ?? ['wasm'];
+  for (const t of targets) if (t !== 'wasm') throw new BuildError(`target '${t}' cannot be built yet; the builder supports wasm (see the README's status table)`);
+  let lib: { name?: string; kernels?: Declaration[] };
+  try {
+    lib = JSON.parse(readFileSync(libFile, 'utf8'));
+  } catch (e) {
+    throw new BuildError(`cannot read ${libFile}: ${(e as Error).message}`);
+  }
+  const instances = instancesOf(lib, dirname(resolve(libFile)));
+  const relaxedSimd = options.relaxedSimd ?? false;
+  const out = resolve(options.out);
+  const previous: { kernels?: ManifestKernel[] } = existsSync(join(out, 'manifest.json')) ? JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) : {};
+  const old = new Map((previous.kernels ?? []).map((k) => [k.name, k]));
+  const staging = `${out}.partial`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(join(staging, 'wasm'), { recursive: true });
+  const kernels: ManifestKernel[] = [];
+  const built: string[] = [];
+  const reused: string[] = [];
+  try {
+    instances.forEach((inst, n) => {
+      const hash = hashOf(inst, relaxedSimd);
+      const before = old.get(inst.name);
+      if (before && before.hash === hash && existsSync(join(out, before.file))) {
+        cpSync(join(out, before.file), join(staging, before.file));
+        kernels.push(before);
+        reused.push(inst.name);
+        options.progress?.(`[${n + 1}/${instances.length}] ${inst.name}: unchanged`);
+        return;
+      }
+      let k: Kernel;
+      let wk: ReturnType<typeof compileWasm>;
+      try {
+        k = compile(inst.source, { set: inst.set, file: `${inst.name}.tile` });
+        wk = compileWasm(k, { relaxedSimd });
+      } catch (e) {
+        throw new BuildError(`kernel '${inst.name}' failed to build: ${(e as Error).message}`);
+      }
+      writeFileSync(join(staging, 'wasm', `${inst.name}.wasm`), wk.bytes);
+      kernels.push(manifestEntry(inst, k, hash, wk.lowering, relaxedSimd));
+      built.push(inst.name);
+      options.progress?.(`[${n + 1}/${instances.length}] ${inst.name}: built`);
+    });
+    const manifest = { library: lib.name ?? 'kernels', builder: `tilebit/${VERSION}`, kernels };
+    writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    const exports = kernels.map((k) => `export const ${k.name} = (tensors, scalars) => launch('${k.name}', tensors, scalars);`);
+    writeFileSync(join(staging, 'index.js'), `${BINDINGS_RUNTIME}\n${exports.join('\n')}\n`);
+    writeFileSync(join(staging, 'index.d.ts'), bindingsDts(kernels));
+  } catch (e) {
+    rmSync(staging, { recursive: true, force: true });
+    throw e;
+  }
+  // Swap: the previous output stays whole until the new one is complete.
+  const retired = `${out}.previous`;
+  rmSync(retired, { recursive: true, force: true });
+  if (existsSync(out)) renameSync(out, retired);
+  renameSync(staging, out);
+  rmSync(retired, { recursive: true, force: true });
+  return { built, reused };
+}
+
+const TS_ARRAYS: Readonly<Record<string, string>> = { f32: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array' };
+
+function bindingsDts(kernels: readonly ManifestKernel[]): string {
+  const lines = [BINDINGS_DTS];
+  for (const k of kernels) {
+    const tensors = k.params.filter((p) => p.kind === 'tensor').map((p) => `${p.name}: TensorArg<${TS_ARRAYS[p.dtype] ?? 'Uint8Array'}>`);
+    const scalars = k.params.filter((p) => p.kind === 'scalar').map((p) => `${p.name}: number`);
+    const outs = k.outputs.map((o) => `${o}: Uint8Array`).join('; ');
+    lines.push(`/** ${k.name}: tensors as bit streams (see TensorArg); returns the outputs' bit streams. */`);
+    lines.push(`export function ${k.name}(tensors: { ${tensors.join('; ')} }${scalars.length ? `, scalars: { ${scalars.join('; ')} }` : ''}): Promise<{ ${outs} }>;`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,81 @@
+// The ahead-of-time builder: outputs, determinism, incrementality, atomicity, and the bindings used
+// as an application would use them.
+
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { BuildError, build } from '../src/build.ts';
+import { quantize } from '../src/quantize.ts';
+import { tensorElements, tensorFrom } from '../src/vm/memory.ts';
+import { compile, prepareTensors, runOnVM } from '../src/api.ts';
+import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
+
+const lib = (weights: string[]) => ({
+  name: 'demo',
+  kernels: [
+    { name: 'gemv_{weight}', generator: 'dequant-gemm', product: { weight: weights }, options: { groupSize: 32, activation: 'f32', m: 1 } },
+    { name: 'attention', generator: 'flash-attention', options: { headDim: 64, causal: true } },
+    { name: 'add', source: resolve('examples/vector_add.tile'), set: { BLOCK: 256 } },
+  ],
+});
+
+function writeLib(dir: string, weights: string[]): string {
+  const file = join(dir, 'lib.json');
+  writeFileSync(file, JSON.stringify(lib(weights)));
+  return file;
+}
+
+const files = (dir: string): Record<string, string> =>
+  Object.fromEntries(['manifest.json', 'index.js', 'index.d.ts', ...readdirSync(join(dir, 'wasm')).map((f) => `wasm/${f}`)].map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
+
+describe('tilebit build', () => {
+  it('writes artifacts, a manifest and bindings; is deterministic, incremental and atomic', () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    const libFile = writeLib(work, ['u3', 'u4']);
+    const [a, b] = [join(work, 'a'), join(work, 'b')];
+    const first = build(libFile, { out: a });
+    expect([...first.built].sort()).toEqual(['add', 'attention', 'gemv_u3', 'gemv_u4']);
+    const manifest = JSON.parse(readFileSync(join(a, 'manifest.json'), 'utf8'));
+    expect(manifest.kernels.map((k: { name: string }) => k.name)).toEqual(['add', 'attention', 'gemv_u3', 'gemv_u4']);
+    const gemv = manifest.kernels.find((k: { name: string }) => k.name === 'gemv_u4');
+    expect(gemv.params.map((p: { name: string; dtype: string }) => `${p.name}: ${p.dtype}`)).toEqual(['a: f32', 'w: u4', 's: f32', 'c: f32']);
+    expect(gemv.outputs).toEqual(['c']);
+    expect(gemv.hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(readFileSync(join(a, 'index.d.ts'), 'utf8')).toContain('export function gemv_u4(tensors: { a: TensorArg<Float32Array>; w: TensorArg<Uint8Array>; s: TensorArg<Float32Array>; c: TensorArg<Float32Array> }): Promise<{ c: Uint8Array }>;');
+    // Deterministic: another build from scratch gives the same bytes.
+    build(libFile, { out: b });
+    expect(files(b)).toEqual(files(a));
+    // Incremental: nothing changed, nothing is rebuilt; one new instance is the only one built.
+    expect(build(libFile, { out: a })).toEqual({ built: [], reused: ['add', 'attention', 'gemv_u3', 'gemv_u4'] });
+    const more = build(writeLib(work, ['u3', 'u4', 'f4e2m1']), { out: a });
+    expect(more.built).toEqual(['gemv_f4e2m1']);
+    // Atomic: a failing instance names itself and leaves the previous output as it was.
+    const before = files(a);
+    expect(() => build(writeLib(work, ['u3', 'u9']), { out: a })).toThrow(/^kernel 'gemv_u9' failed to build: 'u9' is not a data type/);
+    expect(files(a)).toEqual(before);
+    expect(() => build(libFile, { out: a, targets: ['cuda'] })).toThrow(BuildError);
+  });
+
+  it('the bindings load and launch kernels as an application would', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    const out = join(work, 'lib');
+    build(writeLib(work, ['u4']), { out });
+    const bindings = await import(pathToFileURL(join(out, 'index.js')).href);
+    const x = Float32Array.from({ length: 1000 }, (_, i) => i / 7);
+    const y = Float32Array.from({ length: 1000 }, (_, i) => Math.sqrt(i));
+    const { out: sum } = await bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [1000] }, out: { data: new Float32Array(1000), shape: [1000] } });
+    expect(Array.from(new Float32Array(sum.buffer))).toEqual(Array.from(x, (v, i) => Math.fround(v + y[i]!)));
+    // A quantized GEMV through the bindings gives the VM's answer.
+    const [K, N] = [64, 64];
+    const q = quantize(Array.from({ length: K * N }, (_, i) => Math.sin(i)), K, N, { weight: 'u4', groupSize: 32, scale: 'f32' });
+    const a = Float32Array.from({ length: K }, (_, i) => Math.cos(i));
+    const { c } = await bindings.gemv_u4({ a: { data: a, shape: [1, K] }, w: { data: q.w.bytes, shape: [K, N] }, s: { data: q.s.bytes, shape: [K / 32, N] }, c: { data: new Float32Array(N), shape: [1, N] } });
+    const k = compile(dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f32', m: 1 }).source);
+    const vm = runOnVM(k, prepareTensors(k, { tensors: new Map([['a', tensorFrom('f32', [1, K], a)], ['w', q.w], ['s', q.s]]) }, new Set(['c'])));
+    const want = Array.from(tensorElements(vm.get('c')!));
+    Array.from(new Float32Array(c.buffer)).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
+    await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [999] }, out: { data: x, shape: [1000] } })).rejects.toThrow("add: tensor y has shape [999]; it needs [1000]");
+  });
+});
