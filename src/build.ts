@@ -5,6 +5,8 @@
 // assembled beside the old one and swapped in only when every instance built).
 
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { compileWasm } from '../backends/wasm/runtime.ts';
@@ -33,10 +35,29 @@ interface Declaration {
   readonly set?: Readonly<Record<string, string | number>>;
 }
 
-interface Instance {
+export interface Instance {
   readonly name: string;
   readonly source: string;
-  readonly set: ReadonlyMap<string, string>;
+  /** Template parameters, as [name, value] pairs (they travel to worker threads). */
+  readonly set: readonly (readonly [string, string])[];
+}
+
+export interface Job {
+  readonly instance: Instance;
+  readonly hash: string;
+  readonly relaxedSimd: boolean;
+}
+
+/** Compiles one instance: what a build worker does. */
+export function compileInstance(job: Job): { bytes: Uint8Array; entry: ManifestKernel } {
+  const i = job.instance;
+  try {
+    const k = compile(i.source, { set: new Map(i.set), file: `${i.name}.tile` });
+    const wk = compileWasm(k, { relaxedSimd: job.relaxedSimd });
+    return { bytes: wk.bytes, entry: manifestEntry(i, k, job.hash, wk.lowering, job.relaxedSimd) };
+  } catch (e) {
+    throw new BuildError(`kernel '${i.name}' failed to build: ${(e as Error).message}`);
+  }
 }
 
 export interface ManifestKernel {
@@ -85,7 +106,7 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
       } catch (e) {
         throw new BuildError(`kernel '${name}' failed to build: ${(e as Error).message}`);
       }
-      const set = new Map(Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)]));
+      const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
       out.push({ name, source, set });
     }
   }
@@ -97,6 +118,23 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
 
 const hashOf = (i: Instance, relaxedSimd: boolean): string =>
   createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, set: [...i.set].sort(), relaxedSimd })).digest('hex').slice(0, 16);
+
+/** Compiles jobs on worker threads, `count` at a time; calls `done` as each finishes. */
+async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { bytes: Uint8Array; entry: ManifestKernel }) => void): Promise<void> {
+  const lanes = Array.from({ length: Math.min(count, jobs.length) }, (_, w) => jobs.filter((_, j) => j % count === w));
+  let failure: string | null = null;
+  await Promise.all(lanes.map((lane) => new Promise<void>((resolvePromise, reject) => {
+    const worker = new Worker(new URL('./ts_worker.mjs', import.meta.url), { workerData: { module: new URL('./build_worker.ts', import.meta.url).href, jobs: lane } });
+    let left = lane.length;
+    worker.on('message', (m: { name: string; bytes?: Uint8Array; entry?: ManifestKernel; error?: string }) => {
+      if (m.error) failure ??= m.error;
+      else done(m.name, { bytes: m.bytes!, entry: m.entry! });
+      if (--left === 0) void worker.terminate().then(() => resolvePromise());
+    });
+    worker.on('error', reject);
+  })));
+  if (failure) throw new BuildError(failure);
+}
 
 function manifestEntry(i: Instance, k: Kernel, hash: string, lowering: ReturnType<typeof compileWasm>['lowering'], relaxedSimd: boolean): ManifestKernel {
   return {
@@ -112,13 +150,15 @@ function manifestEntry(i: Instance, k: Kernel, hash: string, lowering: ReturnTyp
 
 export interface BuildOptions {
   readonly out: string;
+  /** Worker threads that compile (default: one per core; 1 compiles on this thread). */
+  readonly workers?: number;
   readonly targets?: readonly string[];
   /** Use relaxed SIMD (engines must support it; off by default for portability). */
   readonly relaxedSimd?: boolean;
   readonly progress?: (line: string) => void;
 }
 
-export function build(libFile: string, options: BuildOptions): BuildReport {
+export async function build(libFile: string, options: BuildOptions): Promise<BuildReport> {
   const targets = options.targets ?? ['wasm'];
   for (const t of targets) if (t !== 'wasm') throw new BuildError(`target '${t}' cannot be built yet; the builder supports wasm (see the README's status table)`);
   let lib: { name?: string; kernels?: Declaration[] };
@@ -139,29 +179,30 @@ export function build(libFile: string, options: BuildOptions): BuildReport {
   const built: string[] = [];
   const reused: string[] = [];
   try {
-    instances.forEach((inst, n) => {
+    const jobs: Job[] = [];
+    let finished = 0;
+    const note = (name: string, what: string): void => options.progress?.(`[${++finished}/${instances.length}] ${name}: ${what}`);
+    for (const inst of instances) {
       const hash = hashOf(inst, relaxedSimd);
       const before = old.get(inst.name);
       if (before && before.hash === hash && existsSync(join(out, before.file))) {
         cpSync(join(out, before.file), join(staging, before.file));
         kernels.push(before);
         reused.push(inst.name);
-        options.progress?.(`[${n + 1}/${instances.length}] ${inst.name}: unchanged`);
-        return;
-      }
-      let k: Kernel;
-      let wk: ReturnType<typeof compileWasm>;
-      try {
-        k = compile(inst.source, { set: inst.set, file: `${inst.name}.tile` });
-        wk = compileWasm(k, { relaxedSimd });
-      } catch (e) {
-        throw new BuildError(`kernel '${inst.name}' failed to build: ${(e as Error).message}`);
-      }
-      writeFileSync(join(staging, 'wasm', `${inst.name}.wasm`), wk.bytes);
-      kernels.push(manifestEntry(inst, k, hash, wk.lowering, relaxedSimd));
-      built.push(inst.name);
-      options.progress?.(`[${n + 1}/${instances.length}] ${inst.name}: built`);
-    });
+        note(inst.name, 'unchanged');
+      } else jobs.push({ instance: inst, hash, relaxedSimd });
+    }
+    const finish = (name: string, r: { bytes: Uint8Array; entry: ManifestKernel }): void => {
+      writeFileSync(join(staging, 'wasm', `${name}.wasm`), r.bytes);
+      kernels.push(r.entry);
+      built.push(name);
+      note(name, 'built');
+    };
+    const workers = options.workers ?? availableParallelism();
+    if (workers > 1 && jobs.length > 1) await compileOnWorkers(jobs, workers, finish);
+    else for (const job of jobs) finish(job.instance.name, compileInstance(job));
+    kernels.sort((a, b) => a.name.localeCompare(b.name));
+    built.sort();
     const manifest = { library: lib.name ?? 'kernels', builder: `tilebit/${VERSION}`, kernels };
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     const exports = kernels.map((k) => `export const ${k.name} = (tensors, scalars) => launch('${k.name}', tensors, scalars);`);

@@ -31,11 +31,11 @@ const files = (dir: string): Record<string, string> =>
   Object.fromEntries(['manifest.json', 'index.js', 'index.d.ts', ...readdirSync(join(dir, 'wasm')).map((f) => `wasm/${f}`)].map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
 
 describe('tilebit build', () => {
-  it('writes artifacts, a manifest and bindings; is deterministic, incremental and atomic', () => {
+  it('writes artifacts, a manifest and bindings; is deterministic, incremental and atomic', async () => {
     const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
     const libFile = writeLib(work, ['u3', 'u4']);
     const [a, b] = [join(work, 'a'), join(work, 'b')];
-    const first = build(libFile, { out: a });
+    const first = await build(libFile, { out: a, workers: 2 });
     expect([...first.built].sort()).toEqual(['add', 'attention', 'gemv_u3', 'gemv_u4']);
     const manifest = JSON.parse(readFileSync(join(a, 'manifest.json'), 'utf8'));
     expect(manifest.kernels.map((k: { name: string }) => k.name)).toEqual(['add', 'attention', 'gemv_u3', 'gemv_u4']);
@@ -45,23 +45,29 @@ describe('tilebit build', () => {
     expect(gemv.hash).toMatch(/^[0-9a-f]{16}$/);
     expect(readFileSync(join(a, 'index.d.ts'), 'utf8')).toContain('export function gemv_u4(tensors: { a: TensorArg<Float32Array>; w: TensorArg<Uint8Array>; s: TensorArg<Float32Array>; c: TensorArg<Float32Array> }): Promise<{ c: Uint8Array }>;');
     // Deterministic: another build from scratch gives the same bytes.
-    build(libFile, { out: b });
+    await build(libFile, { out: b, workers: 1 }); // on this thread: the same bytes as from workers
     expect(files(b)).toEqual(files(a));
     // Incremental: nothing changed, nothing is rebuilt; one new instance is the only one built.
-    expect(build(libFile, { out: a })).toEqual({ built: [], reused: ['add', 'attention', 'gemv_u3', 'gemv_u4'] });
-    const more = build(writeLib(work, ['u3', 'u4', 'f4e2m1']), { out: a });
+    expect(await build(libFile, { out: a, workers: 1 })).toEqual({ built: [], reused: ['add', 'attention', 'gemv_u3', 'gemv_u4'] });
+    const more = await build(writeLib(work, ['u3', 'u4', 'f4e2m1']), { out: a, workers: 1 });
     expect(more.built).toEqual(['gemv_f4e2m1']);
     // Atomic: a failing instance names itself and leaves the previous output as it was.
     const before = files(a);
-    expect(() => build(writeLib(work, ['u3', 'u9']), { out: a })).toThrow(/^kernel 'gemv_u9' failed to build: 'u9' is not a data type/);
+    await expect(build(writeLib(work, ['u3', 'u9']), { out: a, workers: 1 })).rejects.toThrow(/^kernel 'gemv_u9' failed to build: 'u9' is not a data type/);
     expect(files(a)).toEqual(before);
-    expect(() => build(libFile, { out: a, targets: ['cuda'] })).toThrow(BuildError);
+    // A failure inside a compile worker too.
+    writeFileSync(join(work, 'bad.tile'), 'kernel bad(x: f32[N]) grid(1) threads(32) { store x[0 :+ 4] = y; }');
+    const badLib = join(work, 'bad.json');
+    writeFileSync(badLib, JSON.stringify({ kernels: [...lib(['u3']).kernels, { name: 'bad', source: join(work, 'bad.tile') }] }));
+    await expect(build(badLib, { out: a, workers: 2 })).rejects.toThrow(/^kernel 'bad' failed to build: bad.tile:1:63: unknown name 'y'/);
+    expect(files(a)).toEqual(before);
+    await expect(build(libFile, { out: a, targets: ['cuda'] })).rejects.toThrow(BuildError);
   });
 
   it('the bindings load and launch kernels as an application would', async () => {
     const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
     const out = join(work, 'lib');
-    build(writeLib(work, ['u4']), { out });
+    await build(writeLib(work, ['u4']), { out, workers: 1 });
     const bindings = await import(pathToFileURL(join(out, 'index.js')).href);
     const x = Float32Array.from({ length: 1000 }, (_, i) => i / 7);
     const y = Float32Array.from({ length: 1000 }, (_, i) => Math.sqrt(i));

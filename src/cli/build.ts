@@ -3,12 +3,13 @@
 import { build } from '../build.ts';
 import { type Args, UsageError } from './args.ts';
 
-export function buildCommand(args: Args, print: (l: string) => void): number {
+export async function buildCommand(args: Args, print: (l: string) => void): Promise<number> {
   const lib = args.positional[0];
   const out = args.options.get('out')?.at(-1);
   if (!lib || !out) throw new UsageError('usage: tilebit build lib.json --out DIR [--targets wasm] [--relaxed-simd]');
   const targets = args.options.get('targets')?.at(-1)?.split(',').map((t) => t.trim()).filter(Boolean);
-  const report = build(lib, { out, targets, relaxedSimd: args.options.has('relaxed-simd'), progress: print });
+  const workers = args.options.has('workers') ? Number(args.options.get('workers')!.at(-1)) : undefined;
+  const report = await build(lib, { workers, out, targets, relaxedSimd: args.options.has('relaxed-simd'), progress: print });
   print(`${out}: ${report.built.length} built, ${report.reused.length} unchanged`);
   return 0;
 }

@@ -47,7 +47,7 @@ const commands: Record<string, Command> = {
   compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
   gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'k', 'n', 'tune-cache']), run: genCommand },
-  build: { valued: new Set(['out', 'targets']), run: buildCommand },
+  build: { valued: new Set(['out', 'targets', 'workers']), run: buildCommand },
   quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z']), run: quantizeCommand },
 };
 
