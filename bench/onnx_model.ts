@@ -82,3 +82,39 @@ export function matmulNBitsModel(M: number, K: number, N: number, bits: number, 
     [valueInfo('Y', FLOAT, [M, N])],
   );
 }
+
+export interface GraphNode {
+  readonly op: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly ints?: Readonly<Record<string, number>>;
+  readonly intLists?: Readonly<Record<string, readonly number[]>>;
+  readonly domain?: string;
+}
+
+/** A graph of several nodes; f32 inputs and outputs with their shapes, f32 initializers. */
+export function graphModel(
+  nodes: readonly GraphNode[], inits: readonly { name: string; shape: number[]; data: Float32Array }[],
+  inputs: readonly { name: string; shape: number[] }[], outputs: readonly { name: string; shape: number[] }[],
+): Uint8Array {
+  const g = new Pb();
+  nodes.forEach((n, i) => {
+    const node = new Pb();
+    for (const x of n.inputs) node.str(1, x);
+    for (const y of n.outputs) node.str(2, y);
+    node.str(3, `n${i}`).str(4, n.op);
+    for (const [name, v] of Object.entries(n.ints ?? {})) node.msg(5, new Pb().str(1, name).int(3, v).int(20, 2));
+    for (const [name, vs] of Object.entries(n.intLists ?? {})) {
+      const a = new Pb().str(1, name);
+      for (const v of vs) a.int(8, v);
+      node.msg(5, a.int(20, 7));
+    }
+    if (n.domain) node.str(7, n.domain);
+    g.msg(1, node);
+  });
+  g.str(2, 'g');
+  for (const i of inits) g.msg(5, initializer(i.name, FLOAT, i.shape, f32Bytes(i.data)));
+  for (const i of inputs) g.msg(11, valueInfo(i.name, FLOAT, i.shape));
+  for (const o of outputs) g.msg(12, valueInfo(o.name, FLOAT, o.shape));
+  return new Pb().int(1, 8).str(2, 'tilebit-bench').msg(7, g).msg(8, new Pb().str(1, '').int(2, 17)).done();
+}
