@@ -35,7 +35,11 @@ export type Expr =
   | { readonly k: 'op'; readonly op: string; readonly args: readonly Expr[] }
   /** cond ? a : b with both sides evaluated; cond is i32 (nonzero is true). */
   | { readonly k: 'select'; readonly cond: Expr; readonly a: Expr; readonly b: Expr }
-  /** A math function on f32, rounded from the exact result as the VM rounds it (see ir/arith.ts). */
+  /**
+   * A math function on f32 (or on the four f32 lanes of a v128; the result has the arguments' type).
+   * log, log2, rsqrt and fmod are the exact result rounded once, as the VM computes them; exp and exp2
+   * are within 2 ulp of it (backends approximate them with polynomials).
+   */
   | { readonly k: 'math'; readonly fn: MathFn; readonly args: readonly Expr[] }
   /** A call of another function of the module. */
   | { readonly k: 'call'; readonly fn: string; readonly type: LType; readonly args: readonly Expr[] }
@@ -150,7 +154,7 @@ export function typeOf(e: Expr, locals: ReadonlyMap<string, LType>): LType {
     case 'select':
       return typeOf(e.a, locals);
     case 'math':
-      return 'f32';
+      return typeOf(e.args[0]!, locals) === 'v128' ? 'v128' : 'f32';
     case 'call':
       return e.type;
     case 'intrinsic':

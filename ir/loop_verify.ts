@@ -67,10 +67,14 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
         if (a !== b) problems.push(where(`select between ${a} and ${b}`));
         return a;
       }
-      case 'math':
+      case 'math': {
         if (e.args.length !== MATH_ARITY[e.fn]) problems.push(where(`math.${e.fn} takes ${MATH_ARITY[e.fn]} operands`));
-        e.args.forEach((a) => expr(a) !== 'f32' && problems.push(where(`math.${e.fn} takes f32`)));
-        return 'f32';
+        const types = e.args.map(expr);
+        const t = types[0] ?? 'f32';
+        if (types.some((x) => x !== t) || (t !== 'f32' && t !== 'v128')) problems.push(where(`math.${e.fn} takes f32 or v128 operands of one type`));
+        if (t === 'v128' && e.fn !== 'exp' && e.fn !== 'exp2') problems.push(where(`math.${e.fn} has no four-lane form`));
+        return t === 'v128' ? 'v128' : 'f32';
+      }
       case 'call': {
         const callee = fns.get(e.fn);
         if (!callee) problems.push(where(`call of unknown function ${e.fn}`));

@@ -149,6 +149,11 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
     }
     case 'bits':
       return consecutiveFields(e, v);
+    case 'math': {
+      if (e.fn !== 'exp' && e.fn !== 'exp2') return null;
+      const x = vectorize(e.args[0]!, v, types);
+      return x && { vector: { k: 'math', fn: e.fn, args: [splat(x)] }, lanes: 'f32' };
+    }
     case 'op': {
       const shift = SHIFTS[e.op];
       if (shift) {

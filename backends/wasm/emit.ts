@@ -64,6 +64,57 @@ function intrinsicTable(m: M): Record<string, (...a: Ref[]) => Ref> {
 
 const MATH_IMPORTS = Object.keys(MATH_ARITY) as MathFn[];
 
+/**
+ * exp2(x) or exp(x) on f32 or four f32 lanes, within 2 ulp, without branches: clamp the argument
+ * (NaN passes through min and max), split it into an integer n and a remainder r, evaluate a
+ * polynomial for 2^r or e^r (Cephes' coefficients), and scale by 2^n in two exact steps so that n
+ * may reach the subnormal range. exp reduces with ln 2 in two parts (Cody and Waite).
+ */
+function exponential(m: M, fn: 'exp' | 'exp2', x: Ref, vector: boolean, temp: (t: binaryen.Type) => number): Ref {
+  const F = vector ? binaryen.v128 : binaryen.f32;
+  const I = vector ? binaryen.v128 : binaryen.i32;
+  const c = (v: number): Ref => (vector ? m.f32x4.splat(m.f32.const(v)) : m.f32.const(v));
+  const ci = (v: number): Ref => (vector ? m.i32x4.splat(m.i32.const(v)) : m.i32.const(v));
+  const add = (a: Ref, b: Ref): Ref => (vector ? m.f32x4.add(a, b) : m.f32.add(a, b));
+  const sub = (a: Ref, b: Ref): Ref => (vector ? m.f32x4.sub(a, b) : m.f32.sub(a, b));
+  const mul = (a: Ref, b: Ref): Ref => (vector ? m.f32x4.mul(a, b) : m.f32.mul(a, b));
+  const min = (a: Ref, b: Ref): Ref => (vector ? m.f32x4.min(a, b) : m.f32.min(a, b));
+  const max = (a: Ref, b: Ref): Ref => (vector ? m.f32x4.max(a, b) : m.f32.max(a, b));
+  const nearest = (a: Ref): Ref => (vector ? m.f32x4.nearest(a) : m.f32.nearest(a));
+  const toInt = (a: Ref): Ref => (vector ? m.i32x4.trunc_sat_f32x4_s(a) : m.i32.trunc_s_sat.f32(a));
+  const iadd = (a: Ref, b: Ref): Ref => (vector ? m.i32x4.add(a, b) : m.i32.add(a, b));
+  const isub = (a: Ref, b: Ref): Ref => (vector ? m.i32x4.sub(a, b) : m.i32.sub(a, b));
+  const shl = (a: Ref, n: number): Ref => (vector ? m.i32x4.shl(a, m.i32.const(n)) : m.i32.shl(a, m.i32.const(n)));
+  const shr = (a: Ref, n: number): Ref => (vector ? m.i32x4.shr_s(a, m.i32.const(n)) : m.i32.shr_s(a, m.i32.const(n)));
+  const asFloat = (a: Ref): Ref => (vector ? a : m.f32.reinterpret(a)); // a v128 is already its lanes' bits
+  const [xl, nl, rl, hl] = [temp(F), temp(F), temp(F), temp(I)];
+  const get = (l: number, t: binaryen.Type): Ref => m.local.get(l, t);
+  const steps: Ref[] = [];
+  let poly: Ref;
+  if (fn === 'exp2') {
+    steps.push(m.local.set(xl, max(min(x, c(128)), c(-150))));
+    steps.push(m.local.set(nl, nearest(get(xl, F))));
+    steps.push(m.local.set(rl, sub(get(xl, F), get(nl, F))));
+    const P = [1.535336188319500e-4, 1.339887440266574e-3, 9.618437357674640e-3, 5.550332471162809e-2, 2.402264791363012e-1, 6.931472028550421e-1];
+    let y = c(P[0]!);
+    for (const p of P.slice(1)) y = add(mul(y, get(rl, F)), c(p));
+    poly = add(mul(y, get(rl, F)), c(1));
+  } else {
+    steps.push(m.local.set(xl, max(min(x, c(89)), c(-104))));
+    steps.push(m.local.set(nl, nearest(mul(get(xl, F), c(1.4426950408889634)))));
+    steps.push(m.local.set(rl, sub(sub(get(xl, F), mul(get(nl, F), c(0.693359375))), mul(get(nl, F), c(-2.12194440e-4)))));
+    const P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+    let y = c(P[0]!);
+    for (const p of P.slice(1)) y = add(mul(y, get(rl, F)), c(p));
+    poly = add(add(mul(y, mul(get(rl, F), get(rl, F))), get(rl, F)), c(1));
+  }
+  // 2^n as 2^h * 2^(n-h), h = n >> 1: both factors are normal floats for every n in [-150, 128].
+  steps.push(m.local.set(hl, shr(toInt(get(nl, F)), 1)));
+  const twoTo = (e: Ref): Ref => asFloat(shl(iadd(e, ci(127)), 23));
+  const scaled = mul(mul(poly, twoTo(get(hl, I))), twoTo(isub(toInt(get(nl, F)), get(hl, I))));
+  return m.block(null, [...steps, scaled], F);
+}
+
 export function emitWasm(lm: LModule, options: EmitOptions = {}): WasmBinary {
   const m = new binaryen.Module();
   m.setFeatures(
@@ -96,6 +147,12 @@ function emitFunction(m: M, f: LFunction, lm: LModule, ops: Record<string, (...a
   const types = new Map(all.map((l) => [l.name, l.type]));
   const isBlock = f.name === 'block';
   let label = 0;
+  // Locals that emission itself needs (the exponential's intermediate values).
+  const extra: binaryen.Type[] = [];
+  const temp = (type: binaryen.Type): number => {
+    extra.push(type);
+    return all.length + extra.length - 1;
+  };
 
   const expr = (e: Expr): Ref => {
     switch (e.k) {
@@ -132,8 +189,11 @@ function emitFunction(m: M, f: LFunction, lm: LModule, ops: Record<string, (...a
       }
       case 'select':
         return m.select(expr(e.cond), expr(e.a), expr(e.b));
-      case 'math':
+      case 'math': {
+        const vector = typeOf(e.args[0]!, types) === 'v128';
+        if (e.fn === 'exp' || e.fn === 'exp2') return exponential(m, e.fn, expr(e.args[0]!), vector, temp);
         return m.f32.demote(m.call(`math_${e.fn}`, e.args.map((a) => m.f64.promote(expr(a))), binaryen.f64));
+      }
       case 'call':
         return m.call(e.fn, e.args.map(expr), TYPES[e.type]);
       case 'intrinsic': {
@@ -185,6 +245,6 @@ function emitFunction(m: M, f: LFunction, lm: LModule, ops: Record<string, (...a
   if (isBlock) body.push(m.return(m.i32.const(0)));
   else body.push(m.unreachable());
   const result = isBlock ? binaryen.i32 : TYPES[f.result!];
-  m.addFunction(f.name, binaryen.createType(f.params.map((p) => TYPES[p.type])), result, f.locals.map((l) => TYPES[l.type]), m.block(null, body, result));
+  m.addFunction(f.name, binaryen.createType(f.params.map((p) => TYPES[p.type])), result, [...f.locals.map((l) => TYPES[l.type]), ...extra], m.block(null, body, result));
   void lm;
 }

@@ -162,6 +162,26 @@ describe('Loop IR passes', () => {
   });
 });
 
+describe('exp and exp2 on wasm', () => {
+  it.each(['exp2', 'exp'])('%s is within 2 ulp of the VM over the whole range, scalar and vectorized', async (fn) => {
+    const xs = Array.from({ length: 40000 }, (_, i) => Math.fround(-160 + (260 * i) / 40000 + Math.sin(i) * 1e-3));
+    xs.push(NaN, Infinity, -Infinity, 0, -0, 128, -149, -150, 127.99, 88.7, -103.9, 1e-30, -1e-30, 0.5);
+    const n = xs.length;
+    for (const vectorize of [true, false]) {
+      const source = `kernel k(x: f32[N], o: f32[N]) grid(1) threads(32) { store o[0 :+ ${n}] = ${fn}(load x[0 :+ ${n}]); }`;
+      const k = compile(source);
+      const inputs = prepareTensors(k, { tensors: new Map([['x', tensorFrom('f32', [n], xs)]]) }, new Set(['o']));
+      const vm = runOnVM(k, cloneTensors(inputs), new Map());
+      const wasm = cloneTensors(inputs);
+      runWasmHere(compileWasm(k, { vectorize }), wasm, new Map(), ['o']);
+      const [a, b] = [new Int32Array(vm.get('o')!.bytes.buffer), new Int32Array(wasm.get('o')!.bytes.buffer)];
+      const worst = a.reduce((w, bitsA, i) => (Number.isNaN(xs[i]!) ? w : Math.max(w, Math.abs(bitsA - b[i]!))), 0);
+      expect(worst).toBeLessThanOrEqual(2);
+      expect(Number.isNaN(new Float32Array(wasm.get('o')!.bytes.buffer)[xs.findIndex(Number.isNaN)]!)).toBe(true);
+    }
+  });
+});
+
 describe('semantics shared with the VM', () => {
   it('integer division, remainders, shifts and wrap-around', async () => {
     const source = `kernel k(x: i32[N], y: i32[N], o1: i32[N], o2: i32[N], o3: i32[N], o4: u32[N], o5: i32[N]) grid(1) threads(32) {
