@@ -1,20 +1,23 @@
 // The `tilebit` command line: one verb per file beside this one.
 
+import { WasmRunError } from '../../backends/wasm/runtime.ts';
 import { DiagnosticError } from '../../dsl/diagnostics.ts';
 import { DTypeError } from '../../ir/dtype.ts';
-import { NpyError } from '../io/npy.ts';
-import { VMError } from '../vm/interpret.ts';
-import { parseArgs, UsageError } from './args.ts';
-import { dtypeCommand } from './dtype.ts';
-import { checkCommand, compileCommand, runCommand } from './run.ts';
-import { quantizeCommand } from './quantize.ts';
-import { genCommand } from './gen.ts';
-import { buildCommand } from './build.ts';
 import { BuildError } from '../build.ts';
+import { NpyError } from '../io/npy.ts';
 import { GeneratorError } from '../kernels/dequant_gemm.ts';
 import { QuantizeError } from '../quantize.ts';
 import { TargetUnavailable } from '../targets.ts';
-import { WasmRunError } from '../../backends/wasm/runtime.ts';
+import { VMError } from '../vm/interpret.ts';
+import { parseArgs, UsageError } from './args.ts';
+import { buildCommand } from './build.ts';
+import { dtypeCommand } from './dtype.ts';
+import { genCommand } from './gen.ts';
+import { quantizeCommand } from './quantize.ts';
+import { checkCommand, compileCommand, runCommand } from './run.ts';
+
+/** Errors about the user's input or program: one line and exit status 1, never a stack trace. */
+const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError];
 
 const USAGE = `usage: tilebit <command> ...
 
@@ -27,7 +30,7 @@ commands:
   gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M]
   gen flash-attention --head-dim D [--causal]   gen decode-attention --head-dim D --cache T
                              print a generated kernel (.tile source)
-  build lib.json --out DIR [--targets wasm]
+  build lib.json --out DIR [--targets wasm] [--workers N]
                              compile a library of kernels: artifacts, manifest.json, index.js + index.d.ts
   quantize W.npy --type T --group G --w W.npy --s S.npy [--scale f16] [--zero U --z Z.npy]
                              f32 weights to codes, scales (and zero points), with error statistics
@@ -74,7 +77,7 @@ export async function main(argv: readonly string[], print = (l: string) => conso
       printError(e.message);
       return 1;
     }
-    if (e instanceof DTypeError || e instanceof VMError || e instanceof NpyError || e instanceof WasmRunError || e instanceof TargetUnavailable || e instanceof QuantizeError || e instanceof GeneratorError || e instanceof BuildError) {
+    if (e instanceof Error && USER_ERRORS.some((c) => e instanceof c)) {
       printError(`tilebit ${verb}: ${e.message}`);
       return 1;
     }
