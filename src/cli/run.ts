@@ -73,9 +73,11 @@ export function checkCommand(args: Args, print: (l: string) => void): number {
 
 function summarize(name: string, t: Tensor): string {
   const values = Array.from(tensorElements(t), (h) => valueOf(t.dtype, h));
-  const finite = values.filter(Number.isFinite);
+  // A loop, not Math.min(...values): outputs can have millions of elements.
+  let [lo, hi] = [Infinity, -Infinity];
+  for (const v of values) if (Number.isFinite(v)) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
   const head = values.slice(0, 6).map(formatValue).join(' ');
-  const stats = finite.length ? `min ${formatValue(Math.min(...finite))}, max ${formatValue(Math.max(...finite))}` : 'no finite values';
+  const stats = lo <= hi ? `min ${formatValue(lo)}, max ${formatValue(hi)}` : 'no finite values';
   return `${name}: ${t.dtype}[${t.shape.join(', ')}]  ${stats}  [${head}${values.length > 6 ? ' ...' : ''}]`;
 }
 

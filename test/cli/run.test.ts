@@ -57,6 +57,11 @@ describe('tilebit run', () => {
     expect(r.out).toMatch(/dequant_gemm on wasm: /);
     expect(r.status).toBe(0);
   });
+  it('summarizes outputs of millions of elements', async () => {
+    const r = await cli('run', 'examples/vector_add.tile', '--set', 'N=2000000', '--workers', '2');
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^out: f32\[2000000\]  min -\d/m);
+  });
   it('writes the wasm module and its text form', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-'));
     const r = await cli('compile', 'examples/vector_add.tile', '--target', 'wasm', '-o', join(dir, 'k.wasm'), '--text');
