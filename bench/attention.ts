@@ -3,22 +3,13 @@
 // Prints a markdown table for bench/RESULTS.md.
 
 import { availableParallelism, cpus } from 'node:os';
-import { createRequire } from 'node:module';
 import { compileWasm } from '../backends/wasm/runtime.ts';
 import { bindLaunch, closeWorkers } from '../backends/wasm/workers.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
 import { compile, prepareTensors } from '../src/api.ts';
 import { decodeAttention, flashAttention } from '../src/kernels/attention.ts';
 import { graphModel } from './onnx_model.ts';
-
-interface Session {
-  run(feeds: Record<string, unknown>): Promise<unknown>;
-}
-interface Ort {
-  env: { wasm: { numThreads: number } };
-  InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<Session> };
-  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
-}
+import { type Ort, onnxruntimeNode, onnxruntimeWeb } from './peers.ts';
 
 const ITERS = Number(process.env.BENCH_ITERS ?? 10);
 const rows: { case: string; impl: string; threads: number; ms: number; flops: number }[] = [];
@@ -68,10 +59,8 @@ async function ort(o: Ort, name: string, impl: string, threads: number, model: U
 }
 
 async function main(): Promise<void> {
-  const peers = new URL('./peers/node_modules/', import.meta.url);
-  const ortWeb = (await import(new URL('onnxruntime-web/dist/ort.node.min.mjs', peers).href)) as Ort;
-  ortWeb.env.wasm.numThreads = 1;
-  const ortNode = createRequire(new URL('./peers/package.json', import.meta.url))('onnxruntime-node') as Ort;
+  const ortWeb = await onnxruntimeWeb();
+  const ortNode = onnxruntimeNode();
   const threads = [1, Math.min(2, availableParallelism())].filter((t, i, a) => a.indexOf(t) === i);
   const [H, S, D] = [8, 1024, 64];
 

@@ -3,7 +3,6 @@
 // for bench/RESULTS.md. Peers live in bench/peers (installed by the npm script, never by the tests).
 
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism, cpus } from 'node:os';
 import binaryen from 'binaryen';
 import { compileWasm } from '../backends/wasm/runtime.ts';
@@ -11,8 +10,8 @@ import { bindLaunch, closeWorkers } from '../backends/wasm/workers.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
 import { compile, prepareTensors } from '../src/api.ts';
 import { matmulModel, matmulNBitsModel } from './onnx_model.ts';
+import { type Ort, type Session, onnxruntimeNode, onnxruntimeWeb, peerPath, requirePeer } from './peers.ts';
 
-const peers = new URL('./peers/node_modules/', import.meta.url);
 const ITERS = Number(process.env.BENCH_ITERS ?? 20);
 const SETS = 6; // weight sets rotated so that a GEMV reads its weights from memory, not cache
 
@@ -82,16 +81,6 @@ async function tilebit(caseName: string, kernel: string, set: Record<string, str
   rows.push({ case: caseName, impl: 'tilebit wasm', threads: workers, ms, weightBytes, flops });
 }
 
-/** The part of onnxruntime's API (web and node share it) the benchmark uses. */
-interface Session {
-  run(feeds: Record<string, unknown>): Promise<unknown>;
-}
-interface Ort {
-  env: { wasm: { numThreads: number } };
-  InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<Session> };
-  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
-}
-
 async function ortSessions(ort: Ort, models: Uint8Array[], threads: number, native: boolean): Promise<Session[]> {
   return Promise.all(models.map((b) => ort.InferenceSession.create(b, native ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {})));
 }
@@ -111,13 +100,11 @@ function packedWeights(K: number, N: number, bits: number, seed: number): { pack
 
 async function main(): Promise<void> {
   const bandwidth = await wasmReadBandwidth();
-  const ortWeb = (await import(new URL('onnxruntime-web/dist/ort.node.min.mjs', peers).href)) as Ort;
-  ortWeb.env.wasm.numThreads = 1; // fixed per process in onnxruntime-web
-  const require = createRequire(new URL('./peers/package.json', import.meta.url));
-  const ortNode = require('onnxruntime-node') as Ort;
-  const tf = require('@tensorflow/tfjs-core');
-  const tfWasm = require('@tensorflow/tfjs-backend-wasm');
-  tfWasm.setWasmPaths(new URL('@tensorflow/tfjs-backend-wasm/dist/', peers).pathname);
+  const ortWeb = await onnxruntimeWeb();
+  const ortNode = onnxruntimeNode();
+  const tf = requirePeer('@tensorflow/tfjs-core');
+  const tfWasm = requirePeer('@tensorflow/tfjs-backend-wasm');
+  tfWasm.setWasmPaths(peerPath('@tensorflow/tfjs-backend-wasm/dist/'));
   await tf.setBackend('wasm');
   const threadCounts = [1, Math.min(2, availableParallelism())].filter((t, i, a) => a.indexOf(t) === i);
 
