@@ -55,6 +55,8 @@ class CpuLowerer {
   readonly lazy = new Map<ValueId, { readonly shape: readonly number[]; readonly dtype: string; readonly at: (coords: readonly Expr[]) => Expr }>();
   /** Values that may stay lazy: one use, in the statement list that defines them. */
   fusible = new Set<ValueId>();
+  /** Tile var reads that may use the var's own slot: no assignment happens before their last use. */
+  aliasable = new Set<ValueId>();
   readonly scalars = new Map<ValueId, string>();
   readonly scalarTypes = new Map<ValueId, string>();
   readonly vars = new Map<number, Slot | string>();
@@ -101,6 +103,7 @@ class CpuLowerer {
       this.tensors.set(p.name, { base: `base_${p.name}`, dims, dtype: p.dtype });
     }
     this.fusible = fusibleValues(k);
+    this.aliasable = aliasableVarReads(k);
     this.body(k.body);
     const block: LFunction = {
       name: 'block', result: null,
@@ -459,6 +462,10 @@ class CpuLowerer {
       this.tiles.set(id, { offset: x.offset, shape: type.shape, dtype: type.dtype });
       return;
     }
+    if (inst.op === 'var_get' && this.aliasable.has(id)) {
+      this.tiles.set(id, this.vars.get(inst.var) as Slot); // read the var in place: nothing assigns it first
+      return;
+    }
     if (this.fusible.has(id)) {
       const at = this.elementwise(type, inst);
       if (at) {
@@ -769,6 +776,51 @@ function renameLocal(e: Expr, from: string, to: string): Expr {
 function renameInStmt(s: Stmt, from: string, to: string): Stmt {
   if (s.k !== 'set') throw new Error('renameInStmt: only assignments are hoisted');
   return { ...s, value: renameLocal(s.value, from, to) };
+}
+
+/**
+ * Tile var reads whose value, and everything computed from it, is used before the next assignment of
+ * the var in the same statement list: they can read the var's slot instead of a copy. (An assignment in
+ * the statement of the last use itself comes after the read: `acc = dot(a, b, acc)` is safe.)
+ */
+function aliasableVarReads(k: Kernel): Set<ValueId> {
+  const out = new Set<ValueId>();
+  const assigns = (s: TStmt, v: number): boolean => {
+    let found = false;
+    walkStmts([s], (x) => {
+      if (x.kind === 'assign' && x.var === v) found = true;
+    });
+    return found;
+  };
+  const reads = (s: TStmt, ids: ReadonlySet<ValueId>): boolean => {
+    let found = false;
+    walkStmts([s], (x) => {
+      if (operandsOf(x).some((id) => ids.has(id))) found = true;
+    });
+    return found;
+  };
+  const visit = (body: readonly TStmt[]): void => {
+    body.forEach((s, i) => {
+      if (s.kind === 'def' && s.inst.op === 'var_get' && s.result.type.kind === 'tile') {
+        const v = s.inst.var;
+        const derived = new Set([s.result.id]); // the read and every value computed from it
+        let last = -1;
+        for (let j = i + 1; j < body.length; j++) {
+          const t = body[j]!;
+          if (!reads(t, derived)) continue;
+          last = j;
+          if (t.kind === 'def') derived.add(t.result.id);
+        }
+        let safe = true;
+        for (let j = i + 1; j <= last; j++) if (assigns(body[j]!, v) && !(j === last && body[j]!.kind === 'assign')) safe = false;
+        if (safe) out.add(s.result.id);
+      }
+      if (s.kind === 'for') visit(s.body);
+      if (s.kind === 'if') [s.then, s.else].forEach(visit);
+    });
+  };
+  visit(k.body);
+  return out;
 }
 
 /** Tile values with exactly one use, in the statement list that defines them. */

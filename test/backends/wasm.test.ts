@@ -13,7 +13,7 @@ import { dtype as parseDType, narrowTypes } from '../../ir/dtype.ts';
 import { type Kernel, outputTensors } from '../../ir/tile_ir.ts';
 import { cloneTensors, compile, prepareTensors, runOnVM } from '../../src/api.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
-import { type Tensor, tensorFrom } from '../../src/vm/memory.ts';
+import { type Tensor, tensorElements, tensorFrom } from '../../src/vm/memory.ts';
 
 afterAll(closeWorkers);
 
@@ -207,6 +207,22 @@ describe('semantics shared with the VM', () => {
     }`;
     const f = Array.from({ length: 64 }, (_, i) => [0, -0, 6e-5, 1e-7, 65504, -65504, 300, 1 / 3][i % 8]! * (1 + i / 64));
     expectBitExact(await both({ source, tensors: { x: tensorFrom('f16', [64], f.map((v) => decode(parseDType('f16'), encodeF16(v)))), y: tensorFrom('bf16', [64], f.map((v) => Math.fround(v))) } }, 0, 0));
+  });
+  it('a var read keeps its value across a later assignment of the var', async () => {
+    const source = `kernel k(o: f32[N], p: f32[N]) grid(1) threads(32) {
+      var x = full<f32>[4](1.0);
+      let old = x;
+      x = old + 1.0;
+      x = old * 3.0 + x;
+      store o[0 :+ 4] = x;
+      var acc = zeros<f32>[4];
+      for i in range(0, 3) { acc = acc * 2.0 + x; }
+      store p[0 :+ 4] = acc;
+    }`;
+    const r = await both({ source, set: { N: 4 } }, 0);
+    expectBitExact(r);
+    expect(Array.from(tensorElements(r.wasm.get('o')!))).toEqual([5, 5, 5, 5]);
+    expect(Array.from(tensorElements(r.wasm.get('p')!))).toEqual([35, 35, 35, 35]);
   });
   it('reports a failed assert with its message and block', async () => {
     const k = compile('kernel k(o: f32[N]) grid(4) threads(32) { assert block.x < 3, "too far"; }');
