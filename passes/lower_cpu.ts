@@ -554,6 +554,13 @@ class CpuLowerer {
       }
       case 'broadcast':
         return (c) => this.operand(inst.x, c);
+      case 'permute':
+        // Output dimension d is input dimension perm[d].
+        return (c) => {
+          const input = new Array<Expr>(c.length);
+          inst.perm.forEach((p, d) => (input[p] = c[d]!));
+          return this.operand(inst.x, input);
+        };
       case 'load': {
         // 32-bit elements are better copied with a vectorized loop than read in place.
         if (this.storedTensors.has(inst.tensor) || parseDType(type.dtype).bits === 32) return null;
