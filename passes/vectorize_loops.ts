@@ -155,6 +155,11 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
       return x && { vector: { k: 'math', fn: e.fn, args: [splat(x)] }, lanes: 'f32' };
     }
     case 'op': {
+      if (e.op === 'f32.from_bits' || e.op === 'i32.bits_of') {
+        // Reinterpreting lanes moves no bits: the vector is the same, read as the other lane type.
+        const x = vectorize(e.args[0]!, v, types);
+        return x && { vector: splat(x), lanes: e.op === 'f32.from_bits' ? 'f32' : 'i32' };
+      }
       const shift = SHIFTS[e.op];
       if (shift) {
         const [x, n] = [vectorize(e.args[0]!, v, types), e.args[1]!];
