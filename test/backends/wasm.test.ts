@@ -3,6 +3,7 @@
 // neighbouring blocks with one and two workers, and the VM's semantic cases.
 
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileWasm, runWasmHere } from '../../backends/wasm/runtime.ts';
 import { closeWorkers, runWasmOnWorkers } from '../../backends/wasm/workers.ts';
@@ -74,6 +75,26 @@ describe('examples on wasm agree with the VM', () => {
   });
   it.each([[1, 7, 1], [2, 65, 0], [1, 100, 1]])('flash_attention H = %i, S = %i, CAUSAL = %i', async (H, S, CAUSAL) => {
     expectClose(await both({ source: example('flash_attention'), set: { H, S, CAUSAL, scale: 0.125 } }, 2));
+  });
+});
+
+describe('the VM property cases on wasm', () => {
+  it('matmul on random edge shapes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(1, 37, 64, 65), fc.constantFrom(1, 31, 32, 33, 97), fc.constantFrom(1, 13, 64, 66), fc.nat(1000), async (M, K, N, seed) => {
+        expectClose(await both({ source: example('matmul'), set: { M, K, N }, seed }, 2));
+      }),
+      { numRuns: 8, seed: 11 },
+    );
+  });
+  it('dequant_gemm on random shapes and weight types', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(1, 17), fc.constantFrom(128, 384), fc.constantFrom(1, 63, 65), fc.constantFrom('u3', 'i5', 'f6e3m2', 'u1', 'f8e5m2'), async (M, K, N, W) => {
+        const ZERO = W === 'u3' ? 4 : W === 'u1' ? 1 : 0;
+        expectClose(await both({ source: example('dequant_gemm'), set: { W, ZERO, M, K, N }, seed: M + K + N }, 2));
+      }),
+      { numRuns: 8, seed: 12 },
+    );
   });
 });
 
