@@ -130,7 +130,7 @@ export function emitWasm(lm: LModule, options: EmitOptions = {}): WasmBinary {
   }
   const ops = opTable(m);
   const intrinsics = intrinsicTable(m);
-  for (const f of lm.functions) emitFunction(m, f, lm, ops, intrinsics);
+  for (const f of lm.functions) emitFunction(m, f, ops, intrinsics);
   m.addFunctionExport('block', 'block');
   if (!m.validate()) throw new Error('emitWasm: binaryen rejected the module');
   binaryen.setOptimizeLevel(options.optimize ?? 2);
@@ -141,7 +141,7 @@ export function emitWasm(lm: LModule, options: EmitOptions = {}): WasmBinary {
   return { bytes, text };
 }
 
-function emitFunction(m: M, f: LFunction, lm: LModule, ops: Record<string, (...a: Ref[]) => Ref>, intrinsics: Record<string, (...a: Ref[]) => Ref>): void {
+function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => Ref>, intrinsics: Record<string, (...a: Ref[]) => Ref>): void {
   const all = [...f.params, ...f.locals];
   const index = new Map(all.map((l, i) => [l.name, i]));
   const types = new Map(all.map((l) => [l.name, l.type]));
@@ -246,5 +246,4 @@ function emitFunction(m: M, f: LFunction, lm: LModule, ops: Record<string, (...a
   else body.push(m.unreachable());
   const result = isBlock ? binaryen.i32 : TYPES[f.result!];
   m.addFunction(f.name, binaryen.createType(f.params.map((p) => TYPES[p.type])), result, [...f.locals.map((l) => TYPES[l.type]), ...extra], m.block(null, body, result));
-  void lm;
 }
