@@ -43,6 +43,9 @@ export interface Context {
 
 export const ERROR: EVal = { kind: 'error' };
 
+/** A constant or a runtime scalar (not a tile, not shared memory). */
+export const isScalarLike = (v: EVal): v is Extract<EVal, { kind: 'const' | 'scalar' }> => v.kind === 'const' || v.kind === 'scalar';
+
 export function newContext(globals: Scope): Context {
   return { diagnostics: [], scope: { parent: globals, names: new Map() }, stmts: [], nextValue: 0, nextVar: 0, threads: 0, gridRank: 1 };
 }

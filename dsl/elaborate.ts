@@ -5,7 +5,7 @@
 import { dtype as parseDType, isDType } from '../ir/dtype.ts';
 import { type Kernel, type LaunchCheck, type Param, type SymExpr, type Type, scalarType } from '../ir/tile_ir.ts';
 import type * as A from './ast.ts';
-import { type Context, type EVal, bind, describeType, emit, inBlock, lookup, newContext, report, rootScope } from './context.ts';
+import { type Context, type EVal, bind, describeType, emit, inBlock, isScalarLike, lookup, newContext, report, rootScope } from './context.ts';
 import { DiagnosticError } from './diagnostics.ts';
 import { constInt, elabExpr, elabIndex, resolveDType, scalarOperand } from './elaborate_expr.ts';
 import { parse } from './parse.ts';
@@ -142,7 +142,6 @@ function elaborateParams(cx: Context, decls: readonly A.Param[]): Param[] {
   return params;
 }
 
-const isScalarLike = (v: EVal): v is Extract<EVal, { kind: 'const' | 'scalar' }> => v.kind === 'const' || v.kind === 'scalar';
 
 /** Names the last emitted value after the `let` that bound it, for printing. */
 function nameLast(cx: Context, v: EVal, name: string): void {

@@ -9,7 +9,7 @@ import {
   broadcastShapes, isComputeType, isFloatType, scalarType, tileType,
 } from '../ir/tile_ir.ts';
 import type * as A from './ast.ts';
-import { type Context, type EVal, ERROR, describeType, emit, lookup, report } from './context.ts';
+import { type Context, type EVal, ERROR, describeType, emit, isScalarLike, lookup, report } from './context.ts';
 import { checkTileLayout, registerLayout, sharedLayout } from './elaborate_layout.ts';
 
 const BINARY: Record<A.BinaryOp, BinaryFn> = {
@@ -25,7 +25,6 @@ const UNARY_CALLS: ReadonlySet<string> = new Set(['exp', 'exp2', 'log', 'log2', 
 const FUNCTIONS = 'exp, exp2, log, log2, sqrt, rsqrt, abs, max, min, sum, where, dot, cdiv, transpose, unsqueeze, broadcast, reshape';
 
 const isComparison = (fn: BinaryFn): boolean => ['eq', 'ne', 'lt', 'le', 'gt', 'ge'].includes(fn);
-const isScalarLike = (v: EVal): v is Extract<EVal, { kind: 'const' | 'scalar' }> => v.kind === 'const' || v.kind === 'scalar';
 
 /** A data type named in the source: a type name or a dtype template parameter. */
 export function resolveDType(cx: Context, name: string, span: A.Span): string | null {

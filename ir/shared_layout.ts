@@ -1,6 +1,8 @@
 // Shared-memory layouts: a strided map from a tile index to an element offset, then an optional XOR
 // swizzle of that offset (CUTLASS's Swizzle<bits, base, shift>) to spread rows over memory banks.
 
+import { rowMajorStrides } from './tile_ir.ts';
+
 export interface Swizzle {
   /** How many offset bits are flipped. */
   readonly bits: number;
@@ -39,8 +41,7 @@ export function strided(shape: readonly number[], strides: readonly number[]): S
 
 /** Row-major strides: the last dimension is contiguous. */
 export function rowMajor(shape: readonly number[]): SharedLayout {
-  const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
-  return strided(shape, strides);
+  return strided(shape, rowMajorStrides(shape));
 }
 
 /** Column-major strides: the first dimension is contiguous. */

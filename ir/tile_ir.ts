@@ -228,6 +228,17 @@ export function operandsOf(s: Stmt): ValueId[] {
   }
 }
 
+/** Element strides of a row-major shape: the last dimension is contiguous. */
+export function rowMajorStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d]!;
+  }
+  return s;
+}
+
 /** NumPy broadcasting over trailing dimensions, or null when the shapes do not broadcast. */
 export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] | null {
   const n = Math.max(a.length, b.length);

@@ -11,7 +11,7 @@ import {
 } from '../ir/loop_ir.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
-import { type BinaryFn, type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type SymExpr, type TileType, type Type, type UnaryFn, type ValueId, operandsOf, walkStmts } from '../ir/tile_ir.ts';
+import { type BinaryFn, type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type SymExpr, type TileType, type Type, type UnaryFn, type ValueId, operandsOf, rowMajorStrides, walkStmts } from '../ir/tile_ir.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { useTables, vectorizeExpr } from './vectorize_loops.ts';
@@ -39,7 +39,7 @@ interface TensorInfo {
   readonly dtype: string;
 }
 
-const strides = (shape: readonly number[]): number[] => shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+const strides = rowMajorStrides;
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 export function lowerCpu(k: Kernel): CpuLowering {

@@ -5,7 +5,7 @@ import * as arith from '../../ir/arith.ts';
 import { pack, unpack } from '../../ir/bitstream.ts';
 import { castElement, codeOf, fromCode, valueOf } from '../../ir/cast.ts';
 import { dtype as parseDType } from '../../ir/dtype.ts';
-import type { BinaryFn, ReduceFn, UnaryFn } from '../../ir/tile_ir.ts';
+import { type BinaryFn, type ReduceFn, type UnaryFn, rowMajorStrides } from '../../ir/tile_ir.ts';
 
 export interface Tile {
   readonly dtype: string;
@@ -15,15 +15,7 @@ export interface Tile {
 
 export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d]!;
-  }
-  return s;
-}
+export const stridesOf = rowMajorStrides;
 
 /** For each element of `out`, the index of the element of `shape` that broadcasts onto it. */
 function broadcastIndex(shape: readonly number[], out: readonly number[]): Int32Array {
