@@ -69,7 +69,16 @@ describe('quantize', () => {
     for (const c of tensorElements(q.s)) expect(Math.log2(decode(e8m0, c)) % 1).toBe(0);
     const y = dequantize(q);
     const t = parseDType('f4e2m1');
-    for (let i = 0; i < x.length; i++) expect(Math.abs(y[i]!)).toBeLessThanOrEqual(Math.abs(x[i]!) + (t.max / 2) * 2 ** Math.ceil(Math.log2(Math.abs(x[i]!) + 1)));
+    const scales = Array.from(tensorElements(q.s), (c) => decode(e8m0, c));
+    const values = Array.from({ length: 16 }, (_, c) => decode(t, c));
+    for (let i = 0; i < x.length; i++) {
+      const scale = scales[Math.floor(i / N / 32) * N + (i % N)]!;
+      // Nothing saturates: every weight lies within the scaled range...
+      expect(Math.abs(x[i]!)).toBeLessThanOrEqual(t.max * scale);
+      // ...and gets the nearest scaled value, checked against every code.
+      const best = Math.min(...values.map((v) => Math.abs(v * scale - x[i]!)));
+      expect(Math.abs(y[i]! - x[i]!)).toBeLessThanOrEqual(best * (1 + 1e-12) + 1e-15);
+    }
     expect(quantizationError(x, q).snrDb).toBeGreaterThan(10);
   });
 
