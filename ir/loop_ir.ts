@@ -3,6 +3,10 @@
 // 8 to 128 bits, 32-bit atomic and/or for partial-word stores, barriers, and calls to math functions
 // and target intrinsics (the latter introduced only by instruction selection).
 //
+// Memory: accesses without `mem` address the one linear memory of CPU targets (on GPU targets, the
+// module's constant data). GPU lowerings name a memory space per access: 'shared' (the block's shared
+// memory) or 'g:NAME' (the global buffer of tensor parameter NAME); addresses are byte offsets in it.
+//
 // Expressions are trees and may be shared between statements: a backend re-emits a shared subtree
 // (binaryen forbids reusing a node, so its emitter never does).
 
@@ -25,12 +29,12 @@ export type Expr =
    * unless `signed`; a 32-bit load gives i32 or f32; a v128 load reads 128 bits, or 32 or 64 bits
    * into the low lanes with the rest zero.
    */
-  | { readonly k: 'load'; readonly type: LType; readonly bits: 8 | 16 | 32 | 64 | 128; readonly signed: boolean; readonly addr: Expr; readonly offset: number }
+  | { readonly k: 'load'; readonly type: LType; readonly bits: 8 | 16 | 32 | 64 | 128; readonly signed: boolean; readonly addr: Expr; readonly offset: number; readonly mem?: string }
   /**
    * Field `index` of `width` bits (1..8) in the little-endian bit stream at byte address `base`, zero-
    * extended to i32. Backends legalize it to the word accesses and shifts their memory allows.
    */
-  | { readonly k: 'bits'; readonly base: Expr; readonly index: Expr; readonly width: number }
+  | { readonly k: 'bits'; readonly base: Expr; readonly index: Expr; readonly width: number; readonly mem?: string }
   /** An operation of the op table below. */
   | { readonly k: 'op'; readonly op: string; readonly args: readonly Expr[] }
   /** cond ? a : b with both sides evaluated; cond is i32 (nonzero is true). */
@@ -48,9 +52,9 @@ export type Expr =
 
 export type Stmt =
   | { readonly k: 'set'; readonly name: string; readonly value: Expr }
-  | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr }
+  | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr; readonly mem?: string }
   /** mem32[addr] op= value, atomically (addr 4-byte aligned): stores that share a word with others. */
-  | { readonly k: 'atomic'; readonly op: 'and' | 'or'; readonly addr: Expr; readonly value: Expr }
+  | { readonly k: 'atomic'; readonly op: 'and' | 'or'; readonly addr: Expr; readonly value: Expr; readonly mem?: string }
   /** for (var = start; var < end; var += step); `var` is an i32 local, step an i32 > 0. */
   | { readonly k: 'for'; readonly var: string; readonly start: Expr; readonly end: Expr; readonly step: Expr; readonly body: readonly Stmt[] }
   | { readonly k: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else: readonly Stmt[] }

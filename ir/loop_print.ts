@@ -2,6 +2,9 @@
 
 import type { Expr, LFunction, LModule, Stmt } from './loop_ir.ts';
 
+/** The memory space of an access, printed after its width: `load32.f32@shared[...]`. */
+const memOf = (mem: string | undefined): string => (mem ? `@${mem}` : '');
+
 export function printExpr(e: Expr): string {
   switch (e.k) {
     case 'const':
@@ -11,9 +14,9 @@ export function printExpr(e: Expr): string {
     case 'get':
       return e.name;
     case 'load':
-      return `load${e.bits}${e.signed ? 's' : ''}.${e.type}[${printExpr(e.addr)}${e.offset ? ` + ${e.offset}` : ''}]`;
+      return `load${e.bits}${e.signed ? 's' : ''}.${e.type}${memOf(e.mem)}[${printExpr(e.addr)}${e.offset ? ` + ${e.offset}` : ''}]`;
     case 'bits':
-      return `bits${e.width}[${printExpr(e.base)}; ${printExpr(e.index)}]`;
+      return `bits${e.width}${memOf(e.mem)}[${printExpr(e.base)}; ${printExpr(e.index)}]`;
     case 'op':
       return `${e.op}(${e.args.map(printExpr).join(', ')})`;
     case 'select':
@@ -34,10 +37,10 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
         out.push(`${indent}${s.name} = ${printExpr(s.value)}`);
         break;
       case 'store':
-        out.push(`${indent}store${s.bits}[${printExpr(s.addr)}${s.offset ? ` + ${s.offset}` : ''}] = ${printExpr(s.value)}`);
+        out.push(`${indent}store${s.bits}${memOf(s.mem)}[${printExpr(s.addr)}${s.offset ? ` + ${s.offset}` : ''}] = ${printExpr(s.value)}`);
         break;
       case 'atomic':
-        out.push(`${indent}atomic.${s.op}32[${printExpr(s.addr)}] ${printExpr(s.value)}`);
+        out.push(`${indent}atomic.${s.op}32${memOf(s.mem)}[${printExpr(s.addr)}] ${printExpr(s.value)}`);
         break;
       case 'for':
         out.push(`${indent}for ${s.var} in ${printExpr(s.start)} .. ${printExpr(s.end)} step ${printExpr(s.step)} {`);

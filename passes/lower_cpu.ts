@@ -11,9 +11,10 @@ import {
 } from '../ir/loop_ir.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
-import { type BinaryFn, type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type SymExpr, type TileType, type Type, type UnaryFn, type ValueId, operandsOf, rowMajorStrides, walkStmts } from '../ir/tile_ir.ts';
+import { type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type SymExpr, type TileType, type Type, type ValueId, operandsOf, rowMajorStrides, walkStmts } from '../ir/tile_ir.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
+import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 import { useTables, vectorizeExpr } from './vectorize_loops.ts';
 
 export interface ArgLayout {
@@ -128,25 +129,7 @@ class CpuLowerer {
 
   /** A symbolic size as an i32 expression, with the VM's integer semantics. */
   sym(e: SymExpr): Expr {
-    switch (e.kind) {
-      case 'const':
-        return i32(e.value);
-      case 'symbol':
-        return get(`sym_${e.name}`);
-      case 'param':
-        return get(`param_${e.name}`);
-      case 'unary':
-        return e.op === '-' ? op('i32.sub', i32(0), this.sym(e.operand)) : op('i32.eqz', this.sym(e.operand));
-      case 'select':
-        return { k: 'select', cond: this.sym(e.cond), a: this.sym(e.then), b: this.sym(e.else) };
-      case 'binary': {
-        const [a, b] = [this.sym(e.left), this.sym(e.right)];
-        const fns: Partial<Record<string, BinaryFn>> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '%': 'mod', min: 'min', max: 'max', '==': 'eq', '!=': 'ne', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge' };
-        if (e.op === '&&' || e.op === '||') return op(e.op === '&&' ? 'i32.and' : 'i32.or', op('i32.ne', a, i32(0)), op('i32.ne', b, i32(0)));
-        if (e.op === 'cdiv') return binaryElem('div', 'i32', op('i32.sub', op('i32.add', a, b), i32(1)), b, this.tables);
-        return binaryElem(fns[e.op]!, 'i32', a, b, this.tables);
-      }
-    }
+    return symExpr(e, this.tables);
   }
 
   body(stmts: readonly TStmt[]): void {
@@ -420,40 +403,12 @@ class CpuLowerer {
     const name = this.fresh('s', heldOf(dtype));
     this.scalars.set(id, name);
     this.scalarTypes.set(id, dtype);
-    const v = (x: ValueId): Expr => get(this.scalars.get(x)!);
-    let e: Expr;
-    switch (inst.op) {
-      case 'const':
-        e = heldOf(dtype) === 'f32' ? f32(inst.value) : i32(inst.value);
-        break;
-      case 'symbol':
-        e = get(`sym_${inst.name}`);
-        break;
-      case 'param':
-        e = get(`param_${inst.name}`);
-        break;
-      case 'block_index':
-        e = get(['bx', 'by', 'bz'][inst.axis]!);
-        break;
-      case 'unary':
-        e = unaryElem(inst.fn, dtype, v(inst.x), this.tables);
-        break;
-      case 'binary':
-        e = binaryElem(inst.fn, this.typeOfValue(inst.a), v(inst.a), v(inst.b), this.tables);
-        break;
-      case 'select':
-        e = { k: 'select', cond: v(inst.cond), a: v(inst.a), b: v(inst.b) };
-        break;
-      case 'cast':
-        e = castHeld(this.typeOfValue(inst.x), dtype, v(inst.x), this.tables);
-        break;
-      case 'var_get':
-        e = get(this.vars.get(inst.var) as string);
-        break;
-      default:
-        throw new Error(`lowerCpu: ${inst.op} does not produce a scalar`);
-    }
-    this.out.push(set(name, e));
+    this.out.push(set(name, scalarInst(inst, dtype, {
+      value: (x) => get(this.scalars.get(x)!),
+      dtypeOf: (x) => this.typeOfValue(x),
+      varName: (v) => this.vars.get(v) as string,
+      tables: this.tables,
+    })));
   }
 
   defTile(id: ValueId, type: TileType, inst: Inst): void {
@@ -848,62 +803,4 @@ function fusibleValues(k: Kernel): Set<ValueId> {
   };
   visit(k.body);
   return new Set([...home].filter(([id, body]) => uses.get(id) === 1 && usedIn.get(id) === body).map(([id]) => id));
-}
-
-/** Integer division with the VM's rules: truncation, 0 for a zero divisor, no trap on overflow. */
-function intDivide(kind: 'div' | 'rem', signed: boolean, a: Expr, b: Expr): Expr {
-  const zero = op('i32.eqz', b);
-  const overflow = signed ? op('i32.and', op('i32.eq', a, i32(-0x80000000)), op('i32.eq', b, i32(-1))) : i32(0);
-  const safe: Expr = { k: 'select', cond: op('i32.or', zero, overflow), a: i32(1), b };
-  const q = op(`i32.${kind}_${signed ? 's' : 'u'}`, a, safe);
-  // Overflow: INT_MIN / -1 wraps to INT_MIN (= a * -1), INT_MIN % -1 is 0.
-  const fixed: Expr = signed ? { k: 'select', cond: overflow, a: kind === 'div' ? a : i32(0), b: q } : q;
-  return { k: 'select', cond: zero, a: i32(0), b: fixed };
-}
-
-/** One element of a binary operation on `dtype` operands, as ir/arith.ts defines it. */
-export function binaryElem(fn: BinaryFn, dtype: string, a: Expr, b: Expr, tables: Tables): Expr {
-  if (heldOf(dtype) === 'f32' && dtype !== 'bool') {
-    const cmp: Partial<Record<BinaryFn, string>> = { eq: 'f32.eq', ne: 'f32.ne', lt: 'f32.lt', le: 'f32.le', gt: 'f32.gt', ge: 'f32.ge' };
-    if (cmp[fn]) return op(cmp[fn]!, a, b);
-    const arith: Partial<Record<BinaryFn, string>> = { add: 'f32.add', sub: 'f32.sub', mul: 'f32.mul', div: 'f32.div', max: 'f32.max', min: 'f32.min' };
-    const r: Expr = fn === 'mod' ? { k: 'math', fn: 'fmod', args: [a, b] } : op(arith[fn]!, a, b);
-    return dtype === 'f32' ? r : castHeld('f32', dtype, r, tables);
-  }
-  const u = dtype === 'u32';
-  switch (fn) {
-    case 'add': case 'sub': case 'mul': case 'and': case 'or': case 'xor': case 'shl':
-      return op(`i32.${fn}`, a, b);
-    case 'shr':
-      return op(u ? 'i32.shr_u' : 'i32.shr_s', a, b);
-    case 'div':
-      return intDivide('div', !u, a, b);
-    case 'mod':
-      return intDivide('rem', !u, a, b);
-    case 'eq': case 'ne':
-      return op(`i32.${fn}`, a, b);
-    case 'lt': case 'le': case 'gt': case 'ge':
-      return op(`i32.${fn}_${u ? 'u' : 's'}`, a, b);
-    case 'max': case 'min':
-      return { k: 'select', cond: op(`i32.${fn === 'max' ? 'gt' : 'lt'}_${u ? 'u' : 's'}`, a, b), a, b };
-    case 'land':
-      return op('i32.and', a, b);
-    case 'lor':
-      return op('i32.or', a, b);
-  }
-}
-
-export function unaryElem(fn: UnaryFn, dtype: string, x: Expr, tables: Tables): Expr {
-  if (fn === 'not') return op('i32.eqz', x);
-  if (heldOf(dtype) === 'i32') {
-    if (fn === 'neg') return op('i32.sub', i32(0), x);
-    if (dtype === 'u32') return x; // abs of an unsigned value
-    return { k: 'select', cond: op('i32.lt_s', x, i32(0)), a: op('i32.sub', i32(0), x), b: x }; // abs
-  }
-  let r: Expr;
-  if (fn === 'neg') r = op('f32.neg', x);
-  else if (fn === 'abs') r = op('f32.abs', x);
-  else if (fn === 'sqrt') r = op('f32.sqrt', x);
-  else r = { k: 'math', fn, args: [x] };
-  return dtype === 'f32' ? r : castHeld('f32', dtype, r, tables);
 }

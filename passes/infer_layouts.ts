@@ -1,0 +1,123 @@
+// Layout inference for GPU targets: every register tile gets the layout that distributes it over the
+// block's threads. A layout written in the source is kept (and checked against the block's thread
+// count); an element-wise result takes the layout of its first operand of the same shape, so chains of
+// element-wise work never move data between threads; a var keeps its initializer's layout, and
+// assignments are converted to it by the lowering. Everything else gets the default layout below.
+
+import { dtype as parseDType } from '../ir/dtype.ts';
+import { type RegisterLayout, LayoutError, layoutEquals, makeLayout, threadCount } from '../ir/layout.ts';
+import { printLayout } from '../ir/layout_print.ts';
+import type { Inst, Kernel, Stmt, TileType, Type, ValueId } from '../ir/tile_ir.ts';
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+
+/** Bits an element occupies in memory: what a vectorized access moves per element. */
+const elementBits = (dtype: string): number => (dtype === 'bool' ? 32 : parseDType(dtype).bits);
+
+/**
+ * The default layout of a tile: each thread holds runs of up to 128 bits along the last dimension
+ * (while every thread still gets work), threads spread over the dimensions from the innermost outward,
+ * the rest of each dimension is local, outermost; threads left over replicate the tile.
+ */
+export function defaultLayout(shape: readonly number[], dtype: string, threads: number): RegisterLayout {
+  const n = product(shape);
+  const rank = shape.length;
+  if (rank === 0) return makeLayout([], [], threads > 1 ? [-threads] : [], []);
+  const last = shape[rank - 1]!;
+  const maxRun = Math.max(1, Math.floor(128 / elementBits(dtype)));
+  let run = 1;
+  while (run * 2 <= maxRun && last % (run * 2) === 0 && n / (run * 2) >= threads) run *= 2;
+  const rest = shape.map((s, d) => (d === rank - 1 ? s / run : s));
+  const across = new Array<number>(rank).fill(1);
+  let left = threads;
+  for (let d = rank - 1; d >= 0; d--) {
+    across[d] = gcd(rest[d]!, left);
+    rest[d] = rest[d]! / across[d]!;
+    left /= across[d]!;
+  }
+  // Modes per dimension, outermost first: local rest, spatial, (last dimension) the run.
+  const modes: { dim: number; extent: number }[] = [];
+  const spatial: number[] = left > 1 ? [-left] : [];
+  const outerLocal: number[] = [];
+  let runMode = -1;
+  for (let d = 0; d < rank; d++) {
+    outerLocal.push(modes.length);
+    modes.push({ dim: d, extent: rest[d]! });
+    spatial.push(modes.length);
+    modes.push({ dim: d, extent: across[d]! });
+    if (d === rank - 1) {
+      runMode = modes.length;
+      modes.push({ dim: d, extent: run });
+    }
+  }
+  return makeLayout(shape, modes, spatial, [...outerLocal, runMode]);
+}
+
+/** Fills in the layout of every tile value and tile var; checks the layouts written in the source. */
+export function inferLayouts(k: Kernel): Kernel {
+  const layouts = new Map<ValueId, RegisterLayout>();
+  const varLayouts = new Map<number, RegisterLayout>();
+  const types = new Map<ValueId, Type>();
+
+  const check = (l: RegisterLayout, shape: readonly number[], what: string): RegisterLayout => {
+    if (threadCount(l) !== k.threads) {
+      throw new LayoutError(`the layout of ${what} (${printLayout(l)}) spreads over ${threadCount(l)} threads, but kernel ${k.name} has ${k.threads}`);
+    }
+    if (l.shape.length !== shape.length || l.shape.some((s, i) => s !== shape[i])) {
+      throw new LayoutError(`the layout of ${what} covers [${l.shape.join(', ')}], but the tile is [${shape.join(', ')}]`);
+    }
+    return l;
+  };
+
+  const sameShapeOperand = (inst: Inst, shape: readonly number[]): RegisterLayout | null => {
+    const ids = inst.op === 'unary' || inst.op === 'cast' ? [inst.x] : inst.op === 'binary' ? [inst.a, inst.b] : inst.op === 'select' ? [inst.a, inst.b, inst.cond] : [];
+    for (const id of ids) {
+      const t = types.get(id);
+      if (t?.kind === 'tile' && t.shape.length === shape.length && t.shape.every((s, i) => s === shape[i])) return layouts.get(id)!;
+    }
+    return null;
+  };
+
+  const tileOf = (t: TileType, inst: Inst | null, what: string): TileType => {
+    let l: RegisterLayout;
+    if (t.layout) l = check(t.layout, t.shape, what);
+    else if (inst?.op === 'var_get') l = varLayouts.get(inst.var)!;
+    else l = (inst && sameShapeOperand(inst, t.shape)) ?? defaultLayout(t.shape, t.dtype, k.threads);
+    return { ...t, layout: l };
+  };
+
+  const visit = (body: readonly Stmt[]): Stmt[] =>
+    body.map((s): Stmt => {
+      switch (s.kind) {
+        case 'def': {
+          if (s.result.type.kind !== 'tile') {
+            types.set(s.result.id, s.result.type);
+            return s;
+          }
+          const type = tileOf(s.result.type, s.inst, s.result.name ? `'${s.result.name}'` : `%${s.result.id}`);
+          layouts.set(s.result.id, type.layout!);
+          types.set(s.result.id, type);
+          return { ...s, result: { ...s.result, type } };
+        }
+        case 'var': {
+          if (s.type.kind !== 'tile') return s;
+          const init = layouts.get(s.init)!;
+          const l = s.type.layout ? check(s.type.layout, s.type.shape, `var '${s.name}'`) : init;
+          varLayouts.set(s.var, l);
+          return { ...s, type: { ...s.type, layout: l } };
+        }
+        case 'for':
+          types.set(s.index.id, s.index.type);
+          return { ...s, body: visit(s.body) };
+        case 'if':
+          return { ...s, then: visit(s.then), else: visit(s.else) };
+        default:
+          return s;
+      }
+    });
+  return { ...k, body: visit(k.body) };
+}
+
+/** Whether two tiles' layouts put every element in the same thread at the same local index. */
+export const sameLayout = (a: RegisterLayout, b: RegisterLayout): boolean => layoutEquals(a, b);
