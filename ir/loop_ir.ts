@@ -47,16 +47,24 @@ export type Expr =
   | { readonly k: 'math'; readonly fn: MathFn; readonly args: readonly Expr[] }
   /** A call of another function of the module. */
   | { readonly k: 'call'; readonly fn: string; readonly type: LType; readonly args: readonly Expr[] }
+  /** Element `index` of a per-thread register array (GPU lowerings; see LFunction.arrays). */
+  | { readonly k: 'aget'; readonly array: string; readonly index: Expr }
   /** A target instruction chosen by instruction selection: `name` means something only to one backend. */
   | { readonly k: 'intrinsic'; readonly name: string; readonly type: LType; readonly args: readonly Expr[] };
 
 export type Stmt =
   | { readonly k: 'set'; readonly name: string; readonly value: Expr }
+  /** array[index] = value, on a per-thread register array. */
+  | { readonly k: 'aset'; readonly array: string; readonly index: Expr; readonly value: Expr }
   | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr; readonly mem?: string }
   /** mem32[addr] op= value, atomically (addr 4-byte aligned): stores that share a word with others. */
   | { readonly k: 'atomic'; readonly op: 'and' | 'or'; readonly addr: Expr; readonly value: Expr; readonly mem?: string }
-  /** for (var = start; var < end; var += step); `var` is an i32 local, step an i32 > 0. */
-  | { readonly k: 'for'; readonly var: string; readonly start: Expr; readonly end: Expr; readonly step: Expr; readonly body: readonly Stmt[] }
+  /**
+   * for (var = start; var < end; var += step); `var` is an i32 local, step an i32 > 0. `unroll` marks a
+   * loop of constant trip count that backends should unroll (GPU loops over a thread's locals, so that
+   * register arrays stay in registers).
+   */
+  | { readonly k: 'for'; readonly var: string; readonly start: Expr; readonly end: Expr; readonly step: Expr; readonly body: readonly Stmt[]; readonly unroll?: boolean }
   | { readonly k: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else: readonly Stmt[] }
   /** All threads of the block wait here (a no-op where a block is one thread). */
   | { readonly k: 'barrier' }
@@ -76,6 +84,8 @@ export interface LFunction {
   readonly result: LType | null;
   readonly params: readonly Local[];
   readonly locals: readonly Local[];
+  /** Per-thread register arrays of i32 or f32 (GPU targets only). */
+  readonly arrays?: readonly { readonly name: string; readonly type: 'i32' | 'f32'; readonly length: number }[];
   readonly body: readonly Stmt[];
 }
 
@@ -163,6 +173,11 @@ export function typeOf(e: Expr, locals: ReadonlyMap<string, LType>): LType {
       return e.type;
     case 'intrinsic':
       return e.type;
+    case 'aget': {
+      const t = locals.get(e.array);
+      if (!t) throw new Error(`Loop IR: unknown array '${e.array}'`);
+      return t;
+    }
   }
 }
 

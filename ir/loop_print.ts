@@ -27,6 +27,8 @@ export function printExpr(e: Expr): string {
       return `call ${e.fn}(${e.args.map(printExpr).join(', ')})`;
     case 'intrinsic':
       return `${e.name}(${e.args.map(printExpr).join(', ')})`;
+    case 'aget':
+      return `${e.array}[${printExpr(e.index)}]`;
   }
 }
 
@@ -36,6 +38,9 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
       case 'set':
         out.push(`${indent}${s.name} = ${printExpr(s.value)}`);
         break;
+      case 'aset':
+        out.push(`${indent}${s.array}[${printExpr(s.index)}] = ${printExpr(s.value)}`);
+        break;
       case 'store':
         out.push(`${indent}store${s.bits}${memOf(s.mem)}[${printExpr(s.addr)}${s.offset ? ` + ${s.offset}` : ''}] = ${printExpr(s.value)}`);
         break;
@@ -43,7 +48,7 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
         out.push(`${indent}atomic.${s.op}32${memOf(s.mem)}[${printExpr(s.addr)}] ${printExpr(s.value)}`);
         break;
       case 'for':
-        out.push(`${indent}for ${s.var} in ${printExpr(s.start)} .. ${printExpr(s.end)} step ${printExpr(s.step)} {`);
+        out.push(`${indent}for${s.unroll ? '.unroll' : ''} ${s.var} in ${printExpr(s.start)} .. ${printExpr(s.end)} step ${printExpr(s.step)} {`);
         printStmts(s.body, indent + '  ', out);
         out.push(`${indent}}`);
         break;
@@ -72,6 +77,7 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
 export function printFunction(f: LFunction): string {
   const out = [`func ${f.name}(${f.params.map((p) => `${p.name}: ${p.type}`).join(', ')})${f.result ? `: ${f.result}` : ''} {`];
   for (const l of f.locals) out.push(`  local ${l.name}: ${l.type}`);
+  for (const a of f.arrays ?? []) out.push(`  array ${a.name}: ${a.type}[${a.length}]`);
   printStmts(f.body, '  ', out);
   out.push('}');
   return out.join('\n');

@@ -21,7 +21,8 @@ export function verifyModule(m: LModule): void {
 
 function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps: number, problems: string[]): void {
   const types = new Map<string, LType>();
-  for (const l of [...f.params, ...f.locals]) {
+  const arrays = new Map((f.arrays ?? []).map((a) => [a.name, a]));
+  for (const l of [...f.params, ...f.locals, ...(f.arrays ?? [])]) {
     if (types.has(l.name)) problems.push(`${f.name}: local ${l.name} is declared twice`);
     types.set(l.name, l.type);
   }
@@ -87,6 +88,13 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
       case 'intrinsic':
         e.args.forEach(expr);
         return e.type;
+      case 'aget': {
+        const a = arrays.get(e.array);
+        if (!a) problems.push(where(`'${e.array}' is not an array`));
+        if (expr(e.index) !== 'i32') problems.push(where('an array index must be i32'));
+        if (e.index.k === 'const' && a && !(e.index.value >= 0 && e.index.value < a.length)) problems.push(where(`index ${e.index.value} is outside ${e.array}[${a.length}]`));
+        return a?.type ?? null;
+      }
     }
   };
   const stmts = (body: readonly Stmt[]): void => {
@@ -96,6 +104,14 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
           const [t, v] = [types.get(s.name), expr(s.value)];
           if (!t) problems.push(where(`'${s.name}' is not a local`));
           else if (v && v !== t) problems.push(where(`${s.name}: ${t} is set to a ${v}`));
+          break;
+        }
+        case 'aset': {
+          const a = arrays.get(s.array);
+          if (!a) problems.push(where(`'${s.array}' is not an array`));
+          if (expr(s.index) !== 'i32') problems.push(where('an array index must be i32'));
+          const v = expr(s.value);
+          if (a && v && v !== a.type) problems.push(where(`${s.array}: ${a.type}[] is set to a ${v}`));
           break;
         }
         case 'store': {

@@ -14,6 +14,7 @@ import { sharedSpan } from '../ir/shared_layout.ts';
 import { type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type SymExpr, type TileType, type Type, type ValueId, operandsOf, rowMajorStrides, walkStmts } from '../ir/tile_ir.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
+import { sharedElementOffset, subByteStore } from './lower/memory.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 import { useTables, vectorizeExpr } from './vectorize_loops.ts';
 
@@ -289,13 +290,7 @@ class CpuLowerer {
   readonly sharedSlots = new Map<ValueId, { offset: number; type: SharedType }>();
 
   sharedAddress(sh: { offset: number; type: SharedType }, coords: readonly Expr[]): Expr {
-    const l = sh.type.layout;
-    let o = coords.reduce<Expr>((acc, c, d) => add(acc, mul(c, i32(l.strides[d]!))), i32(0));
-    if (l.swizzle) {
-      const { bits, base, shift } = l.swizzle;
-      o = op('i32.xor', o, op('i32.shl', op('i32.and', op('i32.shr_u', o, i32(base + shift)), i32((1 << bits) - 1)), i32(base)));
-    }
-    return add(get('scratch'), add(mul(o, i32(4)), i32(sh.offset)));
+    return add(get('scratch'), add(mul(sharedElementOffset(sh.type.layout, coords), i32(4)), i32(sh.offset)));
   }
 
   writeShared(sh: { offset: number; type: SharedType }, coords: readonly Expr[], value: Expr): Stmt {
@@ -370,22 +365,7 @@ class CpuLowerer {
    * occupy, so that stores of neighbouring elements, from any block or worker, never clobber each other.
    */
   storeSubByte(t: TensorInfo, linear: Expr, code: Expr, bits: number): Stmt[] {
-    const p = this.fresh('p', 'i32');
-    const c = this.fresh('c', 'i32');
-    const sh = op('i32.and', get(p), i32(31));
-    const word = add(get(t.base), op('i32.shl', op('i32.shr_u', get(p), i32(5)), i32(2)));
-    const mask = (1 << bits) - 1;
-    const low: Stmt[] = [
-      { k: 'atomic', op: 'and', addr: word, value: op('i32.xor', op('i32.shl', i32(mask), sh), i32(-1)) },
-      { k: 'atomic', op: 'or', addr: word, value: op('i32.shl', get(c), sh) },
-    ];
-    // Bits past the word boundary go to the next word.
-    const spill = op('i32.sub', op('i32.add', sh, i32(bits)), i32(32));
-    const high: Stmt[] = [
-      { k: 'atomic', op: 'and', addr: add(word, i32(4)), value: op('i32.xor', op('i32.sub', op('i32.shl', i32(1), spill), i32(1)), i32(-1)) },
-      { k: 'atomic', op: 'or', addr: add(word, i32(4)), value: op('i32.shr_u', get(c), op('i32.sub', i32(bits), spill)) },
-    ];
-    return [set(p, mul(linear, i32(bits))), set(c, code), ...low, ifThen(op('i32.gt_s', spill, i32(0)), high)];
+    return subByteStore(undefined, get(t.base), linear, code, bits, (prefix) => this.fresh(prefix, 'i32'));
   }
 
   def(id: ValueId, type: Type, inst: Inst): void {
@@ -786,7 +766,7 @@ function aliasableVarReads(k: Kernel): Set<ValueId> {
 }
 
 /** Tile values with exactly one use, in the statement list that defines them. */
-function fusibleValues(k: Kernel): Set<ValueId> {
+export function fusibleValues(k: Kernel): Set<ValueId> {
   const uses = new Map<ValueId, number>();
   const home = new Map<ValueId, readonly TStmt[]>();
   const usedIn = new Map<ValueId, readonly TStmt[]>();

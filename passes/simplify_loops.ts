@@ -65,6 +65,8 @@ function simplifyStmts(body: readonly Stmt[]): Stmt[] {
     switch (s.k) {
       case 'set':
         return [{ ...s, value: simplifyExpr(s.value) }];
+      case 'aset':
+        return [{ ...s, index: simplifyExpr(s.index), value: simplifyExpr(s.value) }];
       case 'store':
       case 'atomic':
         return [{ ...s, addr: simplifyExpr(s.addr), value: simplifyExpr(s.value) }];

@@ -54,6 +54,8 @@ function mentions(e: Expr, v: string): boolean {
       return mentions(e.addr, v);
     case 'bits':
       return mentions(e.base, v) || mentions(e.index, v);
+    case 'aget':
+      return mentions(e.index, v);
     case 'op':
     case 'math':
     case 'call':

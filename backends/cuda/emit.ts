@@ -1,0 +1,348 @@
+// CUDA C emission: Loop IR of the GPU lowering printed as one `extern "C" __global__` kernel per Tile IR
+// kernel. Every global buffer is an `unsigned char*` addressed in bytes, shared memory one byte array,
+// constant tables a `__constant__` array of words. Arithmetic keeps the VM's semantics: i32 wraps
+// (done in unsigned arithmetic, since signed overflow is undefined in C), shift counts are taken mod 32,
+// f32 operations use the round-to-nearest intrinsics (`__fadd_rn`, ...) that the compiler never fuses,
+// and min/max propagate NaN. A failed assert records its code in `tb_err` and ends the block.
+
+import { type Expr, type LFunction, type LModule, type LType, type Stmt, typeOf } from '../../ir/loop_ir.ts';
+import { printSym } from '../../ir/sym.ts';
+import type { Kernel } from '../../ir/tile_ir.ts';
+import type { GpuLowering } from '../../passes/lower_gpu.ts';
+
+export class CudaEmitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CudaEmitError';
+  }
+}
+
+const ctype = (t: LType): string => {
+  if (t === 'v128') throw new CudaEmitError('v128 values have no CUDA lowering');
+  return t === 'f32' ? 'float' : 'int';
+};
+
+/** A C identifier for a memory space. */
+const memPointer = (mem: string): string => (mem === 'shared' ? 'smem' : `g_${mem.slice(2)}`);
+
+function f32Literal(v: number): string {
+  if (Number.isNaN(v)) return '__int_as_float(0x7fc00000)';
+  if (v === Infinity) return '__int_as_float(0x7f800000)';
+  if (v === -Infinity) return '__int_as_float(0xff800000)';
+  if (Object.is(v, -0)) return '(-0.0f)';
+  const s = String(Math.fround(v));
+  return `${/[.e]/.test(s) ? s : `${s}.0`}f`;
+}
+
+const i32Literal = (v: number): string => (v === -0x80000000 ? '(-2147483647 - 1)' : v < 0 ? `(${v})` : String(v));
+
+const U = (x: string): string => `((unsigned)${x})`;
+
+const BINARY: Readonly<Record<string, (a: string, b: string) => string>> = {
+  'i32.add': (a, b) => `((int)(${U(a)} + ${U(b)}))`,
+  'i32.sub': (a, b) => `((int)(${U(a)} - ${U(b)}))`,
+  'i32.mul': (a, b) => `((int)(${U(a)} * ${U(b)}))`,
+  'i32.div_s': (a, b) => `(${a} / ${b})`,
+  'i32.rem_s': (a, b) => `(${a} % ${b})`,
+  'i32.div_u': (a, b) => `((int)(${U(a)} / ${U(b)}))`,
+  'i32.rem_u': (a, b) => `((int)(${U(a)} % ${U(b)}))`,
+  'i32.and': (a, b) => `(${a} & ${b})`,
+  'i32.or': (a, b) => `(${a} | ${b})`,
+  'i32.xor': (a, b) => `(${a} ^ ${b})`,
+  'i32.shl': (a, b) => `((int)(${U(a)} << (${b} & 31)))`,
+  'i32.shr_s': (a, b) => `(${a} >> (${b} & 31))`,
+  'i32.shr_u': (a, b) => `((int)(${U(a)} >> (${b} & 31)))`,
+  'i32.eq': (a, b) => `((int)(${a} == ${b}))`,
+  'i32.ne': (a, b) => `((int)(${a} != ${b}))`,
+  'i32.lt_s': (a, b) => `((int)(${a} < ${b}))`,
+  'i32.le_s': (a, b) => `((int)(${a} <= ${b}))`,
+  'i32.gt_s': (a, b) => `((int)(${a} > ${b}))`,
+  'i32.ge_s': (a, b) => `((int)(${a} >= ${b}))`,
+  'i32.lt_u': (a, b) => `((int)(${U(a)} < ${U(b)}))`,
+  'i32.le_u': (a, b) => `((int)(${U(a)} <= ${U(b)}))`,
+  'i32.gt_u': (a, b) => `((int)(${U(a)} > ${U(b)}))`,
+  'i32.ge_u': (a, b) => `((int)(${U(a)} >= ${U(b)}))`,
+  'i32.min_s': (a, b) => `min(${a}, ${b})`,
+  'i32.max_s': (a, b) => `max(${a}, ${b})`,
+  'f32.add': (a, b) => `__fadd_rn(${a}, ${b})`,
+  'f32.sub': (a, b) => `__fsub_rn(${a}, ${b})`,
+  'f32.mul': (a, b) => `__fmul_rn(${a}, ${b})`,
+  'f32.div': (a, b) => `__fdiv_rn(${a}, ${b})`,
+  'f32.min': (a, b) => `tb_fmin(${a}, ${b})`,
+  'f32.max': (a, b) => `tb_fmax(${a}, ${b})`,
+  'f32.copysign': (a, b) => `copysignf(${a}, ${b})`,
+  'f32.eq': (a, b) => `((int)(${a} == ${b}))`,
+  'f32.ne': (a, b) => `((int)(${a} != ${b}))`,
+  'f32.lt': (a, b) => `((int)(${a} < ${b}))`,
+  'f32.le': (a, b) => `((int)(${a} <= ${b}))`,
+  'f32.gt': (a, b) => `((int)(${a} > ${b}))`,
+  'f32.ge': (a, b) => `((int)(${a} >= ${b}))`,
+};
+
+const UNARY: Readonly<Record<string, (a: string) => string>> = {
+  'i32.eqz': (a) => `((int)(${a} == 0))`,
+  'i32.clz': (a) => `__clz(${a})`,
+  'f32.abs': (a) => `fabsf(${a})`,
+  'f32.neg': (a) => `(-${a})`,
+  'f32.sqrt': (a) => `__fsqrt_rn(${a})`,
+  'f32.nearest': (a) => `rintf(${a})`,
+  'f32.floor': (a) => `floorf(${a})`,
+  'f32.ceil': (a) => `ceilf(${a})`,
+  'f32.trunc': (a) => `truncf(${a})`,
+  'f32.from_i32_s': (a) => `__int2float_rn(${a})`,
+  'f32.from_i32_u': (a) => `__uint2float_rn(${U(a)})`,
+  // cvt.rzi saturates and maps NaN to 0, as the VM does.
+  'i32.from_f32_sat_s': (a) => `__float2int_rz(${a})`,
+  'i32.from_f32_sat_u': (a) => `((int)__float2uint_rz(${a}))`,
+  'f32.from_bits': (a) => `__int_as_float(${a})`,
+  'i32.bits_of': (a) => `__float_as_int(${a})`,
+};
+
+const MATH: Readonly<Record<string, string>> = { exp: 'expf', exp2: 'exp2f', log: 'logf', log2: 'log2f', rsqrt: 'rsqrtf', fmod: 'fmodf' };
+
+/** Helpers every kernel file starts with. */
+const PRELUDE = `#include <cuda_runtime.h>
+
+// min and max that propagate NaN and order -0 below +0, as the VM does.
+static __device__ __forceinline__ float tb_fmax(float a, float b) {
+  if (a != a || b != b) return __int_as_float(0x7fc00000);
+  if (a == b) return __int_as_float(__float_as_int(a) & __float_as_int(b));
+  return a > b ? a : b;
+}
+static __device__ __forceinline__ float tb_fmin(float a, float b) {
+  if (a != a || b != b) return __int_as_float(0x7fc00000);
+  if (a == b) return __int_as_float(__float_as_int(a) | __float_as_int(b));
+  return a < b ? a : b;
+}
+// Field \`index\` of \`width\` bits (1..8) of the little-endian bit stream at p + base.
+static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
+  unsigned bit = (unsigned)index * (unsigned)width;
+  const unsigned char* q = p + base + (bit >> 3);
+  unsigned sh = bit & 7u;
+  unsigned v = q[0];
+  if (sh + (unsigned)width > 8u) v |= (unsigned)q[1] << 8;
+  return (int)((v >> sh) & ((1u << width) - 1u));
+}
+`;
+
+class Printer {
+  constructor(readonly prefix: string) {}
+
+  expr(e: Expr): string {
+    switch (e.k) {
+      case 'const':
+        return e.type === 'f32' ? f32Literal(e.value) : i32Literal(e.value);
+      case 'vconst':
+        throw new CudaEmitError('v128 constants have no CUDA lowering');
+      case 'get':
+        return e.name;
+      case 'load': {
+        const addr = this.expr(e.addr) + (e.offset ? ` + ${e.offset}` : '');
+        if (e.mem === undefined) {
+          if (e.bits !== 32) throw new CudaEmitError(`a ${e.bits}-bit load of constant data`);
+          const w = `${this.prefix}_data[(${addr}) >> 2]`;
+          return e.type === 'f32' ? `__int_as_float((int)${w})` : `((int)${w})`;
+        }
+        const p = `(${memPointer(e.mem)} + (${addr}))`;
+        if (e.type === 'v128') throw new CudaEmitError('v128 loads have no CUDA lowering');
+        if (e.bits === 32) return e.type === 'f32' ? `(*(const float*)${p})` : `(*(const int*)${p})`;
+        if (e.bits === 16) return e.signed ? `((int)*(const short*)${p})` : `((int)*(const unsigned short*)${p})`;
+        if (e.bits === 8) return e.signed ? `((int)*(const signed char*)${p})` : `((int)*(const unsigned char*)${p})`;
+        throw new CudaEmitError(`a ${e.bits}-bit load`);
+      }
+      case 'bits':
+        if (e.mem === undefined) throw new CudaEmitError('a bit field of constant data');
+        return `tb_bits(${memPointer(e.mem)}, ${this.expr(e.base)}, ${this.expr(e.index)}, ${e.width})`;
+      case 'op': {
+        const args = e.args.map((a) => this.expr(a));
+        const b = BINARY[e.op];
+        if (b && args.length === 2) return b(args[0]!, args[1]!);
+        const u = UNARY[e.op];
+        if (u && args.length === 1) return u(args[0]!);
+        throw new CudaEmitError(`operation ${e.op} has no CUDA lowering`);
+      }
+      case 'select':
+        return `(${this.expr(e.cond)} ? ${this.expr(e.a)} : ${this.expr(e.b)})`;
+      case 'math':
+        return `${MATH[e.fn]}(${e.args.map((a) => this.expr(a)).join(', ')})`;
+      case 'call':
+        return `${this.prefix}_${e.fn}(${e.args.map((a) => this.expr(a)).join(', ')})`;
+      case 'intrinsic':
+        throw new CudaEmitError(`intrinsic ${e.name} has no CUDA lowering`);
+      case 'aget':
+        return `${e.array}[${this.expr(e.index)}]`;
+    }
+  }
+
+  stmts(body: readonly Stmt[], indent: string, out: string[]): void {
+    for (const s of body) this.stmt(s, indent, out);
+  }
+
+  stmt(s: Stmt, indent: string, out: string[]): void {
+    switch (s.k) {
+      case 'set':
+        out.push(`${indent}${s.name} = ${this.expr(s.value)};`);
+        return;
+      case 'aset':
+        out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
+        return;
+      case 'store': {
+        if (s.mem === undefined) throw new CudaEmitError('a store to constant data');
+        const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}${s.offset ? ` + ${s.offset}` : ''}))`;
+        const v = this.expr(s.value);
+        if (s.bits === 32) out.push(`${indent}*(int*)${p} = ${v};`);
+        else if (s.bits === 16) out.push(`${indent}*(unsigned short*)${p} = (unsigned short)${v};`);
+        else if (s.bits === 8) out.push(`${indent}*(unsigned char*)${p} = (unsigned char)${v};`);
+        else throw new CudaEmitError('128-bit stores have no CUDA lowering yet');
+        return;
+      }
+      case 'atomic': {
+        if (s.mem === undefined) throw new CudaEmitError('an atomic on constant data');
+        const fn = s.op === 'and' ? 'atomicAnd' : 'atomicOr';
+        out.push(`${indent}${fn}((unsigned int*)(${memPointer(s.mem)} + (${this.expr(s.addr)})), ${U(this.expr(s.value))});`);
+        return;
+      }
+      case 'for':
+        if (s.unroll) out.push(`${indent}#pragma unroll`);
+        out.push(`${indent}for (${s.var} = ${this.expr(s.start)}; ${s.var} < ${this.expr(s.end)}; ${s.var} += ${this.expr(s.step)}) {`);
+        this.stmts(s.body, indent + '  ', out);
+        out.push(`${indent}}`);
+        return;
+      case 'if':
+        out.push(`${indent}if (${this.expr(s.cond)}) {`);
+        this.stmts(s.then, indent + '  ', out);
+        if (s.else.length) {
+          out.push(`${indent}} else {`);
+          this.stmts(s.else, indent + '  ', out);
+        }
+        out.push(`${indent}}`);
+        return;
+      case 'barrier':
+        out.push(`${indent}__syncthreads();`);
+        return;
+      case 'trap':
+        out.push(`${indent}{ atomicCAS(tb_err, 0, ${s.code}); return; }`);
+        return;
+      case 'return':
+        out.push(`${indent}return ${this.expr(s.value)};`);
+        return;
+    }
+  }
+
+  helper(f: LFunction): string {
+    const out: string[] = [];
+    const params = f.params.map((p) => `${ctype(p.type)} ${p.name}`).join(', ');
+    out.push(`static __device__ ${f.result ? ctype(f.result) : 'void'} ${this.prefix}_${f.name}(${params}) {`);
+    for (const l of f.locals) out.push(`  ${ctype(l.type)} ${l.name} = 0;`);
+    this.stmts(f.body, '  ', out);
+    out.push('}');
+    return out.join('\n');
+  }
+}
+
+/** 32-bit stores of f32 values store their bits: every store the printer sees writes an int. */
+function typedStores(f: LFunction): LFunction {
+  const types = new Map<string, LType>([...f.params, ...f.locals, ...(f.arrays ?? [])].map((l) => [l.name, l.type]));
+  const fix = (body: readonly Stmt[]): Stmt[] =>
+    body.map((s): Stmt => {
+      if (s.k === 'store' && typeOf(s.value, types) === 'f32') return { ...s, value: { k: 'op', op: 'i32.bits_of', args: [s.value] } };
+      if (s.k === 'for') return { ...s, body: fix(s.body) };
+      if (s.k === 'if') return { ...s, then: fix(s.then), else: fix(s.else) };
+      return s;
+    });
+  return { ...f, body: fix(f.body) };
+}
+
+/** The CUDA C of one lowered kernel (without the file's prelude). */
+export function emitCudaKernel(lowered: GpuLowering): string {
+  const name = lowered.kernel.name;
+  const m: LModule = lowered.module;
+  const pr = new Printer(name);
+  const out: string[] = [];
+  if (m.dataBytes > 0 && m.data.length > 0) {
+    const words = new Uint32Array(Math.ceil(m.dataBytes / 4));
+    for (const seg of m.data) {
+      const view = new DataView(seg.bytes.buffer, seg.bytes.byteOffset, seg.bytes.byteLength);
+      for (let i = 0; i + 3 < seg.bytes.length; i += 4) words[(seg.offset + i) / 4] = view.getUint32(i, true);
+    }
+    out.push(`__constant__ unsigned int ${name}_data[${words.length}] = {${[...words].map((w) => `0x${w.toString(16)}u`).join(', ')}};`, '');
+  } else {
+    out.push(`__constant__ unsigned int ${name}_data[1] = {0u};`, '');
+  }
+  const block = m.functions.find((f) => f.name === 'block')!;
+  const used = usedHelpers(m);
+  for (const f of m.functions) if (f !== block && used.has(f.name)) out.push(pr.helper(f), '');
+  const params = [
+    ...lowered.buffers.map((b) => `unsigned char* __restrict__ g_${b.tensor}`),
+    ...lowered.args.map((a) => `${ctype(a.type)} ${a.name}`),
+    'int* __restrict__ tb_err',
+  ];
+  out.push(`extern "C" __global__ void __launch_bounds__(${lowered.threads}) ${name}(${params.join(', ')}) {`);
+  if (lowered.sharedBytes > 0) out.push(`  __shared__ __align__(16) unsigned char smem[${lowered.sharedBytes}];`);
+  out.push('  const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;');
+  const typed = typedStores(block);
+  for (const l of typed.locals) out.push(`  ${ctype(l.type)} ${l.name} = 0;`);
+  for (const a of typed.arrays ?? []) out.push(`  ${ctype(a.type)} ${a.name}[${a.length}];`);
+  pr.stmts(typed.body, '  ', out);
+  out.push('}');
+  return out.join('\n');
+}
+
+/** Helper functions reachable from the block function. */
+function usedHelpers(m: LModule): Set<string> {
+  const byName = new Map(m.functions.map((f) => [f.name, f]));
+  const used = new Set<string>();
+  const visitExpr = (e: Expr): void => {
+    if (e.k === 'call' && !used.has(e.fn)) {
+      used.add(e.fn);
+      visitBody(byName.get(e.fn)!.body);
+    }
+    if ('args' in e) e.args.forEach(visitExpr);
+    if (e.k === 'load') visitExpr(e.addr);
+    if (e.k === 'aget') visitExpr(e.index);
+    if (e.k === 'bits') [e.base, e.index].forEach(visitExpr);
+    if (e.k === 'select') [e.cond, e.a, e.b].forEach(visitExpr);
+  };
+  const visitBody = (body: readonly Stmt[]): void => {
+    for (const s of body) {
+      if (s.k === 'set' || s.k === 'return') visitExpr(s.value);
+      else if (s.k === 'aset') [s.index, s.value].forEach(visitExpr);
+      else if (s.k === 'store' || s.k === 'atomic') [s.addr, s.value].forEach(visitExpr);
+      else if (s.k === 'for') {
+        [s.start, s.end, s.step].forEach(visitExpr);
+        visitBody(s.body);
+      } else if (s.k === 'if') {
+        visitExpr(s.cond);
+        visitBody(s.then);
+        visitBody(s.else);
+      }
+    }
+  };
+  visitBody(m.functions.find((f) => f.name === 'block')!.body);
+  return used;
+}
+
+/** A C header: each kernel's prototype, launch shape and shared memory. */
+export function emitCudaHeader(kernels: readonly { kernel: Kernel; lowered: GpuLowering }[], guard = 'TILEBIT_KERNELS_H'): string {
+  const out = [`#ifndef ${guard}`, `#define ${guard}`, '#ifdef __cplusplus', 'extern "C" {', '#endif', ''];
+  for (const { kernel, lowered } of kernels) {
+    out.push(`/* ${kernel.name}: grid (${kernel.grid.map(printSym).join(', ')}), ${lowered.threads} threads, ${lowered.sharedBytes} bytes of static shared memory.`);
+    for (const p of kernel.params) {
+      out.push(p.kind === 'tensor' ? ` *   ${p.name}: ${p.dtype}[${p.shape.map(printSym).join(', ')}], row-major, packed little-endian` : ` *   ${p.name}: ${p.dtype} scalar`);
+    }
+    out.push(' *   tb_err: one int, 0 before the launch; a failed assert leaves its code (1-based) there. */');
+    const params = [
+      ...lowered.buffers.map((b) => `unsigned char* g_${b.tensor}`),
+      ...lowered.args.map((a) => `${ctype(a.type)} ${a.name}`),
+      'int* tb_err',
+    ];
+    out.push(`__global__ void ${kernel.name}(${params.join(', ')});`, '');
+  }
+  out.push('#ifdef __cplusplus', '}', '#endif', `#endif /* ${guard} */`, '');
+  return out.join('\n');
+}
+
+/** A whole `.cu` file for several lowered kernels. */
+export function emitCudaFile(kernels: readonly GpuLowering[]): string {
+  return [`// Generated by tilebit. Compile with nvcc -arch=sm_80 (or newer).`, PRELUDE, ...kernels.map(emitCudaKernel), ''].join('\n');
+}

@@ -1,0 +1,250 @@
+// The WebGPU runtime: a device from `navigator.gpu` in browsers or the `webgpu` package (Dawn) in Node,
+// buffers for a launch's tensors, dispatches over the grid (split where it exceeds the per-dimension
+// limit), read-back of the outputs, and the error word that failed asserts leave.
+//
+// In Node, when no Vulkan driver gives an adapter and the SwiftShader driver that
+// scripts/setup-webgpu.sh installs is in .webgpu/swiftshader, that driver is used (VK_ICD_FILENAMES).
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Kernel } from '../../ir/tile_ir.ts';
+import { prepareLaunch } from '../../src/vm/interpret.ts';
+import type { Tensor } from '../../src/vm/memory.ts';
+import { lowerForGpu } from '../../passes/pipeline.ts';
+import { type WgslKernel, emitWgsl } from './emit.ts';
+
+export class WebGpuUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebGpuUnavailable';
+  }
+}
+
+export class WebGpuRunError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebGpuRunError';
+  }
+}
+
+/** A limit a kernel exceeds on a device. */
+export class WebGpuLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebGpuLimitError';
+  }
+}
+
+export interface GpuContext {
+  readonly device: GPUDevice;
+  readonly adapterInfo: string;
+  readonly features: ReadonlySet<string>;
+}
+
+const SWIFTSHADER_ICD = join(dirname(fileURLToPath(import.meta.url)), '../../.webgpu/swiftshader/vk_swiftshader_icd.json');
+
+let context: Promise<GpuContext> | null = null;
+
+async function requestAdapter(): Promise<GPUAdapter | null> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu.requestAdapter();
+  const webgpu = await import('webgpu');
+  Object.assign(globalThis, webgpu.globals);
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const dir = join(tmpdir(), 'tilebit-xdg');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env.XDG_RUNTIME_DIR = dir;
+  }
+  const adapter = await webgpu.create([]).requestAdapter();
+  if (adapter || process.env.VK_ICD_FILENAMES || !existsSync(SWIFTSHADER_ICD)) return adapter;
+  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  return webgpu.create([]).requestAdapter();
+}
+
+/** The shared device, created on first use with the adapter's largest compute limits. */
+export function gpuContext(): Promise<GpuContext> {
+  context ??= (async () => {
+    const adapter = await requestAdapter();
+    if (!adapter) {
+      throw new WebGpuUnavailable('no WebGPU adapter: on a machine without a GPU, run scripts/setup-webgpu.sh (as root) to install the SwiftShader Vulkan driver');
+    }
+    const l = adapter.limits;
+    const device = await adapter.requestDevice({
+      requiredLimits: {
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      },
+    });
+    const info = adapter.info;
+    return { device, adapterInfo: `${info.vendor} ${info.architecture} ${info.description}`.trim(), features: new Set(adapter.features) };
+  })();
+  context.catch(() => (context = null));
+  return context;
+}
+
+/** Checks a kernel against the device's limits; the error names the limit and by how much it is exceeded. */
+export function checkLimits(wk: WgslKernel, name: string, limits: GPUSupportedLimits): void {
+  if (wk.threads > limits.maxComputeInvocationsPerWorkgroup || wk.threads > limits.maxComputeWorkgroupSizeX) {
+    const max = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+    throw new WebGpuLimitError(`kernel ${name} needs ${wk.threads} invocations per workgroup; this device allows ${max} (${wk.threads - max} too many)`);
+  }
+  if (wk.sharedBytes > limits.maxComputeWorkgroupStorageSize) {
+    throw new WebGpuLimitError(
+      `kernel ${name} needs ${wk.sharedBytes} bytes of workgroup storage; this device allows ${limits.maxComputeWorkgroupStorageSize} (${wk.sharedBytes - limits.maxComputeWorkgroupStorageSize} bytes over)`,
+    );
+  }
+  if (wk.bindings.length > limits.maxStorageBuffersPerShaderStage) {
+    throw new WebGpuLimitError(`kernel ${name} binds ${wk.bindings.length} storage buffers; this device allows ${limits.maxStorageBuffersPerShaderStage}`);
+  }
+}
+
+export interface WebGpuKernel {
+  readonly kernel: Kernel;
+  readonly wgsl: WgslKernel;
+  readonly traps: readonly string[];
+  /** The constant tables (binding tb_data). */
+  readonly data: Uint8Array;
+}
+
+/** Lowers and emits a kernel for WebGPU. */
+export function compileWebGpu(k: Kernel): WebGpuKernel {
+  const lowered = lowerForGpu(k);
+  const data = new Uint8Array(Math.max(4, lowered.module.dataBytes));
+  for (const seg of lowered.module.data) data.set(seg.bytes, seg.offset);
+  return { kernel: k, wgsl: emitWgsl(lowered), traps: lowered.module.traps, data };
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
+async function pipelineFor(device: GPUDevice, wk: WgslKernel): Promise<GPUComputePipeline> {
+  let cache = pipelines.get(device);
+  if (!cache) pipelines.set(device, (cache = new Map()));
+  let p = cache.get(wk.code);
+  if (!p) {
+    p = (async () => {
+      device.pushErrorScope('validation');
+      const module = device.createShaderModule({ code: wk.code });
+      const info = await module.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === 'error');
+      if (errors.length) {
+        await device.popErrorScope();
+        throw new WebGpuRunError(`the generated WGSL does not compile:\n${errors.map((e) => `  ${e.lineNum}:${e.linePos}: ${e.message}`).join('\n')}`);
+      }
+      const layout = device.createBindGroupLayout({
+        entries: wk.bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.readOnly ? 'read-only-storage' : 'storage' } })),
+      });
+      // Synchronous creation: Dawn's asynchronous path crashes SwiftShader on shaders with barriers.
+      const pipeline = device.createComputePipeline({
+        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main' },
+      });
+      const err = await device.popErrorScope();
+      if (err) throw new WebGpuRunError(`pipeline creation failed: ${err.message}`);
+      return pipeline;
+    })();
+    cache.set(wk.code, p);
+    p.catch(() => cache.delete(wk.code));
+  }
+  return p;
+}
+
+const pad4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
+
+function upload(device: GPUDevice, bytes: Uint8Array, usage: number): GPUBuffer {
+  const buffer = device.createBuffer({ size: pad4(bytes.length), usage: usage | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  new Uint8Array(buffer.getMappedRange()).set(bytes);
+  buffer.unmap();
+  return buffer;
+}
+
+/** Runs a kernel; outputs are written back into `tensors`. */
+export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>): Promise<void> {
+  const { device } = await gpuContext();
+  const k = wk.kernel;
+  checkLimits(wk.wgsl, k.name, device.limits);
+  const launch = prepareLaunch(k, { tensors, scalars });
+  const pipeline = await pipelineFor(device, wk.wgsl);
+  const argWords: number[] = [];
+  // Size symbols in first-appearance order, then scalars: the order of GpuLowering.args.
+  const symbolValues = [...new Set(k.params.flatMap((p) => (p.kind === 'tensor' ? p.shape.flatMap((d) => (d.kind === 'symbol' ? [d.name] : [])) : [])))].map((s) => launch.symbols.get(s)!);
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (const v of symbolValues) argWords.push(v >>> 0);
+  for (const p of k.params) {
+    if (p.kind !== 'scalar') continue;
+    const v = scalars.get(p.name)!;
+    if (p.dtype === 'f32') {
+      f32[0] = v;
+      argWords.push(u32[0]!);
+    } else argWords.push(Math.trunc(v) >>> 0);
+  }
+  const outs = new Set(outputs);
+  const buffers = new Map<string, GPUBuffer>();
+  const owned: GPUBuffer[] = [];
+  for (const b of wk.wgsl.bindings) {
+    if (b.kind !== 'tensor') continue;
+    const t = tensors.get(b.name)!;
+    const buf = upload(device, t.bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+    buffers.set(b.name, buf);
+    owned.push(buf);
+  }
+  const data = upload(device, wk.data, GPUBufferUsage.STORAGE);
+  const err = upload(device, new Uint8Array(4), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  owned.push(data, err);
+  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const [gx, gy, gz] = launch.grid;
+  const encoder = device.createCommandEncoder();
+  const layout = pipeline.getBindGroupLayout(0);
+  for (let z0 = 0; z0 < gz; z0 += maxDim) {
+    for (let y0 = 0; y0 < gy; y0 += maxDim) {
+      for (let x0 = 0; x0 < gx; x0 += maxDim) {
+        const args = upload(device, new Uint8Array(new Uint32Array([x0, y0, z0, ...argWords]).buffer), GPUBufferUsage.STORAGE);
+        owned.push(args);
+        const group = device.createBindGroup({
+          layout,
+          entries: wk.wgsl.bindings.map((b) => ({
+            binding: b.binding,
+            resource: { buffer: b.kind === 'tensor' ? buffers.get(b.name)! : b.kind === 'data' ? data : b.kind === 'args' ? args : err },
+          })),
+        });
+        const pass = encoder.beginComputePass();
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(Math.min(maxDim, gx - x0), Math.min(maxDim, gy - y0), Math.min(maxDim, gz - z0));
+        pass.end();
+      }
+    }
+  }
+  const reads: { name: string; buffer: GPUBuffer; bytes: number }[] = [];
+  for (const name of [...outs, 'tb_err']) {
+    const src = name === 'tb_err' ? err : buffers.get(name);
+    if (!src) continue;
+    const read = device.createBuffer({ size: src.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.copyBufferToBuffer(src, 0, read, 0, src.size);
+    reads.push({ name, buffer: read, bytes: src.size });
+    owned.push(read);
+  }
+  if (gx > 0 && gy > 0 && gz > 0) device.queue.submit([encoder.finish()]);
+  try {
+    let code = 0;
+    for (const r of reads) {
+      await r.buffer.mapAsync(GPUMapMode.READ);
+      const bytes = new Uint8Array(r.buffer.getMappedRange());
+      if (r.name === 'tb_err') code = new Uint32Array(bytes.buffer, bytes.byteOffset, 1)[0]!;
+      else {
+        const t = tensors.get(r.name)!;
+        t.bytes.set(bytes.subarray(0, t.bytes.length));
+      }
+      r.buffer.unmap();
+    }
+    if (code !== 0) throw new WebGpuRunError(wk.traps[code - 1] ?? `trap ${code}`);
+  } finally {
+    for (const b of owned) b.destroy();
+  }
+}

@@ -1,0 +1,41 @@
+// Memory access patterns shared by the CPU and GPU lowerings: sub-byte stores that never clobber a
+// neighbour's bits, and element offsets in shared layouts.
+
+import { type Expr, type Stmt, add, get, i32, ifThen, mul, op, set } from '../../ir/loop_ir.ts';
+import type { SharedLayout } from '../../ir/shared_layout.ts';
+
+/**
+ * A store of a `bits`-wide field (bits < 8, or any width at a bit offset) at element `linear` of the
+ * bit stream at byte address `base` of `mem`: clear then set the field's bits with atomic and/or on
+ * the 32-bit words it occupies, so that stores of neighbouring elements from any thread, block or
+ * worker never clobber each other. `fresh` makes i32 temporaries.
+ */
+export function subByteStore(mem: string | undefined, base: Expr, linear: Expr, code: Expr, bits: number, fresh: (prefix: string) => string): Stmt[] {
+  const p = fresh('p');
+  const c = fresh('c');
+  const sh = op('i32.and', get(p), i32(31));
+  const word = add(base, op('i32.shl', op('i32.shr_u', get(p), i32(5)), i32(2)));
+  const mask = (1 << bits) - 1;
+  const atomic = (o: 'and' | 'or', addr: Expr, value: Expr): Stmt => (mem ? { k: 'atomic', op: o, addr, value, mem } : { k: 'atomic', op: o, addr, value });
+  const low: Stmt[] = [
+    atomic('and', word, op('i32.xor', op('i32.shl', i32(mask), sh), i32(-1))),
+    atomic('or', word, op('i32.shl', get(c), sh)),
+  ];
+  // Bits past the word boundary go to the next word.
+  const spill = op('i32.sub', op('i32.add', sh, i32(bits)), i32(32));
+  const high: Stmt[] = [
+    atomic('and', add(word, i32(4)), op('i32.xor', op('i32.sub', op('i32.shl', i32(1), spill), i32(1)), i32(-1))),
+    atomic('or', add(word, i32(4)), op('i32.shr_u', get(c), op('i32.sub', i32(bits), spill))),
+  ];
+  return [set(p, mul(linear, i32(bits))), set(c, code), ...low, ifThen(op('i32.gt_s', spill, i32(0)), high)];
+}
+
+/** The element offset of `coords` in a shared layout: strides, then the XOR swizzle. */
+export function sharedElementOffset(l: SharedLayout, coords: readonly Expr[]): Expr {
+  let o = coords.reduce<Expr>((acc, c, d) => add(acc, mul(c, i32(l.strides[d]!))), i32(0));
+  if (l.swizzle) {
+    const { bits, base, shift } = l.swizzle;
+    o = op('i32.xor', o, op('i32.shl', op('i32.and', op('i32.shr_u', o, i32(base + shift)), i32((1 << bits) - 1)), i32(base)));
+  }
+  return o;
+}

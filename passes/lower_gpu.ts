@@ -1,0 +1,774 @@
+// Lowering of Tile IR to Loop IR for GPUs. The block function runs once per thread: its parameters are
+// the block indices, the thread index `tid`, then the size symbols (`sym_NAME`) and runtime scalars
+// (`param_NAME`). Every register tile is distributed over the threads by its layout (see
+// passes/infer_layouts.ts): thread t holds local j of tile %v in the local `r<v>_<j>`, and the logical
+// coordinates of that element are a compile-time part (from j) plus a per-thread part computed once in
+// the prologue. Instructions whose operands are laid out as their result work on registers alone;
+// everything that moves elements between threads (a layout conversion, broadcast, permute, reshape,
+// view, reduce, dot) goes through a scratch region of shared memory, with barriers around it.
+//
+// Memory: global tensors are byte-addressed buffers ('g:NAME'), shared allocations and the scratch
+// region live in 'shared'; tables of constants are the module's data (accesses with no memory named).
+// Elements outside a tensor are masked as in the VM: loads give zero, stores are skipped. Stores of
+// sub-byte elements use atomic and/or on words, so threads and blocks that write neighbours in one
+// word never clobber each other.
+
+import { dtype as parseDType } from '../ir/dtype.ts';
+import { type RegisterLayout, entryExtent, layoutEquals, localSize } from '../ir/layout.ts';
+import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
+import { sharedSpan } from '../ir/shared_layout.ts';
+import {
+  type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type TileType, type Type, type ValueId, rowMajorStrides,
+  walkStmts,
+} from '../ir/tile_ir.ts';
+import { inferLayouts } from './infer_layouts.ts';
+import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
+import { FLOAT_HELPERS } from './lower/float_bits.ts';
+import { sharedElementOffset, subByteStore } from './lower/memory.ts';
+import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
+import { fusibleValues } from './lower_cpu.ts';
+
+/** A global buffer: one per tensor parameter, in parameter order. */
+export interface GpuBuffer {
+  readonly tensor: string;
+  /** The memory name accesses use: `g:` + the tensor's name. */
+  readonly mem: string;
+  readonly dtype: string;
+  /** Whether the kernel stores to it. */
+  readonly written: boolean;
+}
+
+export interface GpuLowering {
+  /** The kernel with every tile's layout filled in. */
+  readonly kernel: Kernel;
+  /** `block(bx, by, bz, tid, ...args)`, run by every thread of every block. */
+  readonly module: LModule;
+  readonly threads: number;
+  /** Bytes of shared memory a block uses: its allocations, then the scratch region. */
+  readonly sharedBytes: number;
+  readonly buffers: readonly GpuBuffer[];
+  /** Launch arguments after the buffers: size symbols then scalar parameters, as block parameters. */
+  readonly args: readonly { readonly name: string; readonly type: 'i32' | 'f32' }[];
+}
+
+/** A register tile: thread t's local j is element j of the register array `array`. */
+interface RTile {
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly layout: RegisterLayout;
+  readonly array: string;
+  /** The layout's local size: the array's length. */
+  readonly length: number;
+}
+
+const aget = (x: RTile, j: Expr): Expr => ({ k: 'aget', array: x.array, index: j });
+const aset = (x: RTile | string, j: Expr, value: Expr): Stmt => ({ k: 'aset', array: typeof x === 'string' ? x : x.array, index: j, value });
+
+interface SharedSlot {
+  /** Byte offset in shared memory. */
+  readonly offset: number;
+  readonly type: SharedType;
+}
+
+interface TensorInfo {
+  readonly mem: string;
+  readonly dims: readonly string[];
+  readonly dtype: string;
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((s, i) => s === b[i]);
+const align16 = (n: number): number => Math.ceil(n / 16) * 16;
+/** Bytes of scratch a dot's operand chunks may use: chunks of K keep (M + N) * KC words under it. */
+const DOT_SCRATCH_BYTES = 8192;
+
+export function lowerGpu(k: Kernel): GpuLowering {
+  return new GpuLowerer(inferLayouts(k)).run();
+}
+
+class GpuLowerer {
+  readonly locals = new Map<string, LType>();
+  readonly params: { name: string; type: LType }[] = [];
+  readonly arrays: { name: string; type: 'i32' | 'f32'; length: number }[] = [];
+  out: Stmt[] = [];
+  readonly prologue: Stmt[] = [];
+  readonly tiles = new Map<ValueId, RTile>();
+  /** Element-wise tiles with one use, computed where that use needs each element (no array). */
+  readonly lazy = new Map<ValueId, { readonly dtype: string; readonly shape: readonly number[]; readonly layout: RegisterLayout; readonly at: (j: Expr) => Expr }>();
+  fusible = new Set<ValueId>();
+  readonly scalars = new Map<ValueId, string>();
+  readonly scalarTypes = new Map<ValueId, string>();
+  readonly vars = new Map<number, RTile | string>();
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly shared = new Map<ValueId, SharedSlot>();
+  readonly tables = new Tables(new Set(FLOAT_HELPERS.map((f) => f.name)));
+  readonly traps: string[] = [];
+  /** Per-thread coordinate locals of each layout used, by its canonical text. */
+  readonly layoutVars = new Map<string, { coords: string[]; primary: Expr }>();
+  sharedTop = 0;
+  scratchBase = 0;
+  scratchBytes = 0;
+  counter = 0;
+
+  constructor(readonly kernel: Kernel) {}
+
+  fresh(prefix: string, type: LType): string {
+    const name = `${prefix}${this.counter++}`;
+    this.locals.set(name, type);
+    return name;
+  }
+
+  run(): GpuLowering {
+    const k = this.kernel;
+    for (const name of ['bx', 'by', 'bz', 'tid']) this.params.push({ name, type: 'i32' });
+    const symbols = [...new Set(k.params.flatMap((p) => (p.kind === 'tensor' ? p.shape.flatMap((d) => (d.kind === 'symbol' ? [d.name] : [])) : [])))];
+    const args: { name: string; type: 'i32' | 'f32' }[] = [
+      ...symbols.map((s) => ({ name: `sym_${s}`, type: 'i32' as const })),
+      ...k.params.flatMap((p) => (p.kind === 'scalar' ? [{ name: `param_${p.name}`, type: p.dtype === 'f32' ? ('f32' as const) : ('i32' as const) }] : [])),
+    ];
+    this.params.push(...args);
+    const written = new Set<string>();
+    walkStmts(k.body, (s) => {
+      if (s.kind === 'store') written.add(s.tensor);
+      if (s.kind === 'def' && s.inst.op === 'alloc_shared' && s.result.type.kind === 'shared') {
+        const t = s.result.type;
+        this.shared.set(s.result.id, { offset: this.sharedTop, type: t });
+        this.sharedTop += align16(Math.ceil((sharedSpan(t.layout) * parseDType(t.dtype).bits) / 8));
+      }
+    });
+    this.scratchBase = this.sharedTop;
+    const buffers: GpuBuffer[] = [];
+    for (const p of k.params) {
+      if (p.kind !== 'tensor') continue;
+      const dims = p.shape.map((d, i) => {
+        const name = this.fresh(`dim_${p.name}_${i}_`, 'i32');
+        this.prologue.push(set(name, symExpr(d, this.tables)));
+        return name;
+      });
+      const mem = `g:${p.name}`;
+      this.tensors.set(p.name, { mem, dims, dtype: p.dtype });
+      buffers.push({ tensor: p.name, mem, dtype: p.dtype, written: written.has(p.name) });
+    }
+    this.fusible = fusibleValues(k);
+    this.body(k.body);
+    const block: LFunction = {
+      name: 'block', result: null,
+      params: this.params,
+      locals: [...this.locals].map(([name, type]) => ({ name, type })),
+      arrays: this.arrays,
+      body: [...this.prologue, ...this.out],
+    };
+    const module: LModule = {
+      functions: [block, ...FLOAT_HELPERS, ...this.tables.functions],
+      traps: this.traps,
+      data: this.tables.segments,
+      dataBytes: this.tables.bytes,
+      scratchBytes: 0,
+    };
+    return { kernel: k, module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args };
+  }
+
+  // ---- layouts ----
+
+  /** The per-thread coordinate locals of a layout and the condition "this thread is replica 0". */
+  layoutOf(l: RegisterLayout): { coords: string[]; primary: Expr } {
+    const key = JSON.stringify(l);
+    const hit = this.layoutVars.get(key);
+    if (hit) return hit;
+    const parts: Expr[] = l.shape.map(() => i32(0));
+    const primary: Expr[] = [];
+    let inner = 1;
+    for (let p = l.spatial.length - 1; p >= 0; p--) {
+      const e = l.spatial[p]!;
+      const ext = entryExtent(l, e);
+      const digit = op('i32.rem_u', op('i32.div_u', get('tid'), i32(inner)), i32(ext));
+      if (e < 0) primary.push(op('i32.eqz', digit));
+      else {
+        const m = l.modes[e]!;
+        parts[m.dim] = add(parts[m.dim]!, mul(digit, i32(innerStride(l, e))));
+      }
+      inner *= ext;
+    }
+    const coords = parts.map((part, d) => {
+      const name = this.fresh(`t${this.layoutVars.size}_d${d}_`, 'i32');
+      this.prologue.push(set(name, part));
+      return name;
+    });
+    const prim = primary.length === 0 ? i32(1) : primary.reduce((a, b) => op('i32.and', a, b));
+    const primaryName = this.fresh(`t${this.layoutVars.size}_primary`, 'i32');
+    this.prologue.push(set(primaryName, prim));
+    const out = { coords, primary: primary.length === 0 ? i32(1) : get(primaryName) };
+    this.layoutVars.set(key, out);
+    return out;
+  }
+
+  /** The coordinates of local j (a constant or a loop variable) of a tile laid out by l. */
+  coordsOf(l: RegisterLayout, j: Expr): Expr[] {
+    const { coords } = this.layoutOf(l);
+    if (j.k === 'const') return localCoords(l, j.value).map((c, d) => add(get(coords[d]!), i32(c)));
+    const parts: Expr[] = coords.map((c) => get(c));
+    let inner = 1;
+    for (let p = l.local.length - 1; p >= 0; p--) {
+      const e = l.local[p]!;
+      const ext = entryExtent(l, e);
+      const digit = inner * ext === localSize(l) && inner === 1 ? j : p === 0 ? op('i32.div_u', j, i32(inner)) : op('i32.rem_u', op('i32.div_u', j, i32(inner)), i32(ext));
+      const dim = l.modes[e]!.dim;
+      parts[dim] = add(parts[dim]!, mul(digit, i32(innerStride(l, e))));
+      inner *= ext;
+    }
+    return parts;
+  }
+
+  /** A loop over a thread's locals, unrolled by backends that can. */
+  forLocals(n: number, body: (j: Expr) => Stmt[]): Stmt[] {
+    if (n === 1) return body(i32(0));
+    const j = this.fresh('j', 'i32');
+    return [{ k: 'for', var: j, start: i32(0), end: i32(n), step: i32(1), body: body(get(j)), unroll: true }];
+  }
+
+  primaryOf(l: RegisterLayout): Expr {
+    return this.layoutOf(l).primary;
+  }
+
+  newTile(dtype: string, shape: readonly number[], layout: RegisterLayout, prefix = 'r'): RTile {
+    const array = `${prefix}${this.counter++}`;
+    const length = localSize(layout);
+    this.arrays.push({ name: array, type: heldOf(dtype), length });
+    return { dtype, shape, layout, array, length };
+  }
+
+  // ---- scratch: moving elements between threads ----
+
+  needScratch(bytes: number): void {
+    this.scratchBytes = Math.max(this.scratchBytes, align16(bytes));
+  }
+
+  scratchWord(index: Expr, offsetBytes = 0): Expr {
+    return add(mul(index, i32(4)), i32(this.scratchBase + offsetBytes));
+  }
+
+  /** Every replica-0 thread writes its elements of `x` to scratch, row-major, one word each. */
+  spill(x: RTile, offsetBytes = 0, value: (v: Expr) => Expr = (v) => v): Stmt[] {
+    this.needScratch(offsetBytes + size(x.shape) * 4);
+    const st = rowMajorStrides(x.shape);
+    const writes = this.forLocals(x.length, (j) => [
+      { k: 'store', bits: 32, addr: this.scratchWord(linearOf(this.coordsOf(x.layout, j), st), offsetBytes), offset: 0, value: value(aget(x, j)), mem: 'shared' },
+    ]);
+    return [ifThen(this.primaryOf(x.layout), writes)];
+  }
+
+  readScratch(type: LType, index: Expr, offsetBytes = 0): Expr {
+    return { k: 'load', type: type === 'f32' ? 'f32' : 'i32', bits: 32, signed: false, addr: this.scratchWord(index, offsetBytes), offset: 0, mem: 'shared' };
+  }
+
+  /**
+   * A new tile of `shape` laid out by `layout` whose element at c is x's element at row-major index
+   * source(c): x goes through scratch.
+   */
+  gather(x: RTile, dtype: string, shape: readonly number[], layout: RegisterLayout, source: (coords: Expr[]) => Expr): RTile {
+    const out = this.newTile(dtype, shape, layout);
+    this.out.push({ k: 'barrier' }, ...this.spill(x), { k: 'barrier' });
+    this.out.push(...this.forLocals(out.length, (j) => [aset(out, j, this.readScratch(heldOf(dtype), source(this.coordsOf(layout, j))))]));
+    return out;
+  }
+
+  /** x laid out by `layout` (the same tile when it already is). */
+  convert(x: RTile, layout: RegisterLayout): RTile {
+    if (layoutEquals(x.layout, layout)) return x;
+    const st = rowMajorStrides(x.shape);
+    return this.gather(x, x.dtype, x.shape, layout, (c) => linearOf(c, st));
+  }
+
+  /** A tile operand broadcast to `shape` and laid out by `layout`. */
+  broadcastTo(x: RTile, shape: readonly number[], layout: RegisterLayout): RTile {
+    const same = x.shape.length === shape.length && x.shape.every((s, i) => s === shape[i]);
+    if (same) return this.convert(x, layout);
+    const st = rowMajorStrides(x.shape);
+    const off = shape.length - x.shape.length;
+    return this.gather(x, x.dtype, shape, layout, (c) => x.shape.reduce<Expr>((acc, n, d) => (n === 1 ? acc : add(acc, mul(c[d + off]!, i32(st[d]!)))), i32(0)));
+  }
+
+  // ---- statements ----
+
+  body(stmts: readonly TStmt[]): void {
+    for (const s of stmts) this.stmt(s);
+  }
+
+  inBlock(f: () => void): Stmt[] {
+    const saved = this.out;
+    this.out = [];
+    try {
+      f();
+      return this.out;
+    } finally {
+      this.out = saved;
+    }
+  }
+
+  scalar(id: ValueId): Expr {
+    return get(this.scalars.get(id)!);
+  }
+
+  typeOfValue(id: ValueId): string {
+    return this.scalarTypes.get(id) ?? this.lazy.get(id)?.dtype ?? this.tiles.get(id)!.dtype;
+  }
+
+  /** The tile of a value, computing a lazy one into an array first. */
+  tile(id: ValueId): RTile {
+    const l = this.lazy.get(id);
+    if (l) {
+      const out = this.newTile(l.dtype, l.shape, l.layout);
+      this.out.push(...this.forLocals(out.length, (j) => [aset(out, j, l.at(j))]));
+      this.lazy.delete(id);
+      this.tiles.set(id, out);
+    }
+    return this.tiles.get(id)!;
+  }
+
+  trap(message: string): number {
+    this.traps.push(message);
+    return this.traps.length;
+  }
+
+  copyInto(to: RTile, from: RTile): void {
+    const x = this.convert(from, to.layout);
+    this.out.push(...this.forLocals(to.length, (j) => [aset(to, j, aget(x, j))]));
+  }
+
+  stmt(s: TStmt): void {
+    switch (s.kind) {
+      case 'def':
+        return this.def(s.result.id, s.result.type, s.inst);
+      case 'var': {
+        if (s.type.kind === 'tile') {
+          const v = this.newTile(s.type.dtype, s.type.shape, s.type.layout!, `var${s.var}_`);
+          this.copyInto(v, this.tile(s.init));
+          this.vars.set(s.var, v);
+        } else {
+          const name = this.fresh(`var${s.var}_`, heldOf(s.type.dtype));
+          this.out.push(set(name, this.scalar(s.init)));
+          this.vars.set(s.var, name);
+        }
+        return;
+      }
+      case 'assign': {
+        const target = this.vars.get(s.var)!;
+        if (typeof target === 'string') this.out.push(set(target, this.scalar(s.value)));
+        else this.copyInto(target, this.tile(s.value));
+        return;
+      }
+      case 'store':
+        return this.storeGlobal(s.tensor, s.index, this.scalars.has(s.value) ? null : this.tile(s.value), s.value);
+      case 'store_shared': {
+        const sh = this.shared.get(s.shared)!;
+        const x = this.scalars.has(s.value) ? null : this.tile(s.value);
+        if (!x) {
+          // A scalar stored to a slice: every element of the slice, spread over the threads.
+          const v = this.scalar(s.value);
+          this.out.push(...this.forSliceElements(s.index, (coords) => this.writeShared(sh, coords, codeFromHeld(sh.type.dtype, v))));
+          return;
+        }
+        const writes = this.forLocals(x.length, (j) => this.writeShared(sh, sliceCoords(s.index, this.coordsOf(x.layout, j), (id) => this.scalar(id)), codeFromHeld(sh.type.dtype, aget(x, j))));
+        this.out.push(ifThen(this.primaryOf(x.layout), writes));
+        return;
+      }
+      case 'copy_async': {
+        // The copy is done at once, spread over the threads; wait_async makes it visible to all.
+        const sh = this.shared.get(s.shared)!;
+        const t = this.tensors.get(s.tensor)!;
+        const v = this.fresh('cp', 'i32');
+        this.out.push(...this.forSliceElements(s.sharedIndex, (coords, sliceVars) => {
+          const src = sliceCoords(s.index, sliceVars, (id) => this.scalar(id));
+          return [...this.readGlobalCode(t, src, v), ...this.writeShared(sh, coords, get(v))];
+        }));
+        return;
+      }
+      case 'commit_async':
+        return;
+      case 'wait_async':
+      case 'sync':
+        this.out.push({ k: 'barrier' });
+        return;
+      case 'for': {
+        const v = this.fresh(`${s.index.name ?? 'k'}_`, 'i32');
+        this.scalars.set(s.index.id, v);
+        this.scalarTypes.set(s.index.id, 'i32');
+        const step = this.scalar(s.step);
+        this.out.push(ifThen(op('i32.le_s', step, i32(0)), [{ k: 'trap', code: this.trap("a range's step must be positive") }]));
+        const body = this.inBlock(() => this.body(s.body));
+        this.out.push(forLoop(v, this.scalar(s.start), this.scalar(s.end), body, step));
+        return;
+      }
+      case 'if': {
+        const then = this.inBlock(() => this.body(s.then));
+        const els = this.inBlock(() => this.body(s.else));
+        this.out.push(ifThen(this.scalar(s.cond), then, els));
+        return;
+      }
+      case 'assert':
+        this.out.push(ifThen(op('i32.eqz', this.scalar(s.cond)), [{ k: 'trap', code: this.trap(`assertion failed: ${s.message}`) }]));
+        return;
+    }
+  }
+
+  /**
+   * Loops over the elements of a slice, spread over the threads (thread t takes elements t, t + T, ...):
+   * `f` gets the indexed coordinates and the slice's own coordinates.
+   */
+  forSliceElements(index: readonly IndexEntry[], f: (coords: Expr[], sliceVars: Expr[]) => Stmt[]): Stmt[] {
+    const shape = index.flatMap((e) => (e.extent === null ? [] : [e.extent]));
+    const e = this.fresh('e', 'i32');
+    const st = rowMajorStrides(shape);
+    const vars = shape.map((n, d) => op('i32.rem_u', op('i32.div_u', get(e), i32(st[d]!)), i32(n)));
+    const coords = sliceCoords(index, vars, (id) => this.scalar(id));
+    return [forLoop(e, get('tid'), i32(size(shape)), f(coords, vars), i32(this.kernel.threads))];
+  }
+
+  // ---- global and shared memory ----
+
+  globalLinear(t: TensorInfo, coords: readonly Expr[]): Expr {
+    return coords.reduce<Expr>((acc, c, i) => (i === 0 ? c : add(mul(acc, get(t.dims[i]!)), c)), i32(0));
+  }
+
+  inside(t: TensorInfo, coords: readonly Expr[]): Expr {
+    return coords.map((c, i) => op('i32.lt_u', c, get(t.dims[i]!))).reduce((a, b) => op('i32.and', a, b));
+  }
+
+  readCode(mem: string, bits: number, linear: Expr): Expr {
+    if (bits === 32) return { k: 'load', type: 'i32', bits: 32, signed: false, addr: mul(linear, i32(4)), offset: 0, mem };
+    if (bits === 16 || bits === 8) return { k: 'load', type: 'i32', bits, signed: false, addr: mul(linear, i32(bits / 8)), offset: 0, mem };
+    return { k: 'bits', base: i32(0), index: linear, width: bits, mem };
+  }
+
+  /** Sets `into` to the code of a global element, or to the code of zero outside the tensor. */
+  readGlobalCode(t: TensorInfo, coords: readonly Expr[], into: string): Stmt[] {
+    const bits = parseDType(t.dtype).bits;
+    const zero = codeFromHeldConst(t.dtype);
+    return [ifThen(this.inside(t, coords), [set(into, this.readCode(t.mem, bits, this.globalLinear(t, coords)))], [set(into, i32(zero))])];
+  }
+
+  writeCode(mem: string, base: Expr, bits: number, linear: Expr, code: Expr): Stmt[] {
+    if (bits === 32 || bits === 16 || bits === 8) {
+      return [{ k: 'store', bits: bits as 8 | 16 | 32, addr: add(base, mul(linear, i32(bits / 8))), offset: 0, value: code, mem }];
+    }
+    return subByteStore(mem, base, linear, code, bits, (prefix) => this.fresh(prefix, 'i32'));
+  }
+
+  writeShared(sh: SharedSlot, coords: readonly Expr[], code: Expr): Stmt[] {
+    const bits = parseDType(sh.type.dtype).bits;
+    return this.writeCode('shared', i32(sh.offset), bits, sharedElementOffset(sh.type.layout, coords), code);
+  }
+
+  readShared(sh: SharedSlot, coords: readonly Expr[]): Expr {
+    const bits = parseDType(sh.type.dtype).bits;
+    const o = sharedElementOffset(sh.type.layout, coords);
+    if (bits >= 8) return { k: 'load', type: 'i32', bits: bits as 8 | 16 | 32, signed: false, addr: add(mul(o, i32(bits / 8)), i32(sh.offset)), offset: 0, mem: 'shared' };
+    return { k: 'bits', base: i32(sh.offset), index: o, width: bits, mem: 'shared' };
+  }
+
+  storeGlobal(name: string, index: readonly IndexEntry[], x: RTile | null, id: ValueId): void {
+    const t = this.tensors.get(name)!;
+    const bits = parseDType(t.dtype).bits;
+    if (!x) {
+      const v = codeFromHeld(t.dtype, this.scalar(id));
+      this.out.push(...this.forSliceElements(index, (coords) => [ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), v))]));
+      return;
+    }
+    const writes = this.forLocals(x.length, (j) => {
+      const coords = sliceCoords(index, this.coordsOf(x.layout, j), (v) => this.scalar(v));
+      return [ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), codeFromHeld(t.dtype, aget(x, j))))];
+    });
+    this.out.push(ifThen(this.primaryOf(x.layout), writes));
+  }
+
+  // ---- definitions ----
+
+  def(id: ValueId, type: Type, inst: Inst): void {
+    if (type.kind === 'shared') return; // placed before lowering
+    if (type.kind === 'scalar') {
+      const name = this.fresh('s', heldOf(type.dtype));
+      this.scalars.set(id, name);
+      this.scalarTypes.set(id, type.dtype);
+      this.out.push(set(name, scalarInst(inst, type.dtype, {
+        value: (x) => this.scalar(x),
+        dtypeOf: (x) => this.typeOfValue(x),
+        varName: (v) => this.vars.get(v) as string,
+        tables: this.tables,
+      })));
+      return;
+    }
+    if (this.fusible.has(id) && ['unary', 'binary', 'select', 'cast', 'iota'].includes(inst.op)) {
+      const layout = type.layout!;
+      const shape = type.shape;
+      // Operands are taken now (converted if they need it), elements later, where the one use needs them.
+      const probe: RTile = { dtype: type.dtype, shape, layout, array: '', length: localSize(layout) };
+      const coords = (j: Expr): Expr[] => this.coordsOf(layout, j);
+      let at: (j: Expr) => Expr;
+      switch (inst.op) {
+        case 'unary': {
+          const x = this.elementOperand(inst.x, probe);
+          at = (j) => unaryElem(inst.fn, type.dtype, x(j), this.tables);
+          break;
+        }
+        case 'binary': {
+          const operandType = this.typeOfValue(inst.a);
+          const [a, b] = [this.elementOperand(inst.a, probe), this.elementOperand(inst.b, probe)];
+          at = (j) => binaryElem(inst.fn, operandType, a(j), b(j), this.tables);
+          break;
+        }
+        case 'select': {
+          const [c, a, b] = [this.elementOperand(inst.cond, probe), this.elementOperand(inst.a, probe), this.elementOperand(inst.b, probe)];
+          at = (j) => ({ k: 'select', cond: c(j), a: a(j), b: b(j) });
+          break;
+        }
+        case 'cast': {
+          const from = this.typeOfValue(inst.x);
+          const x = this.elementOperand(inst.x, probe);
+          at = (j) => castHeld(from, type.dtype, x(j), this.tables);
+          break;
+        }
+        default: {
+          const axis = (inst as { axis: number }).axis;
+          at = (j) => castHeld('i32', type.dtype, coords(j)[axis]!, this.tables);
+        }
+      }
+      this.lazy.set(id, { dtype: type.dtype, shape, layout, at });
+      return;
+    }
+    this.tiles.set(id, this.defTile(type, inst));
+  }
+
+  /** An operand of an element-wise instruction with result `out`: a scalar, or a tile broadcast and laid out like it. */
+  elementOperand(id: ValueId, out: RTile): (j: Expr) => Expr {
+    const s = this.scalars.get(id);
+    if (s !== undefined) return () => get(s);
+    const l = this.lazy.get(id);
+    if (l && sameShape(l.shape, out.shape) && layoutEquals(l.layout, out.layout)) {
+      this.lazy.delete(id);
+      return l.at;
+    }
+    const x = this.broadcastTo(this.tile(id), out.shape, out.layout);
+    return (j) => aget(x, j);
+  }
+
+  defTile(type: TileType, inst: Inst): RTile {
+    const layout = type.layout!;
+    const each = (out: RTile, f: (j: Expr, coords: () => Expr[]) => Expr): RTile => {
+      this.out.push(...this.forLocals(out.length, (j) => [aset(out, j, f(j, () => this.coordsOf(layout, j)))]));
+      return out;
+    };
+    switch (inst.op) {
+      case 'unary': {
+        const out = this.newTile(type.dtype, type.shape, layout);
+        const x = this.elementOperand(inst.x, out);
+        return each(out, (j) => unaryElem(inst.fn, type.dtype, x(j), this.tables));
+      }
+      case 'binary': {
+        const out = this.newTile(type.dtype, type.shape, layout);
+        const operandType = this.typeOfValue(inst.a);
+        const [a, b] = [this.elementOperand(inst.a, out), this.elementOperand(inst.b, out)];
+        return each(out, (j) => binaryElem(inst.fn, operandType, a(j), b(j), this.tables));
+      }
+      case 'select': {
+        const out = this.newTile(type.dtype, type.shape, layout);
+        const [c, a, b] = [this.elementOperand(inst.cond, out), this.elementOperand(inst.a, out), this.elementOperand(inst.b, out)];
+        return each(out, (j) => ({ k: 'select', cond: c(j), a: a(j), b: b(j) }));
+      }
+      case 'cast': {
+        const out = this.newTile(type.dtype, type.shape, layout);
+        const from = this.typeOfValue(inst.x);
+        const x = this.elementOperand(inst.x, out);
+        return each(out, (j) => castHeld(from, type.dtype, x(j), this.tables));
+      }
+      case 'full': {
+        const v = this.fresh('f', heldOf(type.dtype));
+        this.out.push(set(v, castHeld(this.typeOfValue(inst.value), type.dtype, this.scalar(inst.value), this.tables)));
+        return each(this.newTile(type.dtype, type.shape, layout), () => get(v));
+      }
+      case 'iota':
+        return each(this.newTile(type.dtype, type.shape, layout), (_, c) => castHeld('i32', type.dtype, c()[inst.axis]!, this.tables));
+      case 'var_get': {
+        const v = this.vars.get(inst.var) as RTile;
+        const out = this.newTile(type.dtype, type.shape, layout);
+        this.copyInto(out, v);
+        return out;
+      }
+      case 'broadcast':
+        return this.broadcastTo(this.tile(inst.x), type.shape, layout);
+      case 'permute': {
+        const x = this.tile(inst.x);
+        const st = rowMajorStrides(x.shape);
+        return this.gather(x, type.dtype, type.shape, layout, (c) => inst.perm.reduce<Expr>((acc, p, d) => add(acc, mul(c[d]!, i32(st[p]!))), i32(0)));
+      }
+      case 'reshape': {
+        const x = this.tile(inst.x);
+        const st = rowMajorStrides(type.shape);
+        return this.gather(x, type.dtype, type.shape, layout, (c) => linearOf(c, st));
+      }
+      case 'load': {
+        const t = this.tensors.get(inst.tensor)!;
+        const out = this.newTile(type.dtype, type.shape, layout);
+        const code = this.fresh('ld', 'i32');
+        this.out.push(...this.forLocals(out.length, (j) => {
+          const coords = sliceCoords(inst.index, this.coordsOf(layout, j), (v) => this.scalar(v));
+          return [...this.readGlobalCode(t, coords, code), aset(out, j, heldFromCode(t.dtype, get(code)))];
+        }));
+        return out;
+      }
+      case 'load_shared': {
+        const sh = this.shared.get(inst.shared)!;
+        return each(this.newTile(type.dtype, type.shape, layout), (_, c) => heldFromCode(sh.type.dtype, this.readShared(sh, sliceCoords(inst.index, c(), (v) => this.scalar(v)))));
+      }
+      case 'view':
+        return this.view(this.tile(inst.x), type);
+      case 'dot':
+        return this.dot(inst.a, inst.b, inst.c, type);
+      case 'reduce':
+        return this.reduce(inst.fn, this.tile(inst.x), inst.axis, type);
+      default:
+        throw new Error(`lowerGpu: ${inst.op} does not produce a tile`);
+    }
+  }
+
+  /** Reinterprets bits: x's codes go to scratch, one per word; each result element gathers its bits. */
+  view(x: RTile, type: TileType): RTile {
+    const [fromBits, toBits] = [parseDType(x.dtype).bits, parseDType(type.dtype).bits];
+    this.out.push({ k: 'barrier' }, ...this.spill(x, 0, (v) => codeFromHeld(x.dtype, v)), { k: 'barrier' });
+    const out = this.newTile(type.dtype, type.shape, type.layout!);
+    const st = rowMajorStrides(type.shape);
+    const acc = this.fresh('w', 'i32');
+    const bit = this.fresh('b', 'i32');
+    this.out.push(...this.forLocals(out.length, (j) => {
+      const pos = add(mul(linearOf(this.coordsOf(out.layout, j), st), i32(toBits)), get(bit));
+      const code = this.readScratch('i32', op('i32.div_u', pos, i32(fromBits)));
+      const b = op('i32.and', op('i32.shr_u', code, op('i32.rem_u', pos, i32(fromBits))), i32(1));
+      return [set(acc, i32(0)), forLoop(bit, i32(0), i32(toBits), [set(acc, op('i32.or', get(acc), op('i32.shl', b, get(bit))))]), aset(out, j, heldFromCode(type.dtype, get(acc)))];
+    }));
+    return out;
+  }
+
+  /** Reduces `axis` away: x goes to scratch; each thread folds its result elements along the axis. */
+  reduce(fn: 'sum' | 'max' | 'min', x: RTile, axis: number, type: TileType): RTile {
+    this.out.push({ k: 'barrier' }, ...this.spill(x), { k: 'barrier' });
+    const out = this.newTile(type.dtype, type.shape, type.layout!);
+    const held = heldOf(x.dtype);
+    const isFloat = held === 'f32';
+    const acc = this.newTile(isFloat ? 'f32' : x.dtype, type.shape, type.layout!, 'acc');
+    const st = rowMajorStrides(x.shape);
+    const kv = this.fresh('rk', 'i32');
+    const init = fn === 'sum' ? (isFloat ? f32(0) : i32(0)) : isFloat ? f32(fn === 'max' ? -Infinity : Infinity) : i32(fn === 'max' ? (x.dtype === 'u32' ? 0 : -0x80000000) : x.dtype === 'u32' ? -1 : 0x7fffffff);
+    const foldType = isFloat ? 'f32' : x.dtype;
+    this.out.push(
+      ...this.forLocals(out.length, (j) => [aset(acc, j, init)]),
+      forLoop(kv, i32(0), i32(x.shape[axis]!), this.forLocals(out.length, (j) => {
+        const c = this.coordsOf(out.layout, j);
+        const v = this.readScratch(held, linearOf([...c.slice(0, axis), get(kv), ...c.slice(axis)], st));
+        return [aset(acc, j, binaryElem(fn === 'sum' ? 'add' : fn, foldType, aget(acc, j), v, this.tables))];
+      })),
+      // Sums round to the element type once, at the end (f16 and bf16 add in f32).
+      ...this.forLocals(out.length, (j) => [aset(out, j, fn === 'sum' && isFloat ? castHeld('f32', type.dtype, aget(acc, j), this.tables) : aget(acc, j))]),
+    );
+    return out;
+  }
+
+  /**
+   * out = a . b (+ c): chunks of K of both operands go to scratch; each thread accumulates its result
+   * elements over the chunk.
+   */
+  dot(aId: ValueId, bId: ValueId, cId: ValueId | null, type: TileType): RTile {
+    const [a, b] = [this.tile(aId), this.tile(bId)];
+    const [M, K] = a.shape as [number, number];
+    const N = b.shape[1]!;
+    const layout = type.layout!;
+    const isInt = heldOf(type.dtype) === 'i32';
+    const held: LType = isInt ? 'i32' : 'f32';
+    const valueType = isInt ? 'i32' : 'f32';
+    let kc = K;
+    while ((M + N) * kc * 4 > DOT_SCRATCH_BYTES && kc > 1) kc = largestDivisorBelow(K, kc);
+    const bOffset = M * kc * 4;
+    this.needScratch(bOffset + kc * N * 4);
+    const out = this.newTile(type.dtype, type.shape, layout);
+    const acc = this.newTile(valueType, type.shape, layout, 'acc');
+    const k0 = this.fresh('k0_', 'i32');
+    const kk = this.fresh('kk', 'i32');
+    const inChunk = (k: Expr): Expr => op('i32.lt_u', op('i32.sub', k, get(k0)), i32(kc));
+    const writeA = this.forLocals(a.length, (j) => {
+      const [m, k] = this.coordsOf(a.layout, j) as [Expr, Expr];
+      const index = add(mul(m, i32(kc)), op('i32.sub', k, get(k0)));
+      return [ifThen(inChunk(k), [{ k: 'store', bits: 32, addr: this.scratchWord(index), offset: 0, value: castHeld(a.dtype, valueType, aget(a, j), this.tables), mem: 'shared' }])];
+    });
+    const writeB = this.forLocals(b.length, (j) => {
+      const [k, n] = this.coordsOf(b.layout, j) as [Expr, Expr];
+      const index = add(mul(op('i32.sub', k, get(k0)), i32(N)), n);
+      return [ifThen(inChunk(k), [{ k: 'store', bits: 32, addr: this.scratchWord(index, bOffset), offset: 0, value: castHeld(b.dtype, valueType, aget(b, j), this.tables), mem: 'shared' }])];
+    });
+    const fma = this.forLocals(out.length, (j) => {
+      const [m, n] = this.coordsOf(layout, j) as [Expr, Expr];
+      const av = this.readScratch(held, add(mul(m, i32(kc)), get(kk)));
+      const bv = this.readScratch(held, add(mul(get(kk), i32(N)), n), bOffset);
+      return [aset(acc, j, op(`${held}.add`, aget(acc, j), op(`${held}.mul`, av, bv)))];
+    });
+    this.out.push(
+      ...this.forLocals(out.length, (j) => [aset(acc, j, isInt ? i32(0) : f32(0))]),
+      forLoop(k0, i32(0), i32(K), [
+        { k: 'barrier' },
+        ifThen(this.primaryOf(a.layout), writeA),
+        ifThen(this.primaryOf(b.layout), writeB),
+        { k: 'barrier' },
+        forLoop(kk, i32(0), i32(kc), fma),
+      ], i32(kc)),
+    );
+    const c = cId === null ? null : this.convert(this.tile(cId), layout);
+    this.out.push(...this.forLocals(out.length, (j) => {
+      let v: Expr = aget(acc, j);
+      if (c) v = op(`${held}.add`, castHeld(c.dtype, valueType, aget(c, j), this.tables), v);
+      return [aset(out, j, castHeld(valueType, type.dtype, v, this.tables))];
+    }));
+    return out;
+  }
+}
+
+/** The compile-time part of local j's coordinates. */
+function localCoords(l: RegisterLayout, j: number): number[] {
+  const c = l.shape.map(() => 0);
+  let v = j;
+  for (let p = l.local.length - 1; p >= 0; p--) {
+    const e = l.local[p]!;
+    const ext = entryExtent(l, e);
+    c[l.modes[e]!.dim]! += (v % ext) * innerStride(l, e);
+    v = Math.floor(v / ext);
+  }
+  return c;
+}
+
+/** How far one step of mode e moves along its dimension: the product of the later modes of that dimension. */
+function innerStride(l: RegisterLayout, e: number): number {
+  let s = 1;
+  for (let i = e + 1; i < l.modes.length; i++) if (l.modes[i]!.dim === l.modes[e]!.dim) s *= l.modes[i]!.extent;
+  return s;
+}
+
+const linearOf = (coords: readonly Expr[], strides: readonly number[]): Expr => coords.reduce<Expr>((acc, c, d) => add(acc, mul(c, i32(strides[d]!))), i32(0));
+
+/** Indexed coordinates of a slice: each point entry is its offset, each slice entry offset + the tile coordinate. */
+function sliceCoords(index: readonly IndexEntry[], tileCoords: readonly Expr[], scalar: (id: ValueId) => Expr): Expr[] {
+  let d = 0;
+  return index.map((e) => (e.extent === null ? scalar(e.offset) : add(scalar(e.offset), tileCoords[d++]!)));
+}
+
+function largestDivisorBelow(n: number, below: number): number {
+  for (let d = below - 1; d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}
+
+/** The code a masked load yields outside a tensor: the code of zero. */
+function codeFromHeldConst(dtype: string): number {
+  const z = heldZero(dtype);
+  if (z.k !== 'const') return 0;
+  if (z.type === 'i32') return z.value;
+  const view = new DataView(new ArrayBuffer(4));
+  view.setFloat32(0, z.value, true);
+  const bits = view.getUint32(0, true);
+  if (dtype === 'f32') return bits | 0;
+  return 0; // +0 is code 0 in f16 and bf16
+}
