@@ -201,6 +201,8 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
         if (!make) throw new Error(`emitWasm: unknown intrinsic '${e.name}'`);
         return make(...e.args.map(expr));
       }
+      case 'aget':
+        throw new Error('emitWasm: register arrays belong to GPU lowerings');
     }
   };
 
@@ -208,6 +210,8 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
     switch (s.k) {
       case 'set':
         return m.local.set(index.get(s.name)!, expr(s.value));
+      case 'aset':
+        throw new Error('emitWasm: register arrays belong to GPU lowerings');
       case 'store': {
         const a = expr(s.addr);
         const v = expr(s.value);
