@@ -194,3 +194,53 @@ export const loadF32 = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'f3
 export const store32 = (addr: Expr, value: Expr, offset = 0): Stmt => ({ k: 'store', bits: 32, addr, offset, value });
 export const forLoop = (v: string, start: Expr, end: Expr, body: Stmt[], step: Expr = i32(1)): Stmt => ({ k: 'for', var: v, start, end, step, body });
 export const ifThen = (cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt => ({ k: 'if', cond, then, else: els });
+
+/** Calls `f` on every expression of a statement list, subexpressions included, depth first. */
+export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
+  const visit = (e: Expr): void => {
+    f(e);
+    switch (e.k) {
+      case 'load':
+        return visit(e.addr);
+      case 'bits':
+        return [e.base, e.index].forEach(visit);
+      case 'aget':
+        return visit(e.index);
+      case 'select':
+        return [e.cond, e.a, e.b].forEach(visit);
+      case 'op':
+      case 'math':
+      case 'call':
+      case 'intrinsic':
+        return e.args.forEach(visit);
+      default:
+        return;
+    }
+  };
+  for (const s of body) {
+    switch (s.k) {
+      case 'set':
+      case 'return':
+        visit(s.value);
+        break;
+      case 'aset':
+        [s.index, s.value].forEach(visit);
+        break;
+      case 'store':
+      case 'atomic':
+        [s.addr, s.value].forEach(visit);
+        break;
+      case 'for':
+        [s.start, s.end, s.step].forEach(visit);
+        forEachExpr(s.body, f);
+        break;
+      case 'if':
+        visit(s.cond);
+        forEachExpr(s.then, f);
+        forEachExpr(s.else, f);
+        break;
+      default:
+        break;
+    }
+  }
+}

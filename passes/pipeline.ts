@@ -26,7 +26,7 @@ export const cpuLoopPasses = (rules: readonly Rule[]): readonly { name: string; 
 ];
 
 /** Every name --dump-ir accepts, in pipeline order. */
-export const passNames = (): string[] => ['elaborate', ...tilePasses.map((p) => p.name), 'lower_cpu', ...cpuLoopPasses([]).map((p) => p.name)];
+export const passNames = (): string[] => ['elaborate', ...tilePasses.map((p) => p.name), 'lower_cpu', ...cpuLoopPasses([]).map((p) => p.name), 'lower_gpu'];
 
 export interface CpuOptions {
   readonly rules: readonly Rule[];

@@ -9,8 +9,9 @@ if [ -f "$dest/vk_swiftshader_icd.json" ] && ldconfig -p | grep -q 'libvulkan.so
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-  echo "setup-webgpu: needs root to apt-get install libvulkan1 (run it once as root)" >&2
-  exit 1
+  # Without root nothing can be installed; the WebGPU tests then fail unless the machine has a GPU.
+  echo "setup-webgpu: not root, so the Vulkan loader and SwiftShader were not installed (run this script once as root)" >&2
+  exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
 if ! ldconfig -p | grep -q 'libvulkan.so.1'; then

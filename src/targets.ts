@@ -1,6 +1,8 @@
-// The targets a kernel runs on: the VM, WebAssembly (the default), and the GPU targets to come.
+// The targets a kernel runs on: the VM, WebAssembly (the default), WebGPU, and CUDA (compiled here; run
+// on an NVIDIA machine through scripts/gpu-check.sh).
 
 import { compileWasm, type WasmKernel } from '../backends/wasm/runtime.ts';
+import { type WebGpuKernel, compileWebGpu, runWebGpu } from '../backends/wgsl/runtime.ts';
 import { defaultWorkers, runWasmOnWorkers } from '../backends/wasm/workers.ts';
 import { printKernel } from '../ir/tile_print.ts';
 import { type Kernel, outputTensors } from '../ir/tile_ir.ts';
@@ -22,18 +24,25 @@ export interface RunOptions {
   readonly workers?: number;
 }
 
-const wasmCache = new Map<string, WasmKernel>();
-
-/** The wasm build of a kernel, cached by its printed IR. */
-export function wasmKernel(k: Kernel): WasmKernel {
+/** A kernel's build for one backend, cached by its printed IR. */
+function cachedBuild<T>(cache: Map<string, T>, k: Kernel, build: (k: Kernel) => T): T {
   const key = printKernel(k);
-  let wk = wasmCache.get(key);
-  if (!wk) {
-    wk = compileWasm(k);
-    wasmCache.set(key, wk);
+  let built = cache.get(key);
+  if (built === undefined) {
+    built = build(k);
+    cache.set(key, built);
   }
-  return wk;
+  return built;
 }
+
+const wasmCache = new Map<string, WasmKernel>();
+const webGpuCache = new Map<string, WebGpuKernel>();
+
+/** The wasm build of a kernel. */
+export const wasmKernel = (k: Kernel): WasmKernel => cachedBuild(wasmCache, k, compileWasm);
+
+/** The WGSL build of a kernel. */
+export const webGpuKernel = (k: Kernel): WebGpuKernel => cachedBuild(webGpuCache, k, compileWebGpu);
 
 /** Runs a kernel on a target; outputs are written into `tensors`. */
 export async function runOn(target: Target, k: Kernel, tensors: Map<string, Tensor>, values: ReadonlyMap<string, number>, options: RunOptions = {}): Promise<void> {
@@ -43,7 +52,10 @@ export async function runOn(target: Target, k: Kernel, tensors: Map<string, Tens
     case 'wasm':
       return runWasmOnWorkers(wasmKernel(k), tensors, values, outputTensors(k), options.workers ?? defaultWorkers());
     case 'webgpu':
+      return runWebGpu(webGpuKernel(k), tensors, values, outputTensors(k));
     case 'cuda':
-      throw new TargetUnavailable(`target '${target}' is not implemented yet; run with --target wasm or --target vm (see the README's status table)`);
+      throw new TargetUnavailable(
+        "tilebit cannot launch CUDA kernels from Node.js: 'tilebit compile --target cuda' writes the .cu and its header, and scripts/gpu-check.sh runs them on an NVIDIA machine",
+      );
   }
 }

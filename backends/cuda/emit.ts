@@ -5,7 +5,7 @@
 // f32 operations use the round-to-nearest intrinsics (`__fadd_rn`, ...) that the compiler never fuses,
 // and min/max propagate NaN. A failed assert records its code in `tb_err` and ends the block.
 
-import { type Expr, type LFunction, type LModule, type LType, type Stmt, typeOf } from '../../ir/loop_ir.ts';
+import { type Expr, type LFunction, type LModule, type LType, type Stmt, forEachExpr, typeOf } from '../../ir/loop_ir.ts';
 import { printSym } from '../../ir/sym.ts';
 import type { Kernel } from '../../ir/tile_ir.ts';
 import type { GpuLowering } from '../../passes/lower_gpu.ts';
@@ -292,33 +292,14 @@ export function emitCudaKernel(lowered: GpuLowering): string {
 function usedHelpers(m: LModule): Set<string> {
   const byName = new Map(m.functions.map((f) => [f.name, f]));
   const used = new Set<string>();
-  const visitExpr = (e: Expr): void => {
-    if (e.k === 'call' && !used.has(e.fn)) {
-      used.add(e.fn);
-      visitBody(byName.get(e.fn)!.body);
-    }
-    if ('args' in e) e.args.forEach(visitExpr);
-    if (e.k === 'load') visitExpr(e.addr);
-    if (e.k === 'aget') visitExpr(e.index);
-    if (e.k === 'bits') [e.base, e.index].forEach(visitExpr);
-    if (e.k === 'select') [e.cond, e.a, e.b].forEach(visitExpr);
-  };
-  const visitBody = (body: readonly Stmt[]): void => {
-    for (const s of body) {
-      if (s.k === 'set' || s.k === 'return') visitExpr(s.value);
-      else if (s.k === 'aset') [s.index, s.value].forEach(visitExpr);
-      else if (s.k === 'store' || s.k === 'atomic') [s.addr, s.value].forEach(visitExpr);
-      else if (s.k === 'for') {
-        [s.start, s.end, s.step].forEach(visitExpr);
-        visitBody(s.body);
-      } else if (s.k === 'if') {
-        visitExpr(s.cond);
-        visitBody(s.then);
-        visitBody(s.else);
+  const visit = (body: readonly Stmt[]): void =>
+    forEachExpr(body, (e) => {
+      if (e.k === 'call' && !used.has(e.fn)) {
+        used.add(e.fn);
+        visit(byName.get(e.fn)!.body);
       }
-    }
-  };
-  visitBody(m.functions.find((f) => f.name === 'block')!.body);
+    });
+  visit(m.functions.find((f) => f.name === 'block')!.body);
   return used;
 }
 

@@ -10,7 +10,7 @@
 // implementation assume floats are never NaN; infinities and NaN are made at run time from bits
 // (a constant expression may not produce them).
 
-import { type Expr, type LFunction, type LModule, type LType, type Stmt, typeOf } from '../../ir/loop_ir.ts';
+import { type Expr, type LFunction, type LModule, type LType, type Stmt, forEachExpr, typeOf } from '../../ir/loop_ir.ts';
 import type { GpuLowering } from '../../passes/lower_gpu.ts';
 
 export class WgslEmitError extends Error {
@@ -312,32 +312,10 @@ function bitsHelper(mem: string, atomic: boolean): string {
 }`;
 }
 
-function usesMem(m: LModule, kind: 'bits'): Set<string> {
+/** Memories that bit fields read. */
+function bitFieldMemories(m: LModule): Set<string> {
   const out = new Set<string>();
-  const visitExpr = (e: Expr): void => {
-    if (e.k === kind && e.mem) out.add(e.mem);
-    if ('args' in e) e.args.forEach(visitExpr);
-    if (e.k === 'load') visitExpr(e.addr);
-    if (e.k === 'aget') visitExpr(e.index);
-    if (e.k === 'bits') [e.base, e.index].forEach(visitExpr);
-    if (e.k === 'select') [e.cond, e.a, e.b].forEach(visitExpr);
-  };
-  const visit = (body: readonly Stmt[]): void => {
-    for (const s of body) {
-      if (s.k === 'set' || s.k === 'return') visitExpr(s.value);
-      else if (s.k === 'aset') [s.index, s.value].forEach(visitExpr);
-      else if (s.k === 'store' || s.k === 'atomic') [s.addr, s.value].forEach(visitExpr);
-      else if (s.k === 'for') {
-        [s.start, s.end, s.step].forEach(visitExpr);
-        visit(s.body);
-      } else if (s.k === 'if') {
-        visitExpr(s.cond);
-        visit(s.then);
-        visit(s.else);
-      }
-    }
-  };
-  m.functions.forEach((f) => visit(f.body));
+  for (const f of m.functions) forEachExpr(f.body, (e) => e.k === 'bits' && e.mem && out.add(e.mem));
   return out;
 }
 
@@ -377,7 +355,7 @@ export function emitWgsl(lowered: GpuLowering): WgslKernel {
     out.push(`var<workgroup> smem: array<${atomics.has('shared') ? 'atomic<u32>' : 'u32'}, ${Math.ceil(lowered.sharedBytes / 4)}>;`);
   }
   out.push('', PRELUDE);
-  for (const mem of usesMem(m, 'bits')) out.push(bitsHelper(mem, atomics.has(mem)), '');
+  for (const mem of bitFieldMemories(m)) out.push(bitsHelper(mem, atomics.has(mem)), '');
   const block = m.functions.find((f) => f.name === 'block')!;
   for (const f of m.functions) if (f !== block) out.push(helperFunction(f, atomics), '');
   const types = new Map<string, LType>([...block.params, ...block.locals, ...(block.arrays ?? [])].map((l) => [l.name, l.type]));

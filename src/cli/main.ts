@@ -1,5 +1,7 @@
 // The `tilebit` command line: one verb per file beside this one.
 
+import { WebGpuLimitError, WebGpuRunError, WebGpuUnavailable } from '../../backends/wgsl/runtime.ts';
+import { LayoutError } from '../../ir/layout.ts';
 import { WasmRunError } from '../../backends/wasm/runtime.ts';
 import { DiagnosticError } from '../../dsl/diagnostics.ts';
 import { DTypeError } from '../../ir/dtype.ts';
@@ -17,7 +19,7 @@ import { quantizeCommand } from './quantize.ts';
 import { checkCommand, compileCommand, runCommand } from './run.ts';
 
 /** Errors about the user's input or program: one line and exit status 1, never a stack trace. */
-const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError];
+const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError, WebGpuUnavailable, WebGpuRunError, WebGpuLimitError, LayoutError];
 
 const USAGE = `usage: tilebit <command> ...
 
@@ -26,6 +28,7 @@ commands:
       --target vm|wasm|webgpu|cuda   --set NAME=VALUE,...   --seed N   --kernel NAME
       --input NAME=FILE.npy   --output NAME=FILE.npy   --check   --dump-ir PASS   --workers N   --quiet
   compile FILE --target wasm [-o FILE.wasm] [--text]   write the module, or print its text form
+  compile FILE --target cuda|wgsl [-o FILE]           write (or print) CUDA C with its header, or WGSL
   check FILE                 parse, elaborate and verify every kernel of a file
   gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M]
   gen flash-attention --head-dim D [--causal]   gen decode-attention --head-dim D --cache T

@@ -13,6 +13,9 @@ import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
 import { type Tensor, tensorElements } from '../vm/memory.ts';
 import { valueOf } from '../../ir/cast.ts';
 import { compileWasm } from '../../backends/wasm/runtime.ts';
+import { emitCudaFile, emitCudaHeader } from '../../backends/cuda/emit.ts';
+import { emitWgsl } from '../../backends/wgsl/emit.ts';
+import { lowerForGpu } from '../../passes/pipeline.ts';
 import { printModule } from '../../ir/loop_print.ts';
 import { type Args, UsageError } from './args.ts';
 import { formatValue } from './dtype.ts';
@@ -137,18 +140,36 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   return failed ? 1 : 0;
 }
 
-/** `tilebit compile FILE --target wasm [-o FILE] [--text]`. */
+/** `tilebit compile FILE [--target wasm|cuda|wgsl] [-o FILE] [--text]`. */
 export function compileCommand(args: Args, print: (l: string) => void): number {
   const target = args.options.get('target')?.at(-1) ?? 'wasm';
-  if (!(TARGETS as readonly string[]).includes(target)) throw new UsageError(`--target ${target}: the targets are ${TARGETS.join(', ')}`);
+  if (![...TARGETS, 'wgsl'].includes(target)) throw new UsageError(`--target ${target}: the targets are ${[...TARGETS, 'wgsl'].join(', ')}`);
   const k = compileWithDump(args, print);
   verifyKernel(k);
-  if (target !== 'wasm') throw new UsageError(`compiling for '${target}' is not implemented yet; --target wasm is`);
   const dump = args.options.get('dump-ir')?.at(-1);
+  const out = args.options.get('o')?.at(-1) ?? args.options.get('output')?.at(-1);
+  if (target === 'cuda' || target === 'webgpu' || target === 'wgsl') {
+    const lowered = lowerForGpu(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
+    if (target === 'cuda') {
+      const cu = emitCudaFile([lowered]);
+      if (out) {
+        writeFileSync(out, cu);
+        const header = out.replace(/\.cu$/, '') + '.h';
+        writeFileSync(header, emitCudaHeader([{ kernel: lowered.kernel, lowered }]));
+        print(`${k.name}: wrote ${out} and ${header} (${lowered.threads} threads, ${lowered.sharedBytes} bytes of shared memory)`);
+      } else print(cu.trimEnd());
+      return 0;
+    }
+    const wgsl = emitWgsl(lowered);
+    if (out) {
+      writeFileSync(out, wgsl.code);
+      print(`${k.name}: wrote ${out} (${wgsl.threads} invocations per workgroup, ${wgsl.sharedBytes} bytes of workgroup storage, ${wgsl.bindings.length} bindings)`);
+    } else print(wgsl.code.trimEnd());
+    return 0;
+  }
   const wk = dump && ['lower_cpu', 'simplify', 'vectorize', 'isel'].includes(dump)
     ? compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) })
     : wasmKernel(k);
-  const out = args.options.get('o')?.at(-1) ?? args.options.get('output')?.at(-1);
   if (out) writeFileSync(out, wk.bytes);
   if (args.options.has('text')) print(wk.text().trimEnd());
   if (!out && !args.options.has('text')) print(`${k.name}: ${wk.bytes.length} bytes of wasm (write them with -o FILE, print them with --text)`);

@@ -45,10 +45,20 @@ describe('tilebit run', () => {
     expect((await cli('run', 'examples/vector_add.tile', '--target', 'vm')).err).toMatch(/the size N is unknown: give it with --set N=\.\.\./);
     expect((await cli('run', 'examples/vector_add.tile', '--set', 'Q=3', '--target', 'vm')).err).toMatch(/--set Q: the kernel has no template parameter, size or scalar parameter named Q/);
   });
-  it('says which targets are not built yet', async () => {
+  it('says that CUDA kernels are compiled here and run elsewhere', async () => {
     const r = await cli('run', 'examples/vector_add.tile', '--set', 'N=8', '--target', 'cuda');
     expect(r.status).toBe(1);
-    expect(r.err).toMatch(/target 'cuda' is not implemented yet/);
+    expect(r.err).toMatch(/cannot launch CUDA kernels from Node.js: 'tilebit compile --target cuda' writes the .cu/);
+  });
+  it('compiles to CUDA C with a header and to WGSL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-compile-'));
+    const r = await cli('compile', 'examples/softmax.tile', '--target', 'cuda', '-o', join(dir, 'softmax.cu'));
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(dir, 'softmax.cu'), 'utf8')).toMatch(/extern "C" __global__ void __launch_bounds__\(128\) softmax\(/);
+    expect(readFileSync(join(dir, 'softmax.h'), 'utf8')).toMatch(/softmax: grid \(M\), 128 threads, \d+ bytes of static shared memory/);
+    const w = await cli('compile', 'examples/softmax.tile', '--target', 'wgsl');
+    expect(w.status).toBe(0);
+    expect(w.out).toMatch(/@compute @workgroup_size\(128\)/);
   });
   it('runs on wasm by default and checks against the VM', async () => {
     const r = await cli('run', 'examples/dequant_gemm.tile', '--set', 'W=u3,M=1,K=256,N=64', '--check', '--workers', '2');
