@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { emitCudaFile, emitCudaHeader } from '../../backends/cuda/emit.ts';
 import { emitWgsl } from '../../backends/wgsl/emit.ts';
@@ -14,28 +15,14 @@ import { verifyModule } from '../../ir/loop_verify.ts';
 import { compile } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
+import { gpuCases } from '../support/gpu_cases.ts';
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
 
-const sources: { name: string; source: string; set?: Record<string, string> }[] = [
-  ...['vector_add', 'softmax', 'matmul', 'dequant_gemm', 'flash_attention'].map((name) => ({ name, source: example(name) })),
+const sources: { name: string; source: string; set?: Record<string, string | number> }[] = [
+  ...['vector_add', 'softmax', 'matmul', 'dequant_gemm', 'flash_attention'].map((name) => ({ name: `example_${name}`, source: example(name) })),
   { name: 'flash_attention_d128', source: example('flash_attention'), set: { D: '128', CAUSAL: '0' } },
-  {
-    name: 'layouts',
-    source: `kernel layouts(x: f32[16, 8], y: f32[8], z: f32[8, 16]) grid(1) threads(32) {
-      let a = load x[0 :+ 16, 0 :+ 8] @ (local(2, 1) * spatial(8, 4) * local(1, 2));
-      store z[0 :+ 8, 0 :+ 16] = transpose(a) * 2.0;
-      store y[0 :+ 8] = sum(a, axis=0) + max(a, axis=0);
-    }`,
-  },
-  {
-    name: 'views',
-    source: `kernel views(x: u8[N], y: u4[M], z: u8[P]) grid(1) threads(64) {
-      let t = load x[0 :+ 24];
-      store y[0 :+ 48] = view<u4>(t);
-      store z[0 :+ 6] = view<u8>(cast<u2>(t));
-    }`,
-  },
+  ...gpuCases,
   ...['u1', 'u3', 'i5', 'u8', 'f4e2m1', 'f6e3m2', 'f8e4m3'].map((w) => ({
     name: `dequant_${w}`,
     source: dequantGemm({ weight: w, groupSize: 64, activation: 'f16', m: 16 }).source,
@@ -45,7 +32,7 @@ const sources: { name: string; source: string; set?: Record<string, string> }[] 
 /** Lowers every source for GPUs (the Loop IR verified after each pass); kernel names made unique. */
 function lowerAll() {
   return sources.map(({ name, source, set }) => {
-    const k = compile(source, { set: new Map(Object.entries(set ?? {})) });
+    const k = compile(source, { set: new Map(Object.entries(set ?? {}).map(([n, v]) => [n, String(v)])) });
     const lowered = lowerForGpu({ ...k, name: `k_${name}` }, (_, m) => verifyModule(m));
     return { name, k, lowered };
   });
@@ -76,6 +63,25 @@ describe('CUDA C', () => {
     // The header compiles as C++ next to the kernels.
     writeFileSync(join(dir, 'use.cu'), `#include "kernels.h"\nint main() { return 0; }\n`);
     execFileSync('nvcc', ['-arch=sm_80', '-c', '-o', join(dir, 'use.o'), join(dir, 'use.cu')], { stdio: 'pipe' });
+  }, 240_000);
+});
+
+describe('the GPU check bundle', () => {
+  it.skipIf(!haveNvcc)('builds: launch files, inputs, the VM outputs, and a harness that compiles and links with the kernels', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-bundle-'));
+    const script = fileURLToPath(new URL('../../scripts/gpu-bundle.ts', import.meta.url));
+    execFileSync(process.execPath, ['--import', 'tsx', script, dir], { stdio: 'pipe' });
+    const spec = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: { case: string; outputs: { want: string }[] }[] };
+    expect(spec.cases.length).toBe(gpuCases.length);
+    for (const c of spec.cases) {
+      expect(readFileSync(join(dir, `${c.case}.launch`), 'utf8')).toMatch(new RegExp(`^kernel k_${c.case}\ngrid \\d+ \\d+ \\d+\nthreads \\d+\n`));
+      for (const o of c.outputs) expect(readFileSync(join(dir, o.want)).length).toBeGreaterThan(0);
+    }
+    execFileSync('nvcc', ['-arch=sm_80', '-o', join(dir, 'harness'), join(dir, 'harness.cu'), join(dir, 'kernels.cu')], { stdio: 'pipe' });
+    // Without a GPU the harness says so (exit 2); with one, the first case runs.
+    const run = spawnSync(join(dir, 'harness'), [`${spec.cases[0]!.case}.launch`], { cwd: dir, encoding: 'utf8' });
+    if (run.status === 2) expect(run.stderr).toMatch(/no CUDA device/);
+    else expect(run.stdout).toMatch(/^ok k_/);
   }, 240_000);
 });
 

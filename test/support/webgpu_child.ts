@@ -7,24 +7,14 @@ import { outputTensors } from '../../ir/tile_ir.ts';
 import { compileWebGpu, gpuContext, runWebGpu } from '../../backends/wgsl/runtime.ts';
 import { cloneTensors, compile, prepareTensors, runOnVM } from '../../src/api.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
-import { tensorFrom } from '../../src/vm/memory.ts';
-
-export interface GpuCase {
-  readonly source: string;
-  /** Template arguments, sizes and scalars, as `--set` takes them. */
-  readonly set?: Record<string, string | number>;
-  /** Given input tensors: dtype, shape and element values (held values, as tensorFrom takes them). */
-  readonly tensors?: Record<string, { dtype: string; shape: number[]; values: number[] }>;
-  readonly seed?: number;
-}
+import type { GpuCase } from './gpu_cases.ts';
 
 const c = JSON.parse(process.argv[2]!) as GpuCase;
 const set = new Map(Object.entries(c.set ?? {}).map(([a, b]) => [a, String(b)]));
 const k = compile(c.source, { set });
 const values = new Map([...set].filter(([n]) => !(n in k.template)).map(([n, v]) => [n, Number(v)]));
 const outputs = new Set(outputTensors(k));
-const given = new Map(Object.entries(c.tensors ?? {}).map(([n, t]) => [n, tensorFrom(t.dtype, t.shape, t.values)]));
-const inputs = prepareTensors(k, { tensors: given, values, seed: c.seed ?? 5 }, outputs);
+const inputs = prepareTensors(k, { values, seed: c.seed ?? 5 }, outputs);
 const vm = runOnVM(k, cloneTensors(inputs), values);
 const gpu = cloneTensors(inputs);
 const ctx = await gpuContext();

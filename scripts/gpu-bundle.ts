@@ -1,0 +1,115 @@
+// Writes a bundle for checking the CUDA backend on a machine with an NVIDIA GPU and no Node.js: the CUDA
+// C of every case of test/support/gpu_cases.ts, the host harness, one launch file per case, the inputs
+// and the VM's outputs, and check.py, which runs each case and compares with the VM.
+// scripts/gpu-check.sh builds and runs it there.
+//
+// Usage: npx tsx scripts/gpu-bundle.ts [DIR]   (default .gpu/bundle)
+
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
+import { harnessSource } from '../backends/cuda/harness.ts';
+import { outputTensors } from '../ir/tile_ir.ts';
+import { lowerForGpu } from '../passes/pipeline.ts';
+import { cloneTensors, compile, prepareTensors, runOnVM } from '../src/api.ts';
+import { TOLERANCE } from '../src/testing/compare.ts';
+import { prepareLaunch } from '../src/vm/interpret.ts';
+import { gpuCases } from '../test/support/gpu_cases.ts';
+
+// Runs every case with the harness and compares with the VM's outputs: bit for bit, except f32, f16 and
+// bf16 outputs, which agree within the testing kit's tolerance (relative to the largest finite |value|).
+const CHECK_PY = `import json, subprocess, sys
+import numpy as np
+
+spec = json.load(open("cases.json"))
+tol = spec["tolerance"]
+
+def values(raw, dtype):
+    if dtype == "f32": return np.frombuffer(raw, dtype=np.float32).astype(np.float64)
+    if dtype == "f16": return np.frombuffer(raw, dtype=np.float16).astype(np.float64)
+    if dtype == "bf16": return (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    return None
+
+rows, failed = [], 0
+for c in spec["cases"]:
+    run = subprocess.run(["./harness", c["case"] + ".launch"], capture_output=True, text=True)
+    if run.returncode != 0:
+        rows.append((c["case"], "-", "FAILED: " + (run.stdout + run.stderr).strip().splitlines()[-1], "", "", ""))
+        failed += 1
+        continue
+    ms = run.stdout.split()[-1]
+    for o in c["outputs"]:
+        got, want = open(o["got"], "rb").read(), open(o["want"], "rb").read()
+        g, w = values(got, o["dtype"]), values(want, o["dtype"])
+        if g is None:
+            ok, err, t = got == want, "0" if got == want else "bytes differ", "exact"
+        else:
+            finite = w[np.isfinite(w)]
+            t = tol.get(o["dtype"], 0) * (np.abs(finite).max() if finite.size else 0)
+            same = (g == w) | (np.isnan(g) & np.isnan(w))
+            diff = np.where(same, 0, np.abs(g - w))
+            diff = np.where(np.isnan(diff), np.inf, diff)
+            ok, err, t = bool((diff <= t).all()), "%.3g" % diff.max(), "%.3g" % t
+        failed += not ok
+        rows.append((c["case"], o["name"], "agrees" if ok else "DISAGREES", err, t, ms))
+
+head = ("case", "output", "vs the VM", "max error", "tolerance", "ms")
+widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(6)]
+for r in [head] + rows:
+    print("  ".join(str(x).ljust(widths[i]) for i, x in enumerate(r)))
+print("%d of %d outputs disagree or failed" % (failed, len(rows)) if failed else "all %d outputs agree with the VM" % len(rows))
+sys.exit(1 if failed else 0)
+`;
+
+const dir = process.argv[2] ?? '.gpu/bundle';
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(join(dir, 'data'), { recursive: true });
+
+const lowered = [];
+const manifest: { case: string; kernel: string; outputs: { name: string; dtype: string; got: string; want: string }[] }[] = [];
+for (const c of gpuCases) {
+  const set = new Map(Object.entries(c.set ?? {}).map(([n, v]) => [n, String(v)]));
+  const k0 = compile(c.source, { set });
+  const k = { ...k0, name: `k_${c.name}` };
+  const values = new Map([...set].filter(([n]) => !(n in k.template)).map(([n, v]) => [n, Number(v)]));
+  const outputs = new Set(outputTensors(k));
+  const inputs = prepareTensors(k, { values, seed: c.seed ?? 5 }, outputs);
+  const vm = runOnVM(k, cloneTensors(inputs), values);
+  const l = lowerForGpu(k);
+  lowered.push(l);
+  const launch = prepareLaunch(k, { tensors: inputs, scalars: values });
+  const lines = [`kernel ${k.name}`, `grid ${launch.grid.join(' ')}`, `threads ${l.threads}`];
+  const outs: (typeof manifest)[number]['outputs'] = [];
+  for (const b of l.buffers) {
+    const t = inputs.get(b.tensor)!;
+    const input = `data/${c.name}.${b.tensor}.in`;
+    writeFileSync(join(dir, input), t.bytes);
+    const isOut = outputs.has(b.tensor);
+    const got = `data/${c.name}.${b.tensor}.got`;
+    lines.push(`buffer ${t.bytes.length} ${input} ${isOut ? got : '-'}`);
+    if (isOut) {
+      const want = `data/${c.name}.${b.tensor}.want`;
+      writeFileSync(join(dir, want), vm.get(b.tensor)!.bytes);
+      outs.push({ name: b.tensor, dtype: b.dtype, got, want });
+    }
+  }
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (const a of l.args) {
+    const v = a.name.startsWith('sym_') ? launch.symbols.get(a.name.slice(4))! : values.get(a.name.slice(6))!;
+    if (a.type === 'f32') {
+      f32[0] = v;
+      lines.push(`f32 ${u32[0]!.toString(16)}`);
+    } else lines.push(`i32 ${Math.trunc(v)}`);
+  }
+  lines.push('repeat 20');
+  writeFileSync(join(dir, `${c.name}.launch`), `${lines.join('\n')}\n`);
+  manifest.push({ case: c.name, kernel: k.name, outputs: outs });
+}
+
+writeFileSync(join(dir, "kernels.cu"), emitCudaFile(lowered));
+writeFileSync(join(dir, 'kernels.h'), emitCudaHeader(lowered.map((l) => ({ kernel: l.kernel, lowered: l }))));
+writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered.map((l) => l.kernel.name)));
+writeFileSync(join(dir, 'cases.json'), `${JSON.stringify({ tolerance: TOLERANCE, cases: manifest }, null, 1)}\n`);
+writeFileSync(join(dir, 'check.py'), CHECK_PY);
+console.log(`wrote ${gpuCases.length} cases to ${dir}`);

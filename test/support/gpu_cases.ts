@@ -1,0 +1,60 @@
+// The kernels every GPU target is checked on against the VM: the DSL.md examples on edge shapes,
+// explicit layouts, views, partial-word stores from neighbouring blocks, and the dequant-GEMM generator
+// over weight types. Shared by the WebGPU tests, the CUDA compile tests and scripts/gpu-bundle.ts.
+
+import { readFileSync } from 'node:fs';
+import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
+
+export interface GpuCase {
+  readonly name: string;
+  readonly source: string;
+  /** Template arguments, sizes and scalars, as `--set` takes them. */
+  readonly set?: Record<string, string | number>;
+  readonly seed?: number;
+}
+
+const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
+
+export const gpuCases: readonly GpuCase[] = [
+  { name: 'vector_add_1', source: example('vector_add'), set: { N: 1 } },
+  { name: 'vector_add_997', source: example('vector_add'), set: { N: 997 } },
+  { name: 'softmax_1', source: example('softmax'), set: { M: 2, N: 1 } },
+  { name: 'softmax_700', source: example('softmax'), set: { M: 3, N: 700 } },
+  { name: 'matmul', source: example('matmul'), set: { M: 70, K: 40, N: 65, BM: 32, BN: 32, BK: 16 } },
+  { name: 'dequant_gemm_u3', source: example('dequant_gemm'), set: { W: 'u3', ZERO: 4, M: 5, K: 256, N: 100 } },
+  { name: 'dequant_gemm_f4e2m1', source: example('dequant_gemm'), set: { W: 'f4e2m1', ZERO: 0, M: 1, K: 128, N: 37, BN: 32 } },
+  { name: 'flash_attention_causal', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 2, S: 37, scale: 0.25 } },
+  { name: 'flash_attention', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 0, H: 2, S: 37, scale: 0.25 } },
+  {
+    name: 'layouts',
+    source: `kernel layouts(x: f32[16, 8], y: f32[8], z: f32[8, 16]) grid(1) threads(32) {
+      let a = load x[0 :+ 16, 0 :+ 8] @ (local(2, 1) * spatial(8, 4) * local(1, 2));
+      store z[0 :+ 8, 0 :+ 16] = transpose(a) * 2.0;
+      store y[0 :+ 8] = sum(a, axis=0) + max(a, axis=0);
+    }`,
+    seed: 3,
+  },
+  {
+    name: 'views',
+    source: `kernel views(x: u8[N], y: u4[M], z: u8[P]) grid(1) threads(64) {
+      let t = load x[0 :+ 24];
+      store y[0 :+ 48] = view<u4>(t);
+      store z[0 :+ 6] = view<u8>(cast<u2>(t));
+    }`,
+    set: { N: 24, M: 48, P: 6 },
+    seed: 9,
+  },
+  ...['u3', 'i5', 'f6e3m2', 'f16', 'u8'].map((W) => ({
+    name: `stores_${W}`,
+    source: `kernel stores<W: dtype = u8>(x: f32[N], y: W[N]) grid(cdiv(N, 5)) threads(32) {
+      store y[block.x * 5 :+ 5] = cast<W>(load x[block.x * 5 :+ 5] * 8.0);
+    }`,
+    set: { W, N: 67 },
+    seed: 11,
+  })),
+  ...['u1', 'u2', 'i4', 'u8', 'f8e4m3'].map((w) => ({
+    name: `dequant_gen_${w}`,
+    source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,
+    set: { M: 3, K: 64, N: 40 },
+  })),
+];
