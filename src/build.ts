@@ -9,8 +9,11 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
 import { compileWasm } from '../backends/wasm/runtime.ts';
-import { type Kernel, type SymExpr, outputTensors } from '../ir/tile_ir.ts';
+import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
+import { type SymExpr, outputTensors } from '../ir/tile_ir.ts';
+import { lowerForGpu } from '../passes/pipeline.ts';
 import { compile } from './api.ts';
 import { type DecodeAttentionOptions, type FlashAttentionOptions, decodeAttention, flashAttention } from './kernels/attention.ts';
 import { type DequantGemmOptions, dequantGemm } from './kernels/dequant_gemm.ts';
@@ -42,38 +45,85 @@ export interface Instance {
   readonly set: readonly (readonly [string, string])[];
 }
 
+export const BUILD_TARGETS = ['wasm', 'cuda', 'wgsl'] as const;
+export type BuildTarget = (typeof BUILD_TARGETS)[number];
+
 export interface Job {
   readonly instance: Instance;
   readonly hash: string;
   readonly relaxedSimd: boolean;
+  readonly targets: readonly BuildTarget[];
 }
 
-/** Compiles one instance: what a build worker does. */
-export function compileInstance(job: Job): { bytes: Uint8Array; entry: ManifestKernel } {
+/** An artifact: a path inside the output folder and its contents. */
+export interface Artifact {
+  readonly path: string;
+  readonly data: Uint8Array | string;
+}
+
+/** Compiles one instance for every target: what a build worker does. */
+export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestKernel } {
   const i = job.instance;
   try {
     const k = compile(i.source, { set: new Map(i.set), file: `${i.name}.tile` });
-    const wk = compileWasm(k, { relaxedSimd: job.relaxedSimd });
-    return { bytes: wk.bytes, entry: manifestEntry(i, k, job.hash, wk.lowering, job.relaxedSimd) };
+    const files: Artifact[] = [];
+    let entry: ManifestKernel = {
+      name: i.name, targets: job.targets, hash: job.hash,
+      params: k.params.map((p) => (p.kind === 'tensor' ? { name: p.name, kind: 'tensor', dtype: p.dtype, shape: p.shape } : { name: p.name, kind: 'scalar', dtype: p.dtype })),
+      outputs: outputTensors(k),
+      grid: k.grid, threads: k.threads,
+    };
+    if (job.targets.includes('wasm')) {
+      const wk = compileWasm(k, { relaxedSimd: job.relaxedSimd });
+      files.push({ path: `wasm/${i.name}.wasm`, data: wk.bytes });
+      entry = { ...entry, ...wasmEntry(i, wk.lowering, job.relaxedSimd) };
+    }
+    if (job.targets.includes('cuda') || job.targets.includes('wgsl')) {
+      const lowered = lowerForGpu(k);
+      if (job.targets.includes('cuda')) {
+        files.push({ path: `cuda/${i.name}.cu`, data: emitCudaFile([lowered]) }, { path: `cuda/${i.name}.h`, data: emitCudaHeader([{ kernel: lowered.kernel, lowered }], `TILEBIT_${i.name.toUpperCase()}_H`) });
+        entry = {
+          ...entry,
+          cuda: { file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name), features: { mma: false, cpAsync: false, ldmatrix: false } },
+        };
+      }
+      if (job.targets.includes('wgsl')) {
+        const w = emitWgsl(lowered);
+        files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code });
+        entry = {
+          ...entry,
+          wgsl: { file: `wgsl/${i.name}.wgsl`, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings, args: lowered.args.map((a) => a.name), features: { shaderF16: false, subgroups: false } },
+        };
+      }
+    }
+    return { files, entry };
   } catch (e) {
     throw new BuildError(`kernel '${i.name}' failed to build: ${(e as Error).message}`);
   }
 }
 
+/**
+ * A kernel of the manifest. The wasm fields (file, args, dataBytes, scratchBytes, traps, features) are
+ * there when wasm was built; `cuda` and `wgsl` describe those artifacts: the launch arguments after the
+ * tensor buffers (size symbols, then scalars), threads per block, shared memory, and which target
+ * features the code uses.
+ */
 export interface ManifestKernel {
   readonly name: string;
-  readonly target: 'wasm';
-  readonly file: string;
+  readonly targets: readonly BuildTarget[];
   readonly hash: string;
   readonly params: readonly ({ name: string; kind: 'tensor'; dtype: string; shape: readonly SymExpr[] } | { name: string; kind: 'scalar'; dtype: string })[];
   readonly outputs: readonly string[];
   readonly grid: readonly SymExpr[];
   readonly threads: number;
-  readonly args: { readonly tensors: readonly string[]; readonly symbols: readonly string[]; readonly scalars: readonly { name: string; dtype: string }[] };
-  readonly dataBytes: number;
-  readonly scratchBytes: number;
-  readonly traps: readonly string[];
-  readonly features: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
+  readonly file?: string;
+  readonly args?: { readonly tensors: readonly string[]; readonly symbols: readonly string[]; readonly scalars: readonly { name: string; dtype: string }[] };
+  readonly dataBytes?: number;
+  readonly scratchBytes?: number;
+  readonly traps?: readonly string[];
+  readonly features?: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
+  readonly cuda?: { readonly file: string; readonly header: string; readonly threads: number; readonly sharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
+  readonly wgsl?: { readonly file: string; readonly threads: number; readonly sharedBytes: number; readonly bindings: readonly WgslBinding[]; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
 }
 
 export interface BuildReport {
@@ -81,7 +131,7 @@ export interface BuildReport {
   readonly reused: readonly string[];
 }
 
-const VERSION = 1; // bump when artifacts change meaning: it is part of every content hash
+const VERSION = 2; // bump when artifacts change meaning: it is part of every content hash
 
 function expand(d: Declaration): { name: string; options: Options }[] {
   const keys = Object.keys(d.product ?? {});
@@ -116,19 +166,19 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-const hashOf = (i: Instance, relaxedSimd: boolean): string =>
-  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, set: [...i.set].sort(), relaxedSimd })).digest('hex').slice(0, 16);
+const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[]): string =>
+  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, set: [...i.set].sort(), relaxedSimd, targets })).digest('hex').slice(0, 16);
 
 /** Compiles jobs on worker threads, `count` at a time; calls `done` as each finishes. */
-async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { bytes: Uint8Array; entry: ManifestKernel }) => void): Promise<void> {
+async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { files: Artifact[]; entry: ManifestKernel }) => void): Promise<void> {
   const lanes = Array.from({ length: Math.min(count, jobs.length) }, (_, w) => jobs.filter((_, j) => j % count === w));
   let failure: string | null = null;
   await Promise.all(lanes.map((lane) => new Promise<void>((resolvePromise, reject) => {
     const worker = new Worker(new URL('./ts_worker.mjs', import.meta.url), { workerData: { module: new URL('./build_worker.ts', import.meta.url).href, jobs: lane } });
     let left = lane.length;
-    worker.on('message', (m: { name: string; bytes?: Uint8Array; entry?: ManifestKernel; error?: string }) => {
+    worker.on('message', (m: { name: string; files?: Artifact[]; entry?: ManifestKernel; error?: string }) => {
       if (m.error) failure ??= m.error;
-      else done(m.name, { bytes: m.bytes!, entry: m.entry! });
+      else done(m.name, { files: m.files!, entry: m.entry! });
       if (--left === 0) void worker.terminate().then(() => resolvePromise());
     });
     worker.on('error', reject);
@@ -136,12 +186,9 @@ async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name
   if (failure) throw new BuildError(failure);
 }
 
-function manifestEntry(i: Instance, k: Kernel, hash: string, lowering: ReturnType<typeof compileWasm>['lowering'], relaxedSimd: boolean): ManifestKernel {
+function wasmEntry(i: Instance, lowering: ReturnType<typeof compileWasm>['lowering'], relaxedSimd: boolean): Partial<ManifestKernel> {
   return {
-    name: i.name, target: 'wasm', file: `wasm/${i.name}.wasm`, hash,
-    params: k.params.map((p) => (p.kind === 'tensor' ? { name: p.name, kind: 'tensor', dtype: p.dtype, shape: p.shape } : { name: p.name, kind: 'scalar', dtype: p.dtype })),
-    outputs: outputTensors(k),
-    grid: k.grid, threads: k.threads,
+    file: `wasm/${i.name}.wasm`,
     args: { tensors: lowering.args.tensors, symbols: lowering.args.symbols, scalars: lowering.args.scalars.map((s) => ({ name: s.name, dtype: s.dtype })) },
     dataBytes: lowering.module.dataBytes, scratchBytes: lowering.module.scratchBytes, traps: lowering.module.traps,
     features: { simd: true, relaxedSimd, threads: true },
@@ -159,8 +206,8 @@ export interface BuildOptions {
 }
 
 export async function build(libFile: string, options: BuildOptions): Promise<BuildReport> {
-  const targets = options.targets ?? ['wasm'];
-  for (const t of targets) if (t !== 'wasm') throw new BuildError(`target '${t}' cannot be built yet; the builder supports wasm (see the README's status table)`);
+  const targets = [...new Set(options.targets ?? ['wasm'])].sort() as BuildTarget[];
+  for (const t of targets) if (!(BUILD_TARGETS as readonly string[]).includes(t)) throw new BuildError(`unknown target '${t}': the builder writes ${BUILD_TARGETS.join(', ')}`);
   let lib: { name?: string; kernels?: Declaration[] };
   try {
     lib = JSON.parse(readFileSync(libFile, 'utf8'));
@@ -174,7 +221,7 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
   const old = new Map((previous.kernels ?? []).map((k) => [k.name, k]));
   const staging = `${out}.partial`;
   rmSync(staging, { recursive: true, force: true });
-  mkdirSync(join(staging, 'wasm'), { recursive: true });
+  for (const t of targets) mkdirSync(join(staging, t), { recursive: true });
   const kernels: ManifestKernel[] = [];
   const built: string[] = [];
   const reused: string[] = [];
@@ -183,17 +230,18 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
     let finished = 0;
     const note = (name: string, what: string): void => options.progress?.(`[${++finished}/${instances.length}] ${name}: ${what}`);
     for (const inst of instances) {
-      const hash = hashOf(inst, relaxedSimd);
+      const hash = hashOf(inst, relaxedSimd, targets);
       const before = old.get(inst.name);
-      if (before && before.hash === hash && existsSync(join(out, before.file))) {
-        cpSync(join(out, before.file), join(staging, before.file));
+      const previousFiles = before ? artifactsOf(before) : [];
+      if (before && before.hash === hash && previousFiles.every((f) => existsSync(join(out, f)))) {
+        for (const f of previousFiles) cpSync(join(out, f), join(staging, f));
         kernels.push(before);
         reused.push(inst.name);
         note(inst.name, 'unchanged');
-      } else jobs.push({ instance: inst, hash, relaxedSimd });
+      } else jobs.push({ instance: inst, hash, relaxedSimd, targets });
     }
-    const finish = (name: string, r: { bytes: Uint8Array; entry: ManifestKernel }): void => {
-      writeFileSync(join(staging, 'wasm', `${name}.wasm`), r.bytes);
+    const finish = (name: string, r: { files: Artifact[]; entry: ManifestKernel }): void => {
+      for (const f of r.files) writeFileSync(join(staging, f.path), f.data);
       kernels.push(r.entry);
       built.push(name);
       note(name, 'built');
@@ -205,7 +253,7 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
     built.sort();
     const manifest = { library: lib.name ?? 'kernels', builder: `tilebit/${VERSION}`, kernels };
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    const exports = kernels.map((k) => `export const ${k.name} = (tensors, scalars) => launch('${k.name}', tensors, scalars);`);
+    const exports = kernels.filter((k) => k.file).map((k) => `export const ${k.name} = (tensors, scalars) => launch('${k.name}', tensors, scalars);`);
     writeFileSync(join(staging, 'index.js'), `${BINDINGS_RUNTIME}\n${exports.join('\n')}\n`);
     writeFileSync(join(staging, 'index.d.ts'), bindingsDts(kernels));
   } catch (e) {
@@ -223,9 +271,12 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
 
 const TS_ARRAYS: Readonly<Record<string, string>> = { f32: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array' };
 
+/** The files of a manifest entry, relative to the output folder. */
+const artifactsOf = (k: ManifestKernel): string[] => [k.file, k.cuda?.file, k.cuda?.header, k.wgsl?.file].filter((f): f is string => f !== undefined);
+
 function bindingsDts(kernels: readonly ManifestKernel[]): string {
   const lines = [BINDINGS_DTS];
-  for (const k of kernels) {
+  for (const k of kernels.filter((x) => x.file)) {
     const tensors = k.params.filter((p) => p.kind === 'tensor').map((p) => `${p.name}: TensorArg<${TS_ARRAYS[p.dtype] ?? 'Uint8Array'}>`);
     const scalars = k.params.filter((p) => p.kind === 'scalar').map((p) => `${p.name}: number`);
     const outs = k.outputs.map((o) => `${o}: Uint8Array`).join('; ');

@@ -1,7 +1,7 @@
 // The ahead-of-time builder: outputs, determinism, incrementality, atomicity, and the bindings used
 // as an application would use them.
 
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -61,7 +61,27 @@ describe('tilebit build', () => {
     writeFileSync(badLib, JSON.stringify({ kernels: [...lib(['u3']).kernels, { name: 'bad', source: join(work, 'bad.tile') }] }));
     await expect(build(badLib, { out: a, workers: 2 })).rejects.toThrow(/^kernel 'bad' failed to build: bad.tile:1:63: unknown name 'y'/);
     expect(files(a)).toEqual(before);
-    await expect(build(libFile, { out: a, targets: ['cuda'] })).rejects.toThrow(BuildError);
+    await expect(build(libFile, { out: a, targets: ['metal'] })).rejects.toThrow(/unknown target 'metal': the builder writes wasm, cuda, wgsl/);
+    expect(files(a)).toEqual(before);
+  });
+
+  it('writes CUDA C with headers and WGSL, described in the manifest, and rebuilds when the targets change', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    const out = join(work, 'lib');
+    const libFile = writeLib(work, ['u3']);
+    await build(libFile, { out, workers: 1, targets: ['wasm', 'cuda', 'wgsl'] });
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    const gemv = manifest.kernels.find((k: { name: string }) => k.name === 'gemv_u3');
+    expect(gemv.targets).toEqual(['cuda', 'wasm', 'wgsl']);
+    expect(readFileSync(join(out, gemv.cuda.file), 'utf8')).toMatch(/extern "C" __global__ void __launch_bounds__\(\d+\) gemv_u3\(/);
+    expect(readFileSync(join(out, gemv.cuda.header), 'utf8')).toMatch(/__global__ void gemv_u3\(unsigned char\* g_a/);
+    expect(readFileSync(join(out, gemv.wgsl.file), 'utf8')).toMatch(/@compute @workgroup_size\(\d+\)/);
+    expect(gemv.wgsl.bindings.map((b: { name: string }) => b.name)).toEqual(['a', 'w', 's', 'c', 'tb_data', 'tb_args', 'tb_err']);
+    expect(gemv.wgsl.args).toEqual(gemv.cuda.args);
+    // Only wasm now: the GPU artifacts go, nothing is reused across different target sets.
+    const report = await build(libFile, { out, workers: 1, targets: ['wasm'] });
+    expect(report.reused).toEqual([]);
+    expect(existsSync(join(out, 'cuda'))).toBe(false);
   });
 
   it('the bindings load and launch kernels as an application would', async () => {
