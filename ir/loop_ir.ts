@@ -54,6 +54,11 @@ export type Expr =
 
 export type Stmt =
   | { readonly k: 'set'; readonly name: string; readonly value: Expr }
+  /**
+   * names[i] = the 32-bit word at byte address addr + 4i of `mem`, as one access: addr is a multiple of
+   * 4 * names.length (1, 2 or 4 words; the GPU lowering checks it before it uses this).
+   */
+  | { readonly k: 'loadwords'; readonly mem: string; readonly addr: Expr; readonly names: readonly string[] }
   /** array[index] = value, on a per-thread register array. */
   | { readonly k: 'aset'; readonly array: string; readonly index: Expr; readonly value: Expr }
   | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr; readonly mem?: string }
@@ -225,6 +230,9 @@ export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
         break;
       case 'aset':
         [s.index, s.value].forEach(visit);
+        break;
+      case 'loadwords':
+        visit(s.addr);
         break;
       case 'store':
       case 'atomic':

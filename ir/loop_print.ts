@@ -38,6 +38,9 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
       case 'set':
         out.push(`${indent}${s.name} = ${printExpr(s.value)}`);
         break;
+      case 'loadwords':
+        out.push(`${indent}${s.names.join(', ')} = loadwords${s.names.length * 32}@${s.mem}[${printExpr(s.addr)}]`);
+        break;
       case 'aset':
         out.push(`${indent}${s.array}[${printExpr(s.index)}] = ${printExpr(s.value)}`);
         break;

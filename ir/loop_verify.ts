@@ -106,6 +106,11 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
           else if (v && v !== t) problems.push(where(`${s.name}: ${t} is set to a ${v}`));
           break;
         }
+        case 'loadwords':
+          if (expr(s.addr) !== 'i32') problems.push(where('a load address must be i32'));
+          if (![1, 2, 4].includes(s.names.length)) problems.push(where(`loadwords of ${s.names.length} words`));
+          for (const n of s.names) if (types.get(n) !== 'i32') problems.push(where(`loadwords into ${n}, which is not an i32 local`));
+          break;
         case 'aset': {
           const a = arrays.get(s.array);
           if (!a) problems.push(where(`'${s.array}' is not an array`));

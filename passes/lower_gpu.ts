@@ -112,8 +112,9 @@ class GpuLowerer {
 
   constructor(readonly kernel: Kernel) {}
 
+  /** A new local; the underscore keeps names such as f32 or i8, which are types in CUDA C and WGSL, away. */
   fresh(prefix: string, type: LType): string {
-    const name = `${prefix}${this.counter++}`;
+    const name = `${prefix}${prefix.endsWith('_') ? '' : '_'}${this.counter++}`;
     this.locals.set(name, type);
     return name;
   }
@@ -231,7 +232,7 @@ class GpuLowerer {
   }
 
   newTile(dtype: string, shape: readonly number[], layout: RegisterLayout, prefix = 'r'): RTile {
-    const array = `${prefix}${this.counter++}`;
+    const array = `${prefix}${prefix.endsWith('_') ? '' : '_'}${this.counter++}`;
     const length = localSize(layout);
     this.arrays.push({ name: array, type: heldOf(dtype), length });
     return { dtype, shape, layout, array, length };
@@ -608,6 +609,12 @@ class GpuLowerer {
       case 'load': {
         const t = this.tensors.get(inst.tensor)!;
         const out = this.newTile(type.dtype, type.shape, layout);
+        const bits = parseDType(t.dtype).bits;
+        const run = runOf(layout);
+        if (run !== null && (run * bits) % 32 === 0 && inst.index.at(-1)!.extent !== null) {
+          this.out.push(...this.vectorLoad(t, inst.index, out, run, bits));
+          return out;
+        }
         const code = this.fresh('ld', 'i32');
         this.out.push(...this.forLocals(out.length, (j) => {
           const coords = sliceCoords(inst.index, this.coordsOf(layout, j), (v) => this.scalar(v));
@@ -628,6 +635,44 @@ class GpuLowerer {
       default:
         throw new Error(`lowerGpu: ${inst.op} does not produce a tile`);
     }
+  }
+
+  /**
+   * A load whose layout gives each thread runs of `run` consecutive elements along the tensor's last
+   * dimension, `run * bits` a whole number of words: each run inside the tensor and aligned to its
+   * access is read as words (up to 128 bits at once) and its fields unpacked from them; other runs take
+   * the per-element path.
+   */
+  vectorLoad(t: TensorInfo, index: readonly IndexEntry[], out: RTile, run: number, bits: number): Stmt[] {
+    const words = (run * bits) / 32;
+    const group = words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
+    const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
+    const code = this.fresh('ld', 'i32');
+    const mask = bits === 32 ? -1 : (1 << bits) - 1;
+    return this.forLocals(out.length / run, (q) => {
+      const j0 = mul(q, i32(run));
+      const first = sliceCoords(index, this.coordsOf(out.layout, j0), (v) => this.scalar(v));
+      const d = first.length - 1;
+      const end = add(first[d]!, i32(run - 1));
+      const inside = op('i32.and', this.inside(t, first), op('i32.lt_u', end, get(t.dims[d]!)));
+      const bitAt = mul(this.globalLinear(t, first), i32(bits));
+      const aligned = op('i32.eqz', op('i32.and', bitAt, i32(group * 32 - 1)));
+      const fast: Stmt[] = [];
+      for (let g = 0; g < words; g += group) {
+        fast.push({ k: 'loadwords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), names: names.slice(g, g + group) });
+      }
+      const slow: Stmt[] = [];
+      for (let u = 0; u < run; u++) {
+        const [w, sh] = [(u * bits) >> 5, (u * bits) & 31];
+        let v = op('i32.shr_u', get(names[w]!), i32(sh));
+        if (sh + bits > 32) v = op('i32.or', v, op('i32.shl', get(names[w + 1]!), i32(32 - sh)));
+        if (bits < 32) v = op('i32.and', v, i32(mask));
+        fast.push(aset(out, add(j0, i32(u)), heldFromCode(t.dtype, v)));
+        const coords = [...first.slice(0, d), add(first[d]!, i32(u))];
+        slow.push(...this.readGlobalCode(t, coords, code), aset(out, add(j0, i32(u)), heldFromCode(t.dtype, get(code))));
+      }
+      return [ifThen(op('i32.and', inside, aligned), fast, slow)];
+    });
   }
 
   /** Reinterprets bits: x's codes go to scratch, one per word; each result element gathers its bits. */
@@ -726,6 +771,19 @@ class GpuLowerer {
     }));
     return out;
   }
+}
+
+/**
+ * The length of the runs of consecutive elements along the last dimension that each thread holds at
+ * consecutive local indices: the extent of the innermost local mode when it is the last dimension's
+ * innermost mode; null otherwise.
+ */
+function runOf(l: RegisterLayout): number | null {
+  const e = l.local.at(-1);
+  if (e === undefined) return null;
+  const m = l.modes[e]!;
+  if (m.dim !== l.shape.length - 1 || innerStride(l, e) !== 1) return null;
+  return m.extent;
 }
 
 /** The compile-time part of local j's coordinates. */

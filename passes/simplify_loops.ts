@@ -65,6 +65,8 @@ function simplifyStmts(body: readonly Stmt[]): Stmt[] {
     switch (s.k) {
       case 'set':
         return [{ ...s, value: simplifyExpr(s.value) }];
+      case 'loadwords':
+        return [{ ...s, addr: simplifyExpr(s.addr) }];
       case 'aset':
         return [{ ...s, index: simplifyExpr(s.index), value: simplifyExpr(s.value) }];
       case 'store':

@@ -185,6 +185,16 @@ class Printer {
       case 'set':
         out.push(`${indent}${s.name} = ${this.expr(s.value)};`);
         return;
+      case 'loadwords': {
+        const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
+        const n = s.names.length;
+        if (n === 1) out.push(`${indent}${s.names[0]} = *(const int*)${p};`);
+        else {
+          const lanes = ['x', 'y', 'z', 'w'];
+          out.push(`${indent}{ const int${n} v_ = *(const int${n}*)${p}; ${s.names.map((x, i) => `${x} = v_.${lanes[i]};`).join(' ')} }`);
+        }
+        return;
+      }
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;

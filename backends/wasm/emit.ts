@@ -210,6 +210,7 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
     switch (s.k) {
       case 'set':
         return m.local.set(index.get(s.name)!, expr(s.value));
+      case 'loadwords':
       case 'aset':
         throw new Error('emitWasm: register arrays belong to GPU lowerings');
       case 'store': {

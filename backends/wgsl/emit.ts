@@ -235,6 +235,11 @@ class Printer {
       case 'set':
         out.push(`${indent}${s.name} = ${this.expr(s.value)};`);
         return;
+      case 'loadwords': {
+        const a = this.expr(s.addr);
+        s.names.forEach((x, i) => out.push(`${indent}${x} = ${I(this.word(s.mem, i ? `(${a} + ${4 * i}i)` : a))};`));
+        return;
+      }
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;

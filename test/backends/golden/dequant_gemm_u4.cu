@@ -86,87 +86,88 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   int dim_s_1_5 = 0;
   int dim_c_0_6 = 0;
   int dim_c_1_7 = 0;
-  int s8 = 0;
-  int s9 = 0;
-  int s10 = 0;
-  int s11 = 0;
-  int s12 = 0;
-  int s13 = 0;
-  int s14 = 0;
-  float f15 = 0;
-  int s18 = 0;
-  int s19 = 0;
-  int s20 = 0;
+  int s_8 = 0;
+  int s_9 = 0;
+  int s_10 = 0;
+  int s_11 = 0;
+  int s_12 = 0;
+  int s_13 = 0;
+  int s_14 = 0;
+  float f_15 = 0;
+  int s_18 = 0;
+  int s_19 = 0;
+  int s_20 = 0;
   int g0_21 = 0;
-  int s22 = 0;
-  float f23 = 0;
-  int s26 = 0;
-  float f27 = 0;
-  int s30 = 0;
-  int s31 = 0;
-  int s32 = 0;
+  int s_22 = 0;
+  float f_23 = 0;
+  int s_26 = 0;
+  float f_27 = 0;
+  int s_30 = 0;
+  int s_31 = 0;
+  int s_32 = 0;
   int k0_33 = 0;
-  int ld35 = 0;
+  int ld_35 = 0;
   int t0_d0_36 = 0;
   int t0_d1_37 = 0;
-  int t0_primary38 = 0;
-  int ld41 = 0;
-  int j42 = 0;
-  int t1_d0_43 = 0;
-  int t1_d1_44 = 0;
-  int t1_primary45 = 0;
-  int j48 = 0;
-  int k0_51 = 0;
-  int kk52 = 0;
-  int j53 = 0;
-  int t2_d0_54 = 0;
-  int t2_d1_55 = 0;
-  int t2_primary56 = 0;
-  int rk60 = 0;
-  int t3_d0_61 = 0;
-  int t3_primary62 = 0;
-  int t4_d0_68 = 0;
-  int t4_d1_69 = 0;
-  int t4_primary70 = 0;
-  float s71 = 0;
-  float f72 = 0;
-  int t5_primary75 = 0;
-  int s78 = 0;
-  int s79 = 0;
-  int ld81 = 0;
-  int t6_d0_82 = 0;
-  int t6_primary83 = 0;
-  float r16[1];
+  int t0_primary_38 = 0;
+  int w_41 = 0;
+  int w_42 = 0;
+  int ld_43 = 0;
+  int t1_d0_44 = 0;
+  int t1_d1_45 = 0;
+  int t1_primary_46 = 0;
+  int j_49 = 0;
+  int k0_52 = 0;
+  int kk_53 = 0;
+  int j_54 = 0;
+  int t2_d0_55 = 0;
+  int t2_d1_56 = 0;
+  int t2_primary_57 = 0;
+  int rk_61 = 0;
+  int t3_d0_62 = 0;
+  int t3_primary_63 = 0;
+  int t4_d0_69 = 0;
+  int t4_d1_70 = 0;
+  int t4_primary_71 = 0;
+  float s_72 = 0;
+  float f_73 = 0;
+  int t5_primary_76 = 0;
+  int s_79 = 0;
+  int s_80 = 0;
+  int ld_82 = 0;
+  int t6_d0_83 = 0;
+  int t6_primary_84 = 0;
+  float r_16[1];
   float var0_17[1];
-  float r24[1];
+  float r_24[1];
   float var1_25[1];
-  float r28[1];
+  float r_28[1];
   float var2_29[1];
-  float r34[1];
-  float r39[1];
-  int r40[16];
-  float r46[1];
-  float r47[16];
-  float r49[1];
-  float acc50[1];
-  float r57[1];
-  float r58[1];
-  float acc59[1];
-  float r63[1];
-  float r64[1];
-  float r65[1];
-  float r66[1];
-  float r67[1];
-  float r73[1];
-  float r74[1];
-  float r76[1];
-  float r77[1];
-  float r80[1];
-  float r84[1];
-  float r85[1];
-  float r86[1];
-  float r87[1];
-  float r88[1];
+  float r_34[1];
+  float r_39[1];
+  int r_40[16];
+  float r_47[1];
+  float r_48[16];
+  float r_50[1];
+  float acc_51[1];
+  float r_58[1];
+  float r_59[1];
+  float acc_60[1];
+  float r_64[1];
+  float r_65[1];
+  float r_66[1];
+  float r_67[1];
+  float r_68[1];
+  float r_74[1];
+  float r_75[1];
+  float r_77[1];
+  float r_78[1];
+  float r_81[1];
+  float r_85[1];
+  float r_86[1];
+  float r_87[1];
+  float r_88[1];
+  float r_89[1];
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -177,157 +178,264 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   dim_c_1_7 = sym_N;
   t0_d0_36 = 0;
   t0_d1_37 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)32)));
-  t0_primary38 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)32)))) % ((unsigned)4))) == 0));
-  t1_d0_43 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)4)))) % ((unsigned)32)));
-  t1_d1_44 = ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)4)))) * ((unsigned)16)));
-  t1_primary45 = 1;
-  t2_d0_54 = 0;
-  t2_d1_55 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)64)));
-  t2_primary56 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
-  t3_d0_61 = 0;
-  t3_primary62 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)128))) == 0));
-  t4_d0_68 = 0;
-  t4_d1_69 = 0;
-  t4_primary70 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)128))) == 0));
-  t5_primary75 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)128))) == 0));
-  t6_d0_82 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)64)));
-  t6_primary83 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
-  s8 = bx;
-  s9 = 1;
-  s10 = ((int)(((unsigned)s8) * ((unsigned)s9)));
-  s11 = by;
-  s12 = 64;
-  s13 = ((int)(((unsigned)s11) * ((unsigned)s12)));
-  s14 = 0;
-  f15 = __int2float_rn(s14);
-  r16[0] = f15;
-  var0_17[0] = r16[0];
-  s18 = 0;
-  s19 = sym_K;
-  s20 = 32;
-  if (((int)(s20 <= 0))) {
+  t0_primary_38 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)32)))) % ((unsigned)4))) == 0));
+  t1_d0_44 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)4)))) % ((unsigned)32)));
+  t1_d1_45 = ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)4)))) * ((unsigned)16)));
+  t1_primary_46 = 1;
+  t2_d0_55 = 0;
+  t2_d1_56 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)64)));
+  t2_primary_57 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t3_d0_62 = 0;
+  t3_primary_63 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)128))) == 0));
+  t4_d0_69 = 0;
+  t4_d1_70 = 0;
+  t4_primary_71 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)128))) == 0));
+  t5_primary_76 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)128))) == 0));
+  t6_d0_83 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)64)));
+  t6_primary_84 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  s_8 = bx;
+  s_9 = 1;
+  s_10 = ((int)(((unsigned)s_8) * ((unsigned)s_9)));
+  s_11 = by;
+  s_12 = 64;
+  s_13 = ((int)(((unsigned)s_11) * ((unsigned)s_12)));
+  s_14 = 0;
+  f_15 = __int2float_rn(s_14);
+  r_16[0] = f_15;
+  var0_17[0] = r_16[0];
+  s_18 = 0;
+  s_19 = sym_K;
+  s_20 = 32;
+  if (((int)(s_20 <= 0))) {
     { atomicCAS(tb_err, 0, 1); return; }
   }
-  for (g0_21 = s18; g0_21 < s19; g0_21 += s20) {
-    s22 = 0;
-    f23 = __int2float_rn(s22);
-    r24[0] = f23;
-    var1_25[0] = r24[0];
-    s26 = 0;
-    f27 = __int2float_rn(s26);
-    r28[0] = f27;
-    var2_29[0] = r28[0];
-    s30 = 32;
-    s31 = ((int)(((unsigned)g0_21) + ((unsigned)s30)));
-    s32 = 32;
-    if (((int)(s32 <= 0))) {
+  for (g0_21 = s_18; g0_21 < s_19; g0_21 += s_20) {
+    s_22 = 0;
+    f_23 = __int2float_rn(s_22);
+    r_24[0] = f_23;
+    var1_25[0] = r_24[0];
+    s_26 = 0;
+    f_27 = __int2float_rn(s_26);
+    r_28[0] = f_27;
+    var2_29[0] = r_28[0];
+    s_30 = 32;
+    s_31 = ((int)(((unsigned)g0_21) + ((unsigned)s_30)));
+    s_32 = 32;
+    if (((int)(s_32 <= 0))) {
       { atomicCAS(tb_err, 0, 2); return; }
     }
-    for (k0_33 = g0_21; k0_33 < s31; k0_33 += s32) {
-      if ((((int)(((unsigned)((int)(((unsigned)s10) + ((unsigned)t0_d0_36)))) < ((unsigned)dim_a_0_0))) & ((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37)))) < ((unsigned)dim_a_1_1))))) {
-        ld35 = ((int)*(const unsigned short*)(g_a + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s10) + ((unsigned)t0_d0_36)))) * ((unsigned)dim_a_1_1)))) + ((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37))))))) * ((unsigned)2))))));
+    for (k0_33 = g0_21; k0_33 < s_31; k0_33 += s_32) {
+      if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) < ((unsigned)dim_a_0_0))) & ((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37)))) < ((unsigned)dim_a_1_1))))) {
+        ld_35 = ((int)*(const unsigned short*)(g_a + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) * ((unsigned)dim_a_1_1)))) + ((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37))))))) * ((unsigned)2))))));
       } else {
-        ld35 = 0;
+        ld_35 = 0;
       }
-      r34[0] = dequant_gemm_u4_f16_f16_g32_f16_value(ld35);
-      r39[0] = r34[0];
-      #pragma unroll
-      for (j42 = 0; j42 < 16; j42 += 1) {
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s13) + ((unsigned)((int)(((unsigned)t1_d1_44) + ((unsigned)j42))))))) < ((unsigned)dim_w_1_3))))) {
-          ld41 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s13) + ((unsigned)((int)(((unsigned)t1_d1_44) + ((unsigned)j42))))))))), 4);
+      r_34[0] = dequant_gemm_u4_f16_f16_g32_f16_value(ld_35);
+      r_39[0] = r_34[0];
+      if ((((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) < ((unsigned)dim_w_1_3)))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)15)))) < ((unsigned)dim_w_1_3)))) & ((int)((((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45))))))) * ((unsigned)4))) & 63) == 0)))) {
+        { const int2 v_ = *(const int2*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45))))))) * ((unsigned)4)))) >> (3 & 31))))); w_41 = v_.x; w_42 = v_.y; }
+        r_40[0] = (w_41 & 15);
+        r_40[1] = (((int)(((unsigned)w_41) >> (4 & 31))) & 15);
+        r_40[2] = (((int)(((unsigned)w_41) >> (8 & 31))) & 15);
+        r_40[3] = (((int)(((unsigned)w_41) >> (12 & 31))) & 15);
+        r_40[4] = (((int)(((unsigned)w_41) >> (16 & 31))) & 15);
+        r_40[5] = (((int)(((unsigned)w_41) >> (20 & 31))) & 15);
+        r_40[6] = (((int)(((unsigned)w_41) >> (24 & 31))) & 15);
+        r_40[7] = (((int)(((unsigned)w_41) >> (28 & 31))) & 15);
+        r_40[8] = (w_42 & 15);
+        r_40[9] = (((int)(((unsigned)w_42) >> (4 & 31))) & 15);
+        r_40[10] = (((int)(((unsigned)w_42) >> (8 & 31))) & 15);
+        r_40[11] = (((int)(((unsigned)w_42) >> (12 & 31))) & 15);
+        r_40[12] = (((int)(((unsigned)w_42) >> (16 & 31))) & 15);
+        r_40[13] = (((int)(((unsigned)w_42) >> (20 & 31))) & 15);
+        r_40[14] = (((int)(((unsigned)w_42) >> (24 & 31))) & 15);
+        r_40[15] = (((int)(((unsigned)w_42) >> (28 & 31))) & 15);
+      } else {
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))))), 4);
         } else {
-          ld41 = 0;
+          ld_43 = 0;
         }
-        r40[j42] = ld41;
+        r_40[0] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)1)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)1)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[1] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)2)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)2)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[2] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)3)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)3)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[3] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)4)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)4)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[4] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)5)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)5)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[5] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)6)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)6)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[6] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)7)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)7)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[7] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)8)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)8)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[8] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)9)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)9)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[9] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)10)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)10)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[10] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)11)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)11)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[11] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)12)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)12)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[12] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)13)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)13)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[13] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)14)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)14)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[14] = ld_43;
+        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)15)))) < ((unsigned)dim_w_1_3))))) {
+          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)15)))))), 4);
+        } else {
+          ld_43 = 0;
+        }
+        r_40[15] = ld_43;
       }
-      r46[0] = var1_25[0];
+      r_47[0] = var1_25[0];
       #pragma unroll
-      for (j48 = 0; j48 < 16; j48 += 1) {
-        r47[j48] = __int2float_rn(r40[j48]);
+      for (j_49 = 0; j_49 < 16; j_49 += 1) {
+        r_48[j_49] = __int2float_rn(r_40[j_49]);
       }
-      acc50[0] = 0.0f;
-      for (k0_51 = 0; k0_51 < 32; k0_51 += 16) {
+      acc_51[0] = 0.0f;
+      for (k0_52 = 0; k0_52 < 32; k0_52 += 16) {
         __syncthreads();
-        if (t0_primary38) {
-          if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_51)))) < ((unsigned)16)))) {
-            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_51))))))) * ((unsigned)4))))) = __float_as_int(r39[0]);
+        if (t0_primary_38) {
+          if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_52)))) < ((unsigned)16)))) {
+            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_52))))))) * ((unsigned)4))))) = __float_as_int(r_39[0]);
           }
         }
         #pragma unroll
-        for (j53 = 0; j53 < 16; j53 += 1) {
-          if (((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_51)))) < ((unsigned)16)))) {
-            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_51)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_44) + ((unsigned)j53))))))) * ((unsigned)4)))) + ((unsigned)64))))) = __float_as_int(r47[j53]);
+        for (j_54 = 0; j_54 < 16; j_54 += 1) {
+          if (((int)(((unsigned)((int)(((unsigned)t1_d0_44) - ((unsigned)k0_52)))) < ((unsigned)16)))) {
+            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_44) - ((unsigned)k0_52)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_45) + ((unsigned)j_54))))))) * ((unsigned)4)))) + ((unsigned)64))))) = __float_as_int(r_48[j_54]);
           }
         }
         __syncthreads();
-        for (kk52 = 0; kk52 < 16; kk52 += 1) {
-          acc50[0] = __fadd_rn(acc50[0], __fmul_rn((*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_54) * ((unsigned)16)))) + ((unsigned)kk52)))) * ((unsigned)4)))))), (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk52) * ((unsigned)64)))) + ((unsigned)t2_d1_55)))) * ((unsigned)4)))) + ((unsigned)64))))))));
+        for (kk_53 = 0; kk_53 < 16; kk_53 += 1) {
+          acc_51[0] = __fadd_rn(acc_51[0], __fmul_rn((*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_55) * ((unsigned)16)))) + ((unsigned)kk_53)))) * ((unsigned)4)))))), (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_53) * ((unsigned)64)))) + ((unsigned)t2_d1_56)))) * ((unsigned)4)))) + ((unsigned)64))))))));
         }
       }
-      r49[0] = __fadd_rn(r46[0], acc50[0]);
-      var1_25[0] = r49[0];
-      r57[0] = var2_29[0];
+      r_50[0] = __fadd_rn(r_47[0], acc_51[0]);
+      var1_25[0] = r_50[0];
+      r_58[0] = var2_29[0];
       __syncthreads();
-      if (t0_primary38) {
-        *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)32)))) + ((unsigned)t0_d1_37)))) * ((unsigned)4))))) = __float_as_int(r39[0]);
+      if (t0_primary_38) {
+        *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)32)))) + ((unsigned)t0_d1_37)))) * ((unsigned)4))))) = __float_as_int(r_39[0]);
       }
       __syncthreads();
-      acc59[0] = 0.0f;
-      for (rk60 = 0; rk60 < 32; rk60 += 1) {
-        acc59[0] = __fadd_rn(acc59[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_61) * ((unsigned)32)))) + ((unsigned)rk60)))) * ((unsigned)4)))))));
+      acc_60[0] = 0.0f;
+      for (rk_61 = 0; rk_61 < 32; rk_61 += 1) {
+        acc_60[0] = __fadd_rn(acc_60[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_62) * ((unsigned)32)))) + ((unsigned)rk_61)))) * ((unsigned)4)))))));
       }
-      r58[0] = acc59[0];
-      r63[0] = __fadd_rn(r57[0], r58[0]);
-      var2_29[0] = r63[0];
+      r_59[0] = acc_60[0];
+      r_64[0] = __fadd_rn(r_58[0], r_59[0]);
+      var2_29[0] = r_64[0];
     }
-    r64[0] = var0_17[0];
-    r65[0] = var1_25[0];
-    r66[0] = var2_29[0];
+    r_65[0] = var0_17[0];
+    r_66[0] = var1_25[0];
+    r_67[0] = var2_29[0];
     __syncthreads();
-    if (t3_primary62) {
-      *(int*)(smem + (((int)(((unsigned)t3_d0_61) * ((unsigned)4))))) = __float_as_int(r66[0]);
-    }
-    __syncthreads();
-    r67[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_68) + ((unsigned)t4_d1_69)))) * ((unsigned)4))))));
-    s71 = 8.0f;
-    f72 = s71;
-    r73[0] = f72;
-    __syncthreads();
-    if (t5_primary75) {
-      *(int*)(smem + (0)) = __float_as_int(r73[0]);
+    if (t3_primary_63) {
+      *(int*)(smem + (((int)(((unsigned)t3_d0_62) * ((unsigned)4))))) = __float_as_int(r_67[0]);
     }
     __syncthreads();
-    r74[0] = (*(const float*)(smem + (0)));
-    r76[0] = __fmul_rn(r67[0], r74[0]);
+    r_68[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_69) + ((unsigned)t4_d1_70)))) * ((unsigned)4))))));
+    s_72 = 8.0f;
+    f_73 = s_72;
+    r_74[0] = f_73;
     __syncthreads();
-    if (t4_primary70) {
-      *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_68) + ((unsigned)t4_d1_69)))) * ((unsigned)4))))) = __float_as_int(r76[0]);
+    if (t5_primary_76) {
+      *(int*)(smem + (0)) = __float_as_int(r_74[0]);
     }
     __syncthreads();
-    r77[0] = (*(const float*)(smem + (0)));
-    s78 = 32;
-    s79 = (((int)(s78 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s78 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s78 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s78 == (-1))))) ? 1 : s78))));
-    if ((((int)(((unsigned)s79) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s13) + ((unsigned)t6_d0_82)))) < ((unsigned)dim_s_1_5))))) {
-      ld81 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s79) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s13) + ((unsigned)t6_d0_82))))))) * ((unsigned)2))))));
+    r_75[0] = (*(const float*)(smem + (0)));
+    r_77[0] = __fmul_rn(r_68[0], r_75[0]);
+    __syncthreads();
+    if (t4_primary_71) {
+      *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_69) + ((unsigned)t4_d1_70)))) * ((unsigned)4))))) = __float_as_int(r_77[0]);
+    }
+    __syncthreads();
+    r_78[0] = (*(const float*)(smem + (0)));
+    s_79 = 32;
+    s_80 = (((int)(s_79 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_79 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_79 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_79 == (-1))))) ? 1 : s_79))));
+    if ((((int)(((unsigned)s_80) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t6_d0_83)))) < ((unsigned)dim_s_1_5))))) {
+      ld_82 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_80) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t6_d0_83))))))) * ((unsigned)2))))));
     } else {
-      ld81 = 0;
+      ld_82 = 0;
     }
-    r80[0] = dequant_gemm_u4_f16_f16_g32_f16_value(ld81);
-    r84[0] = r80[0];
+    r_81[0] = dequant_gemm_u4_f16_f16_g32_f16_value(ld_82);
+    r_85[0] = r_81[0];
     __syncthreads();
-    if (t6_primary83) {
-      *(int*)(smem + (((int)(((unsigned)t6_d0_82) * ((unsigned)4))))) = __float_as_int(r84[0]);
+    if (t6_primary_84) {
+      *(int*)(smem + (((int)(((unsigned)t6_d0_83) * ((unsigned)4))))) = __float_as_int(r_85[0]);
     }
     __syncthreads();
-    r85[0] = (*(const float*)(smem + (((int)(((unsigned)t2_d1_55) * ((unsigned)4))))));
-    r86[0] = __fadd_rn(r64[0], __fmul_rn(__fsub_rn(r65[0], r77[0]), r85[0]));
-    var0_17[0] = r86[0];
+    r_86[0] = (*(const float*)(smem + (((int)(((unsigned)t2_d1_56) * ((unsigned)4))))));
+    r_87[0] = __fadd_rn(r_65[0], __fmul_rn(__fsub_rn(r_66[0], r_78[0]), r_86[0]));
+    var0_17[0] = r_87[0];
   }
-  r87[0] = var0_17[0];
-  r88[0] = dequant_gemm_u4_f16_f16_g32_round_f16(r87[0]);
-  if (t2_primary56) {
-    if ((((int)(((unsigned)((int)(((unsigned)s10) + ((unsigned)t2_d0_54)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s13) + ((unsigned)t2_d1_55)))) < ((unsigned)dim_c_1_7))))) {
-      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s10) + ((unsigned)t2_d0_54)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s13) + ((unsigned)t2_d1_55))))))) * ((unsigned)2))))) = (unsigned short)dequant_gemm_u4_f16_f16_g32_f16_bits(r88[0]);
+  r_88[0] = var0_17[0];
+  r_89[0] = dequant_gemm_u4_f16_f16_g32_round_f16(r_88[0]);
+  if (t2_primary_57) {
+    if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56)))) < ((unsigned)dim_c_1_7))))) {
+      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56))))))) * ((unsigned)2))))) = (unsigned short)dequant_gemm_u4_f16_f16_g32_f16_bits(r_89[0]);
     }
   }
 }

@@ -129,87 +129,88 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var dim_s_1_5: i32;
   var dim_c_0_6: i32;
   var dim_c_1_7: i32;
-  var s8: i32;
-  var s9: i32;
-  var s10: i32;
-  var s11: i32;
-  var s12: i32;
-  var s13: i32;
-  var s14: i32;
-  var f15: f32;
-  var s18: i32;
-  var s19: i32;
-  var s20: i32;
+  var s_8: i32;
+  var s_9: i32;
+  var s_10: i32;
+  var s_11: i32;
+  var s_12: i32;
+  var s_13: i32;
+  var s_14: i32;
+  var f_15: f32;
+  var s_18: i32;
+  var s_19: i32;
+  var s_20: i32;
   var g0_21: i32;
-  var s22: i32;
-  var f23: f32;
-  var s26: i32;
-  var f27: f32;
-  var s30: i32;
-  var s31: i32;
-  var s32: i32;
+  var s_22: i32;
+  var f_23: f32;
+  var s_26: i32;
+  var f_27: f32;
+  var s_30: i32;
+  var s_31: i32;
+  var s_32: i32;
   var k0_33: i32;
-  var ld35: i32;
+  var ld_35: i32;
   var t0_d0_36: i32;
   var t0_d1_37: i32;
-  var t0_primary38: i32;
-  var ld41: i32;
-  var j42: i32;
-  var t1_d0_43: i32;
-  var t1_d1_44: i32;
-  var t1_primary45: i32;
-  var j48: i32;
-  var k0_51: i32;
-  var kk52: i32;
-  var j53: i32;
-  var t2_d0_54: i32;
-  var t2_d1_55: i32;
-  var t2_primary56: i32;
-  var rk60: i32;
-  var t3_d0_61: i32;
-  var t3_primary62: i32;
-  var t4_d0_68: i32;
-  var t4_d1_69: i32;
-  var t4_primary70: i32;
-  var s71: f32;
-  var f72: f32;
-  var t5_primary75: i32;
-  var s78: i32;
-  var s79: i32;
-  var ld81: i32;
-  var t6_d0_82: i32;
-  var t6_primary83: i32;
-  var r16: array<f32, 1>;
+  var t0_primary_38: i32;
+  var w_41: i32;
+  var w_42: i32;
+  var ld_43: i32;
+  var t1_d0_44: i32;
+  var t1_d1_45: i32;
+  var t1_primary_46: i32;
+  var j_49: i32;
+  var k0_52: i32;
+  var kk_53: i32;
+  var j_54: i32;
+  var t2_d0_55: i32;
+  var t2_d1_56: i32;
+  var t2_primary_57: i32;
+  var rk_61: i32;
+  var t3_d0_62: i32;
+  var t3_primary_63: i32;
+  var t4_d0_69: i32;
+  var t4_d1_70: i32;
+  var t4_primary_71: i32;
+  var s_72: f32;
+  var f_73: f32;
+  var t5_primary_76: i32;
+  var s_79: i32;
+  var s_80: i32;
+  var ld_82: i32;
+  var t6_d0_83: i32;
+  var t6_primary_84: i32;
+  var r_16: array<f32, 1>;
   var var0_17: array<f32, 1>;
-  var r24: array<f32, 1>;
+  var r_24: array<f32, 1>;
   var var1_25: array<f32, 1>;
-  var r28: array<f32, 1>;
+  var r_28: array<f32, 1>;
   var var2_29: array<f32, 1>;
-  var r34: array<f32, 1>;
-  var r39: array<f32, 1>;
-  var r40: array<i32, 16>;
-  var r46: array<f32, 1>;
-  var r47: array<f32, 16>;
-  var r49: array<f32, 1>;
-  var acc50: array<f32, 1>;
-  var r57: array<f32, 1>;
-  var r58: array<f32, 1>;
-  var acc59: array<f32, 1>;
-  var r63: array<f32, 1>;
-  var r64: array<f32, 1>;
-  var r65: array<f32, 1>;
-  var r66: array<f32, 1>;
-  var r67: array<f32, 1>;
-  var r73: array<f32, 1>;
-  var r74: array<f32, 1>;
-  var r76: array<f32, 1>;
-  var r77: array<f32, 1>;
-  var r80: array<f32, 1>;
-  var r84: array<f32, 1>;
-  var r85: array<f32, 1>;
-  var r86: array<f32, 1>;
-  var r87: array<f32, 1>;
-  var r88: array<f32, 1>;
+  var r_34: array<f32, 1>;
+  var r_39: array<f32, 1>;
+  var r_40: array<i32, 16>;
+  var r_47: array<f32, 1>;
+  var r_48: array<f32, 16>;
+  var r_50: array<f32, 1>;
+  var acc_51: array<f32, 1>;
+  var r_58: array<f32, 1>;
+  var r_59: array<f32, 1>;
+  var acc_60: array<f32, 1>;
+  var r_64: array<f32, 1>;
+  var r_65: array<f32, 1>;
+  var r_66: array<f32, 1>;
+  var r_67: array<f32, 1>;
+  var r_68: array<f32, 1>;
+  var r_74: array<f32, 1>;
+  var r_75: array<f32, 1>;
+  var r_77: array<f32, 1>;
+  var r_78: array<f32, 1>;
+  var r_81: array<f32, 1>;
+  var r_85: array<f32, 1>;
+  var r_86: array<f32, 1>;
+  var r_87: array<f32, 1>;
+  var r_88: array<f32, 1>;
+  var r_89: array<f32, 1>;
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -220,160 +221,269 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   dim_c_1_7 = sym_N;
   t0_d0_36 = 0i;
   t0_d1_37 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(32i)));
-  t0_primary38 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(32i)))) % bitcast<u32>(4i))) == 0i);
-  t1_d0_43 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(4i)))) % bitcast<u32>(32i)));
-  t1_d1_44 = (bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(4i))) * 16i);
-  t1_primary45 = 1i;
-  t2_d0_54 = 0i;
-  t2_d1_55 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(64i)));
-  t2_primary56 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
-  t3_d0_61 = 0i;
-  t3_primary62 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) == 0i);
-  t4_d0_68 = 0i;
-  t4_d1_69 = 0i;
-  t4_primary70 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) == 0i);
-  t5_primary75 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) == 0i);
-  t6_d0_82 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(64i)));
-  t6_primary83 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
-  s8 = bx;
-  s9 = 1i;
-  s10 = (s8 * s9);
-  s11 = by;
-  s12 = 64i;
-  s13 = (s11 * s12);
-  s14 = 0i;
-  f15 = f32(s14);
-  r16[0i] = f15;
-  var0_17[0i] = r16[0i];
-  s18 = 0i;
-  s19 = sym_K;
-  s20 = 32i;
-  if (s20 <= 0i) {
+  t0_primary_38 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(32i)))) % bitcast<u32>(4i))) == 0i);
+  t1_d0_44 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(4i)))) % bitcast<u32>(32i)));
+  t1_d1_45 = (bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(4i))) * 16i);
+  t1_primary_46 = 1i;
+  t2_d0_55 = 0i;
+  t2_d1_56 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(64i)));
+  t2_primary_57 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  t3_d0_62 = 0i;
+  t3_primary_63 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) == 0i);
+  t4_d0_69 = 0i;
+  t4_d1_70 = 0i;
+  t4_primary_71 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) == 0i);
+  t5_primary_76 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) == 0i);
+  t6_d0_83 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(64i)));
+  t6_primary_84 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  s_8 = bx;
+  s_9 = 1i;
+  s_10 = (s_8 * s_9);
+  s_11 = by;
+  s_12 = 64i;
+  s_13 = (s_11 * s_12);
+  s_14 = 0i;
+  f_15 = f32(s_14);
+  r_16[0i] = f_15;
+  var0_17[0i] = r_16[0i];
+  s_18 = 0i;
+  s_19 = sym_K;
+  s_20 = 32i;
+  if (s_20 <= 0i) {
     atomicMax(&tb_err[0], 1u);
     return;
   }
-  for (g0_21 = s18; g0_21 < s19; g0_21 = g0_21 + s20) {
-    s22 = 0i;
-    f23 = f32(s22);
-    r24[0i] = f23;
-    var1_25[0i] = r24[0i];
-    s26 = 0i;
-    f27 = f32(s26);
-    r28[0i] = f27;
-    var2_29[0i] = r28[0i];
-    s30 = 32i;
-    s31 = (g0_21 + s30);
-    s32 = 32i;
-    if (s32 <= 0i) {
+  for (g0_21 = s_18; g0_21 < s_19; g0_21 = g0_21 + s_20) {
+    s_22 = 0i;
+    f_23 = f32(s_22);
+    r_24[0i] = f_23;
+    var1_25[0i] = r_24[0i];
+    s_26 = 0i;
+    f_27 = f32(s_26);
+    r_28[0i] = f_27;
+    var2_29[0i] = r_28[0i];
+    s_30 = 32i;
+    s_31 = (g0_21 + s_30);
+    s_32 = 32i;
+    if (s_32 <= 0i) {
       atomicMax(&tb_err[0], 2u);
       return;
     }
-    for (k0_33 = g0_21; k0_33 < s31; k0_33 = k0_33 + s32) {
-      if ((select(0i, 1i, bitcast<u32>((s10 + t0_d0_36)) < bitcast<u32>(dim_a_0_0)) & select(0i, 1i, bitcast<u32>((k0_33 + t0_d1_37)) < bitcast<u32>(dim_a_1_1))) != 0i) {
-        ld35 = bitcast<i32>(extractBits(g_a[bitcast<u32>(((((s10 + t0_d0_36) * dim_a_1_1) + (k0_33 + t0_d1_37)) * 2i)) >> 2u], ((bitcast<u32>(((((s10 + t0_d0_36) * dim_a_1_1) + (k0_33 + t0_d1_37)) * 2i)) & 3u) * 8u), 16u));
+    for (k0_33 = g0_21; k0_33 < s_31; k0_33 = k0_33 + s_32) {
+      if ((select(0i, 1i, bitcast<u32>((s_10 + t0_d0_36)) < bitcast<u32>(dim_a_0_0)) & select(0i, 1i, bitcast<u32>((k0_33 + t0_d1_37)) < bitcast<u32>(dim_a_1_1))) != 0i) {
+        ld_35 = bitcast<i32>(extractBits(g_a[bitcast<u32>(((((s_10 + t0_d0_36) * dim_a_1_1) + (k0_33 + t0_d1_37)) * 2i)) >> 2u], ((bitcast<u32>(((((s_10 + t0_d0_36) * dim_a_1_1) + (k0_33 + t0_d1_37)) * 2i)) & 3u) * 8u), 16u));
       } else {
-        ld35 = 0i;
+        ld_35 = 0i;
       }
-      r34[0i] = fn_f16_value(ld35);
-      r39[0i] = r34[0i];
-      for (j42 = 0i; j42 < 16i; j42 = j42 + 1i) {
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_43)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>((s13 + (t1_d1_44 + j42))) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld41 = tb_bits_g_w(0i, (((k0_33 + t1_d0_43) * dim_w_1_3) + (s13 + (t1_d1_44 + j42))), 4u);
+      r_34[0i] = fn_f16_value(ld_35);
+      r_39[0i] = r_34[0i];
+      if ((((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>((s_13 + t1_d1_45)) < bitcast<u32>(dim_w_1_3))) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 15i)) < bitcast<u32>(dim_w_1_3))) & select(0i, 1i, (((((k0_33 + t1_d0_44) * dim_w_1_3) + (s_13 + t1_d1_45)) * 4i) & 63i) == 0i)) != 0i) {
+        w_41 = bitcast<i32>(g_w[bitcast<u32>(bitcast<i32>((bitcast<u32>(((((k0_33 + t1_d0_44) * dim_w_1_3) + (s_13 + t1_d1_45)) * 4i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
+        w_42 = bitcast<i32>(g_w[bitcast<u32>((bitcast<i32>((bitcast<u32>(((((k0_33 + t1_d0_44) * dim_w_1_3) + (s_13 + t1_d1_45)) * 4i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
+        r_40[0i] = (w_41 & 15i);
+        r_40[1i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(4i) & 31u))) & 15i);
+        r_40[2i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(8i) & 31u))) & 15i);
+        r_40[3i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(12i) & 31u))) & 15i);
+        r_40[4i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(16i) & 31u))) & 15i);
+        r_40[5i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(20i) & 31u))) & 15i);
+        r_40[6i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(24i) & 31u))) & 15i);
+        r_40[7i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(28i) & 31u))) & 15i);
+        r_40[8i] = (w_42 & 15i);
+        r_40[9i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(4i) & 31u))) & 15i);
+        r_40[10i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(8i) & 31u))) & 15i);
+        r_40[11i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(12i) & 31u))) & 15i);
+        r_40[12i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(16i) & 31u))) & 15i);
+        r_40[13i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(20i) & 31u))) & 15i);
+        r_40[14i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(24i) & 31u))) & 15i);
+        r_40[15i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(28i) & 31u))) & 15i);
+      } else {
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>((s_13 + t1_d1_45)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + (s_13 + t1_d1_45)), 4u);
         } else {
-          ld41 = 0i;
+          ld_43 = 0i;
         }
-        r40[j42] = ld41;
+        r_40[0i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 1i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 1i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[1i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 2i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 2i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[2i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 3i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 3i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[3i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 4i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 4i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[4i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 5i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 5i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[5i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 6i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 6i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[6i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 7i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 7i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[7i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 8i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 8i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[8i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 9i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 9i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[9i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 10i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 10i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[10i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 11i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 11i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[11i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 12i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 12i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[12i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 13i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 13i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[13i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 14i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 14i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[14i] = ld_43;
+        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 15i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 15i)), 4u);
+        } else {
+          ld_43 = 0i;
+        }
+        r_40[15i] = ld_43;
       }
-      r46[0i] = var1_25[0i];
-      for (j48 = 0i; j48 < 16i; j48 = j48 + 1i) {
-        r47[j48] = f32(r40[j48]);
+      r_47[0i] = var1_25[0i];
+      for (j_49 = 0i; j_49 < 16i; j_49 = j_49 + 1i) {
+        r_48[j_49] = f32(r_40[j_49]);
       }
-      acc50[0i] = 0.0f;
-      for (k0_51 = 0i; k0_51 < 32i; k0_51 = k0_51 + 16i) {
+      acc_51[0i] = 0.0f;
+      for (k0_52 = 0i; k0_52 < 32i; k0_52 = k0_52 + 16i) {
         workgroupBarrier();
-        if (t0_primary38 != 0i) {
-          if (bitcast<u32>((t0_d1_37 - k0_51)) < bitcast<u32>(16i)) {
-            smem[bitcast<u32>((((t0_d0_36 * 16i) + (t0_d1_37 - k0_51)) * 4i)) >> 2u] = bitcast<u32>(r39[0i]);
+        if (t0_primary_38 != 0i) {
+          if (bitcast<u32>((t0_d1_37 - k0_52)) < bitcast<u32>(16i)) {
+            smem[bitcast<u32>((((t0_d0_36 * 16i) + (t0_d1_37 - k0_52)) * 4i)) >> 2u] = bitcast<u32>(r_39[0i]);
           }
         }
-        for (j53 = 0i; j53 < 16i; j53 = j53 + 1i) {
-          if (bitcast<u32>((t1_d0_43 - k0_51)) < bitcast<u32>(16i)) {
-            smem[bitcast<u32>((((((t1_d0_43 - k0_51) * 64i) + (t1_d1_44 + j53)) * 4i) + 64i)) >> 2u] = bitcast<u32>(r47[j53]);
+        for (j_54 = 0i; j_54 < 16i; j_54 = j_54 + 1i) {
+          if (bitcast<u32>((t1_d0_44 - k0_52)) < bitcast<u32>(16i)) {
+            smem[bitcast<u32>((((((t1_d0_44 - k0_52) * 64i) + (t1_d1_45 + j_54)) * 4i) + 64i)) >> 2u] = bitcast<u32>(r_48[j_54]);
           }
         }
         workgroupBarrier();
-        for (kk52 = 0i; kk52 < 16i; kk52 = kk52 + 1i) {
-          acc50[0i] = (acc50[0i] + (bitcast<f32>(smem[bitcast<u32>((((t2_d0_54 * 16i) + kk52) * 4i)) >> 2u]) * bitcast<f32>(smem[bitcast<u32>(((((kk52 * 64i) + t2_d1_55) * 4i) + 64i)) >> 2u])));
+        for (kk_53 = 0i; kk_53 < 16i; kk_53 = kk_53 + 1i) {
+          acc_51[0i] = (acc_51[0i] + (bitcast<f32>(smem[bitcast<u32>((((t2_d0_55 * 16i) + kk_53) * 4i)) >> 2u]) * bitcast<f32>(smem[bitcast<u32>(((((kk_53 * 64i) + t2_d1_56) * 4i) + 64i)) >> 2u])));
         }
       }
-      r49[0i] = (r46[0i] + acc50[0i]);
-      var1_25[0i] = r49[0i];
-      r57[0i] = var2_29[0i];
+      r_50[0i] = (r_47[0i] + acc_51[0i]);
+      var1_25[0i] = r_50[0i];
+      r_58[0i] = var2_29[0i];
       workgroupBarrier();
-      if (t0_primary38 != 0i) {
-        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(r39[0i]);
+      if (t0_primary_38 != 0i) {
+        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(r_39[0i]);
       }
       workgroupBarrier();
-      acc59[0i] = 0.0f;
-      for (rk60 = 0i; rk60 < 32i; rk60 = rk60 + 1i) {
-        acc59[0i] = (acc59[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_61 * 32i) + rk60) * 4i)) >> 2u]));
+      acc_60[0i] = 0.0f;
+      for (rk_61 = 0i; rk_61 < 32i; rk_61 = rk_61 + 1i) {
+        acc_60[0i] = (acc_60[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_62 * 32i) + rk_61) * 4i)) >> 2u]));
       }
-      r58[0i] = acc59[0i];
-      r63[0i] = (r57[0i] + r58[0i]);
-      var2_29[0i] = r63[0i];
+      r_59[0i] = acc_60[0i];
+      r_64[0i] = (r_58[0i] + r_59[0i]);
+      var2_29[0i] = r_64[0i];
     }
-    r64[0i] = var0_17[0i];
-    r65[0i] = var1_25[0i];
-    r66[0i] = var2_29[0i];
+    r_65[0i] = var0_17[0i];
+    r_66[0i] = var1_25[0i];
+    r_67[0i] = var2_29[0i];
     workgroupBarrier();
-    if (t3_primary62 != 0i) {
-      smem[bitcast<u32>((t3_d0_61 * 4i)) >> 2u] = bitcast<u32>(r66[0i]);
-    }
-    workgroupBarrier();
-    r67[0i] = bitcast<f32>(smem[bitcast<u32>(((t4_d0_68 + t4_d1_69) * 4i)) >> 2u]);
-    s71 = 8.0f;
-    f72 = s71;
-    r73[0i] = f72;
-    workgroupBarrier();
-    if (t5_primary75 != 0i) {
-      smem[bitcast<u32>(0i) >> 2u] = bitcast<u32>(r73[0i]);
+    if (t3_primary_63 != 0i) {
+      smem[bitcast<u32>((t3_d0_62 * 4i)) >> 2u] = bitcast<u32>(r_67[0i]);
     }
     workgroupBarrier();
-    r74[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
-    r76[0i] = (r67[0i] * r74[0i]);
+    r_68[0i] = bitcast<f32>(smem[bitcast<u32>(((t4_d0_69 + t4_d1_70) * 4i)) >> 2u]);
+    s_72 = 8.0f;
+    f_73 = s_72;
+    r_74[0i] = f_73;
     workgroupBarrier();
-    if (t4_primary70 != 0i) {
-      smem[bitcast<u32>(((t4_d0_68 + t4_d1_69) * 4i)) >> 2u] = bitcast<u32>(r76[0i]);
+    if (t5_primary_76 != 0i) {
+      smem[bitcast<u32>(0i) >> 2u] = bitcast<u32>(r_74[0i]);
     }
     workgroupBarrier();
-    r77[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
-    s78 = 32i;
-    s79 = select(select((g0_21 / select(s78, 1i, ((select(0i, 1i, s78 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s78 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s78 == (-1i))) != 0i)), 0i, (s78 == 0i));
-    if ((select(0i, 1i, bitcast<u32>(s79) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s13 + t6_d0_82)) < bitcast<u32>(dim_s_1_5))) != 0i) {
-      ld81 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s79 * dim_s_1_5) + (s13 + t6_d0_82)) * 2i)) >> 2u], ((bitcast<u32>((((s79 * dim_s_1_5) + (s13 + t6_d0_82)) * 2i)) & 3u) * 8u), 16u));
+    r_75[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
+    r_77[0i] = (r_68[0i] * r_75[0i]);
+    workgroupBarrier();
+    if (t4_primary_71 != 0i) {
+      smem[bitcast<u32>(((t4_d0_69 + t4_d1_70) * 4i)) >> 2u] = bitcast<u32>(r_77[0i]);
+    }
+    workgroupBarrier();
+    r_78[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
+    s_79 = 32i;
+    s_80 = select(select((g0_21 / select(s_79, 1i, ((select(0i, 1i, s_79 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_79 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_79 == (-1i))) != 0i)), 0i, (s_79 == 0i));
+    if ((select(0i, 1i, bitcast<u32>(s_80) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t6_d0_83)) < bitcast<u32>(dim_s_1_5))) != 0i) {
+      ld_82 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_80 * dim_s_1_5) + (s_13 + t6_d0_83)) * 2i)) >> 2u], ((bitcast<u32>((((s_80 * dim_s_1_5) + (s_13 + t6_d0_83)) * 2i)) & 3u) * 8u), 16u));
     } else {
-      ld81 = 0i;
+      ld_82 = 0i;
     }
-    r80[0i] = fn_f16_value(ld81);
-    r84[0i] = r80[0i];
+    r_81[0i] = fn_f16_value(ld_82);
+    r_85[0i] = r_81[0i];
     workgroupBarrier();
-    if (t6_primary83 != 0i) {
-      smem[bitcast<u32>((t6_d0_82 * 4i)) >> 2u] = bitcast<u32>(r84[0i]);
+    if (t6_primary_84 != 0i) {
+      smem[bitcast<u32>((t6_d0_83 * 4i)) >> 2u] = bitcast<u32>(r_85[0i]);
     }
     workgroupBarrier();
-    r85[0i] = bitcast<f32>(smem[bitcast<u32>((t2_d1_55 * 4i)) >> 2u]);
-    r86[0i] = (r64[0i] + ((r65[0i] - r77[0i]) * r85[0i]));
-    var0_17[0i] = r86[0i];
+    r_86[0i] = bitcast<f32>(smem[bitcast<u32>((t2_d1_56 * 4i)) >> 2u]);
+    r_87[0i] = (r_65[0i] + ((r_66[0i] - r_78[0i]) * r_86[0i]));
+    var0_17[0i] = r_87[0i];
   }
-  r87[0i] = var0_17[0i];
-  r88[0i] = fn_round_f16(r87[0i]);
-  if (t2_primary56 != 0i) {
-    if ((select(0i, 1i, bitcast<u32>((s10 + t2_d0_54)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s13 + t2_d1_55)) < bitcast<u32>(dim_c_1_7))) != 0i) {
+  r_88[0i] = var0_17[0i];
+  r_89[0i] = fn_round_f16(r_88[0i]);
+  if (t2_primary_57 != 0i) {
+    if ((select(0i, 1i, bitcast<u32>((s_10 + t2_d0_55)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s_13 + t2_d1_56)) < bitcast<u32>(dim_c_1_7))) != 0i) {
       {
-        let a = bitcast<u32>(((((s10 + t2_d0_54) * dim_c_1_7) + (s13 + t2_d1_55)) * 2i)) >> 2u;
-        let sh = ((bitcast<u32>(((((s10 + t2_d0_54) * dim_c_1_7) + (s13 + t2_d1_55)) * 2i)) & 3u) * 8u);
+        let a = bitcast<u32>(((((s_10 + t2_d0_55) * dim_c_1_7) + (s_13 + t2_d1_56)) * 2i)) >> 2u;
+        let sh = ((bitcast<u32>(((((s_10 + t2_d0_55) * dim_c_1_7) + (s_13 + t2_d1_56)) * 2i)) & 3u) * 8u);
         atomicAnd(&g_c[a], ~(0xffffu << sh));
-        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r88[0i])) & 0xffffu) << sh);
+        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_89[0i])) & 0xffffu) << sh);
       }
     }
   }

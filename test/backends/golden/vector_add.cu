@@ -31,54 +31,114 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   int dim_x_0_0 = 0;
   int dim_y_0_1 = 0;
   int dim_out_0_2 = 0;
-  int s3 = 0;
-  int s4 = 0;
-  int s5 = 0;
-  int ld7 = 0;
-  int j8 = 0;
-  int t0_d0_9 = 0;
-  int t0_primary10 = 0;
-  int ld12 = 0;
-  int j13 = 0;
-  int j15 = 0;
-  int j16 = 0;
-  float r6[8];
-  float r11[8];
-  float r14[8];
+  int s_3 = 0;
+  int s_4 = 0;
+  int s_5 = 0;
+  int w_7 = 0;
+  int w_8 = 0;
+  int w_9 = 0;
+  int w_10 = 0;
+  int ld_11 = 0;
+  int j_12 = 0;
+  int t0_d0_13 = 0;
+  int t0_primary_14 = 0;
+  int w_16 = 0;
+  int w_17 = 0;
+  int w_18 = 0;
+  int w_19 = 0;
+  int ld_20 = 0;
+  int j_21 = 0;
+  int j_23 = 0;
+  int j_24 = 0;
+  float r_6[8];
+  float r_15[8];
+  float r_22[8];
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
-  t0_d0_9 = ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)128)))) * ((unsigned)4)));
-  t0_primary10 = 1;
-  s3 = bx;
-  s4 = 1024;
-  s5 = ((int)(((unsigned)s3) * ((unsigned)s4)));
+  t0_d0_13 = ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)1)))) % ((unsigned)128)))) * ((unsigned)4)));
+  t0_primary_14 = 1;
+  s_3 = bx;
+  s_4 = 1024;
+  s_5 = ((int)(((unsigned)s_3) * ((unsigned)s_4)));
   #pragma unroll
-  for (j8 = 0; j8 < 8; j8 += 1) {
-    if (((int)(((unsigned)((int)(((unsigned)s5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_9) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j8) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j8) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0)))) {
-      ld7 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)s5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_9) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j8) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j8) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))));
+  for (j_12 = 0; j_12 < 2; j_12 += 1) {
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_x_0_0)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      { const int4 v_ = *(const int4*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
+      r_6[((int)(((unsigned)j_12) * ((unsigned)4)))] = __int_as_float(w_7);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_10);
     } else {
-      ld7 = 0;
+      if (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0)))) {
+        ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))));
+      } else {
+        ld_11 = 0;
+      }
+      r_6[((int)(((unsigned)j_12) * ((unsigned)4)))] = __int_as_float(ld_11);
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) < ((unsigned)dim_x_0_0)))) {
+        ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) * ((unsigned)4))))));
+      } else {
+        ld_11 = 0;
+      }
+      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(ld_11);
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) < ((unsigned)dim_x_0_0)))) {
+        ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) * ((unsigned)4))))));
+      } else {
+        ld_11 = 0;
+      }
+      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(ld_11);
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_x_0_0)))) {
+        ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) * ((unsigned)4))))));
+      } else {
+        ld_11 = 0;
+      }
+      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(ld_11);
     }
-    r6[j8] = __int_as_float(ld7);
   }
   #pragma unroll
-  for (j13 = 0; j13 < 8; j13 += 1) {
-    if (((int)(((unsigned)((int)(((unsigned)s5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_9) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j13) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j13) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1)))) {
-      ld12 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)s5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_9) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j13) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j13) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))));
+  for (j_21 = 0; j_21 < 2; j_21 += 1) {
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      { const int4 v_ = *(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_16 = v_.x; w_17 = v_.y; w_18 = v_.z; w_19 = v_.w; }
+      r_15[((int)(((unsigned)j_21) * ((unsigned)4)))] = __int_as_float(w_16);
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_17);
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_18);
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_19);
     } else {
-      ld12 = 0;
+      if (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1)))) {
+        ld_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))));
+      } else {
+        ld_20 = 0;
+      }
+      r_15[((int)(((unsigned)j_21) * ((unsigned)4)))] = __int_as_float(ld_20);
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) < ((unsigned)dim_y_0_1)))) {
+        ld_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) * ((unsigned)4))))));
+      } else {
+        ld_20 = 0;
+      }
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(ld_20);
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) < ((unsigned)dim_y_0_1)))) {
+        ld_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) * ((unsigned)4))))));
+      } else {
+        ld_20 = 0;
+      }
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(ld_20);
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) {
+        ld_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) * ((unsigned)4))))));
+      } else {
+        ld_20 = 0;
+      }
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(ld_20);
     }
-    r11[j13] = __int_as_float(ld12);
   }
   #pragma unroll
-  for (j15 = 0; j15 < 8; j15 += 1) {
-    r14[j15] = __fadd_rn(r6[j15], r11[j15]);
+  for (j_23 = 0; j_23 < 8; j_23 += 1) {
+    r_22[j_23] = __fadd_rn(r_6[j_23], r_15[j_23]);
   }
   #pragma unroll
-  for (j16 = 0; j16 < 8; j16 += 1) {
-    if (((int)(((unsigned)((int)(((unsigned)s5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_9) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j16) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j16) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2)))) {
-      *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)s5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_9) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j16) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j16) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))) = __float_as_int(r14[j16]);
+  for (j_24 = 0; j_24 < 8; j_24 += 1) {
+    if (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_24) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_24) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2)))) {
+      *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_24) / ((unsigned)1)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_24) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))) = __float_as_int(r_22[j_24]);
     }
   }
 }

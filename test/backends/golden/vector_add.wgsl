@@ -111,50 +111,116 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var dim_x_0_0: i32;
   var dim_y_0_1: i32;
   var dim_out_0_2: i32;
-  var s3: i32;
-  var s4: i32;
-  var s5: i32;
-  var ld7: i32;
-  var j8: i32;
-  var t0_d0_9: i32;
-  var t0_primary10: i32;
-  var ld12: i32;
-  var j13: i32;
-  var j15: i32;
-  var j16: i32;
-  var r6: array<f32, 8>;
-  var r11: array<f32, 8>;
-  var r14: array<f32, 8>;
+  var s_3: i32;
+  var s_4: i32;
+  var s_5: i32;
+  var w_7: i32;
+  var w_8: i32;
+  var w_9: i32;
+  var w_10: i32;
+  var ld_11: i32;
+  var j_12: i32;
+  var t0_d0_13: i32;
+  var t0_primary_14: i32;
+  var w_16: i32;
+  var w_17: i32;
+  var w_18: i32;
+  var w_19: i32;
+  var ld_20: i32;
+  var j_21: i32;
+  var j_23: i32;
+  var j_24: i32;
+  var r_6: array<f32, 8>;
+  var r_15: array<f32, 8>;
+  var r_22: array<f32, 8>;
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
-  t0_d0_9 = (bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) * 4i);
-  t0_primary10 = 1i;
-  s3 = bx;
-  s4 = 1024i;
-  s5 = (s3 * s4);
-  for (j8 = 0i; j8 < 8i; j8 = j8 + 1i) {
-    if (bitcast<u32>((s5 + ((t0_d0_9 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j8) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j8) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) {
-      ld7 = bitcast<i32>(g_x[bitcast<u32>(((s5 + ((t0_d0_9 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j8) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j8) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
+  t0_d0_13 = (bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) * 4i);
+  t0_primary_14 = 1i;
+  s_3 = bx;
+  s_4 = 1024i;
+  s_5 = (s_3 * s_4);
+  for (j_12 = 0i; j_12 < 2i; j_12 = j_12 + 1i) {
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      w_7 = bitcast<i32>(g_x[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
+      w_8 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
+      w_9 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
+      w_10 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
+      r_6[(j_12 * 4i)] = bitcast<f32>(w_7);
+      r_6[((j_12 * 4i) + 1i)] = bitcast<f32>(w_8);
+      r_6[((j_12 * 4i) + 2i)] = bitcast<f32>(w_9);
+      r_6[((j_12 * 4i) + 3i)] = bitcast<f32>(w_10);
     } else {
-      ld7 = 0i;
+      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) {
+        ld_11 = bitcast<i32>(g_x[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
+      } else {
+        ld_11 = 0i;
+      }
+      r_6[(j_12 * 4i)] = bitcast<f32>(ld_11);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_x_0_0)) {
+        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
+      } else {
+        ld_11 = 0i;
+      }
+      r_6[((j_12 * 4i) + 1i)] = bitcast<f32>(ld_11);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_x_0_0)) {
+        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
+      } else {
+        ld_11 = 0i;
+      }
+      r_6[((j_12 * 4i) + 2i)] = bitcast<f32>(ld_11);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0)) {
+        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
+      } else {
+        ld_11 = 0i;
+      }
+      r_6[((j_12 * 4i) + 3i)] = bitcast<f32>(ld_11);
     }
-    r6[j8] = bitcast<f32>(ld7);
   }
-  for (j13 = 0i; j13 < 8i; j13 = j13 + 1i) {
-    if (bitcast<u32>((s5 + ((t0_d0_9 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j13) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j13) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) {
-      ld12 = bitcast<i32>(g_y[bitcast<u32>(((s5 + ((t0_d0_9 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j13) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j13) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
+  for (j_21 = 0i; j_21 < 2i; j_21 = j_21 + 1i) {
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      w_16 = bitcast<i32>(g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
+      w_17 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
+      w_18 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
+      w_19 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
+      r_15[(j_21 * 4i)] = bitcast<f32>(w_16);
+      r_15[((j_21 * 4i) + 1i)] = bitcast<f32>(w_17);
+      r_15[((j_21 * 4i) + 2i)] = bitcast<f32>(w_18);
+      r_15[((j_21 * 4i) + 3i)] = bitcast<f32>(w_19);
     } else {
-      ld12 = 0i;
+      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) {
+        ld_20 = bitcast<i32>(g_y[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
+      } else {
+        ld_20 = 0i;
+      }
+      r_15[(j_21 * 4i)] = bitcast<f32>(ld_20);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
+      } else {
+        ld_20 = 0i;
+      }
+      r_15[((j_21 * 4i) + 1i)] = bitcast<f32>(ld_20);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
+      } else {
+        ld_20 = 0i;
+      }
+      r_15[((j_21 * 4i) + 2i)] = bitcast<f32>(ld_20);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
+      } else {
+        ld_20 = 0i;
+      }
+      r_15[((j_21 * 4i) + 3i)] = bitcast<f32>(ld_20);
     }
-    r11[j13] = bitcast<f32>(ld12);
   }
-  for (j15 = 0i; j15 < 8i; j15 = j15 + 1i) {
-    r14[j15] = (r6[j15] + r11[j15]);
+  for (j_23 = 0i; j_23 < 8i; j_23 = j_23 + 1i) {
+    r_22[j_23] = (r_6[j_23] + r_15[j_23]);
   }
-  for (j16 = 0i; j16 < 8i; j16 = j16 + 1i) {
-    if (bitcast<u32>((s5 + ((t0_d0_9 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j16) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j16) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
-      g_out[bitcast<u32>(((s5 + ((t0_d0_9 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j16) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j16) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(bitcast<i32>(r14[j16]));
+  for (j_24 = 0i; j_24 < 8i; j_24 = j_24 + 1i) {
+    if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
+      g_out[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(bitcast<i32>(r_22[j_24]));
     }
   }
 }
