@@ -1,5 +1,5 @@
 // Simplification of Loop IR: folds i32 operations on constants, drops identities (x + 0, x * 1,
-// x * 0, shifts by 0), resolves selects and ifs on constant conditions, and removes loops that run
+// x * 0, shifts by 0, x / 1, x % 1, x | 0, x & 0), resolves selects and ifs on constant conditions, and removes loops that run
 // zero times. Lowering emits index arithmetic generically; this leaves the code the next passes read.
 
 import type { Expr, LFunction, LModule, Stmt } from '../ir/loop_ir.ts';
@@ -22,6 +22,14 @@ const FOLD: Readonly<Record<string, (a: number, b: number) => number>> = {
   'i32.ge_s': (a, b) => +(a >= b),
   'i32.lt_u': (a, b) => +(a >>> 0 < b >>> 0),
   'i32.ge_u': (a, b) => +(a >>> 0 >= b >>> 0),
+  'i32.le_u': (a, b) => +(a >>> 0 <= b >>> 0),
+  'i32.gt_u': (a, b) => +(a >>> 0 > b >>> 0),
+};
+
+/** Unsigned division and remainder fold only for a nonzero divisor (the op is undefined at zero). */
+const FOLD_DIV: Readonly<Record<string, (a: number, b: number) => number>> = {
+  'i32.div_u': (a, b) => Math.floor((a >>> 0) / (b >>> 0)) | 0,
+  'i32.rem_u': (a, b) => ((a >>> 0) % (b >>> 0)) | 0,
 };
 
 const isConst = (e: Expr, value?: number): e is Extract<Expr, { k: 'const' }> => e.k === 'const' && e.type === 'i32' && (value === undefined || e.value === value);
@@ -53,6 +61,13 @@ export function simplifyExpr(e: Expr): Expr {
       if (e.op === 'i32.mul' && isConst(a!, 1)) return b!;
       if (e.op === 'i32.mul' && (isConst(a!, 0) || isConst(b!, 0))) return { k: 'const', type: 'i32', value: 0 };
       if ((e.op === 'i32.shl' || e.op === 'i32.shr_u' || e.op === 'i32.shr_s') && isConst(b!, 0)) return a!;
+      if (FOLD_DIV[e.op] && isConst(b!) && b.value !== 0) {
+        if (isConst(a!)) return { k: 'const', type: 'i32', value: FOLD_DIV[e.op]!(a.value, b.value) };
+        if (isConst(b, 1)) return e.op === 'i32.div_u' ? a! : { k: 'const', type: 'i32', value: 0 };
+      }
+      if ((e.op === 'i32.or' || e.op === 'i32.xor') && isConst(b!, 0)) return a!;
+      if (e.op === 'i32.and' && (isConst(a!, 0) || isConst(b!, 0))) return { k: 'const', type: 'i32', value: 0 };
+      if (e.op === 'i32.eqz' && isConst(a!)) return { k: 'const', type: 'i32', value: +(a.value === 0) };
       return { ...e, args };
     }
     default:

@@ -136,42 +136,42 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
-  t0_d0_13 = (bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(1i)))) % bitcast<u32>(128i))) * 4i);
+  t0_d0_13 = (bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) * 4i);
   t0_primary_14 = 1i;
   s_3 = bx;
   s_4 = 1024i;
   s_5 = (s_3 * s_4);
   for (j_12 = 0i; j_12 < 2i; j_12 = j_12 + 1i) {
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      w_7 = bitcast<i32>(g_x[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
-      w_8 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
-      w_9 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
-      w_10 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      w_7 = bitcast<i32>(g_x[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
+      w_8 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
+      w_9 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
+      w_10 = bitcast<i32>(g_x[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
       r_6[(j_12 * 4i)] = bitcast<f32>(w_7);
       r_6[((j_12 * 4i) + 1i)] = bitcast<f32>(w_8);
       r_6[((j_12 * 4i) + 2i)] = bitcast<f32>(w_9);
       r_6[((j_12 * 4i) + 3i)] = bitcast<f32>(w_10);
     } else {
-      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) {
-        ld_11 = bitcast<i32>(g_x[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
+      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) {
+        ld_11 = bitcast<i32>(g_x[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
       } else {
         ld_11 = 0i;
       }
       r_6[(j_12 * 4i)] = bitcast<f32>(ld_11);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_x_0_0)) {
-        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_x_0_0)) {
+        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
       } else {
         ld_11 = 0i;
       }
       r_6[((j_12 * 4i) + 1i)] = bitcast<f32>(ld_11);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_x_0_0)) {
-        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_x_0_0)) {
+        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
       } else {
         ld_11 = 0i;
       }
       r_6[((j_12 * 4i) + 2i)] = bitcast<f32>(ld_11);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0)) {
-        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0)) {
+        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
       } else {
         ld_11 = 0i;
       }
@@ -179,36 +179,36 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
     }
   }
   for (j_21 = 0i; j_21 < 2i; j_21 = j_21 + 1i) {
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      w_16 = bitcast<i32>(g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
-      w_17 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
-      w_18 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
-      w_19 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      w_16 = bitcast<i32>(g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
+      w_17 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
+      w_18 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
+      w_19 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
       r_15[(j_21 * 4i)] = bitcast<f32>(w_16);
       r_15[((j_21 * 4i) + 1i)] = bitcast<f32>(w_17);
       r_15[((j_21 * 4i) + 2i)] = bitcast<f32>(w_18);
       r_15[((j_21 * 4i) + 3i)] = bitcast<f32>(w_19);
     } else {
-      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) {
-        ld_20 = bitcast<i32>(g_y[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
+      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) {
+        ld_20 = bitcast<i32>(g_y[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
       } else {
         ld_20 = 0i;
       }
       r_15[(j_21 * 4i)] = bitcast<f32>(ld_20);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
       } else {
         ld_20 = 0i;
       }
       r_15[((j_21 * 4i) + 1i)] = bitcast<f32>(ld_20);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
       } else {
         ld_20 = 0i;
       }
       r_15[((j_21 * 4i) + 2i)] = bitcast<f32>(ld_20);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
       } else {
         ld_20 = 0i;
       }
@@ -219,8 +219,8 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
     r_22[j_23] = (r_6[j_23] + r_15[j_23]);
   }
   for (j_24 = 0i; j_24 < 8i; j_24 = j_24 + 1i) {
-    if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
-      g_out[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(1i)))) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(bitcast<i32>(r_22[j_24]));
+    if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(j_24) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
+      g_out[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(j_24) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(bitcast<i32>(r_22[j_24]));
     }
   }
 }
