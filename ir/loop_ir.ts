@@ -59,6 +59,8 @@ export type Stmt =
    * 4 * names.length (1, 2 or 4 words; the GPU lowering checks it before it uses this).
    */
   | { readonly k: 'loadwords'; readonly mem: string; readonly addr: Expr; readonly names: readonly string[] }
+  /** The 32-bit words `values` stored at byte address addr + 4i of `mem` as one access (alignment as loadwords). */
+  | { readonly k: 'storewords'; readonly mem: string; readonly addr: Expr; readonly values: readonly Expr[] }
   /** array[index] = value, on a per-thread register array. */
   | { readonly k: 'aset'; readonly array: string; readonly index: Expr; readonly value: Expr }
   | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr; readonly mem?: string }
@@ -233,6 +235,9 @@ export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
         break;
       case 'loadwords':
         visit(s.addr);
+        break;
+      case 'storewords':
+        [s.addr, ...s.values].forEach(visit);
         break;
       case 'store':
       case 'atomic':

@@ -41,6 +41,9 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
       case 'loadwords':
         out.push(`${indent}${s.names.join(', ')} = loadwords${s.names.length * 32}@${s.mem}[${printExpr(s.addr)}]`);
         break;
+      case 'storewords':
+        out.push(`${indent}storewords${s.values.length * 32}@${s.mem}[${printExpr(s.addr)}] = ${s.values.map(printExpr).join(', ')}`);
+        break;
       case 'aset':
         out.push(`${indent}${s.array}[${printExpr(s.index)}] = ${printExpr(s.value)}`);
         break;

@@ -475,6 +475,11 @@ class GpuLowerer {
       this.out.push(...this.forSliceElements(index, (coords) => [ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), v))]));
       return;
     }
+    const run = runOf(x.layout);
+    if (run !== null && (run * bits) % 32 === 0 && index.at(-1)!.extent !== null) {
+      this.out.push(ifThen(this.primaryOf(x.layout), this.vectorStore(t, index, x, run, bits)));
+      return;
+    }
     const writes = this.forLocals(x.length, (j) => {
       const coords = sliceCoords(index, this.coordsOf(x.layout, j), (v) => this.scalar(v));
       return [ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), codeFromHeld(t.dtype, aget(x, j))))];
@@ -672,6 +677,43 @@ class GpuLowerer {
         slow.push(...this.readGlobalCode(t, coords, code), aset(out, add(j0, i32(u)), heldFromCode(t.dtype, get(code))));
       }
       return [ifThen(op('i32.and', inside, aligned), fast, slow)];
+    });
+  }
+
+  /**
+   * The store of runs (see vectorLoad): a run inside the tensor and aligned to its access owns whole
+   * words, so its fields are packed into words and stored plainly, up to 128 bits at once, with no
+   * atomics; other runs take the per-element path.
+   */
+  vectorStore(t: TensorInfo, index: readonly IndexEntry[], x: RTile, run: number, bits: number): Stmt[] {
+    const words = (run * bits) / 32;
+    const group = words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
+    const codes = Array.from({ length: run }, () => this.fresh('c', 'i32'));
+    const mask = bits === 32 ? -1 : (1 << bits) - 1;
+    return this.forLocals(x.length / run, (q) => {
+      const j0 = mul(q, i32(run));
+      const first = sliceCoords(index, this.coordsOf(x.layout, j0), (v) => this.scalar(v));
+      const d = first.length - 1;
+      const inside = op('i32.and', this.inside(t, first), op('i32.lt_u', add(first[d]!, i32(run - 1)), get(t.dims[d]!)));
+      const bitAt = mul(this.globalLinear(t, first), i32(bits));
+      const aligned = op('i32.eqz', op('i32.and', bitAt, i32(group * 32 - 1)));
+      const packed: Expr[] = Array.from({ length: words }, () => i32(0));
+      const body: Stmt[] = codes.map((c, u) => set(c, codeFromHeld(t.dtype, aget(x, add(j0, i32(u))))));
+      codes.forEach((c, u) => {
+        const field = bits === 32 ? get(c) : op('i32.and', get(c), i32(mask));
+        const [w, sh] = [(u * bits) >> 5, (u * bits) & 31];
+        packed[w] = op('i32.or', packed[w]!, op('i32.shl', field, i32(sh)));
+        if (sh + bits > 32) packed[w + 1] = op('i32.or', packed[w + 1]!, op('i32.shr_u', field, i32(32 - sh)));
+      });
+      const fast: Stmt[] = [];
+      for (let g = 0; g < words; g += group) {
+        fast.push({ k: 'storewords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), values: packed.slice(g, g + group) });
+      }
+      const slow = codes.map((c, u) => {
+        const coords = [...first.slice(0, d), add(first[d]!, i32(u))];
+        return ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), get(c)));
+      });
+      return [...body, ifThen(op('i32.and', inside, aligned), fast, slow)];
     });
   }
 

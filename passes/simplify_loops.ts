@@ -82,6 +82,8 @@ function simplifyStmts(body: readonly Stmt[]): Stmt[] {
         return [{ ...s, value: simplifyExpr(s.value) }];
       case 'loadwords':
         return [{ ...s, addr: simplifyExpr(s.addr) }];
+      case 'storewords':
+        return [{ ...s, addr: simplifyExpr(s.addr), values: s.values.map(simplifyExpr) }];
       case 'aset':
         return [{ ...s, index: simplifyExpr(s.index), value: simplifyExpr(s.value) }];
       case 'store':

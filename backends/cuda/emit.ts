@@ -195,6 +195,13 @@ class Printer {
         }
         return;
       }
+      case 'storewords': {
+        const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
+        const n = s.values.length;
+        const vs = s.values.map((v) => this.expr(v));
+        out.push(n === 1 ? `${indent}*(int*)${p} = ${vs[0]};` : `${indent}*(int${n}*)${p} = make_int${n}(${vs.join(', ')});`);
+        return;
+      }
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;

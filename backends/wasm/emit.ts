@@ -211,6 +211,7 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
       case 'set':
         return m.local.set(index.get(s.name)!, expr(s.value));
       case 'loadwords':
+      case 'storewords':
       case 'aset':
         throw new Error('emitWasm: register arrays belong to GPU lowerings');
       case 'store': {

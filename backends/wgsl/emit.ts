@@ -240,6 +240,14 @@ class Printer {
         s.names.forEach((x, i) => out.push(`${indent}${x} = ${I(this.word(s.mem, i ? `(${a} + ${4 * i}i)` : a))};`));
         return;
       }
+      case 'storewords': {
+        const a = this.expr(s.addr);
+        s.values.forEach((v, i) => {
+          const w = `${ident(s.mem)}[${U(i ? `(${a} + ${4 * i}i)` : a)} >> 2u]`;
+          out.push(this.atomics.has(s.mem) ? `${indent}atomicStore(&${w}, ${U(this.expr(v))});` : `${indent}${w} = ${U(this.expr(v))};`);
+        });
+        return;
+      }
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;

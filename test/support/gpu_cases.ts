@@ -52,6 +52,15 @@ export const gpuCases: readonly GpuCase[] = [
     set: { W, N: 67 },
     seed: 11,
   })),
+  // Runs of whole words: loads and stores by words where aligned and inside, per element elsewhere.
+  ...([['u3', 64], ['u3', 70], ['i2', 64], ['f16', 64], ['f4e2m1', 66]] as const).map(([W, N]) => ({
+    name: `runs_${W}_${N}`,
+    source: `kernel runs<W: dtype = u8>(x: W[M, N], y: W[M, N]) grid(cdiv(M, 8)) threads(16) {
+      store y[block.x * 8 :+ 8, 0 :+ 64] = load x[block.x * 8 :+ 8, 0 :+ 64];
+    }`,
+    set: { W, M: 20, N },
+    seed: 13,
+  })),
   ...['u1', 'u2', 'i4', 'u8', 'f8e4m3'].map((w) => ({
     name: `dequant_gen_${w}`,
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,

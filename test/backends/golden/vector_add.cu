@@ -49,7 +49,11 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   int ld_20 = 0;
   int j_21 = 0;
   int j_23 = 0;
-  int j_24 = 0;
+  int c_24 = 0;
+  int c_25 = 0;
+  int c_26 = 0;
+  int c_27 = 0;
+  int j_28 = 0;
   float r_6[8];
   float r_15[8];
   float r_22[8];
@@ -136,9 +140,26 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
     r_22[j_23] = __fadd_rn(r_6[j_23], r_15[j_23]);
   }
   #pragma unroll
-  for (j_24 = 0; j_24 < 8; j_24 += 1) {
-    if (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)j_24) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_24) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2)))) {
-      *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)j_24) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_24) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))) = __float_as_int(r_22[j_24]);
+  for (j_28 = 0; j_28 < 2; j_28 += 1) {
+    c_24 = __float_as_int(r_22[((int)(((unsigned)j_28) * ((unsigned)4)))]);
+    c_25 = __float_as_int(r_22[((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) + ((unsigned)1)))]);
+    c_26 = __float_as_int(r_22[((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) + ((unsigned)2)))]);
+    c_27 = __float_as_int(r_22[((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) + ((unsigned)3)))]);
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_24), (0 | c_25), (0 | c_26), (0 | c_27));
+    } else {
+      if (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2)))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))) = c_24;
+      }
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) < ((unsigned)dim_out_0_2)))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) * ((unsigned)4))))) = c_25;
+      }
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) < ((unsigned)dim_out_0_2)))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) * ((unsigned)4))))) = c_26;
+      }
+      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_28) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) * ((unsigned)4))))) = c_27;
+      }
     }
   }
 }

@@ -129,7 +129,11 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var ld_20: i32;
   var j_21: i32;
   var j_23: i32;
-  var j_24: i32;
+  var c_24: i32;
+  var c_25: i32;
+  var c_26: i32;
+  var c_27: i32;
+  var j_28: i32;
   var r_6: array<f32, 8>;
   var r_15: array<f32, 8>;
   var r_22: array<f32, 8>;
@@ -218,9 +222,29 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   for (j_23 = 0i; j_23 < 8i; j_23 = j_23 + 1i) {
     r_22[j_23] = (r_6[j_23] + r_15[j_23]);
   }
-  for (j_24 = 0i; j_24 < 8i; j_24 = j_24 + 1i) {
-    if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(j_24) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
-      g_out[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>(j_24) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>(j_24) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(bitcast<i32>(r_22[j_24]));
+  for (j_28 = 0i; j_28 < 2i; j_28 = j_28 + 1i) {
+    c_24 = bitcast<i32>(r_22[(j_28 * 4i)]);
+    c_25 = bitcast<i32>(r_22[((j_28 * 4i) + 1i)]);
+    c_26 = bitcast<i32>(r_22[((j_28 * 4i) + 2i)]);
+    c_27 = bitcast<i32>(r_22[((j_28 * 4i) + 3i)]);
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      g_out[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u] = bitcast<u32>((0i | c_24));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u] = bitcast<u32>((0i | c_25));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u] = bitcast<u32>((0i | c_26));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u] = bitcast<u32>((0i | c_27));
+    } else {
+      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
+        g_out[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(c_24);
+      }
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_out_0_2)) {
+        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u] = bitcast<u32>(c_25);
+      }
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_out_0_2)) {
+        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u] = bitcast<u32>(c_26);
+      }
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2)) {
+        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u] = bitcast<u32>(c_27);
+      }
     }
   }
 }
