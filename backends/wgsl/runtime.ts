@@ -163,8 +163,13 @@ function upload(device: GPUDevice, bytes: Uint8Array, usage: number): GPUBuffer 
   return buffer;
 }
 
+export interface WebGpuRunOptions {
+  /** Blocks per dispatch along each dimension (default: the device's limit); a test sets it low to split grids. */
+  readonly maxWorkgroupsPerDimension?: number;
+}
+
 /** Runs a kernel; outputs are written back into `tensors`. */
-export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>): Promise<void> {
+export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, options: WebGpuRunOptions = {}): Promise<void> {
   const { device } = await gpuContext();
   const k = wk.kernel;
   checkLimits(wk.wgsl, k.name, device.limits);
@@ -197,7 +202,7 @@ export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, 
   const data = upload(device, wk.data, GPUBufferUsage.STORAGE);
   const err = upload(device, new Uint8Array(4), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   owned.push(data, err);
-  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const maxDim = Math.min(device.limits.maxComputeWorkgroupsPerDimension, options.maxWorkgroupsPerDimension ?? Infinity);
   const [gx, gy, gz] = launch.grid;
   const encoder = device.createCommandEncoder();
   const layout = pipeline.getBindGroupLayout(0);

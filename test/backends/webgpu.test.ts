@@ -5,9 +5,9 @@
 //
 // Each kernel runs in a child process (test/support/webgpu_child.ts). On machines without a GPU the
 // Vulkan driver is SwiftShader (scripts/setup-webgpu.sh), and CPU Vulkan drivers on these machines
-// crash or hang now and then in compute shaders with workgroup barriers (SwiftShader and lavapipe
-// alike; barrier-free shaders do not; see the README). A child that dies without a result (a signal,
-// an abort, a hang) is started again, up to five times in all; a wrong result is never retried.
+// crash or hang now and then, the more often the longer the GPU work runs (SwiftShader and lavapipe
+// alike; see the README): the cases are small. A child that dies without a result (a signal, an
+// abort, a hang) is started again, up to five times in all; a wrong result is never retried.
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -11,6 +11,8 @@ export interface GpuCase {
   /** Template arguments, sizes and scalars, as `--set` takes them. */
   readonly set?: Record<string, string | number>;
   readonly seed?: number;
+  /** WebGPU only: blocks per dispatch, to make the runtime split the grid. */
+  readonly maxWorkgroupsPerDimension?: number;
 }
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
@@ -61,6 +63,15 @@ export const gpuCases: readonly GpuCase[] = [
     set: { W, M: 20, N },
     seed: 13,
   })),
+  // More blocks than one dispatch may have (65,535 per dimension; 7 here, on WebGPU): the grid is split.
+  {
+    name: 'grid_split',
+    source: `kernel grid_split(x: i32[N, M], y: i32[N, M]) grid(N, M) threads(32) {
+      store y[block.x :+ 1, block.y :+ 1] = load x[block.x :+ 1, block.y :+ 1] + block.x * 100 + block.y;
+    }`,
+    set: { N: 23, M: 9 },
+    maxWorkgroupsPerDimension: 7,
+  },
   ...['u1', 'u2', 'i4', 'u8', 'f8e4m3'].map((w) => ({
     name: `dequant_gen_${w}`,
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,

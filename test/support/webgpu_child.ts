@@ -18,7 +18,7 @@ const inputs = prepareTensors(k, { values, seed: c.seed ?? 5 }, outputs);
 const vm = runOnVM(k, cloneTensors(inputs), values);
 const gpu = cloneTensors(inputs);
 const ctx = await gpuContext();
-await runWebGpu(compileWebGpu(k), gpu, values, outputs);
+await runWebGpu(compileWebGpu(k), gpu, values, outputs, { maxWorkgroupsPerDimension: c.maxWorkgroupsPerDimension });
 const result = {
   adapter: ctx.adapterInfo,
   outputs: Object.fromEntries([...outputs].map((o) => [o, compareTensors(gpu.get(o)!, vm.get(o)!)])),
