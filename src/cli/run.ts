@@ -111,7 +111,9 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   const workers = args.options.has('workers') ? Number(args.options.get('workers')!.at(-1)) : undefined;
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new UsageError('--workers needs a positive integer');
   const dump = args.options.get('dump-ir')?.at(-1);
-  if (dump && ['lower_cpu', 'simplify', 'vectorize', 'isel'].includes(dump)) compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) });
+  const gpu = target === 'webgpu' || target === 'cuda';
+  if (dump && gpu && ['lower_gpu', 'simplify'].includes(dump)) lowerForGpu(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
+  else if (dump && ['lower_cpu', 'simplify', 'vectorize', 'isel'].includes(dump)) compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) });
   const inputs = cloneTensors(tensors);
   const start = performance.now();
   await runOn(target as Target, k, tensors, values, { workers });
