@@ -735,22 +735,59 @@ class GpuLowerer {
   }
 
   /** Reduces `axis` away: x goes to scratch; each thread folds its result elements along the axis. */
+  /**
+   * Reduces `axis` away. When at most one spatial mode of x's layout lies along the axis, each thread
+   * first folds its own elements that share a result element, then writes one partial per result
+   * element to scratch, and each result element folds the partials of the threads along the axis (as
+   * many as that mode's extent). Otherwise x goes to scratch whole and each result element folds the
+   * axis from there.
+   */
   reduce(fn: 'sum' | 'max' | 'min', x: RTile, axis: number, type: TileType): RTile {
-    this.out.push({ k: 'barrier' }, ...this.spill(x), { k: 'barrier' });
     const out = this.newTile(type.dtype, type.shape, type.layout!);
     const held = heldOf(x.dtype);
     const isFloat = held === 'f32';
     const acc = this.newTile(isFloat ? 'f32' : x.dtype, type.shape, type.layout!, 'acc');
-    const st = rowMajorStrides(x.shape);
-    const kv = this.fresh('rk', 'i32');
     const init = fn === 'sum' ? (isFloat ? f32(0) : i32(0)) : isFloat ? f32(fn === 'max' ? -Infinity : Infinity) : i32(fn === 'max' ? (x.dtype === 'u32' ? 0 : -0x80000000) : x.dtype === 'u32' ? -1 : 0x7fffffff);
     const foldType = isFloat ? 'f32' : x.dtype;
+    const fold = (a: Expr, b: Expr): Expr => binaryElem(fn === 'sum' ? 'add' : fn, foldType, a, b, this.tables);
+    const st = rowMajorStrides(x.shape);
+    const n = x.shape[axis]!;
+    const kv = this.fresh('rk', 'i32');
+    const l = x.layout;
+    const across = l.spatial.filter((e) => e >= 0 && l.modes[e]!.dim === axis);
+    let slots: { count: number; stride: number };
+    if (across.length <= 1) {
+      // Phase 1: fold this thread's elements per result element (compile-time groups of locals).
+      slots = across.length === 0 ? { count: 1, stride: 0 } : { count: l.modes[across[0]!]!.extent, stride: innerStride(l, across[0]!) };
+      const groups = new Map<string, { coords: number[]; locals: number[] }>();
+      for (let j = 0; j < x.length; j++) {
+        const c = localCoords(l, j);
+        const key = c.filter((_, d) => d !== axis).join(',');
+        const g = groups.get(key) ?? { coords: c.map((v, d) => (d === axis ? 0 : v)), locals: [] };
+        g.locals.push(j);
+        groups.set(key, g);
+      }
+      const partial = this.fresh('part', held);
+      const { coords: threadCoords } = this.layoutOf(l);
+      const writes: Stmt[] = [];
+      for (const g of groups.values()) {
+        writes.push(set(partial, g.locals.slice(1).reduce<Expr>((acc2, j) => fold(acc2, aget(x, i32(j))), aget(x, i32(g.locals[0]!)))));
+        // Partials sit at [result element][position along the axis].
+        const c = g.coords.map((v, d) => (d === axis ? get(threadCoords[d]!) : add(get(threadCoords[d]!), i32(v))));
+        writes.push({ k: 'store', bits: 32, addr: this.scratchWord(linearOf(c, st)), offset: 0, value: get(partial), mem: 'shared' });
+      }
+      this.needScratch(size(x.shape) * 4);
+      this.out.push({ k: 'barrier' }, ifThen(this.primaryOf(l), writes), { k: 'barrier' });
+    } else {
+      slots = { count: n, stride: 1 };
+      this.out.push({ k: 'barrier' }, ...this.spill(x), { k: 'barrier' });
+    }
     this.out.push(
       ...this.forLocals(out.length, (j) => [aset(acc, j, init)]),
-      forLoop(kv, i32(0), i32(x.shape[axis]!), this.forLocals(out.length, (j) => {
+      forLoop(kv, i32(0), i32(slots.count), this.forLocals(out.length, (j) => {
         const c = this.coordsOf(out.layout, j);
-        const v = this.readScratch(held, linearOf([...c.slice(0, axis), get(kv), ...c.slice(axis)], st));
-        return [aset(acc, j, binaryElem(fn === 'sum' ? 'add' : fn, foldType, aget(acc, j), v, this.tables))];
+        const v = this.readScratch(held, linearOf([...c.slice(0, axis), mul(get(kv), i32(slots.stride)), ...c.slice(axis)], st));
+        return [aset(acc, j, fold(aget(acc, j), v))];
       })),
       // Sums round to the element type once, at the end (f16 and bf16 add in f32).
       ...this.forLocals(out.length, (j) => [aset(out, j, fn === 'sum' && isFloat ? castHeld('f32', type.dtype, aget(acc, j), this.tables) : aget(acc, j))]),
