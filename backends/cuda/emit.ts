@@ -272,9 +272,20 @@ function typedStores(f: LFunction): LFunction {
   return { ...f, body: fix(f.body) };
 }
 
+/** CUDA's limits for a kernel with static shared memory: 1024 threads per block, 48 KiB of shared memory. */
+export const CUDA_LIMITS = { threads: 1024, staticSharedBytes: 48 * 1024 } as const;
+
 /** The CUDA C of one lowered kernel (without the file's prelude). */
 export function emitCudaKernel(lowered: GpuLowering): string {
   const name = lowered.kernel.name;
+  if (lowered.threads > CUDA_LIMITS.threads) {
+    throw new CudaEmitError(`kernel ${name} has ${lowered.threads} threads per block; CUDA allows ${CUDA_LIMITS.threads} (${lowered.threads - CUDA_LIMITS.threads} too many)`);
+  }
+  if (lowered.sharedBytes > CUDA_LIMITS.staticSharedBytes) {
+    throw new CudaEmitError(
+      `kernel ${name} needs ${lowered.sharedBytes} bytes of shared memory (its allocations and the scratch its layout conversions use); static shared memory is limited to ${CUDA_LIMITS.staticSharedBytes} bytes (${lowered.sharedBytes - CUDA_LIMITS.staticSharedBytes} over)`,
+    );
+  }
   const m: LModule = lowered.module;
   const pr = new Printer(name);
   const out: string[] = [];

@@ -66,6 +66,18 @@ describe('CUDA C', () => {
   }, 240_000);
 });
 
+describe('CUDA limits', () => {
+  it('names the shared-memory limit a kernel exceeds, and by how much (the language already caps threads at 1024)', () => {
+    const big = compile(`kernel big(x: f32[N]) grid(1) threads(128) {
+      let s = shared<f32>[13000];
+      store s[0 :+ 128] = load x[0 :+ 128];
+      sync;
+      store x[0 :+ 128] = load s[0 :+ 128];
+    }`);
+    expect(() => emitCudaFile([lowerForGpu(big)])).toThrow(/kernel big needs \d+ bytes of shared memory .* limited to 49152 bytes \(\d+ over\)/);
+  });
+});
+
 describe('the GPU check bundle', () => {
   it.skipIf(!haveNvcc)('builds: launch files, inputs, the VM outputs, and a harness that compiles and links with the kernels', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-bundle-'));
