@@ -7,7 +7,7 @@
 // Vulkan driver is SwiftShader (scripts/setup-webgpu.sh), and CPU Vulkan drivers on these machines
 // crash or hang now and then, the more often the longer the GPU work runs (SwiftShader and lavapipe
 // alike; see the README): the cases are small. A child that dies without a result (a signal, an
-// abort, a hang) is started again, up to five times in all; a wrong result is never retried.
+// abort, a hang) is started again, up to eight times in all; a wrong result is never retried.
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +21,13 @@ interface Result {
   readonly outputs: Record<string, { ok: boolean; mismatches: number; maxError: number; tolerance: number; first: unknown }>;
 }
 
+/** Child processes per case before a crash counts as a failure (each may run up to 30 s). */
+const ATTEMPTS = 8;
+
 function runOnWebGpu(c: GpuCase): Result {
   const crashes: string[] = [];
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', child, JSON.stringify(c)], { encoding: 'utf8', timeout: 90_000 });
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', child, JSON.stringify(c)], { encoding: 'utf8', timeout: 30_000 });
     const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     if (line) {
       if (crashes.length) console.warn(`${c.name}: the WebGPU child died ${crashes.length} time(s) before a result: ${crashes.join('; ')}`);
@@ -35,7 +38,7 @@ function runOnWebGpu(c: GpuCase): Result {
     if (!died) throw new Error(`the WebGPU run failed (${why})`);
     crashes.push(why);
   }
-  throw new Error(`the WebGPU child died five times:\n${crashes.join('\n')}`);
+  throw new Error(`the WebGPU child died ${ATTEMPTS} times:\n${crashes.join('\n')}`);
 }
 
 function expectAgrees(c: GpuCase): void {
@@ -44,5 +47,5 @@ function expectAgrees(c: GpuCase): void {
 }
 
 describe('WebGPU against the VM', () => {
-  it.each(gpuCases.map((c) => [c.name, c] as const))('%s', (_, c) => expectAgrees(c));
+  it.each(gpuCases.map((c) => [c.name, c] as const))('%s', (_, c) => expectAgrees(c), ATTEMPTS * 30_000);
 });
