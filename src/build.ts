@@ -89,10 +89,15 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
       }
       if (job.targets.includes('wgsl')) {
         const w = emitWgsl(lowered);
-        files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code });
+        const data = new Uint8Array(Math.max(4, lowered.module.dataBytes));
+        for (const seg of lowered.module.data) data.set(seg.bytes, seg.offset);
+        files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data });
         entry = {
           ...entry,
-          wgsl: { file: `wgsl/${i.name}.wgsl`, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings, args: lowered.args.map((a) => a.name), features: { shaderF16: false, subgroups: false } },
+          wgsl: {
+            file: `wgsl/${i.name}.wgsl`, data: `wgsl/${i.name}.data`, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings,
+            args: lowered.args.map((a) => a.name), traps: lowered.module.traps, features: { shaderF16: false, subgroups: false },
+          },
         };
       }
     }
@@ -123,7 +128,7 @@ export interface ManifestKernel {
   readonly traps?: readonly string[];
   readonly features?: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
   readonly cuda?: { readonly file: string; readonly header: string; readonly threads: number; readonly sharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
-  readonly wgsl?: { readonly file: string; readonly threads: number; readonly sharedBytes: number; readonly bindings: readonly WgslBinding[]; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
+  readonly wgsl?: { readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly threads: number; readonly sharedBytes: number; readonly bindings: readonly WgslBinding[]; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
 }
 
 export interface BuildReport {
@@ -253,9 +258,15 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
     built.sort();
     const manifest = { library: lib.name ?? 'kernels', builder: `tilebit/${VERSION}`, kernels };
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    const exports = kernels.filter((k) => k.file).map((k) => `export const ${k.name} = (tensors, scalars) => launch('${k.name}', tensors, scalars);`);
+    const exports = [
+      ...kernels.filter((k) => k.file).map((k) => `export const ${k.name} = (tensors, scalars) => launch('${k.name}', tensors, scalars);`),
+      ...kernels.filter((k) => k.wgsl).map((k) => `export const ${k.name}_webgpu = (tensors, scalars, options) => launchWebGpu('${k.name}', tensors, scalars, options);`),
+    ];
     writeFileSync(join(staging, 'index.js'), `${BINDINGS_RUNTIME}\n${exports.join('\n')}\n`);
     writeFileSync(join(staging, 'index.d.ts'), bindingsDts(kernels));
+    // The bindings are an ES module: say so, for Node.js and bundlers.
+    const pkg = { name: lib.name ?? 'kernels', private: true, type: 'module', main: 'index.js', types: 'index.d.ts' };
+    writeFileSync(join(staging, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
     throw e;
@@ -272,16 +283,23 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
 const TS_ARRAYS: Readonly<Record<string, string>> = { f32: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array' };
 
 /** The files of a manifest entry, relative to the output folder. */
-const artifactsOf = (k: ManifestKernel): string[] => [k.file, k.cuda?.file, k.cuda?.header, k.wgsl?.file].filter((f): f is string => f !== undefined);
+const artifactsOf = (k: ManifestKernel): string[] => [k.file, k.cuda?.file, k.cuda?.header, k.wgsl?.file, k.wgsl?.data].filter((f): f is string => f !== undefined);
 
 function bindingsDts(kernels: readonly ManifestKernel[]): string {
   const lines = [BINDINGS_DTS];
-  for (const k of kernels.filter((x) => x.file)) {
+  for (const k of kernels) {
     const tensors = k.params.filter((p) => p.kind === 'tensor').map((p) => `${p.name}: TensorArg<${TS_ARRAYS[p.dtype] ?? 'Uint8Array'}>`);
     const scalars = k.params.filter((p) => p.kind === 'scalar').map((p) => `${p.name}: number`);
     const outs = k.outputs.map((o) => `${o}: Uint8Array`).join('; ');
-    lines.push(`/** ${k.name}: tensors as bit streams (see TensorArg); returns the outputs' bit streams. */`);
-    lines.push(`export function ${k.name}(tensors: { ${tensors.join('; ')} }${scalars.length ? `, scalars: { ${scalars.join('; ')} }` : ''}): Promise<{ ${outs} }>;`);
+    const args = `tensors: { ${tensors.join('; ')} }${scalars.length ? `, scalars: { ${scalars.join('; ')} }` : ''}`;
+    if (k.file) {
+      lines.push(`/** ${k.name} on wasm: tensors as bit streams (see TensorArg); returns the outputs' bit streams. */`);
+      lines.push(`export function ${k.name}(${args}): Promise<{ ${outs} }>;`);
+    }
+    if (k.wgsl) {
+      lines.push(`/** ${k.name} on WebGPU (options.device, or the first adapter's). */`);
+      lines.push(`export function ${k.name}_webgpu(${args}${scalars.length ? '' : ', scalars?: Record<string, never>'}, options?: { device?: unknown }): Promise<{ ${outs} }>;`);
+    }
   }
   return lines.join('\n') + '\n';
 }

@@ -4,13 +4,14 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BuildError, build } from '../src/build.ts';
 import { quantize } from '../src/quantize.ts';
 import { tensorElements, tensorFrom } from '../src/vm/memory.ts';
 import { compile, prepareTensors, runOnVM } from '../src/api.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
+import { runChild } from './support/retry_child.ts';
 
 const lib = (weights: string[]) => ({
   name: 'demo',
@@ -83,6 +84,16 @@ describe('tilebit build', () => {
     expect(report.reused).toEqual([]);
     expect(existsSync(join(out, 'cuda'))).toBe(false);
   });
+
+  it('the bindings launch WebGPU kernels too, with the answers of wasm', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    const out = join(work, 'lib');
+    writeFileSync(join(work, 'lib.json'), JSON.stringify({ kernels: [{ name: 'add', source: resolve('examples/vector_add.tile'), set: { BLOCK: 256 } }] }));
+    await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'wgsl'] });
+    expect(readFileSync(join(out, 'index.d.ts'), 'utf8')).toMatch(/export function add_webgpu\(tensors: \{ x: TensorArg<Float32Array>/);
+    const r = runChild<{ same: boolean; exact: boolean; failed: string }>(fileURLToPath(new URL('./support/bindings_webgpu_child.ts', import.meta.url)), [out]);
+    expect(r).toEqual({ same: true, exact: true, failed: 'add: tensor y has shape [1001]; it needs [1000]' });
+  }, 300_000);
 
   it('the bindings load and launch kernels as an application would', async () => {
     const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));

@@ -9,10 +9,10 @@
 // alike; see the README): the cases are small. A child that dies without a result (a signal, an
 // abort, a hang) is started again, up to eight times in all; a wrong result is never retried.
 
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type GpuCase, gpuCases } from '../support/gpu_cases.ts';
+import { runChild } from '../support/retry_child.ts';
 
 const child = fileURLToPath(new URL('../support/webgpu_child.ts', import.meta.url));
 
@@ -24,22 +24,7 @@ interface Result {
 /** Child processes per case before a crash counts as a failure (each may run up to 30 s). */
 const ATTEMPTS = 8;
 
-function runOnWebGpu(c: GpuCase): Result {
-  const crashes: string[] = [];
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', child, JSON.stringify(c)], { encoding: 'utf8', timeout: 30_000 });
-    const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    if (line) {
-      if (crashes.length) console.warn(`${c.name}: the WebGPU child died ${crashes.length} time(s) before a result: ${crashes.join('; ')}`);
-      return JSON.parse(line.slice(7)) as Result;
-    }
-    const died = r.signal !== null || r.status === 134 || r.status === 139 || r.error !== undefined;
-    const why = `${r.signal ?? `exit ${r.status}`}: ${r.stderr.split('\n').filter((l) => l && !/^ - |^ {4}at |Warning/.test(l)).slice(0, 8).join(' | ')}`;
-    if (!died) throw new Error(`the WebGPU run failed (${why})`);
-    crashes.push(why);
-  }
-  throw new Error(`the WebGPU child died ${ATTEMPTS} times:\n${crashes.join('\n')}`);
-}
+const runOnWebGpu = (c: GpuCase): Result => runChild<Result>(child, [JSON.stringify(c)], ATTEMPTS);
 
 function expectAgrees(c: GpuCase): void {
   const r = runOnWebGpu(c);
