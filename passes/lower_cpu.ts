@@ -15,6 +15,7 @@ import { type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as 
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
+import { LowererBase } from './lower/base.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 import { useTables, vectorizeExpr } from './vectorize_loops.ts';
 
@@ -49,9 +50,8 @@ export function lowerCpu(k: Kernel): CpuLowering {
   return lw.run();
 }
 
-class CpuLowerer {
+class CpuLowerer extends LowererBase {
   readonly locals = new Map<string, LType>([['bx', 'i32'], ['by', 'i32'], ['bz', 'i32'], ['args', 'i32'], ['scratch', 'i32']]);
-  out: Stmt[] = [];
   readonly tiles = new Map<ValueId, Slot>();
   /** Element-wise tiles not yet computed: their elements are computed where they are used. */
   readonly lazy = new Map<ValueId, { readonly shape: readonly number[]; readonly dtype: string; readonly at: (coords: readonly Expr[]) => Expr }>();
@@ -59,16 +59,15 @@ class CpuLowerer {
   fusible = new Set<ValueId>();
   /** Tile var reads that may use the var's own slot: no assignment happens before their last use. */
   aliasable = new Set<ValueId>();
-  readonly scalars = new Map<ValueId, string>();
-  readonly scalarTypes = new Map<ValueId, string>();
   readonly vars = new Map<number, Slot | string>();
   readonly tensors = new Map<string, TensorInfo>();
   readonly tables = new Tables(new Set(FLOAT_HELPERS.map((f) => f.name)));
-  readonly traps: string[] = [];
   scratchTop = 0;
   counter = 0;
 
-  constructor(readonly kernel: Kernel) {}
+  constructor(readonly kernel: Kernel) {
+    super();
+  }
 
   fresh(prefix: string, type: LType): string {
     const name = `${prefix}${this.counter++}`;
@@ -131,21 +130,6 @@ class CpuLowerer {
   /** A symbolic size as an i32 expression, with the VM's integer semantics. */
   sym(e: SymExpr): Expr {
     return symExpr(e, this.tables);
-  }
-
-  body(stmts: readonly TStmt[]): void {
-    for (const s of stmts) this.stmt(s);
-  }
-
-  inBlock(f: () => void): Stmt[] {
-    const saved = this.out;
-    this.out = [];
-    try {
-      f();
-      return this.out;
-    } finally {
-      this.out = saved;
-    }
   }
 
   /** Loops over every index of `shape`; `f` gets the coordinates and the row-major linear index. */
@@ -252,31 +236,11 @@ class CpuLowerer {
       case 'sync':
         this.out.push({ k: 'barrier' });
         return;
-      case 'for': {
-        const v = this.fresh(`${s.index.name ?? 'k'}_`, 'i32');
-        this.scalars.set(s.index.id, v);
-        this.scalarTypes.set(s.index.id, 'i32');
-        const step = get(this.scalars.get(s.step)!);
-        this.out.push(ifThen(op('i32.le_s', step, i32(0)), [{ k: 'trap', code: this.trap("a range's step must be positive") }]));
-        const body = this.inBlock(() => this.body(s.body));
-        this.out.push(forLoop(v, get(this.scalars.get(s.start)!), get(this.scalars.get(s.end)!), body, step));
-        return;
-      }
-      case 'if': {
-        const then = this.inBlock(() => this.body(s.then));
-        const els = this.inBlock(() => this.body(s.else));
-        this.out.push(ifThen(get(this.scalars.get(s.cond)!), then, els));
-        return;
-      }
+      case 'for':
+      case 'if':
       case 'assert':
-        this.out.push(ifThen(op('i32.eqz', get(this.scalars.get(s.cond)!)), [{ k: 'trap', code: this.trap(`assertion failed: ${s.message}`) }]));
-        return;
+        return this.control(s);
     }
-  }
-
-  trap(message: string): number {
-    this.traps.push(message);
-    return this.traps.length;
   }
 
   copy(from: Slot, to: Slot): void {

@@ -25,6 +25,7 @@ import { inferLayouts } from './infer_layouts.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
+import { LowererBase } from './lower/base.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 import { fusibleValues } from './lower_cpu.ts';
 
@@ -86,23 +87,19 @@ export function lowerGpu(k: Kernel): GpuLowering {
   return new GpuLowerer(inferLayouts(k)).run();
 }
 
-class GpuLowerer {
+class GpuLowerer extends LowererBase {
   readonly locals = new Map<string, LType>();
   readonly params: { name: string; type: LType }[] = [];
   readonly arrays: { name: string; type: 'i32' | 'f32'; length: number }[] = [];
-  out: Stmt[] = [];
   readonly prologue: Stmt[] = [];
   readonly tiles = new Map<ValueId, RTile>();
   /** Element-wise tiles with one use, computed where that use needs each element (no array). */
   readonly lazy = new Map<ValueId, { readonly dtype: string; readonly shape: readonly number[]; readonly layout: RegisterLayout; readonly at: (j: Expr) => Expr }>();
   fusible = new Set<ValueId>();
-  readonly scalars = new Map<ValueId, string>();
-  readonly scalarTypes = new Map<ValueId, string>();
   readonly vars = new Map<number, RTile | string>();
   readonly tensors = new Map<string, TensorInfo>();
   readonly shared = new Map<ValueId, SharedSlot>();
   readonly tables = new Tables(new Set(FLOAT_HELPERS.map((f) => f.name)));
-  readonly traps: string[] = [];
   /** Per-thread coordinate locals of each layout used, by its canonical text. */
   readonly layoutVars = new Map<string, { coords: string[]; primary: Expr }>();
   sharedTop = 0;
@@ -110,7 +107,9 @@ class GpuLowerer {
   scratchBytes = 0;
   counter = 0;
 
-  constructor(readonly kernel: Kernel) {}
+  constructor(readonly kernel: Kernel) {
+    super();
+  }
 
   /** A new local; the underscore keeps names such as f32 or i8, which are types in CUDA C and WGSL, away. */
   fresh(prefix: string, type: LType): string {
@@ -291,25 +290,6 @@ class GpuLowerer {
 
   // ---- statements ----
 
-  body(stmts: readonly TStmt[]): void {
-    for (const s of stmts) this.stmt(s);
-  }
-
-  inBlock(f: () => void): Stmt[] {
-    const saved = this.out;
-    this.out = [];
-    try {
-      f();
-      return this.out;
-    } finally {
-      this.out = saved;
-    }
-  }
-
-  scalar(id: ValueId): Expr {
-    return get(this.scalars.get(id)!);
-  }
-
   typeOfValue(id: ValueId): string {
     return this.scalarTypes.get(id) ?? this.lazy.get(id)?.dtype ?? this.tiles.get(id)!.dtype;
   }
@@ -324,11 +304,6 @@ class GpuLowerer {
       this.tiles.set(id, out);
     }
     return this.tiles.get(id)!;
-  }
-
-  trap(message: string): number {
-    this.traps.push(message);
-    return this.traps.length;
   }
 
   copyInto(to: RTile, from: RTile): void {
@@ -390,25 +365,10 @@ class GpuLowerer {
       case 'sync':
         this.out.push({ k: 'barrier' });
         return;
-      case 'for': {
-        const v = this.fresh(`${s.index.name ?? 'k'}_`, 'i32');
-        this.scalars.set(s.index.id, v);
-        this.scalarTypes.set(s.index.id, 'i32');
-        const step = this.scalar(s.step);
-        this.out.push(ifThen(op('i32.le_s', step, i32(0)), [{ k: 'trap', code: this.trap("a range's step must be positive") }]));
-        const body = this.inBlock(() => this.body(s.body));
-        this.out.push(forLoop(v, this.scalar(s.start), this.scalar(s.end), body, step));
-        return;
-      }
-      case 'if': {
-        const then = this.inBlock(() => this.body(s.then));
-        const els = this.inBlock(() => this.body(s.else));
-        this.out.push(ifThen(this.scalar(s.cond), then, els));
-        return;
-      }
+      case 'for':
+      case 'if':
       case 'assert':
-        this.out.push(ifThen(op('i32.eqz', this.scalar(s.cond)), [{ k: 'trap', code: this.trap(`assertion failed: ${s.message}`) }]));
-        return;
+        return this.control(s);
     }
   }
 

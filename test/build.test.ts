@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { BuildError, build } from '../src/build.ts';
+import { build } from '../src/build.ts';
 import { quantize } from '../src/quantize.ts';
 import { tensorElements, tensorFrom } from '../src/vm/memory.ts';
 import { compile, prepareTensors, runOnVM } from '../src/api.ts';
