@@ -1,6 +1,7 @@
-// The targets a kernel runs on: the VM, WebAssembly (the default), WebGPU, and CUDA (compiled here; run
-// on an NVIDIA machine through scripts/gpu-check.sh).
+// The targets a kernel runs on: the VM, WebAssembly (the default), WebGPU, and CUDA (through nvcc and a
+// generated host harness, where the machine has them and a GPU).
 
+import { runCuda } from '../backends/cuda/runtime.ts';
 import { compileWasm, type WasmKernel } from '../backends/wasm/runtime.ts';
 import { type WebGpuKernel, compileWebGpu, runWebGpu } from '../backends/wgsl/runtime.ts';
 import { defaultWorkers, runWasmOnWorkers } from '../backends/wasm/workers.ts';
@@ -54,8 +55,7 @@ export async function runOn(target: Target, k: Kernel, tensors: Map<string, Tens
     case 'webgpu':
       return runWebGpu(webGpuKernel(k), tensors, values, outputTensors(k));
     case 'cuda':
-      throw new TargetUnavailable(
-        "tilebit cannot launch CUDA kernels from Node.js: 'tilebit compile --target cuda' writes the .cu and its header, and scripts/gpu-check.sh runs them on an NVIDIA machine",
-      );
+      runCuda(k, tensors, values, outputTensors(k));
+      return;
   }
 }

@@ -3,6 +3,7 @@
 import { WebGpuLimitError, WebGpuRunError, WebGpuUnavailable } from '../../backends/wgsl/runtime.ts';
 import { LayoutError } from '../../ir/layout.ts';
 import { CudaEmitError } from '../../backends/cuda/emit.ts';
+import { CudaRunError, CudaUnavailable } from '../../backends/cuda/runtime.ts';
 import { WasmRunError } from '../../backends/wasm/runtime.ts';
 import { DiagnosticError } from '../../dsl/diagnostics.ts';
 import { DTypeError } from '../../ir/dtype.ts';
@@ -20,7 +21,7 @@ import { quantizeCommand } from './quantize.ts';
 import { checkCommand, compileCommand, runCommand } from './run.ts';
 
 /** Errors about the user's input or program: one line and exit status 1, never a stack trace. */
-const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError, WebGpuUnavailable, WebGpuRunError, WebGpuLimitError, LayoutError, CudaEmitError];
+const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError, WebGpuUnavailable, WebGpuRunError, WebGpuLimitError, LayoutError, CudaEmitError, CudaUnavailable, CudaRunError];
 
 const USAGE = `usage: tilebit <command> ...
 
