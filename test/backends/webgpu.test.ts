@@ -13,6 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type GpuCase, gpuCases } from '../support/gpu_cases.ts';
 import { runChild } from '../support/retry_child.ts';
+import fc from 'fast-check';
+import { dtype as parseDType } from '../../ir/dtype.ts';
+import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
+import { dtypeArb, extentArb } from '../../src/testing/index.ts';
 
 const child = fileURLToPath(new URL('../support/webgpu_child.ts', import.meta.url));
 
@@ -34,3 +38,23 @@ function expectAgrees(c: GpuCase): void {
 describe('WebGPU against the VM', () => {
   it.each(gpuCases.map((c) => [c.name, c] as const))('%s', (_, c) => expectAgrees(c), ATTEMPTS * 30_000);
 });
+
+describe('WebGPU against the VM: random dequant-GEMM configurations', () => {
+  // Weight type, sizes and scale type drawn by fast-check from a fixed seed; shapes include 1, primes and
+  // non-multiples of the tile. Six cases keep the driver's run time (and its crashes) small.
+  const configs = fc.sample(
+    fc.record({
+      weight: dtypeArb((n) => parseDType(n).bits <= 8 && parseDType(n).kind !== 'exponent'),
+      m: fc.integer({ min: 1, max: 5 }),
+      groups: fc.integer({ min: 1, max: 3 }),
+      n: extentArb(70),
+      activation: fc.constantFrom('f16', 'f32', 'bf16'),
+    }),
+    { numRuns: 6, seed: 20261127 },
+  );
+  it.each(configs.map((c) => [`${c.weight} m=${c.m} k=${32 * c.groups} n=${c.n} ${c.activation}`, c] as const))('%s', (_, c) => {
+    const source = dequantGemm({ weight: c.weight, groupSize: 32, activation: c.activation, m: c.m }).source;
+    expectAgrees({ name: 'random', source, set: { M: c.m, K: 32 * c.groups, N: c.n }, seed: c.n });
+  }, ATTEMPTS * 30_000);
+});
+
