@@ -1,14 +1,17 @@
-// Writes a bundle for checking the CUDA backend on a machine with an NVIDIA GPU and no Node.js: the CUDA
+// Writes a bundle for checking the GPU backends on a machine with an NVIDIA GPU and no Node.js: the CUDA
 // C of every case of test/support/gpu_cases.ts, the host harness, one launch file per case, the inputs
-// and the VM's outputs, and check.py, which runs each case and compares with the VM.
-// scripts/gpu-check.sh builds and runs it there.
+// and the VM's outputs, check.py (runs each case with the harness and compares with the VM), and the
+// same kernels as WGSL with webgpu-runner.mjs (imports only `webgpu`; Node.js and Dawn come from
+// ../shared/gpu/pack-webgpu.sh). scripts/gpu-check.sh builds and runs both there.
 //
 // Usage: npx tsx scripts/gpu-bundle.ts [DIR]   (default .gpu/bundle)
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
 import { harnessSource } from '../backends/cuda/harness.ts';
+import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
 import { cloneTensors, compile, prepareTensors, runOnVM } from '../src/api.ts';
@@ -66,7 +69,15 @@ rmSync(dir, { recursive: true, force: true });
 mkdirSync(join(dir, 'data'), { recursive: true });
 
 const lowered = [];
-const manifest: { case: string; kernel: string; outputs: { name: string; dtype: string; got: string; want: string }[] }[] = [];
+interface WgslCase {
+  readonly file: string;
+  readonly data: string;
+  readonly bindings: readonly WgslBinding[];
+  readonly buffers: readonly { name: string; file: string }[];
+  /** The words after the dispatch offsets in tb_args: size symbols, then scalars' bits. */
+  readonly args: readonly number[];
+}
+const manifest: { case: string; kernel: string; grid: readonly number[]; outputs: { name: string; dtype: string; got: string; want: string }[]; wgsl: WgslCase }[] = [];
 for (const c of gpuCases) {
   const set = new Map(Object.entries(c.set ?? {}).map(([n, v]) => [n, String(v)]));
   const k0 = compile(c.source, { set });
@@ -95,16 +106,31 @@ for (const c of gpuCases) {
   }
   const f32 = new Float32Array(1);
   const u32 = new Uint32Array(f32.buffer);
+  const words: number[] = [];
   for (const a of l.args) {
     const v = a.name.startsWith('sym_') ? launch.symbols.get(a.name.slice(4))! : values.get(a.name.slice(6))!;
     if (a.type === 'f32') {
       f32[0] = v;
       lines.push(`f32 ${u32[0]!.toString(16)}`);
-    } else lines.push(`i32 ${Math.trunc(v)}`);
+      words.push(u32[0]!);
+    } else {
+      lines.push(`i32 ${Math.trunc(v)}`);
+      words.push(Math.trunc(v) >>> 0);
+    }
   }
   lines.push('repeat 20');
   writeFileSync(join(dir, `${c.name}.launch`), `${lines.join('\n')}\n`);
-  manifest.push({ case: c.name, kernel: k.name, outputs: outs });
+  // The same kernel as WGSL, for scripts/webgpu-runner.mjs.
+  const w = emitWgsl(l);
+  const data = new Uint8Array(Math.max(4, l.module.dataBytes));
+  for (const seg of l.module.data) data.set(seg.bytes, seg.offset);
+  writeFileSync(join(dir, `${c.name}.wgsl`), w.code);
+  writeFileSync(join(dir, `data/${c.name}.tables`), data);
+  const wgsl: WgslCase = {
+    file: `${c.name}.wgsl`, data: `data/${c.name}.tables`, bindings: w.bindings,
+    buffers: l.buffers.map((b) => ({ name: b.tensor, file: `data/${c.name}.${b.tensor}.in` })), args: words,
+  };
+  manifest.push({ case: c.name, kernel: k.name, grid: launch.grid, outputs: outs, wgsl });
 }
 
 writeFileSync(join(dir, "kernels.cu"), emitCudaFile(lowered));
@@ -112,4 +138,5 @@ writeFileSync(join(dir, 'kernels.h'), emitCudaHeader(lowered.map((l) => ({ kerne
 writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered.map((l) => l.kernel.name)));
 writeFileSync(join(dir, 'cases.json'), `${JSON.stringify({ tolerance: TOLERANCE, cases: manifest }, null, 1)}\n`);
 writeFileSync(join(dir, 'check.py'), CHECK_PY);
+copyFileSync(fileURLToPath(new URL('./webgpu-runner.mjs', import.meta.url)), join(dir, 'webgpu-runner.mjs'));
 console.log(`wrote ${gpuCases.length} cases to ${dir}`);

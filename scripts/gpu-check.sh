@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# Checks the CUDA backend on a machine with an NVIDIA GPU: builds the bundle that scripts/gpu-bundle.ts
-# wrote (on a machine with Node.js: npx tsx scripts/gpu-bundle.ts .gpu/bundle), runs every case and
-# compares with the VM's outputs, printing one table. Needs nvcc, Python 3 and NumPy.
+# Checks the GPU backends on a machine with an NVIDIA GPU: builds the bundle that scripts/gpu-bundle.ts
+# wrote (on a machine with Node.js: npx tsx scripts/gpu-bundle.ts .gpu/bundle), runs every case as CUDA
+# and compares with the VM's outputs (one table), then, where Node.js and the `webgpu` package are
+# there (source .gpu/env.sh from ../shared/gpu/pack-webgpu.sh first), the same cases as WGSL (a second
+# table). CUDA needs nvcc, Python 3 and NumPy.
 #
 # Usage: bash scripts/gpu-check.sh [BUNDLE_DIR]    (default .gpu/bundle; CUDA_ARCH, default native)
-set -euo pipefail
+set -uo pipefail
 dir="${1:-.gpu/bundle}"
-cd "$dir"
-nvcc -O3 -arch="${CUDA_ARCH:-native}" -o harness harness.cu kernels.cu
-python3 check.py
+cd "$dir" || exit 1
+status=0
+echo "== CUDA"
+if nvcc -O3 -arch="${CUDA_ARCH:-native}" -o harness harness.cu kernels.cu; then
+  python3 check.py || status=1
+else
+  echo "nvcc failed"; status=1
+fi
+echo "== WebGPU"
+if command -v node >/dev/null && node -e "import('webgpu')" 2>/dev/null; then
+  node webgpu-runner.mjs || status=1
+else
+  echo "skipped: no node with the webgpu package here (source .gpu/env.sh first)"
+fi
+exit $status

@@ -9,6 +9,10 @@
 // alike; see the README): the cases are small. A child that dies without a result (a signal, an
 // abort, a hang) is started again, up to eight times in all; a wrong result is never retried.
 
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type GpuCase, gpuCases } from '../support/gpu_cases.ts';
@@ -56,5 +60,26 @@ describe('WebGPU against the VM: random dequant-GEMM configurations', () => {
     const source = dequantGemm({ weight: c.weight, groupSize: 32, activation: c.activation, m: c.m }).source;
     expectAgrees({ name: 'random', source, set: { M: c.m, K: 32 * c.groups, N: c.n }, seed: c.n });
   }, ATTEMPTS * 30_000);
+});
+
+describe('the GPU check bundle on WebGPU', () => {
+  it('its standalone runner (imports only webgpu) agrees with the VM', () => {
+    // Inside the repository, so that the runner's `import 'webgpu'` resolves (.gpu/ is git-ignored).
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    mkdirSync(join(root, '.gpu'), { recursive: true });
+    const dir = mkdtempSync(join(root, '.gpu', 'test-bundle-'));
+    try {
+      execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/gpu-bundle.ts'), dir], { stdio: 'pipe' });
+      // The runner takes the first adapter; here, the SwiftShader driver that scripts/setup-webgpu.sh installs.
+      const icd = join(root, '.webgpu/swiftshader/vk_swiftshader_icd.json');
+      const driver: Record<string, string> = existsSync(icd) ? { VK_ICD_FILENAMES: icd, XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'xdg-')) } : {};
+      const cases = ['vector_add_997', 'layouts', 'runs_u3_70', 'stores_f6e3m2'];
+      const r = runChild<{ rows: string[][]; failed: number }>(join(dir, 'webgpu-runner.mjs'), cases, ATTEMPTS, 30_000, { cwd: dir, env: { REPEAT: '0', RESULT_JSON: '1', ...driver } });
+      expect(r.failed).toBe(0);
+      expect(r.rows.map((row) => [row[0], row[2]])).toEqual([['vector_add_997', 'agrees'], ['layouts', 'agrees'], ['layouts', 'agrees'], ['stores_f6e3m2', 'agrees'], ['runs_u3_70', 'agrees']]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, ATTEMPTS * 30_000 + 60_000);
 });
 

@@ -5,10 +5,10 @@
 
 import { spawnSync } from 'node:child_process';
 
-export function runChild<T>(file: string, args: readonly string[], attempts = 8, timeoutMs = 30_000): T {
+export function runChild<T>(file: string, args: readonly string[], attempts = 8, timeoutMs = 30_000, options: { cwd?: string; env?: Record<string, string> } = {}): T {
   const crashes: string[] = [];
   for (let attempt = 0; attempt < attempts; attempt++) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { encoding: 'utf8', timeout: timeoutMs });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { encoding: 'utf8', timeout: timeoutMs, cwd: options.cwd, env: { ...process.env, ...options.env } });
     const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     if (line) {
       if (crashes.length) console.warn(`${file}: the child died ${crashes.length} time(s) before a result: ${crashes.join('; ')}`);
