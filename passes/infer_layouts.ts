@@ -5,7 +5,7 @@
 // assignments are converted to it by the lowering. Everything else gets the default layout below.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, LayoutError, layoutEquals, makeLayout, threadCount } from '../ir/layout.ts';
+import { type RegisterLayout, LayoutError, makeLayout, threadCount } from '../ir/layout.ts';
 import { printLayout } from '../ir/layout_print.ts';
 import type { Inst, Kernel, Stmt, TileType, Type, ValueId } from '../ir/tile_ir.ts';
 
@@ -118,6 +118,3 @@ export function inferLayouts(k: Kernel): Kernel {
     });
   return { ...k, body: visit(k.body) };
 }
-
-/** Whether two tiles' layouts put every element in the same thread at the same local index. */
-export const sameLayout = (a: RegisterLayout, b: RegisterLayout): boolean => layoutEquals(a, b);

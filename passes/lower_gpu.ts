@@ -194,10 +194,13 @@ class GpuLowerer extends LowererBase {
       this.prologue.push(set(name, part));
       return name;
     });
-    const prim = primary.length === 0 ? i32(1) : primary.reduce((a, b) => op('i32.and', a, b));
-    const primaryName = this.fresh(`t${this.layoutVars.size}_primary`, 'i32');
-    this.prologue.push(set(primaryName, prim));
-    const out = { coords, primary: primary.length === 0 ? i32(1) : get(primaryName) };
+    let prim: Expr = i32(1);
+    if (primary.length) {
+      const name = this.fresh(`t${this.layoutVars.size}_primary`, 'i32');
+      this.prologue.push(set(name, primary.reduce((x, y) => op('i32.and', x, y))));
+      prim = get(name);
+    }
+    const out = { coords, primary: prim };
     this.layoutVars.set(key, out);
     return out;
   }
@@ -211,7 +214,8 @@ class GpuLowerer extends LowererBase {
     for (let p = l.local.length - 1; p >= 0; p--) {
       const e = l.local[p]!;
       const ext = entryExtent(l, e);
-      const digit = inner * ext === localSize(l) && inner === 1 ? j : p === 0 ? op('i32.div_u', j, i32(inner)) : op('i32.rem_u', op('i32.div_u', j, i32(inner)), i32(ext));
+      // The outermost digit needs no remainder: j < localSize.
+      const digit = p === 0 ? op('i32.div_u', j, i32(inner)) : op('i32.rem_u', op('i32.div_u', j, i32(inner)), i32(ext));
       const dim = l.modes[e]!.dim;
       parts[dim] = add(parts[dim]!, mul(digit, i32(innerStride(l, e))));
       inner *= ext;
@@ -404,7 +408,7 @@ class GpuLowerer extends LowererBase {
   /** Sets `into` to the code of a global element, or to the code of zero outside the tensor. */
   readGlobalCode(t: TensorInfo, coords: readonly Expr[], into: string): Stmt[] {
     const bits = parseDType(t.dtype).bits;
-    const zero = codeFromHeldConst(t.dtype);
+    const zero = zeroCode(t.dtype);
     return [ifThen(this.inside(t, coords), [set(into, this.readCode(t.mem, bits, this.globalLinear(t, coords)))], [set(into, i32(zero))])];
   }
 
@@ -858,14 +862,8 @@ function largestDivisorBelow(n: number, below: number): number {
   return 1;
 }
 
-/** The code a masked load yields outside a tensor: the code of zero. */
-function codeFromHeldConst(dtype: string): number {
+/** The code a masked load yields outside a tensor: the code of zero (0 for the float types, whose +0 is all zero bits). */
+function zeroCode(dtype: string): number {
   const z = heldZero(dtype);
-  if (z.k !== 'const') return 0;
-  if (z.type === 'i32') return z.value;
-  const view = new DataView(new ArrayBuffer(4));
-  view.setFloat32(0, z.value, true);
-  const bits = view.getUint32(0, true);
-  if (dtype === 'f32') return bits | 0;
-  return 0; // +0 is code 0 in f16 and bf16
+  return heldOf(dtype) === 'f32' || z.k !== 'const' ? 0 : z.value;
 }

@@ -158,29 +158,28 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var ld_43: i32;
   var t1_d0_44: i32;
   var t1_d1_45: i32;
-  var t1_primary_46: i32;
-  var j_49: i32;
-  var k0_52: i32;
-  var kk_53: i32;
-  var j_54: i32;
-  var t2_d0_55: i32;
-  var t2_d1_56: i32;
-  var t2_primary_57: i32;
-  var rk_61: i32;
-  var part_62: f32;
-  var t3_d0_63: i32;
-  var t3_primary_64: i32;
-  var t4_d0_70: i32;
-  var t4_d1_71: i32;
-  var t4_primary_72: i32;
-  var s_73: f32;
-  var f_74: f32;
-  var t5_primary_77: i32;
+  var j_48: i32;
+  var k0_51: i32;
+  var kk_52: i32;
+  var j_53: i32;
+  var t2_d0_54: i32;
+  var t2_d1_55: i32;
+  var t2_primary_56: i32;
+  var rk_60: i32;
+  var part_61: f32;
+  var t3_d0_62: i32;
+  var t3_primary_63: i32;
+  var t4_d0_69: i32;
+  var t4_d1_70: i32;
+  var t4_primary_71: i32;
+  var s_72: f32;
+  var f_73: f32;
+  var t5_primary_76: i32;
+  var s_79: i32;
   var s_80: i32;
-  var s_81: i32;
-  var ld_83: i32;
-  var t6_d0_84: i32;
-  var t6_primary_85: i32;
+  var ld_82: i32;
+  var t6_d0_83: i32;
+  var t6_primary_84: i32;
   var r_16: array<f32, 1>;
   var var0_17: array<f32, 1>;
   var r_24: array<f32, 1>;
@@ -190,28 +189,28 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var r_34: array<f32, 1>;
   var r_39: array<f32, 1>;
   var r_40: array<i32, 16>;
-  var r_47: array<f32, 1>;
-  var r_48: array<f32, 16>;
-  var r_50: array<f32, 1>;
-  var acc_51: array<f32, 1>;
+  var r_46: array<f32, 1>;
+  var r_47: array<f32, 16>;
+  var r_49: array<f32, 1>;
+  var acc_50: array<f32, 1>;
+  var r_57: array<f32, 1>;
   var r_58: array<f32, 1>;
-  var r_59: array<f32, 1>;
-  var acc_60: array<f32, 1>;
+  var acc_59: array<f32, 1>;
+  var r_64: array<f32, 1>;
   var r_65: array<f32, 1>;
   var r_66: array<f32, 1>;
   var r_67: array<f32, 1>;
   var r_68: array<f32, 1>;
-  var r_69: array<f32, 1>;
+  var r_74: array<f32, 1>;
   var r_75: array<f32, 1>;
-  var r_76: array<f32, 1>;
+  var r_77: array<f32, 1>;
   var r_78: array<f32, 1>;
-  var r_79: array<f32, 1>;
-  var r_82: array<f32, 1>;
+  var r_81: array<f32, 1>;
+  var r_85: array<f32, 1>;
   var r_86: array<f32, 1>;
   var r_87: array<f32, 1>;
   var r_88: array<f32, 1>;
   var r_89: array<f32, 1>;
-  var r_90: array<f32, 1>;
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -225,18 +224,17 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   t0_primary_38 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(32i)))) % bitcast<u32>(4i))) == 0i);
   t1_d0_44 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(4i)))) % bitcast<u32>(32i)));
   t1_d1_45 = (bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(4i))) * 16i);
-  t1_primary_46 = 1i;
-  t2_d0_55 = 0i;
-  t2_d1_56 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
-  t2_primary_57 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
-  t3_d0_63 = 0i;
-  t3_primary_64 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t4_d0_70 = 0i;
-  t4_d1_71 = 0i;
-  t4_primary_72 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t5_primary_77 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t6_d0_84 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
-  t6_primary_85 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  t2_d0_54 = 0i;
+  t2_d1_55 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
+  t2_primary_56 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  t3_d0_62 = 0i;
+  t3_primary_63 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
+  t4_d0_69 = 0i;
+  t4_d1_70 = 0i;
+  t4_primary_71 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
+  t5_primary_76 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
+  t6_d0_83 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
+  t6_primary_84 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
   s_8 = bx;
   s_9 = 1i;
   s_10 = (s_8 * s_9);
@@ -395,97 +393,97 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
         }
         r_40[15i] = ld_43;
       }
-      r_47[0i] = var1_25[0i];
-      for (j_49 = 0i; j_49 < 16i; j_49 = j_49 + 1i) {
-        r_48[j_49] = f32(r_40[j_49]);
+      r_46[0i] = var1_25[0i];
+      for (j_48 = 0i; j_48 < 16i; j_48 = j_48 + 1i) {
+        r_47[j_48] = f32(r_40[j_48]);
       }
-      acc_51[0i] = 0.0f;
-      for (k0_52 = 0i; k0_52 < 32i; k0_52 = k0_52 + 16i) {
+      acc_50[0i] = 0.0f;
+      for (k0_51 = 0i; k0_51 < 32i; k0_51 = k0_51 + 16i) {
         workgroupBarrier();
         if (t0_primary_38 != 0i) {
-          if (bitcast<u32>((t0_d1_37 - k0_52)) < bitcast<u32>(16i)) {
-            smem[bitcast<u32>((((t0_d0_36 * 16i) + (t0_d1_37 - k0_52)) * 4i)) >> 2u] = bitcast<u32>(r_39[0i]);
+          if (bitcast<u32>((t0_d1_37 - k0_51)) < bitcast<u32>(16i)) {
+            smem[bitcast<u32>((((t0_d0_36 * 16i) + (t0_d1_37 - k0_51)) * 4i)) >> 2u] = bitcast<u32>(r_39[0i]);
           }
         }
-        for (j_54 = 0i; j_54 < 16i; j_54 = j_54 + 1i) {
-          if (bitcast<u32>((t1_d0_44 - k0_52)) < bitcast<u32>(16i)) {
-            smem[bitcast<u32>((((((t1_d0_44 - k0_52) * 64i) + (t1_d1_45 + j_54)) * 4i) + 64i)) >> 2u] = bitcast<u32>(r_48[j_54]);
+        for (j_53 = 0i; j_53 < 16i; j_53 = j_53 + 1i) {
+          if (bitcast<u32>((t1_d0_44 - k0_51)) < bitcast<u32>(16i)) {
+            smem[bitcast<u32>((((((t1_d0_44 - k0_51) * 64i) + (t1_d1_45 + j_53)) * 4i) + 64i)) >> 2u] = bitcast<u32>(r_47[j_53]);
           }
         }
         workgroupBarrier();
-        for (kk_53 = 0i; kk_53 < 16i; kk_53 = kk_53 + 1i) {
-          acc_51[0i] = (acc_51[0i] + (bitcast<f32>(smem[bitcast<u32>((((t2_d0_55 * 16i) + kk_53) * 4i)) >> 2u]) * bitcast<f32>(smem[bitcast<u32>(((((kk_53 * 64i) + t2_d1_56) * 4i) + 64i)) >> 2u])));
+        for (kk_52 = 0i; kk_52 < 16i; kk_52 = kk_52 + 1i) {
+          acc_50[0i] = (acc_50[0i] + (bitcast<f32>(smem[bitcast<u32>((((t2_d0_54 * 16i) + kk_52) * 4i)) >> 2u]) * bitcast<f32>(smem[bitcast<u32>(((((kk_52 * 64i) + t2_d1_55) * 4i) + 64i)) >> 2u])));
         }
       }
-      r_50[0i] = (r_47[0i] + acc_51[0i]);
-      var1_25[0i] = r_50[0i];
-      r_58[0i] = var2_29[0i];
+      r_49[0i] = (r_46[0i] + acc_50[0i]);
+      var1_25[0i] = r_49[0i];
+      r_57[0i] = var2_29[0i];
       workgroupBarrier();
       if (t0_primary_38 != 0i) {
-        part_62 = r_39[0i];
-        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(part_62);
+        part_61 = r_39[0i];
+        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(part_61);
       }
       workgroupBarrier();
-      acc_60[0i] = 0.0f;
-      for (rk_61 = 0i; rk_61 < 32i; rk_61 = rk_61 + 1i) {
-        acc_60[0i] = (acc_60[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_63 * 32i) + rk_61) * 4i)) >> 2u]));
+      acc_59[0i] = 0.0f;
+      for (rk_60 = 0i; rk_60 < 32i; rk_60 = rk_60 + 1i) {
+        acc_59[0i] = (acc_59[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_62 * 32i) + rk_60) * 4i)) >> 2u]));
       }
-      r_59[0i] = acc_60[0i];
-      r_65[0i] = (r_58[0i] + r_59[0i]);
-      var2_29[0i] = r_65[0i];
+      r_58[0i] = acc_59[0i];
+      r_64[0i] = (r_57[0i] + r_58[0i]);
+      var2_29[0i] = r_64[0i];
     }
-    r_66[0i] = var0_17[0i];
-    r_67[0i] = var1_25[0i];
-    r_68[0i] = var2_29[0i];
+    r_65[0i] = var0_17[0i];
+    r_66[0i] = var1_25[0i];
+    r_67[0i] = var2_29[0i];
     workgroupBarrier();
-    if (t3_primary_64 != 0i) {
-      smem[bitcast<u32>((t3_d0_63 * 4i)) >> 2u] = bitcast<u32>(r_68[0i]);
-    }
-    workgroupBarrier();
-    r_69[0i] = bitcast<f32>(smem[bitcast<u32>(((t4_d0_70 + t4_d1_71) * 4i)) >> 2u]);
-    s_73 = 8.0f;
-    f_74 = s_73;
-    r_75[0i] = f_74;
-    workgroupBarrier();
-    if (t5_primary_77 != 0i) {
-      smem[bitcast<u32>(0i) >> 2u] = bitcast<u32>(r_75[0i]);
+    if (t3_primary_63 != 0i) {
+      smem[bitcast<u32>((t3_d0_62 * 4i)) >> 2u] = bitcast<u32>(r_67[0i]);
     }
     workgroupBarrier();
-    r_76[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
-    r_78[0i] = (r_69[0i] * r_76[0i]);
+    r_68[0i] = bitcast<f32>(smem[bitcast<u32>(((t4_d0_69 + t4_d1_70) * 4i)) >> 2u]);
+    s_72 = 8.0f;
+    f_73 = s_72;
+    r_74[0i] = f_73;
     workgroupBarrier();
-    if (t4_primary_72 != 0i) {
-      smem[bitcast<u32>(((t4_d0_70 + t4_d1_71) * 4i)) >> 2u] = bitcast<u32>(r_78[0i]);
+    if (t5_primary_76 != 0i) {
+      smem[bitcast<u32>(0i) >> 2u] = bitcast<u32>(r_74[0i]);
     }
     workgroupBarrier();
-    r_79[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
-    s_80 = 32i;
-    s_81 = select(select((g0_21 / select(s_80, 1i, ((select(0i, 1i, s_80 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_80 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_80 == (-1i))) != 0i)), 0i, (s_80 == 0i));
-    if ((select(0i, 1i, bitcast<u32>(s_81) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t6_d0_84)) < bitcast<u32>(dim_s_1_5))) != 0i) {
-      ld_83 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_81 * dim_s_1_5) + (s_13 + t6_d0_84)) * 2i)) >> 2u], ((bitcast<u32>((((s_81 * dim_s_1_5) + (s_13 + t6_d0_84)) * 2i)) & 3u) * 8u), 16u));
+    r_75[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
+    r_77[0i] = (r_68[0i] * r_75[0i]);
+    workgroupBarrier();
+    if (t4_primary_71 != 0i) {
+      smem[bitcast<u32>(((t4_d0_69 + t4_d1_70) * 4i)) >> 2u] = bitcast<u32>(r_77[0i]);
+    }
+    workgroupBarrier();
+    r_78[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
+    s_79 = 32i;
+    s_80 = select(select((g0_21 / select(s_79, 1i, ((select(0i, 1i, s_79 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_79 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_79 == (-1i))) != 0i)), 0i, (s_79 == 0i));
+    if ((select(0i, 1i, bitcast<u32>(s_80) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t6_d0_83)) < bitcast<u32>(dim_s_1_5))) != 0i) {
+      ld_82 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_80 * dim_s_1_5) + (s_13 + t6_d0_83)) * 2i)) >> 2u], ((bitcast<u32>((((s_80 * dim_s_1_5) + (s_13 + t6_d0_83)) * 2i)) & 3u) * 8u), 16u));
     } else {
-      ld_83 = 0i;
+      ld_82 = 0i;
     }
-    r_82[0i] = fn_f16_value(ld_83);
-    r_86[0i] = r_82[0i];
+    r_81[0i] = fn_f16_value(ld_82);
+    r_85[0i] = r_81[0i];
     workgroupBarrier();
-    if (t6_primary_85 != 0i) {
-      smem[bitcast<u32>((t6_d0_84 * 4i)) >> 2u] = bitcast<u32>(r_86[0i]);
+    if (t6_primary_84 != 0i) {
+      smem[bitcast<u32>((t6_d0_83 * 4i)) >> 2u] = bitcast<u32>(r_85[0i]);
     }
     workgroupBarrier();
-    r_87[0i] = bitcast<f32>(smem[bitcast<u32>((t2_d1_56 * 4i)) >> 2u]);
-    r_88[0i] = (r_66[0i] + ((r_67[0i] - r_79[0i]) * r_87[0i]));
-    var0_17[0i] = r_88[0i];
+    r_86[0i] = bitcast<f32>(smem[bitcast<u32>((t2_d1_55 * 4i)) >> 2u]);
+    r_87[0i] = (r_65[0i] + ((r_66[0i] - r_78[0i]) * r_86[0i]));
+    var0_17[0i] = r_87[0i];
   }
-  r_89[0i] = var0_17[0i];
-  r_90[0i] = fn_round_f16(r_89[0i]);
-  if (t2_primary_57 != 0i) {
-    if ((select(0i, 1i, bitcast<u32>((s_10 + t2_d0_55)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s_13 + t2_d1_56)) < bitcast<u32>(dim_c_1_7))) != 0i) {
+  r_88[0i] = var0_17[0i];
+  r_89[0i] = fn_round_f16(r_88[0i]);
+  if (t2_primary_56 != 0i) {
+    if ((select(0i, 1i, bitcast<u32>((s_10 + t2_d0_54)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s_13 + t2_d1_55)) < bitcast<u32>(dim_c_1_7))) != 0i) {
       {
-        let a = bitcast<u32>(((((s_10 + t2_d0_55) * dim_c_1_7) + (s_13 + t2_d1_56)) * 2i)) >> 2u;
-        let sh = ((bitcast<u32>(((((s_10 + t2_d0_55) * dim_c_1_7) + (s_13 + t2_d1_56)) * 2i)) & 3u) * 8u);
+        let a = bitcast<u32>(((((s_10 + t2_d0_54) * dim_c_1_7) + (s_13 + t2_d1_55)) * 2i)) >> 2u;
+        let sh = ((bitcast<u32>(((((s_10 + t2_d0_54) * dim_c_1_7) + (s_13 + t2_d1_55)) * 2i)) & 3u) * 8u);
         atomicAnd(&g_c[a], ~(0xffffu << sh));
-        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_90[0i])) & 0xffffu) << sh);
+        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_89[0i])) & 0xffffu) << sh);
       }
     }
   }

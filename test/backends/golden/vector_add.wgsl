@@ -121,27 +121,25 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var ld_11: i32;
   var j_12: i32;
   var t0_d0_13: i32;
-  var t0_primary_14: i32;
+  var w_15: i32;
   var w_16: i32;
   var w_17: i32;
   var w_18: i32;
-  var w_19: i32;
-  var ld_20: i32;
-  var j_21: i32;
-  var j_23: i32;
+  var ld_19: i32;
+  var j_20: i32;
+  var j_22: i32;
+  var c_23: i32;
   var c_24: i32;
   var c_25: i32;
   var c_26: i32;
-  var c_27: i32;
-  var j_28: i32;
+  var j_27: i32;
   var r_6: array<f32, 8>;
-  var r_15: array<f32, 8>;
-  var r_22: array<f32, 8>;
+  var r_14: array<f32, 8>;
+  var r_21: array<f32, 8>;
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
   t0_d0_13 = (bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) * 4i);
-  t0_primary_14 = 1i;
   s_3 = bx;
   s_4 = 1024i;
   s_5 = (s_3 * s_4);
@@ -182,68 +180,68 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
       r_6[((j_12 * 4i) + 3i)] = bitcast<f32>(ld_11);
     }
   }
-  for (j_21 = 0i; j_21 < 2i; j_21 = j_21 + 1i) {
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      w_16 = bitcast<i32>(g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
-      w_17 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
-      w_18 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
-      w_19 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
-      r_15[(j_21 * 4i)] = bitcast<f32>(w_16);
-      r_15[((j_21 * 4i) + 1i)] = bitcast<f32>(w_17);
-      r_15[((j_21 * 4i) + 2i)] = bitcast<f32>(w_18);
-      r_15[((j_21 * 4i) + 3i)] = bitcast<f32>(w_19);
+  for (j_20 = 0i; j_20 < 2i; j_20 = j_20 + 1i) {
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      w_15 = bitcast<i32>(g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
+      w_16 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
+      w_17 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
+      w_18 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
+      r_14[(j_20 * 4i)] = bitcast<f32>(w_15);
+      r_14[((j_20 * 4i) + 1i)] = bitcast<f32>(w_16);
+      r_14[((j_20 * 4i) + 2i)] = bitcast<f32>(w_17);
+      r_14[((j_20 * 4i) + 3i)] = bitcast<f32>(w_18);
     } else {
-      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) {
-        ld_20 = bitcast<i32>(g_y[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
+      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) {
+        ld_19 = bitcast<i32>(g_y[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
       } else {
-        ld_20 = 0i;
+        ld_19 = 0i;
       }
-      r_15[(j_21 * 4i)] = bitcast<f32>(ld_20);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
+      r_14[(j_20 * 4i)] = bitcast<f32>(ld_19);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_19 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
       } else {
-        ld_20 = 0i;
+        ld_19 = 0i;
       }
-      r_15[((j_21 * 4i) + 1i)] = bitcast<f32>(ld_20);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
+      r_14[((j_20 * 4i) + 1i)] = bitcast<f32>(ld_19);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_19 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
       } else {
-        ld_20 = 0i;
+        ld_19 = 0i;
       }
-      r_15[((j_21 * 4i) + 2i)] = bitcast<f32>(ld_20);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
+      r_14[((j_20 * 4i) + 2i)] = bitcast<f32>(ld_19);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1)) {
+        ld_19 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
       } else {
-        ld_20 = 0i;
+        ld_19 = 0i;
       }
-      r_15[((j_21 * 4i) + 3i)] = bitcast<f32>(ld_20);
+      r_14[((j_20 * 4i) + 3i)] = bitcast<f32>(ld_19);
     }
   }
-  for (j_23 = 0i; j_23 < 8i; j_23 = j_23 + 1i) {
-    r_22[j_23] = (r_6[j_23] + r_15[j_23]);
+  for (j_22 = 0i; j_22 < 8i; j_22 = j_22 + 1i) {
+    r_21[j_22] = (r_6[j_22] + r_14[j_22]);
   }
-  for (j_28 = 0i; j_28 < 2i; j_28 = j_28 + 1i) {
-    c_24 = bitcast<i32>(r_22[(j_28 * 4i)]);
-    c_25 = bitcast<i32>(r_22[((j_28 * 4i) + 1i)]);
-    c_26 = bitcast<i32>(r_22[((j_28 * 4i) + 2i)]);
-    c_27 = bitcast<i32>(r_22[((j_28 * 4i) + 3i)]);
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      g_out[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u] = bitcast<u32>((0i | c_24));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u] = bitcast<u32>((0i | c_25));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u] = bitcast<u32>((0i | c_26));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u] = bitcast<u32>((0i | c_27));
+  for (j_27 = 0i; j_27 < 2i; j_27 = j_27 + 1i) {
+    c_23 = bitcast<i32>(r_21[(j_27 * 4i)]);
+    c_24 = bitcast<i32>(r_21[((j_27 * 4i) + 1i)]);
+    c_25 = bitcast<i32>(r_21[((j_27 * 4i) + 2i)]);
+    c_26 = bitcast<i32>(r_21[((j_27 * 4i) + 3i)]);
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      g_out[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u] = bitcast<u32>((0i | c_23));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u] = bitcast<u32>((0i | c_24));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u] = bitcast<u32>((0i | c_25));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u] = bitcast<u32>((0i | c_26));
     } else {
-      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
-        g_out[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(c_24);
+      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
+        g_out[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(c_23);
       }
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_out_0_2)) {
-        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u] = bitcast<u32>(c_25);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_out_0_2)) {
+        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u] = bitcast<u32>(c_24);
       }
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_out_0_2)) {
-        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u] = bitcast<u32>(c_26);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_out_0_2)) {
+        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u] = bitcast<u32>(c_25);
       }
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2)) {
-        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_28 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_28 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u] = bitcast<u32>(c_27);
+      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2)) {
+        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u] = bitcast<u32>(c_26);
       }
     }
   }
