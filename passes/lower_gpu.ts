@@ -234,6 +234,13 @@ class GpuLowerer extends LowererBase {
     return this.layoutOf(l).primary;
   }
 
+  /** A per-thread register array (its name). */
+  newArray(type: 'i32' | 'f32', length: number, prefix: string): string {
+    const name = `${prefix}_${this.counter++}`;
+    this.arrays.push({ name, type, length });
+    return name;
+  }
+
   newTile(dtype: string, shape: readonly number[], layout: RegisterLayout, prefix = 'r'): RTile {
     const array = `${prefix}${prefix.endsWith('_') ? '' : '_'}${this.counter++}`;
     const length = localSize(layout);
@@ -790,12 +797,19 @@ class GpuLowerer extends LowererBase {
       const index = add(mul(op('i32.sub', k, get(k0)), i32(N)), n);
       return [ifThen(inChunk(k), [{ k: 'store', bits: 32, addr: this.scratchWord(index, bOffset), offset: 0, value: castHeld(b.dtype, valueType, aget(b, j), this.tables), mem: 'shared' }])];
     });
-    const fma = this.forLocals(out.length, (j) => {
-      const [m, n] = this.coordsOf(layout, j) as [Expr, Expr];
-      const av = this.readScratch(held, add(mul(m, i32(kc)), get(kk)));
-      const bv = this.readScratch(held, add(mul(get(kk), i32(N)), n), bOffset);
-      return [aset(acc, j, op(`${held}.add`, aget(acc, j), op(`${held}.mul`, av, bv)))];
-    });
+    // Per k, each distinct row of a and column of b this thread's elements use is read once into a
+    // small array (rows x columns of the thread's locals), then every element multiplies from those.
+    const { coords } = this.layoutOf(layout);
+    const [rows, cols] = [localSubSize(layout, 0), localSubSize(layout, 1)];
+    const rv = this.newArray(held, rows, 'arow');
+    const cv = this.newArray(held, cols, 'bcol');
+    const fma = [
+      ...this.forLocals(rows, (r) => [aset(rv, r, this.readScratch(held, add(mul(add(get(coords[0]!), localSubOffset(layout, 0, r)), i32(kc)), get(kk))))]),
+      ...this.forLocals(cols, (c) => [aset(cv, c, this.readScratch(held, add(mul(get(kk), i32(N)), add(get(coords[1]!), localSubOffset(layout, 1, c))), bOffset))]),
+      ...this.forLocals(out.length, (j) => [
+        aset(acc, j, op(`${held}.add`, aget(acc, j), op(`${held}.mul`, { k: 'aget', array: rv, index: localSubIndex(layout, 0, j) }, { k: 'aget', array: cv, index: localSubIndex(layout, 1, j) }))),
+      ]),
+    ];
     this.out.push(
       ...this.forLocals(out.length, (j) => [aset(acc, j, isInt ? i32(0) : f32(0))]),
       forLoop(k0, i32(0), i32(K), [
@@ -840,6 +854,41 @@ function localCoords(l: RegisterLayout, j: number): number[] {
     v = Math.floor(v / ext);
   }
   return c;
+}
+
+/** The number of distinct local positions along dimension `dim`: the product of its local modes. */
+function localSubSize(l: RegisterLayout, dim: number): number {
+  return l.local.filter((e) => l.modes[e]!.dim === dim).reduce((n, e) => n * entryExtent(l, e), 1);
+}
+
+/** Which of those positions local j is at: its digits of `dim`'s local modes, composed in order. */
+function localSubIndex(l: RegisterLayout, dim: number, j: Expr): Expr {
+  let index: Expr = i32(0);
+  let inner = 1;
+  for (let p = l.local.length - 1; p >= 0; p--) {
+    const e = l.local[p]!;
+    const ext = entryExtent(l, e);
+    if (l.modes[e]!.dim === dim) {
+      const weight = l.local.slice(p + 1).filter((x) => l.modes[x]!.dim === dim).reduce((n, x) => n * entryExtent(l, x), 1);
+      index = add(index, mul(op('i32.rem_u', op('i32.div_u', j, i32(inner)), i32(ext)), i32(weight)));
+    }
+    inner *= ext;
+  }
+  return index;
+}
+
+/** The coordinate offset along `dim` of position r (as localSubIndex numbers them). */
+function localSubOffset(l: RegisterLayout, dim: number, r: Expr): Expr {
+  const entries = l.local.filter((e) => l.modes[e]!.dim === dim);
+  let offset: Expr = i32(0);
+  let inner = 1;
+  for (let q = entries.length - 1; q >= 0; q--) {
+    const e = entries[q]!;
+    const ext = entryExtent(l, e);
+    offset = add(offset, mul(op('i32.rem_u', op('i32.div_u', r, i32(inner)), i32(ext)), i32(innerStride(l, e))));
+    inner *= ext;
+  }
+  return offset;
 }
 
 /** How far one step of mode e moves along its dimension: the product of the later modes of that dimension. */

@@ -122,21 +122,21 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   int t2_d0_54 = 0;
   int t2_d1_55 = 0;
   int t2_primary_56 = 0;
-  int rk_60 = 0;
-  float part_61 = 0;
-  int t3_d0_62 = 0;
-  int t3_primary_63 = 0;
-  int t4_d0_69 = 0;
-  int t4_d1_70 = 0;
-  int t4_primary_71 = 0;
-  float s_72 = 0;
-  float f_73 = 0;
-  int t5_primary_76 = 0;
-  int s_79 = 0;
-  int s_80 = 0;
-  int ld_82 = 0;
-  int t6_d0_83 = 0;
-  int t6_primary_84 = 0;
+  int rk_62 = 0;
+  float part_63 = 0;
+  int t3_d0_64 = 0;
+  int t3_primary_65 = 0;
+  int t4_d0_71 = 0;
+  int t4_d1_72 = 0;
+  int t4_primary_73 = 0;
+  float s_74 = 0;
+  float f_75 = 0;
+  int t5_primary_78 = 0;
+  int s_81 = 0;
+  int s_82 = 0;
+  int ld_84 = 0;
+  int t6_d0_85 = 0;
+  int t6_primary_86 = 0;
   float r_16[1];
   float var0_17[1];
   float r_24[1];
@@ -150,24 +150,26 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   float r_47[16];
   float r_49[1];
   float acc_50[1];
-  float r_57[1];
-  float r_58[1];
-  float acc_59[1];
-  float r_64[1];
-  float r_65[1];
+  float arow_57[1];
+  float bcol_58[1];
+  float r_59[1];
+  float r_60[1];
+  float acc_61[1];
   float r_66[1];
   float r_67[1];
   float r_68[1];
-  float r_74[1];
-  float r_75[1];
+  float r_69[1];
+  float r_70[1];
+  float r_76[1];
   float r_77[1];
-  float r_78[1];
-  float r_81[1];
-  float r_85[1];
-  float r_86[1];
+  float r_79[1];
+  float r_80[1];
+  float r_83[1];
   float r_87[1];
   float r_88[1];
   float r_89[1];
+  float r_90[1];
+  float r_91[1];
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -184,14 +186,14 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   t2_d0_54 = 0;
   t2_d1_55 = ((int)(((unsigned)tid) % ((unsigned)64)));
   t2_primary_56 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
-  t3_d0_62 = 0;
-  t3_primary_63 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
-  t4_d0_69 = 0;
-  t4_d1_70 = 0;
-  t4_primary_71 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
-  t5_primary_76 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
-  t6_d0_83 = ((int)(((unsigned)tid) % ((unsigned)64)));
-  t6_primary_84 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t3_d0_64 = 0;
+  t3_primary_65 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
+  t4_d0_71 = 0;
+  t4_d1_72 = 0;
+  t4_primary_73 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
+  t5_primary_78 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
+  t6_d0_85 = ((int)(((unsigned)tid) % ((unsigned)64)));
+  t6_primary_86 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
   s_8 = bx;
   s_9 = 1;
   s_10 = ((int)(((unsigned)s_8) * ((unsigned)s_9)));
@@ -368,74 +370,76 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
         }
         __syncthreads();
         for (kk_52 = 0; kk_52 < 16; kk_52 += 1) {
-          acc_50[0] = __fadd_rn(acc_50[0], __fmul_rn((*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_54) * ((unsigned)16)))) + ((unsigned)kk_52)))) * ((unsigned)4)))))), (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_52) * ((unsigned)64)))) + ((unsigned)t2_d1_55)))) * ((unsigned)4)))) + ((unsigned)64))))))));
+          arow_57[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_54) * ((unsigned)16)))) + ((unsigned)kk_52)))) * ((unsigned)4))))));
+          bcol_58[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_52) * ((unsigned)64)))) + ((unsigned)t2_d1_55)))) * ((unsigned)4)))) + ((unsigned)64))))));
+          acc_50[0] = __fadd_rn(acc_50[0], __fmul_rn(arow_57[0], bcol_58[0]));
         }
       }
       r_49[0] = __fadd_rn(r_46[0], acc_50[0]);
       var1_25[0] = r_49[0];
-      r_57[0] = var2_29[0];
+      r_59[0] = var2_29[0];
       __syncthreads();
       if (t0_primary_38) {
-        part_61 = r_39[0];
-        *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)32)))) + ((unsigned)t0_d1_37)))) * ((unsigned)4))))) = __float_as_int(part_61);
+        part_63 = r_39[0];
+        *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)32)))) + ((unsigned)t0_d1_37)))) * ((unsigned)4))))) = __float_as_int(part_63);
       }
       __syncthreads();
-      acc_59[0] = 0.0f;
-      for (rk_60 = 0; rk_60 < 32; rk_60 += 1) {
-        acc_59[0] = __fadd_rn(acc_59[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_62) * ((unsigned)32)))) + ((unsigned)rk_60)))) * ((unsigned)4)))))));
+      acc_61[0] = 0.0f;
+      for (rk_62 = 0; rk_62 < 32; rk_62 += 1) {
+        acc_61[0] = __fadd_rn(acc_61[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_64) * ((unsigned)32)))) + ((unsigned)rk_62)))) * ((unsigned)4)))))));
       }
-      r_58[0] = acc_59[0];
-      r_64[0] = __fadd_rn(r_57[0], r_58[0]);
-      var2_29[0] = r_64[0];
+      r_60[0] = acc_61[0];
+      r_66[0] = __fadd_rn(r_59[0], r_60[0]);
+      var2_29[0] = r_66[0];
     }
-    r_65[0] = var0_17[0];
-    r_66[0] = var1_25[0];
-    r_67[0] = var2_29[0];
+    r_67[0] = var0_17[0];
+    r_68[0] = var1_25[0];
+    r_69[0] = var2_29[0];
     __syncthreads();
-    if (t3_primary_63) {
-      *(int*)(smem + (((int)(((unsigned)t3_d0_62) * ((unsigned)4))))) = __float_as_int(r_67[0]);
-    }
-    __syncthreads();
-    r_68[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_69) + ((unsigned)t4_d1_70)))) * ((unsigned)4))))));
-    s_72 = 8.0f;
-    f_73 = s_72;
-    r_74[0] = f_73;
-    __syncthreads();
-    if (t5_primary_76) {
-      *(int*)(smem + (0)) = __float_as_int(r_74[0]);
+    if (t3_primary_65) {
+      *(int*)(smem + (((int)(((unsigned)t3_d0_64) * ((unsigned)4))))) = __float_as_int(r_69[0]);
     }
     __syncthreads();
-    r_75[0] = (*(const float*)(smem + (0)));
-    r_77[0] = __fmul_rn(r_68[0], r_75[0]);
+    r_70[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_71) + ((unsigned)t4_d1_72)))) * ((unsigned)4))))));
+    s_74 = 8.0f;
+    f_75 = s_74;
+    r_76[0] = f_75;
     __syncthreads();
-    if (t4_primary_71) {
-      *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_69) + ((unsigned)t4_d1_70)))) * ((unsigned)4))))) = __float_as_int(r_77[0]);
+    if (t5_primary_78) {
+      *(int*)(smem + (0)) = __float_as_int(r_76[0]);
     }
     __syncthreads();
-    r_78[0] = (*(const float*)(smem + (0)));
-    s_79 = 32;
-    s_80 = (((int)(s_79 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_79 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_79 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_79 == (-1))))) ? 1 : s_79))));
-    if ((((int)(((unsigned)s_80) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t6_d0_83)))) < ((unsigned)dim_s_1_5))))) {
-      ld_82 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_80) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t6_d0_83))))))) * ((unsigned)2))))));
+    r_77[0] = (*(const float*)(smem + (0)));
+    r_79[0] = __fmul_rn(r_70[0], r_77[0]);
+    __syncthreads();
+    if (t4_primary_73) {
+      *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_71) + ((unsigned)t4_d1_72)))) * ((unsigned)4))))) = __float_as_int(r_79[0]);
+    }
+    __syncthreads();
+    r_80[0] = (*(const float*)(smem + (0)));
+    s_81 = 32;
+    s_82 = (((int)(s_81 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_81 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_81 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_81 == (-1))))) ? 1 : s_81))));
+    if ((((int)(((unsigned)s_82) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t6_d0_85)))) < ((unsigned)dim_s_1_5))))) {
+      ld_84 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_82) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t6_d0_85))))))) * ((unsigned)2))))));
     } else {
-      ld_82 = 0;
+      ld_84 = 0;
     }
-    r_81[0] = dequant_gemm_u4_f16_f16_g32_f16_value(ld_82);
-    r_85[0] = r_81[0];
+    r_83[0] = dequant_gemm_u4_f16_f16_g32_f16_value(ld_84);
+    r_87[0] = r_83[0];
     __syncthreads();
-    if (t6_primary_84) {
-      *(int*)(smem + (((int)(((unsigned)t6_d0_83) * ((unsigned)4))))) = __float_as_int(r_85[0]);
+    if (t6_primary_86) {
+      *(int*)(smem + (((int)(((unsigned)t6_d0_85) * ((unsigned)4))))) = __float_as_int(r_87[0]);
     }
     __syncthreads();
-    r_86[0] = (*(const float*)(smem + (((int)(((unsigned)t2_d1_55) * ((unsigned)4))))));
-    r_87[0] = __fadd_rn(r_65[0], __fmul_rn(__fsub_rn(r_66[0], r_78[0]), r_86[0]));
-    var0_17[0] = r_87[0];
+    r_88[0] = (*(const float*)(smem + (((int)(((unsigned)t2_d1_55) * ((unsigned)4))))));
+    r_89[0] = __fadd_rn(r_67[0], __fmul_rn(__fsub_rn(r_68[0], r_80[0]), r_88[0]));
+    var0_17[0] = r_89[0];
   }
-  r_88[0] = var0_17[0];
-  r_89[0] = dequant_gemm_u4_f16_f16_g32_round_f16(r_88[0]);
+  r_90[0] = var0_17[0];
+  r_91[0] = dequant_gemm_u4_f16_f16_g32_round_f16(r_90[0]);
   if (t2_primary_56) {
     if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_54)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_55)))) < ((unsigned)dim_c_1_7))))) {
-      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_54)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_55))))))) * ((unsigned)2))))) = (unsigned short)dequant_gemm_u4_f16_f16_g32_f16_bits(r_89[0]);
+      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_54)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_55))))))) * ((unsigned)2))))) = (unsigned short)dequant_gemm_u4_f16_f16_g32_f16_bits(r_91[0]);
     }
   }
 }

@@ -165,21 +165,21 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var t2_d0_54: i32;
   var t2_d1_55: i32;
   var t2_primary_56: i32;
-  var rk_60: i32;
-  var part_61: f32;
-  var t3_d0_62: i32;
-  var t3_primary_63: i32;
-  var t4_d0_69: i32;
-  var t4_d1_70: i32;
-  var t4_primary_71: i32;
-  var s_72: f32;
-  var f_73: f32;
-  var t5_primary_76: i32;
-  var s_79: i32;
-  var s_80: i32;
-  var ld_82: i32;
-  var t6_d0_83: i32;
-  var t6_primary_84: i32;
+  var rk_62: i32;
+  var part_63: f32;
+  var t3_d0_64: i32;
+  var t3_primary_65: i32;
+  var t4_d0_71: i32;
+  var t4_d1_72: i32;
+  var t4_primary_73: i32;
+  var s_74: f32;
+  var f_75: f32;
+  var t5_primary_78: i32;
+  var s_81: i32;
+  var s_82: i32;
+  var ld_84: i32;
+  var t6_d0_85: i32;
+  var t6_primary_86: i32;
   var r_16: array<f32, 1>;
   var var0_17: array<f32, 1>;
   var r_24: array<f32, 1>;
@@ -193,24 +193,26 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var r_47: array<f32, 16>;
   var r_49: array<f32, 1>;
   var acc_50: array<f32, 1>;
-  var r_57: array<f32, 1>;
-  var r_58: array<f32, 1>;
-  var acc_59: array<f32, 1>;
-  var r_64: array<f32, 1>;
-  var r_65: array<f32, 1>;
+  var arow_57: array<f32, 1>;
+  var bcol_58: array<f32, 1>;
+  var r_59: array<f32, 1>;
+  var r_60: array<f32, 1>;
+  var acc_61: array<f32, 1>;
   var r_66: array<f32, 1>;
   var r_67: array<f32, 1>;
   var r_68: array<f32, 1>;
-  var r_74: array<f32, 1>;
-  var r_75: array<f32, 1>;
+  var r_69: array<f32, 1>;
+  var r_70: array<f32, 1>;
+  var r_76: array<f32, 1>;
   var r_77: array<f32, 1>;
-  var r_78: array<f32, 1>;
-  var r_81: array<f32, 1>;
-  var r_85: array<f32, 1>;
-  var r_86: array<f32, 1>;
+  var r_79: array<f32, 1>;
+  var r_80: array<f32, 1>;
+  var r_83: array<f32, 1>;
   var r_87: array<f32, 1>;
   var r_88: array<f32, 1>;
   var r_89: array<f32, 1>;
+  var r_90: array<f32, 1>;
+  var r_91: array<f32, 1>;
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -227,14 +229,14 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   t2_d0_54 = 0i;
   t2_d1_55 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
   t2_primary_56 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
-  t3_d0_62 = 0i;
-  t3_primary_63 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t4_d0_69 = 0i;
-  t4_d1_70 = 0i;
-  t4_primary_71 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t5_primary_76 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t6_d0_83 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
-  t6_primary_84 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  t3_d0_64 = 0i;
+  t3_primary_65 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
+  t4_d0_71 = 0i;
+  t4_d1_72 = 0i;
+  t4_primary_73 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
+  t5_primary_78 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
+  t6_d0_85 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
+  t6_primary_86 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
   s_8 = bx;
   s_9 = 1i;
   s_10 = (s_8 * s_9);
@@ -412,78 +414,80 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
         }
         workgroupBarrier();
         for (kk_52 = 0i; kk_52 < 16i; kk_52 = kk_52 + 1i) {
-          acc_50[0i] = (acc_50[0i] + (bitcast<f32>(smem[bitcast<u32>((((t2_d0_54 * 16i) + kk_52) * 4i)) >> 2u]) * bitcast<f32>(smem[bitcast<u32>(((((kk_52 * 64i) + t2_d1_55) * 4i) + 64i)) >> 2u])));
+          arow_57[0i] = bitcast<f32>(smem[bitcast<u32>((((t2_d0_54 * 16i) + kk_52) * 4i)) >> 2u]);
+          bcol_58[0i] = bitcast<f32>(smem[bitcast<u32>(((((kk_52 * 64i) + t2_d1_55) * 4i) + 64i)) >> 2u]);
+          acc_50[0i] = (acc_50[0i] + (arow_57[0i] * bcol_58[0i]));
         }
       }
       r_49[0i] = (r_46[0i] + acc_50[0i]);
       var1_25[0i] = r_49[0i];
-      r_57[0i] = var2_29[0i];
+      r_59[0i] = var2_29[0i];
       workgroupBarrier();
       if (t0_primary_38 != 0i) {
-        part_61 = r_39[0i];
-        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(part_61);
+        part_63 = r_39[0i];
+        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(part_63);
       }
       workgroupBarrier();
-      acc_59[0i] = 0.0f;
-      for (rk_60 = 0i; rk_60 < 32i; rk_60 = rk_60 + 1i) {
-        acc_59[0i] = (acc_59[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_62 * 32i) + rk_60) * 4i)) >> 2u]));
+      acc_61[0i] = 0.0f;
+      for (rk_62 = 0i; rk_62 < 32i; rk_62 = rk_62 + 1i) {
+        acc_61[0i] = (acc_61[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_64 * 32i) + rk_62) * 4i)) >> 2u]));
       }
-      r_58[0i] = acc_59[0i];
-      r_64[0i] = (r_57[0i] + r_58[0i]);
-      var2_29[0i] = r_64[0i];
+      r_60[0i] = acc_61[0i];
+      r_66[0i] = (r_59[0i] + r_60[0i]);
+      var2_29[0i] = r_66[0i];
     }
-    r_65[0i] = var0_17[0i];
-    r_66[0i] = var1_25[0i];
-    r_67[0i] = var2_29[0i];
+    r_67[0i] = var0_17[0i];
+    r_68[0i] = var1_25[0i];
+    r_69[0i] = var2_29[0i];
     workgroupBarrier();
-    if (t3_primary_63 != 0i) {
-      smem[bitcast<u32>((t3_d0_62 * 4i)) >> 2u] = bitcast<u32>(r_67[0i]);
-    }
-    workgroupBarrier();
-    r_68[0i] = bitcast<f32>(smem[bitcast<u32>(((t4_d0_69 + t4_d1_70) * 4i)) >> 2u]);
-    s_72 = 8.0f;
-    f_73 = s_72;
-    r_74[0i] = f_73;
-    workgroupBarrier();
-    if (t5_primary_76 != 0i) {
-      smem[bitcast<u32>(0i) >> 2u] = bitcast<u32>(r_74[0i]);
+    if (t3_primary_65 != 0i) {
+      smem[bitcast<u32>((t3_d0_64 * 4i)) >> 2u] = bitcast<u32>(r_69[0i]);
     }
     workgroupBarrier();
-    r_75[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
-    r_77[0i] = (r_68[0i] * r_75[0i]);
+    r_70[0i] = bitcast<f32>(smem[bitcast<u32>(((t4_d0_71 + t4_d1_72) * 4i)) >> 2u]);
+    s_74 = 8.0f;
+    f_75 = s_74;
+    r_76[0i] = f_75;
     workgroupBarrier();
-    if (t4_primary_71 != 0i) {
-      smem[bitcast<u32>(((t4_d0_69 + t4_d1_70) * 4i)) >> 2u] = bitcast<u32>(r_77[0i]);
+    if (t5_primary_78 != 0i) {
+      smem[bitcast<u32>(0i) >> 2u] = bitcast<u32>(r_76[0i]);
     }
     workgroupBarrier();
-    r_78[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
-    s_79 = 32i;
-    s_80 = select(select((g0_21 / select(s_79, 1i, ((select(0i, 1i, s_79 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_79 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_79 == (-1i))) != 0i)), 0i, (s_79 == 0i));
-    if ((select(0i, 1i, bitcast<u32>(s_80) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t6_d0_83)) < bitcast<u32>(dim_s_1_5))) != 0i) {
-      ld_82 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_80 * dim_s_1_5) + (s_13 + t6_d0_83)) * 2i)) >> 2u], ((bitcast<u32>((((s_80 * dim_s_1_5) + (s_13 + t6_d0_83)) * 2i)) & 3u) * 8u), 16u));
+    r_77[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
+    r_79[0i] = (r_70[0i] * r_77[0i]);
+    workgroupBarrier();
+    if (t4_primary_73 != 0i) {
+      smem[bitcast<u32>(((t4_d0_71 + t4_d1_72) * 4i)) >> 2u] = bitcast<u32>(r_79[0i]);
+    }
+    workgroupBarrier();
+    r_80[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
+    s_81 = 32i;
+    s_82 = select(select((g0_21 / select(s_81, 1i, ((select(0i, 1i, s_81 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_81 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_81 == (-1i))) != 0i)), 0i, (s_81 == 0i));
+    if ((select(0i, 1i, bitcast<u32>(s_82) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t6_d0_85)) < bitcast<u32>(dim_s_1_5))) != 0i) {
+      ld_84 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_82 * dim_s_1_5) + (s_13 + t6_d0_85)) * 2i)) >> 2u], ((bitcast<u32>((((s_82 * dim_s_1_5) + (s_13 + t6_d0_85)) * 2i)) & 3u) * 8u), 16u));
     } else {
-      ld_82 = 0i;
+      ld_84 = 0i;
     }
-    r_81[0i] = fn_f16_value(ld_82);
-    r_85[0i] = r_81[0i];
+    r_83[0i] = fn_f16_value(ld_84);
+    r_87[0i] = r_83[0i];
     workgroupBarrier();
-    if (t6_primary_84 != 0i) {
-      smem[bitcast<u32>((t6_d0_83 * 4i)) >> 2u] = bitcast<u32>(r_85[0i]);
+    if (t6_primary_86 != 0i) {
+      smem[bitcast<u32>((t6_d0_85 * 4i)) >> 2u] = bitcast<u32>(r_87[0i]);
     }
     workgroupBarrier();
-    r_86[0i] = bitcast<f32>(smem[bitcast<u32>((t2_d1_55 * 4i)) >> 2u]);
-    r_87[0i] = (r_65[0i] + ((r_66[0i] - r_78[0i]) * r_86[0i]));
-    var0_17[0i] = r_87[0i];
+    r_88[0i] = bitcast<f32>(smem[bitcast<u32>((t2_d1_55 * 4i)) >> 2u]);
+    r_89[0i] = (r_67[0i] + ((r_68[0i] - r_80[0i]) * r_88[0i]));
+    var0_17[0i] = r_89[0i];
   }
-  r_88[0i] = var0_17[0i];
-  r_89[0i] = fn_round_f16(r_88[0i]);
+  r_90[0i] = var0_17[0i];
+  r_91[0i] = fn_round_f16(r_90[0i]);
   if (t2_primary_56 != 0i) {
     if ((select(0i, 1i, bitcast<u32>((s_10 + t2_d0_54)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s_13 + t2_d1_55)) < bitcast<u32>(dim_c_1_7))) != 0i) {
       {
         let a = bitcast<u32>(((((s_10 + t2_d0_54) * dim_c_1_7) + (s_13 + t2_d1_55)) * 2i)) >> 2u;
         let sh = ((bitcast<u32>(((((s_10 + t2_d0_54) * dim_c_1_7) + (s_13 + t2_d1_55)) * 2i)) & 3u) * 8u);
         atomicAnd(&g_c[a], ~(0xffffu << sh));
-        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_89[0i])) & 0xffffu) << sh);
+        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_91[0i])) & 0xffffu) << sh);
       }
     }
   }
