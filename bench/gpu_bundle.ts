@@ -1,0 +1,80 @@
+// Writes the GPU benchmark bundle (issues 5 and 9): tilebit's dequant GEMM for u4, u3, u2, f4e2m1 and
+// f6e3m2 weights (f16 activations and scales, group 128) at (M, K, N) = (1, 8192, 28672) and
+// (16, 8192, 8192), and flash attention (S = 2048, D = 64, 16 heads, causal), as CUDA C with the host
+// harness, with launch files whose buffers start as zeros (nothing large travels; the
+// kernels have no data-dependent control flow, so zeros time like any data), and bench/gpu_peers.py,
+// which times the same shapes with PyTorch (cuBLAS f16, the int4 kernel, SDPA) and the card's copy
+// bandwidth, runs tilebit's harness, and prints one table.
+//
+// Usage: npx tsx bench/gpu_bundle.ts [DIR]   (default .gpu/bench); on the GPU machine:
+//   cd DIR && nvcc -O3 -arch=native -o harness harness.cu kernels.cu && python3 gpu_peers.py
+
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
+import { harnessSource } from '../backends/cuda/harness.ts';
+import { dtype as parseDType } from '../ir/dtype.ts';
+import { evalSym } from '../ir/sym.ts';
+import type { GpuLowering } from '../passes/lower_gpu.ts';
+import { lowerForGpu } from '../passes/pipeline.ts';
+import { compile } from '../src/api.ts';
+import { flashAttention } from '../src/kernels/attention.ts';
+import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
+
+const dir = process.argv[2] ?? '.gpu/bench';
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+
+interface Entry {
+  readonly name: string;
+  readonly kind: 'gemm' | 'attention';
+  readonly shape: Record<string, number>;
+  /** Bytes of weights (GEMM) or of q, k, v, o (attention): what bandwidth is reported against. */
+  readonly bytes: number;
+  readonly flops: number;
+}
+
+const entries: Entry[] = [];
+const lowered: GpuLowering[] = [];
+
+function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number): void {
+  const k = { ...compile(source), name };
+  const l = lowerForGpu(k);
+  lowered.push(l);
+  const env = { symbols: new Map(Object.entries(sizes)), params: new Map(Object.entries(scalars)) };
+  const grid = [0, 1, 2].map((i) => (k.grid[i] ? evalSym(k.grid[i]!, env) : 1));
+  const lines = [`kernel ${name}`, `grid ${grid.join(' ')}`, `threads ${l.threads}`];
+  for (const p of k.params) {
+    if (p.kind !== 'tensor') continue;
+    const n = p.shape.reduce((acc, d) => acc * evalSym(d, env), 1);
+    const b = Math.ceil((n * parseDType(p.dtype).bits) / 8);
+    lines.push(`buffer ${b} - -`);
+  }
+  for (const a of l.args) {
+    const v = a.name.startsWith('sym_') ? sizes[a.name.slice(4)]! : scalars[a.name.slice(6)]!;
+    lines.push(a.type === 'f32' ? `f32 ${new Uint32Array(new Float32Array([v]).buffer)[0]!.toString(16)}` : `i32 ${v}`);
+  }
+  lines.push('repeat 50');
+  writeFileSync(join(dir, `${name}.launch`), `${lines.join('\n')}\n`);
+  entries.push({ name, kind, shape: { ...sizes }, bytes, flops });
+}
+
+for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
+  for (const [M, K, N] of [[1, 8192, 28672], [16, 8192, 8192]] as const) {
+    const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M }).source;
+    const bits = parseDType(weight).bits;
+    add(`gemm_${weight}_m${M}_n${N}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N);
+  }
+}
+{
+  const [H, S, D] = [16, 2048, 64];
+  add('attention_s2048_d64', 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, 2 * 2 * H * S * S * D / 2);
+}
+
+writeFileSync(join(dir, 'kernels.cu'), emitCudaFile(lowered));
+writeFileSync(join(dir, 'kernels.h'), emitCudaHeader(lowered.map((l) => ({ kernel: l.kernel, lowered: l }))));
+writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered.map((l) => l.kernel.name)));
+writeFileSync(join(dir, 'bench.json'), `${JSON.stringify({ entries }, null, 1)}\n`);
+copyFileSync(fileURLToPath(new URL('./gpu_peers.py', import.meta.url)), join(dir, 'gpu_peers.py'));
+console.log(`wrote ${entries.length} benchmark kernels to ${dir}`);
