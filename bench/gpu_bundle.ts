@@ -13,10 +13,10 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
-import { harnessSource } from '../backends/cuda/harness.ts';
+import { harnessSource, launchFile } from '../backends/cuda/harness.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { evalSym } from '../ir/sym.ts';
-import type { GpuLowering } from '../passes/lower_gpu.ts';
+import { type GpuLowering, argWords } from '../passes/lower_gpu.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
 import { compile } from '../src/api.ts';
 import { flashAttention } from '../src/kernels/attention.ts';
@@ -44,19 +44,14 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
   lowered.push(l);
   const env = { symbols: new Map(Object.entries(sizes)), params: new Map(Object.entries(scalars)) };
   const grid = [0, 1, 2].map((i) => (k.grid[i] ? evalSym(k.grid[i]!, env) : 1));
-  const lines = [`kernel ${name}`, `grid ${grid.join(' ')}`, `threads ${l.threads}`];
-  for (const p of k.params) {
-    if (p.kind !== 'tensor') continue;
+  // Zero-filled buffers: no input files, no outputs written.
+  const buffers = k.params.flatMap((p) => {
+    if (p.kind !== 'tensor') return [];
     const n = p.shape.reduce((acc, d) => acc * evalSym(d, env), 1);
-    const b = Math.ceil((n * parseDType(p.dtype).bits) / 8);
-    lines.push(`buffer ${b} - -`);
-  }
-  for (const a of l.args) {
-    const v = a.name.startsWith('sym_') ? sizes[a.name.slice(4)]! : scalars[a.name.slice(6)]!;
-    lines.push(a.type === 'f32' ? `f32 ${new Uint32Array(new Float32Array([v]).buffer)[0]!.toString(16)}` : `i32 ${v}`);
-  }
-  lines.push('repeat 50');
-  writeFileSync(join(dir, `${name}.launch`), `${lines.join('\n')}\n`);
+    return [[Math.ceil((n * parseDType(p.dtype).bits) / 8), '-', '-'] as const];
+  });
+  const words = argWords(l.args, env.symbols, env.params);
+  writeFileSync(join(dir, `${name}.launch`), launchFile(name, grid, l.threads, buffers, l.args, words, 50));
   entries.push({ name, kind, shape: { ...sizes }, bytes, flops });
 }
 

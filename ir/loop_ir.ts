@@ -257,3 +257,10 @@ export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
     }
   }
 }
+
+/** The module's constant data as one image of dataBytes bytes (at least 4): what GPU targets bind. */
+export function dataImage(m: LModule): Uint8Array {
+  const image = new Uint8Array(Math.max(4, Math.ceil(m.dataBytes / 4) * 4));
+  for (const seg of m.data) image.set(seg.bytes, seg.offset);
+  return image;
+}

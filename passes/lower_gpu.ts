@@ -52,6 +52,22 @@ export interface GpuLowering {
   readonly args: readonly { readonly name: string; readonly type: 'i32' | 'f32' }[];
 }
 
+/**
+ * The launch arguments after the buffers as 32-bit words, in GpuLowering.args order: each size symbol's
+ * value, each scalar's (f32 scalars as their bits).
+ */
+export function argWords(args: GpuLowering['args'], symbols: ReadonlyMap<string, number>, scalars: ReadonlyMap<string, number>): number[] {
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  return args.map((a) => {
+    const v = a.name.startsWith('sym_') ? symbols.get(a.name.slice(4)) : scalars.get(a.name.slice(6));
+    if (v === undefined) throw new Error(`no value for ${a.name.startsWith('sym_') ? 'size' : 'scalar'} ${a.name.slice(a.name.indexOf('_') + 1)}`);
+    if (a.type !== 'f32') return Math.trunc(v) >>> 0;
+    f32[0] = v;
+    return u32[0]!;
+  });
+}
+
 /** A register tile: thread t's local j is element j of the register array `array`. */
 interface RTile {
   readonly dtype: string;

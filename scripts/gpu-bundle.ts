@@ -10,7 +10,9 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
-import { harnessSource } from '../backends/cuda/harness.ts';
+import { harnessSource, launchFile } from '../backends/cuda/harness.ts';
+import { dataImage } from '../ir/loop_ir.ts';
+import { argWords } from '../passes/lower_gpu.ts';
 import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
@@ -89,7 +91,7 @@ for (const c of gpuCases) {
   const l = lowerForGpu(k);
   lowered.push(l);
   const launch = prepareLaunch(k, { tensors: inputs, scalars: values });
-  const lines = [`kernel ${k.name}`, `grid ${launch.grid.join(' ')}`, `threads ${l.threads}`];
+  const buffers: (readonly [number, string, string])[] = [];
   const outs: (typeof manifest)[number]['outputs'] = [];
   for (const b of l.buffers) {
     const t = inputs.get(b.tensor)!;
@@ -97,35 +99,19 @@ for (const c of gpuCases) {
     writeFileSync(join(dir, input), t.bytes);
     const isOut = outputs.has(b.tensor);
     const got = `data/${c.name}.${b.tensor}.got`;
-    lines.push(`buffer ${t.bytes.length} ${input} ${isOut ? got : '-'}`);
+    buffers.push([t.bytes.length, input, isOut ? got : '-']);
     if (isOut) {
       const want = `data/${c.name}.${b.tensor}.want`;
       writeFileSync(join(dir, want), vm.get(b.tensor)!.bytes);
       outs.push({ name: b.tensor, dtype: b.dtype, got, want });
     }
   }
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  const words: number[] = [];
-  for (const a of l.args) {
-    const v = a.name.startsWith('sym_') ? launch.symbols.get(a.name.slice(4))! : values.get(a.name.slice(6))!;
-    if (a.type === 'f32') {
-      f32[0] = v;
-      lines.push(`f32 ${u32[0]!.toString(16)}`);
-      words.push(u32[0]!);
-    } else {
-      lines.push(`i32 ${Math.trunc(v)}`);
-      words.push(Math.trunc(v) >>> 0);
-    }
-  }
-  lines.push('repeat 20');
-  writeFileSync(join(dir, `${c.name}.launch`), `${lines.join('\n')}\n`);
+  const words = argWords(l.args, launch.symbols, values);
+  writeFileSync(join(dir, `${c.name}.launch`), launchFile(k.name, launch.grid, l.threads, buffers, l.args, words, 20));
   // The same kernel as WGSL, for scripts/webgpu-runner.mjs.
   const w = emitWgsl(l);
-  const data = new Uint8Array(Math.max(4, l.module.dataBytes));
-  for (const seg of l.module.data) data.set(seg.bytes, seg.offset);
   writeFileSync(join(dir, `${c.name}.wgsl`), w.code);
-  writeFileSync(join(dir, `data/${c.name}.tables`), data);
+  writeFileSync(join(dir, `data/${c.name}.tables`), dataImage(l.module));
   const wgsl: WgslCase = {
     file: `${c.name}.wgsl`, data: `data/${c.name}.tables`, bindings: w.bindings,
     buffers: l.buffers.map((b) => ({ name: b.tensor, file: `data/${c.name}.${b.tensor}.in` })), args: words,

@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
 import { compileWasm } from '../backends/wasm/runtime.ts';
 import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
+import { dataImage } from '../ir/loop_ir.ts';
 import { type SymExpr, outputTensors } from '../ir/tile_ir.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
 import { compile } from './api.ts';
@@ -89,9 +90,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
       }
       if (job.targets.includes('wgsl')) {
         const w = emitWgsl(lowered);
-        const data = new Uint8Array(Math.max(4, lowered.module.dataBytes));
-        for (const seg of lowered.module.data) data.set(seg.bytes, seg.offset);
-        files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data });
+        files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data: dataImage(lowered.module) });
         entry = {
           ...entry,
           wgsl: {

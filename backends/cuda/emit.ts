@@ -5,7 +5,7 @@
 // f32 operations use the round-to-nearest intrinsics (`__fadd_rn`, ...) that the compiler never fuses,
 // and min/max propagate NaN. A failed assert records its code in `tb_err` and ends the block.
 
-import { type Expr, type LFunction, type LModule, type LType, type Stmt, forEachExpr, typeOf } from '../../ir/loop_ir.ts';
+import { type Expr, type LFunction, type LModule, type LType, type Stmt, dataImage, forEachExpr, typeOf } from '../../ir/loop_ir.ts';
 import { printSym } from '../../ir/sym.ts';
 import type { Kernel } from '../../ir/tile_ir.ts';
 import type { GpuLowering } from '../../passes/lower_gpu.ts';
@@ -289,16 +289,9 @@ export function emitCudaKernel(lowered: GpuLowering): string {
   const m: LModule = lowered.module;
   const pr = new Printer(name);
   const out: string[] = [];
-  if (m.dataBytes > 0 && m.data.length > 0) {
-    const words = new Uint32Array(Math.ceil(m.dataBytes / 4));
-    for (const seg of m.data) {
-      const view = new DataView(seg.bytes.buffer, seg.bytes.byteOffset, seg.bytes.byteLength);
-      for (let i = 0; i + 3 < seg.bytes.length; i += 4) words[(seg.offset + i) / 4] = view.getUint32(i, true);
-    }
-    out.push(`__constant__ unsigned int ${name}_data[${words.length}] = {${[...words].map((w) => `0x${w.toString(16)}u`).join(', ')}};`, '');
-  } else {
-    out.push(`__constant__ unsigned int ${name}_data[1] = {0u};`, '');
-  }
+  const image = dataImage(m);
+  const words = new Uint32Array(image.buffer, image.byteOffset, image.length / 4);
+  out.push(`__constant__ unsigned int ${name}_data[${words.length}] = {${[...words].map((w) => `0x${w.toString(16)}u`).join(', ')}};`, '');
   const block = m.functions.find((f) => f.name === 'block')!;
   const used = usedHelpers(m);
   for (const f of m.functions) if (f !== block && used.has(f.name)) out.push(pr.helper(f), '');

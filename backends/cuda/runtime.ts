@@ -13,7 +13,8 @@ import { lowerForGpu } from '../../passes/pipeline.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
 import { emitCudaFile, emitCudaHeader } from './emit.ts';
-import { harnessSource } from './harness.ts';
+import { argWords } from '../../passes/lower_gpu.ts';
+import { harnessSource, launchFile } from './harness.ts';
 
 export class CudaUnavailable extends Error {
   constructor(message: string) {
@@ -60,23 +61,13 @@ export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: Readon
   const work = mkdtempSync(join(tmpdir(), 'tilebit-run-'));
   try {
     const outs = new Set(outputs);
-    const lines = [`kernel ${lowered.kernel.name}`, `grid ${launch.grid.join(' ')}`, `threads ${lowered.threads}`];
-    for (const b of lowered.buffers) {
+    const buffers = lowered.buffers.map((b) => {
       const t = tensors.get(b.tensor)!;
       writeFileSync(join(work, `${b.tensor}.in`), t.bytes);
-      lines.push(`buffer ${t.bytes.length} ${b.tensor}.in ${outs.has(b.tensor) ? `${b.tensor}.out` : '-'}`);
-    }
-    const f32 = new Float32Array(1);
-    const u32 = new Uint32Array(f32.buffer);
-    for (const a of lowered.args) {
-      const v = a.name.startsWith('sym_') ? launch.symbols.get(a.name.slice(4))! : scalars.get(a.name.slice(6))!;
-      if (a.type === 'f32') {
-        f32[0] = v;
-        lines.push(`f32 ${u32[0]!.toString(16)}`);
-      } else lines.push(`i32 ${Math.trunc(v)}`);
-    }
-    lines.push('repeat 10');
-    writeFileSync(join(work, 'launch'), `${lines.join('\n')}\n`);
+      return [t.bytes.length, `${b.tensor}.in`, outs.has(b.tensor) ? `${b.tensor}.out` : '-'] as const;
+    });
+    const words = argWords(lowered.args, launch.symbols, scalars);
+    writeFileSync(join(work, 'launch'), launchFile(lowered.kernel.name, launch.grid, lowered.threads, buffers, lowered.args, words, 10));
     const r = spawnSync(binary, ['launch'], { cwd: work, encoding: 'utf8' });
     if (r.status === 2) throw new CudaUnavailable(`the kernel compiled with nvcc, but this machine has no CUDA device to run it (${r.stderr.trim()})`);
     if (r.status === 3) throw new CudaRunError(traps[Number(r.stdout.trim().split(' ').at(-1)) - 1] ?? r.stdout.trim());

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import type { Kernel } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
+import { dataImage } from '../../ir/loop_ir.ts';
+import { type GpuLowering, argWords } from '../../passes/lower_gpu.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { type WgslKernel, emitWgsl } from './emit.ts';
 
@@ -110,14 +112,14 @@ export interface WebGpuKernel {
   readonly traps: readonly string[];
   /** The constant tables (binding tb_data). */
   readonly data: Uint8Array;
+  /** The launch arguments after the buffers, in tb_args order. */
+  readonly args: GpuLowering['args'];
 }
 
 /** Lowers and emits a kernel for WebGPU. */
 export function compileWebGpu(k: Kernel): WebGpuKernel {
   const lowered = lowerForGpu(k);
-  const data = new Uint8Array(Math.max(4, lowered.module.dataBytes));
-  for (const seg of lowered.module.data) data.set(seg.bytes, seg.offset);
-  return { kernel: k, wgsl: emitWgsl(lowered), traps: lowered.module.traps, data };
+  return { kernel: k, wgsl: emitWgsl(lowered), traps: lowered.module.traps, data: dataImage(lowered.module), args: lowered.args };
 }
 
 const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
@@ -175,20 +177,7 @@ export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, 
   checkLimits(wk.wgsl, k.name, device.limits);
   const launch = prepareLaunch(k, { tensors, scalars });
   const pipeline = await pipelineFor(device, wk.wgsl);
-  const argWords: number[] = [];
-  // Size symbols in first-appearance order, then scalars: the order of GpuLowering.args.
-  const symbolValues = [...new Set(k.params.flatMap((p) => (p.kind === 'tensor' ? p.shape.flatMap((d) => (d.kind === 'symbol' ? [d.name] : [])) : [])))].map((s) => launch.symbols.get(s)!);
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  for (const v of symbolValues) argWords.push(v >>> 0);
-  for (const p of k.params) {
-    if (p.kind !== 'scalar') continue;
-    const v = scalars.get(p.name)!;
-    if (p.dtype === 'f32') {
-      f32[0] = v;
-      argWords.push(u32[0]!);
-    } else argWords.push(Math.trunc(v) >>> 0);
-  }
+  const words = argWords(wk.args, launch.symbols, scalars);
   const outs = new Set(outputs);
   const buffers = new Map<string, GPUBuffer>();
   const owned: GPUBuffer[] = [];
@@ -209,7 +198,7 @@ export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, 
   for (let z0 = 0; z0 < gz; z0 += maxDim) {
     for (let y0 = 0; y0 < gy; y0 += maxDim) {
       for (let x0 = 0; x0 < gx; x0 += maxDim) {
-        const args = upload(device, new Uint8Array(new Uint32Array([x0, y0, z0, ...argWords]).buffer), GPUBufferUsage.STORAGE);
+        const args = upload(device, new Uint8Array(new Uint32Array([x0, y0, z0, ...words]).buffer), GPUBufferUsage.STORAGE);
         owned.push(args);
         const group = device.createBindGroup({
           layout,

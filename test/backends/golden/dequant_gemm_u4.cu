@@ -24,7 +24,7 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
   return (int)((v >> sh) & ((1u << width) - 1u));
 }
 
-__constant__ unsigned int dequant_gemm_u4_f16_f16_g32_data[1] = {0u};
+__constant__ unsigned int dequant_gemm_u4_f16_f16_g32_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
 
 static __device__ float dequant_gemm_u4_f16_f16_g32_round_f16(float x) {
   int a = 0;

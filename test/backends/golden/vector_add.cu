@@ -24,7 +24,7 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
   return (int)((v >> sh) & ((1u << width) - 1u));
 }
 
-__constant__ unsigned int vector_add_data[1] = {0u};
+__constant__ unsigned int vector_add_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
 
 extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __restrict__ g_x, unsigned char* __restrict__ g_y, unsigned char* __restrict__ g_out, int sym_N, int* __restrict__ tb_err) {
   const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;
