@@ -15,7 +15,7 @@ import { type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as 
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
-import { LowererBase } from './lower/base.ts';
+import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 import { useTables, vectorizeExpr } from './vectorize_loops.ts';
 
@@ -729,22 +729,3 @@ function aliasableVarReads(k: Kernel): Set<ValueId> {
   return out;
 }
 
-/** Tile values with exactly one use, in the statement list that defines them. */
-export function fusibleValues(k: Kernel): Set<ValueId> {
-  const uses = new Map<ValueId, number>();
-  const home = new Map<ValueId, readonly TStmt[]>();
-  const usedIn = new Map<ValueId, readonly TStmt[]>();
-  const visit = (body: readonly TStmt[]): void => {
-    for (const s of body) {
-      if (s.kind === 'def' && s.result.type.kind === 'tile') home.set(s.result.id, body);
-      for (const id of operandsOf(s)) {
-        uses.set(id, (uses.get(id) ?? 0) + 1);
-        usedIn.set(id, body);
-      }
-      if (s.kind === 'for') visit(s.body);
-      if (s.kind === 'if') [s.then, s.else].forEach(visit);
-    }
-  };
-  visit(k.body);
-  return new Set([...home].filter(([id, body]) => uses.get(id) === 1 && usedIn.get(id) === body).map(([id]) => id));
-}

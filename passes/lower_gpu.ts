@@ -25,9 +25,8 @@ import { inferLayouts } from './infer_layouts.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
-import { LowererBase } from './lower/base.ts';
+import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
-import { fusibleValues } from './lower_cpu.ts';
 
 /** A global buffer: one per tensor parameter, in parameter order. */
 export interface GpuBuffer {

@@ -1,9 +1,10 @@
 // What the CPU and GPU lowerings share: the statement list being written, scalar values as locals,
 // trap messages, and the structured statements (for, if, assert), which lower the same on every target
-// because their conditions and bounds are block-uniform scalars.
+// because their conditions and bounds are block-uniform scalars; and which tile values may be fused
+// into their single use.
 
 import { type Expr, type LType, type Stmt, forLoop, get, i32, ifThen, op } from '../../ir/loop_ir.ts';
-import type { Stmt as TStmt, ValueId } from '../../ir/tile_ir.ts';
+import { type Kernel, type Stmt as TStmt, type ValueId, operandsOf } from '../../ir/tile_ir.ts';
 
 export abstract class LowererBase {
   out: Stmt[] = [];
@@ -65,4 +66,24 @@ export abstract class LowererBase {
         return;
     }
   }
+}
+
+/** Tile values with exactly one use, in the statement list that defines them. */
+export function fusibleValues(k: Kernel): Set<ValueId> {
+  const uses = new Map<ValueId, number>();
+  const home = new Map<ValueId, readonly TStmt[]>();
+  const usedIn = new Map<ValueId, readonly TStmt[]>();
+  const visit = (body: readonly TStmt[]): void => {
+    for (const s of body) {
+      if (s.kind === 'def' && s.result.type.kind === 'tile') home.set(s.result.id, body);
+      for (const id of operandsOf(s)) {
+        uses.set(id, (uses.get(id) ?? 0) + 1);
+        usedIn.set(id, body);
+      }
+      if (s.kind === 'for') visit(s.body);
+      if (s.kind === 'if') [s.then, s.else].forEach(visit);
+    }
+  };
+  visit(k.body);
+  return new Set([...home].filter(([id, body]) => uses.get(id) === 1 && usedIn.get(id) === body).map(([id]) => id));
 }
