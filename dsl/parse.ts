@@ -1,11 +1,10 @@
 // The parser: the grammar in tile.ohm, and semantic actions that only build the syntax tree of ast.ts.
 
-import { readFileSync } from 'node:fs';
 import * as ohm from 'ohm-js';
 import type * as A from './ast.ts';
 import { DiagnosticError } from './diagnostics.ts';
+import { grammarSource } from './grammar_source.ts';
 
-const grammarSource = readFileSync(new URL('./tile.ohm', import.meta.url), 'utf8');
 export const grammar = ohm.grammar(grammarSource);
 
 type N = ohm.Node;

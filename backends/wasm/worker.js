@@ -1,10 +1,13 @@
-// A worker that runs blocks of a tilebit kernel from a shared memory. Plain JavaScript: it needs
-// nothing but the compiled module, so it starts without a TypeScript loader.
+// A worker that runs blocks of a tilebit kernel from a shared memory: a `worker_threads` worker in
+// Node.js, a module Web Worker in browsers. Plain JavaScript: it needs nothing but the compiled module,
+// so it starts without a TypeScript loader or a bundler.
 //
 // Each job: { module, memory, argsAt, scratchAt, counterAt, grid }. Blocks are claimed one at a time
 // with an atomic counter, so fast and slow workers balance. The reply is { code, block } (code 0: ok).
 
-import { parentPort } from 'node:worker_threads';
+const inNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+const port = inNode ? (await import('node:worker_threads')).parentPort : null;
+const reply = (m) => (port ? port.postMessage(m) : globalThis.postMessage(m));
 
 const math = {
   exp: Math.exp,
@@ -17,7 +20,7 @@ const math = {
 
 let cached = null;
 
-parentPort.on('message', (job) => {
+function runJob(job) {
   if (!cached || cached.module !== job.module || cached.memory !== job.memory) {
     const instance = new WebAssembly.Instance(job.module, { env: { memory: job.memory, ...math } });
     cached = { module: job.module, memory: job.memory, block: instance.exports.block };
@@ -34,9 +37,12 @@ parentPort.on('message', (job) => {
     const code = cached.block(x, y, z, job.argsAt, job.scratchAt);
     if (code !== 0) {
       Atomics.store(counter, 0, total); // the others stop claiming blocks
-      parentPort.postMessage({ code, block: [x, y, z] });
+      reply({ code, block: [x, y, z] });
       return;
     }
   }
-  parentPort.postMessage({ code: 0, block: null });
-});
+  reply({ code: 0, block: null });
+}
+
+if (port) port.on('message', runJob);
+else globalThis.onmessage = (e) => runJob(e.data);

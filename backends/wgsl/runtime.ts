@@ -2,13 +2,8 @@
 // buffers for a launch's tensors, dispatches over the grid (split where it exceeds the per-dimension
 // limit), read-back of the outputs, and the error word that failed asserts leave.
 //
-// In Node, when no Vulkan driver gives an adapter and the SwiftShader driver that
-// scripts/setup-webgpu.sh installs is in .webgpu/swiftshader, that driver is used (VK_ICD_FILENAMES).
+// Node's adapter (Dawn, with the SwiftShader fallback) is in node_adapter.ts; nothing here needs Node.
 
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Kernel } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
@@ -45,24 +40,14 @@ export interface GpuContext {
   readonly features: ReadonlySet<string>;
 }
 
-const SWIFTSHADER_ICD = join(dirname(fileURLToPath(import.meta.url)), '../../.webgpu/swiftshader/vk_swiftshader_icd.json');
-
 let context: Promise<GpuContext> | null = null;
 
 async function requestAdapter(): Promise<GPUAdapter | null> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu.requestAdapter();
-  const webgpu = await import('webgpu');
-  Object.assign(globalThis, webgpu.globals);
-  if (!process.env.XDG_RUNTIME_DIR) {
-    const dir = join(tmpdir(), 'tilebit-xdg');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    process.env.XDG_RUNTIME_DIR = dir;
-  }
-  const adapter = await webgpu.create([]).requestAdapter();
-  if (adapter || process.env.VK_ICD_FILENAMES || !existsSync(SWIFTSHADER_ICD)) return adapter;
-  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-  return webgpu.create([]).requestAdapter();
+  // Node.js: Dawn from the `webgpu` package (loaded only here, so browser bundles never ask for it).
+  const { nodeAdapter } = await import('./node_adapter.ts');
+  return nodeAdapter();
 }
 
 /** The shared device, created on first use with the adapter's largest compute limits. */
@@ -70,7 +55,10 @@ export function gpuContext(): Promise<GpuContext> {
   context ??= (async () => {
     const adapter = await requestAdapter();
     if (!adapter) {
-      throw new WebGpuUnavailable('no WebGPU adapter: on a machine without a GPU, run scripts/setup-webgpu.sh (as root) to install the SwiftShader Vulkan driver');
+      const browser = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu !== undefined;
+      throw new WebGpuUnavailable(browser
+        ? 'no WebGPU adapter: this browser offers WebGPU but gave no adapter (is the GPU blocklisted or disabled?)'
+        : 'no WebGPU adapter: on a machine without a GPU, run scripts/setup-webgpu.sh (as root) to install the SwiftShader Vulkan driver');
     }
     const l = adapter.limits;
     const device = await adapter.requestDevice({
