@@ -7,7 +7,7 @@
 // base address, then per size symbol, then per scalar parameter, in the order of ArgLayout.
 
 import {
-  type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, loadF32, loadI32, mul, op, set,
+  type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forEachExpr, forLoop, get, i32, ifThen, loadF32, loadI32, mul, op, set,
 } from '../ir/loop_ir.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
@@ -17,7 +17,7 @@ import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from '
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
-import { useTables, vectorizeExpr } from './vectorize_loops.ts';
+import { affineIn, coefficient, mentionsLocal, rowFields, useTables, vectorizeExpr } from './vectorize_loops.ts';
 
 export interface ArgLayout {
   readonly tensors: readonly string[];
@@ -549,7 +549,11 @@ class CpuLowerer extends LowererBase {
           hoisted.push(set(name, e));
           return get(name);
         });
-        if (vector) return [...this.initDot(out, cSlot, isInt), ...this.dotBlocked(a, { lane, vector, hoisted }, out, M, K, N)];
+        if (vector) {
+          const lazyB = { lane, vector, hoisted };
+          const row = this.rowWindow(scalar, lane, M, N);
+          return [...this.initDot(out, cSlot, isInt), ...(row ? this.dotRowWindow(a, lazyB, row, out, M, K) : this.dotBlocked(a, lazyB, out, M, K, N))];
+        }
         if (this.unguarded) {
           vectorizes = false;
           return [];
@@ -640,6 +644,129 @@ class CpuLowerer extends LowererBase {
     return [forLoop(m0, i32(0), i32(M), [forLoop(n0, i32(0), i32(N), [...setup, forLoop(kk, i32(0), i32(K), step), ...store], i32(8))], i32(MR))];
   }
 
+  /**
+   * How a small-M dot can decode b's packed weights a whole row window at a time: when b's elements read
+   * exactly one stream of narrow fields (bit fields, or unsigned bytes) consecutive along the lanes, each k loads the 16
+   * bytes that hold NR consecutive fields once, and each group of four lanes takes its fields from
+   * that window (vectorize_loops.ts rowFields) instead of loading a window of its own. NR columns (8,
+   * 16 or 32, as wide as the window holds and the accumulator registers allow) are done per pass.
+   * Null when b has no such stream; the plain micro-kernel is used then.
+   */
+  rowWindow(scalar: Expr, lane: string, M: number, N: number): RowWindow | null {
+    const fields: Extract<Expr, { k: 'bits' | 'load' }>[] = [];
+    forEachExpr([{ k: 'set', name: '_', value: scalar }], (e) => {
+      if (e.k === 'bits' || (e.k === 'load' && e.bits === 8 && e.type !== 'v128')) fields.push(e);
+    });
+    const key = (e: Expr): string => JSON.stringify(e);
+    if (fields.length === 0 || new Set(fields.map(key)).size !== 1) return null;
+    const field = fields[0]!;
+    let stream: RowWindow['stream'];
+    if (field.k === 'bits') {
+      if (field.width > 8 || coefficient(field.index, lane) !== 1 || mentionsLocal(field.base, lane)) return null;
+      if (!affineIn(field.index, '@k') || mentionsLocal(field.base, '@k')) return null;
+      stream = { kind: 'bits', base: field.base, index: field.index, width: field.width };
+    } else {
+      if (field.signed || coefficient(field.addr, lane) !== 1) return null;
+      stream = { kind: 'bytes', addr: field.addr, offset: field.offset };
+    }
+    const width = stream.kind === 'bits' ? stream.width : 8;
+    const MR = [4, 2, 1].find((r) => M % r === 0)!;
+    const NR = [32, 16, 8].find((n) => N % n === 0 && n * MR <= 32 && n * width <= 128);
+    if (NR === undefined || NR === 8) return null; // eight lanes per window gain nothing over the plain kernel
+    return { stream, key: key(field), NR, scalar };
+  }
+
+  /**
+   * The micro-kernel of a small-M dot whose b is decoded from one row window per k (see rowWindow):
+   * MR x NR outputs in vector accumulators. A row whose window does not start on a byte boundary (odd
+   * row lengths of 3-bit fields, say) takes the plain per-four-lanes decoding.
+   */
+  dotRowWindow(a: Slot, b: { lane: string; vector: Expr; hoisted: readonly Stmt[] }, row: RowWindow, out: Slot, M: number, K: number): Stmt[] {
+    const N = out.shape[1]!;
+    const { stream, NR } = row;
+    const width = stream.kind === 'bits' ? stream.width : 8;
+    const MR = [4, 2, 1].find((r) => M % r === 0)!;
+    const groups = NR / 4;
+    const [m0, n0, kk] = [this.fresh('m', 'i32'), this.fresh('n', 'i32'), this.fresh('k', 'i32')];
+    const acc = Array.from({ length: MR }, () => Array.from({ length: groups }, () => this.fresh('acc', 'v128')));
+    const xa = Array.from({ length: MR }, () => this.fresh('xa', 'v128'));
+    const pa = Array.from({ length: MR }, () => this.fresh('pa', 'i32'));
+    const [bv, win, bit] = [this.fresh('bv', 'v128'), this.fresh('win', 'v128'), this.fresh('bit', 'i32')];
+    const outAt = (r: number, j: number): Expr => add(get('scratch'), add(i32(out.offset), mul(add(mul(add(get(m0), i32(r)), i32(N)), add(get(n0), i32(4 * j))), i32(4))));
+    const vload = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr, offset });
+    // When b is the unsigned field itself as f32, a group's fields need not be shifted down: each lane
+    // keeps its field where the window has it, masked (a value q * 2^s, s the field's bit offset in its
+    // byte), and a's element is scaled by 2^-s instead, once per k for every group with that pattern of
+    // offsets. Powers of two make both products exact, so a * q rounds as before.
+    const linear = row.scalar.k === 'op' && row.scalar.op === 'f32.from_i32_s' && JSON.stringify(row.scalar.args[0]) === row.key && width < 8;
+    const offsetsOf = (j: number): number[] => [0, 1, 2, 3].map((l) => ((4 * j + l) * width) & 7);
+    const patterns = [...new Set(Array.from({ length: groups }, (_, j) => offsetsOf(j).join(',')))];
+    const xs = linear ? xa.map((_, r) => patterns.map(() => this.fresh('xs', 'v128'))) : xa.map((x) => [x]);
+    const factor = (j: number): number => (linear ? patterns.indexOf(offsetsOf(j).join(',')) : 0);
+    const maskedFields = (j: number): Expr => {
+      const select: number[] = [];
+      const mask: number[] = [];
+      for (const [l, shift] of offsetsOf(j).entries()) {
+        const byte = ((4 * j + l) * width) >> 3;
+        select.push(byte, byte + 1 < 16 ? byte + 1 : 0x80, 0x80, 0x80);
+        const m = ((1 << width) - 1) << shift;
+        mask.push(m & 0xff, (m >> 8) & 0xff, 0, 0);
+      }
+      const picked: Expr = { k: 'op', op: 'i8x16.swizzle', args: [get(win), { k: 'vconst', bytes: select }] };
+      return op('f32x4.from_i32x4_s', op('i32x4.and', picked, { k: 'vconst', bytes: mask }));
+    };
+    // Per group of four lanes: b's four values from the window (the hoisted temporaries come along).
+    const fromWindow = Array.from({ length: groups }, (_, j) => {
+      if (linear) return { hoisted: [] as Stmt[], vector: maskedFields(j) };
+      const hoisted: Stmt[] = [];
+      const vector = vectorizeExpr(row.scalar, b.lane, this.locals, (e) => {
+        const name = this.fresh('vt', 'v128');
+        hoisted.push(set(name, e));
+        return get(name);
+      }, (e) => (JSON.stringify(e) === row.key ? rowFields(get(win), 4 * j, width) : null))!;
+      return { hoisted, vector };
+    });
+    const atK = (e: Expr): Expr => renameLocal(renameLocal(e, b.lane, n0), '@k', kk);
+    const madds = (j: number, scaled = false): Stmt[] =>
+      acc.map((row, r) => set(row[j]!, op('f32x4.add', get(row[j]!), op('f32x4.mul', get(scaled ? xs[r]![factor(j)]! : xa[r]!), get(bv)))));
+    const windowed: Stmt[] = [
+      set(win, stream.kind === 'bits' ? vload(add(atK(stream.base), op('i32.shr_u', get(bit), i32(3)))) : vload(atK(stream.addr), stream.offset)),
+      ...(linear ? xs.flatMap((row, r) => row.map((x, f) => {
+        const scale = patterns[f]!.split(',').flatMap((shift) => [...new Uint8Array(new Float32Array([2 ** -Number(shift)]).buffer)]);
+        return set(x, op('f32x4.mul', get(xa[r]!), { k: 'vconst', bytes: scale }));
+      })) : []),
+      ...fromWindow.flatMap((g, j) => [set(b.lane, add(get(n0), i32(4 * j))), ...g.hoisted.map((h) => renameInStmt(h, '@k', kk)), set(bv, renameLocal(g.vector, '@k', kk)), ...madds(j, linear)]),
+    ];
+    const plain: Stmt[] = Array.from({ length: groups }, (_, j) => [
+      set(b.lane, add(get(n0), i32(4 * j))), ...b.hoisted.map((h) => renameInStmt(h, '@k', kk)), set(bv, renameLocal(b.vector, '@k', kk)), ...madds(j),
+    ]).flat();
+    const step = (decode: Stmt[]): Stmt[] => [
+      ...xa.map((x, r) => set(x, op('f32x4.splat', loadF32(get(pa[r]!))))),
+      ...(stream.kind === 'bits' ? [set(bit, mul(atK(stream.index), i32(width)))] : []),
+      ...decode,
+      ...pa.map((p) => set(p, add(get(p), i32(4)))),
+    ];
+    const setup: Stmt[] = [
+      ...acc.flatMap((row, r) => row.map((v, j) => set(v, vload(outAt(r, j))))),
+      ...pa.map((p, r) => set(p, add(get('scratch'), add(i32(a.offset), mul(add(get(m0), i32(r)), i32(4 * K)))))),
+    ];
+    let loops: Stmt[];
+    if (stream.kind === 'bytes') loops = [forLoop(kk, i32(0), i32(K), step(windowed))];
+    else {
+      // The field's bit position is affine in k, so rows 0 and 1 starting on a byte boundary means every
+      // row does: the test is made once, outside the k loop (a branch inside it costs engines their registers).
+      const first = this.fresh('bit', 'i32');
+      loops = [
+        set(kk, i32(0)), set(first, mul(atK(stream.index), i32(width))),
+        set(kk, i32(1)), set(bit, mul(atK(stream.index), i32(width))),
+        ifThen(op('i32.eqz', op('i32.and', op('i32.or', get(first), get(bit)), i32(7))),
+          [forLoop(kk, i32(0), i32(K), step(windowed))], [forLoop(kk, i32(0), i32(K), step(plain))]),
+      ];
+    }
+    const store: Stmt[] = acc.flatMap((row, r) => row.map((v, j): Stmt => ({ k: 'store', bits: 128, addr: outAt(r, j), offset: 0, value: get(v) })));
+    return [forLoop(m0, i32(0), i32(M), [forLoop(n0, i32(0), i32(N), [...setup, ...loops, ...store], i32(NR))], i32(MR))];
+  }
+
   reduce(fn: 'sum' | 'max' | 'min', x: Slot, axis: number, out: Slot): void {
     const isFloat = heldOf(x.dtype) === 'f32';
     const acc = this.fresh('acc', isFloat ? 'f32' : 'i32');
@@ -656,6 +783,20 @@ class CpuLowerer extends LowererBase {
       return [set(acc, init), forLoop(r, i32(0), i32(x.shape[axis]!), [set(acc, step)]), this.write(out, linear, result)];
     }));
   }
+}
+
+/** A small-M dot's plan for decoding b a row window at a time (CpuLowering.rowWindow). */
+interface RowWindow {
+  /** b's one stream of narrow fields: bit fields by element index, or bytes by address. */
+  readonly stream:
+    | { readonly kind: 'bits'; readonly base: Expr; readonly index: Expr; readonly width: number }
+    | { readonly kind: 'bytes'; readonly addr: Expr; readonly offset: number };
+  /** The printed form of b's load of it. */
+  readonly key: string;
+  /** Columns per pass. */
+  readonly NR: number;
+  /** b's element at ['@k', lane]. */
+  readonly scalar: Expr;
 }
 
 /** `e` with every read of local `from` reading `to` instead. */

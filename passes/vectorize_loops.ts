@@ -43,6 +43,24 @@ export function coefficient(e: Expr, v: string): number | null {
   }
 }
 
+/**
+ * Whether an i32 expression is affine in local `v` with coefficients that may be other locals:
+ * sums, and products where one side does not read `v`.
+ */
+export function affineIn(e: Expr, v: string): boolean {
+  if (!mentions(e, v)) return true;
+  if (e.k === 'get') return true;
+  if (e.k !== 'op') return false;
+  const [a, b] = e.args;
+  if (e.op === 'i32.add' || e.op === 'i32.sub') return affineIn(a!, v) && affineIn(b!, v);
+  if (e.op === 'i32.mul') return (!mentions(a!, v) && affineIn(b!, v)) || (!mentions(b!, v) && affineIn(a!, v));
+  if (e.op === 'i32.shl') return !mentions(b!, v) && affineIn(a!, v);
+  return false;
+}
+
+/** Whether an expression reads local `v`. */
+export const mentionsLocal = (e: Expr, v: string): boolean => mentions(e, v);
+
 function mentions(e: Expr, v: string): boolean {
   switch (e.k) {
     case 'const':
@@ -95,6 +113,13 @@ export type Hoist = (e: Expr) => Expr;
 let hoist: Hoist = (e) => e;
 
 /**
+ * Supplies the four lanes of a sub-byte field load from somewhere cheaper than a window per four
+ * lanes (a caller that has loaded a whole row of fields once), or null to use the general form.
+ */
+export type FieldSource = (e: Extract<Expr, { k: 'bits' | 'load' }>) => Expr | null;
+let fieldSource: FieldSource = () => null;
+
+/**
  * A 32-bit load from a constant table of at most 16 entries, indexed by four lanes of codes: each
  * byte of the entries is one 16-byte plane, and i8x16.swizzle picks every lane's byte from each plane.
  */
@@ -140,6 +165,8 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
     case 'get': // the loop variable itself: lanes v, v+1, v+2, v+3
       return { vector: { k: 'op', op: 'i32x4.add', args: [{ k: 'op', op: 'i32x4.splat', args: [e] }, { k: 'vconst', bytes: [0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0] }] }, lanes: 'i32' };
     case 'load': {
+      const supplied = e.bits === 8 ? fieldSource(e) : null;
+      if (supplied) return { vector: supplied, lanes: 'i32' };
       if (e.bits === 8 && !e.signed && coefficient(e.addr, v) === 1) {
         // Four consecutive bytes, widened to i32 lanes.
         const bytes: Expr = { k: 'load', type: 'v128', bits: 32, signed: false, addr: e.addr, offset: e.offset };
@@ -149,8 +176,10 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
       if (coefficient(e.addr, v) !== 4) return tableLookup(e, v, types);
       return { vector: { k: 'load', type: 'v128', bits: 128, signed: false, addr: e.addr, offset: e.offset }, lanes: e.type === 'f32' ? 'f32' : 'i32' };
     }
-    case 'bits':
-      return consecutiveFields(e, v);
+    case 'bits': {
+      const supplied = fieldSource(e);
+      return supplied ? { vector: supplied, lanes: 'i32' } : consecutiveFields(e, v);
+    }
     case 'math': {
       if (e.fn !== 'exp' && e.fn !== 'exp2') return null;
       const x = vectorize(e.args[0]!, v, types);
@@ -206,15 +235,40 @@ function resultLanes(e: Extract<Expr, { k: 'op' }>): Lanes {
  * The v128 value of `e` over four consecutive values of the i32 local `lane` (starting at its current
  * value), or null when `e` has no four-lane form.
  */
-export function vectorizeExpr(e: Expr, lane: string, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>, hoisting: Hoist): Expr | null {
-  const saved = hoist;
-  hoist = hoisting;
+export function vectorizeExpr(e: Expr, lane: string, types: ReadonlyMap<string, 'i32' | 'f32' | 'v128'>, hoisting: Hoist, fields: FieldSource = () => null): Expr | null {
+  const [savedHoist, savedFields] = [hoist, fieldSource];
+  [hoist, fieldSource] = [hoisting, fields];
   try {
     const v = vectorize(e, lane, types);
     return v && splat(v);
   } finally {
-    hoist = saved;
+    [hoist, fieldSource] = [savedHoist, savedFields];
   }
+}
+
+/**
+ * Fields `first .. first + 3` of a row of `width`-bit fields packed from bit 0 of the v128 `row`, as
+ * i32 lanes (fields must end within the row's 16 bytes). Each lane swizzles in the two bytes its field
+ * touches; multiplying by 2^(32 - shift - width) moves the field to the top, and a logical shift brings
+ * it down (a per-lane shift without one).
+ */
+export function rowFields(row: Expr, first: number, width: number): Expr {
+  if (width === 8) {
+    // Whole bytes: the swizzle alone zero-extends them.
+    const bytes = [0, 1, 2, 3].flatMap((l) => [first + l, 0x80, 0x80, 0x80]);
+    return { k: 'op', op: 'i8x16.swizzle', args: [row, { k: 'vconst', bytes }] };
+  }
+  const select: number[] = [];
+  const scale: number[] = [];
+  for (let l = 0; l < 4; l++) {
+    const bit = (first + l) * width;
+    const byte = bit >> 3;
+    select.push(byte, byte + 1 < 16 ? byte + 1 : 0x80, 0x80, 0x80);
+    const m = 2 ** (32 - (bit & 7) - width) >>> 0;
+    scale.push(m & 0xff, (m >>> 8) & 0xff, (m >>> 16) & 0xff, (m >>> 24) & 0xff);
+  }
+  const picked: Expr = { k: 'op', op: 'i8x16.swizzle', args: [row, { k: 'vconst', bytes: select }] };
+  return { k: 'op', op: 'i32x4.shr_u', args: [{ k: 'op', op: 'i32x4.mul', args: [picked, { k: 'vconst', bytes: scale }] }, i32(32 - width)] };
 }
 
 function vectorLoop(s: Extract<Stmt, { k: 'for' }>, types: Map<string, 'i32' | 'f32' | 'v128'>): Stmt[] | null {

@@ -108,6 +108,44 @@ describe('dequant GEMV (dequantization fused into the dot)', () => {
   });
 });
 
+describe('small-M dots decode packed weights a row window at a time', () => {
+  const gemv = readFileSync(new URL('../../bench/kernels/dequant_gemv.tile', import.meta.url), 'utf8');
+  /** Whether the wasm lowering of `set` takes the row-window micro-kernel (it names its window local win*). */
+  const usesWindow = (set: Record<string, string | number>): boolean => {
+    const k = compile(gemv, { set: new Map(Object.entries(set).map(([a, b]) => [a, String(b)])) });
+    let found = false;
+    compileWasm(k, { after: (pass, m) => pass === 'lower_cpu' && (found = m.functions[0]!.locals.some((l) => /^win/.test(l.name))) });
+    return found;
+  };
+
+  it.each(['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u8', 'i3', 'i8', 'f4e2m1', 'f6e3m2'])('W = %s, rows on byte boundaries', async (W) => {
+    const set = { W, ZERO: W.startsWith('u') ? 1 : 0, M: 1, K: 64, N: 192 };
+    expect(usesWindow(set)).toBe(W !== 'f6e3m2'); // a 64-entry decoding table has no four-lane form yet
+    expectClose(await both({ source: gemv, set }, 2));
+  });
+
+  it.each([['u3', 100, 32], ['u5', 52, 16], ['u6', 84, 16]] as const)('W = %s, rows of %i fields starting mid-byte (BN = %i)', async (W, N, BN) => {
+    const set = { W, ZERO: 2, M: 1, K: 96, N, BN };
+    expect(usesWindow(set)).toBe(true);
+    expectClose(await both({ source: gemv, set }, 1));
+  });
+
+  it.each([[2, 3], [1, 3], [2, 4]] as const)('BM = %i, M = %i (u4; 16 or 32 columns per window)', async (BM, M) => {
+    const set = { W: 'u4', ZERO: 8, BM, M, K: 64, N: 128 };
+    expect(usesWindow(set)).toBe(true);
+    expectClose(await both({ source: gemv, set }, 2));
+  });
+
+  it('infinities and NaN among the activations give NaN and infinities where the VM has them', async () => {
+    const [K, N] = [64, 64];
+    const a = Array.from({ length: K }, (_, i) => [Infinity, -Infinity, NaN, 1e-40, -3.5e38][i % 13] ?? (i % 7) - 3.25);
+    const r = await both({ source: gemv, set: { W: 'u3', ZERO: 0, M: 1, K, N }, tensors: { a: tensorFrom('f32', [1, K], a) } }, 1);
+    expectClose(r);
+    const got = Array.from(tensorElements(r.wasm.get('c')!)).map((h) => (Number.isNaN(h) ? 'nan' : h === Infinity ? 'inf' : h === -Infinity ? '-inf' : 'finite'));
+    expect(got).toEqual(Array.from(tensorElements(r.vm.get('c')!)).map((h) => (Number.isNaN(h) ? 'nan' : h === Infinity ? 'inf' : h === -Infinity ? '-inf' : 'finite')));
+  });
+});
+
 /** Values that exercise every rounding rule: signed zeros, ties, subnormals, extremes, NaN, infinities. */
 const SPECIAL = [0, -0, 0.5, 1.5, 2.5, -2.5, 3.5, 0.25, 0.125, 1e-8, -1e-8, 6e-5, 3e-8, 5.960464477539063e-8, 1e-40,
   65504, 65520, 65519.99, 70000, 448, 464, 480, 57344, 61440, 1e9, -1e9, 3.4e38, -3.4e38, NaN, Infinity, -Infinity,
