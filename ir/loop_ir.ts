@@ -146,6 +146,10 @@ export const OPS: Readonly<Record<string, { result: LType; args: LType[] }>> = {
   'i8x16.swizzle': sig(V, V, V),
   /** The four low bytes, zero-extended to i32 lanes. */
   'i32x4.widen_low_u8': sig(V, V),
+  /** Eight i16 lanes: the first operand's four i32 lanes, then the second's, saturated. */
+  'i16x8.narrow_i32x4_s': sig(V, V, V),
+  /** Per i32 lane: the sum of the products of its two i16 halves in each operand. */
+  'i32x4.dot_i16x8_s': sig(V, V, V),
   'i32x4.shl': sig(V, V, I),
   'i32x4.shr_u': sig(V, V, I),
   'i32x4.shr_s': sig(V, V, I),

@@ -578,6 +578,10 @@ class CpuLowerer extends LowererBase {
       this.roundDot(out);
       return;
     }
+    if (isInt && N % 4 === 0) {
+      this.out.push(...this.dotPairs(a, b, out, M, K, N));
+      return;
+    }
     const [m, kk, n] = [this.fresh('m', 'i32'), this.fresh('k', 'i32'), this.fresh('n', 'i32')];
     const x = this.fresh('x', isInt ? 'i32' : 'f32');
     const at = (row: Expr, cols: number, col: Expr): Expr => add(mul(row, i32(cols)), col);
@@ -591,6 +595,36 @@ class CpuLowerer extends LowererBase {
       ]),
     ]));
     this.roundDot(out);
+  }
+
+  /**
+   * The integer micro-kernel (i8 or u8 operands, i32 accumulators): k runs in pairs; rows k and k+1
+   * of four columns of b become one vector of i16 pairs (b[k][n], b[k+1][n]), a[m][k] and a[m][k+1]
+   * one i16 pair splatted, and i32x4.dot_i16x8_s does the two multiply-adds of each column at once.
+   * An odd K pairs its last row with zeros. Sums wrap in i32, as the VM's do.
+   */
+  dotPairs(a: Slot, b: Slot, out: Slot, M: number, K: number, N: number): Stmt[] {
+    const [m, n, kp] = [this.fresh('m', 'i32'), this.fresh('n', 'i32'), this.fresh('k', 'i32')];
+    const acc = this.fresh('acc', 'v128');
+    const scalar = (slot: Slot, e: Expr): Expr => (slot.dtype === 'i8' ? op('i32.shr_s', op('i32.shl', e, i32(24)), i32(24)) : e);
+    const lanes = (slot: Slot, e: Expr): Expr => (slot.dtype === 'i8' ? op('i32x4.shr_s', op('i32x4.shl', e, i32(24)), i32(24)) : e);
+    const bRow = (k: Expr): Expr => lanes(b, { k: 'load', type: 'v128', bits: 128, signed: false, addr: add(get('scratch'), add(i32(b.offset), mul(add(mul(k, i32(N)), get(n)), i32(4)))), offset: 0 });
+    const aAt = (k: Expr): Expr => scalar(a, this.read(a, add(mul(get(m), i32(K)), k)));
+    const zero: Expr = { k: 'vconst', bytes: new Array(16).fill(0) };
+    const interleave: Expr = { k: 'vconst', bytes: [0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15] };
+    const pairStep = (k: Expr, last: boolean): Stmt => {
+      const rows = op('i16x8.narrow_i32x4_s', bRow(k), last ? zero : bRow(add(k, i32(1))));
+      const bPairs = op('i8x16.swizzle', rows, interleave);
+      const aPair = last ? op('i32.and', aAt(k), i32(0xffff)) : op('i32.or', op('i32.and', aAt(k), i32(0xffff)), op('i32.shl', aAt(add(k, i32(1))), i32(16)));
+      return set(acc, op('i32x4.add', get(acc), op('i32x4.dot_i16x8_s', bPairs, op('i32x4.splat', aPair))));
+    };
+    const outAt = add(get('scratch'), add(i32(out.offset), mul(add(mul(get(m), i32(N)), get(n)), i32(4))));
+    return [forLoop(m, i32(0), i32(M), [forLoop(n, i32(0), i32(N), [
+      set(acc, { k: 'load', type: 'v128', bits: 128, signed: false, addr: outAt, offset: 0 }),
+      forLoop(kp, i32(0), i32(K - (K % 2)), [pairStep(get(kp), false)], i32(2)),
+      ...(K % 2 ? [pairStep(i32(K - 1), true)] : []),
+      { k: 'store', bits: 128, addr: outAt, offset: 0, value: get(acc) },
+    ], i32(4))])];
   }
 
   /** out = c, or zeros. */

@@ -9,6 +9,7 @@ import { compileWasm, runWasmHere } from '../../backends/wasm/runtime.ts';
 import { closeWorkers, runWasmOnWorkers } from '../../backends/wasm/workers.ts';
 import { readBits } from '../../ir/bitstream.ts';
 import { verifyModule } from '../../ir/loop_verify.ts';
+import { forEachExpr } from '../../ir/loop_ir.ts';
 import { decode } from '../../ir/codec.ts';
 import { dtype as parseDType, narrowTypes } from '../../ir/dtype.ts';
 import { type Kernel, outputTensors } from '../../ir/tile_ir.ts';
@@ -143,6 +144,24 @@ describe('small-M dots decode packed weights a row window at a time', () => {
     expectClose(r);
     const got = Array.from(tensorElements(r.wasm.get('c')!)).map((h) => (Number.isNaN(h) ? 'nan' : h === Infinity ? 'inf' : h === -Infinity ? '-inf' : 'finite'));
     expect(got).toEqual(Array.from(tensorElements(r.vm.get('c')!)).map((h) => (Number.isNaN(h) ? 'nan' : h === Infinity ? 'inf' : h === -Infinity ? '-inf' : 'finite')));
+  });
+});
+
+describe('integer dots (i16 pairs along k, i32x4.dot_i16x8_s)', () => {
+  const source = (T: string): string => `kernel idot<M = 1, K = 1, N = 4>(a: ${T}[M, K], b: ${T}[K, N], c: i32[M, N]) grid(1) threads(32) {
+    store c[0 :+ M, 0 :+ N] = dot(load a[0 :+ M, 0 :+ K], load b[0 :+ K, 0 :+ N]);
+}`;
+  const cases = [['i8', 3, 7, 12], ['i8', 1, 1, 4], ['u8', 5, 16, 8], ['u8', 2, 9, 20], ['i8', 4, 64, 32]] as const;
+  it.each(cases)('%s, M = %i, K = %i, N = %i, bit for bit with the VM', async (T, M, K, N) => {
+    const k = compile(source(T), { set: new Map([['M', String(M)], ['K', String(K)], ['N', String(N)]]) });
+    let paired = false;
+    compileWasm(k, { after: (pass, m) => pass === 'isel' && forEachExpr(m.functions[0]!.body, (e) => void (paired ||= e.k === 'op' && e.op === 'i32x4.dot_i16x8_s')) });
+    expect(paired).toBe(true);
+    // Extremes first: -128 * -128 sums and 255 * 255 sums, then random codes.
+    const extremes = T === 'i8' ? [-128, 127, -1, 0] : [255, 254, 1, 0];
+    const values = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => (i < 8 ? extremes[i % 4]! : ((i * 2654435761 + seed) >>> 0) % 256 - (T === 'i8' ? 128 : 0)));
+    const codes = (xs: number[]): number[] => xs.map((x) => x & 0xff);
+    expectBitExact(await both({ source: source(T), set: { M, K, N }, tensors: { a: tensorFrom(T, [M, K], codes(values(M * K, 7))), b: tensorFrom(T, [K, N], codes(values(K * N, 3))) } }, 1));
   });
 });
 
