@@ -114,7 +114,8 @@ async function main(): Promise<void> {
   for (const [W, bits, zero] of weightTypes) {
     const name = `GEMV ${W} 1x${K}x${N} g32`;
     const weightBytes = (K * N * bits) / 8 + (K / 32) * N * 4;
-    for (const t of threadCounts) await tilebit(name, 'dequant_gemv', { W, ZERO: zero, M: 1, K, N }, t, weightBytes, 2 * K * N);
+    // 128 columns per block: each block's rows of packed weights span whole cache lines (u4: 64 bytes).
+    for (const t of threadCounts) await tilebit(name, 'dequant_gemv', { W, ZERO: zero, BN: 128, M: 1, K, N }, t, weightBytes, 2 * K * N);
     if (W.startsWith('u') && (bits === 2 || bits === 4 || bits === 8)) {
       const models = Array.from({ length: SETS }, (_, s) => {
         const { packed, scales } = packedWeights(K, N, bits, s);
