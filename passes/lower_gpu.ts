@@ -49,6 +49,24 @@ export interface GpuLowering {
   readonly buffers: readonly GpuBuffer[];
   /** Launch arguments after the buffers: size symbols then scalar parameters, as block parameters. */
   readonly args: readonly { readonly name: string; readonly type: 'i32' | 'f32' }[];
+  /** Target features the code uses. */
+  readonly features: GpuFeaturesUsed;
+}
+
+/**
+ * What the target offers beyond the baseline. `subgroupMinSize`: threads t and t ^ m, for m below it,
+ * are in one subgroup and may exchange values (`gpu.shuffle_xor`); null when the target has no such
+ * exchange (or it is not wanted).
+ */
+export interface GpuFeatures {
+  readonly subgroupMinSize: number | null;
+}
+
+export const NO_GPU_FEATURES: GpuFeatures = { subgroupMinSize: null };
+
+export interface GpuFeaturesUsed {
+  /** Some reduction exchanges partials within subgroups. */
+  readonly subgroups: boolean;
 }
 
 /**
@@ -98,8 +116,8 @@ const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 /** Bytes of scratch a dot's operand chunks may use: chunks of K keep (M + N) * KC words under it. */
 const DOT_SCRATCH_BYTES = 8192;
 
-export function lowerGpu(k: Kernel): GpuLowering {
-  return new GpuLowerer(inferLayouts(k)).run();
+export function lowerGpu(k: Kernel, features: GpuFeatures = NO_GPU_FEATURES): GpuLowering {
+  return new GpuLowerer(inferLayouts(k), features).run();
 }
 
 class GpuLowerer extends LowererBase {
@@ -122,7 +140,9 @@ class GpuLowerer extends LowererBase {
   scratchBytes = 0;
   counter = 0;
 
-  constructor(readonly kernel: Kernel) {
+  usedSubgroups = false;
+
+  constructor(readonly kernel: Kernel, readonly features: GpuFeatures) {
     super();
   }
 
@@ -180,7 +200,7 @@ class GpuLowerer extends LowererBase {
       dataBytes: this.tables.bytes,
       scratchBytes: 0,
     };
-    return { kernel: k, module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args };
+    return { kernel: k, module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups } };
   }
 
   // ---- layouts ----
@@ -755,15 +775,33 @@ class GpuLowerer extends LowererBase {
       }
       const partial = this.fresh('part', held);
       const { coords: threadCoords } = this.layoutOf(l);
+      // Phase 1b, where the target has subgroups: the threads along the axis that share a subgroup
+      // combine their partials by butterfly exchanges first, and only each run's first thread writes.
+      const sub = across.length === 1 ? this.subgroupRuns(l, across[0]!) : null;
+      const folded: Stmt[] = [];
       const writes: Stmt[] = [];
       for (const g of groups.values()) {
-        writes.push(set(partial, g.locals.slice(1).reduce<Expr>((acc2, j) => fold(acc2, aget(x, i32(j))), aget(x, i32(g.locals[0]!)))));
+        const own = set(partial, g.locals.slice(1).reduce<Expr>((acc2, j) => fold(acc2, aget(x, i32(j))), aget(x, i32(g.locals[0]!))));
         // Partials sit at [result element][position along the axis].
         const c = g.coords.map((v, d) => (d === axis ? get(threadCoords[d]!) : add(get(threadCoords[d]!), i32(v))));
-        writes.push({ k: 'store', bits: 32, addr: this.scratchWord(linearOf(c, st)), offset: 0, value: get(partial), mem: 'shared' });
+        const store: Stmt = { k: 'store', bits: 32, addr: this.scratchWord(linearOf(c, st)), offset: 0, value: get(partial), mem: 'shared' };
+        if (!sub) {
+          writes.push(own, store);
+          continue;
+        }
+        folded.push(own);
+        for (let level = 0; level < sub.levels; level++) {
+          folded.push(set(partial, fold(get(partial), { k: 'intrinsic', name: 'gpu.shuffle_xor', type: held, args: [get(partial), i32(sub.threadStride << level)] })));
+        }
+        folded.push(ifThen(op('i32.and', this.primaryOf(l), op('i32.eqz', op('i32.and', sub.digit, i32((1 << sub.levels) - 1)))), [store]));
       }
       this.needScratch(size(x.shape) * 4);
-      this.out.push({ k: 'barrier' }, ifThen(this.primaryOf(l), writes), { k: 'barrier' });
+      this.out.push({ k: 'barrier' }, ...(sub ? folded : [ifThen(this.primaryOf(l), writes)]), { k: 'barrier' });
+      if (sub) {
+        // Each run of 2^levels positions along the axis left one partial, at its first position.
+        slots = { count: slots.count >> sub.levels, stride: slots.stride << sub.levels };
+        this.usedSubgroups = true;
+      }
     } else {
       slots = { count: n, stride: 1 };
       this.out.push({ k: 'barrier' }, ...this.spill(x), { k: 'barrier' });
@@ -779,6 +817,27 @@ class GpuLowerer extends LowererBase {
       ...this.forLocals(out.length, (j) => [aset(out, j, fn === 'sum' && isFloat ? castHeld('f32', type.dtype, aget(acc, j), this.tables) : aget(acc, j))]),
     );
     return out;
+  }
+
+  /**
+   * How the threads along spatial mode `e` of `l` can reduce within subgroups. The mode's digit of the
+   * thread index is (tid / T) % E, with T the product of the extents of the spatial entries after it;
+   * when T and E are powers of two that digit is bits [log2 T, log2 T + log2 E) of tid, so the thread
+   * whose digit differs in bit i is tid ^ (T << i), and it is in the same subgroup while T << i is below
+   * the target's smallest subgroup size. Null when not even one level fits.
+   */
+  subgroupRuns(l: RegisterLayout, e: number): { levels: number; threadStride: number; digit: Expr } | null {
+    const min = this.features.subgroupMinSize;
+    if (!min) return null;
+    const at = l.spatial.indexOf(e);
+    const T = l.spatial.slice(at + 1).reduce((n, x) => n * entryExtent(l, x), 1);
+    const E = entryExtent(l, e);
+    const pow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
+    if (!pow2(T) || !pow2(E) || !pow2(min)) return null;
+    let levels = 0;
+    while ((1 << levels) < E && T << levels < min) levels++;
+    if (levels === 0) return null;
+    return { levels, threadStride: T, digit: op('i32.rem_u', op('i32.div_u', get('tid'), i32(T)), i32(E)) };
   }
 
   /**

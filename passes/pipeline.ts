@@ -5,7 +5,7 @@ import type { LModule } from '../ir/loop_ir.ts';
 import type { Kernel } from '../ir/tile_ir.ts';
 import { dce } from './dce.ts';
 import { type CpuLowering, lowerCpu } from './lower_cpu.ts';
-import { type GpuLowering, lowerGpu } from './lower_gpu.ts';
+import { type GpuFeatures, type GpuLowering, NO_GPU_FEATURES, lowerGpu } from './lower_gpu.ts';
 import { type Rule, selectInstructions } from './select_instructions.ts';
 import { simplifyLoops } from './simplify_loops.ts';
 import { vectorizeLoops } from './vectorize_loops.ts';
@@ -62,8 +62,8 @@ export function runTilePasses(k: Kernel, after?: (name: string, k: Kernel) => vo
 export const gpuLoopPasses: readonly { name: string; run: (m: LModule) => LModule }[] = [{ name: 'simplify', run: simplifyLoops }];
 
 /** Tile IR -> Loop IR for GPUs: layout inference and the distributed lowering, then the Loop IR passes. */
-export function lowerForGpu(k: Kernel, after?: (name: string, m: LModule) => void): GpuLowering {
-  const lowered = lowerGpu(k);
+export function lowerForGpu(k: Kernel, after?: (name: string, m: LModule) => void, features: GpuFeatures = NO_GPU_FEATURES): GpuLowering {
+  const lowered = lowerGpu(k, features);
   after?.('lower_gpu', lowered.module);
   let m = lowered.module;
   for (const p of gpuLoopPasses) {

@@ -200,7 +200,8 @@ async function runOnce(target: PageTarget, k: Kernel, tensors: Map<string, Tenso
       return `wasm on ${count} worker${count > 1 ? 's' : ''}`;
     }
     case 'webgpu': {
-      const wk = cached(gpuBuilds, k, compileWebGpu);
+      const { gpuFeatures } = await gpuContext();
+      const wk = cached(gpuBuilds, k, (x) => compileWebGpu(x, gpuFeatures));
       await runWebGpu(wk, tensors, values, outputs);
       return `WebGPU on ${(await gpuContext()).adapterInfo}`;
     }

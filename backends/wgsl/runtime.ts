@@ -8,7 +8,7 @@ import type { Kernel } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
 import { dataImage } from '../../ir/loop_ir.ts';
-import { type GpuLowering, argWords } from '../../passes/lower_gpu.ts';
+import { type GpuFeatures, type GpuFeaturesUsed, type GpuLowering, NO_GPU_FEATURES, argWords } from '../../passes/lower_gpu.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { type WgslKernel, emitWgsl } from './emit.ts';
 
@@ -38,6 +38,8 @@ export interface GpuContext {
   readonly device: GPUDevice;
   readonly adapterInfo: string;
   readonly features: ReadonlySet<string>;
+  /** What the compiler may use on this device (see probeSubgroups). */
+  readonly gpuFeatures: GpuFeatures;
 }
 
 let context: Promise<GpuContext> | null = null;
@@ -61,7 +63,9 @@ export function gpuContext(): Promise<GpuContext> {
         : 'no WebGPU adapter: on a machine without a GPU, run scripts/setup-webgpu.sh (as root) to install the SwiftShader Vulkan driver');
     }
     const l = adapter.limits;
+    const subgroups = adapter.features.has('subgroups');
     const device = await adapter.requestDevice({
+      requiredFeatures: subgroups ? ['subgroups' as GPUFeatureName] : [],
       requiredLimits: {
         maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
         maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
@@ -71,11 +75,57 @@ export function gpuContext(): Promise<GpuContext> {
         maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
       },
     });
-    const info = adapter.info;
-    return { device, adapterInfo: `${info.vendor} ${info.architecture} ${info.description}`.trim(), features: new Set(adapter.features) };
+    const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
+    const minSize = subgroups && info.subgroupMinSize ? await probeSubgroups(device, info.subgroupMinSize) : null;
+    return {
+      device, adapterInfo: `${info.vendor} ${info.architecture} ${info.description}`.trim(), features: new Set(adapter.features),
+      gpuFeatures: { subgroupMinSize: minSize },
+    };
   })();
   context.catch(() => (context = null));
   return context;
+}
+
+/**
+ * The smallest subgroup size to compile for, or null. The lowering's subgroup exchanges assume what
+ * WGSL does not promise: that subgroups are aligned runs of consecutive local invocation indices (a
+ * power-of-two size, lane = index % size). One dispatch checks that on this device, for a workgroup of
+ * up to 256 invocations, and that no subgroup is smaller than the adapter says.
+ */
+async function probeSubgroups(device: GPUDevice, minSize: number): Promise<number | null> {
+  const n = Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup);
+  const code = `enable subgroups;
+@group(0) @binding(0) var<storage, read_write> ok: array<u32>;
+@compute @workgroup_size(${n})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32) {
+  let pow2 = (size & (size - 1u)) == 0u;
+  ok[lid] = select(0u, 1u, pow2 && size >= ${minSize}u && lane == lid % size);
+}`;
+  try {
+    device.pushErrorScope('validation');
+    const module = device.createShaderModule({ code });
+    const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const out = device.createBuffer({ size: 4 * n, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: 4 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }] });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    enc.copyBufferToBuffer(out, 0, read, 0, 4 * n);
+    device.queue.submit([enc.finish()]);
+    if (await device.popErrorScope()) return null;
+    await read.mapAsync(GPUMapMode.READ);
+    const all = new Uint32Array(read.getMappedRange()).every((v) => v === 1);
+    read.unmap();
+    out.destroy();
+    read.destroy();
+    return all ? minSize : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Checks a kernel against the device's limits; the error names the limit and by how much it is exceeded. */
@@ -102,12 +152,18 @@ export interface WebGpuKernel {
   readonly data: Uint8Array;
   /** The launch arguments after the buffers, in tb_args order. */
   readonly args: GpuLowering['args'];
+  /** The device features the code needs, and what it was compiled for. */
+  readonly features: GpuFeaturesUsed;
+  readonly compiledFor: GpuFeatures;
 }
 
-/** Lowers and emits a kernel for WebGPU. */
-export function compileWebGpu(k: Kernel): WebGpuKernel {
-  const lowered = lowerForGpu(k);
-  return { kernel: k, wgsl: emitWgsl(lowered), traps: lowered.module.traps, data: dataImage(lowered.module), args: lowered.args };
+/**
+ * Lowers and emits a kernel for WebGPU, using what `features` offers (a device's are in
+ * gpuContext().gpuFeatures; the default assumes nothing beyond core WebGPU).
+ */
+export function compileWebGpu(k: Kernel, features: GpuFeatures = NO_GPU_FEATURES): WebGpuKernel {
+  const lowered = lowerForGpu(k, undefined, features);
+  return { kernel: k, wgsl: emitWgsl(lowered), traps: lowered.module.traps, data: dataImage(lowered.module), args: lowered.args, features: lowered.features, compiledFor: features };
 }
 
 const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
@@ -160,9 +216,12 @@ export interface WebGpuRunOptions {
 
 /** Runs a kernel; outputs are written back into `tensors`. */
 export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, options: WebGpuRunOptions = {}): Promise<void> {
-  const { device } = await gpuContext();
+  const { device, gpuFeatures } = await gpuContext();
   const k = wk.kernel;
   checkLimits(wk.wgsl, k.name, device.limits);
+  if (wk.features.subgroups && (gpuFeatures.subgroupMinSize ?? 0) < wk.compiledFor.subgroupMinSize!) {
+    throw new WebGpuLimitError(`kernel ${k.name} was compiled for subgroups of at least ${wk.compiledFor.subgroupMinSize} invocations; this device ${gpuFeatures.subgroupMinSize ? `has subgroups of ${gpuFeatures.subgroupMinSize}` : 'has no usable subgroups'} (compile it with gpuContext().gpuFeatures)`);
+  }
   const launch = prepareLaunch(k, { tensors, scalars });
   const pipeline = await pipelineFor(device, wk.wgsl);
   const words = argWords(wk.args, launch.symbols, scalars);

@@ -26,6 +26,8 @@ const child = fileURLToPath(new URL('../support/webgpu_child.ts', import.meta.ur
 
 interface Result {
   readonly adapter: string;
+  readonly subgroupMinSize: number | null;
+  readonly usedSubgroups: boolean;
   readonly outputs: Record<string, { ok: boolean; mismatches: number; maxError: number; tolerance: number; first: unknown }>;
 }
 
@@ -34,13 +36,29 @@ const ATTEMPTS = 8;
 
 const runOnWebGpu = (c: GpuCase): Result => runChild<Result>(child, [JSON.stringify(c)], ATTEMPTS);
 
-function expectAgrees(c: GpuCase): void {
+function expectAgrees(c: GpuCase): Result {
   const r = runOnWebGpu(c);
   for (const [name, cmp] of Object.entries(r.outputs)) expect({ name, ...cmp }).toMatchObject({ name, ok: true, mismatches: 0 });
+  return r;
 }
 
+/** Cases whose reductions exchange partials within subgroups where the device has them (SwiftShader: 4 lanes). */
+const SUBGROUP_CASES = new Set(['softmax_700', 'flash_attention', 'reductions']);
+
 describe('WebGPU against the VM', () => {
-  it.each(gpuCases.map((c) => [c.name, c] as const))('%s', (_, c) => expectAgrees(c), ATTEMPTS * 30_000);
+  it.each(gpuCases.map((c) => [c.name, c] as const))('%s', (_, c) => {
+    const r = expectAgrees(c);
+    if (SUBGROUP_CASES.has(c.name)) {
+      expect(r.subgroupMinSize, `${r.adapter} offers no usable subgroups, so the subgroup path went untested`).not.toBeNull();
+      expect(r.usedSubgroups).toBe(true);
+    }
+  }, ATTEMPTS * 30_000);
+});
+
+describe('WebGPU against the VM, compiled without subgroups (the workgroup-memory fallback)', () => {
+  it.each([...SUBGROUP_CASES].map((n) => [n, { ...gpuCases.find((c) => c.name === n)!, features: 'none' as const }] as const))('%s', (_, c) => {
+    expect(expectAgrees(c).usedSubgroups).toBe(false);
+  }, ATTEMPTS * 30_000);
 });
 
 describe('WebGPU against the VM: random dequant-GEMM configurations', () => {

@@ -13,6 +13,8 @@ export interface GpuCase {
   readonly seed?: number;
   /** WebGPU only: blocks per dispatch, to make the runtime split the grid. */
   readonly maxWorkgroupsPerDimension?: number;
+  /** WebGPU only: compile for the device's features (the default) or for none (the fallbacks). */
+  readonly features?: 'device' | 'none';
 }
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
@@ -35,6 +37,18 @@ export const gpuCases: readonly GpuCase[] = [
       store y[0 :+ 8] = sum(a, axis=0) + max(a, axis=0);
     }`,
     seed: 3,
+  },
+  {
+    // Reductions along the innermost thread mode (subgroup exchanges where the device has them), after
+    // a transpose has filled the scratch region with other data: reading a partial nobody wrote shows.
+    name: 'reductions',
+    source: `kernel reductions(x: f32[8, 64], y: f32[8], z: f32[8], w: f32[64, 8]) grid(1) threads(32) {
+      let a = load x[0 :+ 8, 0 :+ 64] @ (local(2, 1) * spatial(4, 8) * local(1, 8));
+      store w[0 :+ 64, 0 :+ 8] = transpose(a) + 100.0;
+      store y[0 :+ 8] = max(a - 100.0, axis=1);
+      store z[0 :+ 8] = sum(a, axis=1) + min(a, axis=1);
+    }`,
+    seed: 4,
   },
   {
     name: 'views',

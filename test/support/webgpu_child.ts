@@ -5,6 +5,7 @@
 
 import { outputTensors } from '../../ir/tile_ir.ts';
 import { compileWebGpu, gpuContext, runWebGpu } from '../../backends/wgsl/runtime.ts';
+import { NO_GPU_FEATURES } from '../../passes/lower_gpu.ts';
 import { cloneTensors, compile, prepareTensors, runOnVM } from '../../src/api.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
 import type { GpuCase } from './gpu_cases.ts';
@@ -18,9 +19,12 @@ const inputs = prepareTensors(k, { values, seed: c.seed ?? 5 }, outputs);
 const vm = runOnVM(k, cloneTensors(inputs), values);
 const gpu = cloneTensors(inputs);
 const ctx = await gpuContext();
-await runWebGpu(compileWebGpu(k), gpu, values, outputs, { maxWorkgroupsPerDimension: c.maxWorkgroupsPerDimension });
+const wk = compileWebGpu(k, c.features === 'none' ? NO_GPU_FEATURES : ctx.gpuFeatures);
+await runWebGpu(wk, gpu, values, outputs, { maxWorkgroupsPerDimension: c.maxWorkgroupsPerDimension });
 const result = {
   adapter: ctx.adapterInfo,
+  subgroupMinSize: ctx.gpuFeatures.subgroupMinSize,
+  usedSubgroups: wk.features.subgroups,
   outputs: Object.fromEntries([...outputs].map((o) => [o, compareTensors(gpu.get(o)!, vm.get(o)!)])),
 };
 process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
