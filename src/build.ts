@@ -54,6 +54,8 @@ export interface Job {
   readonly hash: string;
   readonly relaxedSimd: boolean;
   readonly targets: readonly BuildTarget[];
+  /** The smallest subgroup size the WGSL may assume, or null for none. */
+  readonly wgslSubgroups: number | null;
 }
 
 /** An artifact: a path inside the output folder and its contents. */
@@ -89,13 +91,15 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
         };
       }
       if (job.targets.includes('wgsl')) {
-        const w = emitWgsl(lowered);
-        files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data: dataImage(lowered.module) });
+        const wl = job.wgslSubgroups ? lowerForGpu(k, undefined, { subgroupMinSize: job.wgslSubgroups }) : lowered;
+        const w = emitWgsl(wl);
+        files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data: dataImage(wl.module) });
         entry = {
           ...entry,
           wgsl: {
             file: `wgsl/${i.name}.wgsl`, data: `wgsl/${i.name}.data`, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings,
-            args: lowered.args.map((a) => a.name), traps: lowered.module.traps, features: { shaderF16: false, subgroups: false },
+            args: wl.args.map((a) => a.name), traps: wl.module.traps,
+            features: { shaderF16: false, subgroups: wl.features.subgroups, ...(wl.features.subgroups ? { subgroupMinSize: job.wgslSubgroups! } : {}) },
           },
         };
       }
@@ -127,7 +131,12 @@ export interface ManifestKernel {
   readonly traps?: readonly string[];
   readonly features?: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
   readonly cuda?: { readonly file: string; readonly header: string; readonly threads: number; readonly sharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
-  readonly wgsl?: { readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly threads: number; readonly sharedBytes: number; readonly bindings: readonly WgslBinding[]; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
+  readonly wgsl?: {
+    readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly threads: number; readonly sharedBytes: number;
+    readonly bindings: readonly WgslBinding[]; readonly args: readonly string[];
+    /** shaderF16, subgroups: whether the code needs them; subgroupMinSize: the subgroup size it assumes, when it uses subgroups. */
+    readonly features: Readonly<Record<string, boolean | number>>;
+  };
 }
 
 export interface BuildReport {
@@ -170,8 +179,8 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[]): string =>
-  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, set: [...i.set].sort(), relaxedSimd, targets })).digest('hex').slice(0, 16);
+const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[], wgslSubgroups: number | null): string =>
+  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
 
 /** Compiles jobs on worker threads, `count` at a time; calls `done` as each finishes. */
 async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { files: Artifact[]; entry: ManifestKernel }) => void): Promise<void> {
@@ -206,6 +215,11 @@ export interface BuildOptions {
   readonly targets?: readonly string[];
   /** Use relaxed SIMD (engines must support it; off by default for portability). */
   readonly relaxedSimd?: boolean;
+  /**
+   * Let the WGSL exchange values within subgroups of at least this many invocations (a power of two;
+   * devices must offer the `subgroups` feature with subgroups that large). Off by default.
+   */
+  readonly wgslSubgroups?: number;
   readonly progress?: (line: string) => void;
 }
 
@@ -220,6 +234,10 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
   }
   const instances = instancesOf(lib, dirname(resolve(libFile)));
   const relaxedSimd = options.relaxedSimd ?? false;
+  const wgslSubgroups = options.wgslSubgroups ?? null;
+  if (wgslSubgroups !== null && !(Number.isInteger(wgslSubgroups) && wgslSubgroups >= 2 && (wgslSubgroups & (wgslSubgroups - 1)) === 0)) {
+    throw new BuildError(`--wgsl-subgroups ${wgslSubgroups}: the smallest subgroup size must be a power of two, at least 2`);
+  }
   const out = resolve(options.out);
   const previous: { kernels?: ManifestKernel[] } = existsSync(join(out, 'manifest.json')) ? JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) : {};
   const old = new Map((previous.kernels ?? []).map((k) => [k.name, k]));
@@ -234,7 +252,7 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
     let finished = 0;
     const note = (name: string, what: string): void => options.progress?.(`[${++finished}/${instances.length}] ${name}: ${what}`);
     for (const inst of instances) {
-      const hash = hashOf(inst, relaxedSimd, targets);
+      const hash = hashOf(inst, relaxedSimd, targets, wgslSubgroups);
       const before = old.get(inst.name);
       const previousFiles = before ? artifactsOf(before) : [];
       if (before && before.hash === hash && previousFiles.every((f) => existsSync(join(out, f)))) {
@@ -242,7 +260,7 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
         kernels.push(before);
         reused.push(inst.name);
         note(inst.name, 'unchanged');
-      } else jobs.push({ instance: inst, hash, relaxedSimd, targets });
+      } else jobs.push({ instance: inst, hash, relaxedSimd, targets, wgslSubgroups });
     }
     const finish = (name: string, r: { files: Artifact[]; entry: ManifestKernel }): void => {
       for (const f of r.files) writeFileSync(join(staging, f.path), f.data);

@@ -136,7 +136,7 @@ async function gpuDevice() {
     const adapter = gpu && (await gpu.requestAdapter());
     if (!adapter) throw new Error('no WebGPU adapter');
     const l = adapter.limits;
-    return adapter.requestDevice({ requiredLimits: { maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX, maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize } });
+    return adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [], requiredLimits: { maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX, maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize } });
   })();
   return defaultDevice;
 }
@@ -153,6 +153,9 @@ export async function launchWebGpu(name, tensors, scalars = {}, options = {}) {
   const device = options.device ?? (await gpuDevice());
   const w = k.wgsl;
   if (w.threads > device.limits.maxComputeInvocationsPerWorkgroup) throw new Error(name + ' needs ' + w.threads + ' invocations per workgroup; the device allows ' + device.limits.maxComputeInvocationsPerWorkgroup);
+  if (w.features.subgroups && !device.features.has('subgroups')) throw new Error(name + ' was built for subgroups of at least ' + w.features.subgroupMinSize + ' invocations (--wgsl-subgroups); this device has no subgroups feature');
+  const minSize = device.adapterInfo?.subgroupMinSize;
+  if (w.features.subgroups && minSize !== undefined && minSize < w.features.subgroupMinSize) throw new Error(name + ' was built for subgroups of at least ' + w.features.subgroupMinSize + ' invocations; this device has subgroups of ' + minSize);
   if (w.sharedBytes > device.limits.maxComputeWorkgroupStorageSize) throw new Error(name + ' needs ' + w.sharedBytes + ' bytes of workgroup storage; the device allows ' + device.limits.maxComputeWorkgroupStorageSize);
   const { env, params, bytes } = bind(k, tensors, scalars);
   if (!pipelines.has(name)) {

@@ -88,11 +88,21 @@ describe('tilebit build', () => {
   it('the bindings launch WebGPU kernels too, with the answers of wasm', async () => {
     const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
     const out = join(work, 'lib');
-    writeFileSync(join(work, 'lib.json'), JSON.stringify({ kernels: [{ name: 'add', source: resolve('examples/vector_add.tile'), set: { BLOCK: 256 } }] }));
-    await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'wgsl'] });
+    writeFileSync(join(work, 'lib.json'), JSON.stringify({ kernels: [
+      { name: 'add', source: resolve('examples/vector_add.tile'), set: { BLOCK: 256 } },
+      { name: 'rows', source: resolve('examples/softmax.tile'), set: { BN: 256 } },
+    ] }));
+    // The WGSL may use subgroups of 4 or more invocations (SwiftShader's size); the manifest says which kernels do.
+    await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'wgsl'], wgslSubgroups: 4 });
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    const features = Object.fromEntries(manifest.kernels.map((k: { name: string; wgsl: { features: unknown } }) => [k.name, k.wgsl.features]));
+    expect(features).toEqual({ add: { shaderF16: false, subgroups: false }, rows: { shaderF16: false, subgroups: true, subgroupMinSize: 4 } });
+    expect(readFileSync(join(out, 'wgsl/rows.wgsl'), 'utf8')).toContain('subgroupShuffleXor');
     expect(readFileSync(join(out, 'index.d.ts'), 'utf8')).toMatch(/export function add_webgpu\(tensors: \{ x: TensorArg<Float32Array>/);
-    const r = runChild<{ same: boolean; exact: boolean; failed: string }>(fileURLToPath(new URL('./support/bindings_webgpu_child.ts', import.meta.url)), [out]);
-    expect(r).toEqual({ same: true, exact: true, failed: 'add: tensor y has shape [1001]; it needs [1000]' });
+    const r = runChild<{ same: boolean; exact: boolean; failed: string; rowsError: number }>(fileURLToPath(new URL('./support/bindings_webgpu_child.ts', import.meta.url)), [out]);
+    expect(r).toMatchObject({ same: true, exact: true, failed: 'add: tensor y has shape [1001]; it needs [1000]' });
+    expect(r.rowsError).toBeLessThan(1e-6);
+    await expect(build(join(work, 'lib.json'), { out, workers: 1, targets: ['wgsl'], wgslSubgroups: 3 })).rejects.toThrow('--wgsl-subgroups 3: the smallest subgroup size must be a power of two, at least 2');
   }, 300_000);
 
   it('the bindings load and launch kernels as an application would', async () => {

@@ -1,4 +1,4 @@
-// Loads the bindings of a library built with --targets wasm,wgsl and runs two kernels both ways:
+// Loads the bindings of a library built with --targets wasm,wgsl and runs its kernels both ways:
 // prints `RESULT <json>` with the outputs' agreement. Started by test/build.test.ts.
 //
 // Usage: node --import tsx test/support/bindings_webgpu_child.ts OUT_DIR
@@ -25,5 +25,12 @@ try {
 } catch (e) {
   failed = (e as Error).message;
 }
-process.stdout.write(`RESULT ${JSON.stringify({ same, exact: gpuValues.every((v, i) => v === expected[i]), failed })}\n`);
+// Softmax rows (built to reduce within subgroups on WebGPU) both ways: the sums add in different orders.
+const [M, N] = [3, 200];
+const xs = Float32Array.from({ length: M * N }, (_, i) => Math.sin(i) * 4);
+const rowsArgs = { x: { data: xs, shape: [M, N] }, y: { data: new Float32Array(M * N), shape: [M, N] } };
+const rowsWasm = new Float32Array(((await b.rows(rowsArgs)).y as Uint8Array).slice().buffer);
+const rowsGpu = new Float32Array(((await b.rows_webgpu(rowsArgs, {}, { device })).y as Uint8Array).slice().buffer);
+const rowsError = rowsWasm.reduce((m, v, i) => Math.max(m, Math.abs(v - rowsGpu[i]!)), 0);
+process.stdout.write(`RESULT ${JSON.stringify({ same, exact: gpuValues.every((v, i) => v === expected[i]), failed, rowsError })}\n`);
 process.exit(0);
