@@ -134,14 +134,21 @@ function tableLookup(e: Extract<Expr, { k: 'load' }>, v: string, types: Readonly
   if (!table || table.length > 64) return null;
   const lanes = vectorize(code!, v, types);
   if (!lanes || !('vector' in lanes)) return null;
-  // Every byte of lane l holds its code (codes are below 16).
-  const index = hoist({ k: 'op', op: 'i32x4.mul', args: [lanes.vector, { k: 'op', op: 'i32x4.splat', args: [i32(0x01010101)] }] });
+  // Byte planes that are zero for every entry need no lookup (the f32 values of 4-bit minifloats, say,
+  // have zero low halves); the others each take a swizzle indexed by the code in their byte of the lane.
+  const planes = [0, 1, 2, 3].map((b) => Array.from({ length: 16 }, (_, i) => table[4 * i + b] ?? 0)).map((plane, b) => ({ plane, b })).filter((p) => p.plane.some((x) => x !== 0));
+  if (planes.length === 0) return { vector: { k: 'vconst', bytes: new Array(16).fill(0) }, lanes: e.type === 'f32' ? 'f32' : 'i32' };
+  // The code in the bytes of the planes looked up (codes are below 16); the other bytes are 0x80, which
+  // swizzles to zero, so no mask is needed.
+  const spread = planes.reduce((m, p) => m + 2 ** (8 * p.b), 0);
+  const filler = [0, 1, 2, 3].filter((b) => !planes.some((p) => p.b === b)).reduce((m, b) => m + 0x80 * 2 ** (8 * b), 0);
+  const codes = { k: 'op', op: 'i32x4.mul', args: [lanes.vector, { k: 'op', op: 'i32x4.splat', args: [i32(spread | 0)] }] } as const;
+  const index = hoist(filler ? { k: 'op', op: 'i32x4.or', args: [codes, { k: 'op', op: 'i32x4.splat', args: [i32(filler | 0)] }] } : codes);
   let out: Expr | null = null;
-  for (let b = 0; b < 4; b++) {
-    const plane = Array.from({ length: 16 }, (_, i) => table[4 * i + b] ?? 0);
+  for (const { plane, b } of planes) {
     const picked: Expr = { k: 'op', op: 'i8x16.swizzle', args: [{ k: 'vconst', bytes: plane }, index] };
-    const mask = Array.from({ length: 16 }, (_, i) => (i % 4 === b ? 0xff : 0));
-    const part: Expr = { k: 'op', op: 'i32x4.and', args: [picked, { k: 'vconst', bytes: mask }] };
+    // With one plane, the filler bytes already zero the rest; with several, each keeps only its byte.
+    const part: Expr = planes.length === 1 ? picked : { k: 'op', op: 'i32x4.and', args: [picked, { k: 'vconst', bytes: Array.from({ length: 16 }, (_, i) => (i % 4 === b ? 0xff : 0)) }] };
     out = out ? { k: 'op', op: 'i32x4.or', args: [out, part] } : part;
   }
   return { vector: out!, lanes: e.type === 'f32' ? 'f32' : 'i32' };
