@@ -60,13 +60,17 @@ export interface GpuLowering {
  */
 export interface GpuFeatures {
   readonly subgroupMinSize: number | null;
+  /** Dot products of four packed 8-bit integers (`gpu.dot4_i8`, `gpu.dot4_u8`). */
+  readonly dot4x8: boolean;
 }
 
-export const NO_GPU_FEATURES: GpuFeatures = { subgroupMinSize: null };
+export const NO_GPU_FEATURES: GpuFeatures = { subgroupMinSize: null, dot4x8: false };
 
 export interface GpuFeaturesUsed {
   /** Some reduction exchanges partials within subgroups. */
   readonly subgroups: boolean;
+  /** Some 8-bit dot multiplies four packed pairs at once. */
+  readonly dot4x8: boolean;
 }
 
 /**
@@ -141,6 +145,7 @@ class GpuLowerer extends LowererBase {
   counter = 0;
 
   usedSubgroups = false;
+  usedDot4 = false;
 
   constructor(readonly kernel: Kernel, readonly features: GpuFeatures) {
     super();
@@ -200,7 +205,7 @@ class GpuLowerer extends LowererBase {
       dataBytes: this.tables.bytes,
       scratchBytes: 0,
     };
-    return { kernel: k, module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups } };
+    return { kernel: k, module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups, dot4x8: this.usedDot4 } };
   }
 
   // ---- layouts ----
@@ -877,13 +882,29 @@ class GpuLowerer extends LowererBase {
     const [rows, cols] = [localSubSize(layout, 0), localSubSize(layout, 1)];
     const rv = this.newArray(held, rows, 'arow');
     const cv = this.newArray(held, cols, 'bcol');
-    const fma = [
-      ...this.forLocals(rows, (r) => [aset(rv, r, this.readScratch(held, add(mul(add(get(coords[0]!), localSubOffset(layout, 0, r)), i32(kc)), get(kk))))]),
-      ...this.forLocals(cols, (c) => [aset(cv, c, this.readScratch(held, add(mul(get(kk), i32(N)), add(get(coords[1]!), localSubOffset(layout, 1, c))), bOffset))]),
-      ...this.forLocals(out.length, (j) => [
-        aset(acc, j, op(`${held}.add`, aget(acc, j), op(`${held}.mul`, { k: 'aget', array: rv, index: localSubIndex(layout, 0, j) }, { k: 'aget', array: cv, index: localSubIndex(layout, 1, j) }))),
-      ]),
-    ];
+    const aAt = (r: Expr, k: Expr): Expr => this.readScratch(held, add(mul(add(get(coords[0]!), localSubOffset(layout, 0, r)), i32(kc)), k));
+    const bAt = (c: Expr, k: Expr): Expr => this.readScratch(held, add(mul(k, i32(N)), add(get(coords[1]!), localSubOffset(layout, 1, c))), bOffset);
+    const rowOf = (j: Expr): Expr => ({ k: 'aget', array: rv, index: localSubIndex(layout, 0, j) });
+    const colOf = (j: Expr): Expr => ({ k: 'aget', array: cv, index: localSubIndex(layout, 1, j) });
+    // 8-bit operands of one signedness, where the target multiplies four packed pairs at once: rows and
+    // columns are read four k at a time and packed into a word each (one byte per k).
+    const packed = isInt && a.dtype === b.dtype && (a.dtype === 'i8' || a.dtype === 'u8') && kc % 4 === 0 && this.features.dot4x8;
+    const pack4 = (at: (q: number) => Expr): Expr =>
+      [0, 1, 2, 3].map((q) => (q === 0 ? op('i32.and', at(q), i32(0xff)) : op('i32.shl', op('i32.and', at(q), i32(0xff)), i32(8 * q)))).reduce((x, y) => op('i32.or', x, y));
+    const fma = packed
+      ? [
+        ...this.forLocals(rows, (r) => [aset(rv, r, pack4((q) => aAt(r, add(get(kk), i32(q)))))]),
+        ...this.forLocals(cols, (c) => [aset(cv, c, pack4((q) => bAt(c, add(get(kk), i32(q)))))]),
+        ...this.forLocals(out.length, (j) => [
+          aset(acc, j, op('i32.add', aget(acc, j), { k: 'intrinsic', name: a.dtype === 'i8' ? 'gpu.dot4_i8' : 'gpu.dot4_u8', type: 'i32', args: [rowOf(j), colOf(j)] })),
+        ]),
+      ]
+      : [
+        ...this.forLocals(rows, (r) => [aset(rv, r, aAt(r, get(kk)))]),
+        ...this.forLocals(cols, (c) => [aset(cv, c, bAt(c, get(kk)))]),
+        ...this.forLocals(out.length, (j) => [aset(acc, j, op(`${held}.add`, aget(acc, j), op(`${held}.mul`, rowOf(j), colOf(j))))]),
+      ];
+    if (packed) this.usedDot4 = true;
     this.out.push(
       ...this.forLocals(out.length, (j) => [aset(acc, j, isInt ? i32(0) : f32(0))]),
       forLoop(k0, i32(0), i32(K), [
@@ -891,7 +912,7 @@ class GpuLowerer extends LowererBase {
         ifThen(this.primaryOf(a.layout), writeA),
         ifThen(this.primaryOf(b.layout), writeB),
         { k: 'barrier' },
-        forLoop(kk, i32(0), i32(kc), fma),
+        forLoop(kk, i32(0), i32(kc), fma, i32(packed ? 4 : 1)),
       ], i32(kc)),
     );
     const c = cId === null ? null : this.convert(this.tile(cId), layout);

@@ -91,7 +91,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
         };
       }
       if (job.targets.includes('wgsl')) {
-        const wl = job.wgslSubgroups ? lowerForGpu(k, undefined, { subgroupMinSize: job.wgslSubgroups }) : lowered;
+        const wl = job.wgslSubgroups ? lowerForGpu(k, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false }) : lowered;
         const w = emitWgsl(wl);
         files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data: dataImage(wl.module) });
         entry = {
@@ -99,7 +99,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
           wgsl: {
             file: `wgsl/${i.name}.wgsl`, data: `wgsl/${i.name}.data`, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings,
             args: wl.args.map((a) => a.name), traps: wl.module.traps,
-            features: { shaderF16: false, subgroups: wl.features.subgroups, ...(wl.features.subgroups ? { subgroupMinSize: job.wgslSubgroups! } : {}) },
+            features: { shaderF16: false, dot4x8: wl.features.dot4x8, subgroups: wl.features.subgroups, ...(wl.features.subgroups ? { subgroupMinSize: job.wgslSubgroups! } : {}) },
           },
         };
       }
@@ -134,7 +134,7 @@ export interface ManifestKernel {
   readonly wgsl?: {
     readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly threads: number; readonly sharedBytes: number;
     readonly bindings: readonly WgslBinding[]; readonly args: readonly string[];
-    /** shaderF16, subgroups: whether the code needs them; subgroupMinSize: the subgroup size it assumes, when it uses subgroups. */
+    /** shaderF16, dot4x8, subgroups: whether the code needs them; subgroupMinSize: the subgroup size it assumes, when it uses subgroups. */
     readonly features: Readonly<Record<string, boolean | number>>;
   };
 }

@@ -96,7 +96,7 @@ describe('tilebit build', () => {
     await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'wgsl'], wgslSubgroups: 4 });
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     const features = Object.fromEntries(manifest.kernels.map((k: { name: string; wgsl: { features: unknown } }) => [k.name, k.wgsl.features]));
-    expect(features).toEqual({ add: { shaderF16: false, subgroups: false }, rows: { shaderF16: false, subgroups: true, subgroupMinSize: 4 } });
+    expect(features).toEqual({ add: { shaderF16: false, dot4x8: false, subgroups: false }, rows: { shaderF16: false, dot4x8: false, subgroups: true, subgroupMinSize: 4 } });
     expect(readFileSync(join(out, 'wgsl/rows.wgsl'), 'utf8')).toContain('subgroupShuffleXor');
     expect(readFileSync(join(out, 'index.d.ts'), 'utf8')).toMatch(/export function add_webgpu\(tensors: \{ x: TensorArg<Float32Array>/);
     const r = runChild<{ same: boolean; exact: boolean; failed: string; rowsError: number }>(fileURLToPath(new URL('./support/bindings_webgpu_child.ts', import.meta.url)), [out]);

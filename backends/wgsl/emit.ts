@@ -213,6 +213,8 @@ class Printer {
         return `fn_${e.fn}(${e.args.map((a) => this.expr(a)).join(', ')})`;
       case 'intrinsic':
         if (e.name === 'gpu.shuffle_xor') return `subgroupShuffleXor(${this.expr(e.args[0]!)}, bitcast<u32>(${this.expr(e.args[1]!)}))`;
+        if (e.name === 'gpu.dot4_i8') return `dot4I8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)}))`;
+        if (e.name === 'gpu.dot4_u8') return `bitcast<i32>(dot4U8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)})))`;
         throw new WgslEmitError(`intrinsic ${e.name} has no WGSL lowering`);
       case 'aget':
         return `${e.array}[${this.expr(e.index)}]`;

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 const SWIFTSHADER_ICD = join(dirname(fileURLToPath(import.meta.url)), '../../.webgpu/swiftshader/vk_swiftshader_icd.json');
 
-export async function nodeAdapter(): Promise<GPUAdapter | null> {
+/** Dawn's GPU object (for its WGSL language features) and its first adapter. */
+export async function nodeAdapter(): Promise<{ gpu: GPU; adapter: GPUAdapter | null }> {
   const webgpu = await import('webgpu');
   Object.assign(globalThis, webgpu.globals);
   if (!process.env.XDG_RUNTIME_DIR) {
@@ -17,8 +18,10 @@ export async function nodeAdapter(): Promise<GPUAdapter | null> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     process.env.XDG_RUNTIME_DIR = dir;
   }
-  const adapter = await webgpu.create([]).requestAdapter();
-  if (adapter || process.env.VK_ICD_FILENAMES || !existsSync(SWIFTSHADER_ICD)) return adapter;
+  const gpu = webgpu.create([]);
+  const adapter = await gpu.requestAdapter();
+  if (adapter || process.env.VK_ICD_FILENAMES || !existsSync(SWIFTSHADER_ICD)) return { gpu, adapter };
   process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-  return webgpu.create([]).requestAdapter();
+  const fallback = webgpu.create([]);
+  return { gpu: fallback, adapter: await fallback.requestAdapter() };
 }

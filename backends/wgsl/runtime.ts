@@ -44,9 +44,9 @@ export interface GpuContext {
 
 let context: Promise<GpuContext> | null = null;
 
-async function requestAdapter(): Promise<GPUAdapter | null> {
+async function requestAdapter(): Promise<{ gpu: GPU; adapter: GPUAdapter | null }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu.requestAdapter();
+  if (nav?.gpu) return { gpu: nav.gpu, adapter: await nav.gpu.requestAdapter() };
   // Node.js: Dawn from the `webgpu` package (loaded only here, so browser bundles never ask for it).
   const { nodeAdapter } = await import('./node_adapter.ts');
   return nodeAdapter();
@@ -55,7 +55,7 @@ async function requestAdapter(): Promise<GPUAdapter | null> {
 /** The shared device, created on first use with the adapter's largest compute limits. */
 export function gpuContext(): Promise<GpuContext> {
   context ??= (async () => {
-    const adapter = await requestAdapter();
+    const { gpu, adapter } = await requestAdapter();
     if (!adapter) {
       const browser = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu !== undefined;
       throw new WebGpuUnavailable(browser
@@ -79,7 +79,7 @@ export function gpuContext(): Promise<GpuContext> {
     const minSize = subgroups && info.subgroupMinSize ? await probeSubgroups(device, info.subgroupMinSize) : null;
     return {
       device, adapterInfo: `${info.vendor} ${info.architecture} ${info.description}`.trim(), features: new Set(adapter.features),
-      gpuFeatures: { subgroupMinSize: minSize },
+      gpuFeatures: { subgroupMinSize: minSize, dot4x8: gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false },
     };
   })();
   context.catch(() => (context = null));

@@ -28,6 +28,7 @@ interface Result {
   readonly adapter: string;
   readonly subgroupMinSize: number | null;
   readonly usedSubgroups: boolean;
+  readonly usedDot4: boolean;
   readonly outputs: Record<string, { ok: boolean; mismatches: number; maxError: number; tolerance: number; first: unknown }>;
 }
 
@@ -44,6 +45,8 @@ function expectAgrees(c: GpuCase): Result {
 
 /** Cases whose reductions exchange partials within subgroups where the device has them (SwiftShader: 4 lanes). */
 const SUBGROUP_CASES = new Set(['softmax_700', 'flash_attention', 'reductions']);
+/** Cases whose 8-bit dots use dot4I8Packed / dot4U8Packed where WGSL has them (Dawn does). */
+const DOT4_CASES = new Set(['dot_i8', 'dot_u8']);
 
 describe('WebGPU against the VM', () => {
   it.each(gpuCases.map((c) => [c.name, c] as const))('%s', (_, c) => {
@@ -52,12 +55,14 @@ describe('WebGPU against the VM', () => {
       expect(r.subgroupMinSize, `${r.adapter} offers no usable subgroups, so the subgroup path went untested`).not.toBeNull();
       expect(r.usedSubgroups).toBe(true);
     }
+    expect(r.usedDot4).toBe(DOT4_CASES.has(c.name));
   }, ATTEMPTS * 30_000);
 });
 
-describe('WebGPU against the VM, compiled without subgroups (the workgroup-memory fallback)', () => {
-  it.each([...SUBGROUP_CASES].map((n) => [n, { ...gpuCases.find((c) => c.name === n)!, features: 'none' as const }] as const))('%s', (_, c) => {
-    expect(expectAgrees(c).usedSubgroups).toBe(false);
+describe('WebGPU against the VM, compiled for no device features (workgroup-memory reductions, unpacked 8-bit dots)', () => {
+  it.each([...SUBGROUP_CASES, ...DOT4_CASES].map((n) => [n, { ...gpuCases.find((c) => c.name === n)!, features: 'none' as const }] as const))('%s', (_, c) => {
+    const r = expectAgrees(c);
+    expect([r.usedSubgroups, r.usedDot4]).toEqual([false, false]);
   }, ATTEMPTS * 30_000);
 });
 

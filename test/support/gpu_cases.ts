@@ -50,6 +50,16 @@ export const gpuCases: readonly GpuCase[] = [
     }`,
     seed: 4,
   },
+  ...(['i8', 'u8'] as const).map((T) => ({
+    // 8-bit dots accumulate in i32 (four packed pairs per dot4 where the target has it); K = 40 runs in
+    // chunks with a remainder-free multiple of four.
+    name: `dot_${T}`,
+    source: `kernel idot<M = 1, K = 4, N = 4>(a: ${T}[M, K], b: ${T}[K, N], c: i32[M, N]) grid(1) threads(64) {
+      store c[0 :+ M, 0 :+ N] = dot(load a[0 :+ M, 0 :+ K], load b[0 :+ K, 0 :+ N]);
+    }`,
+    set: { M: 12, K: 40, N: 20 },
+    seed: T === 'i8' ? 6 : 7,
+  })),
   {
     name: 'views',
     source: `kernel views(x: u8[N], y: u4[M], z: u8[P]) grid(1) threads(64) {

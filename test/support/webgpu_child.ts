@@ -25,6 +25,7 @@ const result = {
   adapter: ctx.adapterInfo,
   subgroupMinSize: ctx.gpuFeatures.subgroupMinSize,
   usedSubgroups: wk.features.subgroups,
+  usedDot4: wk.features.dot4x8,
   outputs: Object.fromEntries([...outputs].map((o) => [o, compareTensors(gpu.get(o)!, vm.get(o)!)])),
 };
 process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
