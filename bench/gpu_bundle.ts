@@ -12,7 +12,7 @@
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
+import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
 import { harnessSource, launchFile } from '../backends/cuda/harness.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { evalSym } from '../ir/sym.ts';
@@ -41,7 +41,7 @@ const lowered: GpuLowering[] = [];
 function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number): void {
   const k = { ...compile(source), name };
   const l = lowerForGpu(k);
-  lowered.push(l);
+  lowered.push(lowerForCuda(k)); // the CUDA C uses warp shuffles and __dp4a; launches are the same
   const env = { symbols: new Map(Object.entries(sizes)), params: new Map(Object.entries(scalars)) };
   const grid = [0, 1, 2].map((i) => (k.grid[i] ? evalSym(k.grid[i]!, env) : 1));
   // Zero-filled buffers: no input files, no outputs written.

@@ -833,7 +833,8 @@ class GpuLowerer extends LowererBase {
    */
   subgroupRuns(l: RegisterLayout, e: number): { levels: number; threadStride: number; digit: Expr } | null {
     const min = this.features.subgroupMinSize;
-    if (!min) return null;
+    // Blocks of whole subgroups only: CUDA's full-warp shuffles need every lane of the warp present.
+    if (!min || this.kernel.threads % min !== 0) return null;
     const at = l.spatial.indexOf(e);
     const T = l.spatial.slice(at + 1).reduce((n, x) => n * entryExtent(l, x), 1);
     const E = entryExtent(l, e);

@@ -9,7 +9,7 @@
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
+import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
 import { harnessSource, launchFile } from '../backends/cuda/harness.ts';
 import { dataImage } from '../ir/loop_ir.ts';
 import { argWords } from '../passes/lower_gpu.ts';
@@ -89,7 +89,7 @@ for (const c of gpuCases) {
   const inputs = prepareTensors(k, { values, seed: c.seed ?? 5 }, outputs);
   const vm = runOnVM(k, cloneTensors(inputs), values);
   const l = lowerForGpu(k);
-  lowered.push(l);
+  lowered.push(lowerForCuda(k)); // the CUDA C uses warp shuffles and __dp4a; launches are the same
   const launch = prepareLaunch(k, { tensors: inputs, scalars: values });
   const buffers: (readonly [number, string, string])[] = [];
   const outs: (typeof manifest)[number]['outputs'] = [];

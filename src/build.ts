@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { emitCudaFile, emitCudaHeader } from '../backends/cuda/emit.ts';
+import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
 import { compileWasm } from '../backends/wasm/runtime.ts';
 import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
 import { dataImage } from '../ir/loop_ir.ts';
@@ -82,16 +82,19 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
       entry = { ...entry, ...wasmEntry(i, wk.lowering, job.relaxedSimd) };
     }
     if (job.targets.includes('cuda') || job.targets.includes('wgsl')) {
-      const lowered = lowerForGpu(k);
       if (job.targets.includes('cuda')) {
+        const lowered = lowerForCuda(k);
         files.push({ path: `cuda/${i.name}.cu`, data: emitCudaFile([lowered]) }, { path: `cuda/${i.name}.h`, data: emitCudaHeader([{ kernel: lowered.kernel, lowered }], `TILEBIT_${i.name.toUpperCase()}_H`) });
         entry = {
           ...entry,
-          cuda: { file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name), features: { mma: false, cpAsync: false, ldmatrix: false } },
+          cuda: {
+            file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name),
+            features: { mma: false, cpAsync: false, ldmatrix: false, warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
+          },
         };
       }
       if (job.targets.includes('wgsl')) {
-        const wl = job.wgslSubgroups ? lowerForGpu(k, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false }) : lowered;
+        const wl = lowerForGpu(k, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false });
         const w = emitWgsl(wl);
         files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data: dataImage(wl.module) });
         entry = {
@@ -144,7 +147,7 @@ export interface BuildReport {
   readonly reused: readonly string[];
 }
 
-const VERSION = 2; // bump when artifacts change meaning: it is part of every content hash
+const VERSION = 3; // bump when artifacts change meaning: it is part of every content hash
 
 function expand(d: Declaration): { name: string; options: Options }[] {
   const keys = Object.keys(d.product ?? {});

@@ -8,7 +8,8 @@
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, dataImage, forEachExpr, typeOf } from '../../ir/loop_ir.ts';
 import { printSym } from '../../ir/sym.ts';
 import type { Kernel } from '../../ir/tile_ir.ts';
-import type { GpuLowering } from '../../passes/lower_gpu.ts';
+import type { GpuFeatures, GpuLowering } from '../../passes/lower_gpu.ts';
+import { lowerForGpu } from '../../passes/pipeline.ts';
 
 export class CudaEmitError extends Error {
   constructor(message: string) {
@@ -169,8 +170,15 @@ class Printer {
         return `${MATH[e.fn]}(${e.args.map((a) => this.expr(a)).join(', ')})`;
       case 'call':
         return `${this.prefix}_${e.fn}(${e.args.map((a) => this.expr(a)).join(', ')})`;
-      case 'intrinsic':
+      case 'intrinsic': {
+        const [x, y] = e.args.map((a) => this.expr(a));
+        // Warps are 32 lanes, lane = thread index % 32, and the lowering exchanges only where every
+        // thread of the block runs (blocks of whole warps: see CUDA_FEATURES).
+        if (e.name === 'gpu.shuffle_xor') return `__shfl_xor_sync(0xffffffffu, ${x}, ${y})`;
+        if (e.name === 'gpu.dot4_i8') return `__dp4a(${x}, ${y}, 0)`;
+        if (e.name === 'gpu.dot4_u8') return `(int)__dp4a((unsigned)(${x}), (unsigned)(${y}), 0u)`;
         throw new CudaEmitError(`intrinsic ${e.name} has no CUDA lowering`);
+      }
       case 'aget':
         return `${e.array}[${this.expr(e.index)}]`;
     }
@@ -274,6 +282,15 @@ function typedStores(f: LFunction): LFunction {
 
 /** CUDA's limits for a kernel with static shared memory: 1024 threads per block, 48 KiB of shared memory. */
 export const CUDA_LIMITS = { threads: 1024, staticSharedBytes: 48 * 1024 } as const;
+
+/**
+ * What every CUDA GPU tilebit targets (sm_80 and later) offers the lowering: warps of 32 lanes for
+ * reductions by shuffle (used only in blocks of whole warps), and __dp4a for 8-bit dots.
+ */
+export const CUDA_FEATURES: GpuFeatures = { subgroupMinSize: 32, dot4x8: true };
+
+/** Tile IR -> Loop IR for CUDA: the GPU lowering with CUDA_FEATURES. */
+export const lowerForCuda = (k: Kernel, after?: (name: string, m: LModule) => void): GpuLowering => lowerForGpu(k, after, CUDA_FEATURES);
 
 /** The CUDA C of one lowered kernel (without the file's prelude). */
 export function emitCudaKernel(lowered: GpuLowering): string {

@@ -9,10 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kernel } from '../../ir/tile_ir.ts';
-import { lowerForGpu } from '../../passes/pipeline.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
-import { emitCudaFile, emitCudaHeader } from './emit.ts';
+import { emitCudaFile, emitCudaHeader, lowerForCuda } from './emit.ts';
 import { argWords } from '../../passes/lower_gpu.ts';
 import { harnessSource, launchFile } from './harness.ts';
 
@@ -31,8 +30,8 @@ export class CudaRunError extends Error {
 }
 
 /** The harness binary for a kernel: built once per source text. */
-function harnessFor(k: Kernel): { binary: string; traps: readonly string[]; lowered: ReturnType<typeof lowerForGpu> } {
-  const lowered = lowerForGpu(k);
+function harnessFor(k: Kernel): { binary: string; traps: readonly string[]; lowered: ReturnType<typeof lowerForCuda> } {
+  const lowered = lowerForCuda(k);
   const cu = emitCudaFile([lowered]);
   const h = emitCudaHeader([{ kernel: lowered.kernel, lowered }]);
   const harness = harnessSource([lowered.kernel.name]);

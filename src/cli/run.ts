@@ -13,7 +13,7 @@ import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
 import { type Tensor, tensorElements } from '../vm/memory.ts';
 import { valueOf } from '../../ir/cast.ts';
 import { compileWasm } from '../../backends/wasm/runtime.ts';
-import { emitCudaFile, emitCudaHeader } from '../../backends/cuda/emit.ts';
+import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../../backends/cuda/emit.ts';
 import { emitWgsl } from '../../backends/wgsl/emit.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { printModule } from '../../ir/loop_print.ts';
@@ -112,7 +112,7 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new UsageError('--workers needs a positive integer');
   const dump = args.options.get('dump-ir')?.at(-1);
   const gpu = target === 'webgpu' || target === 'cuda';
-  if (dump && gpu && ['lower_gpu', 'simplify'].includes(dump)) lowerForGpu(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
+  if (dump && gpu && ['lower_gpu', 'simplify'].includes(dump)) (target === 'cuda' ? lowerForCuda : lowerForGpu)(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
   else if (dump && ['lower_cpu', 'simplify', 'vectorize', 'isel'].includes(dump)) compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) });
   const inputs = cloneTensors(tensors);
   const start = performance.now();
@@ -151,7 +151,7 @@ export function compileCommand(args: Args, print: (l: string) => void): number {
   const dump = args.options.get('dump-ir')?.at(-1);
   const out = args.options.get('o')?.at(-1) ?? args.options.get('output')?.at(-1);
   if (target === 'cuda' || target === 'webgpu' || target === 'wgsl') {
-    const lowered = lowerForGpu(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
+    const lowered = (target === 'cuda' ? lowerForCuda : lowerForGpu)(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
     if (target === 'cuda') {
       const cu = emitCudaFile([lowered]);
       if (out) {

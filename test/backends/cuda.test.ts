@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { emitCudaFile, emitCudaHeader } from '../../backends/cuda/emit.ts';
+import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../../backends/cuda/emit.ts';
 import { emitWgsl } from '../../backends/wgsl/emit.ts';
 import { verifyModule } from '../../ir/loop_verify.ts';
 import { compile } from '../../src/api.ts';
@@ -29,11 +29,11 @@ const sources: { name: string; source: string; set?: Record<string, string | num
   })),
 ];
 
-/** Lowers every source for GPUs (the Loop IR verified after each pass); kernel names made unique. */
+/** Lowers every source for CUDA (the Loop IR verified after each pass); kernel names made unique. */
 function lowerAll() {
   return sources.map(({ name, source, set }) => {
     const k = compile(source, { set: new Map(Object.entries(set ?? {}).map(([n, v]) => [n, String(v)])) });
-    const lowered = lowerForGpu({ ...k, name: `k_${name}` }, (_, m) => verifyModule(m));
+    const lowered = lowerForCuda({ ...k, name: `k_${name}` }, (_, m) => verifyModule(m));
     return { name, k, lowered };
   });
 }
@@ -100,8 +100,8 @@ describe('the GPU check bundle', () => {
 describe('golden GPU code', () => {
   const golden: Record<string, string> = { vector_add: example('vector_add'), dequant_gemm_u4: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 1 }).source };
   it.each(Object.keys(golden))('%s (.cu and .wgsl)', (name) => {
-    const lowered = lowerForGpu(compile(golden[name]!));
-    for (const [ext, text] of [['cu', emitCudaFile([lowered])], ['wgsl', emitWgsl(lowered).code]] as const) {
+    const k = compile(golden[name]!);
+    for (const [ext, text] of [['cu', emitCudaFile([lowerForCuda(k)])], ['wgsl', emitWgsl(lowerForGpu(k)).code]] as const) {
       const file = new URL(`./golden/${name}.${ext}`, import.meta.url);
       if (process.env.UPDATE_GOLDEN) writeFileSync(file, text);
       expect(text).toBe(readFileSync(file, 'utf8'));

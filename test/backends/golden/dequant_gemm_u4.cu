@@ -379,14 +379,19 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
       var1_25[0] = r_49[0];
       r_59[0] = var2_29[0];
       __syncthreads();
-      if (t0_primary_38) {
-        part_63 = r_39[0];
+      part_63 = r_39[0];
+      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 1));
+      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 2));
+      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 4));
+      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 8));
+      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 16));
+      if ((t0_primary_38 & ((int)((((int)(((unsigned)tid) % ((unsigned)32))) & 31) == 0)))) {
         *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)32)))) + ((unsigned)t0_d1_37)))) * ((unsigned)4))))) = __float_as_int(part_63);
       }
       __syncthreads();
       acc_61[0] = 0.0f;
-      for (rk_62 = 0; rk_62 < 32; rk_62 += 1) {
-        acc_61[0] = __fadd_rn(acc_61[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_64) * ((unsigned)32)))) + ((unsigned)rk_62)))) * ((unsigned)4)))))));
+      for (rk_62 = 0; rk_62 < 1; rk_62 += 1) {
+        acc_61[0] = __fadd_rn(acc_61[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_64) * ((unsigned)32)))) + ((unsigned)((int)(((unsigned)rk_62) * ((unsigned)32))))))) * ((unsigned)4)))))));
       }
       r_60[0] = acc_61[0];
       r_66[0] = __fadd_rn(r_59[0], r_60[0]);
