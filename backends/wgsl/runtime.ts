@@ -10,7 +10,7 @@ import type { Tensor } from '../../src/vm/memory.ts';
 import { dataImage } from '../../ir/loop_ir.ts';
 import { type GpuFeatures, type GpuFeaturesUsed, type GpuLowering, NO_GPU_FEATURES, argWords } from '../../passes/lower_gpu.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
-import { type WgslKernel, emitWgsl } from './emit.ts';
+import { type WgslKernel, type WgslOptions, emitWgsl } from './emit.ts';
 
 export class WebGpuUnavailable extends Error {
   constructor(message: string) {
@@ -161,9 +161,9 @@ export interface WebGpuKernel {
  * Lowers and emits a kernel for WebGPU, using what `features` offers (a device's are in
  * gpuContext().gpuFeatures; the default assumes nothing beyond core WebGPU).
  */
-export function compileWebGpu(k: Kernel, features: GpuFeatures = NO_GPU_FEATURES): WebGpuKernel {
+export function compileWebGpu(k: Kernel, features: GpuFeatures = NO_GPU_FEATURES, options: WgslOptions = {}): WebGpuKernel {
   const lowered = lowerForGpu(k, undefined, features);
-  return { kernel: k, wgsl: emitWgsl(lowered), traps: lowered.module.traps, data: dataImage(lowered.module), args: lowered.args, features: lowered.features, compiledFor: features };
+  return { kernel: k, wgsl: emitWgsl(lowered, options), traps: lowered.module.traps, data: dataImage(lowered.module), args: lowered.args, features: lowered.features, compiledFor: features };
 }
 
 const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();

@@ -59,6 +59,12 @@ describe('WebGPU against the VM', () => {
   }, ATTEMPTS * 30_000);
 });
 
+describe('WebGPU against the VM, WGSL with the marked loops unrolled', () => {
+  it.each(['flash_attention', 'softmax_700', 'reductions', 'matmul', 'dequant_gemm_u3'].map((n) => [n, { ...gpuCases.find((c) => c.name === n)!, unroll: 64 }] as const))('%s', (_, c) => {
+    expectAgrees(c);
+  }, ATTEMPTS * 30_000);
+});
+
 describe('WebGPU against the VM, compiled for no device features (workgroup-memory reductions, unpacked 8-bit dots)', () => {
   it.each([...SUBGROUP_CASES, ...DOT4_CASES].map((n) => [n, { ...gpuCases.find((c) => c.name === n)!, features: 'none' as const }] as const))('%s', (_, c) => {
     const r = expectAgrees(c);

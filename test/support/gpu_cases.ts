@@ -15,6 +15,8 @@ export interface GpuCase {
   readonly maxWorkgroupsPerDimension?: number;
   /** WebGPU only: compile for the device's features (the default) or for none (the fallbacks). */
   readonly features?: 'device' | 'none';
+  /** WebGPU only: unroll the lowering's marked loops up to this many iterations (emitWgsl's option). */
+  readonly unroll?: number;
 }
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');

@@ -19,7 +19,7 @@ const inputs = prepareTensors(k, { values, seed: c.seed ?? 5 }, outputs);
 const vm = runOnVM(k, cloneTensors(inputs), values);
 const gpu = cloneTensors(inputs);
 const ctx = await gpuContext();
-const wk = compileWebGpu(k, c.features === 'none' ? NO_GPU_FEATURES : ctx.gpuFeatures);
+const wk = compileWebGpu(k, c.features === 'none' ? NO_GPU_FEATURES : ctx.gpuFeatures, { unroll: c.unroll });
 await runWebGpu(wk, gpu, values, outputs, { maxWorkgroupsPerDimension: c.maxWorkgroupsPerDimension });
 const result = {
   adapter: ctx.adapterInfo,
