@@ -6,7 +6,12 @@
 // which times the same shapes with PyTorch (cuBLAS f16, the int4 kernel, SDPA) and the card's copy
 // bandwidth, runs tilebit's harness, and prints one table.
 //
-// Usage: npx tsx bench/gpu_bundle.ts [DIR]   (default .gpu/bench); on the GPU machine:
+// The same kernels as WGSL (plain, and with the register-array loops unrolled) for webgpu_bench.mjs,
+// which times them through Dawn where Node.js and the `webgpu` package are present (issue 9);
+// gpu_peers.py runs it and puts its times in the same table.
+//
+// Usage: npx tsx bench/gpu_bundle.ts [DIR] [--small]   (default .gpu/bench; --small: tiny shapes, for
+// checking the bundle on a CPU driver); on the GPU machine:
 //   cd DIR && nvcc -O3 -arch=native -o harness harness.cu kernels.cu && python3 gpu_peers.py
 
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,13 +21,16 @@ import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emi
 import { harnessSource, launchFile } from '../backends/cuda/harness.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { evalSym } from '../ir/sym.ts';
+import { emitWgsl } from '../backends/wgsl/emit.ts';
+import { dataImage } from '../ir/loop_ir.ts';
 import { type GpuLowering, argWords } from '../passes/lower_gpu.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
 import { compile } from '../src/api.ts';
 import { flashAttention } from '../src/kernels/attention.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 
-const dir = process.argv[2] ?? '.gpu/bench';
+const small = process.argv.includes('--small');
+const dir = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? '.gpu/bench';
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 
@@ -33,6 +41,14 @@ interface Entry {
   /** Bytes of weights (GEMM) or of q, k, v, o (attention): what bandwidth is reported against. */
   readonly bytes: number;
   readonly flops: number;
+  /** The WGSL launch: files (plain, unrolled), bindings in order with buffer sizes, argument words, grid, threads. */
+  readonly wgsl: {
+    readonly files: Record<string, string>;
+    readonly data: string;
+    readonly bindings: readonly { readonly kind: string; readonly readOnly: boolean; readonly bytes: number }[];
+    readonly args: readonly number[];
+    readonly grid: readonly number[];
+  };
 }
 
 const entries: Entry[] = [];
@@ -52,19 +68,30 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
   });
   const words = argWords(l.args, env.symbols, env.params);
   writeFileSync(join(dir, `${name}.launch`), launchFile(name, grid, l.threads, buffers, l.args, words, 50));
-  entries.push({ name, kind, shape: { ...sizes }, bytes, flops });
+  const files: Record<string, string> = {};
+  let w!: ReturnType<typeof emitWgsl>;
+  for (const [variant, unroll] of [['plain', 0], ['unrolled', 64]] as const) {
+    w = emitWgsl(l, { unroll });
+    files[variant] = `${name}.${variant}.wgsl`;
+    writeFileSync(join(dir, files[variant]!), w.code);
+  }
+  const bufferBytes = new Map(l.buffers.map((b, i) => [b.tensor, buffers[i]![0]]));
+  writeFileSync(join(dir, `${name}.tables`), dataImage(l.module));
+  // Both variants bind the same buffers (unrolling changes only the function body).
+  const bindings = w.bindings.map((b) => ({ kind: b.kind, readOnly: b.readOnly, bytes: b.kind === 'tensor' ? bufferBytes.get(b.name)! : 0 }));
+  entries.push({ name, kind, shape: { ...sizes }, bytes, flops, wgsl: { files, data: `${name}.tables`, bindings, args: words, grid } });
 }
 
 for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
-  for (const [M, K, N] of [[1, 8192, 28672], [16, 8192, 8192]] as const) {
+  for (const [M, K, N] of small ? ([[1, 256, 512]] as const) : ([[1, 8192, 28672], [16, 8192, 8192]] as const)) {
     const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M }).source;
     const bits = parseDType(weight).bits;
     add(`gemm_${weight}_m${M}_n${N}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N);
   }
 }
 {
-  const [H, S, D] = [16, 2048, 64];
-  add('attention_s2048_d64', 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, 2 * 2 * H * S * S * D / 2);
+  const [H, S, D] = small ? [1, 64, 64] : [16, 2048, 64];
+  add(`attention_s${S}_d${D}`, 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, 2 * 2 * H * S * S * D / 2);
 }
 
 writeFileSync(join(dir, 'kernels.cu'), emitCudaFile(lowered));
@@ -72,4 +99,5 @@ writeFileSync(join(dir, 'kernels.h'), emitCudaHeader(lowered.map((l) => ({ kerne
 writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered.map((l) => l.kernel.name)));
 writeFileSync(join(dir, 'bench.json'), `${JSON.stringify({ entries }, null, 1)}\n`);
 copyFileSync(fileURLToPath(new URL('./gpu_peers.py', import.meta.url)), join(dir, 'gpu_peers.py'));
+copyFileSync(fileURLToPath(new URL('./webgpu_bench.mjs', import.meta.url)), join(dir, 'webgpu_bench.mjs'));
 console.log(`wrote ${entries.length} benchmark kernels to ${dir}`);

@@ -2,7 +2,8 @@
 # same run on the same card: the copy bandwidth, cuBLAS f16 (torch.matmul), PyTorch's int4 kernel
 # (torch._weight_int4pack_mm, where this PyTorch has it) and scaled_dot_product_attention. Prints one
 # table: times in ms (CUDA events, mean of 50 launches after warm-up), bandwidth of weight bytes, and
-# tilebit's ratio to each peer (above 1: tilebit is faster).
+# tilebit's ratio to each peer (above 1: tilebit is faster); and, where Node.js and the webgpu package are
+# present (../shared/gpu/pack-webgpu.sh), the same kernels' WGSL timed through Dawn by webgpu_bench.mjs.
 import json
 import subprocess
 import sys
@@ -72,10 +73,26 @@ for e in spec["entries"]:
     gbs = e["bytes"] / ms / 1e6 if ms else None
     rows.append((e["name"], ms, gbs, peers))
 
-head = f"{'kernel':28} {'tilebit ms':>10} {'GB/s':>7} {'% copy':>7}  peers (ms, tilebit speed-up)"
+# The same kernels as WGSL through Dawn (webgpu_bench.mjs), where Node.js and the webgpu package are here.
+wgsl = {}
+try:
+    run = subprocess.run(["node", "webgpu_bench.mjs", "--json"], capture_output=True, text=True, timeout=1800)
+    line = next((l for l in run.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if line:
+        result = json.loads(line[7:])
+        print("WebGPU:", result["adapter"])
+        for r in result["rows"]:
+            wgsl[(r["name"], r["variant"])] = r["ms"]
+    else:
+        print("WGSL timing failed:", (run.stdout + run.stderr).strip()[-300:], file=sys.stderr)
+except (OSError, subprocess.TimeoutExpired) as err:
+    print("WGSL timing skipped:", err, file=sys.stderr)
+
+head = f"{'kernel':28} {'CUDA C ms':>10} {'GB/s':>7} {'% copy':>7} {'WGSL ms':>9} {'unrolled':>9}  peers (ms, CUDA C speed-up)"
 print(head)
 for name, ms, gbs, peers in rows:
     cells = "  ".join(f"{p} {t:.4f} ({t / ms:.2f}x)" if t and ms else f"{p} n/a" for p, t in peers.items())
     msx = f"{ms:10.4f}" if ms else f"{'failed':>10}"
     g = f"{gbs:7.0f} {100 * gbs / (copy_gbs / 2):6.1f}%" if gbs else f"{'':7} {'':7}"
-    print(f"{name:28} {msx} {g}  {cells}")
+    w = "".join(f" {wgsl[(name, v)]:9.4f}" if wgsl.get((name, v)) else f" {'n/a':>9}" for v in ("plain", "unrolled"))
+    print(f"{name:28} {msx} {g}{w}  {cells}")
