@@ -206,6 +206,57 @@ export const store32 = (addr: Expr, value: Expr, offset = 0): Stmt => ({ k: 'sto
 export const forLoop = (v: string, start: Expr, end: Expr, body: Stmt[], step: Expr = i32(1)): Stmt => ({ k: 'for', var: v, start, end, step, body });
 export const ifThen = (cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt => ({ k: 'if', cond, then, else: els });
 
+/** `e` with every read of local `name` replaced by `by`. */
+export function substitute(e: Expr, name: string, by: Expr): Expr {
+  const x = (a: Expr): Expr => substitute(a, name, by);
+  switch (e.k) {
+    case 'get':
+      return e.name === name ? by : e;
+    case 'load':
+      return { ...e, addr: x(e.addr) };
+    case 'bits':
+      return { ...e, base: x(e.base), index: x(e.index) };
+    case 'aget':
+      return { ...e, index: x(e.index) };
+    case 'select':
+      return { ...e, cond: x(e.cond), a: x(e.a), b: x(e.b) };
+    case 'op':
+    case 'math':
+    case 'call':
+    case 'intrinsic':
+      return { ...e, args: e.args.map(x) } as Expr;
+    default:
+      return e;
+  }
+}
+
+/** A statement list with every read of local `name` replaced by `by` (assignments to it are kept). */
+export function substituteInStmts(body: readonly Stmt[], name: string, by: Expr): Stmt[] {
+  const x = (e: Expr): Expr => substitute(e, name, by);
+  return body.map((s): Stmt => {
+    switch (s.k) {
+      case 'set':
+      case 'return':
+        return { ...s, value: x(s.value) };
+      case 'aset':
+        return { ...s, index: x(s.index), value: x(s.value) };
+      case 'loadwords':
+        return { ...s, addr: x(s.addr) };
+      case 'storewords':
+        return { ...s, addr: x(s.addr), values: s.values.map(x) };
+      case 'store':
+      case 'atomic':
+        return { ...s, addr: x(s.addr), value: x(s.value) };
+      case 'for':
+        return { ...s, start: x(s.start), end: x(s.end), step: x(s.step), body: substituteInStmts(s.body, name, by) };
+      case 'if':
+        return { ...s, cond: x(s.cond), then: substituteInStmts(s.then, name, by), else: substituteInStmts(s.else, name, by) };
+      default:
+        return s;
+    }
+  });
+}
+
 /** Calls `f` on every expression of a statement list, subexpressions included, depth first. */
 export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
   const visit = (e: Expr): void => {
