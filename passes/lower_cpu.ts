@@ -8,6 +8,7 @@
 
 import {
   type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forEachExpr, forLoop, get, i32, ifThen, loadF32, loadI32, mul, op, set,
+  substitute, substituteInStmts,
 } from '../ir/loop_ir.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
@@ -17,7 +18,7 @@ import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from '
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
-import { affineIn, coefficient, mentionsLocal, rowFields, useTables, vectorizeExpr } from './vectorize_loops.ts';
+import { type FieldSource, affineIn, coefficient, mentionsLocal, rowFieldShifts, rowFields, rowFieldsInPlace, useTables, vectorizeExpr } from './vectorize_loops.ts';
 
 export interface ArgLayout {
   readonly tensors: readonly string[];
@@ -543,12 +544,7 @@ class CpuLowerer extends LowererBase {
       const body = this.withFastPath(() => {
         const scalar = bLazy.at([get('@k'), get(lane)]);
         useTables(this.tables.segments);
-        const hoisted: Stmt[] = [];
-        const vector = vectorizeExpr(scalar, lane, this.locals, (e) => {
-          const name = this.fresh('vt', 'v128');
-          hoisted.push(set(name, e));
-          return get(name);
-        });
+        const { vector, hoisted } = this.vectorizeLanes(scalar, lane);
         if (vector) {
           const lazyB = { lane, vector, hoisted };
           const row = this.rowWindow(scalar, lane, M, N);
@@ -574,7 +570,7 @@ class CpuLowerer extends LowererBase {
     const value = (slot: Slot, e: Expr): Expr => (slot.dtype === 'i8' ? op('i32.shr_s', op('i32.shl', e, i32(24)), i32(24)) : e);
     this.out.push(...this.initDot(out, cSlot, isInt));
     if (!isInt && N % 8 === 0 && a.dtype !== 'i8' && b.dtype !== 'i8') {
-      this.out.push(...this.initDot(out, cSlot, isInt), ...this.dotBlocked(a, b, out, M, K, N));
+      this.out.push(...this.dotBlocked(a, b, out, M, K, N));
       this.roundDot(out);
       return;
     }
@@ -625,6 +621,20 @@ class CpuLowerer extends LowererBase {
       ...(K % 2 ? [pairStep(i32(K - 1), true)] : []),
       { k: 'store', bits: 128, addr: outAt, offset: 0, value: get(acc) },
     ], i32(4))])];
+  }
+
+  /**
+   * `scalar` over four consecutive values of local `lane` (vectorize_loops.ts vectorizeExpr), with the
+   * values several lanes share computed once into v128 locals by `hoisted`; null when it has no form.
+   */
+  vectorizeLanes(scalar: Expr, lane: string, fields?: FieldSource): { vector: Expr | null; hoisted: Stmt[] } {
+    const hoisted: Stmt[] = [];
+    const vector = vectorizeExpr(scalar, lane, this.locals, (e) => {
+      const name = this.fresh('vt', 'v128');
+      hoisted.push(set(name, e));
+      return get(name);
+    }, fields);
+    return { vector, hoisted };
   }
 
   /** out = c, or zeros. */
@@ -733,32 +743,15 @@ class CpuLowerer extends LowererBase {
     // byte), and a's element is scaled by 2^-s instead, once per k for every group with that pattern of
     // offsets. Powers of two make both products exact, so a * q rounds as before.
     const linear = row.scalar.k === 'op' && row.scalar.op === 'f32.from_i32_s' && JSON.stringify(row.scalar.args[0]) === row.key && width < 8;
-    const offsetsOf = (j: number): number[] => [0, 1, 2, 3].map((l) => ((4 * j + l) * width) & 7);
+    const offsetsOf = (j: number): number[] => rowFieldShifts(4 * j, width);
     const patterns = [...new Set(Array.from({ length: groups }, (_, j) => offsetsOf(j).join(',')))];
     const xs = linear ? xa.map((_, r) => patterns.map(() => this.fresh('xs', 'v128'))) : xa.map((x) => [x]);
     const factor = (j: number): number => (linear ? patterns.indexOf(offsetsOf(j).join(',')) : 0);
-    const maskedFields = (j: number): Expr => {
-      const select: number[] = [];
-      const mask: number[] = [];
-      for (const [l, shift] of offsetsOf(j).entries()) {
-        const byte = ((4 * j + l) * width) >> 3;
-        select.push(byte, byte + 1 < 16 ? byte + 1 : 0x80, 0x80, 0x80);
-        const m = ((1 << width) - 1) << shift;
-        mask.push(m & 0xff, (m >> 8) & 0xff, 0, 0);
-      }
-      const picked: Expr = { k: 'op', op: 'i8x16.swizzle', args: [get(win), { k: 'vconst', bytes: select }] };
-      return op('f32x4.from_i32x4_s', op('i32x4.and', picked, { k: 'vconst', bytes: mask }));
-    };
     // Per group of four lanes: b's four values from the window (the hoisted temporaries come along).
     const fromWindow = Array.from({ length: groups }, (_, j) => {
-      if (linear) return { hoisted: [] as Stmt[], vector: maskedFields(j) };
-      const hoisted: Stmt[] = [];
-      const vector = vectorizeExpr(row.scalar, b.lane, this.locals, (e) => {
-        const name = this.fresh('vt', 'v128');
-        hoisted.push(set(name, e));
-        return get(name);
-      }, (e) => (JSON.stringify(e) === row.key ? rowFields(get(win), 4 * j, width) : null))!;
-      return { hoisted, vector };
+      if (linear) return { hoisted: [] as Stmt[], vector: op('f32x4.from_i32x4_s', rowFieldsInPlace(get(win), 4 * j, width)) };
+      const { vector, hoisted } = this.vectorizeLanes(row.scalar, b.lane, (e) => (JSON.stringify(e) === row.key ? rowFields(get(win), 4 * j, width) : null));
+      return { hoisted, vector: vector! };
     });
     const atK = (e: Expr): Expr => renameLocal(renameLocal(e, b.lane, n0), '@k', kk);
     const madds = (j: number, scaled = false): Stmt[] =>
@@ -834,30 +827,10 @@ interface RowWindow {
 }
 
 /** `e` with every read of local `from` reading `to` instead. */
-function renameLocal(e: Expr, from: string, to: string): Expr {
-  switch (e.k) {
-    case 'get':
-      return e.name === from ? get(to) : e;
-    case 'load':
-      return { ...e, addr: renameLocal(e.addr, from, to) };
-    case 'bits':
-      return { ...e, base: renameLocal(e.base, from, to), index: renameLocal(e.index, from, to) };
-    case 'op':
-    case 'math':
-    case 'call':
-    case 'intrinsic':
-      return { ...e, args: e.args.map((a) => renameLocal(a, from, to)) } as Expr;
-    case 'select':
-      return { ...e, cond: renameLocal(e.cond, from, to), a: renameLocal(e.a, from, to), b: renameLocal(e.b, from, to) };
-    default:
-      return e;
-  }
-}
+const renameLocal = (e: Expr, from: string, to: string): Expr => substitute(e, from, get(to));
 
-function renameInStmt(s: Stmt, from: string, to: string): Stmt {
-  if (s.k !== 'set') throw new Error('renameInStmt: only assignments are hoisted');
-  return { ...s, value: renameLocal(s.value, from, to) };
-}
+/** A hoisted assignment with every read of local `from` reading `to` instead. */
+const renameInStmt = (s: Stmt, from: string, to: string): Stmt => substituteInStmts([s], from, get(to))[0]!;
 
 /**
  * Tile var reads whose value, and everything computed from it, is used before the next assignment of

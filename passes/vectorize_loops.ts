@@ -253,6 +253,16 @@ export function vectorizeExpr(e: Expr, lane: string, types: ReadonlyMap<string, 
   }
 }
 
+/** Lane l of four consecutive `width`-bit fields from `first` in a 16-byte row: its first byte and bit offset. */
+function fieldPlaces(first: number, width: number): { byte: number; shift: number }[] {
+  return [0, 1, 2, 3].map((l) => ({ byte: ((first + l) * width) >> 3, shift: ((first + l) * width) & 7 }));
+}
+
+/** Swizzle indices that put each lane's two bytes (the field's first and the next) in its low half. */
+const fieldBytes = (places: readonly { byte: number }[]): number[] => places.flatMap(({ byte }) => [byte, byte + 1 < 16 ? byte + 1 : 0x80, 0x80, 0x80]);
+
+const u32Bytes = (m: number): number[] => [m & 0xff, (m >>> 8) & 0xff, (m >>> 16) & 0xff, (m >>> 24) & 0xff];
+
 /**
  * Fields `first .. first + 3` of a row of `width`-bit fields packed from bit 0 of the v128 `row`, as
  * i32 lanes (fields must end within the row's 16 bytes). Each lane swizzles in the two bytes its field
@@ -265,18 +275,25 @@ export function rowFields(row: Expr, first: number, width: number): Expr {
     const bytes = [0, 1, 2, 3].flatMap((l) => [first + l, 0x80, 0x80, 0x80]);
     return { k: 'op', op: 'i8x16.swizzle', args: [row, { k: 'vconst', bytes }] };
   }
-  const select: number[] = [];
-  const scale: number[] = [];
-  for (let l = 0; l < 4; l++) {
-    const bit = (first + l) * width;
-    const byte = bit >> 3;
-    select.push(byte, byte + 1 < 16 ? byte + 1 : 0x80, 0x80, 0x80);
-    const m = 2 ** (32 - (bit & 7) - width) >>> 0;
-    scale.push(m & 0xff, (m >>> 8) & 0xff, (m >>> 16) & 0xff, (m >>> 24) & 0xff);
-  }
-  const picked: Expr = { k: 'op', op: 'i8x16.swizzle', args: [row, { k: 'vconst', bytes: select }] };
+  const places = fieldPlaces(first, width);
+  const picked: Expr = { k: 'op', op: 'i8x16.swizzle', args: [row, { k: 'vconst', bytes: fieldBytes(places) }] };
+  const scale = places.flatMap(({ shift }) => u32Bytes(2 ** (32 - shift - width) >>> 0));
   return { k: 'op', op: 'i32x4.shr_u', args: [{ k: 'op', op: 'i32x4.mul', args: [picked, { k: 'vconst', bytes: scale }] }, i32(32 - width)] };
 }
+
+/**
+ * The same four fields left at their bit offsets: lane l holds field * 2^shift(l), masked, where
+ * shift(l) is the field's offset in its first byte (rowFieldShifts). One swizzle and one mask.
+ */
+export function rowFieldsInPlace(row: Expr, first: number, width: number): Expr {
+  const places = fieldPlaces(first, width);
+  const picked: Expr = { k: 'op', op: 'i8x16.swizzle', args: [row, { k: 'vconst', bytes: fieldBytes(places) }] };
+  const mask = places.flatMap(({ shift }) => u32Bytes(((1 << width) - 1) << shift));
+  return { k: 'op', op: 'i32x4.and', args: [picked, { k: 'vconst', bytes: mask }] };
+}
+
+/** The bit offsets rowFieldsInPlace leaves fields `first .. first + 3` at. */
+export const rowFieldShifts = (first: number, width: number): number[] => fieldPlaces(first, width).map((p) => p.shift);
 
 function vectorLoop(s: Extract<Stmt, { k: 'for' }>, types: Map<string, 'i32' | 'f32' | 'v128'>): Stmt[] | null {
   if (s.start.k !== 'const' || s.end.k !== 'const' || s.step.k !== 'const' || s.step.value !== 1) return null;
