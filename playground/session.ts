@@ -10,11 +10,12 @@ import { symbolsOf } from '../ir/sym.ts';
 import { type Kernel, outputTensors } from '../ir/tile_ir.ts';
 import { verifyKernel } from '../ir/tile_verify.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
-import { emitCudaFile } from '../backends/cuda/emit.ts';
+import { emitCudaFile, lowerForCuda } from '../backends/cuda/emit.ts';
 import { emitWgsl } from '../backends/wgsl/emit.ts';
-import { compileWasm, runWasmHere, type WasmKernel } from '../backends/wasm/runtime.ts';
+import { runWasmHere } from '../backends/wasm/runtime.ts';
 import { runWasmOnWorkers, workersAvailable } from '../backends/wasm/workers.ts';
-import { compileWebGpu, gpuContext, runWebGpu, type WebGpuKernel } from '../backends/wgsl/runtime.ts';
+import { gpuContext, runWebGpu } from '../backends/wgsl/runtime.ts';
+import { wasmKernel, webGpuKernel } from '../src/builds.ts';
 import { cloneTensors, compile, prepareTensors } from '../src/api.ts';
 import { compareTensors } from '../src/testing/compare.ts';
 import { runKernel } from '../src/vm/interpret.ts';
@@ -92,16 +93,6 @@ function launchSettings(k: Kernel): Setting[] {
   ];
 }
 
-const wasmBuilds = new Map<string, WasmKernel>();
-const gpuBuilds = new Map<string, WebGpuKernel>();
-
-function cached<T>(cache: Map<string, T>, k: Kernel, build: (k: Kernel) => T): T {
-  const key = printKernel(k);
-  let hit = cache.get(key);
-  if (hit === undefined) cache.set(key, (hit = build(k)));
-  return hit;
-}
-
 /** Compiles `source` with `settings` (template arguments, sizes and scalars by name, as text). */
 export function compileForPage(source: string, settings: ReadonlyMap<string, string>): Compiled {
   const template = templateSettings(source);
@@ -114,16 +105,14 @@ export function compileForPage(source: string, settings: ReadonlyMap<string, str
     const markers = e instanceof DiagnosticError ? markersOf(e) : [{ line: 1, column: 1, endLine: 1, endColumn: 1, message: e instanceof Error ? e.message : String(e) }];
     return { kernel: null, markers, settings: template, tileIr: failed(e), wgsl: none, cuda: none, wasm: none };
   }
-  let lowered: ReturnType<typeof lowerForGpu> | null = null;
-  const gpu = (): ReturnType<typeof lowerForGpu> => (lowered ??= lowerForGpu(kernel));
   return {
     kernel,
     markers: [],
     settings: [...template, ...launchSettings(kernel)],
     tileIr: artifact(() => printKernel(kernel)),
-    wgsl: artifact(() => emitWgsl(gpu()).code),
-    cuda: artifact(() => emitCudaFile([gpu()])),
-    wasm: artifact(() => cached(wasmBuilds, kernel, compileWasm).text()),
+    wgsl: artifact(() => emitWgsl(lowerForGpu(kernel)).code),
+    cuda: artifact(() => emitCudaFile([lowerForCuda(kernel)])),
+    wasm: artifact(() => wasmKernel(kernel).text()),
   };
 }
 
@@ -190,7 +179,7 @@ async function runOnce(target: PageTarget, k: Kernel, tensors: Map<string, Tenso
       runKernel(k, { tensors, scalars: values });
       return 'the tilebit VM';
     case 'wasm': {
-      const wk = cached(wasmBuilds, k, compileWasm);
+      const wk = wasmKernel(k);
       if (!workersAvailable()) {
         runWasmHere(wk, tensors, values, outputs);
         return 'wasm on the page thread (not cross-origin isolated)';
@@ -200,8 +189,7 @@ async function runOnce(target: PageTarget, k: Kernel, tensors: Map<string, Tenso
       return `wasm on ${count} worker${count > 1 ? 's' : ''}`;
     }
     case 'webgpu': {
-      const { gpuFeatures } = await gpuContext();
-      const wk = cached(gpuBuilds, k, (x) => compileWebGpu(x, gpuFeatures));
+      const wk = webGpuKernel(k, (await gpuContext()).gpuFeatures);
       await runWebGpu(wk, tensors, values, outputs);
       return `WebGPU on ${(await gpuContext()).adapterInfo}`;
     }
