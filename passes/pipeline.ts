@@ -6,6 +6,7 @@ import type { Kernel } from '../ir/tile_ir.ts';
 import { dce } from './dce.ts';
 import { type CpuLowering, lowerCpu } from './lower_cpu.ts';
 import { type GpuFeatures, type GpuLowering, NO_GPU_FEATURES, lowerGpu } from './lower_gpu.ts';
+import { GPU_RULES } from './gpu_rules.ts';
 import { type Rule, selectInstructions } from './select_instructions.ts';
 import { simplifyLoops } from './simplify_loops.ts';
 import { vectorizeLoops } from './vectorize_loops.ts';
@@ -59,7 +60,10 @@ export function runTilePasses(k: Kernel, after?: (name: string, k: Kernel) => vo
 }
 
 /** Loop IR passes for GPU targets, after lowering. */
-export const gpuLoopPasses: readonly { name: string; run: (m: LModule) => LModule }[] = [{ name: 'simplify', run: simplifyLoops }];
+export const gpuLoopPasses: readonly { name: string; run: (m: LModule) => LModule }[] = [
+  { name: 'simplify', run: simplifyLoops },
+  { name: 'isel', run: (m) => selectInstructions(m, GPU_RULES) },
+];
 
 /** Tile IR -> Loop IR for GPUs: layout inference and the distributed lowering, then the Loop IR passes. */
 export function lowerForGpu(k: Kernel, after?: (name: string, m: LModule) => void, features: GpuFeatures = NO_GPU_FEATURES): GpuLowering {

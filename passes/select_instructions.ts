@@ -18,6 +18,9 @@ function expr(e: Expr, rules: readonly Rule[]): Expr {
     case 'bits':
       out = { ...e, base: expr(e.base, rules), index: expr(e.index, rules) };
       break;
+    case 'aget':
+      out = { ...e, index: expr(e.index, rules) };
+      break;
     case 'op':
     case 'math':
     case 'call':
@@ -45,6 +48,12 @@ function stmt(s: Stmt, rules: readonly Rule[]): Stmt {
       return { ...s, addr: expr(s.addr, rules), value: expr(s.value, rules) };
     case 'atomic':
       return { ...s, addr: expr(s.addr, rules), value: expr(s.value, rules) };
+    case 'aset':
+      return { ...s, index: expr(s.index, rules), value: expr(s.value, rules) };
+    case 'loadwords':
+      return { ...s, addr: expr(s.addr, rules) };
+    case 'storewords':
+      return { ...s, addr: expr(s.addr, rules), values: s.values.map((v) => expr(v, rules)) };
     case 'for':
       return { ...s, start: expr(s.start, rules), end: expr(s.end, rules), step: expr(s.step, rules), body: s.body.map((b) => stmt(b, rules)) };
     case 'if':

@@ -103,6 +103,7 @@ const MATH: Readonly<Record<string, string>> = { exp: 'expf', exp2: 'exp2f', log
 
 /** Helpers every kernel file starts with. */
 const PRELUDE = `#include <cuda_runtime.h>
+#include <cuda_fp16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
 
@@ -175,6 +176,8 @@ class Printer {
         // Warps are 32 lanes, lane = thread index % 32, and the lowering exchanges only where every
         // thread of the block runs (blocks of whole warps: see CUDA_FEATURES).
         if (e.name === 'gpu.shuffle_xor') return `__shfl_xor_sync(0xffffffffu, ${x}, ${y})`;
+        if (e.name === 'gpu.f16_lo') return `__half2float(__ushort_as_half((unsigned short)(${x})))`;
+        if (e.name === 'gpu.f16_hi') return `__half2float(__ushort_as_half((unsigned short)(${U(x!)} >> 16)))`;
         if (e.name === 'gpu.dot4_i8') return `__dp4a(${x}, ${y}, 0)`;
         if (e.name === 'gpu.dot4_u8') return `(int)__dp4a((unsigned)(${x}), (unsigned)(${y}), 0u)`;
         throw new CudaEmitError(`intrinsic ${e.name} has no CUDA lowering`);

@@ -214,6 +214,8 @@ class Printer {
         return `fn_${e.fn}(${e.args.map((a) => this.expr(a)).join(', ')})`;
       case 'intrinsic':
         if (e.name === 'gpu.shuffle_xor') return `subgroupShuffleXor(${this.expr(e.args[0]!)}, bitcast<u32>(${this.expr(e.args[1]!)}))`;
+        if (e.name === 'gpu.f16_lo') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).x`;
+        if (e.name === 'gpu.f16_hi') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).y`;
         if (e.name === 'gpu.dot4_i8') return `dot4I8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)}))`;
         if (e.name === 'gpu.dot4_u8') return `bitcast<i32>(dot4U8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)})))`;
         throw new WgslEmitError(`intrinsic ${e.name} has no WGSL lowering`);

@@ -112,7 +112,7 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new UsageError('--workers needs a positive integer');
   const dump = args.options.get('dump-ir')?.at(-1);
   const gpu = target === 'webgpu' || target === 'cuda';
-  if (dump && gpu && ['lower_gpu', 'simplify'].includes(dump)) (target === 'cuda' ? lowerForCuda : lowerForGpu)(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
+  if (dump && gpu && ['lower_gpu', 'simplify', 'isel'].includes(dump)) (target === 'cuda' ? lowerForCuda : lowerForGpu)(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
   else if (dump && ['lower_cpu', 'simplify', 'vectorize', 'isel'].includes(dump)) compileWasm(k, { after: (pass, m) => pass === dump && print(printModule(m).trimEnd()) });
   const inputs = cloneTensors(tensors);
   const start = performance.now();

@@ -72,6 +72,24 @@ export const gpuCases: readonly GpuCase[] = [
     set: { N: 24, M: 48, P: 6 },
     seed: 9,
   },
+  {
+    // Every f16 code to f32, by load (low and high halves of a word) and from registers: outputs are
+    // integers (the value times 2^24, exact below 128 in magnitude; the value itself, exact from 1024 up),
+    // so a flushed subnormal or a misplaced half shows bit for bit.
+    name: 'f16_codes',
+    source: `kernel f16_codes(x: u16[N], h: f16[N], a: i32[N], b: i32[N], c: i32[N], d: i32[N], e: i32[N]) grid(cdiv(N, 256)) threads(64) {
+      let i0 = block.x * 256;
+      store e[i0 :+ 256] = cast<i32>(cast<f32>(load h[i0 :+ 256]) * 16777216.0);
+      let u = cast<f32>(view<f16>(load x[i0 :+ 256]));
+      let v = cast<f32>(view<f16>(cast<u16>(iota<i32>[256](0) + i0)));
+      store a[i0 :+ 256] = cast<i32>(u * 16777216.0);
+      store b[i0 :+ 256] = cast<i32>(u);
+      store c[i0 :+ 256] = cast<i32>(v * 16777216.0);
+      store d[i0 :+ 256] = cast<i32>(v);
+    }`,
+    set: { N: 65536 },
+    seed: 17,
+  },
   ...['u3', 'i5', 'f6e3m2', 'f16', 'u8'].map((W) => ({
     name: `stores_${W}`,
     source: `kernel stores<W: dtype = u8>(x: f32[N], y: W[N]) grid(cdiv(N, 5)) threads(32) {

@@ -276,7 +276,7 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
       } else {
         ld_35 = 0i;
       }
-      r_34[0i] = fn_f16_value(ld_35);
+      r_34[0i] = unpack2x16float(bitcast<u32>(ld_35)).x;
       r_39[0i] = r_34[0i];
       if ((((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>((s_13 + t1_d1_45)) < bitcast<u32>(dim_w_1_3))) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 15i)) < bitcast<u32>(dim_w_1_3))) & select(0i, 1i, (((((k0_33 + t1_d0_44) * dim_w_1_3) + (s_13 + t1_d1_45)) * 4i) & 63i) == 0i)) != 0i) {
         w_41 = bitcast<i32>(g_w[bitcast<u32>(bitcast<i32>((bitcast<u32>(((((k0_33 + t1_d0_44) * dim_w_1_3) + (s_13 + t1_d1_45)) * 4i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
@@ -468,7 +468,7 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
     } else {
       ld_84 = 0i;
     }
-    r_83[0i] = fn_f16_value(ld_84);
+    r_83[0i] = unpack2x16float(bitcast<u32>(ld_84)).x;
     r_87[0i] = r_83[0i];
     workgroupBarrier();
     if (t6_primary_86 != 0i) {
