@@ -231,3 +231,68 @@ export function layoutEquals(a: RegisterLayout, b: RegisterLayout): boolean {
     ca.modes.every((m, i) => m.dim === cb.modes[i]!.dim && m.extent === cb.modes[i]!.extent)
   );
 }
+
+/**
+ * The layout of a tile of `shape` that every thread can broadcast to `l` without exchanging data:
+ * `shape` is right-aligned with l's shape, each of its dimensions either l's extent or 1 (missing
+ * leading dimensions count as 1). Spatial modes of the broadcast dimensions become replications, so
+ * the threads that differ only along them hold the same elements; their local modes are dropped, so a
+ * thread holds each source element once. With `broadcastLocal`, a thread's local j of `l` reads local
+ * `broadcastLocal(l, shape, j)` of the projection.
+ */
+export function projectLayout(l: RegisterLayout, shape: readonly number[]): RegisterLayout {
+  const off = l.shape.length - shape.length;
+  if (off < 0 || shape.some((s, i) => s !== 1 && s !== l.shape[i + off])) {
+    throw new LayoutError(`[${shape.join(', ')}] does not broadcast to [${l.shape.join(', ')}]`);
+  }
+  const kept = (m: Mode): boolean => m.dim >= off && shape[m.dim - off] !== 1;
+  const index = new Map<number, number>();
+  const modes: Mode[] = [];
+  l.modes.forEach((m, i) => {
+    if (!kept(m)) return;
+    index.set(i, modes.length);
+    modes.push({ dim: m.dim - off, extent: m.extent });
+  });
+  const spatial = l.spatial.map((e) => (e < 0 ? e : index.has(e) ? index.get(e)! : -l.modes[e]!.extent));
+  const local = l.local.filter((e) => index.has(e)).map((e) => index.get(e)!);
+  return makeLayout(shape, modes, spatial, local);
+}
+
+/**
+ * For local index j of `l`, the local index in `projectLayout(l, shape)` of the same thread's source
+ * element: the digits of j's kept local modes, composed row-major. Returned as (stride, extent,
+ * weight) terms: local = sum over terms of ((j / stride) % extent) * weight.
+ */
+export function broadcastLocalTerms(l: RegisterLayout, shape: readonly number[]): { stride: number; extent: number; weight: number }[] {
+  const off = l.shape.length - shape.length;
+  const kept = (e: number): boolean => l.modes[e]!.dim >= off && shape[l.modes[e]!.dim - off] !== 1;
+  const terms: { stride: number; extent: number; weight: number }[] = [];
+  let stride = 1;
+  let weight = 1;
+  for (let i = l.local.length - 1; i >= 0; i--) {
+    const e = l.local[i]!;
+    const extent = entryExtent(l, e);
+    if (kept(e)) {
+      terms.push({ stride, extent, weight });
+      weight *= extent;
+    }
+    stride *= extent;
+  }
+  return terms;
+}
+
+/**
+ * `l` on a tile of `shape` that has the same dimensions as l's tile except for added or removed
+ * dimensions of extent 1 (what a reshape such as unsqueeze does): the same threads hold the same
+ * elements at the same local indices.
+ */
+export function squeezeLayout(l: RegisterLayout, shape: readonly number[]): RegisterLayout {
+  const from = l.shape.map((n, d) => [n, d] as const).filter(([n]) => n !== 1).map(([, d]) => d);
+  const to = shape.map((n, d) => [n, d] as const).filter(([n]) => n !== 1).map(([, d]) => d);
+  if (from.length !== to.length || from.some((d, i) => l.shape[d] !== shape[to[i]!])) {
+    throw new LayoutError(`[${l.shape.join(', ')}] and [${shape.join(', ')}] differ in more than unit dimensions`);
+  }
+  const c = canonical(l);
+  const dim = new Map(from.map((d, i) => [d, to[i]!]));
+  return makeLayout(shape, c.modes.map((m) => ({ dim: dim.get(m.dim)!, extent: m.extent })), c.spatial, c.local);
+}

@@ -3,9 +3,17 @@
 // count); an element-wise result takes the layout of its first operand of the same shape, so chains of
 // element-wise work never move data between threads; a var keeps its initializer's layout, and
 // assignments are converted to it by the lowering. Everything else gets the default layout below.
+//
+// Then consumers teach producers: a tile that an element-wise instruction broadcasts (a row or column
+// against a matrix) is best laid out as the projection of the instruction's layout (ir/layout.ts
+// projectLayout), where each thread already holds the elements it broadcasts, so the lowering moves no
+// data between threads. That layout is a hint, passed back through the value's producers of the same
+// shape (element-wise instructions, reshapes that add or drop unit dimensions, a var's initializer
+// through the var's reads); a hint replaces only an inferred layout, never one written in the source.
+// Inference runs again with the hints until they settle.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, LayoutError, makeLayout, threadCount } from '../ir/layout.ts';
+import { type RegisterLayout, LayoutError, layoutEquals, makeLayout, projectLayout, squeezeLayout, threadCount } from '../ir/layout.ts';
 import { printLayout } from '../ir/layout_print.ts';
 import type { Inst, Kernel, Stmt, TileType, Type, ValueId } from '../ir/tile_ir.ts';
 
@@ -56,6 +64,102 @@ export function defaultLayout(shape: readonly number[], dtype: string, threads: 
 
 /** Fills in the layout of every tile value and tile var; checks the layouts written in the source. */
 export function inferLayouts(k: Kernel): Kernel {
+  const hints = new Map<ValueId, RegisterLayout>();
+  const written = writtenLayouts(k);
+  let out = assignLayouts(k, hints);
+  // Each round can only add hints (the first one for a value stays), so this ends; a few rounds suffice.
+  for (let round = 0; round < 8; round++) {
+    if (!collectHints(out, hints, written)) break;
+    out = assignLayouts(k, hints);
+  }
+  return out;
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((s, i) => s === b[i]);
+const withoutUnits = (shape: readonly number[]): number[] => shape.filter((s) => s !== 1);
+
+/** The values and vars whose layouts the source writes. */
+function writtenLayouts(k: Kernel): { values: Set<ValueId>; vars: Set<number> } {
+  const out = { values: new Set<ValueId>(), vars: new Set<number>() };
+  const walk = (body: readonly Stmt[]): void => {
+    for (const s of body) {
+      if (s.kind === 'def' && s.result.type.kind === 'tile' && s.result.type.layout) out.values.add(s.result.id);
+      if (s.kind === 'var' && s.type.kind === 'tile' && s.type.layout) out.vars.add(s.var);
+      if (s.kind === 'for') walk(s.body);
+      if (s.kind === 'if') [s.then, s.else].forEach(walk);
+    }
+  };
+  walk(k.body);
+  return out;
+}
+
+/**
+ * Adds the hints that the laid-out kernel `k` implies (see the file comment); whether any was new.
+ */
+function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: { values: Set<ValueId>; vars: Set<number> }): boolean {
+  const types = new Map<ValueId, TileType>();
+  const defs = new Map<ValueId, Inst>();
+  const varInit = new Map<number, ValueId>();
+  const walk = (body: readonly Stmt[]): void => {
+    for (const s of body) {
+      if (s.kind === 'def' && s.result.type.kind === 'tile') {
+        types.set(s.result.id, s.result.type);
+        defs.set(s.result.id, s.inst);
+      }
+      if (s.kind === 'var' && s.type.kind === 'tile' && !written.vars.has(s.var)) varInit.set(s.var, s.init);
+      if (s.kind === 'for') walk(s.body);
+      if (s.kind === 'if') [s.then, s.else].forEach(walk);
+    }
+  };
+  walk(k.body);
+  let added = false;
+  const hint = (id: ValueId, l: RegisterLayout): void => {
+    const t = types.get(id);
+    if (!t || hints.has(id) || written.values.has(id) || !sameShape(t.shape, l.shape)) return;
+    hints.set(id, l);
+    added = true;
+    // Back through producers that would take this layout anyway.
+    const inst = defs.get(id)!;
+    const operands = elementOperands(inst);
+    if (operands) operands.forEach((o) => hint(o, l));
+    else if (inst.op === 'reshape') {
+      const from = types.get(inst.x);
+      if (from && sameShape(withoutUnits(from.shape), withoutUnits(l.shape))) hint(inst.x, squeezeLayout(l, from.shape));
+    } else if (inst.op === 'var_get') {
+      const init = varInit.get(inst.var);
+      if (init !== undefined) hint(init, l);
+    }
+  };
+  for (const [result, inst] of defs) {
+    const operands = elementOperands(inst);
+    if (!operands) continue;
+    const out = types.get(result)!;
+    for (const o of operands) {
+      const t = types.get(o);
+      if (!t || sameShape(t.shape, out.shape)) continue;
+      const p = projectLayout(out.layout!, t.shape);
+      if (!layoutEquals(p, t.layout!)) hint(o, p);
+    }
+  }
+  return added;
+}
+
+/** The operands of an element-wise instruction; null for any other. */
+function elementOperands(inst: Inst): ValueId[] | null {
+  switch (inst.op) {
+    case 'unary':
+    case 'cast':
+      return [inst.x];
+    case 'binary':
+      return [inst.a, inst.b];
+    case 'select':
+      return [inst.cond, inst.a, inst.b];
+    default:
+      return null;
+  }
+}
+
+function assignLayouts(k: Kernel, hints: ReadonlyMap<ValueId, RegisterLayout>): Kernel {
   const layouts = new Map<ValueId, RegisterLayout>();
   const varLayouts = new Map<number, RegisterLayout>();
   const types = new Map<ValueId, Type>();
@@ -79,11 +183,11 @@ export function inferLayouts(k: Kernel): Kernel {
     return null;
   };
 
-  const tileOf = (t: TileType, inst: Inst | null, what: string): TileType => {
+  const tileOf = (t: TileType, inst: Inst | null, what: string, id: ValueId | null): TileType => {
     let l: RegisterLayout;
     if (t.layout) l = check(t.layout, t.shape, what);
     else if (inst?.op === 'var_get') l = varLayouts.get(inst.var)!;
-    else l = (inst && sameShapeOperand(inst, t.shape)) ?? defaultLayout(t.shape, t.dtype, k.threads);
+    else l = (id !== null ? hints.get(id) : undefined) ?? (inst && sameShapeOperand(inst, t.shape)) ?? defaultLayout(t.shape, t.dtype, k.threads);
     return { ...t, layout: l };
   };
 
@@ -95,7 +199,7 @@ export function inferLayouts(k: Kernel): Kernel {
             types.set(s.result.id, s.result.type);
             return s;
           }
-          const type = tileOf(s.result.type, s.inst, s.result.name ? `'${s.result.name}'` : `%${s.result.id}`);
+          const type = tileOf(s.result.type, s.inst, s.result.name ? `'${s.result.name}'` : `%${s.result.id}`, s.result.id);
           layouts.set(s.result.id, type.layout!);
           types.set(s.result.id, type);
           return { ...s, result: { ...s.result, type } };

@@ -14,7 +14,7 @@
 // word never clobber each other.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, entryExtent, layoutEquals, localSize } from '../ir/layout.ts';
+import { type RegisterLayout, broadcastLocalTerms, entryExtent, layoutEquals, localSize, projectLayout, squeezeLayout } from '../ir/layout.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
 import {
@@ -334,9 +334,30 @@ class GpuLowerer extends LowererBase {
   broadcastTo(x: RTile, shape: readonly number[], layout: RegisterLayout): RTile {
     const same = x.shape.length === shape.length && x.shape.every((s, i) => s === shape[i]);
     if (same) return this.convert(x, layout);
+    const inThread = this.inThreadBroadcast(x, shape, layout);
+    if (inThread) {
+      const out = this.newTile(x.dtype, shape, layout);
+      this.out.push(...this.forLocals(out.length, (j) => [aset(out, j, aget(x, inThread(j)))]));
+      return out;
+    }
     const st = rowMajorStrides(x.shape);
     const off = shape.length - x.shape.length;
     return this.gather(x, x.dtype, shape, layout, (c) => x.shape.reduce<Expr>((acc, n, d) => (n === 1 ? acc : add(acc, mul(c[d + off]!, i32(st[d]!)))), i32(0)));
+  }
+
+  /**
+   * When x is laid out as the projection of `layout` (ir/layout.ts projectLayout), every thread holds
+   * the elements it broadcasts: the local of x that local j of the broadcast tile reads. Else null.
+   */
+  inThreadBroadcast(x: RTile, shape: readonly number[], layout: RegisterLayout): ((j: Expr) => Expr) | null {
+    const off = shape.length - x.shape.length;
+    if (off < 0 || x.shape.some((n, d) => n !== 1 && n !== shape[d + off])) return null;
+    if (!layoutEquals(x.layout, projectLayout(layout, x.shape))) return null;
+    const terms = broadcastLocalTerms(layout, x.shape);
+    return (j) => terms.reduce<Expr>((acc, t) => {
+      const digit = op('i32.rem_u', t.stride === 1 ? j : op('i32.div_u', j, i32(t.stride)), i32(t.extent));
+      return add(acc, t.weight === 1 ? digit : mul(digit, i32(t.weight)));
+    }, i32(0));
   }
 
   // ---- statements ----
@@ -564,7 +585,10 @@ class GpuLowerer extends LowererBase {
       this.lazy.delete(id);
       return l.at;
     }
-    const x = this.broadcastTo(this.tile(id), out.shape, out.layout);
+    const tile = this.tile(id);
+    const inThread = tile.shape.length === out.shape.length && tile.shape.every((n, d) => n === out.shape[d]) ? null : this.inThreadBroadcast(tile, out.shape, out.layout);
+    if (inThread) return (j) => aget(tile, inThread(j));
+    const x = this.broadcastTo(tile, out.shape, out.layout);
     return (j) => aget(x, j);
   }
 
@@ -619,6 +643,9 @@ class GpuLowerer extends LowererBase {
       }
       case 'reshape': {
         const x = this.tile(inst.x);
+        // Adding or dropping unit dimensions keeps every element where it is, when the layouts agree.
+        const units = (sh: readonly number[]): string => sh.filter((n) => n !== 1).join(',');
+        if (units(x.shape) === units(type.shape) && layoutEquals(squeezeLayout(x.layout, type.shape), layout)) return { ...x, shape: type.shape, layout };
         const st = rowMajorStrides(type.shape);
         return this.gather(x, type.dtype, type.shape, layout, (c) => linearOf(c, st));
       }
@@ -677,16 +704,17 @@ class GpuLowerer extends LowererBase {
       for (let g = 0; g < words; g += group) {
         fast.push({ k: 'loadwords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), names: names.slice(g, g + group) });
       }
-      const slow: Stmt[] = [];
       for (let u = 0; u < run; u++) {
         const [w, sh] = [(u * bits) >> 5, (u * bits) & 31];
         let v = op('i32.shr_u', get(names[w]!), i32(sh));
         if (sh + bits > 32) v = op('i32.or', v, op('i32.shl', get(names[w + 1]!), i32(32 - sh)));
         if (bits < 32) v = op('i32.and', v, i32(mask));
         fast.push(aset(out, add(j0, i32(u)), heldFromCode(t.dtype, v)));
-        const coords = [...first.slice(0, d), add(first[d]!, i32(u))];
-        slow.push(...this.readGlobalCode(t, coords, code), aset(out, add(j0, i32(u)), heldFromCode(t.dtype, get(code))));
       }
+      // The rare path (a run at an edge or misaligned), element by element: a loop, not `run` copies.
+      const u = this.fresh('u', 'i32');
+      const coords = [...first.slice(0, d), add(first[d]!, get(u))];
+      const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, coords, code), aset(out, add(j0, get(u)), heldFromCode(t.dtype, get(code)))] }];
       return [ifThen(op('i32.and', inside, aligned), fast, slow)];
     });
   }
@@ -720,11 +748,15 @@ class GpuLowerer extends LowererBase {
       for (let g = 0; g < words; g += group) {
         fast.push({ k: 'storewords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), values: packed.slice(g, g + group) });
       }
-      const slow = codes.map((c, u) => {
-        const coords = [...first.slice(0, d), add(first[d]!, i32(u))];
-        return ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), get(c)));
-      });
-      return [...body, ifThen(op('i32.and', inside, aligned), fast, slow)];
+      // The rare path (a run at an edge or misaligned), element by element: a loop, not `run` copies.
+      const u = this.fresh('u', 'i32');
+      const code = this.fresh('c', 'i32');
+      const coords = [...first.slice(0, d), add(first[d]!, get(u))];
+      const slow: Stmt[] = [{
+        k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1),
+        body: [set(code, codeFromHeld(t.dtype, aget(x, add(j0, get(u))))), ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), get(code)))],
+      }];
+      return [ifThen(op('i32.and', inside, aligned), [...body, ...fast], slow)];
     });
   }
 

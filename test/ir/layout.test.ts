@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type RegisterLayout, LayoutError, columnLocal, columnSpatial, compose, layoutEquals, local, localSize,
-  logicalIndex, multiply, owners, replicated, replication, spatial, threadCount, tileSize,
+  broadcastLocalTerms, logicalIndex, multiply, owners, projectLayout, replicated, replication, spatial, threadCount, tileSize,
 } from '../../ir/layout.ts';
 import { concat, divide, permute, reduce, reshape } from '../../ir/layout_ops.ts';
 import { printLayout } from '../../ir/layout_print.ts';
@@ -216,5 +216,39 @@ describe('errors', () => {
     expect(() => multiply(local(2), local(2, 2))).toThrow(/rank 1 and 2/);
     expect(() => permute(local(2, 2), [0, 0])).toThrow(/not a permutation/);
     expect(() => owners(local(2, 2), [2, 0])).toThrow(/outside the tile/);
+  });
+});
+
+describe('projectLayout: the layout a broadcast source needs for no exchange between threads', () => {
+  it('gives every (thread, local) of the broadcast tile its source element in the same thread', () => {
+    const case_ = fc.integer({ min: 1, max: 3 }).chain((r) =>
+      fc.tuple(arbLayout(r, [1, 2, 3, 4], 4), fc.array(fc.boolean(), { minLength: r, maxLength: r }), fc.integer({ min: 0, max: r - 1 })));
+    fc.assert(
+      fc.property(case_, ([l, broadcast, drop]) => {
+        // Broadcast dimensions have extent 1 in the source; the leading `drop` ones are missing.
+        const full = l.shape.map((n, d) => (broadcast[d] ? 1 : n));
+        const shape = full.slice(drop);
+        const p = projectLayout(l, shape);
+        expect(threadCount(p)).toBe(threadCount(l));
+        expect(localSize(p)).toBe(shape.reduce((a, b) => a * b, 1) * replication(p) / threadCount(p));
+        const terms = broadcastLocalTerms(l, shape);
+        for (let t = 0; t < threadCount(l); t++) {
+          for (let j = 0; j < localSize(l); j++) {
+            const want = logicalIndex(l, t, j).slice(l.shape.length - shape.length).map((x, d) => (shape[d] === 1 ? 0 : x));
+            const local = terms.reduce((acc, { stride, extent, weight }) => acc + (Math.floor(j / stride) % extent) * weight, 0);
+            expect(logicalIndex(p, t, local)).toEqual(want);
+          }
+        }
+      }),
+    );
+  });
+
+  it('replicates over the threads along a broadcast dimension and refuses shapes that do not broadcast', () => {
+    // 8 threads along rows, 2 along columns, 4 columns each. A column ([8, 1]) is held once by each
+    // thread of its row; a row ([8], right-aligned like [1, 8]) by every thread of its column.
+    const l = compose(spatial(8, 2), local(1, 4));
+    expect(printLayout(projectLayout(l, [8, 1]))).toBe(printLayout(compose(spatial(8, 1), replicated(2))));
+    expect(printLayout(projectLayout(l, [8]))).toBe('replicated(8) * spatial(2) * local(4)');
+    expect(() => projectLayout(l, [4, 8])).toThrow(/does not broadcast/);
   });
 });

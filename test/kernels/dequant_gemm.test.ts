@@ -27,12 +27,12 @@ interface Case {
   groups: number;
 }
 
-async function check(c: Case, target: 'vm' | 'wasm'): Promise<void> {
+async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu'): Promise<void> {
   const K = c.group * c.groups;
   const next = rng(c.M * 131 + c.N * 7 + K);
   const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
   const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
-  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape });
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
   const tensors = new Map([['a', a], ['w', q.w], ['s', q.s], ['c', allocTensor(c.act, [c.M, c.N])], ...(q.z ? [['z', q.z] as const] : [])]);
@@ -62,6 +62,11 @@ describe('generated dequant-GEMM', () => {
   it.each(['vm', 'wasm'] as const)('agrees with A . dequantize(W) on %s (random configurations)', async (target) => {
     await fc.assert(fc.asyncProperty(arbCase, (c) => check(c, target)), { numRuns: target === 'vm' ? 12 : 20, seed: 42 });
   });
+  // The tiles shaped for GPUs (a GEMV splitting K over threads for small M; 64x64 tiles else): the same
+  // math, checked here on the VM; on WebGPU against the VM in test/backends/webgpu.test.ts.
+  it('its GPU-shaped form agrees with A . dequantize(W) on the VM (random configurations)', async () => {
+    await fc.assert(fc.asyncProperty(arbCase, (c) => check(c, 'vm', 'gpu')), { numRuns: 10, seed: 7 });
+  });
   it.each([
     { weight: 'u4', act: 'f16', scale: 'f16', group: 128, zero: null, M: 1, N: 130, groups: 2 },
     { weight: 'u3', act: 'f32', scale: 'f32', group: 32, zero: 'u3', M: 2, N: 64, groups: 4 },
@@ -74,5 +79,7 @@ describe('generated dequant-GEMM', () => {
     expect(() => dequantGemm({ weight: 'f16', groupSize: 32 })).toThrow(GeneratorError);
     expect(() => dequantGemm({ weight: 'i4', groupSize: 32, zeroPoint: 'u4' })).toThrow('zero points are unsigned and go with unsigned weights; got u4 for i4');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 96, blockK: 64 })).toThrow('the K tile 64 must divide the group size 96');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 96, blockK: 64, target: 'gpu' })).toThrow("the GPU GEMV's K tile 64 must divide 128 and the group size 96");
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, blockN: 100, target: 'gpu' })).toThrow("the GPU GEMV's N tile 100 must be a multiple of 128 (4 threads with runs of 32)");
   });
 });

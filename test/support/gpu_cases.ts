@@ -41,6 +41,18 @@ export const gpuCases: readonly GpuCase[] = [
     seed: 3,
   },
   {
+    // Broadcasts that need no exchange between threads (each thread holds what it broadcasts): a
+    // column against a tile with local modes in both dimensions (its locals skip the inner one) and a row.
+    name: 'broadcasts',
+    source: `kernel broadcasts(x: f32[16, 8], r: f32[16], c: f32[8], y: f32[16, 8]) grid(1) threads(32) {
+      let t = load x[0 :+ 16, 0 :+ 8] @ (local(2, 1) * spatial(8, 4) * local(1, 2));
+      let col = load r[0 :+ 16] * 3.0;
+      let row = load c[0 :+ 8];
+      store y[0 :+ 16, 0 :+ 8] = t * unsqueeze(col, 1) + row;
+    }`,
+    seed: 5,
+  },
+  {
     // Reductions along the innermost thread mode (subgroup exchanges where the device has them), after
     // a transpose has filled the scratch region with other data: reading a partial nobody wrote shows.
     name: 'reductions',
@@ -116,6 +128,14 @@ export const gpuCases: readonly GpuCase[] = [
     set: { N: 23, M: 9 },
     maxWorkgroupsPerDimension: 7,
   },
+  // The generator's GPU form for small M (a block splits K over its threads; broadcasts in registers),
+  // with N not a multiple of the tile, a group size below the default K tile, and zero points.
+  ...([['u4', 32, null, 100], ['u3', 64, null, 70], ['f4e2m1', 32, null, 40], ['i8', 64, null, 33], ['u2', 16, 'u4', 130]] as const).map(([w, G, zero, N]) => ({
+    name: `dequant_gemv_gpu_${w}${zero ? `_z${zero}` : ''}`,
+    source: dequantGemm({ weight: w, groupSize: G, activation: 'f16', m: 1, target: 'gpu', zeroPoint: zero }).source,
+    set: { M: 2, K: 4 * G, N },
+  })),
+  { name: 'dequant_gemm_gpu_tiles', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 17, K: 64, N: 70 } },
   ...['u1', 'u2', 'i4', 'u8', 'f8e4m3'].map((w) => ({
     name: `dequant_gen_${w}`,
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,

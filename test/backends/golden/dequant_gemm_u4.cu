@@ -102,28 +102,25 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   int ld_43 = 0;
   int t1_d0_44 = 0;
   int t1_d1_45 = 0;
-  int j_48 = 0;
-  int k0_51 = 0;
-  int kk_52 = 0;
-  int j_53 = 0;
-  int t2_d0_54 = 0;
-  int t2_d1_55 = 0;
-  int t2_primary_56 = 0;
-  int rk_62 = 0;
-  float part_63 = 0;
-  int t3_d0_64 = 0;
-  int t3_primary_65 = 0;
-  int t4_d0_71 = 0;
-  int t4_d1_72 = 0;
-  int t4_primary_73 = 0;
-  float s_74 = 0;
-  float f_75 = 0;
-  int t5_primary_78 = 0;
-  int s_81 = 0;
-  int s_82 = 0;
-  int ld_84 = 0;
-  int t6_d0_85 = 0;
-  int t6_primary_86 = 0;
+  int u_46 = 0;
+  int j_49 = 0;
+  int k0_52 = 0;
+  int kk_53 = 0;
+  int j_54 = 0;
+  int t2_d0_55 = 0;
+  int t2_d1_56 = 0;
+  int t2_primary_57 = 0;
+  int rk_63 = 0;
+  float part_64 = 0;
+  int t3_d0_65 = 0;
+  int t3_primary_66 = 0;
+  float s_71 = 0;
+  float f_72 = 0;
+  int s_75 = 0;
+  int s_76 = 0;
+  int ld_78 = 0;
+  int t4_d0_79 = 0;
+  int t4_primary_80 = 0;
   float r_16[1];
   float var0_17[1];
   float r_24[1];
@@ -133,30 +130,26 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   float r_34[1];
   float r_39[1];
   int r_40[16];
-  float r_46[1];
-  float r_47[16];
-  float r_49[1];
-  float acc_50[1];
-  float arow_57[1];
-  float bcol_58[1];
-  float r_59[1];
+  float r_47[1];
+  float r_48[16];
+  float r_50[1];
+  float acc_51[1];
+  float arow_58[1];
+  float bcol_59[1];
   float r_60[1];
-  float acc_61[1];
-  float r_66[1];
+  float r_61[1];
+  float acc_62[1];
   float r_67[1];
   float r_68[1];
   float r_69[1];
   float r_70[1];
-  float r_76[1];
+  float r_73[1];
+  float r_74[1];
   float r_77[1];
-  float r_79[1];
-  float r_80[1];
+  float r_81[1];
+  float r_82[1];
   float r_83[1];
-  float r_87[1];
-  float r_88[1];
-  float r_89[1];
-  float r_90[1];
-  float r_91[1];
+  float r_84[1];
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -170,17 +163,13 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   t0_primary_38 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)32)))) % ((unsigned)4))) == 0));
   t1_d0_44 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)4)))) % ((unsigned)32)));
   t1_d1_45 = ((int)(((unsigned)((int)(((unsigned)tid) % ((unsigned)4)))) * ((unsigned)16)));
-  t2_d0_54 = 0;
-  t2_d1_55 = ((int)(((unsigned)tid) % ((unsigned)64)));
-  t2_primary_56 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
-  t3_d0_64 = 0;
-  t3_primary_65 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
-  t4_d0_71 = 0;
-  t4_d1_72 = 0;
-  t4_primary_73 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
-  t5_primary_78 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
-  t6_d0_85 = ((int)(((unsigned)tid) % ((unsigned)64)));
-  t6_primary_86 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t2_d0_55 = 0;
+  t2_d1_56 = ((int)(((unsigned)tid) % ((unsigned)64)));
+  t2_primary_57 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t3_d0_65 = 0;
+  t3_primary_66 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
+  t4_d0_79 = ((int)(((unsigned)tid) % ((unsigned)64)));
+  t4_primary_80 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
   s_8 = bx;
   s_9 = 1;
   s_10 = ((int)(((unsigned)s_8) * ((unsigned)s_9)));
@@ -239,199 +228,87 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
         r_40[14] = (((int)(((unsigned)w_42) >> (24 & 31))) & 15);
         r_40[15] = (((int)(((unsigned)w_42) >> (28 & 31))) & 15);
       } else {
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))))), 4);
-        } else {
-          ld_43 = 0;
+        for (u_46 = 0; u_46 < 16; u_46 += 1) {
+          if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))) < ((unsigned)dim_w_1_3))))) {
+            ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))))), 4);
+          } else {
+            ld_43 = 0;
+          }
+          r_40[u_46] = ld_43;
         }
-        r_40[0] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)1)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)1)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[1] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)2)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)2)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[2] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)3)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)3)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[3] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)4)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)4)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[4] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)5)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)5)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[5] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)6)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)6)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[6] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)7)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)7)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[7] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)8)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)8)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[8] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)9)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)9)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[9] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)10)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)10)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[10] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)11)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)11)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[11] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)12)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)12)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[12] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)13)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)13)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[13] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)14)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)14)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[14] = ld_43;
-        if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)15)))) < ((unsigned)dim_w_1_3))))) {
-          ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)15)))))), 4);
-        } else {
-          ld_43 = 0;
-        }
-        r_40[15] = ld_43;
       }
-      r_46[0] = var1_25[0];
+      r_47[0] = var1_25[0];
       #pragma unroll
-      for (j_48 = 0; j_48 < 16; j_48 += 1) {
-        r_47[j_48] = __int2float_rn(r_40[j_48]);
+      for (j_49 = 0; j_49 < 16; j_49 += 1) {
+        r_48[j_49] = __int2float_rn(r_40[j_49]);
       }
-      acc_50[0] = 0.0f;
-      for (k0_51 = 0; k0_51 < 32; k0_51 += 16) {
+      acc_51[0] = 0.0f;
+      for (k0_52 = 0; k0_52 < 32; k0_52 += 16) {
         __syncthreads();
         if (t0_primary_38) {
-          if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_51)))) < ((unsigned)16)))) {
-            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_51))))))) * ((unsigned)4))))) = __float_as_int(r_39[0]);
+          if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_52)))) < ((unsigned)16)))) {
+            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_52))))))) * ((unsigned)4))))) = __float_as_int(r_39[0]);
           }
         }
         #pragma unroll
-        for (j_53 = 0; j_53 < 16; j_53 += 1) {
-          if (((int)(((unsigned)((int)(((unsigned)t1_d0_44) - ((unsigned)k0_51)))) < ((unsigned)16)))) {
-            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_44) - ((unsigned)k0_51)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_45) + ((unsigned)j_53))))))) * ((unsigned)4)))) + ((unsigned)64))))) = __float_as_int(r_47[j_53]);
+        for (j_54 = 0; j_54 < 16; j_54 += 1) {
+          if (((int)(((unsigned)((int)(((unsigned)t1_d0_44) - ((unsigned)k0_52)))) < ((unsigned)16)))) {
+            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_44) - ((unsigned)k0_52)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_45) + ((unsigned)j_54))))))) * ((unsigned)4)))) + ((unsigned)64))))) = __float_as_int(r_48[j_54]);
           }
         }
         __syncthreads();
-        for (kk_52 = 0; kk_52 < 16; kk_52 += 1) {
-          arow_57[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_54) * ((unsigned)16)))) + ((unsigned)kk_52)))) * ((unsigned)4))))));
-          bcol_58[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_52) * ((unsigned)64)))) + ((unsigned)t2_d1_55)))) * ((unsigned)4)))) + ((unsigned)64))))));
-          acc_50[0] = __fadd_rn(acc_50[0], __fmul_rn(arow_57[0], bcol_58[0]));
+        for (kk_53 = 0; kk_53 < 16; kk_53 += 1) {
+          arow_58[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_55) * ((unsigned)16)))) + ((unsigned)kk_53)))) * ((unsigned)4))))));
+          bcol_59[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_53) * ((unsigned)64)))) + ((unsigned)t2_d1_56)))) * ((unsigned)4)))) + ((unsigned)64))))));
+          acc_51[0] = __fadd_rn(acc_51[0], __fmul_rn(arow_58[0], bcol_59[0]));
         }
       }
-      r_49[0] = __fadd_rn(r_46[0], acc_50[0]);
-      var1_25[0] = r_49[0];
-      r_59[0] = var2_29[0];
+      r_50[0] = __fadd_rn(r_47[0], acc_51[0]);
+      var1_25[0] = r_50[0];
+      r_60[0] = var2_29[0];
       __syncthreads();
-      part_63 = r_39[0];
-      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 1));
-      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 2));
-      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 4));
-      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 8));
-      part_63 = __fadd_rn(part_63, __shfl_xor_sync(0xffffffffu, part_63, 16));
+      part_64 = r_39[0];
+      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 1));
+      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 2));
+      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 4));
+      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 8));
+      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 16));
       if ((t0_primary_38 & ((int)((((int)(((unsigned)tid) % ((unsigned)32))) & 31) == 0)))) {
-        *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)32)))) + ((unsigned)t0_d1_37)))) * ((unsigned)4))))) = __float_as_int(part_63);
+        *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)32)))) + ((unsigned)t0_d1_37)))) * ((unsigned)4))))) = __float_as_int(part_64);
       }
       __syncthreads();
-      acc_61[0] = 0.0f;
-      for (rk_62 = 0; rk_62 < 1; rk_62 += 1) {
-        acc_61[0] = __fadd_rn(acc_61[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_64) * ((unsigned)32)))) + ((unsigned)((int)(((unsigned)rk_62) * ((unsigned)32))))))) * ((unsigned)4)))))));
+      acc_62[0] = 0.0f;
+      for (rk_63 = 0; rk_63 < 1; rk_63 += 1) {
+        acc_62[0] = __fadd_rn(acc_62[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_65) * ((unsigned)32)))) + ((unsigned)((int)(((unsigned)rk_63) * ((unsigned)32))))))) * ((unsigned)4)))))));
       }
-      r_60[0] = acc_61[0];
-      r_66[0] = __fadd_rn(r_59[0], r_60[0]);
-      var2_29[0] = r_66[0];
+      r_61[0] = acc_62[0];
+      r_67[0] = __fadd_rn(r_60[0], r_61[0]);
+      var2_29[0] = r_67[0];
     }
-    r_67[0] = var0_17[0];
-    r_68[0] = var1_25[0];
-    r_69[0] = var2_29[0];
-    __syncthreads();
-    if (t3_primary_65) {
-      *(int*)(smem + (((int)(((unsigned)t3_d0_64) * ((unsigned)4))))) = __float_as_int(r_69[0]);
-    }
-    __syncthreads();
-    r_70[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_71) + ((unsigned)t4_d1_72)))) * ((unsigned)4))))));
-    s_74 = 8.0f;
-    f_75 = s_74;
-    r_76[0] = f_75;
-    __syncthreads();
-    if (t5_primary_78) {
-      *(int*)(smem + (0)) = __float_as_int(r_76[0]);
-    }
-    __syncthreads();
-    r_77[0] = (*(const float*)(smem + (0)));
-    r_79[0] = __fmul_rn(r_70[0], r_77[0]);
-    __syncthreads();
-    if (t4_primary_73) {
-      *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)t4_d0_71) + ((unsigned)t4_d1_72)))) * ((unsigned)4))))) = __float_as_int(r_79[0]);
-    }
-    __syncthreads();
-    r_80[0] = (*(const float*)(smem + (0)));
-    s_81 = 32;
-    s_82 = (((int)(s_81 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_81 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_81 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_81 == (-1))))) ? 1 : s_81))));
-    if ((((int)(((unsigned)s_82) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t6_d0_85)))) < ((unsigned)dim_s_1_5))))) {
-      ld_84 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_82) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t6_d0_85))))))) * ((unsigned)2))))));
+    r_68[0] = var0_17[0];
+    r_69[0] = var1_25[0];
+    r_70[0] = var2_29[0];
+    s_71 = 8.0f;
+    f_72 = s_71;
+    r_73[0] = f_72;
+    r_74[0] = __fmul_rn(r_70[0], r_73[0]);
+    s_75 = 32;
+    s_76 = (((int)(s_75 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_75 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_75 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_75 == (-1))))) ? 1 : s_75))));
+    if ((((int)(((unsigned)s_76) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t4_d0_79)))) < ((unsigned)dim_s_1_5))))) {
+      ld_78 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_76) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t4_d0_79))))))) * ((unsigned)2))))));
     } else {
-      ld_84 = 0;
+      ld_78 = 0;
     }
-    r_83[0] = __half2float(__ushort_as_half((unsigned short)(ld_84)));
-    r_87[0] = r_83[0];
-    __syncthreads();
-    if (t6_primary_86) {
-      *(int*)(smem + (((int)(((unsigned)t6_d0_85) * ((unsigned)4))))) = __float_as_int(r_87[0]);
-    }
-    __syncthreads();
-    r_88[0] = (*(const float*)(smem + (((int)(((unsigned)t2_d1_55) * ((unsigned)4))))));
-    r_89[0] = __fadd_rn(r_67[0], __fmul_rn(__fsub_rn(r_68[0], r_80[0]), r_88[0]));
-    var0_17[0] = r_89[0];
+    r_77[0] = __half2float(__ushort_as_half((unsigned short)(ld_78)));
+    r_81[0] = r_77[0];
+    r_82[0] = __fadd_rn(r_68[0], __fmul_rn(__fsub_rn(r_69[0], r_74[0]), r_81[0]));
+    var0_17[0] = r_82[0];
   }
-  r_90[0] = var0_17[0];
-  r_91[0] = dequant_gemm_u4_f16_f16_g32_round_f16(r_90[0]);
-  if (t2_primary_56) {
-    if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_54)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_55)))) < ((unsigned)dim_c_1_7))))) {
-      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_54)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_55))))))) * ((unsigned)2))))) = (unsigned short)dequant_gemm_u4_f16_f16_g32_f16_bits(r_91[0]);
+  r_83[0] = var0_17[0];
+  r_84[0] = dequant_gemm_u4_f16_f16_g32_round_f16(r_83[0]);
+  if (t2_primary_57) {
+    if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56)))) < ((unsigned)dim_c_1_7))))) {
+      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56))))))) * ((unsigned)2))))) = (unsigned short)dequant_gemm_u4_f16_f16_g32_f16_bits(r_84[0]);
     }
   }
 }

@@ -158,28 +158,25 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var ld_43: i32;
   var t1_d0_44: i32;
   var t1_d1_45: i32;
-  var j_48: i32;
-  var k0_51: i32;
-  var kk_52: i32;
-  var j_53: i32;
-  var t2_d0_54: i32;
-  var t2_d1_55: i32;
-  var t2_primary_56: i32;
-  var rk_62: i32;
-  var part_63: f32;
-  var t3_d0_64: i32;
-  var t3_primary_65: i32;
-  var t4_d0_71: i32;
-  var t4_d1_72: i32;
-  var t4_primary_73: i32;
-  var s_74: f32;
-  var f_75: f32;
-  var t5_primary_78: i32;
-  var s_81: i32;
-  var s_82: i32;
-  var ld_84: i32;
-  var t6_d0_85: i32;
-  var t6_primary_86: i32;
+  var u_46: i32;
+  var j_49: i32;
+  var k0_52: i32;
+  var kk_53: i32;
+  var j_54: i32;
+  var t2_d0_55: i32;
+  var t2_d1_56: i32;
+  var t2_primary_57: i32;
+  var rk_63: i32;
+  var part_64: f32;
+  var t3_d0_65: i32;
+  var t3_primary_66: i32;
+  var s_71: f32;
+  var f_72: f32;
+  var s_75: i32;
+  var s_76: i32;
+  var ld_78: i32;
+  var t4_d0_79: i32;
+  var t4_primary_80: i32;
   var r_16: array<f32, 1>;
   var var0_17: array<f32, 1>;
   var r_24: array<f32, 1>;
@@ -189,30 +186,26 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var r_34: array<f32, 1>;
   var r_39: array<f32, 1>;
   var r_40: array<i32, 16>;
-  var r_46: array<f32, 1>;
-  var r_47: array<f32, 16>;
-  var r_49: array<f32, 1>;
-  var acc_50: array<f32, 1>;
-  var arow_57: array<f32, 1>;
-  var bcol_58: array<f32, 1>;
-  var r_59: array<f32, 1>;
+  var r_47: array<f32, 1>;
+  var r_48: array<f32, 16>;
+  var r_50: array<f32, 1>;
+  var acc_51: array<f32, 1>;
+  var arow_58: array<f32, 1>;
+  var bcol_59: array<f32, 1>;
   var r_60: array<f32, 1>;
-  var acc_61: array<f32, 1>;
-  var r_66: array<f32, 1>;
+  var r_61: array<f32, 1>;
+  var acc_62: array<f32, 1>;
   var r_67: array<f32, 1>;
   var r_68: array<f32, 1>;
   var r_69: array<f32, 1>;
   var r_70: array<f32, 1>;
-  var r_76: array<f32, 1>;
+  var r_73: array<f32, 1>;
+  var r_74: array<f32, 1>;
   var r_77: array<f32, 1>;
-  var r_79: array<f32, 1>;
-  var r_80: array<f32, 1>;
+  var r_81: array<f32, 1>;
+  var r_82: array<f32, 1>;
   var r_83: array<f32, 1>;
-  var r_87: array<f32, 1>;
-  var r_88: array<f32, 1>;
-  var r_89: array<f32, 1>;
-  var r_90: array<f32, 1>;
-  var r_91: array<f32, 1>;
+  var r_84: array<f32, 1>;
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -226,17 +219,13 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   t0_primary_38 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(32i)))) % bitcast<u32>(4i))) == 0i);
   t1_d0_44 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(4i)))) % bitcast<u32>(32i)));
   t1_d1_45 = (bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(4i))) * 16i);
-  t2_d0_54 = 0i;
-  t2_d1_55 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
-  t2_primary_56 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
-  t3_d0_64 = 0i;
-  t3_primary_65 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t4_d0_71 = 0i;
-  t4_d1_72 = 0i;
-  t4_primary_73 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t5_primary_78 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t6_d0_85 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
-  t6_primary_86 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  t2_d0_55 = 0i;
+  t2_d1_56 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
+  t2_primary_57 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  t3_d0_65 = 0i;
+  t3_primary_66 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
+  t4_d0_79 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
+  t4_primary_80 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
   s_8 = bx;
   s_9 = 1i;
   s_10 = (s_8 * s_9);
@@ -298,196 +287,84 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
         r_40[14i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(24i) & 31u))) & 15i);
         r_40[15i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(28i) & 31u))) & 15i);
       } else {
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>((s_13 + t1_d1_45)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + (s_13 + t1_d1_45)), 4u);
-        } else {
-          ld_43 = 0i;
+        for (u_46 = 0i; u_46 < 16i; u_46 = u_46 + 1i) {
+          if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + u_46)) < bitcast<u32>(dim_w_1_3))) != 0i) {
+            ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + u_46)), 4u);
+          } else {
+            ld_43 = 0i;
+          }
+          r_40[u_46] = ld_43;
         }
-        r_40[0i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 1i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 1i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[1i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 2i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 2i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[2i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 3i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 3i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[3i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 4i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 4i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[4i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 5i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 5i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[5i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 6i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 6i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[6i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 7i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 7i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[7i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 8i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 8i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[8i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 9i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 9i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[9i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 10i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 10i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[10i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 11i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 11i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[11i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 12i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 12i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[12i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 13i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 13i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[13i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 14i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 14i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[14i] = ld_43;
-        if ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_44)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_45) + 15i)) < bitcast<u32>(dim_w_1_3))) != 0i) {
-          ld_43 = tb_bits_g_w(0i, (((k0_33 + t1_d0_44) * dim_w_1_3) + ((s_13 + t1_d1_45) + 15i)), 4u);
-        } else {
-          ld_43 = 0i;
-        }
-        r_40[15i] = ld_43;
       }
-      r_46[0i] = var1_25[0i];
-      for (j_48 = 0i; j_48 < 16i; j_48 = j_48 + 1i) {
-        r_47[j_48] = f32(r_40[j_48]);
+      r_47[0i] = var1_25[0i];
+      for (j_49 = 0i; j_49 < 16i; j_49 = j_49 + 1i) {
+        r_48[j_49] = f32(r_40[j_49]);
       }
-      acc_50[0i] = 0.0f;
-      for (k0_51 = 0i; k0_51 < 32i; k0_51 = k0_51 + 16i) {
+      acc_51[0i] = 0.0f;
+      for (k0_52 = 0i; k0_52 < 32i; k0_52 = k0_52 + 16i) {
         workgroupBarrier();
         if (t0_primary_38 != 0i) {
-          if (bitcast<u32>((t0_d1_37 - k0_51)) < bitcast<u32>(16i)) {
-            smem[bitcast<u32>((((t0_d0_36 * 16i) + (t0_d1_37 - k0_51)) * 4i)) >> 2u] = bitcast<u32>(r_39[0i]);
+          if (bitcast<u32>((t0_d1_37 - k0_52)) < bitcast<u32>(16i)) {
+            smem[bitcast<u32>((((t0_d0_36 * 16i) + (t0_d1_37 - k0_52)) * 4i)) >> 2u] = bitcast<u32>(r_39[0i]);
           }
         }
-        for (j_53 = 0i; j_53 < 16i; j_53 = j_53 + 1i) {
-          if (bitcast<u32>((t1_d0_44 - k0_51)) < bitcast<u32>(16i)) {
-            smem[bitcast<u32>((((((t1_d0_44 - k0_51) * 64i) + (t1_d1_45 + j_53)) * 4i) + 64i)) >> 2u] = bitcast<u32>(r_47[j_53]);
+        for (j_54 = 0i; j_54 < 16i; j_54 = j_54 + 1i) {
+          if (bitcast<u32>((t1_d0_44 - k0_52)) < bitcast<u32>(16i)) {
+            smem[bitcast<u32>((((((t1_d0_44 - k0_52) * 64i) + (t1_d1_45 + j_54)) * 4i) + 64i)) >> 2u] = bitcast<u32>(r_48[j_54]);
           }
         }
         workgroupBarrier();
-        for (kk_52 = 0i; kk_52 < 16i; kk_52 = kk_52 + 1i) {
-          arow_57[0i] = bitcast<f32>(smem[bitcast<u32>((((t2_d0_54 * 16i) + kk_52) * 4i)) >> 2u]);
-          bcol_58[0i] = bitcast<f32>(smem[bitcast<u32>(((((kk_52 * 64i) + t2_d1_55) * 4i) + 64i)) >> 2u]);
-          acc_50[0i] = (acc_50[0i] + (arow_57[0i] * bcol_58[0i]));
+        for (kk_53 = 0i; kk_53 < 16i; kk_53 = kk_53 + 1i) {
+          arow_58[0i] = bitcast<f32>(smem[bitcast<u32>((((t2_d0_55 * 16i) + kk_53) * 4i)) >> 2u]);
+          bcol_59[0i] = bitcast<f32>(smem[bitcast<u32>(((((kk_53 * 64i) + t2_d1_56) * 4i) + 64i)) >> 2u]);
+          acc_51[0i] = (acc_51[0i] + (arow_58[0i] * bcol_59[0i]));
         }
       }
-      r_49[0i] = (r_46[0i] + acc_50[0i]);
-      var1_25[0i] = r_49[0i];
-      r_59[0i] = var2_29[0i];
+      r_50[0i] = (r_47[0i] + acc_51[0i]);
+      var1_25[0i] = r_50[0i];
+      r_60[0i] = var2_29[0i];
       workgroupBarrier();
       if (t0_primary_38 != 0i) {
-        part_63 = r_39[0i];
-        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(part_63);
+        part_64 = r_39[0i];
+        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(part_64);
       }
       workgroupBarrier();
-      acc_61[0i] = 0.0f;
-      for (rk_62 = 0i; rk_62 < 32i; rk_62 = rk_62 + 1i) {
-        acc_61[0i] = (acc_61[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_64 * 32i) + rk_62) * 4i)) >> 2u]));
+      acc_62[0i] = 0.0f;
+      for (rk_63 = 0i; rk_63 < 32i; rk_63 = rk_63 + 1i) {
+        acc_62[0i] = (acc_62[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_65 * 32i) + rk_63) * 4i)) >> 2u]));
       }
-      r_60[0i] = acc_61[0i];
-      r_66[0i] = (r_59[0i] + r_60[0i]);
-      var2_29[0i] = r_66[0i];
+      r_61[0i] = acc_62[0i];
+      r_67[0i] = (r_60[0i] + r_61[0i]);
+      var2_29[0i] = r_67[0i];
     }
-    r_67[0i] = var0_17[0i];
-    r_68[0i] = var1_25[0i];
-    r_69[0i] = var2_29[0i];
-    workgroupBarrier();
-    if (t3_primary_65 != 0i) {
-      smem[bitcast<u32>((t3_d0_64 * 4i)) >> 2u] = bitcast<u32>(r_69[0i]);
-    }
-    workgroupBarrier();
-    r_70[0i] = bitcast<f32>(smem[bitcast<u32>(((t4_d0_71 + t4_d1_72) * 4i)) >> 2u]);
-    s_74 = 8.0f;
-    f_75 = s_74;
-    r_76[0i] = f_75;
-    workgroupBarrier();
-    if (t5_primary_78 != 0i) {
-      smem[bitcast<u32>(0i) >> 2u] = bitcast<u32>(r_76[0i]);
-    }
-    workgroupBarrier();
-    r_77[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
-    r_79[0i] = (r_70[0i] * r_77[0i]);
-    workgroupBarrier();
-    if (t4_primary_73 != 0i) {
-      smem[bitcast<u32>(((t4_d0_71 + t4_d1_72) * 4i)) >> 2u] = bitcast<u32>(r_79[0i]);
-    }
-    workgroupBarrier();
-    r_80[0i] = bitcast<f32>(smem[bitcast<u32>(0i) >> 2u]);
-    s_81 = 32i;
-    s_82 = select(select((g0_21 / select(s_81, 1i, ((select(0i, 1i, s_81 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_81 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_81 == (-1i))) != 0i)), 0i, (s_81 == 0i));
-    if ((select(0i, 1i, bitcast<u32>(s_82) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t6_d0_85)) < bitcast<u32>(dim_s_1_5))) != 0i) {
-      ld_84 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_82 * dim_s_1_5) + (s_13 + t6_d0_85)) * 2i)) >> 2u], ((bitcast<u32>((((s_82 * dim_s_1_5) + (s_13 + t6_d0_85)) * 2i)) & 3u) * 8u), 16u));
+    r_68[0i] = var0_17[0i];
+    r_69[0i] = var1_25[0i];
+    r_70[0i] = var2_29[0i];
+    s_71 = 8.0f;
+    f_72 = s_71;
+    r_73[0i] = f_72;
+    r_74[0i] = (r_70[0i] * r_73[0i]);
+    s_75 = 32i;
+    s_76 = select(select((g0_21 / select(s_75, 1i, ((select(0i, 1i, s_75 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_75 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_75 == (-1i))) != 0i)), 0i, (s_75 == 0i));
+    if ((select(0i, 1i, bitcast<u32>(s_76) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t4_d0_79)) < bitcast<u32>(dim_s_1_5))) != 0i) {
+      ld_78 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_76 * dim_s_1_5) + (s_13 + t4_d0_79)) * 2i)) >> 2u], ((bitcast<u32>((((s_76 * dim_s_1_5) + (s_13 + t4_d0_79)) * 2i)) & 3u) * 8u), 16u));
     } else {
-      ld_84 = 0i;
+      ld_78 = 0i;
     }
-    r_83[0i] = unpack2x16float(bitcast<u32>(ld_84)).x;
-    r_87[0i] = r_83[0i];
-    workgroupBarrier();
-    if (t6_primary_86 != 0i) {
-      smem[bitcast<u32>((t6_d0_85 * 4i)) >> 2u] = bitcast<u32>(r_87[0i]);
-    }
-    workgroupBarrier();
-    r_88[0i] = bitcast<f32>(smem[bitcast<u32>((t2_d1_55 * 4i)) >> 2u]);
-    r_89[0i] = (r_67[0i] + ((r_68[0i] - r_80[0i]) * r_88[0i]));
-    var0_17[0i] = r_89[0i];
+    r_77[0i] = unpack2x16float(bitcast<u32>(ld_78)).x;
+    r_81[0i] = r_77[0i];
+    r_82[0i] = (r_68[0i] + ((r_69[0i] - r_74[0i]) * r_81[0i]));
+    var0_17[0i] = r_82[0i];
   }
-  r_90[0i] = var0_17[0i];
-  r_91[0i] = fn_round_f16(r_90[0i]);
-  if (t2_primary_56 != 0i) {
-    if ((select(0i, 1i, bitcast<u32>((s_10 + t2_d0_54)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s_13 + t2_d1_55)) < bitcast<u32>(dim_c_1_7))) != 0i) {
+  r_83[0i] = var0_17[0i];
+  r_84[0i] = fn_round_f16(r_83[0i]);
+  if (t2_primary_57 != 0i) {
+    if ((select(0i, 1i, bitcast<u32>((s_10 + t2_d0_55)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s_13 + t2_d1_56)) < bitcast<u32>(dim_c_1_7))) != 0i) {
       {
-        let a = bitcast<u32>(((((s_10 + t2_d0_54) * dim_c_1_7) + (s_13 + t2_d1_55)) * 2i)) >> 2u;
-        let sh = ((bitcast<u32>(((((s_10 + t2_d0_54) * dim_c_1_7) + (s_13 + t2_d1_55)) * 2i)) & 3u) * 8u);
+        let a = bitcast<u32>(((((s_10 + t2_d0_55) * dim_c_1_7) + (s_13 + t2_d1_56)) * 2i)) >> 2u;
+        let sh = ((bitcast<u32>(((((s_10 + t2_d0_55) * dim_c_1_7) + (s_13 + t2_d1_56)) * 2i)) & 3u) * 8u);
         atomicAnd(&g_c[a], ~(0xffffu << sh));
-        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_91[0i])) & 0xffffu) << sh);
+        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_84[0i])) & 0xffffu) << sh);
       }
     }
   }

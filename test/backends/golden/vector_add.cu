@@ -42,21 +42,25 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   int ld_11 = 0;
   int j_12 = 0;
   int t0_d0_13 = 0;
-  int w_15 = 0;
+  int u_14 = 0;
   int w_16 = 0;
   int w_17 = 0;
   int w_18 = 0;
-  int ld_19 = 0;
-  int j_20 = 0;
-  int j_22 = 0;
-  int c_23 = 0;
-  int c_24 = 0;
+  int w_19 = 0;
+  int ld_20 = 0;
+  int j_21 = 0;
+  int u_22 = 0;
+  int j_24 = 0;
   int c_25 = 0;
   int c_26 = 0;
-  int j_27 = 0;
+  int c_27 = 0;
+  int c_28 = 0;
+  int j_29 = 0;
+  int u_30 = 0;
+  int c_31 = 0;
   float r_6[8];
-  float r_14[8];
-  float r_21[8];
+  float r_15[8];
+  float r_23[8];
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
@@ -73,91 +77,53 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
       r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
       r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_10);
     } else {
-      if (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0)))) {
-        ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))));
-      } else {
-        ld_11 = 0;
+      for (u_14 = 0; u_14 < 4; u_14 += 1) {
+        if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_14)))) < ((unsigned)dim_x_0_0)))) {
+          ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_14)))) * ((unsigned)4))))));
+        } else {
+          ld_11 = 0;
+        }
+        r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)u_14)))] = __int_as_float(ld_11);
       }
-      r_6[((int)(((unsigned)j_12) * ((unsigned)4)))] = __int_as_float(ld_11);
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) < ((unsigned)dim_x_0_0)))) {
-        ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) * ((unsigned)4))))));
-      } else {
-        ld_11 = 0;
-      }
-      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(ld_11);
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) < ((unsigned)dim_x_0_0)))) {
-        ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) * ((unsigned)4))))));
-      } else {
-        ld_11 = 0;
-      }
-      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(ld_11);
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_x_0_0)))) {
-        ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) * ((unsigned)4))))));
-      } else {
-        ld_11 = 0;
-      }
-      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(ld_11);
     }
   }
   #pragma unroll
-  for (j_20 = 0; j_20 < 2; j_20 += 1) {
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = *(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_15 = v_.x; w_16 = v_.y; w_17 = v_.z; w_18 = v_.w; }
-      r_14[((int)(((unsigned)j_20) * ((unsigned)4)))] = __int_as_float(w_15);
-      r_14[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_16);
-      r_14[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_17);
-      r_14[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_18);
+  for (j_21 = 0; j_21 < 2; j_21 += 1) {
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      { const int4 v_ = *(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_16 = v_.x; w_17 = v_.y; w_18 = v_.z; w_19 = v_.w; }
+      r_15[((int)(((unsigned)j_21) * ((unsigned)4)))] = __int_as_float(w_16);
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_17);
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_18);
+      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_19);
     } else {
-      if (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1)))) {
-        ld_19 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))));
-      } else {
-        ld_19 = 0;
+      for (u_22 = 0; u_22 < 4; u_22 += 1) {
+        if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_22)))) < ((unsigned)dim_y_0_1)))) {
+          ld_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_22)))) * ((unsigned)4))))));
+        } else {
+          ld_20 = 0;
+        }
+        r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)u_22)))] = __int_as_float(ld_20);
       }
-      r_14[((int)(((unsigned)j_20) * ((unsigned)4)))] = __int_as_float(ld_19);
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) < ((unsigned)dim_y_0_1)))) {
-        ld_19 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) * ((unsigned)4))))));
-      } else {
-        ld_19 = 0;
-      }
-      r_14[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(ld_19);
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) < ((unsigned)dim_y_0_1)))) {
-        ld_19 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) * ((unsigned)4))))));
-      } else {
-        ld_19 = 0;
-      }
-      r_14[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(ld_19);
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) {
-        ld_19 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) * ((unsigned)4))))));
-      } else {
-        ld_19 = 0;
-      }
-      r_14[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(ld_19);
     }
   }
   #pragma unroll
-  for (j_22 = 0; j_22 < 8; j_22 += 1) {
-    r_21[j_22] = __fadd_rn(r_6[j_22], r_14[j_22]);
+  for (j_24 = 0; j_24 < 8; j_24 += 1) {
+    r_23[j_24] = __fadd_rn(r_6[j_24], r_15[j_24]);
   }
   #pragma unroll
-  for (j_27 = 0; j_27 < 2; j_27 += 1) {
-    c_23 = __float_as_int(r_21[((int)(((unsigned)j_27) * ((unsigned)4)))]);
-    c_24 = __float_as_int(r_21[((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) + ((unsigned)1)))]);
-    c_25 = __float_as_int(r_21[((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) + ((unsigned)2)))]);
-    c_26 = __float_as_int(r_21[((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) + ((unsigned)3)))]);
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_23), (0 | c_24), (0 | c_25), (0 | c_26));
+  for (j_29 = 0; j_29 < 2; j_29 += 1) {
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      c_25 = __float_as_int(r_23[((int)(((unsigned)j_29) * ((unsigned)4)))]);
+      c_26 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)1)))]);
+      c_27 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)2)))]);
+      c_28 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)3)))]);
+      *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_25), (0 | c_26), (0 | c_27), (0 | c_28));
     } else {
-      if (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2)))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4))))) = c_23;
-      }
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) < ((unsigned)dim_out_0_2)))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)1)))) * ((unsigned)4))))) = c_24;
-      }
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) < ((unsigned)dim_out_0_2)))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)2)))) * ((unsigned)4))))) = c_25;
-      }
-      if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_27) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) * ((unsigned)4))))) = c_26;
+      for (u_30 = 0; u_30 < 4; u_30 += 1) {
+        c_31 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)u_30)))]);
+        if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_30)))) < ((unsigned)dim_out_0_2)))) {
+          *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_30)))) * ((unsigned)4))))) = c_31;
+        }
       }
     }
   }

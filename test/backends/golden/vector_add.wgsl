@@ -121,21 +121,25 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var ld_11: i32;
   var j_12: i32;
   var t0_d0_13: i32;
-  var w_15: i32;
+  var u_14: i32;
   var w_16: i32;
   var w_17: i32;
   var w_18: i32;
-  var ld_19: i32;
-  var j_20: i32;
-  var j_22: i32;
-  var c_23: i32;
-  var c_24: i32;
+  var w_19: i32;
+  var ld_20: i32;
+  var j_21: i32;
+  var u_22: i32;
+  var j_24: i32;
   var c_25: i32;
   var c_26: i32;
-  var j_27: i32;
+  var c_27: i32;
+  var c_28: i32;
+  var j_29: i32;
+  var u_30: i32;
+  var c_31: i32;
   var r_6: array<f32, 8>;
-  var r_14: array<f32, 8>;
-  var r_21: array<f32, 8>;
+  var r_15: array<f32, 8>;
+  var r_23: array<f32, 8>;
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
@@ -154,94 +158,56 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
       r_6[((j_12 * 4i) + 2i)] = bitcast<f32>(w_9);
       r_6[((j_12 * 4i) + 3i)] = bitcast<f32>(w_10);
     } else {
-      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) {
-        ld_11 = bitcast<i32>(g_x[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
-      } else {
-        ld_11 = 0i;
+      for (u_14 = 0i; u_14 < 4i; u_14 = u_14 + 1i) {
+        if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_14)) < bitcast<u32>(dim_x_0_0)) {
+          ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_14) * 4i)) >> 2u]);
+        } else {
+          ld_11 = 0i;
+        }
+        r_6[((j_12 * 4i) + u_14)] = bitcast<f32>(ld_11);
       }
-      r_6[(j_12 * 4i)] = bitcast<f32>(ld_11);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_x_0_0)) {
-        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
-      } else {
-        ld_11 = 0i;
-      }
-      r_6[((j_12 * 4i) + 1i)] = bitcast<f32>(ld_11);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_x_0_0)) {
-        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
-      } else {
-        ld_11 = 0i;
-      }
-      r_6[((j_12 * 4i) + 2i)] = bitcast<f32>(ld_11);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0)) {
-        ld_11 = bitcast<i32>(g_x[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
-      } else {
-        ld_11 = 0i;
-      }
-      r_6[((j_12 * 4i) + 3i)] = bitcast<f32>(ld_11);
     }
   }
-  for (j_20 = 0i; j_20 < 2i; j_20 = j_20 + 1i) {
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      w_15 = bitcast<i32>(g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
-      w_16 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
-      w_17 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
-      w_18 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
-      r_14[(j_20 * 4i)] = bitcast<f32>(w_15);
-      r_14[((j_20 * 4i) + 1i)] = bitcast<f32>(w_16);
-      r_14[((j_20 * 4i) + 2i)] = bitcast<f32>(w_17);
-      r_14[((j_20 * 4i) + 3i)] = bitcast<f32>(w_18);
+  for (j_21 = 0i; j_21 < 2i; j_21 = j_21 + 1i) {
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      w_16 = bitcast<i32>(g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
+      w_17 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
+      w_18 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u]);
+      w_19 = bitcast<i32>(g_y[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u]);
+      r_15[(j_21 * 4i)] = bitcast<f32>(w_16);
+      r_15[((j_21 * 4i) + 1i)] = bitcast<f32>(w_17);
+      r_15[((j_21 * 4i) + 2i)] = bitcast<f32>(w_18);
+      r_15[((j_21 * 4i) + 3i)] = bitcast<f32>(w_19);
     } else {
-      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) {
-        ld_19 = bitcast<i32>(g_y[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u]);
-      } else {
-        ld_19 = 0i;
+      for (u_22 = 0i; u_22 < 4i; u_22 = u_22 + 1i) {
+        if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_22)) < bitcast<u32>(dim_y_0_1)) {
+          ld_20 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_22) * 4i)) >> 2u]);
+        } else {
+          ld_20 = 0i;
+        }
+        r_15[((j_21 * 4i) + u_22)] = bitcast<f32>(ld_20);
       }
-      r_14[(j_20 * 4i)] = bitcast<f32>(ld_19);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_19 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u]);
-      } else {
-        ld_19 = 0i;
-      }
-      r_14[((j_20 * 4i) + 1i)] = bitcast<f32>(ld_19);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_19 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u]);
-      } else {
-        ld_19 = 0i;
-      }
-      r_14[((j_20 * 4i) + 2i)] = bitcast<f32>(ld_19);
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1)) {
-        ld_19 = bitcast<i32>(g_y[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u]);
-      } else {
-        ld_19 = 0i;
-      }
-      r_14[((j_20 * 4i) + 3i)] = bitcast<f32>(ld_19);
     }
   }
-  for (j_22 = 0i; j_22 < 8i; j_22 = j_22 + 1i) {
-    r_21[j_22] = (r_6[j_22] + r_14[j_22]);
+  for (j_24 = 0i; j_24 < 8i; j_24 = j_24 + 1i) {
+    r_23[j_24] = (r_6[j_24] + r_15[j_24]);
   }
-  for (j_27 = 0i; j_27 < 2i; j_27 = j_27 + 1i) {
-    c_23 = bitcast<i32>(r_21[(j_27 * 4i)]);
-    c_24 = bitcast<i32>(r_21[((j_27 * 4i) + 1i)]);
-    c_25 = bitcast<i32>(r_21[((j_27 * 4i) + 2i)]);
-    c_26 = bitcast<i32>(r_21[((j_27 * 4i) + 3i)]);
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      g_out[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u] = bitcast<u32>((0i | c_23));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u] = bitcast<u32>((0i | c_24));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u] = bitcast<u32>((0i | c_25));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u] = bitcast<u32>((0i | c_26));
+  for (j_29 = 0i; j_29 < 2i; j_29 = j_29 + 1i) {
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      c_25 = bitcast<i32>(r_23[(j_29 * 4i)]);
+      c_26 = bitcast<i32>(r_23[((j_29 * 4i) + 1i)]);
+      c_27 = bitcast<i32>(r_23[((j_29 * 4i) + 2i)]);
+      c_28 = bitcast<i32>(r_23[((j_29 * 4i) + 3i)]);
+      g_out[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u] = bitcast<u32>((0i | c_25));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u] = bitcast<u32>((0i | c_26));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u] = bitcast<u32>((0i | c_27));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u] = bitcast<u32>((0i | c_28));
     } else {
-      if (bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) {
-        g_out[bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>(c_23);
-      }
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i)) < bitcast<u32>(dim_out_0_2)) {
-        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 1i) * 4i)) >> 2u] = bitcast<u32>(c_24);
-      }
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i)) < bitcast<u32>(dim_out_0_2)) {
-        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 2i) * 4i)) >> 2u] = bitcast<u32>(c_25);
-      }
-      if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2)) {
-        g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_27 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_27 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i) * 4i)) >> 2u] = bitcast<u32>(c_26);
+      for (u_30 = 0i; u_30 < 4i; u_30 = u_30 + 1i) {
+        c_31 = bitcast<i32>(r_23[((j_29 * 4i) + u_30)]);
+        if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_30)) < bitcast<u32>(dim_out_0_2)) {
+          g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_30) * 4i)) >> 2u] = bitcast<u32>(c_31);
+        }
       }
     }
   }
