@@ -41,7 +41,10 @@ interface Declaration {
 
 export interface Instance {
   readonly name: string;
+  /** The kernel for wasm, and for every target when there is no gpuSource. */
   readonly source: string;
+  /** The same kernel (same parameters) shaped for GPUs, for the CUDA and WGSL artifacts. */
+  readonly gpuSource?: string;
   /** Template parameters, as [name, value] pairs (they travel to worker threads). */
   readonly set: readonly (readonly [string, string])[];
 }
@@ -82,25 +85,28 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
       entry = { ...entry, ...wasmEntry(i, wk.lowering, job.relaxedSimd) };
     }
     if (job.targets.includes('cuda') || job.targets.includes('wgsl')) {
+      const kg = i.gpuSource ? compile(i.gpuSource, { set: new Map(i.set), file: `${i.name}.gpu.tile` }) : k;
+      const signature = (x: typeof k): string => JSON.stringify(x.params);
+      if (signature(kg) !== signature(k)) throw new Error('its GPU form takes other parameters than its wasm form');
       if (job.targets.includes('cuda')) {
-        const lowered = lowerForCuda(k);
+        const lowered = lowerForCuda(kg);
         files.push({ path: `cuda/${i.name}.cu`, data: emitCudaFile([lowered]) }, { path: `cuda/${i.name}.h`, data: emitCudaHeader([{ kernel: lowered.kernel, lowered }], `TILEBIT_${i.name.toUpperCase()}_H`) });
         entry = {
           ...entry,
           cuda: {
-            file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name),
+            file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, grid: kg.grid, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name),
             features: { mma: false, cpAsync: false, ldmatrix: false, warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
           },
         };
       }
       if (job.targets.includes('wgsl')) {
-        const wl = lowerForGpu(k, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false });
+        const wl = lowerForGpu(kg, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false });
         const w = emitWgsl(wl);
         files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data: dataImage(wl.module) });
         entry = {
           ...entry,
           wgsl: {
-            file: `wgsl/${i.name}.wgsl`, data: `wgsl/${i.name}.data`, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings,
+            file: `wgsl/${i.name}.wgsl`, data: `wgsl/${i.name}.data`, grid: kg.grid, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings,
             args: wl.args.map((a) => a.name), traps: wl.module.traps,
             features: { shaderF16: false, dot4x8: wl.features.dot4x8, subgroups: wl.features.subgroups, ...(wl.features.subgroups ? { subgroupMinSize: job.wgslSubgroups! } : {}) },
           },
@@ -116,8 +122,9 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
 /**
  * A kernel of the manifest. The wasm fields (file, args, dataBytes, scratchBytes, traps, features) are
  * there when wasm was built; `cuda` and `wgsl` describe those artifacts: the launch arguments after the
- * tensor buffers (size symbols, then scalars), threads per block, shared memory, and which target
- * features the code uses.
+ * tensor buffers (size symbols, then scalars), the grid and threads per block (a generated kernel may
+ * be shaped differently for GPUs than for wasm: same parameters, other tiles), shared memory, and which
+ * target features the code uses.
  */
 export interface ManifestKernel {
   readonly name: string;
@@ -133,9 +140,9 @@ export interface ManifestKernel {
   readonly scratchBytes?: number;
   readonly traps?: readonly string[];
   readonly features?: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
-  readonly cuda?: { readonly file: string; readonly header: string; readonly threads: number; readonly sharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
+  readonly cuda?: { readonly file: string; readonly header: string; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
   readonly wgsl?: {
-    readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly threads: number; readonly sharedBytes: number;
+    readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number;
     readonly bindings: readonly WgslBinding[]; readonly args: readonly string[];
     /** shaderF16, dot4x8, subgroups: whether the code needs them; subgroupMinSize: the subgroup size it assumes, when it uses subgroups. */
     readonly features: Readonly<Record<string, boolean | number>>;
@@ -147,7 +154,7 @@ export interface BuildReport {
   readonly reused: readonly string[];
 }
 
-const VERSION = 3; // bump when artifacts change meaning: it is part of every content hash
+const VERSION = 4; // bump when artifacts change meaning: it is part of every content hash
 
 function expand(d: Declaration): { name: string; options: Options }[] {
   const keys = Object.keys(d.product ?? {});
@@ -163,9 +170,15 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
     for (const { name, options } of expand(d)) {
       if (!/^[A-Za-z_]\w*$/.test(name)) throw new BuildError(`kernel instance name '${name}' is not an identifier`);
       let source: string;
+      let gpuSource: string | undefined;
       try {
         if (d.source) source = readFileSync(resolve(base, d.source), 'utf8');
-        else if (d.generator === 'dequant-gemm') source = dequantGemm({ ...(options as unknown as DequantGemmOptions), name }).source;
+        else if (d.generator === 'dequant-gemm') {
+          // Tiles per target (DequantGemmOptions.target) unless the options fix them.
+          const o = { ...(options as unknown as DequantGemmOptions), name };
+          source = dequantGemm(o.target ? o : { ...o, target: 'cpu' }).source;
+          if (!o.target) gpuSource = dequantGemm({ ...o, target: 'gpu' }).source;
+        }
         else if (d.generator === 'flash-attention') source = flashAttention({ ...(options as unknown as FlashAttentionOptions), name }).source;
         else if (d.generator === 'decode-attention') source = decodeAttention({ ...(options as unknown as DecodeAttentionOptions), name }).source;
         else throw new Error('give "source" (a .tile file) or "generator" (dequant-gemm, flash-attention, decode-attention)');
@@ -173,7 +186,7 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
         throw new BuildError(`kernel '${name}' failed to build: ${(e as Error).message}`);
       }
       const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
-      out.push({ name, source, set });
+      out.push({ name, source, ...(gpuSource ? { gpuSource } : {}), set });
     }
   }
   const names = out.map((i) => i.name);
@@ -183,7 +196,7 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
 }
 
 const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[], wgslSubgroups: number | null): string =>
-  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
+  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, gpuSource: i.gpuSource ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
 
 /** Compiles jobs on worker threads, `count` at a time; calls `done` as each finishes. */
 async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { files: Artifact[]; entry: ManifestKernel }) => void): Promise<void> {

@@ -189,7 +189,7 @@ export async function launchWebGpu(name, tensors, scalars = {}, options = {}) {
   const dataBuf = upload(data, GPUBufferUsage.STORAGE);
   const err = upload(new Uint8Array(4), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   owned.push(dataBuf, err);
-  const grid = [0, 1, 2].map((i) => (k.grid[i] ? evalSym(k.grid[i], env) : 1));
+  const grid = [0, 1, 2].map((i) => (w.grid[i] ? evalSym(w.grid[i], env) : 1));
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   const encoder = device.createCommandEncoder();
   for (let z0 = 0; z0 < grid[2]; z0 += max) for (let y0 = 0; y0 < grid[1]; y0 += max) for (let x0 = 0; x0 < grid[0]; x0 += max) {

@@ -91,17 +91,30 @@ describe('tilebit build', () => {
     writeFileSync(join(work, 'lib.json'), JSON.stringify({ kernels: [
       { name: 'add', source: resolve('examples/vector_add.tile'), set: { BLOCK: 256 } },
       { name: 'rows', source: resolve('examples/softmax.tile'), set: { BN: 256 } },
+      { name: 'gemv', generator: 'dequant-gemm', options: { weight: 'u4', groupSize: 32, activation: 'f32', m: 1 } },
     ] }));
     // The WGSL may use subgroups of 4 or more invocations (SwiftShader's size); the manifest says which kernels do.
     await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'wgsl'], wgslSubgroups: 4 });
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     const features = Object.fromEntries(manifest.kernels.map((k: { name: string; wgsl: { features: unknown } }) => [k.name, k.wgsl.features]));
-    expect(features).toEqual({ add: { shaderF16: false, dot4x8: false, subgroups: false }, rows: { shaderF16: false, dot4x8: false, subgroups: true, subgroupMinSize: 4 } });
+    expect(features).toEqual({
+      add: { shaderF16: false, dot4x8: false, subgroups: false },
+      rows: { shaderF16: false, dot4x8: false, subgroups: true, subgroupMinSize: 4 },
+      gemv: { shaderF16: false, dot4x8: false, subgroups: false },
+    });
+    // The generated GEMV is shaped per target: register-blocked tiles for wasm, K split over a block's
+    // threads on GPUs (its own grid: one block per row of A).
+    const gemv = manifest.kernels.find((k: { name: string }) => k.name === 'gemv');
+    expect(gemv.wgsl.grid[0]).toEqual({ kind: 'symbol', name: 'M' });
+    expect(gemv.wgsl.grid).not.toEqual(gemv.grid);
     expect(readFileSync(join(out, 'wgsl/rows.wgsl'), 'utf8')).toContain('subgroupShuffleXor');
     expect(readFileSync(join(out, 'index.d.ts'), 'utf8')).toMatch(/export function add_webgpu\(tensors: \{ x: TensorArg<Float32Array>/);
-    const r = runChild<{ same: boolean; exact: boolean; failed: string; rowsError: number }>(fileURLToPath(new URL('./support/bindings_webgpu_child.ts', import.meta.url)), [out]);
-    expect(r).toMatchObject({ same: true, exact: true, failed: 'add: tensor y has shape [1001]; it needs [1000]' });
-    expect(r.rowsError).toBeLessThan(1e-6);
+    const child = fileURLToPath(new URL('./support/bindings_webgpu_child.ts', import.meta.url));
+    expect(runChild(child, [out, 'add'])).toEqual({ same: true, exact: true, failed: 'add: tensor y has shape [1001]; it needs [1000]' });
+    expect(runChild<{ rowsError: number }>(child, [out, 'rows']).rowsError).toBeLessThan(1e-6);
+    const { gemvErrors } = runChild<{ gemvErrors: number[] }>(child, [out, 'gemv']);
+    expect(gemvErrors).toHaveLength(2);
+    for (const e of gemvErrors) expect(e).toBeLessThan(1e-5);
     await expect(build(join(work, 'lib.json'), { out, workers: 1, targets: ['wgsl'], wgslSubgroups: 3 })).rejects.toThrow('--wgsl-subgroups 3: the smallest subgroup size must be a power of two, at least 2');
   }, 300_000);
 

@@ -6,7 +6,7 @@ import { dequantGemmCandidates, tune } from '../tune.ts';
 import { type Args, UsageError } from './args.ts';
 
 const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|bf16|f32] [--scale f16|bf16|f32|e8m0]
-                    [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--name NAME]
+                    [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--name NAME] [--target wasm|webgpu|cuda]
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on wasm; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]`;
@@ -36,10 +36,14 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
   const weight = one('weight');
   const group = int('group');
   if (!weight || group === undefined) throw new UsageError(USAGE);
+  const target = one('target');
+  if (target !== undefined && !['wasm', 'webgpu', 'cuda'].includes(target)) throw new UsageError(`--target ${target}: the tiles are shaped for wasm, webgpu or cuda`);
   const options: DequantGemmOptions = {
     weight, groupSize: group, activation: one('act'), scale: one('scale'), zeroPoint: one('zero') ?? null,
     m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), name: one('name'),
+    target: target === undefined || target === 'wasm' ? 'cpu' : 'gpu',
   };
+  if (args.options.has('tune') && options.target === 'gpu') throw new UsageError('--tune times candidates on wasm; it tunes --target wasm tiles only');
   if (!args.options.has('tune')) {
     print(dequantGemm(options).source.trimEnd());
     return 0;

@@ -32,7 +32,7 @@ commands:
   compile FILE --target wasm [-o FILE.wasm] [--text]   write the module, or print its text form
   compile FILE --target cuda|wgsl [-o FILE]           write (or print) CUDA C with its header, or WGSL
   check FILE                 parse, elaborate and verify every kernel of a file
-  gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M]
+  gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M --target wasm|webgpu|cuda]
   gen flash-attention --head-dim D [--causal]   gen decode-attention --head-dim D --cache T
                              print a generated kernel (.tile source)
   build lib.json --out DIR [--targets wasm] [--workers N]
@@ -54,8 +54,8 @@ const commands: Record<string, Command> = {
   run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir', 'workers']), run: runCommand },
   compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
-  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'k', 'n', 'tune-cache']), run: genCommand },
-  build: { valued: new Set(['out', 'targets', 'workers']), run: buildCommand },
+  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'k', 'n', 'tune-cache', 'target']), run: genCommand },
+  build: { valued: new Set(['out', 'targets', 'workers', 'wgsl-subgroups']), run: buildCommand },
   quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z']), run: quantizeCommand },
 };
 

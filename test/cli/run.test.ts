@@ -100,4 +100,20 @@ describe('tilebit gen', () => {
     expect(bad.status).toBe(2);
     expect(bad.err).toMatch(/unknown kernel kind 'softmax'; the kinds are: dequant-gemm, flash-attention, decode-attention/);
   });
+  it('shapes dequant-GEMM tiles for the target named by --target', async () => {
+    const argv = ['dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '1'];
+    expect((await cli('gen', ...argv)).out).toMatch(/^kernel dequant_gemm_u4_f16_f16_g128<BM = 1, BN = 64, BK = 128>/m);
+    for (const target of ['webgpu', 'cuda']) expect((await cli('gen', ...argv, '--target', target)).out).toMatch(/^kernel dequant_gemv_u4_f16_f16_g128<BN = 64, BK = 64>/m);
+    expect((await cli('gen', ...argv, '--target', 'tpu')).err).toMatch(/--target tpu: the tiles are shaped for wasm, webgpu or cuda/);
+    expect((await cli('gen', ...argv, '--target', 'cuda', '--tune', '--k', '256', '--n', '64')).err).toMatch(/--tune times candidates on wasm/);
+  });
+});
+
+describe('tilebit build', () => {
+  it('takes --wgsl-subgroups with its value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    writeFileSync(join(dir, 'lib.json'), JSON.stringify({ kernels: [{ name: 'add', source: join(process.cwd(), 'examples/vector_add.tile') }] }));
+    const r = await cli('build', join(dir, 'lib.json'), '--out', join(dir, 'out'), '--targets', 'wgsl', '--wgsl-subgroups', '3');
+    expect(r.err).toMatch(/--wgsl-subgroups 3: the smallest subgroup size must be a power of two/);
+  });
 });
