@@ -84,9 +84,13 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
 
 for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
   for (const [M, K, N] of small ? ([[1, 256, 512]] as const) : ([[1, 8192, 28672], [16, 8192, 8192]] as const)) {
-    const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M }).source;
     const bits = parseDType(weight).bits;
-    add(`gemm_${weight}_m${M}_n${N}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N);
+    // The generator's GPU shapes (M = 1: K split over a block's threads; M = 16: 64x64 tiles) and, for
+    // comparison, its CPU shapes, which were all this bundle had before.
+    for (const target of ['gpu', 'cpu'] as const) {
+      const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M, target }).source;
+      add(`gemm_${weight}_m${M}_n${N}${target === 'cpu' ? '_cputiles' : ''}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N);
+    }
   }
 }
 {
