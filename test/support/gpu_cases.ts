@@ -110,6 +110,17 @@ export const gpuCases: readonly GpuCase[] = [
     set: { W, N: 67 },
     seed: 11,
   })),
+  // Integers of 8 bits or fewer to floats (the GPU lowering's exponent-field conversion), every code.
+  ...['u1', 'u3', 'i3', 'i5', 'u8', 'i8'].map((W) => ({
+    name: `int_casts_${W}`,
+    source: `kernel int_casts<W: dtype = u8>(x: W[N], y: f32[N], z: f16[N]) grid(cdiv(N, 64)) threads(32) {
+      let v = load x[block.x * 64 :+ 64];
+      store y[block.x * 64 :+ 64] = cast<f32>(v) * 1024.0;
+      store z[block.x * 64 :+ 64] = cast<f16>(v);
+    }`,
+    set: { W, N: 1000 },
+    seed: 19,
+  })),
   // Runs of whole words: loads and stores by words where aligned and inside, per element elsewhere.
   ...([['u3', 64], ['u3', 70], ['i2', 64], ['f16', 64], ['f4e2m1', 66]] as const).map(([W, N]) => ({
     name: `runs_${W}_${N}`,

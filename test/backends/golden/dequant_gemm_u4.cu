@@ -240,7 +240,7 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
       r_47[0] = var1_25[0];
       #pragma unroll
       for (j_49 = 0; j_49 < 16; j_49 += 1) {
-        r_48[j_49] = __int2float_rn(r_40[j_49]);
+        r_48[j_49] = __fsub_rn(__int_as_float((r_40[j_49] | 1258291200)), 8388608.0f);
       }
       acc_51[0] = 0.0f;
       for (k0_52 = 0; k0_52 < 32; k0_52 += 16) {

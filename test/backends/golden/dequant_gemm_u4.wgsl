@@ -298,7 +298,7 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
       }
       r_47[0i] = var1_25[0i];
       for (j_49 = 0i; j_49 < 16i; j_49 = j_49 + 1i) {
-        r_48[j_49] = f32(r_40[j_49]);
+        r_48[j_49] = (bitcast<f32>((r_40[j_49] | 1258291200i)) - 8388608.0f);
       }
       acc_51[0i] = 0.0f;
       for (k0_52 = 0i; k0_52 < 32i; k0_52 = k0_52 + 16i) {
