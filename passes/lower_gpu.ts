@@ -424,6 +424,11 @@ class GpuLowerer extends LowererBase {
         // The copy is done at once, spread over the threads; wait_async makes it visible to all.
         const sh = this.shared.get(s.shared)!;
         const t = this.tensors.get(s.tensor)!;
+        const runs = this.copyByRuns(sh, s.sharedIndex, t, s.index);
+        if (runs) {
+          this.out.push(...runs);
+          return;
+        }
         const v = this.fresh('cp', 'i32');
         this.out.push(...this.forSliceElements(s.sharedIndex, (coords, sliceVars) => {
           const src = sliceCoords(s.index, sliceVars, (id) => this.scalar(id));
@@ -455,6 +460,54 @@ class GpuLowerer extends LowererBase {
     const vars = shape.map((n, d) => op('i32.rem_u', op('i32.div_u', get(e), i32(st[d]!)), i32(n)));
     const coords = sliceCoords(index, vars, (id) => this.scalar(id));
     return [forLoop(e, get('tid'), i32(size(shape)), f(coords, vars), i32(this.kernel.threads))];
+  }
+
+  /**
+   * A global-to-shared copy by runs of 16, 8 or 4 bytes (the widest that fits), when the slice's last
+   * dimension is the tensor's last and contiguous in shared memory, the shared strides and slot offset
+   * keep runs aligned, a swizzle moves whole runs, and the slice's last extent is a whole number of
+   * runs. Each thread copies runs as words; a run at the tensor's edge, or misaligned in either memory
+   * (checked at run time), goes element by element, with zeros outside. Null when it does not apply.
+   */
+  copyByRuns(sh: SharedSlot, sharedIndex: readonly IndexEntry[], t: TensorInfo, index: readonly IndexEntry[]): Stmt[] | null {
+    const bits = parseDType(t.dtype).bits;
+    const shape = sharedIndex.flatMap((e) => (e.extent === null ? [] : [e.extent]));
+    const l = sh.type.layout;
+    if (shape.length === 0 || sharedIndex.at(-1)!.extent === null || index.at(-1)!.extent === null || l.strides.at(-1) !== 1) return null;
+    const bytes = [16, 8, 4].find((n) => {
+      const run = (n * 8) / bits;
+      return Number.isInteger(run) && shape.at(-1)! % run === 0 && sh.offset % n === 0 &&
+        l.strides.every((st, d) => d === l.strides.length - 1 || (st * bits) % (n * 8) === 0) &&
+        (!l.swizzle || (1 << l.swizzle.base) % run === 0);
+    });
+    if (bytes === undefined) return null;
+    const run = (bytes * 8) / bits;
+    const runShape = [...shape.slice(0, -1), shape.at(-1)! / run];
+    const st = rowMajorStrides(runShape);
+    const r = this.fresh('r', 'i32');
+    const vars = runShape.map((n, d) => {
+      const v = op('i32.rem_u', op('i32.div_u', get(r), i32(st[d]!)), i32(n));
+      return d === runShape.length - 1 ? mul(v, i32(run)) : v;
+    });
+    const src = sliceCoords(index, vars, (id) => this.scalar(id));
+    const dst = sliceCoords(sharedIndex, vars, (id) => this.scalar(id));
+    const d = src.length - 1;
+    const inside = op('i32.and', this.inside(t, src), op('i32.lt_u', add(src[d]!, i32(run - 1)), get(t.dims[d]!)));
+    const bitAt = mul(this.globalLinear(t, src), i32(bits));
+    const to = add(i32(sh.offset), op('i32.shr_u', mul(sharedElementOffset(l, dst), i32(bits)), i32(3)));
+    // Both ends aligned (a slice may start anywhere along the last dimension, in either memory).
+    const aligned = op('i32.eqz', op('i32.or', op('i32.and', bitAt, i32(bytes * 8 - 1)), op('i32.and', mul(sharedElementOffset(l, dst), i32(bits)), i32(bytes * 8 - 1))));
+    const names = Array.from({ length: bytes / 4 }, () => this.fresh('w', 'i32'));
+    const fast: Stmt[] = [
+      { k: 'loadwords', mem: t.mem, addr: op('i32.shr_u', bitAt, i32(3)), names },
+      { k: 'storewords', mem: 'shared', addr: to, values: names.map((n) => get(n)) },
+    ];
+    // The rare path, element by element.
+    const u = this.fresh('u', 'i32');
+    const code = this.fresh('cp', 'i32');
+    const at = (coords: Expr[]): Expr[] => [...coords.slice(0, -1), add(coords.at(-1)!, get(u))];
+    const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, at(src), code), ...this.writeShared(sh, at(dst), get(code))] }];
+    return [forLoop(r, get('tid'), i32(size(runShape)), [ifThen(op('i32.and', inside, aligned), fast, slow)], i32(this.kernel.threads))];
   }
 
   // ---- global and shared memory ----

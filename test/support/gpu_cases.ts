@@ -110,6 +110,26 @@ export const gpuCases: readonly GpuCase[] = [
     set: { W, N: 67 },
     seed: 11,
   })),
+  // Global-to-shared copies by 16-, 8- and 4-byte runs (swizzled or padded shared layouts, sub-byte
+  // elements), with slices that start misaligned and runs that cross the tensor's edge (element by
+  // element, zeros outside): what arrives in shared memory is stored back out.
+  ...([
+    ['f16', 'row_major.swizzle(2, 3, 3)', 0, 37, 70],
+    ['u4', 'row_major', 0, 20, 130],
+    ['f16', 'strided(40, 1)', 3, 17, 45],
+    ['u8', 'row_major.swizzle(1, 2, 4)', 4, 9, 64],
+  ] as const).map(([T, layout, c0, R, C]) => ({
+    name: `copies_${T}_${c0}_${layout.replace(/\W+/g, '_')}`,
+    source: `kernel copies<T: dtype = f16>(x: T[R, C], y: T[R, C]) grid(cdiv(R, 8), cdiv(C, 32)) threads(32) {
+      let s = shared<T>[8, 32] @ ${layout};
+      copy_async s[0 :+ 8, 0 :+ 32] <- x[block.x * 8 :+ 8, block.y * 32 + ${c0} :+ 32];
+      wait_async(0);
+      sync;
+      store y[block.x * 8 :+ 8, block.y * 32 :+ 32] = load s[0 :+ 8, 0 :+ 32];
+    }`,
+    set: { T, R, C },
+    seed: 23,
+  })),
   // Integers of 8 bits or fewer to floats (the GPU lowering's exponent-field conversion), every code.
   ...['u1', 'u3', 'i3', 'i5', 'u8', 'i8'].map((W) => ({
     name: `int_casts_${W}`,
