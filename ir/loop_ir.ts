@@ -61,6 +61,16 @@ export type Stmt =
   | { readonly k: 'loadwords'; readonly mem: string; readonly addr: Expr; readonly names: readonly string[] }
   /** The 32-bit words `values` stored at byte address addr + 4i of `mem` as one access (alignment as loadwords). */
   | { readonly k: 'storewords'; readonly mem: string; readonly addr: Expr; readonly values: readonly Expr[] }
+  /**
+   * Copies `words` 32-bit words from byte address `addr` of `mem` to byte address `sharedAddr` of shared
+   * memory, both multiples of 4 * words, asynchronously where the target can (CUDA's cp.async): the
+   * words are in shared memory after the `asyncwait` that covers this copy's group (`asynccommit`).
+   */
+  | { readonly k: 'copywords'; readonly mem: string; readonly addr: Expr; readonly sharedAddr: Expr; readonly words: 1 | 2 | 4 }
+  /** Closes the group of this thread's copywords issued since the last one. */
+  | { readonly k: 'asynccommit' }
+  /** Waits until at most `pending` of this thread's groups of copies are still in flight. */
+  | { readonly k: 'asyncwait'; readonly pending: number }
   /** array[index] = value, on a per-thread register array. */
   | { readonly k: 'aset'; readonly array: string; readonly index: Expr; readonly value: Expr }
   | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr; readonly mem?: string }
@@ -242,6 +252,8 @@ export function substituteInStmts(body: readonly Stmt[], name: string, by: Expr)
         return { ...s, index: x(s.index), value: x(s.value) };
       case 'loadwords':
         return { ...s, addr: x(s.addr) };
+      case 'copywords':
+        return { ...s, addr: x(s.addr), sharedAddr: x(s.sharedAddr) };
       case 'storewords':
         return { ...s, addr: x(s.addr), values: s.values.map(x) };
       case 'store':
@@ -290,6 +302,9 @@ export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
         break;
       case 'loadwords':
         visit(s.addr);
+        break;
+      case 'copywords':
+        [s.addr, s.sharedAddr].forEach(visit);
         break;
       case 'storewords':
         [s.addr, ...s.values].forEach(visit);

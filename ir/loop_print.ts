@@ -44,6 +44,15 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
       case 'storewords':
         out.push(`${indent}storewords${s.values.length * 32}@${s.mem}[${printExpr(s.addr)}] = ${s.values.map(printExpr).join(', ')}`);
         break;
+      case 'copywords':
+        out.push(`${indent}copywords${s.words * 32}@shared[${printExpr(s.sharedAddr)}] <- @${s.mem}[${printExpr(s.addr)}]`);
+        break;
+      case 'asynccommit':
+        out.push(`${indent}asynccommit`);
+        break;
+      case 'asyncwait':
+        out.push(`${indent}asyncwait ${s.pending}`);
+        break;
       case 'aset':
         out.push(`${indent}${s.array}[${printExpr(s.index)}] = ${printExpr(s.value)}`);
         break;

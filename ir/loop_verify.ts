@@ -111,6 +111,10 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
           if (![1, 2, 4].includes(s.names.length)) problems.push(where(`loadwords of ${s.names.length} words`));
           for (const n of s.names) if (types.get(n) !== 'i32') problems.push(where(`loadwords into ${n}, which is not an i32 local`));
           break;
+        case 'copywords':
+          if (expr(s.addr) !== 'i32' || expr(s.sharedAddr) !== 'i32') problems.push(where('copy addresses must be i32'));
+          if (![1, 2, 4].includes(s.words)) problems.push(where(`copywords of ${s.words} words`));
+          break;
         case 'storewords':
           if (expr(s.addr) !== 'i32') problems.push(where('a store address must be i32'));
           if (![1, 2, 4].includes(s.values.length)) problems.push(where(`storewords of ${s.values.length} words`));

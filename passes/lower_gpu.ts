@@ -437,8 +437,12 @@ class GpuLowerer extends LowererBase {
         return;
       }
       case 'commit_async':
+        this.out.push({ k: 'asynccommit' });
         return;
       case 'wait_async':
+        // This thread's copies of the finished groups are in; the barrier makes every thread's visible.
+        this.out.push({ k: 'asyncwait', pending: s.pending }, { k: 'barrier' });
+        return;
       case 'sync':
         this.out.push({ k: 'barrier' });
         return;
@@ -466,8 +470,9 @@ class GpuLowerer extends LowererBase {
    * A global-to-shared copy by runs of 16, 8 or 4 bytes (the widest that fits), when the slice's last
    * dimension is the tensor's last and contiguous in shared memory, the shared strides and slot offset
    * keep runs aligned, a swizzle moves whole runs, and the slice's last extent is a whole number of
-   * runs. Each thread copies runs as words; a run at the tensor's edge, or misaligned in either memory
-   * (checked at run time), goes element by element, with zeros outside. Null when it does not apply.
+   * runs. Each thread copies runs as words (`copywords`: asynchronous where the target has it, CUDA's
+   * cp.async); a run at the tensor's edge, or misaligned in either memory (checked at run time), goes
+   * element by element, at once, with zeros outside. Null when it does not apply.
    */
   copyByRuns(sh: SharedSlot, sharedIndex: readonly IndexEntry[], t: TensorInfo, index: readonly IndexEntry[]): Stmt[] | null {
     const bits = parseDType(t.dtype).bits;
@@ -497,11 +502,7 @@ class GpuLowerer extends LowererBase {
     const to = add(i32(sh.offset), op('i32.shr_u', mul(sharedElementOffset(l, dst), i32(bits)), i32(3)));
     // Both ends aligned (a slice may start anywhere along the last dimension, in either memory).
     const aligned = op('i32.eqz', op('i32.or', op('i32.and', bitAt, i32(bytes * 8 - 1)), op('i32.and', mul(sharedElementOffset(l, dst), i32(bits)), i32(bytes * 8 - 1))));
-    const names = Array.from({ length: bytes / 4 }, () => this.fresh('w', 'i32'));
-    const fast: Stmt[] = [
-      { k: 'loadwords', mem: t.mem, addr: op('i32.shr_u', bitAt, i32(3)), names },
-      { k: 'storewords', mem: 'shared', addr: to, values: names.map((n) => get(n)) },
-    ];
+    const fast: Stmt[] = [{ k: 'copywords', mem: t.mem, addr: op('i32.shr_u', bitAt, i32(3)), sharedAddr: to, words: (bytes / 4) as 1 | 2 | 4 }];
     // The rare path, element by element.
     const u = this.fresh('u', 'i32');
     const code = this.fresh('cp', 'i32');
@@ -830,9 +831,18 @@ class GpuLowerer extends LowererBase {
     });
   }
 
-  /** Reinterprets bits: x's codes go to scratch, one per word; each result element gathers its bits. */
+  /**
+   * Reinterprets bits. Between types of one width, code by code in registers; otherwise x's codes go to
+   * scratch, one per word, and each result element gathers its bits.
+   */
   view(x: RTile, type: TileType): RTile {
     const [fromBits, toBits] = [parseDType(x.dtype).bits, parseDType(type.dtype).bits];
+    if (fromBits === toBits) {
+      // The same bits under another type: each element's code is its own, in the thread that holds it.
+      const same = this.newTile(type.dtype, type.shape, x.layout);
+      this.out.push(...this.forLocals(same.length, (j) => [aset(same, j, heldFromCode(type.dtype, codeFromHeld(x.dtype, aget(x, j))))]));
+      return this.convert(same, type.layout!);
+    }
     this.out.push({ k: 'barrier' }, ...this.spill(x, 0, (v) => codeFromHeld(x.dtype, v)), { k: 'barrier' });
     const out = this.newTile(type.dtype, type.shape, type.layout!);
     const st = rowMajorStrides(type.shape);

@@ -52,6 +52,8 @@ function stmt(s: Stmt, rules: readonly Rule[]): Stmt {
       return { ...s, index: expr(s.index, rules), value: expr(s.value, rules) };
     case 'loadwords':
       return { ...s, addr: expr(s.addr, rules) };
+    case 'copywords':
+      return { ...s, addr: expr(s.addr, rules), sharedAddr: expr(s.sharedAddr, rules) };
     case 'storewords':
       return { ...s, addr: expr(s.addr, rules), values: s.values.map((v) => expr(v, rules)) };
     case 'for':

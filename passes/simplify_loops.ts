@@ -84,6 +84,8 @@ function simplifyStmts(body: readonly Stmt[]): Stmt[] {
         return [{ ...s, addr: simplifyExpr(s.addr) }];
       case 'storewords':
         return [{ ...s, addr: simplifyExpr(s.addr), values: s.values.map(simplifyExpr) }];
+      case 'copywords':
+        return [{ ...s, addr: simplifyExpr(s.addr), sharedAddr: simplifyExpr(s.sharedAddr) }];
       case 'aset':
         return [{ ...s, index: simplifyExpr(s.index), value: simplifyExpr(s.value) }];
       case 'store':

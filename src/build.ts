@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
 import { compileWasm } from '../backends/wasm/runtime.ts';
 import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
-import { dataImage } from '../ir/loop_ir.ts';
+import { type LModule, type Stmt as LStmt, dataImage } from '../ir/loop_ir.ts';
 import { type SymExpr, outputTensors } from '../ir/tile_ir.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
 import { compile } from './api.ts';
@@ -95,7 +95,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
           ...entry,
           cuda: {
             file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, grid: kg.grid, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name),
-            features: { mma: false, cpAsync: false, ldmatrix: false, warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
+            features: { mma: false, cpAsync: usesAsyncCopies(lowered.module), ldmatrix: false, warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
           },
         };
       }
@@ -117,6 +117,12 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
   } catch (e) {
     throw new BuildError(`kernel '${i.name}' failed to build: ${(e as Error).message}`);
   }
+}
+
+/** Whether a lowered kernel copies global to shared memory asynchronously (cp.async on CUDA). */
+function usesAsyncCopies(m: LModule): boolean {
+  const any = (body: readonly LStmt[]): boolean => body.some((s) => s.k === 'copywords' || (s.k === 'for' && any(s.body)) || (s.k === 'if' && (any(s.then) || any(s.else))));
+  return m.functions.some((f) => any(f.body));
 }
 
 /**

@@ -213,6 +213,28 @@ class Printer {
         out.push(n === 1 ? `${indent}*(int*)${p} = ${vs[0]};` : `${indent}*(int${n}*)${p} = make_int${n}(${vs.join(', ')});`);
         return;
       }
+      case 'copywords': {
+        // cp.async (sm_80 and later): .cg (L2 only) for 16 bytes, .ca for 4 and 8; a plain copy before.
+        const [from, to] = [`(${memPointer(s.mem)} + (${this.expr(s.addr)}))`, `(smem + (${this.expr(s.sharedAddr)}))`];
+        const bytes = 4 * s.words;
+        const type = s.words === 1 ? 'int' : `int${s.words}`;
+        out.push(
+          `${indent}{`,
+          '#if __CUDA_ARCH__ >= 800',
+          `${indent}  asm volatile("cp.async.${bytes === 16 ? 'cg' : 'ca'}.shared.global [%0], [%1], ${bytes};\\n" :: "r"((unsigned)__cvta_generic_to_shared(${to})), "l"(${from}) : "memory");`,
+          '#else',
+          `${indent}  *(${type}*)${to} = *(const ${type}*)${from};`,
+          '#endif',
+          `${indent}}`,
+        );
+        return;
+      }
+      case 'asynccommit':
+        out.push('#if __CUDA_ARCH__ >= 800', `${indent}asm volatile("cp.async.commit_group;\\n" ::: "memory");`, '#endif');
+        return;
+      case 'asyncwait':
+        out.push('#if __CUDA_ARCH__ >= 800', `${indent}asm volatile("cp.async.wait_group ${s.pending};\\n" ::: "memory");`, '#endif');
+        return;
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;

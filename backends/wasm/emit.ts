@@ -214,8 +214,11 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
         return m.local.set(index.get(s.name)!, expr(s.value));
       case 'loadwords':
       case 'storewords':
+      case 'copywords':
+      case 'asynccommit':
+      case 'asyncwait':
       case 'aset':
-        throw new Error('emitWasm: register arrays belong to GPU lowerings');
+        throw new Error('emitWasm: register arrays, word accesses and async copies belong to GPU lowerings');
       case 'store': {
         const a = expr(s.addr);
         const v = expr(s.value);

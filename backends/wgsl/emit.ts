@@ -254,6 +254,19 @@ class Printer {
         });
         return;
       }
+      case 'copywords': {
+        // WGSL has no asynchronous copies: the words move now (the asyncwait before the barrier is a no-op).
+        const [from, to] = [this.expr(s.addr), this.expr(s.sharedAddr)];
+        for (let i = 0; i < s.words; i++) {
+          const w = this.word(s.mem, i ? `(${from} + ${4 * i}i)` : from);
+          const dst = `smem[${U(i ? `(${to} + ${4 * i}i)` : to)} >> 2u]`;
+          out.push(this.atomics.has('shared') ? `${indent}atomicStore(&${dst}, ${w});` : `${indent}${dst} = ${w};`);
+        }
+        return;
+      }
+      case 'asynccommit':
+      case 'asyncwait':
+        return;
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;

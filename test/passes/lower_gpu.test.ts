@@ -7,11 +7,11 @@ import { lowerForGpu } from '../../passes/pipeline.ts';
 import { compile } from '../../src/api.ts';
 import { gpuCases } from '../support/gpu_cases.ts';
 
-/** Words per `loadwords` from global memory, in order. */
+/** Words per global-to-shared `copywords`, in order. */
 function wordLoads(body: readonly Stmt[]): number[] {
   const out: number[] = [];
   for (const s of body) {
-    if (s.k === 'loadwords' && s.mem !== 'shared') out.push(s.names.length);
+    if (s.k === 'copywords') out.push(s.words);
     if (s.k === 'for') out.push(...wordLoads(s.body));
     if (s.k === 'if') out.push(...wordLoads(s.then), ...wordLoads(s.else));
   }
