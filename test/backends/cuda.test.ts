@@ -47,6 +47,14 @@ describe('CUDA C', () => {
     expect(haveNvcc, 'nvcc is missing').toBe(true);
   });
 
+  it('copies global to shared memory with cp.async in the DSL\'s groups (matmul\'s two-stage pipeline)', () => {
+    const cu = emitCudaFile([lowerForCuda(compile(example('matmul')))]);
+    expect(cu.match(/cp\.async\.cg\.shared\.global \[%0\], \[%1\], 16;/g)?.length).toBe(4); // a and b, before and in the loop
+    expect(cu.match(/cp\.async\.commit_group;/g)?.length).toBe(2);
+    expect(cu).toContain('cp.async.wait_group 1;');
+    expect(cu).toContain('cp.async.wait_group 0;');
+  });
+
   it.skipIf(!haveNvcc)('every kernel compiles with nvcc for sm_80 and sm_90a', () => {
     const all = lowerAll();
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-cuda-'));
