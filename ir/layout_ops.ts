@@ -1,7 +1,8 @@
-// Operators on register layouts that rewrite the mode lists: divide, reduce, permute, reshape, concat.
+// Operators on register layouts that rewrite the mode lists: divide, reduce, permute, reshape, concat,
+// and the projection a broadcast needs.
 
 import {
-  type Mode, type RegisterLayout, LayoutError, canonical, layoutEquals, makeLayout, multiply,
+  type Mode, type RegisterLayout, LayoutError, canonical, entryExtent, layoutEquals, makeLayout, multiply,
 } from './layout.ts';
 
 /** A mutable copy of a layout's lists, for splitting modes. */
@@ -185,4 +186,57 @@ function checkDim(l: RegisterLayout, dim: number): void {
   if (!(Number.isInteger(dim) && dim >= 0 && dim < l.shape.length)) {
     throw new LayoutError(`dimension ${dim} does not exist in a layout of rank ${l.shape.length}`);
   }
+}
+
+/** `reshape`, or null where a mode of `l` would straddle a new dimension boundary. */
+export function tryReshape(l: RegisterLayout, shape: readonly number[]): RegisterLayout | null {
+  try {
+    return reshape(l, shape);
+  } catch (e) {
+    if (e instanceof LayoutError) return null;
+    throw e;
+  }
+}
+
+/** The dimensions of `l`'s tile that a tile of `shape` (right-aligned) is broadcast along. */
+function broadcastDims(l: RegisterLayout, shape: readonly number[]): boolean[] {
+  const off = l.shape.length - shape.length;
+  if (off < 0 || shape.some((s, i) => s !== 1 && s !== l.shape[i + off])) {
+    throw new LayoutError(`[${shape.join(', ')}] does not broadcast to [${l.shape.join(', ')}]`);
+  }
+  return l.shape.map((_, d) => d < off || shape[d - off] === 1);
+}
+
+/**
+ * The layout of a tile of `shape` that every thread can broadcast to `l` without exchanging data:
+ * `shape` is right-aligned with l's shape, each of its dimensions either l's extent or 1 (missing
+ * leading dimensions count as 1). It is `l` reduced along the broadcast dimensions (their spatial
+ * modes become replications, their local modes go), reshaped to `shape`. Local j of `l` reads the
+ * projection's local given by `broadcastLocalTerms`.
+ */
+export function projectLayout(l: RegisterLayout, shape: readonly number[]): RegisterLayout {
+  const along = broadcastDims(l, shape);
+  return reshape(along.reduce((acc, b, d) => (b ? reduce(acc, d, true) : acc), l), shape);
+}
+
+/**
+ * For local index j of `l`, the local index in `projectLayout(l, shape)` of the same thread's source
+ * element: the digits of j's local modes outside the broadcast dimensions, composed row-major.
+ * Returned as terms: local = sum over terms of ((j / stride) % extent) * weight.
+ */
+export function broadcastLocalTerms(l: RegisterLayout, shape: readonly number[]): { stride: number; extent: number; weight: number }[] {
+  const along = broadcastDims(l, shape);
+  const terms: { stride: number; extent: number; weight: number }[] = [];
+  let stride = 1;
+  let weight = 1;
+  for (let i = l.local.length - 1; i >= 0; i--) {
+    const e = l.local[i]!;
+    const extent = entryExtent(l, e);
+    if (!along[l.modes[e]!.dim]) {
+      terms.push({ stride, extent, weight });
+      weight *= extent;
+    }
+    stride *= extent;
+  }
+  return terms;
 }

@@ -8,12 +8,13 @@
 // against a matrix) is best laid out as the projection of the instruction's layout (ir/layout.ts
 // projectLayout), where each thread already holds the elements it broadcasts, so the lowering moves no
 // data between threads. That layout is a hint, passed back through the value's producers of the same
-// shape (element-wise instructions, reshapes that add or drop unit dimensions, a var's initializer
+// shape (element-wise instructions, reshapes whose layout reshapes back, a var's initializer
 // through the var's reads); a hint replaces only an inferred layout, never one written in the source.
 // Inference runs again with the hints until they settle.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, LayoutError, layoutEquals, makeLayout, projectLayout, squeezeLayout, threadCount } from '../ir/layout.ts';
+import { type RegisterLayout, LayoutError, layoutEquals, makeLayout, threadCount } from '../ir/layout.ts';
+import { projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { printLayout } from '../ir/layout_print.ts';
 import type { Inst, Kernel, Stmt, TileType, Type, ValueId } from '../ir/tile_ir.ts';
 
@@ -76,7 +77,6 @@ export function inferLayouts(k: Kernel): Kernel {
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((s, i) => s === b[i]);
-const withoutUnits = (shape: readonly number[]): number[] => shape.filter((s) => s !== 1);
 
 /** The values and vars whose layouts the source writes. */
 function writtenLayouts(k: Kernel): { values: Set<ValueId>; vars: Set<number> } {
@@ -123,8 +123,10 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
     const operands = elementOperands(inst);
     if (operands) operands.forEach((o) => hint(o, l));
     else if (inst.op === 'reshape') {
+      // Where the layout reshapes back, the reshape keeps every element where it is (lower_gpu).
       const from = types.get(inst.x);
-      if (from && sameShape(withoutUnits(from.shape), withoutUnits(l.shape))) hint(inst.x, squeezeLayout(l, from.shape));
+      const back = from && tryReshape(l, from.shape);
+      if (back) hint(inst.x, back);
     } else if (inst.op === 'var_get') {
       const init = varInit.get(inst.var);
       if (init !== undefined) hint(init, l);

@@ -14,7 +14,8 @@
 // word never clobber each other.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, broadcastLocalTerms, entryExtent, layoutEquals, localSize, projectLayout, squeezeLayout } from '../ir/layout.ts';
+import { type RegisterLayout, entryExtent, layoutEquals, localSize } from '../ir/layout.ts';
+import { broadcastLocalTerms, projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
 import {
@@ -714,9 +715,9 @@ class GpuLowerer extends LowererBase {
       }
       case 'reshape': {
         const x = this.tile(inst.x);
-        // Adding or dropping unit dimensions keeps every element where it is, when the layouts agree.
-        const units = (sh: readonly number[]): string => sh.filter((n) => n !== 1).join(',');
-        if (units(x.shape) === units(type.shape) && layoutEquals(squeezeLayout(x.layout, type.shape), layout)) return { ...x, shape: type.shape, layout };
+        // When x's layout reshaped is the result's, every element stays where it is (unsqueeze, mostly).
+        const same = tryReshape(x.layout, type.shape);
+        if (same && layoutEquals(same, layout)) return { ...x, shape: type.shape, layout };
         const st = rowMajorStrides(type.shape);
         return this.gather(x, type.dtype, type.shape, layout, (c) => linearOf(c, st));
       }

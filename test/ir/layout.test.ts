@@ -4,9 +4,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type RegisterLayout, LayoutError, columnLocal, columnSpatial, compose, layoutEquals, local, localSize,
-  broadcastLocalTerms, logicalIndex, multiply, owners, projectLayout, replicated, replication, spatial, threadCount, tileSize,
+  logicalIndex, multiply, owners, replicated, replication, spatial, threadCount, tileSize,
 } from '../../ir/layout.ts';
-import { concat, divide, permute, reduce, reshape } from '../../ir/layout_ops.ts';
+import { broadcastLocalTerms, concat, divide, permute, projectLayout, reduce, reshape } from '../../ir/layout_ops.ts';
 import { printLayout } from '../../ir/layout_print.ts';
 
 /** Every (thread, local) -> index of a layout, as one comparable string. */

@@ -3,7 +3,8 @@
 // Whether the kernels still compute the right thing is checked on WebGPU (test/backends/webgpu.test.ts).
 
 import { describe, expect, it } from 'vitest';
-import { layoutEquals, projectLayout, squeezeLayout } from '../../ir/layout.ts';
+import { layoutEquals } from '../../ir/layout.ts';
+import { projectLayout, reshape } from '../../ir/layout_ops.ts';
 import { printLayout } from '../../ir/layout_print.ts';
 import type { Stmt as LStmt } from '../../ir/loop_ir.ts';
 import type { Kernel, Stmt, TileType } from '../../ir/tile_ir.ts';
@@ -60,7 +61,7 @@ describe('layout inference: broadcast operands', () => {
     const k = inferLayouts(compile(source));
     const t = typeOf(k, 't').layout!;
     expect(printLayout(typeOf(k, 'row').layout!)).toBe(printLayout(projectLayout(t, [64])));
-    expect(printLayout(typeOf(k, 'col').layout!)).toBe(printLayout(squeezeLayout(projectLayout(t, [16, 1]), [16])));
+    expect(printLayout(typeOf(k, 'col').layout!)).toBe(printLayout(reshape(projectLayout(t, [16, 1]), [16])));
     expect(layoutEquals(typeOf(k, 'col').layout!, typeOf(k, 't').layout!)).toBe(false);
   });
 
