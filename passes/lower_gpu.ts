@@ -333,8 +333,7 @@ class GpuLowerer extends LowererBase {
 
   /** A tile operand broadcast to `shape` and laid out by `layout`. */
   broadcastTo(x: RTile, shape: readonly number[], layout: RegisterLayout): RTile {
-    const same = x.shape.length === shape.length && x.shape.every((s, i) => s === shape[i]);
-    if (same) return this.convert(x, layout);
+    if (sameShape(x.shape, shape)) return this.convert(x, layout);
     const inThread = this.inThreadBroadcast(x, shape, layout);
     if (inThread) {
       const out = this.newTile(x.dtype, shape, layout);
@@ -500,9 +499,10 @@ class GpuLowerer extends LowererBase {
     const d = src.length - 1;
     const inside = op('i32.and', this.inside(t, src), op('i32.lt_u', add(src[d]!, i32(run - 1)), get(t.dims[d]!)));
     const bitAt = mul(this.globalLinear(t, src), i32(bits));
-    const to = add(i32(sh.offset), op('i32.shr_u', mul(sharedElementOffset(l, dst), i32(bits)), i32(3)));
+    const sharedBitAt = mul(sharedElementOffset(l, dst), i32(bits));
+    const to = add(i32(sh.offset), op('i32.shr_u', sharedBitAt, i32(3)));
     // Both ends aligned (a slice may start anywhere along the last dimension, in either memory).
-    const aligned = op('i32.eqz', op('i32.or', op('i32.and', bitAt, i32(bytes * 8 - 1)), op('i32.and', mul(sharedElementOffset(l, dst), i32(bits)), i32(bytes * 8 - 1))));
+    const aligned = op('i32.eqz', op('i32.and', op('i32.or', bitAt, sharedBitAt), i32(bytes * 8 - 1)));
     const fast: Stmt[] = [{ k: 'copywords', mem: t.mem, addr: op('i32.shr_u', bitAt, i32(3)), sharedAddr: to, words: (bytes / 4) as 1 | 2 | 4 }];
     // The rare path, element by element.
     const u = this.fresh('u', 'i32');
@@ -658,7 +658,7 @@ class GpuLowerer extends LowererBase {
       return l.at;
     }
     const tile = this.tile(id);
-    const inThread = tile.shape.length === out.shape.length && tile.shape.every((n, d) => n === out.shape[d]) ? null : this.inThreadBroadcast(tile, out.shape, out.layout);
+    const inThread = sameShape(tile.shape, out.shape) ? null : this.inThreadBroadcast(tile, out.shape, out.layout);
     if (inThread) return (j) => aget(tile, inThread(j));
     const x = this.broadcastTo(tile, out.shape, out.layout);
     return (j) => aget(x, j);
