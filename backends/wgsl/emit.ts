@@ -177,6 +177,12 @@ class Printer {
     return this.atomics.has(mem) ? `atomicLoad(&${w})` : w;
   }
 
+  /** The statement that stores u32 `value` at byte address `byteAddr` of `mem`. */
+  wordStore(mem: string, byteAddr: string, value: string): string {
+    const w = `${ident(mem)}[${U(byteAddr)} >> 2u]`;
+    return this.atomics.has(mem) ? `atomicStore(&${w}, ${value});` : `${w} = ${value};`;
+  }
+
   expr(e: Expr): string {
     switch (e.k) {
       case 'const':
@@ -248,20 +254,14 @@ class Printer {
       }
       case 'storewords': {
         const a = this.expr(s.addr);
-        s.values.forEach((v, i) => {
-          const w = `${ident(s.mem)}[${U(i ? `(${a} + ${4 * i}i)` : a)} >> 2u]`;
-          out.push(this.atomics.has(s.mem) ? `${indent}atomicStore(&${w}, ${U(this.expr(v))});` : `${indent}${w} = ${U(this.expr(v))};`);
-        });
+        s.values.forEach((v, i) => out.push(indent + this.wordStore(s.mem, i ? `(${a} + ${4 * i}i)` : a, U(this.expr(v)))));
         return;
       }
       case 'copywords': {
         // WGSL has no asynchronous copies: the words move now (the asyncwait before the barrier is a no-op).
         const [from, to] = [this.expr(s.addr), this.expr(s.sharedAddr)];
-        for (let i = 0; i < s.words; i++) {
-          const w = this.word(s.mem, i ? `(${from} + ${4 * i}i)` : from);
-          const dst = `smem[${U(i ? `(${to} + ${4 * i}i)` : to)} >> 2u]`;
-          out.push(this.atomics.has('shared') ? `${indent}atomicStore(&${dst}, ${w});` : `${indent}${dst} = ${w};`);
-        }
+        const at = (base: string, i: number): string => (i ? `(${base} + ${4 * i}i)` : base);
+        for (let i = 0; i < s.words; i++) out.push(indent + this.wordStore('shared', at(to, i), this.word(s.mem, at(from, i))));
         return;
       }
       case 'asynccommit':
@@ -274,9 +274,8 @@ class Printer {
         if (s.mem === undefined) throw new WgslEmitError('a store to constant data');
         const addr = s.offset ? `(${this.expr(s.addr)} + ${s.offset}i)` : this.expr(s.addr);
         const value = typeOf(s.value, this.types) === 'f32' ? `bitcast<u32>(${this.expr(s.value)})` : U(this.expr(s.value));
-        const w = `${ident(s.mem)}[${U(addr)} >> 2u]`;
         if (s.bits === 32) {
-          out.push(this.atomics.has(s.mem) ? `${indent}atomicStore(&${w}, ${value});` : `${indent}${w} = ${value};`);
+          out.push(indent + this.wordStore(s.mem, addr, value));
           return;
         }
         if (s.bits === 128) throw new WgslEmitError('128-bit stores have no WGSL lowering yet');
