@@ -240,33 +240,56 @@ export function substitute(e: Expr, name: string, by: Expr): Expr {
   }
 }
 
+/**
+ * A statement with `f` applied to each of its own expressions, the ones it holds directly (a loop's
+ * bounds and step, a branch's condition; not the statements nested in them). The one place that knows
+ * which fields of each statement are expressions.
+ */
+export function mapOwnExprs(s: Stmt, f: (e: Expr) => Expr): Stmt {
+  switch (s.k) {
+    case 'set':
+    case 'return':
+      return { ...s, value: f(s.value) };
+    case 'aset':
+      return { ...s, index: f(s.index), value: f(s.value) };
+    case 'loadwords':
+      return { ...s, addr: f(s.addr) };
+    case 'copywords':
+      return { ...s, addr: f(s.addr), sharedAddr: f(s.sharedAddr) };
+    case 'storewords':
+      return { ...s, addr: f(s.addr), values: s.values.map(f) };
+    case 'store':
+    case 'atomic':
+      return { ...s, addr: f(s.addr), value: f(s.value) };
+    case 'for':
+      return { ...s, start: f(s.start), end: f(s.end), step: f(s.step) };
+    case 'if':
+      return { ...s, cond: f(s.cond) };
+    default:
+      return s;
+  }
+}
+
+/** A statement's own expressions (see mapOwnExprs), in order. */
+export function ownExprs(s: Stmt): Expr[] {
+  const out: Expr[] = [];
+  mapOwnExprs(s, (e) => (out.push(e), e));
+  return out;
+}
+
+/** A statement list with `f` applied to every statement's own expressions, nested statements included. */
+export function mapExprsInStmts(body: readonly Stmt[], f: (e: Expr) => Expr): Stmt[] {
+  return body.map((s): Stmt => {
+    const t = mapOwnExprs(s, f);
+    if (t.k === 'for') return { ...t, body: mapExprsInStmts(t.body, f) };
+    if (t.k === 'if') return { ...t, then: mapExprsInStmts(t.then, f), else: mapExprsInStmts(t.else, f) };
+    return t;
+  });
+}
+
 /** A statement list with every read of local `name` replaced by `by` (assignments to it are kept). */
 export function substituteInStmts(body: readonly Stmt[], name: string, by: Expr): Stmt[] {
-  const x = (e: Expr): Expr => substitute(e, name, by);
-  return body.map((s): Stmt => {
-    switch (s.k) {
-      case 'set':
-      case 'return':
-        return { ...s, value: x(s.value) };
-      case 'aset':
-        return { ...s, index: x(s.index), value: x(s.value) };
-      case 'loadwords':
-        return { ...s, addr: x(s.addr) };
-      case 'copywords':
-        return { ...s, addr: x(s.addr), sharedAddr: x(s.sharedAddr) };
-      case 'storewords':
-        return { ...s, addr: x(s.addr), values: s.values.map(x) };
-      case 'store':
-      case 'atomic':
-        return { ...s, addr: x(s.addr), value: x(s.value) };
-      case 'for':
-        return { ...s, start: x(s.start), end: x(s.end), step: x(s.step), body: substituteInStmts(s.body, name, by) };
-      case 'if':
-        return { ...s, cond: x(s.cond), then: substituteInStmts(s.then, name, by), else: substituteInStmts(s.else, name, by) };
-      default:
-        return s;
-    }
-  });
+  return mapExprsInStmts(body, (e) => substitute(e, name, by));
 }
 
 /** Calls `f` on every expression of a statement list, subexpressions included, depth first. */
@@ -292,39 +315,9 @@ export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
     }
   };
   for (const s of body) {
-    switch (s.k) {
-      case 'set':
-      case 'return':
-        visit(s.value);
-        break;
-      case 'aset':
-        [s.index, s.value].forEach(visit);
-        break;
-      case 'loadwords':
-        visit(s.addr);
-        break;
-      case 'copywords':
-        [s.addr, s.sharedAddr].forEach(visit);
-        break;
-      case 'storewords':
-        [s.addr, ...s.values].forEach(visit);
-        break;
-      case 'store':
-      case 'atomic':
-        [s.addr, s.value].forEach(visit);
-        break;
-      case 'for':
-        [s.start, s.end, s.step].forEach(visit);
-        forEachExpr(s.body, f);
-        break;
-      case 'if':
-        visit(s.cond);
-        forEachExpr(s.then, f);
-        forEachExpr(s.else, f);
-        break;
-      default:
-        break;
-    }
+    ownExprs(s).forEach(visit);
+    if (s.k === 'for') forEachExpr(s.body, f);
+    if (s.k === 'if') [s.then, s.else].forEach((b) => forEachExpr(b, f));
   }
 }
 

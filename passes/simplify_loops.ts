@@ -2,7 +2,7 @@
 // x * 0, shifts by 0, x / 1, x % 1, x | 0, x & 0), resolves selects and ifs on constant conditions, and removes loops that run
 // zero times. Lowering emits index arithmetic generically; this leaves the code the next passes read.
 
-import type { Expr, LFunction, LModule, Stmt } from '../ir/loop_ir.ts';
+import { type Expr, type LFunction, type LModule, type Stmt, mapOwnExprs } from '../ir/loop_ir.ts';
 
 const FOLD: Readonly<Record<string, (a: number, b: number) => number>> = {
   'i32.add': (a, b) => (a + b) | 0,
@@ -78,21 +78,6 @@ export function simplifyExpr(e: Expr): Expr {
 function simplifyStmts(body: readonly Stmt[]): Stmt[] {
   return body.flatMap((s): Stmt[] => {
     switch (s.k) {
-      case 'set':
-        return [{ ...s, value: simplifyExpr(s.value) }];
-      case 'loadwords':
-        return [{ ...s, addr: simplifyExpr(s.addr) }];
-      case 'storewords':
-        return [{ ...s, addr: simplifyExpr(s.addr), values: s.values.map(simplifyExpr) }];
-      case 'copywords':
-        return [{ ...s, addr: simplifyExpr(s.addr), sharedAddr: simplifyExpr(s.sharedAddr) }];
-      case 'aset':
-        return [{ ...s, index: simplifyExpr(s.index), value: simplifyExpr(s.value) }];
-      case 'store':
-      case 'atomic':
-        return [{ ...s, addr: simplifyExpr(s.addr), value: simplifyExpr(s.value) }];
-      case 'return':
-        return [{ ...s, value: simplifyExpr(s.value) }];
       case 'if': {
         const cond = simplifyExpr(s.cond);
         if (isConst(cond)) return simplifyStmts(cond.value ? s.then : s.else);
@@ -104,7 +89,7 @@ function simplifyStmts(body: readonly Stmt[]): Stmt[] {
         return [{ ...s, start, end, step, body: simplifyStmts(s.body) }];
       }
       default:
-        return [s];
+        return [mapOwnExprs(s, simplifyExpr)];
     }
   });
 }
