@@ -216,28 +216,30 @@ export const store32 = (addr: Expr, value: Expr, offset = 0): Stmt => ({ k: 'sto
 export const forLoop = (v: string, start: Expr, end: Expr, body: Stmt[], step: Expr = i32(1)): Stmt => ({ k: 'for', var: v, start, end, step, body });
 export const ifThen = (cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt => ({ k: 'if', cond, then, else: els });
 
-/** `e` with every read of local `name` replaced by `by`. */
-export function substitute(e: Expr, name: string, by: Expr): Expr {
-  const x = (a: Expr): Expr => substitute(a, name, by);
+/** `e` with `f` applied to each of its direct subexpressions. */
+export function mapSubExprs(e: Expr, f: (e: Expr) => Expr): Expr {
   switch (e.k) {
-    case 'get':
-      return e.name === name ? by : e;
     case 'load':
-      return { ...e, addr: x(e.addr) };
+      return { ...e, addr: f(e.addr) };
     case 'bits':
-      return { ...e, base: x(e.base), index: x(e.index) };
+      return { ...e, base: f(e.base), index: f(e.index) };
     case 'aget':
-      return { ...e, index: x(e.index) };
+      return { ...e, index: f(e.index) };
     case 'select':
-      return { ...e, cond: x(e.cond), a: x(e.a), b: x(e.b) };
+      return { ...e, cond: f(e.cond), a: f(e.a), b: f(e.b) };
     case 'op':
     case 'math':
     case 'call':
     case 'intrinsic':
-      return { ...e, args: e.args.map(x) } as Expr;
+      return { ...e, args: e.args.map(f) } as Expr;
     default:
       return e;
   }
+}
+
+/** `e` with every read of local `name` replaced by `by`. */
+export function substitute(e: Expr, name: string, by: Expr): Expr {
+  return e.k === 'get' && e.name === name ? by : mapSubExprs(e, (a) => substitute(a, name, by));
 }
 
 /**
@@ -296,23 +298,7 @@ export function substituteInStmts(body: readonly Stmt[], name: string, by: Expr)
 export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
   const visit = (e: Expr): void => {
     f(e);
-    switch (e.k) {
-      case 'load':
-        return visit(e.addr);
-      case 'bits':
-        return [e.base, e.index].forEach(visit);
-      case 'aget':
-        return visit(e.index);
-      case 'select':
-        return [e.cond, e.a, e.b].forEach(visit);
-      case 'op':
-      case 'math':
-      case 'call':
-      case 'intrinsic':
-        return e.args.forEach(visit);
-      default:
-        return;
-    }
+    mapSubExprs(e, (a) => (visit(a), a));
   };
   for (const s of body) {
     ownExprs(s).forEach(visit);
