@@ -1,8 +1,9 @@
 // Operators on register layouts that rewrite the mode lists: divide, reduce, permute, reshape, concat,
-// and the projection a broadcast needs.
+// the projection a broadcast needs, and the MMA fragments that instruction selection divides by.
 
 import {
-  type Mode, type RegisterLayout, LayoutError, canonical, entryExtent, layoutEquals, makeLayout, multiply,
+  type Mode, type RegisterLayout, LayoutError, canonical, columnLocal, columnSpatial, compose, entryExtent, layoutEquals, local, makeLayout,
+  multiply, spatial,
 } from './layout.ts';
 
 /** A mutable copy of a layout's lists, for splitting modes. */
@@ -240,3 +241,13 @@ export function broadcastLocalTerms(l: RegisterLayout, shape: readonly number[])
   }
   return terms;
 }
+
+/**
+ * The fragments of PTX's `mma.sync.aligned.m16n8k16` with f16/bf16 inputs and an f32 accumulator, as the
+ * PTX ISA tables give them (lane = 4 * groupID + threadID_in_group): A is 16x16, B 16x8, C and D 16x8.
+ */
+export const MMA_M16N8K16 = {
+  a: compose(columnLocal(2, 2), spatial(8, 4), local(1, 2)),
+  b: compose(local(2, 1), columnSpatial(4, 8), local(2, 1)),
+  c: compose(local(2, 1), spatial(8, 4), local(1, 2)),
+} as const;

@@ -71,6 +71,16 @@ export type Stmt =
   | { readonly k: 'asynccommit' }
   /** Waits until at most `pending` of this thread's groups of copies are still in flight. */
   | { readonly k: 'asyncwait'; readonly pending: number }
+  /**
+   * One warp-wide matrix multiply-accumulate, D = A · B + D, with A 16x16, B 16x8 and D 16x8 (PTX
+   * `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}`): every lane of the warp executes it together
+   * (the block is whole warps and control flow is uniform). Each lane passes its fragments as the PTX ISA
+   * lays them out (groupID g = lane >> 2, t = lane % 4): `a`, 4 words of two 16-bit codes (low half
+   * first) holding A[g + 8(r % 2)][2t + 8(r >> 1) + {0, 1}] for word r; `b`, 2 words holding
+   * B[2t + 8r + {0, 1}][g]; and D[g + 8(i >> 1)][2t + (i % 2)] is f32 element `at[i]` of register array
+   * `acc`, updated in place. The order of the accumulation is not specified.
+   */
+  | { readonly k: 'mma'; readonly type: 'f16' | 'bf16'; readonly a: readonly Expr[]; readonly b: readonly Expr[]; readonly acc: string; readonly at: readonly Expr[] }
   /** array[index] = value, on a per-thread register array. */
   | { readonly k: 'aset'; readonly array: string; readonly index: Expr; readonly value: Expr }
   | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr; readonly mem?: string }
@@ -258,6 +268,8 @@ export function mapOwnExprs(s: Stmt, f: (e: Expr) => Expr): Stmt {
       return { ...s, addr: f(s.addr) };
     case 'copywords':
       return { ...s, addr: f(s.addr), sharedAddr: f(s.sharedAddr) };
+    case 'mma':
+      return { ...s, a: s.a.map(f), b: s.b.map(f), at: s.at.map(f) };
     case 'storewords':
       return { ...s, addr: f(s.addr), values: s.values.map(f) };
     case 'store':

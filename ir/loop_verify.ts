@@ -115,6 +115,12 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
           if (expr(s.addr) !== 'i32' || expr(s.sharedAddr) !== 'i32') problems.push(where('copy addresses must be i32'));
           if (![1, 2, 4].includes(s.words)) problems.push(where(`copywords of ${s.words} words`));
           break;
+        case 'mma': {
+          if (s.a.length !== 4 || s.b.length !== 2 || s.at.length !== 4) problems.push(where('mma takes 4 words of a, 2 of b and 4 accumulator indices'));
+          for (const e of [...s.a, ...s.b, ...s.at]) if (expr(e) !== 'i32') problems.push(where('mma fragments and indices are i32'));
+          if (arrays.get(s.acc)?.type !== 'f32') problems.push(where(`mma accumulates into '${s.acc}', which is not an f32 array`));
+          break;
+        }
         case 'storewords':
           if (expr(s.addr) !== 'i32') problems.push(where('a store address must be i32'));
           if (![1, 2, 4].includes(s.values.length)) problems.push(where(`storewords of ${s.values.length} words`));

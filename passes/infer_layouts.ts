@@ -11,10 +11,15 @@
 // shape (element-wise instructions, reshapes whose layout reshapes back, a var's initializer
 // through the var's reads); a hint replaces only an inferred layout, never one written in the source.
 // Inference runs again with the hints until they settle.
+//
+// Where the target multiplies on warp-wide MMAs (options.mma), the result of an f16 or bf16 dot is hinted
+// to be a grid of m16n8k16 accumulator fragments spread over the warps (mmaLayout), and so is its
+// accumulator operand (through a var, its initializer): the dot then runs on the instruction and the
+// loop-carried accumulator never moves between threads.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, LayoutError, layoutEquals, makeLayout, threadCount } from '../ir/layout.ts';
-import { projectLayout, tryReshape } from '../ir/layout_ops.ts';
+import { type RegisterLayout, LayoutError, compose, layoutEquals, local, makeLayout, replicated, spatial, threadCount } from '../ir/layout.ts';
+import { MMA_M16N8K16, projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { printLayout } from '../ir/layout_print.ts';
 import type { Inst, Kernel, Stmt, TileType, Type, ValueId } from '../ir/tile_ir.ts';
 
@@ -63,14 +68,43 @@ export function defaultLayout(shape: readonly number[], dtype: string, threads: 
   return makeLayout(shape, modes, spatial, [...outerLocal, runMode]);
 }
 
+/**
+ * The layout of an M x N dot result as m16n8k16 accumulator fragments: the (M/16) x (N/8) atoms split
+ * over as many of the block's warps as divide them and the warp count (the other warps replicate the
+ * tile), each warp
+ * holding a block of atoms; among the splits that use the most warps, the one whose warps load the
+ * fewest fragment words per 16 of K (4 per atom row, 2 per atom column). Null when the shape is not
+ * whole atoms or the block not whole warps.
+ */
+export function mmaLayout(M: number, N: number, threads: number): RegisterLayout | null {
+  if (M % 16 !== 0 || N % 8 !== 0 || threads % 32 !== 0) return null;
+  const [rows, cols, warps] = [M / 16, N / 8, threads / 32];
+  let best: { wm: number; wn: number; cost: number } | null = null;
+  for (let wm = 1; wm <= Math.min(rows, warps); wm++) {
+    for (let wn = 1; wm * wn <= warps && wn <= cols; wn++) {
+      if (rows % wm !== 0 || cols % wn !== 0 || warps % (wm * wn) !== 0) continue;
+      const cost = 4 * (rows / wm) + 2 * (cols / wn);
+      if (!best || wm * wn > best.wm * best.wn || (wm * wn === best.wm * best.wn && cost < best.cost)) best = { wm, wn, cost };
+    }
+  }
+  const { wm, wn } = best!;
+  const parts = [spatial(wm, wn), local(rows / wm, cols / wn), MMA_M16N8K16.c];
+  return compose(...(warps > wm * wn ? [replicated(warps / (wm * wn)), ...parts] : parts));
+}
+
+export interface InferOptions {
+  /** Lay f16/bf16 dot results out as MMA fragments (see the file comment). */
+  readonly mma?: boolean;
+}
+
 /** Fills in the layout of every tile value and tile var; checks the layouts written in the source. */
-export function inferLayouts(k: Kernel): Kernel {
+export function inferLayouts(k: Kernel, options: InferOptions = {}): Kernel {
   const hints = new Map<ValueId, RegisterLayout>();
   const written = writtenLayouts(k);
   let out = assignLayouts(k, hints);
   // Each round can only add hints (the first one for a value stays), so this ends; a few rounds suffice.
   for (let round = 0; round < 8; round++) {
-    if (!collectHints(out, hints, written)) break;
+    if (!collectHints(out, hints, written, options)) break;
     out = assignLayouts(k, hints);
   }
   return out;
@@ -96,7 +130,7 @@ function writtenLayouts(k: Kernel): { values: Set<ValueId>; vars: Set<number> } 
 /**
  * Adds the hints that the laid-out kernel `k` implies (see the file comment); whether any was new.
  */
-function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: { values: Set<ValueId>; vars: Set<number> }): boolean {
+function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: { values: Set<ValueId>; vars: Set<number> }, options: InferOptions): boolean {
   const types = new Map<ValueId, TileType>();
   const defs = new Map<ValueId, Inst>();
   const varInit = new Map<number, ValueId>();
@@ -133,6 +167,15 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
     }
   };
   for (const [result, inst] of defs) {
+    if (options.mma && inst.op === 'dot') {
+      const [a, b, out] = [types.get(inst.a), types.get(inst.b), types.get(result)!];
+      const onMma = a && b && a.dtype === b.dtype && (a.dtype === 'f16' || a.dtype === 'bf16') && a.shape[1]! % 16 === 0;
+      const l = onMma ? mmaLayout(out.shape[0]!, out.shape[1]!, k.threads) : null;
+      if (l) {
+        hint(result, l);
+        if (inst.c !== null) hint(inst.c, l);
+      }
+    }
     const operands = elementOperands(inst);
     if (!operands) continue;
     const out = types.get(result)!;

@@ -14,8 +14,8 @@
 // word never clobber each other.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, entryExtent, layoutEquals, localSize } from '../ir/layout.ts';
-import { broadcastLocalTerms, projectLayout, tryReshape } from '../ir/layout_ops.ts';
+import { type RegisterLayout, entryExtent, layoutEquals, localSize, multiply } from '../ir/layout.ts';
+import { MMA_M16N8K16, broadcastLocalTerms, divide, projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
 import {
@@ -63,15 +63,25 @@ export interface GpuFeatures {
   readonly subgroupMinSize: number | null;
   /** Dot products of four packed 8-bit integers (`gpu.dot4_i8`, `gpu.dot4_u8`). */
   readonly dot4x8: boolean;
+  /**
+   * Warp-wide matrix multiply-accumulate (the Loop IR `mma` statement) for f16/bf16 dots whose result
+   * layout divides by the accumulator fragment: 'native' where the target has the instruction (CUDA),
+   * 'emulate' to expand each one into shared-memory exchanges that compute what the instruction computes
+   * (so that a target without it, WebGPU, runs and checks the same fragment movement), null for neither.
+   * With either, layout inference lays dot results out as MMA fragments.
+   */
+  readonly mma: 'native' | 'emulate' | null;
 }
 
-export const NO_GPU_FEATURES: GpuFeatures = { subgroupMinSize: null, dot4x8: false };
+export const NO_GPU_FEATURES: GpuFeatures = { subgroupMinSize: null, dot4x8: false, mma: null };
 
 export interface GpuFeaturesUsed {
   /** Some reduction exchanges partials within subgroups. */
   readonly subgroups: boolean;
   /** Some 8-bit dot multiplies four packed pairs at once. */
   readonly dot4x8: boolean;
+  /** Some dot runs on warp MMAs (the instruction, or its emulation where GpuFeatures.mma says so). */
+  readonly mma: boolean;
 }
 
 /**
@@ -122,7 +132,7 @@ const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 const DOT_SCRATCH_BYTES = 8192;
 
 export function lowerGpu(k: Kernel, features: GpuFeatures = NO_GPU_FEATURES): GpuLowering {
-  return new GpuLowerer(inferLayouts(k), features).run();
+  return new GpuLowerer(inferLayouts(k, { mma: features.mma !== null }), features).run();
 }
 
 class GpuLowerer extends LowererBase {
@@ -147,6 +157,7 @@ class GpuLowerer extends LowererBase {
 
   usedSubgroups = false;
   usedDot4 = false;
+  usedMma = false;
 
   constructor(readonly kernel: Kernel, readonly features: GpuFeatures) {
     super();
@@ -206,7 +217,7 @@ class GpuLowerer extends LowererBase {
       dataBytes: this.tables.bytes,
       scratchBytes: 0,
     };
-    return { kernel: k, module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups, dot4x8: this.usedDot4 } };
+    return { kernel: k, module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups, dot4x8: this.usedDot4, mma: this.usedMma } };
   }
 
   // ---- layouts ----
@@ -969,6 +980,8 @@ class GpuLowerer extends LowererBase {
     const N = b.shape[1]!;
     const layout = type.layout!;
     const isInt = heldOf(type.dtype) === 'i32';
+    const quotient = this.mmaQuotient(a.dtype, b.dtype, layout, K, isInt);
+    if (quotient) return this.mmaDot(a, b, cId, type, quotient);
     const held: LType = isInt ? 'i32' : 'f32';
     const valueType = isInt ? 'i32' : 'f32';
     let kc = K;
@@ -1036,6 +1049,152 @@ class GpuLowerer extends LowererBase {
       return [aset(out, j, castHeld(valueType, type.dtype, v, this.tables))];
     }));
     return out;
+  }
+
+  // ---- dot on warp-wide MMA (m16n8k16) ----
+
+  /**
+   * Q with layout = Q * (the m16n8k16 accumulator fragment) when this dot can run on MMAs: the target
+   * has them, both inputs are f16 or both bf16, the result is a float, K is a multiple of 16 and the
+   * block is whole warps. Null otherwise (the generic dot).
+   */
+  mmaQuotient(aType: string, bType: string, layout: RegisterLayout, K: number, isInt: boolean): RegisterLayout | null {
+    if (!this.features.mma || isInt || aType !== bType || (aType !== 'f16' && aType !== 'bf16')) return null;
+    if (K % 16 !== 0 || this.kernel.threads % 32 !== 0) return null;
+    return divide(layout, MMA_M16N8K16.c) ?? null;
+  }
+
+  /**
+   * out = a . b (+ c) on MMAs. Chunks of K of both operands go to scratch as f32 words, A row-major and
+   * B transposed (N rows of K), rows padded to a stride of 8 mod 16 words so that the 64-bit fragment
+   * reads of a half-warp fall in distinct banks. Per 16 of K, each warp reads the A fragments of its
+   * atom rows and the B fragments of its atom columns (pairs of adjacent K packed into words) and issues
+   * one MMA per atom into the accumulator registers, which are the result's own (local j = 4 q + i for
+   * atom q of the quotient and fragment register i).
+   */
+  mmaDot(a: RTile, b: RTile, cId: ValueId | null, type: TileType, quotient: RegisterLayout): RTile {
+    const [M, K] = a.shape as [number, number];
+    const N = b.shape[1]!;
+    const layout = multiply(quotient, MMA_M16N8K16.c); // the result's layout, in product form
+    const words = (kc: number): number => (M + N) * (kc + 8);
+    let kc = K;
+    while (kc > 16 && words(kc) * 4 > DOT_SCRATCH_BYTES) {
+      let next = kc - 16;
+      while (K % next !== 0) next -= 16;
+      kc = next;
+    }
+    const stride = kc + 8;
+    const bOffset = M * stride * 4;
+    const emulation = bOffset + N * stride * 4;
+    this.needScratch(emulation + (this.features.mma === 'emulate' ? this.kernel.threads * 6 * 4 : 0));
+    const out = this.newTile(type.dtype, type.shape, type.layout!);
+    const acc = this.newTile('f32', type.shape, type.layout!, 'acc');
+    const k0 = this.fresh('k0_', 'i32');
+    const kk = this.fresh('kk', 'i32');
+    const inChunk = (k: Expr): Expr => op('i32.lt_u', op('i32.sub', k, get(k0)), i32(kc));
+    const write = (x: RTile, offset: number, rowCol: (c: Expr[]) => [Expr, Expr]): Stmt[] =>
+      this.forLocals(x.length, (j) => {
+        const [row, k] = rowCol(this.coordsOf(x.layout, j));
+        const index = add(mul(row, i32(stride)), op('i32.sub', k, get(k0)));
+        return [ifThen(inChunk(k), [{ k: 'store', bits: 32, addr: this.scratchWord(index, offset), offset: 0, value: this.cast(x.dtype, 'f32', aget(x, j)), mem: 'shared' }])];
+      });
+    const writeA = write(a, 0, ([m, k]) => [m!, k!]);
+    const writeB = write(b, bOffset, ([k, n]) => [n!, k!]);
+
+    const g = this.laneLocal('mma_g', op('i32.and', op('i32.shr_u', get('tid'), i32(2)), i32(7)));
+    const t = this.laneLocal('mma_t', op('i32.and', get('tid'), i32(3)));
+    const { coords } = this.layoutOf(layout);
+    const [atomRows, atomCols] = [localSubSize(quotient, 0), localSubSize(quotient, 1)];
+    const af = this.newArray('i32', atomRows * 4, 'afrag');
+    const bf = this.newArray('i32', atomCols * 2, 'bfrag');
+    const [lo, hi] = [this.fresh('w', 'i32'), this.fresh('w', 'i32')];
+    // Two adjacent f32 words of scratch (word index even) as one word of two 16-bit codes.
+    const pair = (index: Expr, offset: number): Stmt[] => [{ k: 'loadwords', mem: 'shared', addr: this.scratchWord(index, offset), names: [lo, hi] }];
+    const packed: Expr = a.dtype === 'f16'
+      ? { k: 'intrinsic', name: 'gpu.pack_f16x2', type: 'i32', args: [op('f32.from_bits', get(lo)), op('f32.from_bits', get(hi))] }
+      : op('i32.or', op('i32.shr_u', get(lo), i32(16)), op('i32.and', get(hi), i32(0xffff0000 | 0)));
+    // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
+    const loadA = this.forLocals(atomRows * 4, (x) => {
+      const row = add(get(coords[0]!), localSubOffset(layout, 0, add(mul(op('i32.div_u', x, i32(4)), i32(2)), op('i32.and', x, i32(1)))));
+      const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.shr_u', op('i32.and', x, i32(3)), i32(1)), i32(8)));
+      return [...pair(add(mul(row, i32(stride)), k), 0), aset(af, x, packed)];
+    });
+    // B word r of atom column cb: column g of the atom, K rows 2t + 8r and the next. The thread's own
+    // column (from the accumulator's layout) is 2t into the atom.
+    const loadB = this.forLocals(atomCols * 2, (x) => {
+      const col = add(op('i32.sub', add(get(coords[1]!), get(g)), mul(get(t), i32(2))), localSubOffset(layout, 1, mul(op('i32.div_u', x, i32(2)), i32(2))));
+      const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.and', x, i32(1)), i32(8)));
+      return [...pair(add(mul(col, i32(stride)), k), bOffset), aset(bf, x, packed)];
+    });
+    const mmas = this.forLocals(localSize(quotient), (q) => {
+      const [ra, cb] = [localSubIndex(quotient, 0, q), localSubIndex(quotient, 1, q)];
+      const stmt: Stmt = {
+        k: 'mma', type: a.dtype as 'f16' | 'bf16',
+        a: [0, 1, 2, 3].map((r) => ({ k: 'aget', array: af, index: add(mul(ra, i32(4)), i32(r)) }) as Expr),
+        b: [0, 1].map((r) => ({ k: 'aget', array: bf, index: add(mul(cb, i32(2)), i32(r)) }) as Expr),
+        acc: acc.array,
+        at: [0, 1, 2, 3].map((i) => add(mul(q, i32(4)), i32(i))),
+      };
+      return this.features.mma === 'native' ? [stmt] : this.emulateMma(stmt, emulation, g, t);
+    });
+    this.usedMma = true;
+    this.out.push(
+      ...this.forLocals(acc.length, (j) => [aset(acc, j, f32(0))]),
+      forLoop(k0, i32(0), i32(K), [
+        { k: 'barrier' },
+        ifThen(this.primaryOf(a.layout), writeA),
+        ifThen(this.primaryOf(b.layout), writeB),
+        { k: 'barrier' },
+        forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16)),
+      ], i32(kc)),
+    );
+    const c = cId === null ? null : this.convert(this.tile(cId), type.layout!);
+    this.out.push(...this.forLocals(out.length, (j) => {
+      let v: Expr = aget(acc, j);
+      if (c) v = op('f32.add', castHeld(c.dtype, 'f32', aget(c, j), this.tables), v);
+      return [aset(out, j, castHeld('f32', type.dtype, v, this.tables))];
+    }));
+    return out;
+  }
+
+  /** A local computed once in the prologue. */
+  laneLocal(prefix: string, value: Expr): string {
+    const name = this.fresh(prefix, 'i32');
+    this.prologue.push(set(name, value));
+    return name;
+  }
+
+  /**
+   * What one `mma` statement computes, for targets without the instruction: every lane writes its six
+   * fragment words to scratch (at byte `offset`, six words per thread), and after a barrier each lane
+   * computes its four accumulator elements from the words of the lanes that hold the operands, as the
+   * PTX ISA places them (see the statement in ir/loop_ir.ts); a second barrier frees the scratch.
+   */
+  emulateMma(s: Extract<Stmt, { k: 'mma' }>, offset: number, g: string, t: string): Stmt[] {
+    const slot = (thread: Expr, w: Expr): Expr => this.scratchWord(add(mul(thread, i32(6)), w), offset);
+    const word = (thread: Expr, w: Expr): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr: slot(thread, w), offset: 0, mem: 'shared' });
+    const half = (w: Expr, odd: Expr): Expr =>
+      s.type === 'f16'
+        ? { k: 'select', cond: odd, a: { k: 'intrinsic', name: 'gpu.f16_hi', type: 'f32', args: [w] }, b: { k: 'intrinsic', name: 'gpu.f16_lo', type: 'f32', args: [w] } }
+        : op('f32.from_bits', { k: 'select', cond: odd, a: op('i32.and', w, i32(0xffff0000 | 0)), b: op('i32.shl', w, i32(16)) });
+    const warp = op('i32.and', get('tid'), i32(~31));
+    const stores: Stmt[] = [...s.a, ...s.b].map((v, r) => ({ k: 'store', bits: 32, addr: slot(get('tid'), i32(r)), offset: 0, value: v, mem: 'shared' }));
+    const sum = this.fresh('mma_sum', 'f32');
+    const compute = [0, 1, 2, 3].flatMap((i): Stmt[] => [
+      set(sum, f32(0)),
+      ...this.forLocals(16, (k) => {
+        const odd = op('i32.and', k, i32(1));
+        const pairLane = op('i32.shr_u', op('i32.and', k, i32(7)), i32(1)); // which lane of a quad holds k
+        const upperK = op('i32.shr_u', k, i32(3));
+        // A[g + 8 (i / 2)][k]: lane 4g + pairLane, word (i / 2) + 2 (k / 8).
+        const aw = word(add(warp, add(mul(get(g), i32(4)), pairLane)), add(i32(i >> 1), mul(upperK, i32(2))));
+        // B[k][2t + i % 2]: lane 4 (2t + i % 2) + pairLane, word 4 + k / 8.
+        const bw = word(add(warp, add(mul(add(mul(get(t), i32(2)), i32(i & 1)), i32(4)), pairLane)), add(i32(4), upperK));
+        return [set(sum, op('f32.add', get(sum), op('f32.mul', half(aw, odd), half(bw, odd))))];
+      }),
+      aset(s.acc, s.at[i]!, op('f32.add', { k: 'aget', array: s.acc, index: s.at[i]! }, get(sum))),
+    ]);
+    return [...stores, { k: 'barrier' }, ...compute, { k: 'barrier' }];
   }
 }
 

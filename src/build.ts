@@ -95,12 +95,12 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
           ...entry,
           cuda: {
             file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, grid: kg.grid, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name),
-            features: { mma: false, cpAsync: usesAsyncCopies(lowered.module), ldmatrix: false, warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
+            features: { mma: lowered.features.mma, cpAsync: usesAsyncCopies(lowered.module), ldmatrix: false, warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
           },
         };
       }
       if (job.targets.includes('wgsl')) {
-        const wl = lowerForGpu(kg, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false });
+        const wl = lowerForGpu(kg, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false, mma: null });
         const w = emitWgsl(wl);
         files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data: dataImage(wl.module) });
         entry = {

@@ -118,6 +118,11 @@ static __device__ __forceinline__ float tb_fmin(float a, float b) {
   if (a == b) return __int_as_float(__float_as_int(a) | __float_as_int(b));
   return a < b ? a : b;
 }
+// Two f32 values, each exactly an f16, as one word of f16 codes (the first in the low half).
+static __device__ __forceinline__ int tb_pack_f16x2(float lo, float hi) {
+  __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<int*>(&h);
+}
 // Field \`index\` of \`width\` bits (1..8) of the little-endian bit stream at p + base.
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
@@ -178,6 +183,7 @@ class Printer {
         if (e.name === 'gpu.shuffle_xor') return `__shfl_xor_sync(0xffffffffu, ${x}, ${y})`;
         if (e.name === 'gpu.f16_lo') return `__half2float(__ushort_as_half((unsigned short)(${x})))`;
         if (e.name === 'gpu.f16_hi') return `__half2float(__ushort_as_half((unsigned short)(${U(x!)} >> 16)))`;
+        if (e.name === 'gpu.pack_f16x2') return `tb_pack_f16x2(${x}, ${y})`;
         if (e.name === 'gpu.dot4_i8') return `__dp4a(${x}, ${y}, 0)`;
         if (e.name === 'gpu.dot4_u8') return `(int)__dp4a((unsigned)(${x}), (unsigned)(${y}), 0u)`;
         throw new CudaEmitError(`intrinsic ${e.name} has no CUDA lowering`);
@@ -235,6 +241,17 @@ class Printer {
       case 'asyncwait':
         out.push('#if __CUDA_ARCH__ >= 800', `${indent}asm volatile("cp.async.wait_group ${s.pending};\\n" ::: "memory");`, '#endif');
         return;
+      case 'mma': {
+        // The tensor-core instruction of sm_80 and later; the accumulator registers are read and written.
+        const acc = s.at.map((j) => `"+f"(${s.acc}[${this.expr(j)}])`);
+        const ins = [...s.a, ...s.b].map((w) => `"r"(${this.expr(w)})`);
+        out.push(
+          `${indent}asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${s.type}.${s.type}.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\\n"`,
+          `${indent}  : ${acc.join(', ')}`,
+          `${indent}  : ${ins.join(', ')});`,
+        );
+        return;
+      }
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;
@@ -310,9 +327,10 @@ export const CUDA_LIMITS = { threads: 1024, staticSharedBytes: 48 * 1024 } as co
 
 /**
  * What every CUDA GPU tilebit targets (sm_80 and later) offers the lowering: warps of 32 lanes for
- * reductions by shuffle (used only in blocks of whole warps), and __dp4a for 8-bit dots.
+ * reductions by shuffle (used only in blocks of whole warps), __dp4a for 8-bit dots, and mma.sync
+ * (m16n8k16) for f16 and bf16 dots.
  */
-export const CUDA_FEATURES: GpuFeatures = { subgroupMinSize: 32, dot4x8: true };
+export const CUDA_FEATURES: GpuFeatures = { subgroupMinSize: 32, dot4x8: true, mma: 'native' };
 
 /** Tile IR -> Loop IR for CUDA: the GPU lowering with CUDA_FEATURES. */
 export const lowerForCuda = (k: Kernel, after?: (name: string, m: LModule) => void): GpuLowering => lowerForGpu(k, after, CUDA_FEATURES);

@@ -217,8 +217,9 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
       case 'copywords':
       case 'asynccommit':
       case 'asyncwait':
+      case 'mma':
       case 'aset':
-        throw new Error('emitWasm: register arrays, word accesses and async copies belong to GPU lowerings');
+        throw new Error('emitWasm: register arrays, word accesses, async copies and warp MMAs belong to GPU lowerings');
       case 'store': {
         const a = expr(s.addr);
         const v = expr(s.value);

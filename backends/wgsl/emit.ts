@@ -222,6 +222,7 @@ class Printer {
         if (e.name === 'gpu.shuffle_xor') return `subgroupShuffleXor(${this.expr(e.args[0]!)}, bitcast<u32>(${this.expr(e.args[1]!)}))`;
         if (e.name === 'gpu.f16_lo') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).x`;
         if (e.name === 'gpu.f16_hi') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).y`;
+        if (e.name === 'gpu.pack_f16x2') return `bitcast<i32>(pack2x16float(vec2<f32>(${this.expr(e.args[0]!)}, ${this.expr(e.args[1]!)})))`;
         if (e.name === 'gpu.dot4_i8') return `dot4I8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)}))`;
         if (e.name === 'gpu.dot4_u8') return `bitcast<i32>(dot4U8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)})))`;
         throw new WgslEmitError(`intrinsic ${e.name} has no WGSL lowering`);
@@ -267,6 +268,9 @@ class Printer {
       case 'asynccommit':
       case 'asyncwait':
         return;
+      case 'mma':
+        // WGSL has no warp-wide MMA: the lowering expands it for targets without one (GpuFeatures.mma).
+        throw new WgslEmitError('mma has no WGSL lowering (lower with mma: "emulate")');
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;

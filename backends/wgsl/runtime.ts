@@ -79,7 +79,7 @@ export function gpuContext(): Promise<GpuContext> {
     const minSize = subgroups && info.subgroupMinSize ? await probeSubgroups(device, info.subgroupMinSize) : null;
     return {
       device, adapterInfo: `${info.vendor} ${info.architecture} ${info.description}`.trim(), features: new Set(adapter.features),
-      gpuFeatures: { subgroupMinSize: minSize, dot4x8: gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false },
+      gpuFeatures: { subgroupMinSize: minSize, dot4x8: gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false, mma: null },
     };
   })();
   context.catch(() => (context = null));

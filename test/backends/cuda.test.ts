@@ -55,6 +55,18 @@ describe('CUDA C', () => {
     expect(cu).toContain('cp.async.wait_group 0;');
   });
 
+  it('multiplies f16 and bf16 tiles on mma.sync.m16n8k16, the accumulator in the result\'s registers', () => {
+    const mm = emitCudaFile([lowerForCuda(compile(example('matmul')))]);
+    // BM = BN = 64 over 4 warps: each warp holds 2x4 atoms, one mma per atom per 16 of K.
+    expect(mm.match(/mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32 \{%0, %1, %2, %3\}, \{%4, %5, %6, %7\}, \{%8, %9\}, \{%0, %1, %2, %3\};/g)?.length).toBe(1);
+    expect(mm).toMatch(/for \(j_\d+ = 0; j_\d+ < 8; j_\d+ \+= 1\) \{\s+asm volatile\("mma\.sync/);
+    expect(mm).toContain('tb_pack_f16x2(');
+    const mix = gpuCases.find((c) => c.name === 'mma_bf16_replicated')!;
+    const cu = emitCudaFile([lowerForCuda(compile(mix.source))]);
+    expect(cu).toContain('mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32');
+    expect(cu).toContain('mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32');
+  });
+
   it.skipIf(!haveNvcc)('every kernel compiles with nvcc for sm_80 and sm_90a', () => {
     const all = lowerAll();
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-cuda-'));

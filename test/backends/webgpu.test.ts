@@ -29,6 +29,7 @@ interface Result {
   readonly subgroupMinSize: number | null;
   readonly usedSubgroups: boolean;
   readonly usedDot4: boolean;
+  readonly usedMma: boolean;
   readonly outputs: Record<string, { ok: boolean; mismatches: number; maxError: number; tolerance: number; first: unknown }>;
 }
 
@@ -56,6 +57,7 @@ describe('WebGPU against the VM', () => {
       expect(r.usedSubgroups).toBe(true);
     }
     expect(r.usedDot4).toBe(DOT4_CASES.has(c.name));
+    expect(r.usedMma).toBe(c.mma === true);
   }, ATTEMPTS * 30_000);
 });
 

@@ -6,7 +6,7 @@ import {
   type RegisterLayout, LayoutError, columnLocal, columnSpatial, compose, layoutEquals, local, localSize,
   logicalIndex, multiply, owners, replicated, replication, spatial, threadCount, tileSize,
 } from '../../ir/layout.ts';
-import { broadcastLocalTerms, concat, divide, permute, projectLayout, reduce, reshape } from '../../ir/layout_ops.ts';
+import { MMA_M16N8K16, broadcastLocalTerms, concat, divide, permute, projectLayout, reduce, reshape } from '../../ir/layout_ops.ts';
 import { printLayout } from '../../ir/layout_print.ts';
 
 /** Every (thread, local) -> index of a layout, as one comparable string. */
@@ -63,6 +63,9 @@ describe('mma.sync.m16n8k16 fragments (PTX ISA, f16 inputs, f32 accumulator)', (
     expect(f.layout.shape).toEqual(f.shape);
     expect([threadCount(f.layout), localSize(f.layout)]).toEqual([32, f.locals]);
     for (let lane = 0; lane < 32; lane++) for (let i = 0; i < f.locals; i++) expect(logicalIndex(f.layout, lane, i)).toEqual(f.at(lane, i));
+  });
+  it('are the atoms instruction selection divides by (MMA_M16N8K16)', () => {
+    for (const [key, f] of [['a', fragments.A], ['b', fragments.B], ['c', fragments.C]] as const) expect(layoutEquals(MMA_M16N8K16[key], f.layout)).toBe(true);
   });
   it('C: element (9, 3) is thread 5, local 3 (DESIGN.md)', () => {
     expect(owners(fragments.C.layout, [9, 3])).toEqual([{ thread: 5, local: 3 }]);

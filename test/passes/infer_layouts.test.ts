@@ -3,12 +3,15 @@
 // Whether the kernels still compute the right thing is checked on WebGPU (test/backends/webgpu.test.ts).
 
 import { describe, expect, it } from 'vitest';
-import { layoutEquals } from '../../ir/layout.ts';
-import { projectLayout, reshape } from '../../ir/layout_ops.ts';
+import { type RegisterLayout, compose, layoutEquals, local, replicated, spatial } from '../../ir/layout.ts';
+import { MMA_M16N8K16, projectLayout, reshape } from '../../ir/layout_ops.ts';
 import { printLayout } from '../../ir/layout_print.ts';
 import type { Stmt as LStmt } from '../../ir/loop_ir.ts';
 import type { Kernel, Stmt, TileType } from '../../ir/tile_ir.ts';
-import { inferLayouts } from '../../passes/infer_layouts.ts';
+import { inferLayouts, mmaLayout } from '../../passes/infer_layouts.ts';
+import { CUDA_FEATURES } from '../../backends/cuda/emit.ts';
+import { NO_GPU_FEATURES } from '../../passes/lower_gpu.ts';
+import { readFileSync } from 'node:fs';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { compile } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
@@ -89,5 +92,59 @@ describe('the dequant-GEMV for GPUs', () => {
       expect(b.inK, weight).toBe(0);
       expect(b.all, weight).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('layout inference: dots on MMAs', () => {
+  it('spreads m16n8k16 accumulator fragments over the warps, fewest fragment loads first, replicating where warps are left over', () => {
+    const C = MMA_M16N8K16.c;
+    const is = (M: number, N: number, threads: number, ...parts: RegisterLayout[]): boolean => layoutEquals(mmaLayout(M, N, threads)!, compose(...parts, C));
+    expect(is(64, 64, 128, spatial(2, 2), local(2, 4))).toBe(true);
+    expect(is(16, 64, 128, spatial(1, 4), local(1, 2))).toBe(true);
+    expect(is(48, 16, 128, replicated(2), spatial(1, 2), local(3, 1))).toBe(true);
+    expect(is(16, 8, 128, replicated(4))).toBe(true);
+    expect(is(64, 64, 128, spatial(4, 1), local(1, 8))).toBe(false);
+    expect(mmaLayout(8, 64, 128)).toBeNull();
+    expect(mmaLayout(16, 12, 128)).toBeNull();
+    expect(mmaLayout(16, 16, 48)).toBeNull();
+  });
+
+  const matmul = readFileSync(new URL('../../examples/matmul.tile', import.meta.url), 'utf8');
+  const mmaCount = (body: readonly LStmt[]): number =>
+    body.reduce((n, s) => n + (s.k === 'mma' ? 1 : s.k === 'for' ? mmaCount(s.body) : s.k === 'if' ? mmaCount(s.then) + mmaCount(s.else) : 0), 0);
+  const cudaBody = (k: Kernel): readonly LStmt[] => lowerForGpu(k, undefined, CUDA_FEATURES).module.functions.find((f) => f.name === 'block')!.body;
+
+  it('lays the loop-carried accumulator out as fragments, so it never moves between threads', () => {
+    const k = inferLayouts(compile(matmul), { mma: true });
+    let accLayout = '';
+    const walk = (body: readonly Stmt[]): void => {
+      for (const s of body) {
+        if (s.kind === 'var' && s.name === 'acc' && s.type.kind === 'tile') accLayout = printLayout(s.type.layout!);
+        if (s.kind === 'for') walk(s.body);
+      }
+    };
+    walk(k.body);
+    expect(accLayout).toBe(printLayout(mmaLayout(64, 64, 128)!));
+    // On mma: per K step the dot's two barriers, the kernel's two syncs and the barrier after each branch's
+    // wait_async (counted in both branches), as without; nothing for the accumulator.
+    expect(mmaCount(cudaBody(compile(matmul)))).toBe(1);
+    expect(barriers(cudaBody(compile(matmul))).inK).toBe(6);
+    expect(barriers(blockBody(compile(matmul))).inK).toBe(6);
+    // Without MMAs the dot is generic and the accumulator keeps the default layout.
+    expect(mmaCount(blockBody(compile(matmul)))).toBe(0);
+    expect(lowerForGpu(compile(matmul), undefined, NO_GPU_FEATURES).features.mma).toBe(false);
+  });
+
+  it('keeps the generic dot for other inputs and shapes: f32 or 8-bit inputs, K not a multiple of 16, rows not whole atoms', () => {
+    const dot = (ta: string, tb: string, m: number, kk: number, n: number): number =>
+      mmaCount(cudaBody(compile(`kernel d(a: ${ta}[${m}, ${kk}], b: ${tb}[${kk}, ${n}], c: f32[${m}, ${n}]) grid(1) threads(64) {
+        store c[0 :+ ${m}, 0 :+ ${n}] = cast<f32>(dot(load a[0 :+ ${m}, 0 :+ ${kk}], load b[0 :+ ${kk}, 0 :+ ${n}]));
+      }`)));
+    expect(dot('f16', 'f16', 32, 32, 16)).toBe(1);
+    expect(dot('bf16', 'bf16', 32, 32, 16)).toBe(1);
+    expect(dot('f32', 'f32', 32, 32, 16)).toBe(0);
+    expect(dot('i8', 'i8', 32, 32, 16)).toBe(0);
+    expect(dot('f16', 'f16', 32, 24, 16)).toBe(0);
+    expect(dot('f16', 'f16', 8, 32, 16)).toBe(0);
   });
 });

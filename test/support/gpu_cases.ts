@@ -17,6 +17,12 @@ export interface GpuCase {
   readonly features?: 'device' | 'none';
   /** WebGPU only: unroll the lowering's marked loops up to this many iterations (emitWgsl's option). */
   readonly unroll?: number;
+  /**
+   * WebGPU only: f16/bf16 dots on emulated warp MMAs (GpuFeatures.mma 'emulate'): the layouts, fragment
+   * reads and accumulator placement that CUDA's mma.sync uses, with the instruction computed through
+   * shared memory as the PTX ISA defines it. (CUDA always uses the instruction.)
+   */
+  readonly mma?: boolean;
 }
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
@@ -28,10 +34,45 @@ export const gpuCases: readonly GpuCase[] = [
   { name: 'softmax_700', source: example('softmax'), set: { M: 3, N: 700 } },
   { name: 'matmul', source: example('matmul'), set: { M: 37, K: 40, N: 33, BM: 32, BN: 32, BK: 16 } },
   // (K and N kept small: SwiftShader crashes more often the longer a dispatch runs; see the README.)
+  // The same GEMM on m16n8k16 MMAs: 2x2 warps of 1x2 atoms each, K chunks of 16, edges zero-filled.
+  { name: 'matmul_mma', source: example('matmul'), set: { M: 37, K: 40, N: 33, BM: 32, BN: 32, BK: 16 }, mma: true },
   { name: 'dequant_gemm_u3', source: example('dequant_gemm'), set: { W: 'u3', ZERO: 4, M: 5, K: 128, N: 70 } },
   { name: 'dequant_gemm_f4e2m1', source: example('dequant_gemm'), set: { W: 'f4e2m1', ZERO: 0, M: 1, K: 128, N: 37, BN: 32 } },
   { name: 'flash_attention_causal', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 2, S: 37, scale: 0.25 } },
   { name: 'flash_attention', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 0, H: 2, S: 37, scale: 0.25 } },
+  { name: 'flash_attention_mma', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 2, S: 37, scale: 0.25 }, mma: true },
+  {
+    // bf16 MMAs with an addend, three atom rows in one warp (K = 29: the chunk's tail is zeros; M and N
+    // not whole tiles), and a 16x8 f16 dot over two warps, where each warp computes the one atom
+    // (replicated).
+    name: 'mma_bf16_replicated',
+    source: `kernel mma_mix(a: bf16[M, K], b: bf16[K, N], c: f32[M, N], y: f32[M, N], p: f16[16, 32], q: f16[32, 8], z: f16[16, 8])
+        grid(cdiv(M, 48), cdiv(N, 16)) threads(64) {
+      let m0 = block.x * 48;
+      let n0 = block.y * 16;
+      store y[m0 :+ 48, n0 :+ 16] = dot(load a[m0 :+ 48, 0 :+ 32], load b[0 :+ 32, n0 :+ 16], load c[m0 :+ 48, n0 :+ 16]);
+      store z[0 :+ 16, 0 :+ 8] = cast<f16>(dot(load p[0 :+ 16, 0 :+ 32], load q[0 :+ 32, 0 :+ 8]) * 0.5);
+    }`,
+    set: { M: 45, K: 29, N: 13 },
+    seed: 29,
+    mma: true,
+  },
+  {
+    // An accumulator layout written in the source that divides by the accumulator fragment (atoms in
+    // column order over the warps), and f16 dots that stay generic: 8 rows, and K = 8.
+    name: 'mma_written_layouts',
+    source: `kernel mma_written(a: f16[32, 16], b: f16[16, 32], y: f32[32, 32], z: f32[8, 32], w: f32[32, 32]) grid(1) threads(64) {
+      let ta = load a[0 :+ 32, 0 :+ 16];
+      let tb = load b[0 :+ 16, 0 :+ 32];
+      var acc = zeros<f32>[32, 32] @ (column_spatial(1, 2) * column_local(2, 2) * local(2, 1) * spatial(8, 4) * local(1, 2));
+      acc = dot(ta, tb, acc);
+      store y[0 :+ 32, 0 :+ 32] = acc;
+      store z[0 :+ 8, 0 :+ 32] = dot(load a[0 :+ 8, 0 :+ 16], tb);
+      store w[0 :+ 32, 0 :+ 32] = dot(load a[0 :+ 32, 0 :+ 8], load b[0 :+ 8, 0 :+ 32]);
+    }`,
+    seed: 31,
+    mma: true,
+  },
   {
     name: 'layouts',
     source: `kernel layouts(x: f32[16, 8], y: f32[8], z: f32[8, 16]) grid(1) threads(32) {

@@ -19,13 +19,15 @@ const inputs = prepareTensors(k, { values, seed: c.seed ?? 5 }, outputs);
 const vm = runOnVM(k, cloneTensors(inputs), values);
 const gpu = cloneTensors(inputs);
 const ctx = await gpuContext();
-const wk = compileWebGpu(k, c.features === 'none' ? NO_GPU_FEATURES : ctx.gpuFeatures, { unroll: c.unroll });
+const features = c.features === 'none' ? NO_GPU_FEATURES : ctx.gpuFeatures;
+const wk = compileWebGpu(k, c.mma ? { ...features, mma: 'emulate' } : features, { unroll: c.unroll });
 await runWebGpu(wk, gpu, values, outputs, { maxWorkgroupsPerDimension: c.maxWorkgroupsPerDimension });
 const result = {
   adapter: ctx.adapterInfo,
   subgroupMinSize: ctx.gpuFeatures.subgroupMinSize,
   usedSubgroups: wk.features.subgroups,
   usedDot4: wk.features.dot4x8,
+  usedMma: wk.features.mma,
   outputs: Object.fromEntries([...outputs].map((o) => [o, compareTensors(gpu.get(o)!, vm.get(o)!)])),
 };
 process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);

@@ -15,6 +15,11 @@ static __device__ __forceinline__ float tb_fmin(float a, float b) {
   if (a == b) return __int_as_float(__float_as_int(a) | __float_as_int(b));
   return a < b ? a : b;
 }
+// Two f32 values, each exactly an f16, as one word of f16 codes (the first in the low half).
+static __device__ __forceinline__ int tb_pack_f16x2(float lo, float hi) {
+  __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<int*>(&h);
+}
 // Field `index` of `width` bits (1..8) of the little-endian bit stream at p + base.
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
