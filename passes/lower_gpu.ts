@@ -158,6 +158,12 @@ class GpuLowerer extends LowererBase {
   usedSubgroups = false;
   usedDot4 = false;
   usedMma = false;
+  /** Shared-memory loads that an MMA dot reads fragments from directly (see directMmaOperands). */
+  deferredShared = new Set<ValueId>();
+  readonly sharedOperands = new Map<ValueId, { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }>();
+  readonly valueTypes = new Map<ValueId, TileType>();
+  /** Scalar constants of the kernel, by value (what sharedPair needs to know of slice offsets). */
+  readonly constants = new Map<ValueId, number>();
 
   constructor(readonly kernel: Kernel, readonly features: GpuFeatures) {
     super();
@@ -202,6 +208,7 @@ class GpuLowerer extends LowererBase {
       buffers.push({ tensor: p.name, mem, dtype: p.dtype, written: written.has(p.name) });
     }
     this.fusible = fusibleValues(k);
+    this.deferredShared = this.directMmaOperands(k.body);
     this.body(k.body);
     const block: LFunction = {
       name: 'block', result: null,
@@ -589,6 +596,10 @@ class GpuLowerer extends LowererBase {
 
   def(id: ValueId, type: Type, inst: Inst): void {
     if (type.kind === 'shared') return; // placed before lowering
+    if (inst.op === 'load_shared' && this.deferredShared.has(id)) {
+      this.sharedOperands.set(id, { slot: this.shared.get(inst.shared)!, index: inst.index });
+      return;
+    }
     if (type.kind === 'scalar') {
       const name = this.fresh('s', heldOf(type.dtype));
       this.scalars.set(id, name);
@@ -975,13 +986,13 @@ class GpuLowerer extends LowererBase {
    * elements over the chunk.
    */
   dot(aId: ValueId, bId: ValueId, cId: ValueId | null, type: TileType): RTile {
+    const isInt = heldOf(type.dtype) === 'i32';
+    const quotient = this.mmaQuotient(this.operandType(aId), this.operandType(bId), type.layout!, isInt);
+    if (quotient) return this.mmaDot(aId, bId, cId, type, quotient);
     const [a, b] = [this.tile(aId), this.tile(bId)];
     const [M, K] = a.shape as [number, number];
     const N = b.shape[1]!;
     const layout = type.layout!;
-    const isInt = heldOf(type.dtype) === 'i32';
-    const quotient = this.mmaQuotient(a.dtype, b.dtype, layout, K, isInt);
-    if (quotient) return this.mmaDot(a, b, cId, type, quotient);
     const held: LType = isInt ? 'i32' : 'f32';
     const valueType = isInt ? 'i32' : 'f32';
     let kc = K;
@@ -1058,48 +1069,92 @@ class GpuLowerer extends LowererBase {
    * has them, both inputs are f16 or both bf16, the result is a float, K is a multiple of 16 and the
    * block is whole warps. Null otherwise (the generic dot).
    */
-  mmaQuotient(aType: string, bType: string, layout: RegisterLayout, K: number, isInt: boolean): RegisterLayout | null {
-    if (!this.features.mma || isInt || aType !== bType || (aType !== 'f16' && aType !== 'bf16')) return null;
-    if (K % 16 !== 0 || this.kernel.threads % 32 !== 0) return null;
+  mmaQuotient(a: TileType, b: TileType, layout: RegisterLayout, isInt: boolean): RegisterLayout | null {
+    if (!this.features.mma || isInt || a.dtype !== b.dtype || (a.dtype !== 'f16' && a.dtype !== 'bf16')) return null;
+    if (a.shape[1]! % 16 !== 0 || this.kernel.threads % 32 !== 0) return null;
     return divide(layout, MMA_M16N8K16.c) ?? null;
   }
 
+  /** The Tile IR type of a tile value (before it is lowered). */
+  operandType(id: ValueId): TileType {
+    return this.valueTypes.get(id)!;
+  }
+
   /**
-   * out = a . b (+ c) on MMAs. Chunks of K of both operands go to scratch as f32 words, A row-major and
-   * B transposed (N rows of K), rows padded to a stride of 8 mod 16 words so that the 64-bit fragment
-   * reads of a half-warp fall in distinct banks. Per 16 of K, each warp reads the A fragments of its
-   * atom rows and the B fragments of its atom columns (pairs of adjacent K packed into words) and issues
-   * one MMA per atom into the accumulator registers, which are the result's own (local j = 4 q + i for
-   * atom q of the quotient and fragment register i).
+   * The shared-memory loads whose one use is as an operand of a dot that will run on MMAs, with nothing
+   * but other definitions between the load and the dot (no store, copy, barrier or loop can change what
+   * it reads): the dot reads its fragments from the shared tensor itself, instead of a register tile
+   * that would go through scratch.
    */
-  mmaDot(a: RTile, b: RTile, cId: ValueId | null, type: TileType, quotient: RegisterLayout): RTile {
-    const [M, K] = a.shape as [number, number];
-    const N = b.shape[1]!;
+  directMmaOperands(body: readonly TStmt[]): Set<ValueId> {
+    const out = new Set<ValueId>();
+    const walk = (stmts: readonly TStmt[]): void => {
+      const at = new Map<ValueId, number>();
+      stmts.forEach((s, i) => {
+        if (s.kind === 'def') {
+          at.set(s.result.id, i);
+          if (s.result.type.kind === 'tile') this.valueTypes.set(s.result.id, s.result.type);
+          if (s.inst.op === 'const') this.constants.set(s.result.id, s.inst.value);
+        }
+        if (s.kind === 'for') walk(s.body);
+        if (s.kind === 'if') [s.then, s.else].forEach(walk);
+      });
+      stmts.forEach((s, i) => {
+        if (s.kind !== 'def' || s.inst.op !== 'dot' || s.result.type.kind !== 'tile') return;
+        const [ta, tb] = [this.valueTypes.get(s.inst.a), this.valueTypes.get(s.inst.b)];
+        if (!ta || !tb || !this.mmaQuotient(ta, tb, s.result.type.layout!, false)) return;
+        for (const id of [s.inst.a, s.inst.b]) {
+          const from = at.get(id);
+          const def = from === undefined ? null : stmts[from]!;
+          if (!def || def.kind !== 'def' || def.inst.op !== 'load_shared' || !this.fusible.has(id)) continue;
+          if (stmts.slice(from! + 1, i).every((x) => x.kind === 'def')) out.add(id);
+        }
+      });
+    };
+    walk(body);
+    return out;
+  }
+
+  /**
+   * out = a . b (+ c) on MMAs. An operand loaded from a shared tensor just for this dot (see
+   * directMmaOperands) is read from that tensor; any other goes to scratch in chunks of K as f32 words,
+   * A row-major and B transposed (N rows of K), rows padded to a stride of 8 mod 16 words so that the
+   * 64-bit fragment reads of a half-warp fall in distinct banks. Per 16 of K, each warp reads the A
+   * fragments of its atom rows and the B fragments of its atom columns (pairs of adjacent K packed into
+   * words) and issues one MMA per atom into the accumulator registers, which are the result's own
+   * (local j = 4 q + i for atom q of the quotient and fragment register i).
+   */
+  mmaDot(aId: ValueId, bId: ValueId, cId: ValueId | null, type: TileType, quotient: RegisterLayout): RTile {
+    const [ta, tb] = [this.operandType(aId), this.operandType(bId)];
+    const [M, K] = ta.shape as [number, number];
+    const N = tb.shape[1]!;
+    const dtype = ta.dtype as 'f16' | 'bf16';
     const layout = multiply(quotient, MMA_M16N8K16.c); // the result's layout, in product form
-    const words = (kc: number): number => (M + N) * (kc + 8);
+    const [aShared, bShared] = [this.sharedOperands.get(aId), this.sharedOperands.get(bId)];
+    const [a, b] = [aShared ? null : this.tile(aId), bShared ? null : this.tile(bId)];
+    const stagedRows = (a ? M : 0) + (b ? N : 0);
     let kc = K;
-    while (kc > 16 && words(kc) * 4 > DOT_SCRATCH_BYTES) {
+    while (stagedRows > 0 && kc > 16 && stagedRows * (kc + 8) * 4 > DOT_SCRATCH_BYTES) {
       let next = kc - 16;
       while (K % next !== 0) next -= 16;
       kc = next;
     }
     const stride = kc + 8;
-    const bOffset = M * stride * 4;
-    const emulation = bOffset + N * stride * 4;
+    const bOffset = a ? M * stride * 4 : 0;
+    const emulation = stagedRows * stride * 4;
     this.needScratch(emulation + (this.features.mma === 'emulate' ? this.kernel.threads * 6 * 4 : 0));
     const out = this.newTile(type.dtype, type.shape, type.layout!);
     const acc = this.newTile('f32', type.shape, type.layout!, 'acc');
     const k0 = this.fresh('k0_', 'i32');
     const kk = this.fresh('kk', 'i32');
     const inChunk = (k: Expr): Expr => op('i32.lt_u', op('i32.sub', k, get(k0)), i32(kc));
-    const write = (x: RTile, offset: number, rowCol: (c: Expr[]) => [Expr, Expr]): Stmt[] =>
-      this.forLocals(x.length, (j) => {
+    const write = (x: RTile, offset: number, rowCol: (c: Expr[]) => [Expr, Expr]): Stmt[] => [
+      ifThen(this.primaryOf(x.layout), this.forLocals(x.length, (j) => {
         const [row, k] = rowCol(this.coordsOf(x.layout, j));
         const index = add(mul(row, i32(stride)), op('i32.sub', k, get(k0)));
         return [ifThen(inChunk(k), [{ k: 'store', bits: 32, addr: this.scratchWord(index, offset), offset: 0, value: this.cast(x.dtype, 'f32', aget(x, j)), mem: 'shared' }])];
-      });
-    const writeA = write(a, 0, ([m, k]) => [m!, k!]);
-    const writeB = write(b, bOffset, ([k, n]) => [n!, k!]);
+      })),
+    ];
 
     const g = this.laneLocal('mma_g', op('i32.and', op('i32.shr_u', get('tid'), i32(2)), i32(7)));
     const t = this.laneLocal('mma_t', op('i32.and', get('tid'), i32(3)));
@@ -1108,28 +1163,34 @@ class GpuLowerer extends LowererBase {
     const af = this.newArray('i32', atomRows * 4, 'afrag');
     const bf = this.newArray('i32', atomCols * 2, 'bfrag');
     const [lo, hi] = [this.fresh('w', 'i32'), this.fresh('w', 'i32')];
-    // Two adjacent f32 words of scratch (word index even) as one word of two 16-bit codes.
-    const pair = (index: Expr, offset: number): Stmt[] => [{ k: 'loadwords', mem: 'shared', addr: this.scratchWord(index, offset), names: [lo, hi] }];
-    const packed: Expr = a.dtype === 'f16'
-      ? { k: 'intrinsic', name: 'gpu.pack_f16x2', type: 'i32', args: [op('f32.from_bits', get(lo)), op('f32.from_bits', get(hi))] }
-      : op('i32.or', op('i32.shr_u', get(lo), i32(16)), op('i32.and', get(hi), i32(0xffff0000 | 0)));
+    // The word of two 16-bit codes at `row`, K columns k and k + 1 (k even, chunk-relative) of an operand:
+    // from its shared tensor (coordinates [row, k] of A or [k, row] of B), or two adjacent f32 words of scratch.
+    const word = (view: typeof aShared, offset: number, pairDim: 0 | 1, row: Expr, k: Expr): { stmts: Stmt[]; value: Expr } => {
+      if (view) return { stmts: [], value: this.sharedPair(view, pairDim === 1 ? [row, add(get(k0), k)] : [add(get(k0), k), row], pairDim) };
+      const packed: Expr = dtype === 'f16'
+        ? { k: 'intrinsic', name: 'gpu.pack_f16x2', type: 'i32', args: [op('f32.from_bits', get(lo)), op('f32.from_bits', get(hi))] }
+        : op('i32.or', op('i32.shr_u', get(lo), i32(16)), op('i32.and', get(hi), i32(0xffff0000 | 0)));
+      return { stmts: [{ k: 'loadwords', mem: 'shared', addr: this.scratchWord(add(mul(row, i32(stride)), k), offset), names: [lo, hi] }], value: packed };
+    };
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
     const loadA = this.forLocals(atomRows * 4, (x) => {
       const row = add(get(coords[0]!), localSubOffset(layout, 0, add(mul(op('i32.div_u', x, i32(4)), i32(2)), op('i32.and', x, i32(1)))));
       const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.shr_u', op('i32.and', x, i32(3)), i32(1)), i32(8)));
-      return [...pair(add(mul(row, i32(stride)), k), 0), aset(af, x, packed)];
+      const w = word(aShared, 0, 1, row, k);
+      return [...w.stmts, aset(af, x, w.value)];
     });
     // B word r of atom column cb: column g of the atom, K rows 2t + 8r and the next. The thread's own
     // column (from the accumulator's layout) is 2t into the atom.
     const loadB = this.forLocals(atomCols * 2, (x) => {
       const col = add(op('i32.sub', add(get(coords[1]!), get(g)), mul(get(t), i32(2))), localSubOffset(layout, 1, mul(op('i32.div_u', x, i32(2)), i32(2))));
       const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.and', x, i32(1)), i32(8)));
-      return [...pair(add(mul(col, i32(stride)), k), bOffset), aset(bf, x, packed)];
+      const w = word(bShared, bOffset, 0, col, k);
+      return [...w.stmts, aset(bf, x, w.value)];
     });
     const mmas = this.forLocals(localSize(quotient), (q) => {
       const [ra, cb] = [localSubIndex(quotient, 0, q), localSubIndex(quotient, 1, q)];
       const stmt: Stmt = {
-        k: 'mma', type: a.dtype as 'f16' | 'bf16',
+        k: 'mma', type: dtype,
         a: [0, 1, 2, 3].map((r) => ({ k: 'aget', array: af, index: add(mul(ra, i32(4)), i32(r)) }) as Expr),
         b: [0, 1].map((r) => ({ k: 'aget', array: bf, index: add(mul(cb, i32(2)), i32(r)) }) as Expr),
         acc: acc.array,
@@ -1138,15 +1199,16 @@ class GpuLowerer extends LowererBase {
       return this.features.mma === 'native' ? [stmt] : this.emulateMma(stmt, emulation, g, t);
     });
     this.usedMma = true;
+    // Staged operands: the scratch is free after a barrier, and written before the next.
+    const stage = stagedRows === 0 ? [] : [
+      { k: 'barrier' } as Stmt,
+      ...(a ? write(a, 0, ([m, k]) => [m!, k!]) : []),
+      ...(b ? write(b, bOffset, ([k, n]) => [n!, k!]) : []),
+      { k: 'barrier' } as Stmt,
+    ];
     this.out.push(
       ...this.forLocals(acc.length, (j) => [aset(acc, j, f32(0))]),
-      forLoop(k0, i32(0), i32(K), [
-        { k: 'barrier' },
-        ifThen(this.primaryOf(a.layout), writeA),
-        ifThen(this.primaryOf(b.layout), writeB),
-        { k: 'barrier' },
-        forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16)),
-      ], i32(kc)),
+      forLoop(k0, i32(0), i32(K), [...stage, forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16))], i32(kc)),
     );
     const c = cId === null ? null : this.convert(this.tile(cId), type.layout!);
     this.out.push(...this.forLocals(out.length, (j) => {
@@ -1155,6 +1217,25 @@ class GpuLowerer extends LowererBase {
       return [aset(out, j, castHeld('f32', type.dtype, v, this.tables))];
     }));
     return out;
+  }
+
+  /**
+   * The word holding the 16-bit codes at tile coordinates `coords` and the next along `pairDim` of a
+   * shared tensor slice: one 32-bit load where the layout provably keeps the pair adjacent and the first
+   * at an even element (unit stride along the pair, even strides elsewhere, a constant even slice
+   * offset along the pair, a swizzle that moves whole pairs); else two 16-bit loads.
+   */
+  sharedPair(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, coords: readonly Expr[], pairDim: number): Expr {
+    const { slot, index } = view;
+    const l = slot.type.layout;
+    const dims = index.flatMap((e, d) => (e.extent === null ? [] : [d]));
+    const td = dims[pairDim]!;
+    const first = sliceCoords(index, coords, (v) => this.scalar(v));
+    const offset = this.constants.get(index[td]!.offset);
+    const whole = l.strides[td] === 1 && (!l.swizzle || l.swizzle.base >= 1) && l.strides.every((st, d) => d === td || st % 2 === 0) && offset !== undefined && offset % 2 === 0;
+    if (whole) return { k: 'load', type: 'i32', bits: 32, signed: false, addr: add(mul(sharedElementOffset(l, first), i32(2)), i32(slot.offset)), offset: 0, mem: 'shared' };
+    const next = first.map((c, d) => (d === td ? add(c, i32(1)) : c));
+    return op('i32.or', this.readShared(slot, first), op('i32.shl', this.readShared(slot, next), i32(16)));
   }
 
   /** A local computed once in the prologue. */

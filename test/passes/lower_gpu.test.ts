@@ -1,8 +1,9 @@
 // The GPU lowering's choices that the WebGPU tests cannot see (they check results): how wide the
-// global-to-shared copies move data. Results: test/backends/webgpu.test.ts, cases copies_* and matmul.
+// global-to-shared copies move data, and where MMA dots read their fragments. Results: test/backends/webgpu.test.ts, cases copies_*, matmul and mma_*.
 
 import { describe, expect, it } from 'vitest';
-import type { Stmt } from '../../ir/loop_ir.ts';
+import { lowerForCuda } from '../../backends/cuda/emit.ts';
+import { type Stmt, forEachExpr } from '../../ir/loop_ir.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { compile } from '../../src/api.ts';
 import { gpuCases } from '../support/gpu_cases.ts';
@@ -35,5 +36,44 @@ describe('global-to-shared copies', () => {
   it('go element by element when no run fits (3-bit elements)', () => {
     const source = gpuCases.find((c) => c.name === 'copies_u4_0_row_major')!;
     expect(wordLoads(lowered(source.source, { ...source.set, T: 'u3' }))).toEqual([]);
+  });
+});
+
+describe('MMA operands', () => {
+  /** Per loop over 16 of K of an MMA dot, in order: its 32- and 16-bit shared loads and its scratch pair reads. */
+  function fragmentReads(body: readonly Stmt[]): { load32: number; load16: number; scratch: number }[] {
+    const out: { load32: number; load16: number; scratch: number }[] = [];
+    for (const s of body) {
+      if (s.k === 'for' && s.var.startsWith('kk')) {
+        const n = { load32: 0, load16: 0, scratch: 0 };
+        const visit = (stmts: readonly Stmt[]): void => {
+          for (const x of stmts) {
+            if (x.k === 'loadwords') n.scratch++;
+            if (x.k === 'for') visit(x.body);
+          }
+          forEachExpr(stmts.filter((x) => x.k !== 'for'), (e) => {
+            if (e.k === 'load' && e.mem === 'shared') n[e.bits === 32 ? 'load32' : 'load16']++;
+          });
+        };
+        visit(s.body);
+        out.push(n);
+      } else if (s.k === 'for') out.push(...fragmentReads(s.body));
+      else if (s.k === 'if') out.push(...fragmentReads(s.then), ...fragmentReads(s.else));
+    }
+    return out;
+  }
+
+  it('come straight from shared tensors: a word per pair where the layout keeps pairs whole, two halves where not; through scratch after a store', () => {
+    const c = gpuCases.find((x) => x.name === 'mma_shared_operands')!;
+    const body = lowerForCuda(compile(c.source)).module.functions.find((f) => f.name === 'block')!.body;
+    expect(fragmentReads(body)).toEqual([
+      { load32: 2, load16: 0, scratch: 0 }, // y: swizzled A and column-major B, words
+      { load32: 0, load16: 4, scratch: 0 }, // z: A from an odd column, B with K across rows: halves
+      { load32: 1, load16: 0, scratch: 1 }, // u: A loaded before a store (scratch), B a word
+    ]);
+    // The kernel's sync and the staged dot's two barriers; the direct dots need none.
+    const barriers = (stmts: readonly Stmt[]): number =>
+      stmts.reduce((n, s) => n + (s.k === 'barrier' ? 1 : s.k === 'for' ? barriers(s.body) : s.k === 'if' ? barriers(s.then) + barriers(s.else) : 0), 0);
+    expect(barriers(body)).toBe(3);
   });
 });

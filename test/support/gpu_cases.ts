@@ -58,6 +58,29 @@ export const gpuCases: readonly GpuCase[] = [
     mma: true,
   },
   {
+    // Fragments read straight from shared tensors: one word per pair where the layout keeps pairs whole
+    // and aligned (a swizzle of 8-element units; K contiguous in a column-major B), two halves where a
+    // slice starts at an odd column or K runs across rows; and operands that go through scratch because
+    // a store comes between their load and the dot.
+    name: 'mma_shared_operands',
+    source: `kernel mma_shared(a: f16[32, 48], b: f16[48, 16], y: f32[32, 16], z: f32[32, 16], u: f32[32, 16]) grid(1) threads(64) {
+      let sa = shared<f16>[32, 48] @ row_major.swizzle(2, 3, 3);
+      let sb = shared<f16>[48, 16] @ column_major;
+      let sc = shared<f16>[48, 16];
+      store sa[0 :+ 32, 0 :+ 48] = load a[0 :+ 32, 0 :+ 48];
+      store sb[0 :+ 48, 0 :+ 16] = load b[0 :+ 48, 0 :+ 16];
+      store sc[0 :+ 48, 0 :+ 16] = load b[0 :+ 48, 0 :+ 16];
+      sync;
+      store y[0 :+ 32, 0 :+ 16] = dot(load sa[0 :+ 32, 16 :+ 32], load sb[16 :+ 32, 0 :+ 16]);
+      store z[0 :+ 32, 0 :+ 16] = dot(load sa[0 :+ 32, 3 :+ 32], load sc[3 :+ 32, 0 :+ 16]);
+      let early = load sa[0 :+ 32, 8 :+ 32];
+      store sc[0 :+ 1, 0 :+ 16] = zeros<f16>[1, 16];
+      store u[0 :+ 32, 0 :+ 16] = dot(early, load sb[8 :+ 32, 0 :+ 16]);
+    }`,
+    seed: 37,
+    mma: true,
+  },
+  {
     // An accumulator layout written in the source that divides by the accumulator fragment (atoms in
     // column order over the warps), and f16 dots that stay generic: 8 rows, and K = 8.
     name: 'mma_written_layouts',
