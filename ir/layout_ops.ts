@@ -251,3 +251,22 @@ export const MMA_M16N8K16 = {
   b: compose(local(2, 1), columnSpatial(4, 8), local(2, 1)),
   c: compose(local(2, 1), spatial(8, 4), local(1, 2)),
 } as const;
+
+/**
+ * The operand layouts that feed an m16n8k16 MMA dot with result layout `c` = Q * MMA_M16N8K16.c and
+ * inner dimension K straight from registers: each warp holds the A fragments of its atom rows and the B
+ * fragments of its atom columns for every 16 of K, A = proj(Q, rows) * local(1, K/16) * MMA.a and
+ * B = proj(Q, columns) * local(K/16, 1) * MMA.b, where proj keeps Q's modes of that dimension and turns
+ * the other's threads into replication. So local 8 (ra * K/16 + ks) + i of A is register i (the
+ * fragment's order: word i/2, low half first) of atom row ra at K step ks, and local 4 (cb * K/16 + ks)
+ * + i of B likewise. Null when `c` does not divide by the fragment or K is not a multiple of 16.
+ */
+export function mmaOperandLayouts(c: RegisterLayout, K: number): { a: RegisterLayout; b: RegisterLayout } | null {
+  const q = divide(c, MMA_M16N8K16.c);
+  if (!q || K % 16 !== 0) return null;
+  const [rows, cols] = q.shape as [number, number];
+  return {
+    a: compose(projectLayout(q, [rows, 1]), local(1, K / 16), MMA_M16N8K16.a),
+    b: compose(projectLayout(q, [1, cols]), local(K / 16, 1), MMA_M16N8K16.b),
+  };
+}

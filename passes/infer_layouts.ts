@@ -14,12 +14,14 @@
 //
 // Where the target multiplies on warp-wide MMAs (options.mma), the result of an f16 or bf16 dot is hinted
 // to be a grid of m16n8k16 accumulator fragments spread over the warps (mmaLayout), and so is its
-// accumulator operand (through a var, its initializer): the dot then runs on the instruction and the
-// loop-carried accumulator never moves between threads.
+// accumulator operand (through a var, its initializer), and its operands as the matching A and B
+// fragments (ir/layout_ops.ts mmaOperandLayouts, back through their producers to the loads): the dot
+// then runs on the instruction with its operands already in place, and the loop-carried accumulator
+// never moves between threads.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { type RegisterLayout, LayoutError, compose, layoutEquals, local, makeLayout, replicated, spatial, threadCount } from '../ir/layout.ts';
-import { MMA_M16N8K16, projectLayout, tryReshape } from '../ir/layout_ops.ts';
+import { MMA_M16N8K16, mmaOperandLayouts, projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { printLayout } from '../ir/layout_print.ts';
 import type { Inst, Kernel, Stmt, TileType, Type, ValueId } from '../ir/tile_ir.ts';
 
@@ -174,6 +176,13 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
       if (l) {
         hint(result, l);
         if (inst.c !== null) hint(inst.c, l);
+        // The operands as the fragments of the result's layout (once it has one that divides), so that
+        // they reach the MMAs from registers.
+        const ops = mmaOperandLayouts(out.layout!, a!.shape[1]!);
+        if (ops) {
+          hint(inst.a, ops.a);
+          hint(inst.b, ops.b);
+        }
       }
     }
     const operands = elementOperands(inst);

@@ -15,7 +15,7 @@
 
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { type RegisterLayout, entryExtent, layoutEquals, localSize, multiply } from '../ir/layout.ts';
-import { MMA_M16N8K16, broadcastLocalTerms, divide, projectLayout, tryReshape } from '../ir/layout_ops.ts';
+import { MMA_M16N8K16, broadcastLocalTerms, divide, mmaOperandLayouts, projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
 import {
@@ -1131,7 +1131,11 @@ class GpuLowerer extends LowererBase {
     const dtype = ta.dtype as 'f16' | 'bf16';
     const layout = multiply(quotient, MMA_M16N8K16.c); // the result's layout, in product form
     const [aShared, bShared] = [this.sharedOperands.get(aId), this.sharedOperands.get(bId)];
-    const [a, b] = [aShared ? null : this.tile(aId), bShared ? null : this.tile(bId)];
+    // Operands in registers laid out as the fragments need no exchange; any other goes through scratch.
+    const fragments = mmaOperandLayouts(layout, K)!;
+    const inRegisters = (x: RTile | null, want: RegisterLayout): RTile | null => (x && layoutEquals(x.layout, want) ? x : null);
+    const [aRegs, bRegs] = [inRegisters(aShared ? null : this.tile(aId), fragments.a), inRegisters(bShared ? null : this.tile(bId), fragments.b)];
+    const [a, b] = [aShared || aRegs ? null : this.tile(aId), bShared || bRegs ? null : this.tile(bId)];
     const stagedRows = (a ? M : 0) + (b ? N : 0);
     let kc = K;
     while (stagedRows > 0 && kc > 16 && stagedRows * (kc + 8) * 4 > DOT_SCRATCH_BYTES) {
@@ -1165,17 +1169,25 @@ class GpuLowerer extends LowererBase {
     const [lo, hi] = [this.fresh('w', 'i32'), this.fresh('w', 'i32')];
     // The word of two 16-bit codes at `row`, K columns k and k + 1 (k even, chunk-relative) of an operand:
     // from its shared tensor (coordinates [row, k] of A or [k, row] of B), or two adjacent f32 words of scratch.
+    const pack = (x: Expr, y: Expr): Expr => (dtype === 'f16'
+      ? { k: 'intrinsic', name: 'gpu.pack_f16x2', type: 'i32', args: [x, y] }
+      : op('i32.or', op('i32.shr_u', op('i32.bits_of', x), i32(16)), op('i32.and', op('i32.bits_of', y), i32(0xffff0000 | 0))));
     const word = (view: typeof aShared, offset: number, pairDim: 0 | 1, row: Expr, k: Expr): { stmts: Stmt[]; value: Expr } => {
       if (view) return { stmts: [], value: this.sharedPair(view, pairDim === 1 ? [row, add(get(k0), k)] : [add(get(k0), k), row], pairDim) };
-      const packed: Expr = dtype === 'f16'
-        ? { k: 'intrinsic', name: 'gpu.pack_f16x2', type: 'i32', args: [op('f32.from_bits', get(lo)), op('f32.from_bits', get(hi))] }
-        : op('i32.or', op('i32.shr_u', get(lo), i32(16)), op('i32.and', get(hi), i32(0xffff0000 | 0)));
-      return { stmts: [{ k: 'loadwords', mem: 'shared', addr: this.scratchWord(add(mul(row, i32(stride)), k), offset), names: [lo, hi] }], value: packed };
+      const addr = this.scratchWord(add(mul(row, i32(stride)), k), offset);
+      return { stmts: [{ k: 'loadwords', mem: 'shared', addr, names: [lo, hi] }], value: pack(op('f32.from_bits', get(lo)), op('f32.from_bits', get(hi))) };
     };
+    // Word r of a fragment held in registers: locals 2r and 2r + 1 of its block (see mmaOperandLayouts).
+    const regWord = (x: RTile, block: Expr, size: number, r: Expr): Expr => {
+      const at = add(mul(block, i32(size)), mul(r, i32(2)));
+      return pack(aget(x, at), aget(x, add(at, i32(1))));
+    };
+    const kStep = op('i32.shr_u', add(get(k0), get(kk)), i32(4));
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
     const loadA = this.forLocals(atomRows * 4, (x) => {
       const row = add(get(coords[0]!), localSubOffset(layout, 0, add(mul(op('i32.div_u', x, i32(4)), i32(2)), op('i32.and', x, i32(1)))));
       const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.shr_u', op('i32.and', x, i32(3)), i32(1)), i32(8)));
+      if (aRegs) return [aset(af, x, regWord(aRegs, add(mul(op('i32.div_u', x, i32(4)), i32(K / 16)), kStep), 8, op('i32.and', x, i32(3))))];
       const w = word(aShared, 0, 1, row, k);
       return [...w.stmts, aset(af, x, w.value)];
     });
@@ -1184,6 +1196,7 @@ class GpuLowerer extends LowererBase {
     const loadB = this.forLocals(atomCols * 2, (x) => {
       const col = add(op('i32.sub', add(get(coords[1]!), get(g)), mul(get(t), i32(2))), localSubOffset(layout, 1, mul(op('i32.div_u', x, i32(2)), i32(2))));
       const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.and', x, i32(1)), i32(8)));
+      if (bRegs) return [aset(bf, x, regWord(bRegs, add(mul(op('i32.div_u', x, i32(2)), i32(K / 16)), kStep), 4, op('i32.and', x, i32(1))))];
       const w = word(bShared, bOffset, 0, col, k);
       return [...w.stmts, aset(bf, x, w.value)];
     });
@@ -1208,7 +1221,8 @@ class GpuLowerer extends LowererBase {
     ];
     this.out.push(
       ...this.forLocals(acc.length, (j) => [aset(acc, j, f32(0))]),
-      forLoop(k0, i32(0), i32(K), [...stage, forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16))], i32(kc)),
+      // Fragments from registers are indexed by the K step: that loop is unrolled so they stay registers.
+      forLoop(k0, i32(0), i32(K), [...stage, { ...forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16)), ...(aRegs || bRegs ? { unroll: true } : {}) }], i32(kc)),
     );
     const c = cId === null ? null : this.convert(this.tile(cId), type.layout!);
     this.out.push(...this.forLocals(out.length, (j) => {
@@ -1246,10 +1260,11 @@ class GpuLowerer extends LowererBase {
   }
 
   /**
-   * What one `mma` statement computes, for targets without the instruction: every lane writes its six
-   * fragment words to scratch (at byte `offset`, six words per thread), and after a barrier each lane
-   * computes its four accumulator elements from the words of the lanes that hold the operands, as the
-   * PTX ISA places them (see the statement in ir/loop_ir.ts); a second barrier frees the scratch.
+   * What one `mma` statement computes, for targets without the instruction: after a barrier (scratch
+   * users read after their own barrier and may still be reading), every lane writes its six fragment
+   * words to scratch (at byte `offset`, six words per thread), and after a barrier each lane computes
+   * its four accumulator elements from the words of the lanes that hold the operands, as the PTX ISA
+   * places them (see the statement in ir/loop_ir.ts); a last barrier frees the scratch.
    */
   emulateMma(s: Extract<Stmt, { k: 'mma' }>, offset: number, g: string, t: string): Stmt[] {
     const slot = (thread: Expr, w: Expr): Expr => this.scratchWord(add(mul(thread, i32(6)), w), offset);
@@ -1275,7 +1290,7 @@ class GpuLowerer extends LowererBase {
       }),
       aset(s.acc, s.at[i]!, op('f32.add', { k: 'aget', array: s.acc, index: s.at[i]! }, get(sum))),
     ]);
-    return [...stores, { k: 'barrier' }, ...compute, { k: 'barrier' }];
+    return [{ k: 'barrier' }, ...stores, { k: 'barrier' }, ...compute, { k: 'barrier' }];
   }
 }
 

@@ -40,6 +40,8 @@ describe('global-to-shared copies', () => {
 });
 
 describe('MMA operands', () => {
+  const barriers = (stmts: readonly Stmt[]): number =>
+    stmts.reduce((n, s) => n + (s.k === 'barrier' ? 1 : s.k === 'for' ? barriers(s.body) : s.k === 'if' ? barriers(s.then) + barriers(s.else) : 0), 0);
   /** Per loop over 16 of K of an MMA dot, in order: its 32- and 16-bit shared loads and its scratch pair reads. */
   function fragmentReads(body: readonly Stmt[]): { load32: number; load16: number; scratch: number }[] {
     const out: { load32: number; load16: number; scratch: number }[] = [];
@@ -72,8 +74,13 @@ describe('MMA operands', () => {
       { load32: 1, load16: 0, scratch: 1 }, // u: A loaded before a store (scratch), B a word
     ]);
     // The kernel's sync and the staged dot's two barriers; the direct dots need none.
-    const barriers = (stmts: readonly Stmt[]): number =>
-      stmts.reduce((n, s) => n + (s.k === 'barrier' ? 1 : s.k === 'for' ? barriers(s.body) : s.k === 'if' ? barriers(s.then) + barriers(s.else) : 0), 0);
     expect(barriers(body)).toBe(3);
+  });
+
+  it('come from registers when they were loaded as the fragments (layout inference hints them back to the loads)', () => {
+    const c = gpuCases.find((x) => x.name === 'mma_bf16_replicated')!;
+    const body = lowerForCuda(compile(c.source)).module.functions.find((f) => f.name === 'block')!.body;
+    expect(fragmentReads(body)).toEqual([{ load32: 0, load16: 0, scratch: 0 }, { load32: 0, load16: 0, scratch: 0 }]);
+    expect(barriers(body)).toBe(0);
   });
 });

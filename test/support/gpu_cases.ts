@@ -40,7 +40,7 @@ export const gpuCases: readonly GpuCase[] = [
   { name: 'dequant_gemm_f4e2m1', source: example('dequant_gemm'), set: { W: 'f4e2m1', ZERO: 0, M: 1, K: 128, N: 37, BN: 32 } },
   { name: 'flash_attention_causal', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 2, S: 37, scale: 0.25 } },
   { name: 'flash_attention', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 0, H: 2, S: 37, scale: 0.25 } },
-  { name: 'flash_attention_mma', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 2, S: 37, scale: 0.25 }, mma: true },
+  { name: 'flash_attention_mma', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 1, S: 21, scale: 0.25 }, mma: true },
   {
     // bf16 MMAs with an addend, three atom rows in one warp (K = 29: the chunk's tail is zeros; M and N
     // not whole tiles), and a 16x8 f16 dot over two warps, where each warp computes the one atom
@@ -60,8 +60,8 @@ export const gpuCases: readonly GpuCase[] = [
   {
     // Fragments read straight from shared tensors: one word per pair where the layout keeps pairs whole
     // and aligned (a swizzle of 8-element units; K contiguous in a column-major B), two halves where a
-    // slice starts at an odd column or K runs across rows; and operands that go through scratch because
-    // a store comes between their load and the dot.
+    // slice starts at an odd column or K runs across rows; and an operand that goes through scratch (a
+    // store comes between its load and the dot, and its written layout is not the fragments').
     name: 'mma_shared_operands',
     source: `kernel mma_shared(a: f16[32, 48], b: f16[48, 16], y: f32[32, 16], z: f32[32, 16], u: f32[32, 16]) grid(1) threads(64) {
       let sa = shared<f16>[32, 48] @ row_major.swizzle(2, 3, 3);
@@ -73,7 +73,7 @@ export const gpuCases: readonly GpuCase[] = [
       sync;
       store y[0 :+ 32, 0 :+ 16] = dot(load sa[0 :+ 32, 16 :+ 32], load sb[16 :+ 32, 0 :+ 16]);
       store z[0 :+ 32, 0 :+ 16] = dot(load sa[0 :+ 32, 3 :+ 32], load sc[3 :+ 32, 0 :+ 16]);
-      let early = load sa[0 :+ 32, 8 :+ 32];
+      let early = load sa[0 :+ 32, 8 :+ 32] @ (spatial(8, 8) * local(4, 4));
       store sc[0 :+ 1, 0 :+ 16] = zeros<f16>[1, 16];
       store u[0 :+ 32, 0 :+ 16] = dot(early, load sb[8 :+ 32, 0 :+ 16]);
     }`,
