@@ -81,6 +81,14 @@ export type Stmt =
    * `acc`, updated in place. The order of the accumulation is not specified.
    */
   | { readonly k: 'mma'; readonly type: 'f16' | 'bf16'; readonly a: readonly Expr[]; readonly b: readonly Expr[]; readonly acc: string; readonly at: readonly Expr[] }
+  /**
+   * Warp-wide loads of `names.length` (2 or 4) 8x8 matrices of 16-bit elements from shared memory (PTX
+   * `ldmatrix.sync.aligned.m8n8.x{2,4}[.trans].shared.b16`): row r of matrix i is the 16 bytes at byte
+   * address `addr` of lane 8i + r (16-byte aligned). Lane l receives in names[i] the word of row l / 4,
+   * columns 2 (l % 4) and the next (low half first); with `trans`, rows 2 (l % 4) and the next of column
+   * l / 4. Every lane of the warp executes it together.
+   */
+  | { readonly k: 'ldmatrix'; readonly trans: boolean; readonly addr: Expr; readonly names: readonly string[] }
   /** array[index] = value, on a per-thread register array. */
   | { readonly k: 'aset'; readonly array: string; readonly index: Expr; readonly value: Expr }
   | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr; readonly mem?: string }
@@ -265,6 +273,7 @@ export function mapOwnExprs(s: Stmt, f: (e: Expr) => Expr): Stmt {
     case 'aset':
       return { ...s, index: f(s.index), value: f(s.value) };
     case 'loadwords':
+    case 'ldmatrix':
       return { ...s, addr: f(s.addr) };
     case 'copywords':
       return { ...s, addr: f(s.addr), sharedAddr: f(s.sharedAddr) };

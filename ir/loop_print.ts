@@ -50,6 +50,9 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
       case 'asynccommit':
         out.push(`${indent}asynccommit`);
         break;
+      case 'ldmatrix':
+        out.push(`${indent}${s.names.join(', ')} = ldmatrix.x${s.names.length}${s.trans ? '.trans' : ''}@shared[${printExpr(s.addr)}]`);
+        break;
       case 'mma':
         out.push(`${indent}mma.m16n8k16.${s.type} ${s.acc}[${s.at.map(printExpr).join(', ')}] += [${s.a.map(printExpr).join(', ')}] . [${s.b.map(printExpr).join(', ')}]`);
         break;

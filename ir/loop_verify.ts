@@ -115,6 +115,11 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
           if (expr(s.addr) !== 'i32' || expr(s.sharedAddr) !== 'i32') problems.push(where('copy addresses must be i32'));
           if (![1, 2, 4].includes(s.words)) problems.push(where(`copywords of ${s.words} words`));
           break;
+        case 'ldmatrix':
+          if (expr(s.addr) !== 'i32') problems.push(where('an ldmatrix address must be i32'));
+          if (![2, 4].includes(s.names.length)) problems.push(where(`ldmatrix of ${s.names.length} matrices`));
+          for (const n of s.names) if (types.get(n) !== 'i32') problems.push(where(`ldmatrix into ${n}, which is not an i32 local`));
+          break;
         case 'mma': {
           if (s.a.length !== 4 || s.b.length !== 2 || s.at.length !== 4) problems.push(where('mma takes 4 words of a, 2 of b and 4 accumulator indices'));
           for (const e of [...s.a, ...s.b, ...s.at]) if (expr(e) !== 'i32') problems.push(where('mma fragments and indices are i32'));

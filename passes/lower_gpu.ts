@@ -1184,7 +1184,30 @@ class GpuLowerer extends LowererBase {
     };
     const kStep = op('i32.shr_u', add(get(k0), get(kk)), i32(4));
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
-    const loadA = this.forLocals(atomRows * 4, (x) => {
+    // Operands read from shared tensors whose 8-element rows (along either dimension) are contiguous and
+    // 16-byte aligned take four (A) or two (B) whole fragments per ldmatrix: lane l points at row l % 8
+    // of matrix l / 8. A's matrix i covers atom rows 8 (i % 2) and K 8 (i / 2); B's, K 8i.
+    const rowBase = (ra: Expr): Expr => add(op('i32.sub', get(coords[0]!), get(g)), localSubOffset(layout, 0, mul(ra, i32(2))));
+    const colBase = (cb: Expr): Expr => add(op('i32.sub', get(coords[1]!), mul(get(t), i32(2))), localSubOffset(layout, 1, mul(cb, i32(2))));
+    const lane = op('i32.and', get('tid'), i32(7));
+    const matrix = op('i32.and', op('i32.shr_u', get('tid'), i32(3)), i32(3));
+    const aMatrices = aShared && this.ldmatrixFits(aShared, 1) ? 'rows' : aShared && this.ldmatrixFits(aShared, 0) ? 'columns' : null;
+    const bMatrices = bShared && this.ldmatrixFits(bShared, 1) ? 'rows' : bShared && this.ldmatrixFits(bShared, 0) ? 'columns' : null;
+    const frag = [0, 1, 2, 3].map(() => this.fresh('f', 'i32'));
+    const loadAMatrices = aShared && aMatrices ? this.forLocals(atomRows, (ra) => {
+      const m = add(rowBase(ra), mul(op('i32.and', matrix, i32(1)), i32(8)));
+      const k = add(get(kk), mul(op('i32.shr_u', matrix, i32(1)), i32(8)));
+      // K contiguous: lane rows are A's rows; M contiguous: lane rows are K, transposed.
+      const at = aMatrices === 'rows' ? [add(m, lane), add(get(k0), k)] : [m, add(add(get(k0), k), lane)];
+      return [...this.ldmatrix(aShared, at, aMatrices === 'columns', frag, emulation), ...frag.map((f, i) => aset(af, add(mul(ra, i32(4)), i32(i)), get(f)))];
+    }) : null;
+    const loadBMatrices = bShared && bMatrices ? this.forLocals(atomCols, (cb) => {
+      const k = add(add(get(k0), get(kk)), mul(op('i32.and', matrix, i32(1)), i32(8)));
+      // N contiguous: lane rows are K, transposed; K contiguous: lane rows are B's columns.
+      const at = bMatrices === 'rows' ? [add(k, lane), colBase(cb)] : [k, add(colBase(cb), lane)];
+      return [...this.ldmatrix(bShared, at, bMatrices === 'rows', frag.slice(0, 2), emulation), ...[0, 1].map((i) => aset(bf, add(mul(cb, i32(2)), i32(i)), get(frag[i]!)))];
+    }) : null;
+    const loadA = loadAMatrices ?? this.forLocals(atomRows * 4, (x) => {
       const row = add(get(coords[0]!), localSubOffset(layout, 0, add(mul(op('i32.div_u', x, i32(4)), i32(2)), op('i32.and', x, i32(1)))));
       const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.shr_u', op('i32.and', x, i32(3)), i32(1)), i32(8)));
       if (aRegs) return [aset(af, x, regWord(aRegs, add(mul(op('i32.div_u', x, i32(4)), i32(K / 16)), kStep), 8, op('i32.and', x, i32(3))))];
@@ -1193,7 +1216,7 @@ class GpuLowerer extends LowererBase {
     });
     // B word r of atom column cb: column g of the atom, K rows 2t + 8r and the next. The thread's own
     // column (from the accumulator's layout) is 2t into the atom.
-    const loadB = this.forLocals(atomCols * 2, (x) => {
+    const loadB = loadBMatrices ?? this.forLocals(atomCols * 2, (x) => {
       const col = add(op('i32.sub', add(get(coords[1]!), get(g)), mul(get(t), i32(2))), localSubOffset(layout, 1, mul(op('i32.div_u', x, i32(2)), i32(2))));
       const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.and', x, i32(1)), i32(8)));
       if (bRegs) return [aset(bf, x, regWord(bRegs, add(mul(op('i32.div_u', x, i32(2)), i32(K / 16)), kStep), 4, op('i32.and', x, i32(1))))];
@@ -1250,6 +1273,47 @@ class GpuLowerer extends LowererBase {
     if (whole) return { k: 'load', type: 'i32', bits: 32, signed: false, addr: add(mul(sharedElementOffset(l, first), i32(2)), i32(slot.offset)), offset: 0, mem: 'shared' };
     const next = first.map((c, d) => (d === td ? add(c, i32(1)) : c));
     return op('i32.or', this.readShared(slot, first), op('i32.shl', this.readShared(slot, next), i32(16)));
+  }
+
+  /**
+   * Whether ldmatrix can read 8x8 blocks of a shared slice whose rows run along tile dimension
+   * `contig`: unit stride there, strides elsewhere and the slice's (constant) offset there multiples of 8
+   * elements, and a swizzle that moves whole 16-byte rows. (Fragment coordinates along it are multiples
+   * of 8 by construction.)
+   */
+  ldmatrixFits(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, contig: number): boolean {
+    const l = view.slot.type.layout;
+    const td = view.index.flatMap((e, d) => (e.extent === null ? [] : [d]))[contig]!;
+    const offset = this.constants.get(view.index[td]!.offset);
+    return l.strides[td] === 1 && (!l.swizzle || l.swizzle.base >= 3) && l.strides.every((st, d) => d === td || st % 8 === 0) && offset !== undefined && offset % 8 === 0;
+  }
+
+  /**
+   * An ldmatrix of `names.length` matrices, this lane pointing at tile coordinates `coords` of a shared
+   * slice; where the target has no ldmatrix (mma 'emulate'), what it computes: after a barrier each lane
+   * publishes its address in scratch (at byte `offset`), and after another reads its words from the
+   * addresses of the lanes that hold its rows, as the PTX ISA defines the instruction.
+   */
+  ldmatrix(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, coords: readonly Expr[], trans: boolean, names: readonly string[], offset: number): Stmt[] {
+    const l = view.slot.type.layout;
+    const addr = add(mul(sharedElementOffset(l, sliceCoords(view.index, coords, (v) => this.scalar(v))), i32(2)), i32(view.slot.offset));
+    if (this.features.mma === 'native') return [{ k: 'ldmatrix', trans, addr, names }];
+    const slot = (thread: Expr): Expr => this.scratchWord(thread, offset);
+    const warp = op('i32.and', get('tid'), i32(~31));
+    const rowAddr = (lane: Expr): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr: slot(add(warp, lane)), offset: 0, mem: 'shared' });
+    const [g, t] = [op('i32.shr_u', op('i32.and', get('tid'), i32(31)), i32(2)), op('i32.and', get('tid'), i32(3))];
+    const read = (bits: 16 | 32, a: Expr): Expr => ({ k: 'load', type: 'i32', bits, signed: false, addr: a, offset: 0, mem: 'shared' });
+    return [
+      { k: 'barrier' },
+      { k: 'store', bits: 32, addr: slot(get('tid')), offset: 0, value: addr, mem: 'shared' },
+      { k: 'barrier' },
+      ...names.map((name, i): Stmt => set(name, trans
+        // Rows 2t and 2t + 1 of matrix i, column g.
+        ? op('i32.or', read(16, add(rowAddr(add(i32(8 * i), mul(t, i32(2)))), mul(g, i32(2)))), op('i32.shl', read(16, add(rowAddr(add(i32(8 * i + 1), mul(t, i32(2)))), mul(g, i32(2)))), i32(16)))
+        // Row g of matrix i, columns 2t and 2t + 1.
+        : read(32, add(rowAddr(add(i32(8 * i), g)), mul(t, i32(4)))))),
+      { k: 'barrier' },
+    ];
   }
 
   /** A local computed once in the prologue. */

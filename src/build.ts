@@ -95,7 +95,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
           ...entry,
           cuda: {
             file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, grid: kg.grid, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name),
-            features: { mma: lowered.features.mma, cpAsync: usesAsyncCopies(lowered.module), ldmatrix: false, warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
+            features: { mma: lowered.features.mma, cpAsync: usesStatement(lowered.module, 'copywords'), ldmatrix: usesStatement(lowered.module, 'ldmatrix'), warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
           },
         };
       }
@@ -119,9 +119,9 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
   }
 }
 
-/** Whether a lowered kernel copies global to shared memory asynchronously (cp.async on CUDA). */
-function usesAsyncCopies(m: LModule): boolean {
-  const any = (body: readonly LStmt[]): boolean => body.some((s) => s.k === 'copywords' || (s.k === 'for' && any(s.body)) || (s.k === 'if' && (any(s.then) || any(s.else))));
+/** Whether a lowered kernel has a statement of kind `kind` (copywords: cp.async on CUDA; ldmatrix). */
+function usesStatement(m: LModule, kind: LStmt['k']): boolean {
+  const any = (body: readonly LStmt[]): boolean => body.some((s) => s.k === kind || (s.k === 'for' && any(s.body)) || (s.k === 'if' && (any(s.then) || any(s.else))));
   return m.functions.some((f) => any(f.body));
 }
 

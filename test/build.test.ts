@@ -80,11 +80,11 @@ describe('tilebit build', () => {
     expect(gemv.wgsl.bindings.map((b: { name: string }) => b.name)).toEqual(['a', 'w', 's', 'c', 'tb_data', 'tb_args', 'tb_err']);
     expect(gemv.wgsl.args).toEqual(gemv.cuda.args);
     expect(gemv.cuda.features.cpAsync).toBe(false);
-    // A kernel whose copies run as cp.async and whose dot runs on mma.sync says so.
+    // A kernel whose copies run as cp.async and whose dot runs on mma.sync, fed by ldmatrix, says so.
     writeFileSync(join(work, 'mm.json'), JSON.stringify({ kernels: [{ name: 'mm', source: resolve('examples/matmul.tile') }] }));
     await build(join(work, 'mm.json'), { out: join(work, 'mm'), workers: 1, targets: ['cuda'] });
     const mm = JSON.parse(readFileSync(join(work, 'mm', 'manifest.json'), 'utf8')).kernels[0];
-    expect(mm.cuda.features).toMatchObject({ cpAsync: true, mma: true });
+    expect(mm.cuda.features).toMatchObject({ cpAsync: true, mma: true, ldmatrix: true });
     expect(gemv.cuda.features.mma).toBe(false);
     // Only wasm now: the GPU artifacts go, nothing is reused across different target sets.
     const report = await build(libFile, { out, workers: 1, targets: ['wasm'] });

@@ -241,6 +241,13 @@ class Printer {
       case 'asyncwait':
         out.push('#if __CUDA_ARCH__ >= 800', `${indent}asm volatile("cp.async.wait_group ${s.pending};\\n" ::: "memory");`, '#endif');
         return;
+      case 'ldmatrix': {
+        const n = s.names.length;
+        const outs = s.names.map((x) => `"=r"(${x})`).join(', ');
+        const regs = s.names.map((_, i) => `%${i}`).join(', ');
+        out.push(`${indent}asm volatile("ldmatrix.sync.aligned.m8n8.x${n}${s.trans ? '.trans' : ''}.shared.b16 {${regs}}, [%${n}];\\n" : ${outs} : "r"((unsigned)__cvta_generic_to_shared(smem + (${this.expr(s.addr)}))));`);
+        return;
+      }
       case 'mma': {
         // The tensor-core instruction of sm_80 and later; the accumulator registers are read and written.
         const acc = s.at.map((j) => `"+f"(${s.acc}[${this.expr(j)}])`);

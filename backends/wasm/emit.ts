@@ -218,6 +218,7 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
       case 'asynccommit':
       case 'asyncwait':
       case 'mma':
+      case 'ldmatrix':
       case 'aset':
         throw new Error('emitWasm: register arrays, word accesses, async copies and warp MMAs belong to GPU lowerings');
       case 'store': {

@@ -268,9 +268,10 @@ class Printer {
       case 'asynccommit':
       case 'asyncwait':
         return;
+      case 'ldmatrix':
       case 'mma':
         // WGSL has no warp-wide MMA: the lowering expands it for targets without one (GpuFeatures.mma).
-        throw new WgslEmitError('mma has no WGSL lowering (lower with mma: "emulate")');
+        throw new WgslEmitError(`${s.k} has no WGSL lowering (lower with mma: "emulate")`);
       case 'aset':
         out.push(`${indent}${s.array}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
         return;

@@ -42,15 +42,16 @@ describe('global-to-shared copies', () => {
 describe('MMA operands', () => {
   const barriers = (stmts: readonly Stmt[]): number =>
     stmts.reduce((n, s) => n + (s.k === 'barrier' ? 1 : s.k === 'for' ? barriers(s.body) : s.k === 'if' ? barriers(s.then) + barriers(s.else) : 0), 0);
-  /** Per loop over 16 of K of an MMA dot, in order: its 32- and 16-bit shared loads and its scratch pair reads. */
-  function fragmentReads(body: readonly Stmt[]): { load32: number; load16: number; scratch: number }[] {
-    const out: { load32: number; load16: number; scratch: number }[] = [];
+  /** Per loop over 16 of K of an MMA dot, in order: its ldmatrix (x2, x4, .trans), 32- and 16-bit shared loads and scratch pair reads. */
+  function fragmentReads(body: readonly Stmt[]): { ldmatrix: string[]; load32: number; load16: number; scratch: number }[] {
+    const out: { ldmatrix: string[]; load32: number; load16: number; scratch: number }[] = [];
     for (const s of body) {
       if (s.k === 'for' && s.var.startsWith('kk')) {
-        const n = { load32: 0, load16: 0, scratch: 0 };
+        const n = { ldmatrix: [] as string[], load32: 0, load16: 0, scratch: 0 };
         const visit = (stmts: readonly Stmt[]): void => {
           for (const x of stmts) {
             if (x.k === 'loadwords') n.scratch++;
+            if (x.k === 'ldmatrix') n.ldmatrix.push(`x${x.names.length}${x.trans ? '.trans' : ''}`);
             if (x.k === 'for') visit(x.body);
           }
           forEachExpr(stmts.filter((x) => x.k !== 'for'), (e) => {
@@ -65,13 +66,18 @@ describe('MMA operands', () => {
     return out;
   }
 
-  it('come straight from shared tensors: a word per pair where the layout keeps pairs whole, two halves where not; through scratch after a store', () => {
+  it('come straight from shared tensors: ldmatrix where 8-element rows are aligned, a word per pair where pairs are, two halves where not; through scratch after a store', () => {
     const c = gpuCases.find((x) => x.name === 'mma_shared_operands')!;
     const body = lowerForCuda(compile(c.source)).module.functions.find((f) => f.name === 'block')!.body;
     expect(fragmentReads(body)).toEqual([
-      { load32: 2, load16: 0, scratch: 0 }, // y: swizzled A and column-major B, words
-      { load32: 0, load16: 4, scratch: 0 }, // z: A from an odd column, B with K across rows: halves
-      { load32: 1, load16: 0, scratch: 1 }, // u: A loaded before a store (scratch), B a word
+      // y: A swizzled by 8-element units (four matrices), B column-major (K contiguous: two, not transposed)
+      { ldmatrix: ['x4', 'x2'], load32: 0, load16: 0, scratch: 0 },
+      // z: A from an odd column (halves); B row-major (N contiguous: two, transposed)
+      { ldmatrix: ['x2.trans'], load32: 0, load16: 2, scratch: 0 },
+      // u: A loaded before a store (scratch), B column-major
+      { ldmatrix: ['x2'], load32: 0, load16: 0, scratch: 1 },
+      // v: slices from column 2: pairs whole, rows of 8 not aligned: a word per pair
+      { ldmatrix: [], load32: 2, load16: 0, scratch: 0 },
     ]);
     // The kernel's sync and the staged dot's two barriers; the direct dots need none.
     expect(barriers(body)).toBe(3);
@@ -80,7 +86,7 @@ describe('MMA operands', () => {
   it('come from registers when they were loaded as the fragments (layout inference hints them back to the loads)', () => {
     const c = gpuCases.find((x) => x.name === 'mma_bf16_replicated')!;
     const body = lowerForCuda(compile(c.source)).module.functions.find((f) => f.name === 'block')!.body;
-    expect(fragmentReads(body)).toEqual([{ load32: 0, load16: 0, scratch: 0 }, { load32: 0, load16: 0, scratch: 0 }]);
+    expect(fragmentReads(body)).toEqual([{ ldmatrix: [], load32: 0, load16: 0, scratch: 0 }, { ldmatrix: [], load32: 0, load16: 0, scratch: 0 }]);
     expect(barriers(body)).toBe(0);
   });
 });

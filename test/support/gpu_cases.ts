@@ -58,12 +58,13 @@ export const gpuCases: readonly GpuCase[] = [
     mma: true,
   },
   {
-    // Fragments read straight from shared tensors: one word per pair where the layout keeps pairs whole
-    // and aligned (a swizzle of 8-element units; K contiguous in a column-major B), two halves where a
-    // slice starts at an odd column or K runs across rows; and an operand that goes through scratch (a
-    // store comes between its load and the dot, and its written layout is not the fragments').
+    // Fragments read straight from shared tensors: by ldmatrix where rows of 8 elements are contiguous and
+    // aligned (a swizzle of 8-element units; K contiguous in a column-major B; N contiguous, transposed),
+    // one word per pair where only pairs are (slices from column 2), two halves where a slice starts at an
+    // odd column; and an operand that goes through scratch (a store comes between its load and the dot,
+    // and its written layout is not the fragments').
     name: 'mma_shared_operands',
-    source: `kernel mma_shared(a: f16[32, 48], b: f16[48, 16], y: f32[32, 16], z: f32[32, 16], u: f32[32, 16]) grid(1) threads(64) {
+    source: `kernel mma_shared(a: f16[32, 48], b: f16[48, 16], y: f32[32, 16], z: f32[32, 16], u: f32[32, 16], v: f32[32, 16]) grid(1) threads(64) {
       let sa = shared<f16>[32, 48] @ row_major.swizzle(2, 3, 3);
       let sb = shared<f16>[48, 16] @ column_major;
       let sc = shared<f16>[48, 16];
@@ -76,6 +77,7 @@ export const gpuCases: readonly GpuCase[] = [
       let early = load sa[0 :+ 32, 8 :+ 32] @ (spatial(8, 8) * local(4, 4));
       store sc[0 :+ 1, 0 :+ 16] = zeros<f16>[1, 16];
       store u[0 :+ 32, 0 :+ 16] = dot(early, load sb[8 :+ 32, 0 :+ 16]);
+      store v[0 :+ 32, 0 :+ 16] = dot(load sa[0 :+ 32, 2 :+ 32], load sb[2 :+ 32, 0 :+ 16]);
     }`,
     seed: 37,
     mma: true,
