@@ -79,11 +79,18 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   // On GPUs, f16 and bf16 activations meet the weight codes in their own type (every code of 8 bits or
   // fewer is exact in both), so the dot can run on tensor cores (mma.sync, f32 accumulation): the same
   // products and sums as in f32.
+  // The weight tile is staged in shared memory by copy_async (whole 16-byte runs where the rows allow:
+  // coalesced, where each thread's fragment elements are scattered over K rows), then each thread reads
+  // its elements from there.
   const halfDot = gpu && act !== 'f32';
   const body = halfDot
-    ? `            let ta = load a[m0 :+ BM, k0 :+ BK];
-            part = dot(ta, cast<${act}>(load w[k0 :+ BK, n0 :+ BN]), part);
-            asum = asum + sum(cast<f32>(ta), axis=1);`
+    ? `            copy_async sw[0 :+ BK, 0 :+ BN] <- w[k0 :+ BK, n0 :+ BN];
+            wait_async(0);
+            sync;
+            let ta = load a[m0 :+ BM, k0 :+ BK];
+            part = dot(ta, cast<${act}>(load sw[0 :+ BK, 0 :+ BN]), part);
+            asum = asum + sum(cast<f32>(ta), axis=1);
+            sync;`
     : `            let ta = ${act === 'f32' ? 'load a[m0 :+ BM, k0 :+ BK]' : `cast<f32>(load a[m0 :+ BM, k0 :+ BK])`};
             part = dot(ta, cast<f32>(load w[k0 :+ BK, n0 :+ BN]), part);
             asum = asum + sum(ta, axis=1);`;
@@ -94,7 +101,8 @@ kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}>(
     grid(cdiv(M, BM), cdiv(N, BN)) threads(128) {
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
     let m0 = block.x * BM;
-    let n0 = block.y * BN;
+    let n0 = block.y * BN;${halfDot ? `
+    let sw = shared<${o.weight}>[BK, BN];` : ''}
     var acc = zeros<f32>[BM, BN];
     for g0 in range(0, K, ${G}) {
         var part = zeros<f32>[BM, BN];
