@@ -485,9 +485,10 @@ class GpuLowerer extends LowererBase {
   }
 
   /**
-   * A global-to-shared copy by runs of 16, 8 or 4 bytes (the widest that fits), when the slice's last
+   * A global-to-shared copy by runs moved in chunks of 16, 8 or 4 bytes (the widest that fits; a run is
+   * one chunk, or several where elements straddle chunks, as 3-bit ones do), when the slice's last
    * dimension is the tensor's last and contiguous in shared memory, the shared strides and slot offset
-   * keep runs aligned, a swizzle moves whole runs, and the slice's last extent is a whole number of
+   * keep chunks aligned, a swizzle moves whole runs, and the slice's last extent is a whole number of
    * runs. Each thread copies runs as words (`copywords`: asynchronous where the target has it, CUDA's
    * cp.async); a run at the tensor's edge, or misaligned in either memory (checked at run time), goes
    * element by element, at once, with zeros outside. Null when it does not apply.
@@ -497,14 +498,19 @@ class GpuLowerer extends LowererBase {
     const shape = sharedIndex.flatMap((e) => (e.extent === null ? [] : [e.extent]));
     const l = sh.type.layout;
     if (shape.length === 0 || sharedIndex.at(-1)!.extent === null || index.at(-1)!.extent === null || l.strides.at(-1) !== 1) return null;
+    // A run is the fewest whole elements that fill whole chunks of n bytes: for 3-bit elements and 8-byte
+    // chunks, 64 elements in three chunks. Inside a run the chunks split elements, but the run moves whole.
+    const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+    const runOf = (n: number): number => (n * 8) / gcd(bits, n * 8);
     const bytes = [16, 8, 4].find((n) => {
-      const run = (n * 8) / bits;
-      return Number.isInteger(run) && shape.at(-1)! % run === 0 && sh.offset % n === 0 &&
+      const run = runOf(n);
+      return shape.at(-1)! % run === 0 && sh.offset % n === 0 &&
         l.strides.every((st, d) => d === l.strides.length - 1 || (st * bits) % (n * 8) === 0) &&
         (!l.swizzle || (1 << l.swizzle.base) % run === 0);
     });
     if (bytes === undefined) return null;
-    const run = (bytes * 8) / bits;
+    const run = runOf(bytes);
+    const chunks = (run * bits) / (bytes * 8);
     const runShape = [...shape.slice(0, -1), shape.at(-1)! / run];
     const st = rowMajorStrides(runShape);
     const r = this.fresh('r', 'i32');
@@ -521,7 +527,9 @@ class GpuLowerer extends LowererBase {
     const to = add(i32(sh.offset), op('i32.shr_u', sharedBitAt, i32(3)));
     // Both ends aligned (a slice may start anywhere along the last dimension, in either memory).
     const aligned = op('i32.eqz', op('i32.and', op('i32.or', bitAt, sharedBitAt), i32(bytes * 8 - 1)));
-    const fast: Stmt[] = [{ k: 'copywords', mem: t.mem, addr: op('i32.shr_u', bitAt, i32(3)), sharedAddr: to, words: (bytes / 4) as 1 | 2 | 4 }];
+    const fast: Stmt[] = Array.from({ length: chunks }, (_, c) => ({
+      k: 'copywords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(c * bytes)), sharedAddr: add(to, i32(c * bytes)), words: (bytes / 4) as 1 | 2 | 4,
+    }));
     // The rare path, element by element.
     const u = this.fresh('u', 'i32');
     const code = this.fresh('cp', 'i32');

@@ -30,12 +30,15 @@ describe('global-to-shared copies', () => {
       copies_u4_0_row_major: [4], // 32 u4 per run
       'copies_f16_3_strided_40_1_': [4], // padded rows of 40 f16 keep 16-byte alignment
       'copies_u8_4_row_major_swizzle_1_2_4_': [1], // a swizzle that moves 4 bytes together: words
+      copies_u3_0_row_major: [1, 1, 1], // rows of 12 bytes: 32 elements in three words
+      copies_f6e3m2_0_row_major: [2, 2, 2], // rows of 24 bytes: 32 elements in three 8-byte chunks
     });
   });
 
-  it('go element by element when no run fits (3-bit elements)', () => {
+  it('move runs of elements that straddle chunks in several chunks (3-bit elements: 32 in three words), and go element by element where no run fits', () => {
     const source = gpuCases.find((c) => c.name === 'copies_u4_0_row_major')!;
-    expect(wordLoads(lowered(source.source, { ...source.set, T: 'u3' }))).toEqual([]);
+    expect(wordLoads(lowered(source.source, { ...source.set, T: 'u3' }))).toEqual([1, 1, 1]);
+    expect(wordLoads(lowered(source.source.replaceAll('32', '24'), { ...source.set, T: 'u3' }))).toEqual([]);
   });
 });
 

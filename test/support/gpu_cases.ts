@@ -185,6 +185,8 @@ export const gpuCases: readonly GpuCase[] = [
     ['u4', 'row_major', 0, 20, 130],
     ['f16', 'strided(40, 1)', 3, 17, 45],
     ['u8', 'row_major.swizzle(1, 2, 4)', 4, 9, 64],
+    ['u3', 'row_major', 0, 20, 128], // runs of 32 elements in three words
+    ['f6e3m2', 'row_major', 0, 9, 70], // runs of 16 in three words; rows of 420 bits: misaligned ones go element by element
   ] as const).map(([T, layout, c0, R, C]) => ({
     name: `copies_${T}_${c0}_${layout.replace(/\W+/g, '_')}`,
     source: `kernel copies<T: dtype = f16>(x: T[R, C], y: T[R, C]) grid(cdiv(R, 8), cdiv(C, 32)) threads(32) {
