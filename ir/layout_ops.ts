@@ -2,8 +2,8 @@
 // the projection a broadcast needs, and the MMA fragments that instruction selection divides by.
 
 import {
-  type Mode, type RegisterLayout, LayoutError, canonical, columnLocal, columnSpatial, compose, entryExtent, layoutEquals, local, makeLayout,
-  multiply, spatial,
+  type Mode, type RegisterLayout, LayoutError, canonical, columnLocal, columnSpatial, compose, entryExtent, layoutEquals, local, localSize,
+  logicalIndex, makeLayout, multiply, spatial, threadCount,
 } from './layout.ts';
 
 /** A mutable copy of a layout's lists, for splitting modes. */
@@ -269,4 +269,29 @@ export function mmaOperandLayouts(c: RegisterLayout, K: number): { a: RegisterLa
     a: compose(projectLayout(q, [rows, 1]), local(1, K / 16), MMA_M16N8K16.a),
     b: compose(projectLayout(q, [1, cols]), local(K / 16, 1), MMA_M16N8K16.b),
   };
+}
+
+/**
+ * When `from` and `to` give every thread the same elements and differ only in their order among its
+ * locals: p with local j of `to` = local p[j] of `from`, the same in every thread. Null otherwise.
+ * (An MMA accumulator and the A fragments of the same rows are such a pair.)
+ */
+export function localPermutation(from: RegisterLayout, to: RegisterLayout): number[] | null {
+  const same = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  if (!same(from.shape, to.shape) || threadCount(from) !== threadCount(to) || localSize(from) !== localSize(to)) return null;
+  const n = localSize(to);
+  let perm: number[] | null = null;
+  for (let t = 0; t < threadCount(to); t++) {
+    const at = new Map<string, number>();
+    for (let j = 0; j < n; j++) at.set(logicalIndex(from, t, j).join(','), j);
+    const p: number[] = [];
+    for (let j = 0; j < n; j++) {
+      const s = at.get(logicalIndex(to, t, j).join(','));
+      if (s === undefined) return null;
+      p.push(s);
+    }
+    if (perm && !same(perm, p)) return null;
+    perm = p;
+  }
+  return perm;
 }

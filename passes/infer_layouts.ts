@@ -75,15 +75,16 @@ export function defaultLayout(shape: readonly number[], dtype: string, threads: 
  * over as many of the block's warps as divide them and the warp count (the other warps replicate the
  * tile), each warp
  * holding a block of atoms; among the splits that use the most warps, the one whose warps load the
- * fewest fragment words per 16 of K (4 per atom row, 2 per atom column). Null when the shape is not
- * whole atoms or the block not whole warps.
+ * fewest fragment words per 16 of K (4 per atom row, 2 per atom column). `rowsOnly` splits only the
+ * rows, so that each warp holds whole rows (see collectHints). Null when the shape is not whole atoms
+ * or the block not whole warps.
  */
-export function mmaLayout(M: number, N: number, threads: number): RegisterLayout | null {
+export function mmaLayout(M: number, N: number, threads: number, rowsOnly = false): RegisterLayout | null {
   if (M % 16 !== 0 || N % 8 !== 0 || threads % 32 !== 0) return null;
   const [rows, cols, warps] = [M / 16, N / 8, threads / 32];
   let best: { wm: number; wn: number; cost: number } | null = null;
   for (let wm = 1; wm <= Math.min(rows, warps); wm++) {
-    for (let wn = 1; wm * wn <= warps && wn <= cols; wn++) {
+    for (let wn = 1; wm * wn <= warps && wn <= (rowsOnly ? 1 : cols); wn++) {
       if (rows % wm !== 0 || cols % wn !== 0 || warps % (wm * wn) !== 0) continue;
       const cost = 4 * (rows / wm) + 2 * (cols / wn);
       if (!best || wm * wn > best.wm * best.wn || (wm * wn === best.wm * best.wn && cost < best.cost)) best = { wm, wn, cost };
@@ -168,23 +169,63 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
       if (init !== undefined) hint(init, l);
     }
   };
+  const onMma = (inst: Inst): boolean => {
+    if (inst.op !== 'dot') return false;
+    const [a, b] = [types.get(inst.a), types.get(inst.b)];
+    return !!a && !!b && a.dtype === b.dtype && (a.dtype === 'f16' || a.dtype === 'bf16') && a.shape[1]! % 16 === 0;
+  };
+  // Dots chained through element-wise work, one's result becoming the next one's A operand (flash
+  // attention's S, P and P . V): both split only rows over the warps, so that the first's accumulator
+  // fragments are the A fragments of the same rows in the same threads (a conversion in registers).
+  const chained = new Set<ValueId>();
+  if (options.mma) {
+    for (const [result, inst] of defs) {
+      if (inst.op !== 'dot' || !onMma(inst)) continue;
+      const seen = new Set<ValueId>();
+      const stack = [inst.a];
+      while (stack.length) {
+        const id = stack.pop()!;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const def = defs.get(id);
+        if (!def) continue;
+        if (def.op === 'dot' && onMma(def)) {
+          chained.add(id);
+          chained.add(result);
+        } else for (const o of elementOperands(def) ?? []) if (sameShape(types.get(o)?.shape ?? [], types.get(id)!.shape)) stack.push(o);
+      }
+    }
+  }
+  // Element-wise instructions that take a value as an operand of their own shape.
+  const users = new Map<ValueId, ValueId[]>();
   for (const [result, inst] of defs) {
-    if (options.mma && inst.op === 'dot') {
-      const [a, b, out] = [types.get(inst.a), types.get(inst.b), types.get(result)!];
-      const onMma = a && b && a.dtype === b.dtype && (a.dtype === 'f16' || a.dtype === 'bf16') && a.shape[1]! % 16 === 0;
-      const l = onMma ? mmaLayout(out.shape[0]!, out.shape[1]!, k.threads) : null;
+    for (const o of elementOperands(inst) ?? []) {
+      if (sameShape(types.get(o)?.shape ?? [], types.get(result)!.shape)) users.set(o, [...(users.get(o) ?? []), result]);
+    }
+  }
+  for (const [result, inst] of defs) {
+    if (options.mma && inst.op === 'dot' && onMma(inst)) {
+      const [a, out] = [types.get(inst.a)!, types.get(result)!];
+      const l = mmaLayout(out.shape[0]!, out.shape[1]!, k.threads, chained.has(result));
       if (l) {
         hint(result, l);
         if (inst.c !== null) hint(inst.c, l);
+        // Element-wise work on the result (an accumulator updated by hand, a scaled score) keeps its
+        // layout, and so do the other operands (through a var, its initializer).
+        for (const u of users.get(result) ?? []) hint(u, l);
         // The operands as the fragments of the result's layout (once it has one that divides), so that
         // they reach the MMAs from registers.
-        const ops = mmaOperandLayouts(out.layout!, a!.shape[1]!);
+        const ops = mmaOperandLayouts(out.layout!, a.shape[1]!);
         if (ops) {
           hint(inst.a, ops.a);
           hint(inst.b, ops.b);
         }
       }
     }
+  }
+  // Projections are taken from settled layouts: not in a round that changed them for MMAs.
+  if (added) return true;
+  for (const [result, inst] of defs) {
     const operands = elementOperands(inst);
     if (!operands) continue;
     const out = types.get(result)!;

@@ -15,7 +15,7 @@
 
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { type RegisterLayout, entryExtent, layoutEquals, localSize, multiply } from '../ir/layout.ts';
-import { MMA_M16N8K16, broadcastLocalTerms, divide, mmaOperandLayouts, projectLayout, tryReshape } from '../ir/layout_ops.ts';
+import { MMA_M16N8K16, broadcastLocalTerms, divide, localPermutation, mmaOperandLayouts, projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
 import {
@@ -345,6 +345,13 @@ class GpuLowerer extends LowererBase {
   /** x laid out by `layout` (the same tile when it already is). */
   convert(x: RTile, layout: RegisterLayout): RTile {
     if (layoutEquals(x.layout, layout)) return x;
+    // Each thread already holds the elements, in another order: move registers.
+    const perm = localPermutation(x.layout, layout);
+    if (perm) {
+      const out = this.newTile(x.dtype, x.shape, layout);
+      this.out.push(...perm.map((from, j) => aset(out, i32(j), aget(x, i32(from)))));
+      return out;
+    }
     const st = rowMajorStrides(x.shape);
     return this.gather(x, x.dtype, x.shape, layout, (c) => linearOf(c, st));
   }

@@ -6,7 +6,7 @@ import {
   type RegisterLayout, LayoutError, columnLocal, columnSpatial, compose, layoutEquals, local, localSize,
   logicalIndex, multiply, owners, replicated, replication, spatial, threadCount, tileSize,
 } from '../../ir/layout.ts';
-import { MMA_M16N8K16, broadcastLocalTerms, concat, divide, permute, projectLayout, reduce, reshape } from '../../ir/layout_ops.ts';
+import { MMA_M16N8K16, broadcastLocalTerms, concat, divide, localPermutation, mmaOperandLayouts, permute, projectLayout, reduce, reshape } from '../../ir/layout_ops.ts';
 import { printLayout } from '../../ir/layout_print.ts';
 
 /** Every (thread, local) -> index of a layout, as one comparable string. */
@@ -74,6 +74,18 @@ describe('mma.sync.m16n8k16 fragments (PTX ISA, f16 inputs, f32 accumulator)', (
     expect(printLayout(fragments.C.layout)).toBe('local(2, 1) * spatial(8, 4) * local(1, 2)');
     expect(printLayout(fragments.A.layout)).toBe('column_local(2, 2) * spatial(8, 4) * local(1, 2)');
     expect(printLayout(fragments.B.layout)).toBe('local(2, 1) * column_spatial(4, 8) * local(2, 1)');
+  });
+  it('the accumulator of warps that hold whole rows is, per thread, the A fragments of those rows (a local permutation)', () => {
+    const c = compose(spatial(4, 1), local(1, 4), MMA_M16N8K16.c); // 64 x 32 over 4 warps
+    const a = mmaOperandLayouts(c, 32)!.a;
+    const perm = localPermutation(c, a)!;
+    expect(perm).not.toBeNull();
+    for (let t = 0; t < 128; t++) for (let j = 0; j < localSize(a); j++) expect(logicalIndex(a, t, j)).toEqual(logicalIndex(c, t, perm[j]!));
+    expect(localPermutation(c, c)).toEqual([...Array(localSize(c)).keys()]);
+    // Warps that split columns hold other rows' elements than the A fragments need.
+    const split = compose(spatial(2, 2), local(2, 2), MMA_M16N8K16.c);
+    expect(localPermutation(split, mmaOperandLayouts(split, 32)!.a)).toBeNull();
+    expect(localPermutation(compose(spatial(8, 16), local(8, 2)), compose(spatial(8, 16), local(2, 8)))).toBeNull();
   });
   it('a warp tile of 2x2 C atoms over 4 warps divides by the atom', () => {
     const warpTile = compose(spatial(2, 2), local(2, 2), fragments.C.layout);

@@ -136,6 +136,16 @@ describe('layout inference: dots on MMAs', () => {
     expect(lowerForGpu(compile(matmul), undefined, NO_GPU_FEATURES).features.mma).toBe(false);
   });
 
+  it('chains flash attention\'s dots through registers: S, P and the output split rows over the warps, so P\'s A fragments are S\'s accumulator in each thread', () => {
+    const fa = compile(readFileSync(new URL('../../examples/flash_attention.tile', import.meta.url), 'utf8'));
+    const k = inferLayouts(fa, { mma: true });
+    const rows = printLayout(mmaLayout(64, 64, 128, true)!);
+    expect(rows).toBe(printLayout(compose(spatial(4, 1), local(1, 8), MMA_M16N8K16.c)));
+    for (const name of ['sc', 'st', 'p']) expect(printLayout(typeOf(k, name).layout!)).toBe(rows);
+    // Left: K's transpose and the row reductions' exchanges (was 14 with the column split).
+    expect(barriers(cudaBody(fa)).all).toBe(8);
+  });
+
   it('keeps the generic dot for other inputs and shapes: f32 or 8-bit inputs, K not a multiple of 16, rows not whole atoms', () => {
     const dot = (ta: string, tb: string, m: number, kk: number, n: number): number =>
       mmaCount(cudaBody(compile(`kernel d(a: ${ta}[${m}, ${kk}], b: ${tb}[${kk}, ${n}], c: f32[${m}, ${n}]) grid(1) threads(64) {
