@@ -8,8 +8,8 @@
 // against a matrix) is best laid out as the projection of the instruction's layout (ir/layout.ts
 // projectLayout), where each thread already holds the elements it broadcasts, so the lowering moves no
 // data between threads. That layout is a hint, passed back through the value's producers of the same
-// shape (element-wise instructions, reshapes whose layout reshapes back, a var's initializer
-// through the var's reads); a hint replaces only an inferred layout, never one written in the source.
+// shape (element-wise instructions, reshapes whose layout reshapes back, permutes (their source laid out
+// as the permuted layout), a var's initializer through the var's reads); a hint replaces only an inferred layout, never one written in the source.
 // Inference runs again with the hints until they settle.
 //
 // Where the target multiplies on warp-wide MMAs (options.mma), the result of an f16 or bf16 dot is hinted
@@ -21,7 +21,7 @@
 
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { type RegisterLayout, LayoutError, compose, layoutEquals, local, makeLayout, replicated, spatial, threadCount } from '../ir/layout.ts';
-import { MMA_M16N8K16, mmaOperandLayouts, projectLayout, tryReshape } from '../ir/layout_ops.ts';
+import { MMA_M16N8K16, mmaOperandLayouts, permute, projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { printLayout } from '../ir/layout_print.ts';
 import type { Inst, Kernel, Stmt, TileType, Type, ValueId } from '../ir/tile_ir.ts';
 
@@ -164,6 +164,10 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
       const from = types.get(inst.x);
       const back = from && tryReshape(l, from.shape);
       if (back) hint(inst.x, back);
+    } else if (inst.op === 'permute') {
+      // The source laid out so that permuting its layout gives this one: the permute moves nothing.
+      const inverse = inst.perm.map((_, i) => inst.perm.indexOf(i));
+      hint(inst.x, permute(l, inverse));
     } else if (inst.op === 'var_get') {
       const init = varInit.get(inst.var);
       if (init !== undefined) hint(init, l);

@@ -15,7 +15,9 @@
 
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { type RegisterLayout, entryExtent, layoutEquals, localSize, multiply } from '../ir/layout.ts';
-import { MMA_M16N8K16, broadcastLocalTerms, divide, localPermutation, mmaOperandLayouts, projectLayout, tryReshape } from '../ir/layout_ops.ts';
+import {
+  MMA_M16N8K16, broadcastLocalTerms, divide, localPermutation, mmaOperandLayouts, permute as permuteLayout, projectLayout, tryReshape,
+} from '../ir/layout_ops.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
 import {
@@ -747,6 +749,8 @@ class GpuLowerer extends LowererBase {
         return this.broadcastTo(this.tile(inst.x), type.shape, layout);
       case 'permute': {
         const x = this.tile(inst.x);
+        // When x's layout permuted is the result's, every element stays where it is.
+        if (layoutEquals(permuteLayout(x.layout, inst.perm), layout)) return { ...x, shape: type.shape, layout };
         const st = rowMajorStrides(x.shape);
         return this.gather(x, type.dtype, type.shape, layout, (c) => inst.perm.reduce<Expr>((acc, p, d) => add(acc, mul(c[d]!, i32(st[p]!))), i32(0)));
       }
