@@ -7,7 +7,7 @@
 // Then consumers teach producers: a tile that an element-wise instruction broadcasts (a row or column
 // against a matrix) is best laid out as the projection of the instruction's layout (ir/layout.ts
 // projectLayout), where each thread already holds the elements it broadcasts, so the lowering moves no
-// data between threads. That layout is a hint, passed back through the value's producers of the same
+// data between threads; an operand of the instruction's own shape, as the instruction's layout. That layout is a hint, passed back through the value's producers of the same
 // shape (element-wise instructions, reshapes whose layout reshapes back, permutes (their source laid out
 // as the permuted layout), a var's initializer through the var's reads); a hint replaces only an inferred layout, never one written in the source.
 // Inference runs again with the hints until they settle.
@@ -235,7 +235,13 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
     const out = types.get(result)!;
     for (const o of operands) {
       const t = types.get(o);
-      if (!t || sameShape(t.shape, out.shape)) continue;
+      if (!t) continue;
+      // An operand of the result's shape in another layout (a reduction's result added to a row vector):
+      // its producer lays it out as the result, instead of the instruction converting it.
+      if (sameShape(t.shape, out.shape)) {
+        if (!layoutEquals(t.layout!, out.layout!)) hint(o, out.layout!);
+        continue;
+      }
       const p = projectLayout(out.layout!, t.shape);
       if (!layoutEquals(p, t.layout!)) hint(o, p);
     }

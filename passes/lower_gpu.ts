@@ -16,7 +16,8 @@
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { type RegisterLayout, entryExtent, layoutEquals, localSize, multiply } from '../ir/layout.ts';
 import {
-  MMA_M16N8K16, broadcastLocalTerms, divide, localPermutation, mmaOperandLayouts, permute as permuteLayout, projectLayout, tryReshape,
+  MMA_M16N8K16, broadcastLocalTerms, divide, localPermutation, mmaOperandLayouts, permute as permuteLayout, projectLayout,
+  reduce as reduceLayout, tryReshape,
 } from '../ir/layout_ops.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
 import { sharedSpan } from '../ir/shared_layout.ts';
@@ -937,9 +938,16 @@ class GpuLowerer extends LowererBase {
       // Phase 1b, where the target has subgroups: the threads along the axis that share a subgroup
       // combine their partials by butterfly exchanges first, and only each run's first thread writes.
       const sub = across.length === 1 ? this.subgroupRuns(l, across[0]!) : null;
+      // When the butterflies span the whole axis, every thread along it ends with its results, and where
+      // the result is laid out as this layout reduced (ir/layout_ops.ts reduce) they are already where
+      // they belong: no exchange through shared memory.
+      const inPlace = sub !== null && slots.count >> sub.levels === 1 && layoutEquals(type.layout!, reduceLayout(l, axis));
+      const outLocal = new Map<string, number>();
+      if (inPlace) for (let j = 0; j < out.length; j++) outLocal.set(localCoords(out.layout, j).join(','), j);
+      const finish = (v: Expr): Expr => (fn === 'sum' && isFloat ? castHeld('f32', type.dtype, v, this.tables) : v);
       const folded: Stmt[] = [];
       const writes: Stmt[] = [];
-      for (const g of groups.values()) {
+      for (const [key, g] of groups) {
         const own = set(partial, g.locals.slice(1).reduce<Expr>((acc2, j) => fold(acc2, aget(x, i32(j))), aget(x, i32(g.locals[0]!))));
         // Partials sit at [result element][position along the axis].
         const c = g.coords.map((v, d) => (d === axis ? get(threadCoords[d]!) : add(get(threadCoords[d]!), i32(v))));
@@ -952,7 +960,13 @@ class GpuLowerer extends LowererBase {
         for (let level = 0; level < sub.levels; level++) {
           folded.push(set(partial, fold(get(partial), { k: 'intrinsic', name: 'gpu.shuffle_xor', type: held, args: [get(partial), i32(sub.threadStride << level)] })));
         }
-        folded.push(ifThen(op('i32.and', this.primaryOf(l), op('i32.eqz', op('i32.and', sub.digit, i32((1 << sub.levels) - 1)))), [store]));
+        if (inPlace) folded.push(aset(out, i32(outLocal.get(key)!), finish(get(partial))));
+        else folded.push(ifThen(op('i32.and', this.primaryOf(l), op('i32.eqz', op('i32.and', sub.digit, i32((1 << sub.levels) - 1)))), [store]));
+      }
+      if (inPlace) {
+        this.out.push(...folded);
+        this.usedSubgroups = true;
+        return out;
       }
       this.needScratch(size(x.shape) * 4);
       this.out.push({ k: 'barrier' }, ...(sub ? folded : [ifThen(this.primaryOf(l), writes)]), { k: 'barrier' });

@@ -117,15 +117,13 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   int t2_primary_57 = 0;
   int rk_63 = 0;
   float part_64 = 0;
-  int t3_d0_65 = 0;
-  int t3_primary_66 = 0;
-  float s_71 = 0;
-  float f_72 = 0;
-  int s_75 = 0;
-  int s_76 = 0;
-  int ld_78 = 0;
-  int t4_d0_79 = 0;
-  int t4_primary_80 = 0;
+  float s_69 = 0;
+  float f_70 = 0;
+  int s_73 = 0;
+  int s_74 = 0;
+  int ld_76 = 0;
+  int t3_d0_77 = 0;
+  int t3_primary_78 = 0;
   float r_16[1];
   float var0_17[1];
   float r_24[1];
@@ -144,17 +142,17 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   float r_60[1];
   float r_61[1];
   float acc_62[1];
+  float r_65[1];
+  float r_66[1];
   float r_67[1];
   float r_68[1];
-  float r_69[1];
-  float r_70[1];
-  float r_73[1];
-  float r_74[1];
-  float r_77[1];
+  float r_71[1];
+  float r_72[1];
+  float r_75[1];
+  float r_79[1];
+  float r_80[1];
   float r_81[1];
   float r_82[1];
-  float r_83[1];
-  float r_84[1];
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -171,10 +169,8 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   t2_d0_55 = 0;
   t2_d1_56 = ((int)(((unsigned)tid) % ((unsigned)64)));
   t2_primary_57 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
-  t3_d0_65 = 0;
-  t3_primary_66 = ((int)(((int)(((unsigned)tid) % ((unsigned)128))) == 0));
-  t4_d0_79 = ((int)(((unsigned)tid) % ((unsigned)64)));
-  t4_primary_80 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t3_d0_77 = ((int)(((unsigned)tid) % ((unsigned)64)));
+  t3_primary_78 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
   s_8 = bx;
   s_9 = 1;
   s_10 = ((int)(((unsigned)s_8) * ((unsigned)s_9)));
@@ -271,49 +267,40 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
       r_50[0] = __fadd_rn(r_47[0], acc_51[0]);
       var1_25[0] = r_50[0];
       r_60[0] = var2_29[0];
-      __syncthreads();
       part_64 = r_39[0];
       part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 1));
       part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 2));
       part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 4));
       part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 8));
       part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 16));
-      if ((t0_primary_38 & ((int)((((int)(((unsigned)tid) % ((unsigned)32))) & 31) == 0)))) {
-        *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)32)))) + ((unsigned)t0_d1_37)))) * ((unsigned)4))))) = __float_as_int(part_64);
-      }
-      __syncthreads();
-      acc_62[0] = 0.0f;
-      for (rk_63 = 0; rk_63 < 1; rk_63 += 1) {
-        acc_62[0] = __fadd_rn(acc_62[0], (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t3_d0_65) * ((unsigned)32)))) + ((unsigned)((int)(((unsigned)rk_63) * ((unsigned)32))))))) * ((unsigned)4)))))));
-      }
-      r_61[0] = acc_62[0];
-      r_67[0] = __fadd_rn(r_60[0], r_61[0]);
-      var2_29[0] = r_67[0];
+      r_61[0] = part_64;
+      r_65[0] = __fadd_rn(r_60[0], r_61[0]);
+      var2_29[0] = r_65[0];
     }
-    r_68[0] = var0_17[0];
-    r_69[0] = var1_25[0];
-    r_70[0] = var2_29[0];
-    s_71 = 8.0f;
-    f_72 = s_71;
-    r_73[0] = f_72;
-    r_74[0] = __fmul_rn(r_70[0], r_73[0]);
-    s_75 = 32;
-    s_76 = (((int)(s_75 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_75 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_75 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_75 == (-1))))) ? 1 : s_75))));
-    if ((((int)(((unsigned)s_76) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t4_d0_79)))) < ((unsigned)dim_s_1_5))))) {
-      ld_78 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_76) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t4_d0_79))))))) * ((unsigned)2))))));
+    r_66[0] = var0_17[0];
+    r_67[0] = var1_25[0];
+    r_68[0] = var2_29[0];
+    s_69 = 8.0f;
+    f_70 = s_69;
+    r_71[0] = f_70;
+    r_72[0] = __fmul_rn(r_68[0], r_71[0]);
+    s_73 = 32;
+    s_74 = (((int)(s_73 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_73 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_73 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_73 == (-1))))) ? 1 : s_73))));
+    if ((((int)(((unsigned)s_74) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_77)))) < ((unsigned)dim_s_1_5))))) {
+      ld_76 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_74) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_77))))))) * ((unsigned)2))))));
     } else {
-      ld_78 = 0;
+      ld_76 = 0;
     }
-    r_77[0] = __half2float(__ushort_as_half((unsigned short)(ld_78)));
-    r_81[0] = r_77[0];
-    r_82[0] = __fadd_rn(r_68[0], __fmul_rn(__fsub_rn(r_69[0], r_74[0]), r_81[0]));
-    var0_17[0] = r_82[0];
+    r_75[0] = __half2float(__ushort_as_half((unsigned short)(ld_76)));
+    r_79[0] = r_75[0];
+    r_80[0] = __fadd_rn(r_66[0], __fmul_rn(__fsub_rn(r_67[0], r_72[0]), r_79[0]));
+    var0_17[0] = r_80[0];
   }
-  r_83[0] = var0_17[0];
-  r_84[0] = dequant_gemm_u4_f16_f16_g32_round_f16(r_83[0]);
+  r_81[0] = var0_17[0];
+  r_82[0] = dequant_gemm_u4_f16_f16_g32_round_f16(r_81[0]);
   if (t2_primary_57) {
     if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56)))) < ((unsigned)dim_c_1_7))))) {
-      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56))))))) * ((unsigned)2))))) = (unsigned short)dequant_gemm_u4_f16_f16_g32_f16_bits(r_84[0]);
+      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56))))))) * ((unsigned)2))))) = (unsigned short)dequant_gemm_u4_f16_f16_g32_f16_bits(r_82[0]);
     }
   }
 }
