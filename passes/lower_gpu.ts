@@ -825,10 +825,12 @@ class GpuLowerer extends LowererBase {
         if (bits < 32) v = op('i32.and', v, i32(mask));
         fast.push(aset(out, add(j0, i32(u)), heldFromCode(t.dtype, v)));
       }
-      // The rare path (a run at an edge or misaligned), element by element: a loop, not `run` copies.
+      // The rare path (a run at an edge or misaligned), element by element: a loop, not `run` copies,
+      // marked for unrolling (it indexes the register array: CUDA would otherwise put that in memory;
+      // WGSL keeps the loop unless asked to unroll).
       const u = this.fresh('u', 'i32');
       const coords = [...first.slice(0, d), add(first[d]!, get(u))];
-      const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, coords, code), aset(out, add(j0, get(u)), heldFromCode(t.dtype, get(code)))] }];
+      const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, coords, code), aset(out, add(j0, get(u)), heldFromCode(t.dtype, get(code)))], unroll: true }];
       return [ifThen(op('i32.and', inside, aligned), fast, slow)];
     });
   }
@@ -867,7 +869,7 @@ class GpuLowerer extends LowererBase {
       const code = this.fresh('c', 'i32');
       const coords = [...first.slice(0, d), add(first[d]!, get(u))];
       const slow: Stmt[] = [{
-        k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1),
+        k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), unroll: true,
         body: [set(code, codeFromHeld(t.dtype, aget(x, add(j0, get(u))))), ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), get(code)))],
       }];
       return [ifThen(op('i32.and', inside, aligned), [...body, ...fast], slow)];
@@ -1183,12 +1185,14 @@ class GpuLowerer extends LowererBase {
     const out = this.newTile(type.dtype, type.shape, type.layout!);
     const acc = this.newTile('f32', type.shape, type.layout!, 'acc');
     const k0 = this.fresh('k0_', 'i32');
+    // One chunk (no operand staged, or K fits): no chunk loop, so fragment indices stay constant.
+    const k0e: Expr = kc === K ? i32(0) : get(k0);
     const kk = this.fresh('kk', 'i32');
-    const inChunk = (k: Expr): Expr => op('i32.lt_u', op('i32.sub', k, get(k0)), i32(kc));
+    const inChunk = (k: Expr): Expr => op('i32.lt_u', op('i32.sub', k, k0e), i32(kc));
     const write = (x: RTile, offset: number, rowCol: (c: Expr[]) => [Expr, Expr]): Stmt[] => [
       ifThen(this.primaryOf(x.layout), this.forLocals(x.length, (j) => {
         const [row, k] = rowCol(this.coordsOf(x.layout, j));
-        const index = add(mul(row, i32(stride)), op('i32.sub', k, get(k0)));
+        const index = add(mul(row, i32(stride)), op('i32.sub', k, k0e));
         return [ifThen(inChunk(k), [{ k: 'store', bits: 32, addr: this.scratchWord(index, offset), offset: 0, value: this.cast(x.dtype, 'f32', aget(x, j)), mem: 'shared' }])];
       })),
     ];
@@ -1206,7 +1210,7 @@ class GpuLowerer extends LowererBase {
       ? { k: 'intrinsic', name: 'gpu.pack_f16x2', type: 'i32', args: [x, y] }
       : op('i32.or', op('i32.shr_u', op('i32.bits_of', x), i32(16)), op('i32.and', op('i32.bits_of', y), i32(0xffff0000 | 0))));
     const word = (view: typeof aShared, offset: number, pairDim: 0 | 1, row: Expr, k: Expr): { stmts: Stmt[]; value: Expr } => {
-      if (view) return { stmts: [], value: this.sharedPair(view, pairDim === 1 ? [row, add(get(k0), k)] : [add(get(k0), k), row], pairDim) };
+      if (view) return { stmts: [], value: this.sharedPair(view, pairDim === 1 ? [row, add(k0e, k)] : [add(k0e, k), row], pairDim) };
       const addr = this.scratchWord(add(mul(row, i32(stride)), k), offset);
       return { stmts: [{ k: 'loadwords', mem: 'shared', addr, names: [lo, hi] }], value: pack(op('f32.from_bits', get(lo)), op('f32.from_bits', get(hi))) };
     };
@@ -1215,7 +1219,7 @@ class GpuLowerer extends LowererBase {
       const at = add(mul(block, i32(size)), mul(r, i32(2)));
       return pack(aget(x, at), aget(x, add(at, i32(1))));
     };
-    const kStep = op('i32.shr_u', add(get(k0), get(kk)), i32(4));
+    const kStep = op('i32.shr_u', add(k0e, get(kk)), i32(4));
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
     // Operands read from shared tensors whose 8-element rows (along either dimension) are contiguous and
     // 16-byte aligned take four (A) or two (B) whole fragments per ldmatrix: lane l points at row l % 8
@@ -1231,11 +1235,11 @@ class GpuLowerer extends LowererBase {
       const m = add(rowBase(ra), mul(op('i32.and', matrix, i32(1)), i32(8)));
       const k = add(get(kk), mul(op('i32.shr_u', matrix, i32(1)), i32(8)));
       // K contiguous: lane rows are A's rows; M contiguous: lane rows are K, transposed.
-      const at = aMatrices === 'rows' ? [add(m, lane), add(get(k0), k)] : [m, add(add(get(k0), k), lane)];
+      const at = aMatrices === 'rows' ? [add(m, lane), add(k0e, k)] : [m, add(add(k0e, k), lane)];
       return [...this.ldmatrix(aShared, at, aMatrices === 'columns', frag, emulation), ...frag.map((f, i) => aset(af, add(mul(ra, i32(4)), i32(i)), get(f)))];
     }) : null;
     const loadBMatrices = bShared && bMatrices ? this.forLocals(atomCols, (cb) => {
-      const k = add(add(get(k0), get(kk)), mul(op('i32.and', matrix, i32(1)), i32(8)));
+      const k = add(add(k0e, get(kk)), mul(op('i32.and', matrix, i32(1)), i32(8)));
       // N contiguous: lane rows are K, transposed; K contiguous: lane rows are B's columns.
       const at = bMatrices === 'rows' ? [add(k, lane), colBase(cb)] : [k, add(colBase(cb), lane)];
       return [...this.ldmatrix(bShared, at, bMatrices === 'rows', frag.slice(0, 2), emulation), ...[0, 1].map((i) => aset(bf, add(mul(cb, i32(2)), i32(i)), get(frag[i]!)))];
@@ -1275,10 +1279,11 @@ class GpuLowerer extends LowererBase {
       ...(b ? write(b, bOffset, ([k, n]) => [n!, k!]) : []),
       { k: 'barrier' } as Stmt,
     ];
+    // Fragments from registers are indexed by the K step: that loop is unrolled so they stay registers.
+    const chunk: Stmt[] = [...stage, { ...forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16)), ...(aRegs || bRegs ? { unroll: true } : {}) }];
     this.out.push(
       ...this.forLocals(acc.length, (j) => [aset(acc, j, f32(0))]),
-      // Fragments from registers are indexed by the K step: that loop is unrolled so they stay registers.
-      forLoop(k0, i32(0), i32(K), [...stage, { ...forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16)), ...(aRegs || bRegs ? { unroll: true } : {}) }], i32(kc)),
+      ...(kc === K ? chunk : [forLoop(k0, i32(0), i32(K), chunk, i32(kc))]),
     );
     const c = cId === null ? null : this.convert(this.tile(cId), type.layout!);
     this.out.push(...this.forLocals(out.length, (j) => {

@@ -367,7 +367,12 @@ export function emitCudaKernel(lowered: GpuLowering): string {
     ...lowered.args.map((a) => `${ctype(a.type)} ${a.name}`),
     'int* __restrict__ tb_err',
   ];
-  out.push(`extern "C" __global__ void __launch_bounds__(${lowered.threads}) ${name}(${params.join(', ')}) {`);
+  // Kernels on tensor cores also say "one block per SM is enough": without it ptxas may cap their
+  // registers to fit more blocks and spill (the u2 dequant GEMM at 16 rows: 80 registers and 60 bytes
+  // of spills; with it 109 and none). Others keep ptxas's default, which favours occupancy (the
+  // memory-bound GEMV: 123 registers, 146 with the hint).
+  const bounds = lowered.features.mma ? `${lowered.threads}, 1` : `${lowered.threads}`;
+  out.push(`extern "C" __global__ void __launch_bounds__(${bounds}) ${name}(${params.join(', ')}) {`);
   if (lowered.sharedBytes > 0) out.push(`  __shared__ __align__(16) unsigned char smem[${lowered.sharedBytes}];`);
   out.push('  const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;');
   const typed = typedStores(block);
