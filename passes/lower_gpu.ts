@@ -830,7 +830,7 @@ class GpuLowerer extends LowererBase {
       // WGSL keeps the loop unless asked to unroll).
       const u = this.fresh('u', 'i32');
       const coords = [...first.slice(0, d), add(first[d]!, get(u))];
-      const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, coords, code), aset(out, add(j0, get(u)), heldFromCode(t.dtype, get(code)))], unroll: true }];
+      const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, coords, code), aset(out, add(j0, get(u)), heldFromCode(t.dtype, get(code)))] }];
       return [ifThen(op('i32.and', inside, aligned), fast, slow)];
     });
   }
@@ -869,7 +869,7 @@ class GpuLowerer extends LowererBase {
       const code = this.fresh('c', 'i32');
       const coords = [...first.slice(0, d), add(first[d]!, get(u))];
       const slow: Stmt[] = [{
-        k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), unroll: true,
+        k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1),
         body: [set(code, codeFromHeld(t.dtype, aget(x, add(j0, get(u))))), ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), get(code)))],
       }];
       return [ifThen(op('i32.and', inside, aligned), [...body, ...fast], slow)];

@@ -229,7 +229,6 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
         r_40[14] = (((int)(((unsigned)w_42) >> (24 & 31))) & 15);
         r_40[15] = (((int)(((unsigned)w_42) >> (28 & 31))) & 15);
       } else {
-        #pragma unroll
         for (u_46 = 0; u_46 < 16; u_46 += 1) {
           if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))) < ((unsigned)dim_w_1_3))))) {
             ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))))), 4);

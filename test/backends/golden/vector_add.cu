@@ -82,7 +82,6 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
       r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
       r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_10);
     } else {
-      #pragma unroll
       for (u_14 = 0; u_14 < 4; u_14 += 1) {
         if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_14)))) < ((unsigned)dim_x_0_0)))) {
           ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_14)))) * ((unsigned)4))))));
@@ -102,7 +101,6 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
       r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_18);
       r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_19);
     } else {
-      #pragma unroll
       for (u_22 = 0; u_22 < 4; u_22 += 1) {
         if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_22)))) < ((unsigned)dim_y_0_1)))) {
           ld_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_22)))) * ((unsigned)4))))));
@@ -126,7 +124,6 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
       c_28 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)3)))]);
       *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_25), (0 | c_26), (0 | c_27), (0 | c_28));
     } else {
-      #pragma unroll
       for (u_30 = 0; u_30 < 4; u_30 += 1) {
         c_31 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)u_30)))]);
         if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_30)))) < ((unsigned)dim_out_0_2)))) {
