@@ -81,14 +81,20 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   // products and sums as in f32.
   // The weight tile is staged in shared memory by copy_async (whole 16-byte runs where the rows allow:
   // coalesced, where each thread's fragment elements are scattered over K rows), then each thread reads
-  // its elements from there.
+  // its elements from there; two stages: the next K tile's copy (across group boundaries too) is in
+  // flight while this one is multiplied.
   const halfDot = gpu && act !== 'f32';
   const body = halfDot
-    ? `            copy_async sw[0 :+ BK, 0 :+ BN] <- w[k0 :+ BK, n0 :+ BN];
-            wait_async(0);
+    ? `            let cur = (k0 / BK) % 2;
+            if k0 + BK < K {
+                copy_async sw[1 - cur, 0 :+ BK, 0 :+ BN] <- w[k0 + BK :+ BK, n0 :+ BN];
+                wait_async(1);
+            } else {
+                wait_async(0);
+            }
             sync;
             let ta = load a[m0 :+ BM, k0 :+ BK];
-            part = dot(ta, cast<${act}>(load sw[0 :+ BK, 0 :+ BN]), part);
+            part = dot(ta, cast<${act}>(load sw[cur, 0 :+ BK, 0 :+ BN]), part);
             asum = asum + sum(cast<f32>(ta), axis=1);
             sync;`
     : `            let ta = ${act === 'f32' ? 'load a[m0 :+ BM, k0 :+ BK]' : `cast<f32>(load a[m0 :+ BM, k0 :+ BK])`};
@@ -102,7 +108,8 @@ kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}>(
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
     let m0 = block.x * BM;
     let n0 = block.y * BN;${halfDot ? `
-    let sw = shared<${o.weight}>[BK, BN];` : ''}
+    let sw = shared<${o.weight}>[2, BK, BN];
+    copy_async sw[0, 0 :+ BK, 0 :+ BN] <- w[0 :+ BK, n0 :+ BN];` : ''}
     var acc = zeros<f32>[BM, BN];
     for g0 in range(0, K, ${G}) {
         var part = zeros<f32>[BM, BN];
