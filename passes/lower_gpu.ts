@@ -165,6 +165,8 @@ class GpuLowerer extends LowererBase {
   deferredShared = new Set<ValueId>();
   readonly sharedOperands = new Map<ValueId, { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }>();
   readonly valueTypes = new Map<ValueId, TileType>();
+  /** The operand of each cast, by the cast's value (see mmaDot's codes of small integers). */
+  readonly castSources = new Map<ValueId, ValueId>();
   /** Scalar constants of the kernel, by value (what sharedPair needs to know of slice offsets). */
   readonly constants = new Map<ValueId, number>();
 
@@ -1130,6 +1132,7 @@ class GpuLowerer extends LowererBase {
           at.set(s.result.id, i);
           if (s.result.type.kind === 'tile') this.valueTypes.set(s.result.id, s.result.type);
           if (s.inst.op === 'const') this.constants.set(s.result.id, s.inst.value);
+          if (s.inst.op === 'cast') this.castSources.set(s.result.id, s.inst.x);
         }
         if (s.kind === 'for') walk(s.body);
         if (s.kind === 'if') [s.then, s.else].forEach(walk);
@@ -1167,9 +1170,15 @@ class GpuLowerer extends LowererBase {
     const layout = multiply(quotient, MMA_M16N8K16.c); // the result's layout, in product form
     const [aShared, bShared] = [this.sharedOperands.get(aId), this.sharedOperands.get(bId)];
     // Operands in registers laid out as the fragments need no exchange; any other goes through scratch.
+    // An f16 operand that is a cast of integers of 8 bits or fewer (dequantized weights) keeps the
+    // integer codes in registers, and each pair becomes f16 by the magic-number conversion (below).
     const fragments = mmaOperandLayouts(layout, K)!;
     const inRegisters = (x: RTile | null, want: RegisterLayout): RTile | null => (x && layoutEquals(x.layout, want) ? x : null);
-    const [aRegs, bRegs] = [inRegisters(aShared ? null : this.tile(aId), fragments.a), inRegisters(bShared ? null : this.tile(bId), fragments.b)];
+    const [aCodes, bCodes] = [this.smallIntCodes(aId, dtype, fragments.a), this.smallIntCodes(bId, dtype, fragments.b)];
+    const [aRegs, bRegs] = [
+      aCodes ?? inRegisters(aShared ? null : this.tile(aId), fragments.a),
+      bCodes ?? inRegisters(bShared ? null : this.tile(bId), fragments.b),
+    ];
     const [a, b] = [aShared || aRegs ? null : this.tile(aId), bShared || bRegs ? null : this.tile(bId)];
     const stagedRows = (a ? M : 0) + (b ? N : 0);
     let kc = K;
@@ -1215,9 +1224,19 @@ class GpuLowerer extends LowererBase {
       return { stmts: [{ k: 'loadwords', mem: 'shared', addr, names: [lo, hi] }], value: pack(op('f32.from_bits', get(lo)), op('f32.from_bits', get(hi))) };
     };
     // Word r of a fragment held in registers: locals 2r and 2r + 1 of its block (see mmaOperandLayouts).
+    // Integer codes of b bits: each code's value plus S (the code with its sign bit flipped for signed
+    // types, S = 2^(b-1); S = 0 unsigned) goes into the mantissa of an f16 1024, both halves at once
+    // (0x6400 | field is exactly 1024 + field), and one f16x2 subtraction of 1024 + S leaves the values:
+    // the lop3-and-sub conversion of hand-written low-bit kernels, exact for every code.
     const regWord = (x: RTile, block: Expr, size: number, r: Expr): Expr => {
       const at = add(mul(block, i32(size)), mul(r, i32(2)));
-      return pack(aget(x, at), aget(x, add(at, i32(1))));
+      const [lo, hi] = [aget(x, at), aget(x, add(at, i32(1)))];
+      if (x.dtype === dtype) return pack(lo, hi);
+      const t = parseDType(x.dtype);
+      const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
+      const field = (c: Expr): Expr => op('i32.and', S ? op('i32.xor', c, i32(S)) : c, i32((1 << t.bits) - 1));
+      const word = op('i32.or', op('i32.or', field(lo), op('i32.shl', field(hi), i32(16))), i32(0x64006400));
+      return { k: 'intrinsic', name: 'gpu.f16x2_sub', type: 'i32', args: [word, i32((0x6400 + S) * 0x10001)] };
     };
     const kStep = op('i32.shr_u', add(k0e, get(kk)), i32(4));
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
@@ -1292,6 +1311,19 @@ class GpuLowerer extends LowererBase {
       return [aset(out, j, castHeld('f32', type.dtype, v, this.tables))];
     }));
     return out;
+  }
+
+  /**
+   * The integer codes behind an f16 MMA operand that casts integers of 8 bits or fewer, already laid out
+   * as the operand's fragments (layout inference hints the cast's source too), where the cast is fused
+   * into its one use: the dot packs f16 pairs from the codes directly. Null otherwise.
+   */
+  smallIntCodes(id: ValueId, dtype: string, fragments: RegisterLayout): RTile | null {
+    const src = this.castSources.get(id);
+    if (dtype !== 'f16' || src === undefined || !this.lazy.has(id)) return null;
+    const t = this.valueTypes.get(src);
+    if (!t || !['int', 'uint'].includes(parseDType(t.dtype).kind) || parseDType(t.dtype).bits > 8 || !layoutEquals(t.layout!, fragments)) return null;
+    return this.tile(src);
   }
 
   /**

@@ -123,6 +123,11 @@ static __device__ __forceinline__ int tb_pack_f16x2(float lo, float hi) {
   __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<int*>(&h);
 }
+// Two f16 pairs (words of two codes, low half first) subtracted lane by lane.
+static __device__ __forceinline__ int tb_hsub2(int a, int b) {
+  __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
+  return *reinterpret_cast<int*>(&h);
+}
 // Field \`index\` of \`width\` bits (1..8) of the little-endian bit stream at p + base.
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
@@ -184,6 +189,7 @@ class Printer {
         if (e.name === 'gpu.f16_lo') return `__half2float(__ushort_as_half((unsigned short)(${x})))`;
         if (e.name === 'gpu.f16_hi') return `__half2float(__ushort_as_half((unsigned short)(${U(x!)} >> 16)))`;
         if (e.name === 'gpu.pack_f16x2') return `tb_pack_f16x2(${x}, ${y})`;
+        if (e.name === 'gpu.f16x2_sub') return `tb_hsub2(${x}, ${y})`;
         if (e.name === 'gpu.dot4_i8') return `__dp4a(${x}, ${y}, 0)`;
         if (e.name === 'gpu.dot4_u8') return `(int)__dp4a((unsigned)(${x}), (unsigned)(${y}), 0u)`;
         throw new CudaEmitError(`intrinsic ${e.name} has no CUDA lowering`);

@@ -222,6 +222,11 @@ class Printer {
         if (e.name === 'gpu.shuffle_xor') return `subgroupShuffleXor(${this.expr(e.args[0]!)}, bitcast<u32>(${this.expr(e.args[1]!)}))`;
         if (e.name === 'gpu.f16_lo') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).x`;
         if (e.name === 'gpu.f16_hi') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).y`;
+        if (e.name === 'gpu.f16x2_sub') {
+          // Without shader-f16: through f32, exact where the difference is an f16 (the MMA path's use).
+          const [a, b] = e.args.map((x) => `unpack2x16float(bitcast<u32>(${this.expr(x)}))`);
+          return `bitcast<i32>(pack2x16float(${a} - ${b}))`;
+        }
         if (e.name === 'gpu.pack_f16x2') return `bitcast<i32>(pack2x16float(vec2<f32>(${this.expr(e.args[0]!)}, ${this.expr(e.args[1]!)})))`;
         if (e.name === 'gpu.dot4_i8') return `dot4I8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)}))`;
         if (e.name === 'gpu.dot4_u8') return `bitcast<i32>(dot4U8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)})))`;

@@ -6,6 +6,7 @@ import { lowerForCuda } from '../../backends/cuda/emit.ts';
 import { type Stmt, forEachExpr } from '../../ir/loop_ir.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { compile } from '../../src/api.ts';
+import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { gpuCases } from '../support/gpu_cases.ts';
 
 /** Words per global-to-shared `copywords`, in order. */
@@ -91,5 +92,23 @@ describe('MMA operands', () => {
     const body = lowerForCuda(compile(c.source)).module.functions.find((f) => f.name === 'block')!.body;
     expect(fragmentReads(body)).toEqual([{ ldmatrix: [], load32: 0, load16: 0, scratch: 0 }, { ldmatrix: [], load32: 0, load16: 0, scratch: 0 }]);
     expect(barriers(body)).toBe(0);
+  });
+});
+
+describe('dequantized MMA operands', () => {
+  const intrinsics = (weight: string): Record<string, number> => {
+    const k = compile(dequantGemm({ weight, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source);
+    const out: Record<string, number> = {};
+    forEachExpr(lowerForCuda(k).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+      if (e.k === 'intrinsic' && e.name.includes('f16x2')) out[e.name] = (out[e.name] ?? 0) + 1;
+    });
+    return out;
+  };
+
+  it('become f16 pairs from integer codes by one f16x2 subtraction (the magic number), minifloats by packing converted values', () => {
+    // Per fragment word: A packs activations, B subtracts 1024 (+ S) from two codes in an f16 1024.
+    expect(intrinsics('u4')).toEqual({ 'gpu.pack_f16x2': 1, 'gpu.f16x2_sub': 1 });
+    expect(intrinsics('i3')).toEqual({ 'gpu.pack_f16x2': 1, 'gpu.f16x2_sub': 1 });
+    expect(intrinsics('f4e2m1')).toEqual({ 'gpu.pack_f16x2': 2 });
   });
 });
