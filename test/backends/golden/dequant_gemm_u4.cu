@@ -20,6 +20,11 @@ static __device__ __forceinline__ int tb_pack_f16x2(float lo, float hi) {
   __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<int*>(&h);
 }
+// Two f16 pairs (words of two codes, low half first) subtracted lane by lane.
+static __device__ __forceinline__ int tb_hsub2(int a, int b) {
+  __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
+  return *reinterpret_cast<int*>(&h);
+}
 // Field `index` of `width` bits (1..8) of the little-endian bit stream at p + base.
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
