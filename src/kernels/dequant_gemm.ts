@@ -79,23 +79,23 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   // On GPUs, f16 and bf16 activations meet the weight codes in their own type (every code of 8 bits or
   // fewer is exact in both), so the dot can run on tensor cores (mma.sync, f32 accumulation): the same
   // products and sums as in f32.
-  // The weight tile is staged in shared memory by copy_async (whole 16-byte runs where the rows allow:
-  // coalesced, where each thread's fragment elements are scattered over K rows), then each thread reads
-  // its elements from there; two stages: the next K tile's copy (across group boundaries too) is in
-  // flight while this one is multiplied.
+  // The activation and weight tiles are staged in shared memory by copy_async (whole 16-byte runs where
+  // the rows allow: coalesced, where each thread's fragment elements are scattered over K rows), then
+  // the dot reads its fragments from there (ldmatrix for the activations); two stages: the next K
+  // tile's copies (across group boundaries too) are in flight while this one is multiplied.
   const halfDot = gpu && act !== 'f32';
   const body = halfDot
     ? `            let cur = (k0 / BK) % 2;
             if k0 + BK < K {
+                copy_async sa[1 - cur, 0 :+ BM, 0 :+ BK] <- a[m0 :+ BM, k0 + BK :+ BK];
                 copy_async sw[1 - cur, 0 :+ BK, 0 :+ BN] <- w[k0 + BK :+ BK, n0 :+ BN];
                 wait_async(1);
             } else {
                 wait_async(0);
             }
             sync;
-            let ta = load a[m0 :+ BM, k0 :+ BK];
-            part = dot(ta, cast<${act}>(load sw[cur, 0 :+ BK, 0 :+ BN]), part);
-            asum = asum + sum(cast<f32>(ta), axis=1);
+            part = dot(load sa[cur, 0 :+ BM, 0 :+ BK], cast<${act}>(load sw[cur, 0 :+ BK, 0 :+ BN]), part);
+            asum = asum + sum(cast<f32>(load sa[cur, 0 :+ BM, 0 :+ BK]), axis=1);
             sync;`
     : `            let ta = ${act === 'f32' ? 'load a[m0 :+ BM, k0 :+ BK]' : `cast<f32>(load a[m0 :+ BM, k0 :+ BK])`};
             part = dot(ta, cast<f32>(load w[k0 :+ BK, n0 :+ BN]), part);
@@ -108,7 +108,9 @@ kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}>(
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
     let m0 = block.x * BM;
     let n0 = block.y * BN;${halfDot ? `
+    let sa = shared<${act}>[2, BM, BK];
     let sw = shared<${o.weight}>[2, BK, BN];
+    copy_async sa[0, 0 :+ BM, 0 :+ BK] <- a[m0 :+ BM, 0 :+ BK];
     copy_async sw[0, 0 :+ BK, 0 :+ BN] <- w[0 :+ BK, n0 :+ BN];` : ''}
     var acc = zeros<f32>[BM, BN];
     for g0 in range(0, K, ${G}) {
