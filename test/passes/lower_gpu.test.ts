@@ -106,9 +106,10 @@ describe('dequantized MMA operands', () => {
   };
 
   it('become f16 pairs from integer codes by one f16x2 subtraction (the magic number), minifloats by packing converted values', () => {
-    // Per fragment word: A packs activations, B subtracts 1024 (+ S) from two codes in an f16 1024.
-    expect(intrinsics('u4')).toEqual({ 'gpu.pack_f16x2': 1, 'gpu.f16x2_sub': 1 });
-    expect(intrinsics('i3')).toEqual({ 'gpu.pack_f16x2': 1, 'gpu.f16x2_sub': 1 });
-    expect(intrinsics('f4e2m1')).toEqual({ 'gpu.pack_f16x2': 2 });
+    // Per B fragment word (A comes by ldmatrix from shared memory): two codes in an f16 pair of 1024,
+    // minus 1024 (+ S); minifloat weights are converted and packed.
+    expect(intrinsics('u4')).toEqual({ 'gpu.f16x2_sub': 1 });
+    expect(intrinsics('i3')).toEqual({ 'gpu.f16x2_sub': 1 });
+    expect(intrinsics('f4e2m1')).toEqual({ 'gpu.pack_f16x2': 1 });
   });
 });
