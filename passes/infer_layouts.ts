@@ -95,6 +95,11 @@ export function mmaLayout(M: number, N: number, threads: number, rowsOnly = fals
   return compose(...(warps > wm * wn ? [replicated(warps / (wm * wn)), ...parts] : parts));
 }
 
+/** Whether a dot's inputs suit m16n8k16 MMAs: both f16 or both bf16, K a multiple of 16. */
+export function mmaInputs(a: TileType, b: TileType): boolean {
+  return a.dtype === b.dtype && (a.dtype === 'f16' || a.dtype === 'bf16') && a.shape[1]! % 16 === 0;
+}
+
 export interface InferOptions {
   /** Lay f16/bf16 dot results out as MMA fragments (see the file comment). */
   readonly mma?: boolean;
@@ -176,7 +181,7 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
   const onMma = (inst: Inst): boolean => {
     if (inst.op !== 'dot') return false;
     const [a, b] = [types.get(inst.a), types.get(inst.b)];
-    return !!a && !!b && a.dtype === b.dtype && (a.dtype === 'f16' || a.dtype === 'bf16') && a.shape[1]! % 16 === 0;
+    return !!a && !!b && mmaInputs(a, b);
   };
   // Dots chained through element-wise work, one's result becoming the next one's A operand (flash
   // attention's S, P and P . V): both split only rows over the warps, so that the first's accumulator

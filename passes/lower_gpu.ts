@@ -25,7 +25,7 @@ import {
   type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type TileType, type Type, type ValueId, rowMajorStrides,
   walkStmts,
 } from '../ir/tile_ir.ts';
-import { inferLayouts } from './infer_layouts.ts';
+import { inferLayouts, mmaInputs } from './infer_layouts.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
@@ -1107,8 +1107,7 @@ class GpuLowerer extends LowererBase {
    * block is whole warps. Null otherwise (the generic dot).
    */
   mmaQuotient(a: TileType, b: TileType, layout: RegisterLayout, isInt: boolean): RegisterLayout | null {
-    if (!this.features.mma || isInt || a.dtype !== b.dtype || (a.dtype !== 'f16' && a.dtype !== 'bf16')) return null;
-    if (a.shape[1]! % 16 !== 0 || this.kernel.threads % 32 !== 0) return null;
+    if (!this.features.mma || isInt || !mmaInputs(a, b) || this.kernel.threads % 32 !== 0) return null;
     return divide(layout, MMA_M16N8K16.c) ?? null;
   }
 
@@ -1335,12 +1334,9 @@ class GpuLowerer extends LowererBase {
   sharedPair(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, coords: readonly Expr[], pairDim: number): Expr {
     const { slot, index } = view;
     const l = slot.type.layout;
-    const dims = index.flatMap((e, d) => (e.extent === null ? [] : [d]));
-    const td = dims[pairDim]!;
+    const td = this.sliceDim(index, pairDim);
     const first = sliceCoords(index, coords, (v) => this.scalar(v));
-    const offset = this.constants.get(index[td]!.offset);
-    const whole = l.strides[td] === 1 && (!l.swizzle || l.swizzle.base >= 1) && l.strides.every((st, d) => d === td || st % 2 === 0) && offset !== undefined && offset % 2 === 0;
-    if (whole) return { k: 'load', type: 'i32', bits: 32, signed: false, addr: add(mul(sharedElementOffset(l, first), i32(2)), i32(slot.offset)), offset: 0, mem: 'shared' };
+    if (this.runsWhole(view, pairDim, 2)) return { k: 'load', type: 'i32', bits: 32, signed: false, addr: add(mul(sharedElementOffset(l, first), i32(2)), i32(slot.offset)), offset: 0, mem: 'shared' };
     const next = first.map((c, d) => (d === td ? add(c, i32(1)) : c));
     return op('i32.or', this.readShared(slot, first), op('i32.shl', this.readShared(slot, next), i32(16)));
   }
@@ -1352,10 +1348,25 @@ class GpuLowerer extends LowererBase {
    * of 8 by construction.)
    */
   ldmatrixFits(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, contig: number): boolean {
+    return this.runsWhole(view, contig, 8);
+  }
+
+  /** The tensor dimension of a slice's tile dimension `dim` (point entries have none). */
+  sliceDim(index: readonly IndexEntry[], dim: number): number {
+    return index.flatMap((e, d) => (e.extent === null ? [] : [d]))[dim]!;
+  }
+
+  /**
+   * Whether runs of `n` elements (a power of two) along tile dimension `dim` of a shared slice, starting
+   * at multiples of n in the tile, are contiguous and start at multiples of n in the allocation: unit
+   * stride there, other strides and the slice's (constant) offset there multiples of n, and a swizzle
+   * that moves units of at least n elements.
+   */
+  runsWhole(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, dim: number, n: number): boolean {
     const l = view.slot.type.layout;
-    const td = view.index.flatMap((e, d) => (e.extent === null ? [] : [d]))[contig]!;
+    const td = this.sliceDim(view.index, dim);
     const offset = this.constants.get(view.index[td]!.offset);
-    return l.strides[td] === 1 && (!l.swizzle || l.swizzle.base >= 3) && l.strides.every((st, d) => d === td || st % 8 === 0) && offset !== undefined && offset % 8 === 0;
+    return l.strides[td] === 1 && (!l.swizzle || 1 << l.swizzle.base >= n) && l.strides.every((st, d) => d === td || st % n === 0) && offset !== undefined && offset % n === 0;
   }
 
   /**
