@@ -41,8 +41,8 @@ interface Entry {
   /** Bytes of weights (GEMM) or of q, k, v, o (attention): what bandwidth is reported against. */
   readonly bytes: number;
   readonly flops: number;
-  /** The WGSL launch: files (plain, unrolled), bindings in order with buffer sizes, argument words, grid, threads. */
-  readonly wgsl: {
+  /** The WGSL launch: files (plain, unrolled), bindings in order with buffer sizes, argument words, grid, threads; null for CUDA-only entries. */
+  readonly wgsl: null | {
     readonly files: Record<string, string>;
     readonly data: string;
     readonly bindings: readonly { readonly kind: string; readonly readOnly: boolean; readonly bytes: number }[];
@@ -52,9 +52,11 @@ interface Entry {
 }
 
 const entries: Entry[] = [];
+/** Bytes overwritten before each timed CUDA launch: several times the L2 (50 MB on an H100, 60 MB on an H200). */
+const FLUSH = small ? 0 : 256 << 20;
 const lowered: GpuLowering[] = [];
 
-function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number): void {
+function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number, wgsl = true): void {
   const k = { ...compile(source), name };
   const l = lowerForGpu(k);
   lowered.push(lowerForCuda(k)); // the CUDA C uses warp shuffles and __dp4a; launches are the same
@@ -67,7 +69,11 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
     return [[Math.ceil((n * parseDType(p.dtype).bits) / 8), '-', '-'] as const];
   });
   const words = argWords(l.args, env.symbols, env.params);
-  writeFileSync(join(dir, `${name}.launch`), launchFile(name, grid, l.threads, buffers, l.args, words, 50));
+  writeFileSync(join(dir, `${name}.launch`), launchFile(name, grid, l.threads, buffers, l.args, words, 50, FLUSH));
+  if (!wgsl) {
+    entries.push({ name, kind, shape: { ...sizes }, bytes, flops, wgsl: null });
+    return;
+  }
   const files: Record<string, string> = {};
   let w!: ReturnType<typeof emitWgsl>;
   for (const [variant, unroll] of [['plain', 0], ['unrolled', 64]] as const) {
@@ -91,6 +97,16 @@ for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
       const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M, target }).source;
       add(`gemm_${weight}_m${M}_n${N}${target === 'cpu' ? '_cputiles' : ''}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N);
     }
+  }
+}
+// Prefill-sized GEMMs, CUDA only (WGSL has no tensor cores and no f16 here), with the generator's tiles
+// (64x64; larger tiles still need more shared memory for layout conversions than a static allocation has).
+if (!small) {
+  const [M, K, N] = [4096, 8192, 8192];
+  for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
+    const bits = parseDType(weight).bits;
+    const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M, target: 'gpu' }).source;
+    add(`gemm_${weight}_m${M}_n${N}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N, false);
   }
 }
 {

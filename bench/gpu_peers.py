@@ -1,9 +1,13 @@
 # The GPU benchmark's run (see bench/gpu_bundle.ts): tilebit's kernels through the CUDA harness, and in the
 # same run on the same card: the copy bandwidth, cuBLAS f16 (torch.matmul), PyTorch's int4 kernel
-# (torch._weight_int4pack_mm, where this PyTorch has it) and scaled_dot_product_attention. Prints one
-# table: times in ms (CUDA events, mean of 50 launches after warm-up), bandwidth of weight bytes, and
-# tilebit's ratio to each peer (above 1: tilebit is faster); and, where Node.js and the webgpu package are
-# present (../shared/gpu/pack-webgpu.sh), the same kernels' WGSL timed through Dawn by webgpu_bench.mjs.
+# (torch._weight_int4pack_mm, where this PyTorch has it), a plain Triton W4A16 kernel (where Triton is
+# installed) and scaled_dot_product_attention. Prints one table: times in ms (CUDA events, mean of 50
+# launches, each after the L2 cache was overwritten, as the harness's `flush` does), bandwidth of weight
+# bytes and its share of the copy bandwidth (bytes read + written per second), TFLOP/s, and tilebit's
+# ratio to each peer (above 1: tilebit is faster); and, where Node.js and the webgpu package are present
+# (../shared/gpu/pack-webgpu.sh), the same kernels' WGSL timed through Dawn by webgpu_bench.mjs
+# (WGSL_TIMEOUT seconds at most, default 300).
+import os
 import json
 import subprocess
 import sys
@@ -14,17 +18,22 @@ spec = json.load(open("bench.json"))
 dev = torch.device("cuda")
 
 
-def timed(fn, reps=50):
+scratch = torch.empty(256 << 20, dtype=torch.uint8, device=dev)  # several times the L2
+
+
+def timed(fn, reps=50, flush=True):
     for _ in range(5):
         fn()
     torch.cuda.synchronize()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(reps):
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+    for i, (start, stop) in enumerate(events):
+        if flush:
+            scratch.fill_(i & 0xFF)
+        start.record()
         fn()
-    stop.record()
+        stop.record()
     torch.cuda.synchronize()
-    return start.elapsed_time(stop) / reps
+    return sum(a.elapsed_time(b) for a, b in events) / reps
 
 
 def peer(fn):
@@ -37,9 +46,43 @@ def peer(fn):
 
 big = torch.empty(1 << 28, dtype=torch.uint8, device=dev)
 copy = torch.empty_like(big)
-copy_ms = timed(lambda: copy.copy_(big))
+copy_ms = timed(lambda: copy.copy_(big), flush=False)
 copy_gbs = 2 * big.numel() / copy_ms / 1e6  # read + write
 print(f"{torch.cuda.get_device_name()}: copy {copy_gbs:.0f} GB/s (read + write)")
+
+try:
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def w4a16_kernel(a_ptr, b_ptr, s_ptr, c_ptr, M, N, K, G: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+        # C = A . ((W - 8) * S): W as int32 words of eight 4-bit codes along K ([K / 8, N]), S per G rows of K.
+        rm = tl.program_id(0) * BM + tl.arange(0, BM)
+        rn = tl.program_id(1) * BN + tl.arange(0, BN)
+        rk = tl.arange(0, BK)
+        acc = tl.zeros((BM, BN), dtype=tl.float32)
+        for k0 in range(0, K, BK):
+            kk = k0 + rk
+            a = tl.load(a_ptr + rm[:, None] * K + kk[None, :], mask=rm[:, None] < M, other=0.0)
+            words = tl.load(b_ptr + (kk // 8)[:, None] * N + rn[None, :])
+            codes = (words >> ((kk % 8) * 4)[:, None]) & 0xF
+            scale = tl.load(s_ptr + (k0 // G) * N + rn)
+            w = ((codes.to(tl.float32) - 8.0) * scale[None, :].to(tl.float32)).to(tl.float16)
+            acc += tl.dot(a, w)
+        tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc.to(tl.float16), mask=rm[:, None] < M)
+
+    def triton_w4a16(M, K, N):
+        a = torch.randn(M, K, dtype=torch.float16, device=dev)
+        b = torch.randint(-(2**31), 2**31 - 1, (K // 8, N), dtype=torch.int32, device=dev)
+        sc = torch.rand(K // 128, N, dtype=torch.float16, device=dev)
+        c = torch.empty(M, N, dtype=torch.float16, device=dev)
+        BM = 16 if M <= 16 else 128
+        BN, BK = (64, 128) if M <= 16 else (128, 64)
+        grid = (triton.cdiv(M, BM), triton.cdiv(N, BN))
+        return lambda: w4a16_kernel[grid](a, b, sc, c, M, N, K, 128, BM, BN, BK)
+except Exception as err:  # no Triton here
+    print("Triton unavailable:", str(err).splitlines()[0][:120] if str(err) else type(err).__name__, file=sys.stderr)
+    triton_w4a16 = None
 
 rows = []
 for e in spec["entries"]:
@@ -68,33 +111,56 @@ for e in spec["entries"]:
             except Exception as err:
                 print("torch int4 unavailable:", str(err).splitlines()[0][:120], file=sys.stderr)
                 peers["torch int4"] = None
+            if triton_w4a16:
+                try:
+                    peers["Triton W4A16"] = peer(triton_w4a16(M, K, N))
+                except Exception as err:
+                    print("Triton W4A16 failed:", str(err).splitlines()[0][:160], file=sys.stderr)
+                    peers["Triton W4A16"] = None
     else:
         H, S = s["H"], s["S"]
         q = torch.randn(1, H, S, 64, dtype=torch.float16, device=dev)
         peers["SDPA"] = peer(lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True))
     gbs = e["bytes"] / ms / 1e6 if ms else None
-    rows.append((e["name"], ms, gbs, peers))
+    rows.append((e["name"], ms, gbs, e["flops"] / ms / 1e9 if ms else None, peers))
+    print(e["name"], ms, {p: t for p, t in peers.items()}, flush=True)
 
 # The same kernels as WGSL through Dawn (webgpu_bench.mjs), where Node.js and the webgpu package are here.
+# Its `ROW` lines come as each kernel is timed, so a run cut short by WGSL_TIMEOUT keeps what it measured.
 wgsl = {}
+
+
+def wgsl_rows(out):
+    for l in (out or "").splitlines():
+        if l.startswith("ROW "):
+            r = json.loads(l[4:])
+            wgsl[(r["name"], r["variant"])] = r["ms"]
+            if r.get("error"):
+                print("WGSL", r["name"], r["variant"], "failed:", r["error"][:200], file=sys.stderr)
+
+
 try:
-    run = subprocess.run(["node", "webgpu_bench.mjs", "--json"], capture_output=True, text=True, timeout=1800)
+    # The generator's GPU tiles only (the CPU tiles are there for the CUDA C comparison).
+    names = [e["name"] for e in spec["entries"] if e["wgsl"] and not e["name"].endswith("_cputiles")]
+    run = subprocess.run(["node", "webgpu_bench.mjs", "--json", *names], capture_output=True, text=True, timeout=float(os.environ.get("WGSL_TIMEOUT", 300)))
+    wgsl_rows(run.stdout)
     line = next((l for l in run.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line:
-        result = json.loads(line[7:])
-        print("WebGPU:", result["adapter"])
-        for r in result["rows"]:
-            wgsl[(r["name"], r["variant"])] = r["ms"]
+        print("WebGPU:", json.loads(line[7:])["adapter"])
     else:
         print("WGSL timing failed:", (run.stdout + run.stderr).strip()[-300:], file=sys.stderr)
-except (OSError, subprocess.TimeoutExpired) as err:
+except subprocess.TimeoutExpired as err:
+    out = err.stdout.decode() if isinstance(err.stdout, bytes) else err.stdout
+    wgsl_rows(out)
+    print("WGSL timing cut short after", err.timeout, "s;", len(wgsl), "rows kept", file=sys.stderr)
+except OSError as err:
     print("WGSL timing skipped:", err, file=sys.stderr)
 
-head = f"{'kernel':34} {'CUDA C ms':>10} {'GB/s':>7} {'% copy':>7} {'WGSL ms':>9} {'unrolled':>9}  peers (ms, CUDA C speed-up)"
+head = f"{'kernel':34} {'CUDA C ms':>10} {'GB/s':>7} {'% copy':>7} {'TFLOP/s':>8} {'WGSL ms':>9} {'unrolled':>9}  peers (ms, CUDA C speed-up)"
 print(head)
-for name, ms, gbs, peers in rows:
+for name, ms, gbs, tflops, peers in rows:
     cells = "  ".join(f"{p} {t:.4f} ({t / ms:.2f}x)" if t and ms else f"{p} n/a" for p, t in peers.items())
     msx = f"{ms:10.4f}" if ms else f"{'failed':>10}"
-    g = f"{gbs:7.0f} {100 * gbs / (copy_gbs / 2):6.1f}%" if gbs else f"{'':7} {'':7}"
+    g = f"{gbs:7.0f} {100 * gbs / copy_gbs:6.1f}% {tflops:8.1f}" if gbs else f"{'':7} {'':7} {'':8}"
     w = "".join(f" {wgsl[(name, v)]:9.4f}" if wgsl.get((name, v)) else f" {'n/a':>9}" for v in ("plain", "unrolled"))
     print(f"{name:34} {msx} {g}{w}  {cells}")

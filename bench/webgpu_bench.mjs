@@ -9,7 +9,7 @@
 //
 // Usage, in the bundle's folder: node webgpu_bench.mjs [--json] [--validate] [NAME ...]
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 
 Object.assign(globalThis, globals);
@@ -19,7 +19,9 @@ const validateOnly = args.includes('--validate');
 const only = new Set(args.filter((a) => !a.startsWith('--')));
 const REPEAT = Number(process.env.REPEAT ?? 50);
 const spec = JSON.parse(readFileSync('bench.json', 'utf8'));
-const adapter = await create([]).requestAdapter();
+// The GPU object is kept in a global: once collected, Dawn tears its instance down under the device.
+globalThis.tbGpu = create([]);
+const adapter = await globalThis.tbGpu.requestAdapter();
 if (!adapter) {
   console.error('no WebGPU adapter');
   process.exit(2);
@@ -31,11 +33,16 @@ const device = await adapter.requestDevice({
     maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
     maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     maxBufferSize: l.maxBufferSize,
   },
 });
 const info = adapter.info;
 const rows = [];
+const row = (r) => {
+  rows.push(r);
+  if (json) writeSync(1, `ROW ${JSON.stringify(r)}\n`);
+};
 
 // Every buffer is mapped at creation and unmapped at once (zeros unless `init`): Dawn's lazy clearing
 // of never-written buffers crashed SwiftShader here.
@@ -49,9 +56,10 @@ const buffer = (bytes, usage, init) => {
 for (const e of spec.entries) {
   if (only.size && !only.has(e.name)) continue;
   const w = e.wgsl;
+  if (!w) continue; // a CUDA-only entry
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   if (w.grid.some((g) => g > max)) {
-    rows.push({ name: e.name, variant: 'plain', ms: null, error: `grid ${w.grid.join('x')} exceeds ${max} per dimension` });
+    row({ name: e.name, variant: 'plain', ms: null, error: `grid ${w.grid.join('x')} exceeds ${max} per dimension` });
     continue;
   }
   const data = readFileSync(w.data);
@@ -70,7 +78,7 @@ for (const e of spec.entries) {
     if (validateOnly) {
       const info = await device.createShaderModule({ code: readFileSync(file, 'utf8') }).getCompilationInfo();
       const errors = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`);
-      rows.push({ name: e.name, variant, ms: null, valid: errors.length === 0, ...(errors.length ? { error: errors[0] } : {}) });
+      row({ name: e.name, variant, ms: null, valid: errors.length === 0, ...(errors.length ? { error: errors[0] } : {}) });
       continue;
     }
     try {
@@ -97,9 +105,9 @@ for (const e of spec.entries) {
       await launch(Number(process.env.WARM ?? 3));
       const t0 = performance.now();
       if (REPEAT) await launch(REPEAT);
-      rows.push({ name: e.name, variant, ms: REPEAT ? (performance.now() - t0) / REPEAT : null });
+      row({ name: e.name, variant, ms: REPEAT ? (performance.now() - t0) / REPEAT : null });
     } catch (err) {
-      rows.push({ name: e.name, variant, ms: null, error: String(err.message ?? err).split('\n')[0] });
+      row({ name: e.name, variant, ms: null, error: String(err.message ?? err).split('\n')[0] });
     }
   }
   for (const r of resources) r.destroy();

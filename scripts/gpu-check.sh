@@ -5,20 +5,21 @@
 # there (source .gpu/env.sh from ../shared/gpu/pack-webgpu.sh first), the same cases as WGSL (a second
 # table). CUDA needs nvcc, Python 3 and NumPy.
 #
-# Usage: bash scripts/gpu-check.sh [BUNDLE_DIR]    (default .gpu/bundle; CUDA_ARCH, default native)
+# Usage: bash scripts/gpu-check.sh [BUNDLE_DIR]    (default .gpu/bundle; CUDA_ARCH, default native;
+# SKIP_BUILD=1 uses the harness already built there; WEBGPU_TIMEOUT seconds for the WGSL run, default 300)
 set -uo pipefail
 dir="${1:-.gpu/bundle}"
 cd "$dir" || exit 1
 status=0
 echo "== CUDA"
-if nvcc -O3 -arch="${CUDA_ARCH:-native}" -o harness harness.cu kernels.cu; then
+if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x harness ] || nvcc -O3 -arch="${CUDA_ARCH:-native}" -o harness harness.cu kernels.cu; then
   python3 check.py || status=1
 else
   echo "nvcc failed"; status=1
 fi
 echo "== WebGPU"
 if command -v node >/dev/null && node -e "import('webgpu')" 2>/dev/null; then
-  node webgpu-runner.mjs || status=1
+  timeout "${WEBGPU_TIMEOUT:-300}" node webgpu-runner.mjs || status=1
 else
   echo "skipped: no node with the webgpu package here (source .gpu/env.sh first)"
 fi

@@ -12,7 +12,9 @@ import { create, globals } from 'webgpu';
 Object.assign(globalThis, globals);
 const spec = JSON.parse(readFileSync('cases.json', 'utf8'));
 const only = new Set(process.argv.slice(2));
-const adapter = await create([]).requestAdapter();
+// The GPU object is kept in a global: once collected, Dawn tears its instance down under the device.
+globalThis.tbGpu = create([]);
+const adapter = await globalThis.tbGpu.requestAdapter();
 if (!adapter) {
   console.error('no WebGPU adapter');
   process.exit(2);
@@ -24,6 +26,7 @@ const device = await adapter.requestDevice({
     maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
     maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     maxBufferSize: l.maxBufferSize,
   },
 });

@@ -125,18 +125,28 @@ export async function launch(name, tensors, scalars = {}) {
 }
 
 let defaultDevice = null;
+// Held for as long as the device is used: Dawn (Node.js) tears its instance down when the GPU object is
+// garbage collected, under a device still in use.
+let gpuInstance = null;
 async function gpuDevice() {
   defaultDevice ??= (async () => {
-    let gpu = globalThis.navigator?.gpu;
-    if (!gpu && isNode) {
+    gpuInstance = globalThis.navigator?.gpu;
+    if (!gpuInstance && isNode) {
       const webgpu = await import('webgpu');
       Object.assign(globalThis, webgpu.globals);
-      gpu = webgpu.create([]);
+      gpuInstance = webgpu.create([]);
     }
-    const adapter = gpu && (await gpu.requestAdapter());
+    const adapter = gpuInstance && (await gpuInstance.requestAdapter());
     if (!adapter) throw new Error('no WebGPU adapter');
     const l = adapter.limits;
-    return adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [], requiredLimits: { maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX, maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize } });
+    return adapter.requestDevice({
+      requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [],
+      requiredLimits: {
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize, maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      },
+    });
   })();
   return defaultDevice;
 }

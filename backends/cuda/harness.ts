@@ -9,16 +9,20 @@
 //                          written to file OUT after the first launch (or not, for '-')
 //   i32 V | f32 HEXBITS    a scalar argument, in the kernel's parameter order after the buffers
 //   repeat N               timed launches after the first (CUDA events; the mean is printed)
+//   flush BYTES            before each timed launch, overwrite a scratch buffer of BYTES (larger than the
+//                          L2 cache), so that every launch reads its inputs from memory; each launch is
+//                          then timed alone (events around it) and the times summed
 // It prints `ok NAME MS` or `trap NAME CODE`, and exits 2 when there is no CUDA device.
 
 /** A launch file: buffers as [bytes, input file or '-', output file or '-'], scalars as GpuLowering.args and argWords give them. */
 export function launchFile(
   kernel: string, grid: readonly number[], threads: number, buffers: readonly (readonly [number, string, string])[],
-  args: readonly { readonly type: 'i32' | 'f32' }[], words: readonly number[], repeat: number,
+  args: readonly { readonly type: 'i32' | 'f32' }[], words: readonly number[], repeat: number, flush = 0,
 ): string {
   const lines = [`kernel ${kernel}`, `grid ${grid.join(' ')}`, `threads ${threads}`, ...buffers.map(([n, i, o]) => `buffer ${n} ${i} ${o}`)];
   args.forEach((a, i) => lines.push(a.type === 'f32' ? `f32 ${words[i]!.toString(16)}` : `i32 ${words[i]! | 0}`));
   lines.push(`repeat ${repeat}`);
+  if (flush > 0) lines.push(`flush ${flush}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
   std::string name;
   dim3 grid(1, 1, 1), block(1, 1, 1);
   int repeat = 0;
+  size_t flush = 0;
   std::vector<Buffer> buffers;
   std::vector<int> ints;
   std::vector<float> floats;
@@ -75,6 +80,7 @@ int main(int argc, char** argv) {
     else if (w == "i32") { int v; fscanf(f, "%d", &v); ints.push_back(v); scalarKinds.push_back('i'); }
     else if (w == "f32") { unsigned v; fscanf(f, "%x", &v); float x; memcpy(&x, &v, 4); floats.push_back(x); scalarKinds.push_back('f'); }
     else if (w == "repeat") { fscanf(f, "%d", &repeat); }
+    else if (w == "flush") { fscanf(f, "%zu", &flush); }
     else { fprintf(stderr, "%s: unknown item %s\\n", argv[1], word); return 1; }
   }
   fclose(f);
@@ -115,11 +121,26 @@ int main(int argc, char** argv) {
     cudaEvent_t start, stop;
     CHECK(cudaEventCreate(&start));
     CHECK(cudaEventCreate(&stop));
-    CHECK(cudaEventRecord(start));
-    for (int r = 0; r < repeat; r++) CHECK(cudaLaunchKernel(fn, grid, block, args.data(), 0, 0));
-    CHECK(cudaEventRecord(stop));
-    CHECK(cudaEventSynchronize(stop));
-    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (flush == 0) {
+      CHECK(cudaEventRecord(start));
+      for (int r = 0; r < repeat; r++) CHECK(cudaLaunchKernel(fn, grid, block, args.data(), 0, 0));
+      CHECK(cudaEventRecord(stop));
+      CHECK(cudaEventSynchronize(stop));
+      CHECK(cudaEventElapsedTime(&ms, start, stop));
+    } else {
+      void* scratch = nullptr;
+      CHECK(cudaMalloc(&scratch, flush));
+      for (int r = 0; r < repeat; r++) {
+        CHECK(cudaMemsetAsync(scratch, r & 0xff, flush));
+        CHECK(cudaEventRecord(start));
+        CHECK(cudaLaunchKernel(fn, grid, block, args.data(), 0, 0));
+        CHECK(cudaEventRecord(stop));
+        CHECK(cudaEventSynchronize(stop));
+        float one = 0;
+        CHECK(cudaEventElapsedTime(&one, start, stop));
+        ms += one;
+      }
+    }
     ms /= repeat;
   }
   printf("ok %s %.4f\\n", name.c_str(), ms);

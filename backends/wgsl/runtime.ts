@@ -35,6 +35,11 @@ export class WebGpuLimitError extends Error {
 }
 
 export interface GpuContext {
+  /**
+   * The GPU object the adapter came from, held for as long as the device is used: Dawn (Node.js) tears
+   * its instance down when this object is garbage collected, and a device still in use then crashes.
+   */
+  readonly gpu: GPU;
   readonly device: GPUDevice;
   readonly adapterInfo: string;
   readonly features: ReadonlySet<string>;
@@ -78,7 +83,7 @@ export function gpuContext(): Promise<GpuContext> {
     const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
     const minSize = subgroups && info.subgroupMinSize ? await probeSubgroups(device, info.subgroupMinSize) : null;
     return {
-      device, adapterInfo: `${info.vendor} ${info.architecture} ${info.description}`.trim(), features: new Set(adapter.features),
+      gpu, device, adapterInfo: `${info.vendor} ${info.architecture} ${info.description}`.trim(), features: new Set(adapter.features),
       gpuFeatures: { subgroupMinSize: minSize, dot4x8: gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false, mma: null },
     };
   })();
