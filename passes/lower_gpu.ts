@@ -167,6 +167,12 @@ class GpuLowerer extends LowererBase {
   readonly valueTypes = new Map<ValueId, TileType>();
   /** The operand of each cast, by the cast's value (see mmaDot's codes of small integers). */
   readonly castSources = new Map<ValueId, ValueId>();
+  /** `cast(x) - c` or `cast(x) + c` (c a constant) by result: the cast and the constant taken off. */
+  readonly biasedCasts = new Map<ValueId, { readonly cast: ValueId; readonly bias: number }>();
+  /** Rank-0 tiles that are a constant (`full` of one): literals in tile expressions. */
+  readonly constantTiles = new Map<ValueId, number>();
+  /** Integer codes an MMA operand reads (smallIntCodes) with the constant taken off their values. */
+  readonly codeBias = new WeakMap<RTile, number>();
   /** Scalar constants of the kernel, by value (what sharedPair needs to know of slice offsets). */
   readonly constants = new Map<ValueId, number>();
 
@@ -783,6 +789,8 @@ class GpuLowerer extends LowererBase {
       }
       case 'load_shared': {
         const sh = this.shared.get(inst.shared)!;
+        const vector = this.vectorLoadShared(sh, inst.index, type, layout);
+        if (vector) return vector;
         return each(this.newTile(type.dtype, type.shape, layout), (_, c) => heldFromCode(sh.type.dtype, this.readShared(sh, sliceCoords(inst.index, c(), (v) => this.scalar(v)))));
       }
       case 'view':
@@ -807,7 +815,6 @@ class GpuLowerer extends LowererBase {
     const group = words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
     const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
     const code = this.fresh('ld', 'i32');
-    const mask = bits === 32 ? -1 : (1 << bits) - 1;
     return this.forLocals(out.length / run, (q) => {
       const j0 = mul(q, i32(run));
       const first = sliceCoords(index, this.coordsOf(out.layout, j0), (v) => this.scalar(v));
@@ -820,13 +827,7 @@ class GpuLowerer extends LowererBase {
       for (let g = 0; g < words; g += group) {
         fast.push({ k: 'loadwords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), names: names.slice(g, g + group) });
       }
-      for (let u = 0; u < run; u++) {
-        const [w, sh] = [(u * bits) >> 5, (u * bits) & 31];
-        let v = op('i32.shr_u', get(names[w]!), i32(sh));
-        if (sh + bits > 32) v = op('i32.or', v, op('i32.shl', get(names[w + 1]!), i32(32 - sh)));
-        if (bits < 32) v = op('i32.and', v, i32(mask));
-        fast.push(aset(out, add(j0, i32(u)), heldFromCode(t.dtype, v)));
-      }
+      fast.push(...unpackRun(names, run, bits, t.dtype, out, j0));
       // The rare path (a run at an edge or misaligned), element by element: a loop, not `run` copies,
       // marked for unrolling (it indexes the register array: CUDA would otherwise put that in memory;
       // WGSL keeps the loop unless asked to unroll).
@@ -835,6 +836,34 @@ class GpuLowerer extends LowererBase {
       const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, coords, code), aset(out, add(j0, get(u)), heldFromCode(t.dtype, get(code)))] }];
       return [ifThen(op('i32.and', inside, aligned), fast, slow)];
     });
+  }
+
+  /**
+   * A load from shared memory whose layout gives each thread runs of consecutive elements along the
+   * tile's last dimension that are contiguous and aligned in the allocation (runsWhole), `run * bits` a
+   * whole number of words: each run is read as words, up to 128 bits at once, and its fields unpacked
+   * (no bounds to check in shared memory). Null when that does not hold.
+   */
+  vectorLoadShared(sh: SharedSlot, index: readonly IndexEntry[], type: TileType, layout: RegisterLayout): RTile | null {
+    const bits = parseDType(sh.type.dtype).bits;
+    const run = runOf(layout);
+    if (run === null || (run * bits) % 32 !== 0 || type.shape.length === 0) return null;
+    const words = (run * bits) / 32;
+    const group = words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
+    const n = (group * 32) / bits; // elements per access
+    const view = { slot: sh, index };
+    if (!Number.isInteger(n) || (n & (n - 1)) !== 0 || (sh.offset * 8) % (group * 32) !== 0 || !this.runsWhole(view, type.shape.length - 1, n)) return null;
+    const out = this.newTile(type.dtype, type.shape, layout);
+    const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
+    this.out.push(...this.forLocals(out.length / run, (q) => {
+      const j0 = mul(q, i32(run));
+      const first = sliceCoords(index, this.coordsOf(layout, j0), (v) => this.scalar(v));
+      const byteAt = add(op('i32.shr_u', mul(sharedElementOffset(sh.type.layout, first), i32(bits)), i32(3)), i32(sh.offset));
+      const loads: Stmt[] = [];
+      for (let g = 0; g < words; g += group) loads.push({ k: 'loadwords', mem: 'shared', addr: add(byteAt, i32(4 * g)), names: names.slice(g, g + group) });
+      return [...loads, ...unpackRun(names, run, bits, sh.type.dtype, out, j0)];
+    }));
+    return out;
   }
 
   /**
@@ -1132,6 +1161,13 @@ class GpuLowerer extends LowererBase {
           if (s.result.type.kind === 'tile') this.valueTypes.set(s.result.id, s.result.type);
           if (s.inst.op === 'const') this.constants.set(s.result.id, s.inst.value);
           if (s.inst.op === 'cast') this.castSources.set(s.result.id, s.inst.x);
+          if (s.inst.op === 'full' && this.constants.has(s.inst.value) && s.result.type.kind === 'tile' && s.result.type.shape.length === 0) {
+            this.constantTiles.set(s.result.id, this.constants.get(s.inst.value)!);
+          }
+          const c = s.inst.op === 'binary' ? this.constants.get(s.inst.b) ?? this.constantTiles.get(s.inst.b) : undefined;
+          if (s.inst.op === 'binary' && (s.inst.fn === 'sub' || s.inst.fn === 'add') && this.castSources.has(s.inst.a) && c !== undefined) {
+            this.biasedCasts.set(s.result.id, { cast: s.inst.a, bias: s.inst.fn === 'sub' ? c : -c });
+          }
         }
         if (s.kind === 'for') walk(s.body);
         if (s.kind === 'if') [s.then, s.else].forEach(walk);
@@ -1235,7 +1271,8 @@ class GpuLowerer extends LowererBase {
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
       const field = (c: Expr): Expr => op('i32.and', S ? op('i32.xor', c, i32(S)) : c, i32((1 << t.bits) - 1));
       const word = op('i32.or', op('i32.or', field(lo), op('i32.shl', field(hi), i32(16))), i32(0x64006400));
-      return { k: 'intrinsic', name: 'gpu.f16x2_sub', type: 'i32', args: [word, i32((0x6400 + S) * 0x10001)] };
+      const bias = this.codeBias.get(x) ?? 0; // a constant the dot's operand takes off the values (smallIntCodes)
+      return { k: 'intrinsic', name: 'gpu.f16x2_sub', type: 'i32', args: [word, i32((0x6400 + S + bias) * 0x10001)] };
     };
     const kStep = op('i32.shr_u', add(k0e, get(kk)), i32(4));
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
@@ -1318,11 +1355,19 @@ class GpuLowerer extends LowererBase {
    * into its one use: the dot packs f16 pairs from the codes directly. Null otherwise.
    */
   smallIntCodes(id: ValueId, dtype: string, fragments: RegisterLayout): RTile | null {
-    const src = this.castSources.get(id);
+    // A constant added or taken off the cast (a fixed zero point) joins the conversion's subtraction.
+    const biased = this.biasedCasts.get(id);
+    const src = this.castSources.get(biased?.cast ?? id);
     if (dtype !== 'f16' || src === undefined || !this.lazy.has(id)) return null;
     const t = this.valueTypes.get(src);
     if (!t || !['int', 'uint'].includes(parseDType(t.dtype).kind) || parseDType(t.dtype).bits > 8 || !layoutEquals(t.layout!, fragments)) return null;
-    return this.tile(src);
+    const bias = biased?.bias ?? 0;
+    // 1024 + S + bias must be an f16 of the binade [1024, 2048), where its bits are 0x6400 + S + bias.
+    const S = parseDType(t.dtype).kind === 'int' ? 1 << (parseDType(t.dtype).bits - 1) : 0;
+    if (!Number.isInteger(bias) || S + bias < 0 || S + bias > 1023) return null;
+    const codes = this.tile(src);
+    this.codeBias.set(codes, bias);
+    return codes;
   }
 
   /**
@@ -1524,4 +1569,16 @@ function largestDivisorBelow(n: number, below: number): number {
 function zeroCode(dtype: string): number {
   const z = heldZero(dtype);
   return heldOf(dtype) === 'f32' || z.k !== 'const' ? 0 : z.value;
+}
+
+/** Unpacks `run` fields of `bits` from the words `names` (little-endian, as in memory) into out[j0 ..]. */
+function unpackRun(names: readonly string[], run: number, bits: number, dtype: string, out: RTile, j0: Expr): Stmt[] {
+  const mask = bits === 32 ? -1 : (1 << bits) - 1;
+  return Array.from({ length: run }, (_, u) => {
+    const [w, sh] = [(u * bits) >> 5, (u * bits) & 31];
+    let v = op('i32.shr_u', get(names[w]!), i32(sh));
+    if (sh + bits > 32) v = op('i32.or', v, op('i32.shl', get(names[w + 1]!), i32(32 - sh)));
+    if (bits < 32) v = op('i32.and', v, i32(mask));
+    return aset(out, add(j0, i32(u)), heldFromCode(dtype, v));
+  });
 }

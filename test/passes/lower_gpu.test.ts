@@ -112,4 +112,38 @@ describe('dequantized MMA operands', () => {
     expect(intrinsics('i3')).toEqual({ 'gpu.f16x2_sub': 1 });
     expect(intrinsics('f4e2m1')).toEqual({ 'gpu.pack_f16x2': 1 });
   });
+
+  it("take a constant zero point off in that subtraction (1024 + zero), and then need no row sums of A", () => {
+    // The constants each f16x2 subtraction takes off both halves, as f16 bits: u4 codes - 8 (the fixed
+    // zero), i4 codes + 8 - 8 (the flipped sign bit), and with u4 zero points none (their row sums stay).
+    const subtrahends = (weight: string, zeroPoint?: string): number[] => {
+      const k = compile(dequantGemm({ weight, groupSize: 32, activation: 'f16', m: 16, target: 'gpu', ...(zeroPoint ? { zeroPoint } : {}) }).source);
+      const out: number[] = [];
+      forEachExpr(lowerForCuda(k).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+        if (e.k === 'intrinsic' && e.name === 'gpu.f16x2_sub' && e.args[1]!.k === 'const') out.push(Number(e.args[1]!.value) & 0xffff);
+      });
+      return out;
+    };
+    expect(subtrahends('u4')).toEqual([0x6408]);
+    expect(subtrahends('i4')).toEqual([0x6408]);
+    expect(subtrahends('u4', 'u4')).toEqual([0x6400]);
+    const source = (zeroPoint?: string): string => dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu', ...(zeroPoint ? { zeroPoint } : {}) }).source;
+    expect(source()).not.toContain('asum');
+    expect(source('u4')).toContain('asum');
+  });
+});
+
+describe('register tiles from shared memory', () => {
+  /** Words per `loadwords` from shared memory, in order. */
+  const sharedWordLoads = (body: readonly Stmt[]): number[] => body.flatMap((s): number[] =>
+    s.k === 'loadwords' && s.mem === 'shared' ? [s.names.length] : s.k === 'for' ? sharedWordLoads(s.body) : s.k === 'if' ? [...sharedWordLoads(s.then), ...sharedWordLoads(s.else)] : []);
+
+  it('read each thread\'s runs as words, up to 128 bits at once, where the runs are contiguous and aligned', () => {
+    // The GPU GEMV's K loop: 32 u4 weights (one 16-byte read), 32 f16 scales (four) per thread.
+    const gemv = lowered(dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 1, target: 'gpu' }).source);
+    expect(sharedWordLoads(gemv)).toEqual([4, 4, 4, 4, 4]);
+    // 3-bit runs of 32 (12 bytes) are whole words but not a power-of-two access: element by element.
+    const u3 = lowered(dequantGemm({ weight: 'u3', groupSize: 128, activation: 'f16', m: 1, target: 'gpu' }).source);
+    expect(sharedWordLoads(u3)).toEqual([4, 4, 4, 4]);
+  });
 });
