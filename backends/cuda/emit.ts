@@ -137,6 +137,12 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
   if (sh + (unsigned)width > 8u) v |= (unsigned)q[1] << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
 }
+// The same for widths dividing 8 (1, 2, 4, 8 bits), whose fields never straddle a byte: one byte read
+// and no branch (nvcc does not prove that the straddle test above is always false).
+static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
+  unsigned bit = (unsigned)index * (unsigned)width;
+  return (int)(((unsigned)p[base + (bit >> 3)] >> (bit & 7u)) & ((1u << width) - 1u));
+}
 `;
 
 class Printer {
@@ -166,7 +172,7 @@ class Printer {
       }
       case 'bits':
         if (e.mem === undefined) throw new CudaEmitError('a bit field of constant data');
-        return `tb_bits(${memPointer(e.mem)}, ${this.expr(e.base)}, ${this.expr(e.index)}, ${e.width})`;
+        return `${8 % e.width === 0 ? 'tb_bits_in_byte' : 'tb_bits'}(${memPointer(e.mem)}, ${this.expr(e.base)}, ${this.expr(e.index)}, ${e.width})`;
       case 'op': {
         const args = e.args.map((a) => this.expr(a));
         const b = BINARY[e.op];

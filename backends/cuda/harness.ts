@@ -71,16 +71,17 @@ int main(int argc, char** argv) {
   std::vector<float> floats;
   std::vector<char> scalarKinds;
   char word[64], a[4096], b[4096];
+#define SCAN(n, ...) if (fscanf(f, __VA_ARGS__) != (n)) { fprintf(stderr, "%s: malformed item %s\\n", argv[1], word); return 1; }
   while (fscanf(f, "%63s", word) == 1) {
     std::string w(word);
-    if (w == "kernel") { fscanf(f, "%4095s", a); name = a; }
-    else if (w == "grid") { fscanf(f, "%u %u %u", &grid.x, &grid.y, &grid.z); }
-    else if (w == "threads") { fscanf(f, "%u", &block.x); }
-    else if (w == "buffer") { size_t n; fscanf(f, "%zu %4095s %4095s", &n, a, b); buffers.push_back({n, a, b}); }
-    else if (w == "i32") { int v; fscanf(f, "%d", &v); ints.push_back(v); scalarKinds.push_back('i'); }
-    else if (w == "f32") { unsigned v; fscanf(f, "%x", &v); float x; memcpy(&x, &v, 4); floats.push_back(x); scalarKinds.push_back('f'); }
-    else if (w == "repeat") { fscanf(f, "%d", &repeat); }
-    else if (w == "flush") { fscanf(f, "%zu", &flush); }
+    if (w == "kernel") { SCAN(1, "%4095s", a); name = a; }
+    else if (w == "grid") { SCAN(3, "%u %u %u", &grid.x, &grid.y, &grid.z); }
+    else if (w == "threads") { SCAN(1, "%u", &block.x); }
+    else if (w == "buffer") { size_t n; SCAN(3, "%zu %4095s %4095s", &n, a, b); buffers.push_back({n, a, b}); }
+    else if (w == "i32") { int v; SCAN(1, "%d", &v); ints.push_back(v); scalarKinds.push_back('i'); }
+    else if (w == "f32") { unsigned v; SCAN(1, "%x", &v); float x; memcpy(&x, &v, 4); floats.push_back(x); scalarKinds.push_back('f'); }
+    else if (w == "repeat") { SCAN(1, "%d", &repeat); }
+    else if (w == "flush") { SCAN(1, "%zu", &flush); }
     else { fprintf(stderr, "%s: unknown item %s\\n", argv[1], word); return 1; }
   }
   fclose(f);

@@ -34,6 +34,12 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
   if (sh + (unsigned)width > 8u) v |= (unsigned)q[1] << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
 }
+// The same for widths dividing 8 (1, 2, 4, 8 bits), whose fields never straddle a byte: one byte read
+// and no branch (nvcc does not prove that the straddle test above is always false).
+static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
+  unsigned bit = (unsigned)index * (unsigned)width;
+  return (int)(((unsigned)p[base + (bit >> 3)] >> (bit & 7u)) & ((1u << width) - 1u));
+}
 
 __constant__ unsigned int dequant_gemm_u4_f16_f16_g32_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
 
@@ -236,7 +242,7 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
       } else {
         for (u_46 = 0; u_46 < 16; u_46 += 1) {
           if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))) < ((unsigned)dim_w_1_3))))) {
-            ld_43 = tb_bits(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))))), 4);
+            ld_43 = tb_bits_in_byte(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))))), 4);
           } else {
             ld_43 = 0;
           }

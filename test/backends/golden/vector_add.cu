@@ -34,6 +34,12 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
   if (sh + (unsigned)width > 8u) v |= (unsigned)q[1] << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
 }
+// The same for widths dividing 8 (1, 2, 4, 8 bits), whose fields never straddle a byte: one byte read
+// and no branch (nvcc does not prove that the straddle test above is always false).
+static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
+  unsigned bit = (unsigned)index * (unsigned)width;
+  return (int)(((unsigned)p[base + (bit >> 3)] >> (bit & 7u)) & ((1u << width) - 1u));
+}
 
 __constant__ unsigned int vector_add_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
 
