@@ -185,7 +185,12 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
           source = dequantGemm(o.target ? o : { ...o, target: 'cpu' }).source;
           if (!o.target) gpuSource = dequantGemm({ ...o, target: 'gpu' }).source;
         }
-        else if (d.generator === 'flash-attention') source = flashAttention({ ...(options as unknown as FlashAttentionOptions), name }).source;
+        else if (d.generator === 'flash-attention') {
+          // K and V staged in shared memory on GPUs (FlashAttentionOptions.target) unless the options say.
+          const o = { ...(options as unknown as FlashAttentionOptions), name };
+          source = flashAttention(o.target ? o : { ...o, target: 'cpu' }).source;
+          if (!o.target) gpuSource = flashAttention({ ...o, target: 'gpu' }).source;
+        }
         else if (d.generator === 'decode-attention') source = decodeAttention({ ...(options as unknown as DecodeAttentionOptions), name }).source;
         else throw new Error('give "source" (a .tile file) or "generator" (dequant-gemm, flash-attention, decode-attention)');
       } catch (e) {

@@ -79,7 +79,9 @@ describe('tilebit build', () => {
     expect(readFileSync(join(out, gemv.wgsl.file), 'utf8')).toMatch(/@compute @workgroup_size\(\d+\)/);
     expect(gemv.wgsl.bindings.map((b: { name: string }) => b.name)).toEqual(['a', 'w', 's', 'c', 'tb_data', 'tb_args', 'tb_err']);
     expect(gemv.wgsl.args).toEqual(gemv.cuda.args);
-    expect(gemv.cuda.features.cpAsync).toBe(false);
+    // The GPU GEMV and attention stage their tiles in shared memory by cp.async.
+    expect(gemv.cuda.features.cpAsync).toBe(true);
+    expect(manifest.kernels.find((k: { name: string }) => k.name === 'attention').cuda.features.cpAsync).toBe(true);
     // A kernel whose copies run as cp.async and whose dot runs on mma.sync, fed by ldmatrix, says so.
     writeFileSync(join(work, 'mm.json'), JSON.stringify({ kernels: [{ name: 'mm', source: resolve('examples/matmul.tile') }] }));
     await build(join(work, 'mm.json'), { out: join(work, 'mm'), workers: 1, targets: ['cuda'] });

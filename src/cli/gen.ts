@@ -6,9 +6,9 @@ import { dequantGemmCandidates, tune } from '../tune.ts';
 import { type Args, UsageError } from './args.ts';
 
 const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|bf16|f32] [--scale f16|bf16|f32|e8m0]
-                    [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--name NAME] [--target wasm|webgpu|cuda]
+                    [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--stages N] [--name NAME] [--target wasm|webgpu|cuda]
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on wasm; cached)
-       tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N]
+       tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N] [--target wasm|webgpu|cuda]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]`;
 const KINDS = ['dequant-gemm', 'flash-attention', 'decode-attention'];
 
@@ -22,13 +22,16 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
     return Number(v);
   };
   if (!kind || !KINDS.includes(kind)) throw new UsageError(kind ? `unknown kernel kind '${kind}'; the kinds are: ${KINDS.join(', ')}\n${USAGE}` : USAGE);
+  const target = one('target');
+  if (target !== undefined && !['wasm', 'webgpu', 'cuda'].includes(target)) throw new UsageError(`--target ${target}: the tiles are shaped for wasm, webgpu or cuda`);
+  const shapedFor = target === undefined || target === 'wasm' ? 'cpu' : 'gpu';
   if (kind !== 'dequant-gemm') {
     const headDim = int('head-dim');
     if (headDim === undefined) throw new UsageError(USAGE);
     const scales = one('scales');
     if (scales !== undefined && scales !== 'token' && scales !== 'channel') throw new UsageError(`--scales ${scales}: token or channel`);
     const g = kind === 'flash-attention'
-      ? flashAttention({ headDim, causal: args.options.has('causal'), dtype: one('dtype'), blockQ: int('bq'), blockKV: int('bkv'), name: one('name') })
+      ? flashAttention({ headDim, causal: args.options.has('causal'), dtype: one('dtype'), blockQ: int('bq'), blockKV: int('bkv'), target: shapedFor, name: one('name') })
       : decodeAttention({ headDim, cache: one('cache') ?? 'f16', scales, dtype: one('dtype'), blockKV: int('bkv'), name: one('name') });
     print(g.source.trimEnd());
     return 0;
@@ -36,12 +39,10 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
   const weight = one('weight');
   const group = int('group');
   if (!weight || group === undefined) throw new UsageError(USAGE);
-  const target = one('target');
-  if (target !== undefined && !['wasm', 'webgpu', 'cuda'].includes(target)) throw new UsageError(`--target ${target}: the tiles are shaped for wasm, webgpu or cuda`);
   const options: DequantGemmOptions = {
     weight, groupSize: group, activation: one('act'), scale: one('scale'), zeroPoint: one('zero') ?? null,
-    m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), name: one('name'),
-    target: target === undefined || target === 'wasm' ? 'cpu' : 'gpu',
+    m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), stages: int('stages'), name: one('name'),
+    target: shapedFor,
   };
   if (args.options.has('tune') && options.target === 'gpu') throw new UsageError('--tune times candidates on wasm; it tunes --target wasm tiles only');
   if (!args.options.has('tune')) {

@@ -33,7 +33,7 @@ commands:
   compile FILE --target cuda|wgsl [-o FILE]           write (or print) CUDA C with its header, or WGSL
   check FILE                 parse, elaborate and verify every kernel of a file
   gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M --target wasm|webgpu|cuda]
-  gen flash-attention --head-dim D [--causal]   gen decode-attention --head-dim D --cache T
+  gen flash-attention --head-dim D [--causal] [--target T]   gen decode-attention --head-dim D --cache T
                              print a generated kernel (.tile source)
   build lib.json --out DIR [--targets wasm] [--workers N]
                              compile a library of kernels: artifacts, manifest.json, index.js + index.d.ts
@@ -54,7 +54,7 @@ const commands: Record<string, Command> = {
   run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir', 'workers']), run: runCommand },
   compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
-  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'k', 'n', 'tune-cache', 'target']), run: genCommand },
+  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'stages', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'k', 'n', 'tune-cache', 'target']), run: genCommand },
   build: { valued: new Set(['out', 'targets', 'workers', 'wgsl-subgroups']), run: buildCommand },
   quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z']), run: quantizeCommand },
 };

@@ -25,15 +25,18 @@ function expectClose(got: number[], want: ArrayLike<number>, tol: number): void 
 
 describe('flash attention', () => {
   it.each([
-    // H, HKV, S, SK, D, causal, dtype, target
-    [2, 2, 7, 7, 64, true, 'f16', 'vm'],
-    [4, 2, 65, 65, 64, true, 'f16', 'wasm'],
-    [4, 1, 33, 40, 64, true, 'f16', 'wasm'],
-    [2, 2, 70, 70, 128, false, 'f16', 'wasm'],
-    [2, 1, 9, 20, 64, false, 'f32', 'wasm'],
-    [1, 1, 1, 1, 64, true, 'bf16', 'vm'],
-  ] as const)('H %i, HKV %i, S %i, SK %i, D %i, causal %s, %s on %s', async (H, HKV, S, SK, D, causal, dtype, target) => {
-    const g = flashAttention({ headDim: D, causal, dtype });
+    // H, HKV, S, SK, D, causal, dtype, target, the generator's form (GPU: K and V staged in shared memory)
+    [2, 2, 7, 7, 64, true, 'f16', 'vm', 'cpu'],
+    [4, 2, 65, 65, 64, true, 'f16', 'wasm', 'cpu'],
+    [4, 1, 33, 40, 64, true, 'f16', 'wasm', 'cpu'],
+    [2, 2, 70, 70, 128, false, 'f16', 'wasm', 'cpu'],
+    [2, 1, 9, 20, 64, false, 'f32', 'wasm', 'cpu'],
+    [1, 1, 1, 1, 64, true, 'bf16', 'vm', 'cpu'],
+    [2, 2, 130, 130, 64, true, 'f16', 'vm', 'gpu'],
+    [4, 1, 33, 170, 64, true, 'f16', 'vm', 'gpu'],
+    [2, 1, 9, 70, 64, false, 'bf16', 'vm', 'gpu'],
+  ] as const)('H %i, HKV %i, S %i, SK %i, D %i, causal %s, %s on %s (%s form)', async (H, HKV, S, SK, D, causal, dtype, target, form) => {
+    const g = flashAttention({ headDim: D, causal, dtype, target: form });
     const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
     const next = rng(H * 1000 + S + SK + D);
     const [q, kk, v] = [randomTensor(dtype, [H, S, D], next), randomTensor(dtype, [HKV, SK, D], next), randomTensor(dtype, [HKV, SK, D], next)];

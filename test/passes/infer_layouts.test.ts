@@ -85,12 +85,13 @@ describe('layout inference: broadcast operands', () => {
 });
 
 describe('the dequant-GEMV for GPUs', () => {
-  it('moves no data between threads inside its K loop (one reduction at the end)', () => {
+  it('moves no data between threads inside its K loop but its staged copies (one reduction at the end)', () => {
     for (const weight of ['u4', 'u3', 'f4e2m1']) {
       const k = compile(dequantGemm({ weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu' }).source);
       const b = barriers(blockBody(k));
-      expect(b.inK, weight).toBe(0);
-      expect(b.all, weight).toBeGreaterThan(0);
+      // wait_async's barrier (in both branches) and the one that frees the stage read: no exchanges.
+      expect(b.inK, weight).toBe(3);
+      expect(b.all, weight).toBeGreaterThan(3);
     }
   });
 });

@@ -3,6 +3,7 @@
 // over weight types. Shared by the WebGPU tests, the CUDA compile tests and scripts/gpu-bundle.ts.
 
 import { readFileSync } from 'node:fs';
+import { flashAttention } from '../../src/kernels/attention.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 
 export interface GpuCase {
@@ -41,6 +42,8 @@ export const gpuCases: readonly GpuCase[] = [
   { name: 'flash_attention_causal', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 2, S: 37, scale: 0.25 } },
   { name: 'flash_attention', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 0, H: 2, S: 37, scale: 0.25 } },
   { name: 'flash_attention_mma', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 1, S: 21, scale: 0.25 }, mma: true },
+  // The generator's GPU form: K and V tiles staged in shared memory (two stages), a tail tile, GQA.
+  { name: 'flash_attention_staged_mma', source: flashAttention({ headDim: 64, causal: true, target: 'gpu' }).source, set: { BQ: 16, BKV: 16, H: 2, HKV: 1, S: 37, SK: 37, scale: 0.125 }, mma: true },
   {
     // bf16 MMAs with an addend, three atom rows in one warp (K = 29: the chunk's tail is zeros; M and N
     // not whole tiles), and a 16x8 f16 dot over two warps, where each warp computes the one atom
