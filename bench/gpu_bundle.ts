@@ -99,6 +99,16 @@ for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
     }
   }
 }
+// Tile variants for tuning, u4 only: pipeline depths, the GEMV's K tile at M = 1, narrower N tiles (more blocks) at M = 16.
+if (!small) {
+  for (const [M, N, extra, tag] of [
+    [1, 28672, { stages: 2 }, 's2'], [1, 28672, { stages: 6 }, 's6'], [1, 28672, { blockK: 64 }, 'bk64'],
+    [16, 8192, { stages: 2 }, 's2'], [16, 8192, { stages: 4 }, 's4'], [16, 8192, { blockN: 32, stages: 4 }, 'bn32s4'],
+  ] as const) {
+    const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
+    add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);
+  }
+}
 // Prefill-sized GEMMs, CUDA only (WGSL has no tensor cores and no f16 here), with the generator's tiles
 // (64x64; larger tiles still need more shared memory for layout conversions than a static allocation has).
 if (!small) {
@@ -111,7 +121,13 @@ if (!small) {
 }
 {
   const [H, S, D] = small ? [1, 64, 64] : [16, 2048, 64];
-  add(`attention_s${S}_d${D}`, 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, 2 * 2 * H * S * S * D / 2);
+  const flops = 2 * 2 * H * S * S * D / 2;
+  add(`attention_s${S}_d${D}`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu' }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops);
+  if (!small) {
+    // The CPU form (K and V straight from global memory into fragments) and a taller Q tile, CUDA only.
+    add(`attention_s${S}_d${D}_direct`, 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
+    add(`attention_s${S}_d${D}_bq128`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu', blockQ: 128 }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
+  }
 }
 
 writeFileSync(join(dir, 'kernels.cu'), emitCudaFile(lowered));
