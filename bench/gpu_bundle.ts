@@ -56,12 +56,14 @@ const entries: Entry[] = [];
 const FLUSH = small ? 0 : 256 << 20;
 const lowered: GpuLowering[] = [];
 
-function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number, wgsl = true): void {
+/** One kernel; `wgsl`: false for CUDA only, or the WebGPU form's source where it differs (no async copies there). */
+function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number, wgsl: boolean | string = true): void {
   const k = { ...compile(source), name };
   const l = lowerForGpu(k);
   lowered.push(lowerForCuda(k)); // the CUDA C uses warp shuffles and __dp4a; launches are the same
   const env = { symbols: new Map(Object.entries(sizes)), params: new Map(Object.entries(scalars)) };
-  const grid = [0, 1, 2].map((i) => (k.grid[i] ? evalSym(k.grid[i]!, env) : 1));
+  const gridOf = (x: typeof k): number[] => [0, 1, 2].map((i) => (x.grid[i] ? evalSym(x.grid[i]!, env) : 1));
+  const grid = gridOf(k);
   // Zero-filled buffers: no input files, no outputs written.
   const buffers = k.params.flatMap((p) => {
     if (p.kind !== 'tensor') return [];
@@ -74,18 +76,21 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
     entries.push({ name, kind, shape: { ...sizes }, bytes, flops, wgsl: null });
     return;
   }
+  const kw = typeof wgsl === 'string' ? { ...compile(wgsl), name } : k;
+  const lw = kw === k ? l : lowerForGpu(kw);
   const files: Record<string, string> = {};
   let w!: ReturnType<typeof emitWgsl>;
   for (const [variant, unroll] of [['plain', 0], ['unrolled', 64]] as const) {
-    w = emitWgsl(l, { unroll });
+    w = emitWgsl(lw, { unroll });
     files[variant] = `${name}.${variant}.wgsl`;
     writeFileSync(join(dir, files[variant]!), w.code);
   }
-  const bufferBytes = new Map(l.buffers.map((b, i) => [b.tensor, buffers[i]![0]]));
-  writeFileSync(join(dir, `${name}.tables`), dataImage(l.module));
+  const bufferBytes = new Map(lw.buffers.map((b, i) => [b.tensor, buffers[i]![0]]));
+  writeFileSync(join(dir, `${name}.tables`), dataImage(lw.module));
   // Both variants bind the same buffers (unrolling changes only the function body).
   const bindings = w.bindings.map((b) => ({ kind: b.kind, readOnly: b.readOnly, bytes: b.kind === 'tensor' ? bufferBytes.get(b.name)! : 0 }));
-  entries.push({ name, kind, shape: { ...sizes }, bytes, flops, wgsl: { files, data: `${name}.tables`, bindings, args: words, grid } });
+  const wgslArgs = argWords(lw.args, env.symbols, env.params);
+  entries.push({ name, kind, shape: { ...sizes }, bytes, flops, wgsl: { files, data: `${name}.tables`, bindings, args: wgslArgs, grid: gridOf(kw) } });
 }
 
 for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
@@ -94,8 +99,9 @@ for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
     // The generator's GPU shapes (M = 1: K split over a block's threads; M = 16: 64x64 tiles) and, for
     // comparison, its CPU shapes, which were all this bundle had before.
     for (const target of ['gpu', 'cpu'] as const) {
-      const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M, target }).source;
-      add(`gemm_${weight}_m${M}_n${N}${target === 'cpu' ? '_cputiles' : ''}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N);
+      const o = { weight, groupSize: 128, activation: 'f16', m: M, target } as const;
+      // WGSL: the WebGPU form (without asynchronous copies) where it differs.
+      add(`gemm_${weight}_m${M}_n${N}${target === 'cpu' ? '_cputiles' : ''}`, 'gemm', dequantGemm(o).source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N, dequantGemm({ ...o, asyncCopies: false }).source);
     }
   }
 }
@@ -122,7 +128,8 @@ if (!small) {
 {
   const [H, S, D] = small ? [1, 64, 64] : [16, 2048, 64];
   const flops = 2 * 2 * H * S * S * D / 2;
-  add(`attention_s${S}_d${D}`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu' }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops);
+  add(`attention_s${S}_d${D}`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu' }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops,
+    flashAttention({ headDim: D, causal: true, target: 'gpu', asyncCopies: false }).source);
   if (!small) {
     // The CPU form (K and V straight from global memory into fragments) and a taller Q tile, CUDA only.
     add(`attention_s${S}_d${D}_direct`, 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);

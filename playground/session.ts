@@ -189,7 +189,8 @@ async function runOnce(target: PageTarget, k: Kernel, tensors: Map<string, Tenso
       return `wasm on ${count} worker${count > 1 ? 's' : ''}`;
     }
     case 'webgpu': {
-      const wk = webGpuKernel(k, (await gpuContext()).gpuFeatures);
+      const ctx = await gpuContext();
+      const wk = webGpuKernel(k, ctx.gpuFeatures, ctx.wgslOptions);
       await runWebGpu(wk, tensors, values, outputs);
       return `WebGPU on ${(await gpuContext()).adapterInfo}`;
     }

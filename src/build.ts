@@ -45,6 +45,8 @@ export interface Instance {
   readonly source: string;
   /** The same kernel (same parameters) shaped for GPUs, for the CUDA and WGSL artifacts. */
   readonly gpuSource?: string;
+  /** The kernel for WebGPU when it differs from gpuSource (no asynchronous copies there). */
+  readonly wgslSource?: string;
   /** Template parameters, as [name, value] pairs (they travel to worker threads). */
   readonly set: readonly (readonly [string, string])[];
 }
@@ -100,13 +102,15 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
         };
       }
       if (job.targets.includes('wgsl')) {
-        const wl = lowerForGpu(kg, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false, mma: null });
+        const kw = i.wgslSource ? compile(i.wgslSource, { set: new Map(i.set), file: `${i.name}.wgsl.tile` }) : kg;
+        if (signature(kw) !== signature(k)) throw new Error('its WebGPU form takes other parameters than its wasm form');
+        const wl = lowerForGpu(kw, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false, mma: null });
         const w = emitWgsl(wl);
         files.push({ path: `wgsl/${i.name}.wgsl`, data: w.code }, { path: `wgsl/${i.name}.data`, data: dataImage(wl.module) });
         entry = {
           ...entry,
           wgsl: {
-            file: `wgsl/${i.name}.wgsl`, data: `wgsl/${i.name}.data`, grid: kg.grid, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings,
+            file: `wgsl/${i.name}.wgsl`, data: `wgsl/${i.name}.data`, grid: kw.grid, threads: w.threads, sharedBytes: w.sharedBytes, bindings: w.bindings,
             args: wl.args.map((a) => a.name), traps: wl.module.traps,
             features: { shaderF16: false, dot4x8: wl.features.dot4x8, subgroups: wl.features.subgroups, ...(wl.features.subgroups ? { subgroupMinSize: job.wgslSubgroups! } : {}) },
           },
@@ -177,19 +181,26 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
       if (!/^[A-Za-z_]\w*$/.test(name)) throw new BuildError(`kernel instance name '${name}' is not an identifier`);
       let source: string;
       let gpuSource: string | undefined;
+      let wgslSource: string | undefined;
       try {
         if (d.source) source = readFileSync(resolve(base, d.source), 'utf8');
         else if (d.generator === 'dequant-gemm') {
           // Tiles per target (DequantGemmOptions.target) unless the options fix them.
           const o = { ...(options as unknown as DequantGemmOptions), name };
           source = dequantGemm(o.target ? o : { ...o, target: 'cpu' }).source;
-          if (!o.target) gpuSource = dequantGemm({ ...o, target: 'gpu' }).source;
+          if (!o.target) {
+            gpuSource = dequantGemm({ ...o, target: 'gpu' }).source;
+            wgslSource = dequantGemm({ ...o, target: 'gpu', asyncCopies: false }).source;
+          }
         }
         else if (d.generator === 'flash-attention') {
           // K and V staged in shared memory on GPUs (FlashAttentionOptions.target) unless the options say.
           const o = { ...(options as unknown as FlashAttentionOptions), name };
           source = flashAttention(o.target ? o : { ...o, target: 'cpu' }).source;
-          if (!o.target) gpuSource = flashAttention({ ...o, target: 'gpu' }).source;
+          if (!o.target) {
+            gpuSource = flashAttention({ ...o, target: 'gpu' }).source;
+            wgslSource = flashAttention({ ...o, target: 'gpu', asyncCopies: false }).source;
+          }
         }
         else if (d.generator === 'decode-attention') source = decodeAttention({ ...(options as unknown as DecodeAttentionOptions), name }).source;
         else throw new Error('give "source" (a .tile file) or "generator" (dequant-gemm, flash-attention, decode-attention)');
@@ -197,7 +208,7 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
         throw new BuildError(`kernel '${name}' failed to build: ${(e as Error).message}`);
       }
       const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
-      out.push({ name, source, ...(gpuSource ? { gpuSource } : {}), set });
+      out.push({ name, source, ...(gpuSource ? { gpuSource } : {}), ...(wgslSource && wgslSource !== gpuSource ? { wgslSource } : {}), set });
     }
   }
   const names = out.map((i) => i.name);
@@ -207,7 +218,7 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
 }
 
 const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[], wgslSubgroups: number | null): string =>
-  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, gpuSource: i.gpuSource ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
+  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, gpuSource: i.gpuSource ?? null, wgslSource: i.wgslSource ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
 
 /** Compiles jobs on worker threads, `count` at a time; calls `done` as each finishes. */
 async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { files: Artifact[]; entry: ManifestKernel }) => void): Promise<void> {

@@ -2,6 +2,7 @@
 // running a kernel again does not compile it again. No Node.js modules: the playground page uses it too.
 
 import { compileWasm, type WasmKernel } from '../backends/wasm/runtime.ts';
+import type { WgslOptions } from '../backends/wgsl/emit.ts';
 import { type WebGpuKernel, compileWebGpu } from '../backends/wgsl/runtime.ts';
 import { printKernel } from '../ir/tile_print.ts';
 import type { Kernel } from '../ir/tile_ir.ts';
@@ -23,6 +24,6 @@ const webGpuCache = new Map<string, WebGpuKernel>();
 /** The wasm build of a kernel. */
 export const wasmKernel = (k: Kernel): WasmKernel => cachedBuild(wasmCache, k, compileWasm);
 
-/** The WGSL build of a kernel for a device's features. */
-export const webGpuKernel = (k: Kernel, features?: GpuFeatures): WebGpuKernel =>
-  cachedBuild(webGpuCache, k, (x) => compileWebGpu(x, features), JSON.stringify(features ?? null));
+/** The WGSL build of a kernel for a device's features (and WGSL options: gpuContext().wgslOptions). */
+export const webGpuKernel = (k: Kernel, features?: GpuFeatures, options: WgslOptions = {}): WebGpuKernel =>
+  cachedBuild(webGpuCache, k, (x) => compileWebGpu(x, features, options), JSON.stringify([features ?? null, options]));

@@ -32,7 +32,8 @@ export async function runOn(target: Target, k: Kernel, tensors: Map<string, Tens
     case 'wasm':
       return runWasmOnWorkers(wasmKernel(k), tensors, values, outputTensors(k), options.workers ?? defaultWorkers());
     case 'webgpu':
-      return runWebGpu(webGpuKernel(k, (await gpuContext()).gpuFeatures), tensors, values, outputTensors(k));
+      const ctx = await gpuContext();
+      return runWebGpu(webGpuKernel(k, ctx.gpuFeatures, ctx.wgslOptions), tensors, values, outputTensors(k));
     case 'cuda':
       runCuda(k, tensors, values, outputTensors(k));
       return;

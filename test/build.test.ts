@@ -82,6 +82,9 @@ describe('tilebit build', () => {
     // The GPU GEMV and attention stage their tiles in shared memory by cp.async.
     expect(gemv.cuda.features.cpAsync).toBe(true);
     expect(manifest.kernels.find((k: { name: string }) => k.name === 'attention').cuda.features.cpAsync).toBe(true);
+    // WebGPU has no asynchronous copies: its GEMV loads tiles straight into registers (shared memory
+    // only for the final reduction).
+    expect(gemv.wgsl.sharedBytes).toBeLessThan(gemv.cuda.sharedBytes);
     // A kernel whose copies run as cp.async and whose dot runs on mma.sync, fed by ldmatrix, says so.
     writeFileSync(join(work, 'mm.json'), JSON.stringify({ kernels: [{ name: 'mm', source: resolve('examples/matmul.tile') }] }));
     await build(join(work, 'mm.json'), { out: join(work, 'mm'), workers: 1, targets: ['cuda'] });

@@ -25,13 +25,15 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
   const target = one('target');
   if (target !== undefined && !['wasm', 'webgpu', 'cuda'].includes(target)) throw new UsageError(`--target ${target}: the tiles are shaped for wasm, webgpu or cuda`);
   const shapedFor = target === undefined || target === 'wasm' ? 'cpu' : 'gpu';
+  // WebGPU has no asynchronous copies: its GPU forms load tiles straight into registers.
+  const asyncCopies = target === 'webgpu' ? false : undefined;
   if (kind !== 'dequant-gemm') {
     const headDim = int('head-dim');
     if (headDim === undefined) throw new UsageError(USAGE);
     const scales = one('scales');
     if (scales !== undefined && scales !== 'token' && scales !== 'channel') throw new UsageError(`--scales ${scales}: token or channel`);
     const g = kind === 'flash-attention'
-      ? flashAttention({ headDim, causal: args.options.has('causal'), dtype: one('dtype'), blockQ: int('bq'), blockKV: int('bkv'), target: shapedFor, name: one('name') })
+      ? flashAttention({ headDim, causal: args.options.has('causal'), dtype: one('dtype'), blockQ: int('bq'), blockKV: int('bkv'), target: shapedFor, asyncCopies, name: one('name') })
       : decodeAttention({ headDim, cache: one('cache') ?? 'f16', scales, dtype: one('dtype'), blockKV: int('bkv'), name: one('name') });
     print(g.source.trimEnd());
     return 0;
@@ -42,7 +44,7 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
   const options: DequantGemmOptions = {
     weight, groupSize: group, activation: one('act'), scale: one('scale'), zeroPoint: one('zero') ?? null,
     m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), stages: int('stages'), name: one('name'),
-    target: shapedFor,
+    target: shapedFor, asyncCopies,
   };
   if (args.options.has('tune') && options.target === 'gpu') throw new UsageError('--tune times candidates on wasm; it tunes --target wasm tiles only');
   if (!args.options.has('tune')) {

@@ -19,6 +19,7 @@ import { type GpuCase, gpuCases } from '../support/gpu_cases.ts';
 import { runChild } from '../support/retry_child.ts';
 import fc from 'fast-check';
 import { dtype as parseDType } from '../../ir/dtype.ts';
+import { wgslOptionsFor } from '../../backends/wgsl/runtime.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { dtypeArb, extentArb } from '../../src/testing/index.ts';
 
@@ -65,6 +66,16 @@ describe('WebGPU against the VM, WGSL with the marked loops unrolled', () => {
   it.each(['flash_attention', 'softmax_700', 'reductions', 'matmul', 'dequant_gemm_u3'].map((n) => [n, { ...gpuCases.find((c) => c.name === n)!, unroll: 64 }] as const))('%s', (_, c) => {
     expectAgrees(c);
   }, ATTEMPTS * 30_000);
+});
+
+describe('WGSL options per adapter', () => {
+  it('unrolls register-array loops on GPUs, not on CPU implementations', () => {
+    expect(wgslOptionsFor({ vendor: 'nvidia', architecture: '', description: 'NVIDIA: 580.159.04 580.159.4.0' })).toEqual({ unroll: 64 });
+    expect(wgslOptionsFor({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader driver 5.0.0' })).toEqual({});
+    expect(wgslOptionsFor({ vendor: 'mesa', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' })).toEqual({});
+    expect(wgslOptionsFor({ vendor: 'amd', description: 'AMD Radeon', isFallbackAdapter: true })).toEqual({});
+    expect(wgslOptionsFor({ vendor: '', architecture: '', description: '' })).toEqual({});
+  });
 });
 
 describe('WebGPU against the VM, compiled for no device features (workgroup-memory reductions, unpacked 8-bit dots)', () => {

@@ -238,6 +238,8 @@ export const gpuCases: readonly GpuCase[] = [
     source: dequantGemm({ weight: w, groupSize: G, activation: 'f16', m: 1, target: 'gpu', zeroPoint: zero }).source,
     set: { M: 2, K: 4 * G, N },
   })),
+  // Its WebGPU form: tiles straight from global memory into registers (WebGPU has no asynchronous copies).
+  { name: 'dequant_gemv_gpu_u4_direct', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 1, target: 'gpu', asyncCopies: false }).source, set: { M: 2, K: 128, N: 100 } },
   { name: 'dequant_gemm_gpu_tiles', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 17, K: 64, N: 40 } },
   // The same tiles with their f16 (bf16) dots on MMAs, as CUDA runs them.
   // (One block: SwiftShader crashes more often the more blocks run this kernel's many barriers.)
