@@ -110,6 +110,9 @@ if (!small) {
   for (const [M, N, extra, tag] of [
     [1, 28672, { stages: 2 }, 's2'], [1, 28672, { stages: 6 }, 's6'], [1, 28672, { blockK: 64 }, 'bk64'],
     [16, 8192, { stages: 2 }, 's2'], [16, 8192, { stages: 4 }, 's4'], [16, 8192, { blockN: 32, stages: 4 }, 'bn32s4'],
+    // M = 1 on the tensor cores: the 16-row MMA tiles (15 rows padding), whose dequantization is one
+    // sub.f16x2 per two weights, against the GEMV's f32 arithmetic (bound by instruction issue).
+    [1, 28672, { m: 16 }, 'mma'],
   ] as const) {
     const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
     add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);

@@ -652,6 +652,12 @@ class GpuLowerer extends LowererBase {
           break;
         }
         case 'binary': {
+          // cast(codes) - c (a fixed zero point): c joins the cast's own subtraction (see cast).
+          const folded = this.biasedConversion(id, probe);
+          if (folded) {
+            at = folded;
+            break;
+          }
           const operandType = this.typeOfValue(inst.a);
           const [a, b] = [this.elementOperand(inst.a, probe), this.elementOperand(inst.b, probe)];
           at = (j) => binaryElem(inst.fn, operandType, a(j), b(j), this.tables);
@@ -686,14 +692,35 @@ class GpuLowerer extends LowererBase {
    * runs at a quarter of that rate or less and limits low-bit GEMVs. Signed codes flip their sign bit
    * first (code ^ S is the value + S) and subtract 2^23 + S. Exact for every code, as the VM's cast.
    */
-  cast(from: string, to: string, v: Expr): Expr {
+  cast(from: string, to: string, v: Expr, bias = 0): Expr {
     const t = parseDType(from);
     if (!((t.kind === 'int' || t.kind === 'uint') && t.bits <= 8 && heldOf(to) === 'f32' && to !== 'bool')) return castHeld(from, to, v, this.tables);
     const mask = (1 << t.bits) - 1;
     const sign = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
     const field = t.kind === 'int' ? op('i32.and', op('i32.xor', v, i32(sign)), i32(mask)) : v;
-    // Held as f32 for f16 and bf16 too, where every such integer is exact (as castHeld has it).
-    return op('f32.sub', op('f32.from_bits', op('i32.or', field, i32(0x4b000000))), f32(2 ** 23 + sign));
+    // Held as f32 for f16 and bf16 too, where every such integer is exact (as castHeld has it). A bias
+    // (biasedConversion) is taken off in the same subtraction: 2^23 + field - (2^23 + S + bias), exact.
+    return op('f32.sub', op('f32.from_bits', op('i32.or', field, i32(0x4b000000))), f32(2 ** 23 + sign + bias));
+  }
+
+  /**
+   * The elements of `cast(codes) - c` (or `+ c`; biasedCasts), codes integers of 8 bits or fewer and c
+   * a constant, as one conversion whose subtraction takes c off too: one add per element instead of
+   * two. Only where every result is an integer the result type holds exactly, as the VM's cast then
+   * subtraction gives it. Null otherwise.
+   */
+  biasedConversion(id: ValueId, probe: RTile): ((j: Expr) => Expr) | null {
+    const biased = this.biasedCasts.get(id);
+    const src = biased && this.castSources.get(biased.cast);
+    if (!biased || src === undefined || !this.lazy.has(biased.cast) || this.scalars.has(src)) return null;
+    const from = parseDType(this.typeOfValue(src));
+    if (!(from.kind === 'int' || from.kind === 'uint') || from.bits > 8 || heldOf(probe.dtype) !== 'f32' || probe.dtype === 'bool') return null;
+    const [lo, hi] = from.kind === 'int' ? [-(2 ** (from.bits - 1)), 2 ** (from.bits - 1) - 1] : [0, 2 ** from.bits - 1];
+    const limit = probe.dtype === 'f32' ? 2 ** 24 : 256; // integers every float type holds (bf16: 256)
+    if (!Number.isInteger(biased.bias) || Math.max(Math.abs(lo - biased.bias), Math.abs(hi - biased.bias)) > limit) return null;
+    this.lazy.delete(biased.cast);
+    const x = this.elementOperand(src, probe);
+    return (j) => this.cast(from.name, probe.dtype, x(j), biased.bias);
   }
 
   /** An operand of an element-wise instruction with result `out`: a scalar, or a tile broadcast and laid out like it. */

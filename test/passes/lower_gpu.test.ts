@@ -133,6 +133,20 @@ describe('dequantized MMA operands', () => {
   });
 });
 
+describe('integer codes to floats', () => {
+  it('take a constant zero point off in the conversion\'s own subtraction (one add per element, not two)', () => {
+    // cast<f32>(u4 code) - 8.0: 2^23 + code (exponent-field trick) minus 2^23 + 8, exact.
+    const constants: number[] = [];
+    let nested = 0;
+    forEachExpr(lowered(dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 1, target: 'gpu' }).source), (e) => {
+      if (e.k === 'op' && e.op === 'f32.sub' && e.args[0]!.k === 'op' && e.args[0]!.op === 'f32.from_bits' && e.args[1]!.k === 'const') constants.push(Number(e.args[1]!.value));
+      if (e.k === 'op' && e.op === 'f32.sub' && e.args[0]!.k === 'op' && e.args[0]!.op === 'f32.sub') nested++;
+    });
+    expect(constants).toEqual([2 ** 23 + 8]);
+    expect(nested).toBe(0);
+  });
+});
+
 describe('register tiles from shared memory', () => {
   /** Words per `loadwords` from shared memory, in order. */
   const sharedWordLoads = (body: readonly Stmt[]): number[] => body.flatMap((s): number[] =>
