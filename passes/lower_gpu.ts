@@ -718,6 +718,9 @@ class GpuLowerer extends LowererBase {
     const [lo, hi] = from.kind === 'int' ? [-(2 ** (from.bits - 1)), 2 ** (from.bits - 1) - 1] : [0, 2 ** from.bits - 1];
     const limit = probe.dtype === 'f32' ? 2 ** 24 : 256; // integers every float type holds (bf16: 256)
     if (!Number.isInteger(biased.bias) || Math.max(Math.abs(lo - biased.bias), Math.abs(hi - biased.bias)) > limit) return null;
+    // The one constant subtracted, 2^23 + S + bias, must be an f32 integer too.
+    const subtrahend = 2 ** 23 + (from.kind === 'int' ? -lo : 0) + biased.bias;
+    if (subtrahend < 0 || subtrahend > 2 ** 24) return null;
     this.lazy.delete(biased.cast);
     const x = this.elementOperand(src, probe);
     return (j) => this.cast(from.name, probe.dtype, x(j), biased.bias);

@@ -213,6 +213,20 @@ export const gpuCases: readonly GpuCase[] = [
     set: { W, N: 1000 },
     seed: 19,
   })),
+  // Casts of codes with a constant added or taken off, which the GPU lowering folds into the
+  // conversion's own subtraction where every result is exact (u8 - 300 in f32, i4 + 3 in f16, u8 - 200
+  // in bf16) and leaves as two operations where not (u8 - 300 in bf16: not every result is a bf16).
+  {
+    name: 'biased_casts',
+    source: `kernel biased_casts(x: u8[N], q: i4[N], y: f32[N], z: f16[N], u: bf16[N], v: bf16[N]) grid(cdiv(N, 64)) threads(32) {
+      store y[block.x * 64 :+ 64] = cast<f32>(load x[block.x * 64 :+ 64]) - 300.0;
+      store z[block.x * 64 :+ 64] = cast<f16>(load q[block.x * 64 :+ 64]) + 3.0;
+      store u[block.x * 64 :+ 64] = cast<bf16>(load x[block.x * 64 :+ 64]) - 200.0;
+      store v[block.x * 64 :+ 64] = cast<bf16>(load x[block.x * 64 :+ 64]) - 300.0;
+    }`,
+    set: { N: 300 },
+    seed: 23,
+  },
   // Runs of whole words: loads and stores by words where aligned and inside, per element elsewhere.
   ...([['u3', 64], ['u3', 70], ['i2', 64], ['f16', 64], ['f4e2m1', 66]] as const).map(([W, N]) => ({
     name: `runs_${W}_${N}`,
