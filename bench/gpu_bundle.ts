@@ -85,6 +85,13 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
     files[variant] = `${name}.${variant}.wgsl`;
     writeFileSync(join(dir, files[variant]!), w.code);
   }
+  // What the runtime compiles on a GPU with subgroups of at least 32 (NVIDIA's): reductions by
+  // subgroup shuffles, loops unrolled. webgpu_bench.mjs runs it only on such an adapter. Same bindings.
+  const ls = lowerForGpu(kw, undefined, { subgroupMinSize: 32, dot4x8: false, mma: null });
+  if (ls.features.subgroups) {
+    files.subgroups = `${name}.subgroups.wgsl`;
+    writeFileSync(join(dir, files.subgroups), emitWgsl(ls, { unroll: 64 }).code);
+  }
   const bufferBytes = new Map(lw.buffers.map((b, i) => [b.tensor, buffers[i]![0]]));
   writeFileSync(join(dir, `${name}.tables`), dataImage(lw.module));
   // Both variants bind the same buffers (unrolling changes only the function body).

@@ -156,11 +156,11 @@ except subprocess.TimeoutExpired as err:
 except OSError as err:
     print("WGSL timing skipped:", err, file=sys.stderr)
 
-head = f"{'kernel':34} {'CUDA C ms':>10} {'GB/s':>7} {'% copy':>7} {'TFLOP/s':>8} {'WGSL ms':>9} {'unrolled':>9}  peers (ms, CUDA C speed-up)"
+head = f"{'kernel':34} {'CUDA C ms':>10} {'GB/s':>7} {'% copy':>7} {'TFLOP/s':>8} {'WGSL ms':>9} {'unrolled':>9} {'subgroups':>9}  peers (ms, CUDA C speed-up)"
 print(head)
 for name, ms, gbs, tflops, peers in rows:
     cells = "  ".join(f"{p} {t:.4f} ({t / ms:.2f}x)" if t and ms else f"{p} n/a" for p, t in peers.items())
     msx = f"{ms:10.4f}" if ms else f"{'failed':>10}"
     g = f"{gbs:7.0f} {100 * gbs / copy_gbs:6.1f}% {tflops:8.1f}" if gbs else f"{'':7} {'':7} {'':8}"
-    w = "".join(f" {wgsl[(name, v)]:9.4f}" if wgsl.get((name, v)) else f" {'n/a':>9}" for v in ("plain", "unrolled"))
+    w = "".join(f" {wgsl[(name, v)]:9.4f}" if wgsl.get((name, v)) else f" {'n/a':>9}" for v in ("plain", "unrolled", "subgroups"))
     print(f"{name:34} {msx} {g}{w}  {cells}")

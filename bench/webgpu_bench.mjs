@@ -27,7 +27,12 @@ if (!adapter) {
   process.exit(2);
 }
 const l = adapter.limits;
+// The `subgroups` variants need the feature to compile, and subgroups of at least 32 invocations (what
+// they were compiled for) to run.
+const hasSubgroups = adapter.features.has('subgroups');
+const subgroups32 = hasSubgroups && (adapter.info.subgroupMinSize ?? 0) >= 32;
 const device = await adapter.requestDevice({
+  requiredFeatures: hasSubgroups ? ['subgroups'] : [],
   requiredLimits: {
     maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
@@ -75,6 +80,10 @@ for (const e of spec.entries) {
   });
   const group = device.createBindGroup({ layout, entries: resources.map((buf, i) => ({ binding: i, resource: { buffer: buf } })) });
   for (const [variant, file] of Object.entries(w.files)) {
+    if (variant === 'subgroups' && !(validateOnly ? hasSubgroups : subgroups32)) {
+      row({ name: e.name, variant, ms: null, error: 'no subgroups of at least 32 on this adapter' });
+      continue;
+    }
     if (validateOnly) {
       const info = await device.createShaderModule({ code: readFileSync(file, 'utf8') }).getCompilationInfo();
       const errors = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`);
