@@ -120,6 +120,8 @@ if (!small) {
     // M = 1 on the tensor cores: the 16-row MMA tiles (15 rows padding), whose dequantization is one
     // sub.f16x2 per two weights, against the GEMV's f32 arithmetic (bound by instruction issue).
     [1, 28672, { m: 16 }, 'mma'],
+    // Eight warps per block: more warps per SM for the small grid of M = 16, fewer registers per thread at M = 4096.
+    [16, 8192, { threads: 256 }, 'w8'], [4096, 8192, { threads: 256 }, 'w8'],
   ] as const) {
     const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
     add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);

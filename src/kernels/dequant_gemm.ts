@@ -37,6 +37,8 @@ export interface DequantGemmOptions {
    * them would only add copies and barriers (on an H200 through Dawn: 0.90 ms staged, 0.46 ms direct).
    */
   readonly asyncCopies?: boolean;
+  /** GPU forms: threads per block (default 128: four warps). */
+  readonly threads?: number;
   /** GPU forms: K tiles in shared memory at once (the copies run STAGES - 1 tiles ahead); default 4 for the GEMV, 3 for the tiles (2 where 3 take over 32 KB). */
   readonly stages?: number;
   readonly name?: string;
@@ -96,6 +98,8 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   // lowering's scratch), else two.
   const stageBytes = BM * BK * (parseDType(act).bits / 8) + (BK * BN * w.bits) / 8;
   const S = o.stages ?? (3 * stageBytes <= 32 * 1024 ? 3 : 2);
+  const threads = o.threads ?? 128;
+  if (![32, 64, 128, 256, 512].includes(threads)) throw new GeneratorError(`the tiles' blocks have 32, 64, 128, 256 or 512 threads; got ${threads}`);
   if (!(Number.isInteger(S) && S >= 2)) throw new GeneratorError(`the GPU tiles need at least 2 stages; got ${S}`);
   // Without zero points, the fixed zero of unsigned codes (2^(b-1)) is taken off the weights in the
   // activation type (code - zero is exact in f16 and bf16; on tensor cores it joins the magic-number
@@ -124,7 +128,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
 // C = A . ((W - Z) * S); the zero point and the scale apply once per group, to the partial sums.
 kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}${halfDot ? `, STAGES = ${S}` : ''}>(
     ${shared.declaration})
-    grid(cdiv(M, BM), cdiv(N, BN)) threads(128) {
+    grid(cdiv(M, BM), cdiv(N, BN)) threads(${threads}) {
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
     let m0 = block.x * BM;
     let n0 = block.y * BN;${halfDot ? `
@@ -173,7 +177,8 @@ interface Shared {
  */
 function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, symmetric: number | null, shared: Shared): Generated {
   if (o.blockM !== undefined && o.blockM !== 1) throw new GeneratorError(`the GPU GEMV handles one row of A per block; got --bm ${o.blockM}`);
-  const THREADS = 128;
+  const THREADS = o.threads ?? 128;
+  if (![64, 128, 256, 512].includes(THREADS)) throw new GeneratorError(`the GPU GEMV's blocks have 64, 128, 256 or 512 threads; got ${THREADS}`);
   const R = Math.min(32, Number.isInteger(128 / bits) ? 128 / bits : 32);
   // The largest power of two dividing the group size, up to 128 (G & -G is G's lowest set bit): on an
   // H200, K tiles of 128 rows (one column run per thread, N tiles of R columns, more blocks) ran the

@@ -106,6 +106,8 @@ describe('tilebit gen', () => {
     expect((await cli('gen', ...argv, '--target', 'cuda')).out).toMatch(/^kernel dequant_gemv_u4_f16_f16_g128<BN = 32, BK = 128, STAGES = 4>/m);
     expect((await cli('gen', ...argv, '--target', 'webgpu')).out).toMatch(/^kernel dequant_gemv_u4_f16_f16_g128<BN = 64, BK = 64>/m);
     expect((await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '16', '--target', 'cuda', '--stages', '4')).out).toMatch(/^kernel dequant_gemm_u4_f16_f16_g128<BM = 16, BN = 64, BK = 64, STAGES = 4>/m);
+    expect((await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '16', '--target', 'cuda', '--threads', '256')).out).toMatch(/threads\(256\)/);
+    expect((await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '16', '--target', 'cuda', '--threads', '96')).err).toMatch(/32, 64, 128, 256 or 512 threads; got 96/);
     // Flash attention's GPU form stages K and V in shared memory; its CPU form loads them directly.
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal', '--target', 'cuda')).out).toMatch(/copy_async sk\[0, 0 :\+ BKV, 0 :\+ 64\] <- k/);
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal', '--target', 'webgpu')).out).not.toMatch(/copy_async/);

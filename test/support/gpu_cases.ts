@@ -258,6 +258,8 @@ export const gpuCases: readonly GpuCase[] = [
   // The same tiles with their f16 (bf16) dots on MMAs, as CUDA runs them.
   // (One block: SwiftShader crashes more often the more blocks run this kernel's many barriers.)
   { name: 'dequant_gemm_gpu_mma_u4', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 64, N: 40 }, mma: true },
+  // Eight warps (the threads option): one 16x8 atom column per warp.
+  { name: 'dequant_gemm_gpu_mma_u4_w8', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu', threads: 256 }).source, set: { M: 13, K: 64, N: 40 }, mma: true },
   // Signed codes to f16 pairs by the magic-number conversion (the sign bit flipped, then 1024 + 8 off).
   { name: 'dequant_gemm_gpu_mma_i4', source: dequantGemm({ weight: 'i4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
   { name: 'dequant_gemm_gpu_mma_f6e3m2_bf16', source: dequantGemm({ weight: 'f6e3m2', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
