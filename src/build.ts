@@ -17,7 +17,7 @@ import { type SymExpr, outputTensors } from '../ir/tile_ir.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
 import { compile } from './api.ts';
 import { type DecodeAttentionOptions, type FlashAttentionOptions, decodeAttention, flashAttention } from './kernels/attention.ts';
-import { type DequantGemmOptions, dequantGemm } from './kernels/dequant_gemm.ts';
+import { type DequantGemmOptions, type Generated, dequantGemm } from './kernels/dequant_gemm.ts';
 import { BINDINGS_DTS, BINDINGS_RUNTIME } from './build_bindings.ts';
 
 export class BuildError extends Error {
@@ -123,6 +123,15 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
   }
 }
 
+/**
+ * A generator's forms: for wasm (`target: 'cpu'`), for CUDA (`'gpu'`) and for WebGPU (`'gpu'` without
+ * asynchronous copies); one form for all when the options name the target.
+ */
+function forms<O extends { readonly target?: 'cpu' | 'gpu'; readonly asyncCopies?: boolean }>(generate: (o: O) => Generated, o: O): { source: string; gpuSource?: string; wgslSource?: string } {
+  if (o.target) return { source: generate(o).source };
+  return { source: generate({ ...o, target: 'cpu' }).source, gpuSource: generate({ ...o, target: 'gpu' }).source, wgslSource: generate({ ...o, target: 'gpu', asyncCopies: false }).source };
+}
+
 /** Whether a lowered kernel has a statement of kind `kind` (copywords: cp.async on CUDA; ldmatrix). */
 function usesStatement(m: LModule, kind: LStmt['k']): boolean {
   const any = (body: readonly LStmt[]): boolean => body.some((s) => s.k === kind || (s.k === 'for' && any(s.body)) || (s.k === 'if' && (any(s.then) || any(s.else))));
@@ -184,24 +193,9 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): I
       let wgslSource: string | undefined;
       try {
         if (d.source) source = readFileSync(resolve(base, d.source), 'utf8');
-        else if (d.generator === 'dequant-gemm') {
-          // Tiles per target (DequantGemmOptions.target) unless the options fix them.
-          const o = { ...(options as unknown as DequantGemmOptions), name };
-          source = dequantGemm(o.target ? o : { ...o, target: 'cpu' }).source;
-          if (!o.target) {
-            gpuSource = dequantGemm({ ...o, target: 'gpu' }).source;
-            wgslSource = dequantGemm({ ...o, target: 'gpu', asyncCopies: false }).source;
-          }
-        }
-        else if (d.generator === 'flash-attention') {
-          // K and V staged in shared memory on GPUs (FlashAttentionOptions.target) unless the options say.
-          const o = { ...(options as unknown as FlashAttentionOptions), name };
-          source = flashAttention(o.target ? o : { ...o, target: 'cpu' }).source;
-          if (!o.target) {
-            gpuSource = flashAttention({ ...o, target: 'gpu' }).source;
-            wgslSource = flashAttention({ ...o, target: 'gpu', asyncCopies: false }).source;
-          }
-        }
+        // Generated kernels: a form per target (wasm, CUDA, WebGPU) unless the options fix the target.
+        else if (d.generator === 'dequant-gemm') ({ source, gpuSource, wgslSource } = forms(dequantGemm, { ...(options as unknown as DequantGemmOptions), name }));
+        else if (d.generator === 'flash-attention') ({ source, gpuSource, wgslSource } = forms(flashAttention, { ...(options as unknown as FlashAttentionOptions), name }));
         else if (d.generator === 'decode-attention') source = decodeAttention({ ...(options as unknown as DecodeAttentionOptions), name }).source;
         else throw new Error('give "source" (a .tile file) or "generator" (dequant-gemm, flash-attention, decode-attention)');
       } catch (e) {
