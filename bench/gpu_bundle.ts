@@ -26,7 +26,7 @@ import { dataImage } from '../ir/loop_ir.ts';
 import { type GpuLowering, argWords } from '../passes/lower_gpu.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
 import { compile } from '../src/api.ts';
-import { flashAttention } from '../src/kernels/attention.ts';
+import { decodeAttention, flashAttention } from '../src/kernels/attention.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 
 const small = process.argv.includes('--small');
@@ -36,7 +36,7 @@ mkdirSync(dir, { recursive: true });
 
 interface Entry {
   readonly name: string;
-  readonly kind: 'gemm' | 'attention';
+  readonly kind: 'gemm' | 'attention' | 'decode';
   readonly shape: Record<string, number>;
   /** Bytes of weights (GEMM) or of q, k, v, o (attention): what bandwidth is reported against. */
   readonly bytes: number;
@@ -146,6 +146,17 @@ if (!small) {
     // The CPU form (K and V straight from global memory into fragments) and a taller Q tile, CUDA only.
     add(`attention_s${S}_d${D}_direct`, 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
     add(`attention_s${S}_d${D}_bq128`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu', blockQ: 128 }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
+  }
+}
+
+// Decode attention (one query per head) over a KV cache of 8192 tokens, 32 query and 8 KV heads: a u4
+// cache with per-token f16 scales, and an f16 one. Bytes: the cache (and its scales) read once.
+{
+  const [H, HKV, S, D] = small ? [4, 2, 256, 64] : [32, 8, 8192, 64];
+  for (const cache of ['u4', 'f16']) {
+    const bits = parseDType(cache).bits;
+    const bytes = 2 * HKV * S * ((D * bits) / 8 + (cache === 'f16' ? 0 : 2));
+    add(`decode_${cache}_s${S}_d${D}`, 'decode', decodeAttention({ headDim: D, cache }).source, { H, HKV, S }, { scale: 1 / Math.sqrt(D) }, bytes, 2 * 2 * H * S * D);
   }
 }
 

@@ -117,6 +117,13 @@ for e in spec["entries"]:
                 except Exception as err:
                     print("Triton W4A16 failed:", str(err).splitlines()[0][:160], file=sys.stderr)
                     peers["Triton W4A16"] = None
+    elif e["kind"] == "decode":
+        # One query per head over the cache, f16 (the KV heads repeated for the query heads).
+        H, S = s["H"], s["S"]
+        q1 = torch.randn(1, H, 1, 64, dtype=torch.float16, device=dev)
+        kv = torch.randn(1, H, S, 64, dtype=torch.float16, device=dev)
+        if "_u4_" in e["name"]:  # the f16 row's peer is the same
+            peers["SDPA f16"] = peer(lambda: torch.nn.functional.scaled_dot_product_attention(q1, kv, kv))
     else:
         H, S = s["H"], s["S"]
         q = torch.randn(1, H, S, 64, dtype=torch.float16, device=dev)
