@@ -34,6 +34,8 @@ export class LayoutError extends Error {
 }
 
 const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+/** The greatest common divisor of two non-negative integers. */
+export const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** The extent of a spatial or local entry. */
 export const entryExtent = (l: RegisterLayout, entry: number): number => (entry < 0 ? -entry : l.modes[entry]!.extent);

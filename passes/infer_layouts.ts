@@ -20,12 +20,11 @@
 // never moves between threads.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, LayoutError, compose, layoutEquals, local, makeLayout, replicated, spatial, threadCount } from '../ir/layout.ts';
+import { type RegisterLayout, LayoutError, compose, gcd, layoutEquals, local, makeLayout, replicated, spatial, threadCount } from '../ir/layout.ts';
 import { MMA_M16N8K16, mmaOperandLayouts, permute, projectLayout, tryReshape } from '../ir/layout_ops.ts';
 import { printLayout } from '../ir/layout_print.ts';
 import type { Inst, Kernel, Stmt, TileType, Type, ValueId } from '../ir/tile_ir.ts';
 
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 
 /** Bits an element occupies in memory: what a vectorized access moves per element. */

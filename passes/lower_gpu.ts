@@ -14,7 +14,7 @@
 // word never clobber each other.
 
 import { dtype as parseDType } from '../ir/dtype.ts';
-import { type RegisterLayout, entryExtent, layoutEquals, localSize, multiply } from '../ir/layout.ts';
+import { type RegisterLayout, entryExtent, gcd, layoutEquals, localSize, multiply } from '../ir/layout.ts';
 import {
   MMA_M16N8K16, broadcastLocalTerms, divide, localPermutation, mmaOperandLayouts, permute as permuteLayout, projectLayout,
   reduce as reduceLayout, tryReshape,
@@ -171,8 +171,6 @@ class GpuLowerer extends LowererBase {
   readonly biasedCasts = new Map<ValueId, { readonly cast: ValueId; readonly bias: number }>();
   /** Rank-0 tiles that are a constant (`full` of one): literals in tile expressions. */
   readonly constantTiles = new Map<ValueId, number>();
-  /** Integer codes an MMA operand reads (smallIntCodes) with the constant taken off their values. */
-  readonly codeBias = new WeakMap<RTile, number>();
   /** Scalar constants of the kernel, by value (what sharedPair needs to know of slice offsets). */
   readonly constants = new Map<ValueId, number>();
 
@@ -219,6 +217,7 @@ class GpuLowerer extends LowererBase {
       buffers.push({ tensor: p.name, mem, dtype: p.dtype, written: written.has(p.name) });
     }
     this.fusible = fusibleValues(k);
+    this.recordValues(k.body);
     this.deferredShared = this.directMmaOperands(k.body);
     this.body(k.body);
     const block: LFunction = {
@@ -518,16 +517,15 @@ class GpuLowerer extends LowererBase {
     if (shape.length === 0 || sharedIndex.at(-1)!.extent === null || index.at(-1)!.extent === null || l.strides.at(-1) !== 1) return null;
     // A run is the fewest whole elements that fill whole chunks of n bytes: for 3-bit elements and 8-byte
     // chunks, 64 elements in three chunks. Inside a run the chunks split elements, but the run moves whole.
-    const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
-    const runOf = (n: number): number => (n * 8) / gcd(bits, n * 8);
+    const runOfChunk = (n: number): number => (n * 8) / gcd(bits, n * 8);
     const bytes = [16, 8, 4].find((n) => {
-      const run = runOf(n);
+      const run = runOfChunk(n);
       return shape.at(-1)! % run === 0 && sh.offset % n === 0 &&
         l.strides.every((st, d) => d === l.strides.length - 1 || (st * bits) % (n * 8) === 0) &&
         (!l.swizzle || (1 << l.swizzle.base) % run === 0);
     });
     if (bytes === undefined) return null;
-    const run = runOf(bytes);
+    const run = runOfChunk(bytes);
     const chunks = (run * bits) / (bytes * 8);
     const runShape = [...shape.slice(0, -1), shape.at(-1)! / run];
     const st = rowMajorStrides(runShape);
@@ -842,7 +840,7 @@ class GpuLowerer extends LowererBase {
    */
   vectorLoad(t: TensorInfo, index: readonly IndexEntry[], out: RTile, run: number, bits: number): Stmt[] {
     const words = (run * bits) / 32;
-    const group = words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
+    const group = widestAccess(words);
     const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
     const code = this.fresh('ld', 'i32');
     return this.forLocals(out.length / run, (q) => {
@@ -879,7 +877,7 @@ class GpuLowerer extends LowererBase {
     const run = runOf(layout);
     if (run === null || (run * bits) % 32 !== 0 || type.shape.length === 0) return null;
     const words = (run * bits) / 32;
-    const group = words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
+    const group = widestAccess(words);
     const n = (group * 32) / bits; // elements per access
     const view = { slot: sh, index };
     if (!Number.isInteger(n) || (n & (n - 1)) !== 0 || (sh.offset * 8) % (group * 32) !== 0 || !this.runsWhole(view, type.shape.length - 1, n)) return null;
@@ -903,7 +901,7 @@ class GpuLowerer extends LowererBase {
    */
   vectorStore(t: TensorInfo, index: readonly IndexEntry[], x: RTile, run: number, bits: number): Stmt[] {
     const words = (run * bits) / 32;
-    const group = words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
+    const group = widestAccess(words);
     const codes = Array.from({ length: run }, () => this.fresh('c', 'i32'));
     const mask = bits === 32 ? -1 : (1 << bits) - 1;
     return this.forLocals(x.length / run, (q) => {
@@ -1176,6 +1174,27 @@ class GpuLowerer extends LowererBase {
   }
 
   /**
+   * What the lowering looks up about values before it lowers them: tile types, scalar constants (and
+   * rank-0 tiles of one), the operand of each cast, and casts with a constant added or taken off.
+   */
+  recordValues(body: readonly TStmt[]): void {
+    walkStmts(body, (s) => {
+      if (s.kind !== 'def') return;
+      const inst = s.inst;
+      if (s.result.type.kind === 'tile') this.valueTypes.set(s.result.id, s.result.type);
+      if (inst.op === 'const') this.constants.set(s.result.id, inst.value);
+      if (inst.op === 'cast') this.castSources.set(s.result.id, inst.x);
+      if (inst.op === 'full' && this.constants.has(inst.value) && s.result.type.kind === 'tile' && s.result.type.shape.length === 0) {
+        this.constantTiles.set(s.result.id, this.constants.get(inst.value)!);
+      }
+      const c = inst.op === 'binary' ? this.constants.get(inst.b) ?? this.constantTiles.get(inst.b) : undefined;
+      if (inst.op === 'binary' && (inst.fn === 'sub' || inst.fn === 'add') && this.castSources.has(inst.a) && c !== undefined) {
+        this.biasedCasts.set(s.result.id, { cast: inst.a, bias: inst.fn === 'sub' ? c : -c });
+      }
+    });
+  }
+
+  /**
    * The shared-memory loads whose one use is as an operand of a dot that will run on MMAs, with nothing
    * but other definitions between the load and the dot (no store, copy, barrier or loop can change what
    * it reads): the dot reads its fragments from the shared tensor itself, instead of a register tile
@@ -1186,19 +1205,7 @@ class GpuLowerer extends LowererBase {
     const walk = (stmts: readonly TStmt[]): void => {
       const at = new Map<ValueId, number>();
       stmts.forEach((s, i) => {
-        if (s.kind === 'def') {
-          at.set(s.result.id, i);
-          if (s.result.type.kind === 'tile') this.valueTypes.set(s.result.id, s.result.type);
-          if (s.inst.op === 'const') this.constants.set(s.result.id, s.inst.value);
-          if (s.inst.op === 'cast') this.castSources.set(s.result.id, s.inst.x);
-          if (s.inst.op === 'full' && this.constants.has(s.inst.value) && s.result.type.kind === 'tile' && s.result.type.shape.length === 0) {
-            this.constantTiles.set(s.result.id, this.constants.get(s.inst.value)!);
-          }
-          const c = s.inst.op === 'binary' ? this.constants.get(s.inst.b) ?? this.constantTiles.get(s.inst.b) : undefined;
-          if (s.inst.op === 'binary' && (s.inst.fn === 'sub' || s.inst.fn === 'add') && this.castSources.has(s.inst.a) && c !== undefined) {
-            this.biasedCasts.set(s.result.id, { cast: s.inst.a, bias: s.inst.fn === 'sub' ? c : -c });
-          }
-        }
+        if (s.kind === 'def') at.set(s.result.id, i);
         if (s.kind === 'for') walk(s.body);
         if (s.kind === 'if') [s.then, s.else].forEach(walk);
       });
@@ -1240,9 +1247,11 @@ class GpuLowerer extends LowererBase {
     const fragments = mmaOperandLayouts(layout, K)!;
     const inRegisters = (x: RTile | null, want: RegisterLayout): RTile | null => (x && layoutEquals(x.layout, want) ? x : null);
     const [aCodes, bCodes] = [this.smallIntCodes(aId, dtype, fragments.a), this.smallIntCodes(bId, dtype, fragments.b)];
+    // The constant each operand's codes take off their values (a fixed zero point), by codes tile.
+    const codeBias = new Map([aCodes, bCodes].flatMap((x) => (x ? [[x.codes, x.bias] as const] : [])));
     const [aRegs, bRegs] = [
-      aCodes ?? inRegisters(aShared ? null : this.tile(aId), fragments.a),
-      bCodes ?? inRegisters(bShared ? null : this.tile(bId), fragments.b),
+      aCodes?.codes ?? inRegisters(aShared ? null : this.tile(aId), fragments.a),
+      bCodes?.codes ?? inRegisters(bShared ? null : this.tile(bId), fragments.b),
     ];
     const [a, b] = [aShared || aRegs ? null : this.tile(aId), bShared || bRegs ? null : this.tile(bId)];
     const stagedRows = (a ? M : 0) + (b ? N : 0);
@@ -1301,7 +1310,7 @@ class GpuLowerer extends LowererBase {
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
       const field = (c: Expr): Expr => op('i32.and', S ? op('i32.xor', c, i32(S)) : c, i32((1 << t.bits) - 1));
       const word = op('i32.or', op('i32.or', field(lo), op('i32.shl', field(hi), i32(16))), i32(0x64006400));
-      const bias = this.codeBias.get(x) ?? 0; // a constant the dot's operand takes off the values (smallIntCodes)
+      const bias = codeBias.get(x) ?? 0;
       return { k: 'intrinsic', name: 'gpu.f16x2_sub', type: 'i32', args: [word, i32((0x6400 + S + bias) * 0x10001)] };
     };
     const kStep = op('i32.shr_u', add(k0e, get(kk)), i32(4));
@@ -1382,9 +1391,10 @@ class GpuLowerer extends LowererBase {
   /**
    * The integer codes behind an f16 MMA operand that casts integers of 8 bits or fewer, already laid out
    * as the operand's fragments (layout inference hints the cast's source too), where the cast is fused
-   * into its one use: the dot packs f16 pairs from the codes directly. Null otherwise.
+   * into its one use: the dot packs f16 pairs from the codes directly; with the constant the operand
+   * takes off them (`cast(codes) - c`, biasedCasts; 0 for a plain cast). Null otherwise.
    */
-  smallIntCodes(id: ValueId, dtype: string, fragments: RegisterLayout): RTile | null {
+  smallIntCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number } | null {
     // A constant added or taken off the cast (a fixed zero point) joins the conversion's subtraction.
     const biased = this.biasedCasts.get(id);
     const src = this.castSources.get(biased?.cast ?? id);
@@ -1395,9 +1405,7 @@ class GpuLowerer extends LowererBase {
     // 1024 + S + bias must be an f16 of the binade [1024, 2048), where its bits are 0x6400 + S + bias.
     const S = parseDType(t.dtype).kind === 'int' ? 1 << (parseDType(t.dtype).bits - 1) : 0;
     if (!Number.isInteger(bias) || S + bias < 0 || S + bias > 1023) return null;
-    const codes = this.tile(src);
-    this.codeBias.set(codes, bias);
-    return codes;
+    return { codes: this.tile(src), bias };
   }
 
   /**
@@ -1611,4 +1619,9 @@ function unpackRun(names: readonly string[], run: number, bits: number, dtype: s
     if (bits < 32) v = op('i32.and', v, i32(mask));
     return aset(out, add(j0, i32(u)), heldFromCode(dtype, v));
   });
+}
+
+/** Words per access for a run of `words` words: 4 (128 bits), 2 or 1, the most that divides it. */
+function widestAccess(words: number): 1 | 2 | 4 {
+  return words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
 }
