@@ -50,7 +50,8 @@ export type Stmt =
   | { readonly kind: 'let'; readonly name: string; readonly value: Expr; readonly span: Span }
   | { readonly kind: 'var'; readonly name: string; readonly value: Expr; readonly span: Span }
   | { readonly kind: 'assign'; readonly name: string; readonly value: Expr; readonly span: Span }
-  | { readonly kind: 'store'; readonly target: string; readonly index: readonly IndexEntry[]; readonly value: Expr; readonly span: Span; readonly targetSpan: Span }
+  /** `store t[...] = v;`, or with `+=` (accumulate) `store t[...] += v;`. */
+  | { readonly kind: 'store'; readonly target: string; readonly index: readonly IndexEntry[]; readonly value: Expr; readonly accumulate: boolean; readonly span: Span; readonly targetSpan: Span }
   | { readonly kind: 'copy_async'; readonly dst: string; readonly dstIndex: readonly IndexEntry[]; readonly src: string; readonly srcIndex: readonly IndexEntry[]; readonly span: Span }
   | { readonly kind: 'wait_async'; readonly count: Expr; readonly span: Span }
   | { readonly kind: 'sync'; readonly span: Span }

@@ -3,7 +3,7 @@
 // independent error is collected and reported together.
 
 import { dtype as parseDType, isDType } from '../ir/dtype.ts';
-import { type Kernel, type LaunchCheck, type Param, type SymExpr, type Type, scalarType } from '../ir/tile_ir.ts';
+import { ACCUMULATE_DTYPES, type Kernel, type LaunchCheck, type Param, type SymExpr, type Type, scalarType } from '../ir/tile_ir.ts';
 import type * as A from './ast.ts';
 import { type Context, type EVal, bind, describeType, emit, inBlock, isScalarLike, lookup, newContext, report, rootScope } from './context.ts';
 import { DiagnosticError } from './diagnostics.ts';
@@ -259,11 +259,15 @@ function elabStore(cx: Context, s: Extract<A.Stmt, { kind: 'store' }>): void {
   const rank = shared ? shared.type.shape.length : (b as Extract<typeof b, { kind: 'tensor' }>).rank;
   const idx = elabIndex(cx, s.index, rank, `'${s.target}'`, s.targetSpan);
   const v = elabExpr(cx, s.value);
+  if (s.accumulate && shared) return void report(cx, s.span, `store ... += accumulates into global tensors only; '${s.target}' is shared memory (load, add and store it instead)`);
+  if (s.accumulate && !ACCUMULATE_DTYPES.includes(dtype)) {
+    return void report(cx, s.targetSpan, `store ... += needs a tensor of ${ACCUMULATE_DTYPES.join(', ')} (GPUs add atomically in 32-bit words); '${s.target}' holds ${dtype}`);
+  }
   if (!idx) return;
   const value = storedTile(cx, v, dtype, idx.shape, `'${s.target}'[...]`, s.value.span);
   if (value === null) return;
   if (shared) cx.stmts.push({ kind: 'store_shared', shared: shared.id, index: idx.entries, value });
-  else cx.stmts.push({ kind: 'store', tensor: s.target, index: idx.entries, value });
+  else cx.stmts.push({ kind: 'store', tensor: s.target, index: idx.entries, value, ...(s.accumulate ? { accumulate: true } : {}) });
 }
 
 function elabCopyAsync(cx: Context, s: Extract<A.Stmt, { kind: 'copy_async' }>): void {

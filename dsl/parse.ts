@@ -76,8 +76,8 @@ const semantics = grammar.createSemantics().addAttribute('ast', {
   Assign(name, _eq, value, _semi) {
     return { kind: 'assign', name: name.sourceString, value: value.ast, span: span(this) } satisfies A.Stmt;
   },
-  Store(_kw, target, _lb, index, _rb, _eq, value, _semi) {
-    return { kind: 'store', target: target.sourceString, index: index.ast, value: value.ast, span: span(this), targetSpan: span(target) } satisfies A.Stmt;
+  Store(_kw, target, _lb, index, _rb, op, value, _semi) {
+    return { kind: 'store', target: target.sourceString, index: index.ast, value: value.ast, accumulate: op.sourceString === '+=', span: span(this), targetSpan: span(target) } satisfies A.Stmt;
   },
   CopyAsync(_kw, dst, _lb, dstIndex, _rb, _arrow, src, _lb2, srcIndex, _rb2, _semi) {
     return { kind: 'copy_async', dst: dst.sourceString, dstIndex: dstIndex.ast, src: src.sourceString, srcIndex: srcIndex.ast, span: span(this) } satisfies A.Stmt;

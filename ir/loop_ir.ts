@@ -52,6 +52,8 @@ export type Expr =
   /** A target instruction chosen by instruction selection: `name` means something only to one backend. */
   | { readonly k: 'intrinsic'; readonly name: string; readonly type: LType; readonly args: readonly Expr[] };
 
+export type AtomicOp = 'and' | 'or' | 'add' | 'fadd';
+
 export type Stmt =
   | { readonly k: 'set'; readonly name: string; readonly value: Expr }
   /**
@@ -92,8 +94,12 @@ export type Stmt =
   /** array[index] = value, on a per-thread register array. */
   | { readonly k: 'aset'; readonly array: string; readonly index: Expr; readonly value: Expr }
   | { readonly k: 'store'; readonly bits: 8 | 16 | 32 | 128; readonly addr: Expr; readonly offset: number; readonly value: Expr; readonly mem?: string }
-  /** mem32[addr] op= value, atomically (addr 4-byte aligned): stores that share a word with others. */
-  | { readonly k: 'atomic'; readonly op: 'and' | 'or'; readonly addr: Expr; readonly value: Expr; readonly mem?: string }
+  /**
+   * mem32[addr] op= value, atomically (addr 4-byte aligned). 'and' and 'or' (i32 values): stores that
+   * share a word with others; 'add' (i32, wrapping) and 'fadd' (an f32 value added to the word's f32,
+   * rounded once, subnormals kept): accumulating stores.
+   */
+  | { readonly k: 'atomic'; readonly op: AtomicOp; readonly addr: Expr; readonly value: Expr; readonly mem?: string }
   /**
    * for (var = start; var < end; var += step); `var` is an i32 local, step an i32 > 0. `unroll` marks a
    * loop of constant trip count that backends should unroll (GPU loops over a thread's locals, so that

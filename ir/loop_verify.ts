@@ -147,7 +147,7 @@ function verifyFunction(f: LFunction, fns: ReadonlyMap<string, LFunction>, traps
           break;
         }
         case 'atomic':
-          if (expr(s.addr) !== 'i32' || expr(s.value) !== 'i32') problems.push(where('atomics take i32 addresses and values'));
+          if (expr(s.addr) !== 'i32' || expr(s.value) !== (s.op === 'fadd' ? 'f32' : 'i32')) problems.push(where(`atomic ${s.op} takes an i32 address and an ${s.op === 'fadd' ? 'f32' : 'i32'} value`));
           break;
         case 'for':
           if (types.get(s.var) !== 'i32') problems.push(where(`loop variable ${s.var} must be an i32 local`));

@@ -120,7 +120,13 @@ export type Stmt =
   | { readonly kind: 'var'; readonly var: number; readonly name: string; readonly type: Type; readonly init: ValueId }
   | { readonly kind: 'assign'; readonly var: number; readonly value: ValueId }
   /** Writes a tile whose shape is the slice's shape; elements outside the tensor are skipped. */
-  | { readonly kind: 'store'; readonly tensor: string; readonly index: readonly IndexEntry[]; readonly value: ValueId }
+  /**
+   * A store to a global tensor. With `accumulate`, each element of the slice is increased by the value's
+   * element instead, atomically with respect to every other accumulating store of the launch, in any
+   * block or thread; the order of those additions is not specified (f32 sums may then differ in
+   * rounding between targets). Only ACCUMULATE_DTYPES accumulate: targets have 32-bit atomics.
+   */
+  | { readonly kind: 'store'; readonly tensor: string; readonly index: readonly IndexEntry[]; readonly value: ValueId; readonly accumulate?: boolean }
   | { readonly kind: 'store_shared'; readonly shared: ValueId; readonly index: readonly IndexEntry[]; readonly value: ValueId }
   /** Starts an asynchronous copy global -> shared (outside the tensor arrives as 0). */
   | { readonly kind: 'copy_async'; readonly shared: ValueId; readonly sharedIndex: readonly IndexEntry[]; readonly tensor: string; readonly index: readonly IndexEntry[] }
@@ -178,6 +184,9 @@ export function walkStmts(body: readonly Stmt[], f: (s: Stmt) => void): void {
     }
   }
 }
+
+/** The element types a store may accumulate into (`store t[...] += v`). */
+export const ACCUMULATE_DTYPES: readonly string[] = ['f32', 'i32', 'u32'];
 
 /** The tensor parameters a kernel stores to: its outputs. */
 export function outputTensors(k: Kernel): string[] {

@@ -85,7 +85,7 @@ export function printKernel(k: Kernel): string {
           lines.push(`${indent}$${s.var} = ${ref(s.value)}`);
           break;
         case 'store':
-          lines.push(`${indent}store ${s.tensor}[${index(s.index)}] = ${ref(s.value)}`);
+          lines.push(`${indent}store ${s.tensor}[${index(s.index)}] ${s.accumulate ? '+=' : '='} ${ref(s.value)}`);
           break;
         case 'store_shared':
           lines.push(`${indent}store_shared ${ref(s.shared)}[${index(s.index)}] = ${ref(s.value)}`);

@@ -7,7 +7,7 @@ import { localSize, threadCount, tileSize } from './layout.ts';
 import { printType } from './tile_print.ts';
 import {
   type IndexEntry, type Inst, type Kernel, type Stmt, type TileType, type Type, type ValueId,
-  broadcastShapes, isBinaryComparison, isComputeType, isFloatType,
+  ACCUMULATE_DTYPES, broadcastShapes, isBinaryComparison, isComputeType, isFloatType,
 } from './tile_ir.ts';
 
 export class VerifyError extends Error {
@@ -214,6 +214,7 @@ export function verifyKernel(k: Kernel): void {
         case 'store': {
           const p = tensors.get(s.tensor);
           if (!p) problems.push(`store: no tensor '${s.tensor}'`);
+          else if (s.accumulate && !ACCUMULATE_DTYPES.includes(p.dtype)) problems.push(`store ${s.tensor} +=: ${p.dtype} tensors cannot accumulate (only ${ACCUMULATE_DTYPES.join(', ')})`);
           else storeShape(s.value, p.dtype, checkIndex(s.index, p.shape.length, 'store'), `store ${s.tensor}`);
           break;
         }

@@ -213,7 +213,7 @@ class CpuLowerer extends LowererBase {
         return;
       }
       case 'store':
-        return this.storeGlobal(s.tensor, s.index, s.value);
+        return this.storeGlobal(s.tensor, s.index, s.value, s.accumulate === true);
       case 'store_shared': {
         const sh = this.sharedOf(s.shared);
         this.out.push(...this.forSlice(s.index, (coords, _linear, vars) => [this.writeShared(sh, coords, this.operand(s.value, vars))]));
@@ -308,7 +308,8 @@ class CpuLowerer extends LowererBase {
     return { k: 'bits', base, index: linear, width: bits };
   }
 
-  storeGlobal(name: string, index: readonly IndexEntry[], value: ValueId): void {
+  /** A store of a tile to a global slice; accumulating stores add atomically (workers share memory). */
+  storeGlobal(name: string, index: readonly IndexEntry[], value: ValueId, accumulate: boolean): void {
     const t = this.tensors.get(name)!;
     const bits = parseDType(t.dtype).bits;
     this.out.push(...this.withFastPath(() => this.forSlice(index, (coords, _linear, vars) => {
@@ -316,7 +317,9 @@ class CpuLowerer extends LowererBase {
       const g = this.globalLinear(t, coords);
       const code = codeFromHeld(t.dtype, this.operand(value, vars));
       let write: Stmt[];
-      if (bits >= 8) {
+      if (accumulate) {
+        write = [{ k: 'atomic', op: t.dtype === 'f32' ? 'fadd' : 'add', addr: add(get(t.base), mul(g, i32(4))), value: this.operand(value, vars) }];
+      } else if (bits >= 8) {
         write = [{ k: 'store', bits: bits as 8 | 16 | 32, addr: add(get(t.base), mul(g, i32(bits / 8))), offset: 0, value: code }];
       } else {
         write = this.storeSubByte(t, g, code, bits);

@@ -441,7 +441,7 @@ class GpuLowerer extends LowererBase {
         return;
       }
       case 'store':
-        return this.storeGlobal(s.tensor, s.index, this.scalars.has(s.value) ? null : this.tile(s.value), s.value);
+        return this.storeGlobal(s.tensor, s.index, this.scalars.has(s.value) ? null : this.tile(s.value), s.value, s.accumulate === true);
       case 'store_shared': {
         const sh = this.shared.get(s.shared)!;
         const x = this.scalars.has(s.value) ? null : this.tile(s.value);
@@ -596,9 +596,21 @@ class GpuLowerer extends LowererBase {
     return { k: 'bits', base: i32(sh.offset), index: o, width: bits, mem: 'shared' };
   }
 
-  storeGlobal(name: string, index: readonly IndexEntry[], x: RTile | null, id: ValueId): void {
+  /**
+   * A store to a global slice, by the threads that hold the elements (one of each set of replicas).
+   * Accumulating stores add each element atomically (no wide accesses: a word at a time).
+   */
+  storeGlobal(name: string, index: readonly IndexEntry[], x: RTile | null, id: ValueId, accumulate: boolean): void {
     const t = this.tensors.get(name)!;
     const bits = parseDType(t.dtype).bits;
+    if (accumulate) {
+      const addTo = (coords: Expr[], v: Expr): Stmt[] => [ifThen(this.inside(t, coords), [
+        { k: 'atomic', op: t.dtype === 'f32' ? 'fadd' : 'add', addr: mul(this.globalLinear(t, coords), i32(4)), value: v, mem: t.mem },
+      ])];
+      if (!x) this.out.push(...this.forSliceElements(index, (coords) => addTo(coords, this.scalar(id))));
+      else this.out.push(ifThen(this.primaryOf(x.layout), this.forLocals(x.length, (j) => addTo(sliceCoords(index, this.coordsOf(x.layout, j), (v) => this.scalar(v)), aget(x, j)))));
+      return;
+    }
     if (!x) {
       const v = codeFromHeld(t.dtype, this.scalar(id));
       this.out.push(...this.forSliceElements(index, (coords) => [ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), v))]));

@@ -79,7 +79,7 @@ interface WgslCase {
   /** The words after the dispatch offsets in tb_args: size symbols, then scalars' bits. */
   readonly args: readonly number[];
 }
-const manifest: { case: string; kernel: string; grid: readonly number[]; outputs: { name: string; dtype: string; got: string; want: string }[]; wgsl: WgslCase }[] = [];
+const manifest: { case: string; kernel: string; grid: readonly number[]; outputs: { name: string; dtype: string; got: string; want: string }[]; wgsl: WgslCase | null }[] = [];
 for (const c of gpuCases) {
   const set = new Map(Object.entries(c.set ?? {}).map(([n, v]) => [n, String(v)]));
   const k0 = compile(c.source, { set });
@@ -116,7 +116,7 @@ for (const c of gpuCases) {
     file: `${c.name}.wgsl`, data: `data/${c.name}.tables`, bindings: w.bindings,
     buffers: l.buffers.map((b) => ({ name: b.tensor, file: `data/${c.name}.${b.tensor}.in` })), args: words,
   };
-  manifest.push({ case: c.name, kernel: k.name, grid: launch.grid, outputs: outs, wgsl });
+  manifest.push({ case: c.name, kernel: k.name, grid: launch.grid, outputs: outs, wgsl: c.cudaOnly ? null : wgsl });
 }
 
 writeFileSync(join(dir, "kernels.cu"), emitCudaFile(lowered));

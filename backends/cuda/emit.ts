@@ -128,6 +128,15 @@ static __device__ __forceinline__ int tb_hsub2(int a, int b) {
   __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
   return *reinterpret_cast<int*>(&h);
 }
+// An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
+// floats in global memory flushes subnormals to zero).
+static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
+  unsigned old = *p, seen;
+  do {
+    seen = old;
+    old = atomicCAS(p, seen, __float_as_uint(__fadd_rn(__uint_as_float(seen), v)));
+  } while (old != seen);
+}
 // Field \`index\` of \`width\` bits (1..8) of the little-endian bit stream at p + base.
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
@@ -286,8 +295,9 @@ class Printer {
       }
       case 'atomic': {
         if (s.mem === undefined) throw new CudaEmitError('an atomic on constant data');
-        const fn = s.op === 'and' ? 'atomicAnd' : 'atomicOr';
-        out.push(`${indent}${fn}((unsigned int*)(${memPointer(s.mem)} + (${this.expr(s.addr)})), ${U(this.expr(s.value))});`);
+        const p = `(unsigned*)(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
+        if (s.op === 'fadd') out.push(`${indent}tb_atomic_fadd(${p}, ${this.expr(s.value)});`);
+        else out.push(`${indent}${{ and: 'atomicAnd', or: 'atomicOr', add: 'atomicAdd' }[s.op]}(${p}, ${U(this.expr(s.value))});`);
         return;
       }
       case 'for':

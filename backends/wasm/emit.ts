@@ -229,8 +229,22 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
         if (s.bits === 16) return m.i32.store16(s.offset, 1, a, v);
         return typeOf(s.value, types) === 'f32' ? m.f32.store(s.offset, 1, a, v) : m.i32.store(s.offset, 1, a, v);
       }
-      case 'atomic':
-        return m.drop(m.i32.atomic.rmw[s.op](0, expr(s.addr), expr(s.value)));
+      case 'atomic': {
+        if (s.op !== 'fadd') return m.drop(m.i32.atomic.rmw[s.op](0, expr(s.addr), expr(s.value)));
+        // Wasm has no float atomics: load the word, add, and compare-and-swap until no other worker
+        // wrote the word in between (the comparison is of bits, so NaNs end the loop too).
+        const [at, v, old] = [temp(binaryen.i32), temp(binaryen.f32), temp(binaryen.i32)];
+        const id = label++;
+        const sum = m.i32.reinterpret(m.f32.add(m.f32.reinterpret(m.local.get(old, binaryen.i32)), m.local.get(v, binaryen.f32)));
+        return m.block(null, [
+          m.local.set(at, expr(s.addr)),
+          m.local.set(v, expr(s.value)),
+          m.loop(`cas${id}`, m.block(null, [
+            m.local.set(old, m.i32.atomic.load(0, m.local.get(at, binaryen.i32))),
+            m.br(`cas${id}`, m.i32.ne(m.i32.atomic.rmw.cmpxchg(0, m.local.get(at, binaryen.i32), m.local.get(old, binaryen.i32), sum), m.local.get(old, binaryen.i32))),
+          ])),
+        ]);
+      }
       case 'for': {
         const id = label++;
         const v = index.get(s.var)!;

@@ -298,8 +298,25 @@ class Printer {
       }
       case 'atomic': {
         if (s.mem === undefined) throw new WgslEmitError('an atomic on constant data');
-        const fn = s.op === 'and' ? 'atomicAnd' : 'atomicOr';
-        out.push(`${indent}${fn}(&${ident(s.mem)}[${U(this.expr(s.addr))} >> 2u], ${U(this.expr(s.value))});`);
+        const word = `&${ident(s.mem)}[${U(this.expr(s.addr))} >> 2u]`;
+        if (s.op !== 'fadd') {
+          out.push(`${indent}${{ and: 'atomicAnd', or: 'atomicOr', add: 'atomicAdd' }[s.op]}(${word}, ${U(this.expr(s.value))});`);
+          return;
+        }
+        // WGSL has no float atomics: add to the word's f32 and compare-and-swap until no other
+        // invocation wrote it in between (bits are compared, so NaNs end the loop too).
+        out.push(
+          `${indent}{`,
+          `${indent}  let p = ${word};`,
+          `${indent}  let v = ${this.expr(s.value)};`,
+          `${indent}  var seen = atomicLoad(p);`,
+          `${indent}  loop {`,
+          `${indent}    let r = atomicCompareExchangeWeak(p, seen, bitcast<u32>(bitcast<f32>(seen) + v));`,
+          `${indent}    if (r.exchanged) { break; }`,
+          `${indent}    seen = r.old_value;`,
+          `${indent}  }`,
+          `${indent}}`,
+        );
         return;
       }
       case 'for':

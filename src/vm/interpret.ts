@@ -163,7 +163,7 @@ class BlockRunner {
         b.vars[s.var] = b.values[s.value] as number | Tile;
         return;
       case 'store':
-        return this.storeGlobal(s.tensor, s.index, this.tile(s.value));
+        return this.storeGlobal(s.tensor, s.index, this.tile(s.value), s.accumulate === true);
       case 'store_shared': {
         const sh = b.values[s.shared] as Shared;
         const offsets = this.sharedOffsets(sh, s.index, 'store');
@@ -326,12 +326,16 @@ class BlockRunner {
     return { dtype: t.dtype, shape: this.sliceShape(index), data };
   }
 
-  storeGlobal(name: string, index: readonly IndexEntry[], value: Tile): void {
+  /** Blocks run one after another, so an accumulating store is a plain read, add and write here. */
+  storeGlobal(name: string, index: readonly IndexEntry[], value: Tile, accumulate: boolean): void {
     const t = this.tensors.get(name)!;
     const write = elementWriter(t.dtype);
+    const read = elementReader(t.dtype);
     const strides = stridesOf(t.shape);
     this.coordinates(index).forEach((c, i) => {
-      if (c.every((x, d) => x >= 0 && x < t.shape[d]!)) write(t.bytes, c.reduce((acc, x, d) => acc + x * strides[d]!, 0), value.data[i]!);
+      if (!c.every((x, d) => x >= 0 && x < t.shape[d]!)) return;
+      const at = c.reduce((acc, x, d) => acc + x * strides[d]!, 0);
+      write(t.bytes, at, accumulate ? arith.binary('add', t.dtype, read(t.bytes, at), value.data[i]!) : value.data[i]!);
     });
   }
 }

@@ -216,6 +216,36 @@ describe('memory', () => {
   });
 });
 
+describe('accumulating stores (store ... +=)', () => {
+  // 40 blocks add rows of x and y into the same 50 elements of c and d, which start from given values.
+  // The f32 terms are small integers and multiples of 2^-140 (subnormal), so every order of the
+  // additions gives the same exact sum; the i32 terms are large enough that the sums wrap.
+  const B = 40;
+  const N = 50;
+  const source = `kernel acc(x: f32[B, N], y: i32[B, N], c: f32[N], d: i32[N]) grid(B) threads(32) {
+    store c[0 :+ 64] += load x[block.x, 0 :+ 64];
+    store d[0 :+ 64] += load y[block.x, 0 :+ 64];
+  }`;
+  const tiny = 2 ** -140;
+  const xs = Array.from({ length: B * N }, (_, i) => (i % N < 5 ? tiny * ((i % 7) + 1) : ((i * 37) % 23) - 11));
+  const ys = Array.from({ length: B * N }, (_, i) => ((i * 2654435761) % 2 ** 31) - 2 ** 30 + (i % 3) * 2 ** 29);
+  const c0 = Array.from({ length: N }, (_, n) => (n < 5 ? 0 : n - 20));
+  const d0 = Array.from({ length: N }, (_, n) => 2 ** 31 - 1 - n);
+  const expected = {
+    c: c0.map((v, n) => Array.from({ length: B }, (_, b) => xs[b * N + n]!).reduce((a, x) => a + x, v)),
+    d: d0.map((v, n) => Array.from({ length: B }, (_, b) => ys[b * N + n]!).reduce((a, y) => (a + y) | 0, v)),
+  };
+
+  it.each([0, 1, 2])('add every block\'s terms to the initial values (%i workers; f32 exact with subnormals, i32 wrapping)', async (workers) => {
+    const tensors = { x: tensorFrom('f32', [B, N], xs), y: tensorFrom('i32', [B, N], ys), c: tensorFrom('f32', [N], c0), d: tensorFrom('i32', [N], d0) };
+    const r = await both({ source, tensors }, workers);
+    expect(expected.c.slice(0, 5).every((v) => v !== 0 && Math.abs(v) < 2 ** -126)).toBe(true); // the subnormal sums
+    expect(Array.from(tensorElements(r.vm.get('c')!))).toEqual(expected.c);
+    expect(Array.from(tensorElements(r.vm.get('d')!))).toEqual(expected.d);
+    expectBitExact(r);
+  });
+});
+
 describe('Loop IR passes', () => {
   it.each([
     ['vectorized', { vectorize: true, relaxedSimd: false }],

@@ -24,9 +24,40 @@ export interface GpuCase {
    * shared memory as the PTX ISA defines it. (CUDA always uses the instruction.)
    */
   readonly mma?: boolean;
+  /**
+   * Outputs that depend on f32 subnormals, which WGSL lets implementations flush to zero (SwiftShader
+   * does): checked on CUDA only.
+   */
+  readonly cudaOnly?: boolean;
 }
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
+
+/**
+ * Accumulating stores from many blocks into the same elements (B blocks add rows of x and y into c and
+ * d), the sums split over blocks along K as split-K GEMMs do (SPLIT blocks per column tile, each adding
+ * a reduced partial whose layout is replicated over threads: one thread of each set adds it), and a
+ * scalar added by every block (e counts the blocks).
+ */
+const ACCUMULATE = `kernel accumulate<BN = 16, BK = 8, SPLIT = 3>(x: f32[B, N], y: i32[B, N], c: f32[N], d: i32[N], e: f32[N], p: f32[N], q: i32[N])
+    grid(B) threads(32) {
+  store c[0 :+ 64] += load x[block.x, 0 :+ 64];
+  store d[0 :+ 64] += load y[block.x, 0 :+ 64];
+  if block.x < cdiv(N, BN) * SPLIT {
+    let n0 = (block.x / SPLIT) * BN;
+    let chunk = cdiv(B, SPLIT * BK) * BK;
+    let k0 = (block.x % SPLIT) * chunk;
+    var s = zeros<f32>[BN];
+    var t = zeros<i32>[BN];
+    for k in range(k0, min(B, k0 + chunk), BK) {
+      s = s + sum(load x[k :+ BK, n0 :+ BN], axis=0);
+      t = t + sum(load y[k :+ BK, n0 :+ BN], axis=0);
+    }
+    store p[n0 :+ BN] += s;
+    store q[n0 :+ BN] += t;
+  }
+  store e[0 :+ 64] += 1.0;
+}`;
 
 export const gpuCases: readonly GpuCase[] = [
   { name: 'vector_add_1', source: example('vector_add'), set: { N: 1 } },
@@ -268,4 +299,15 @@ export const gpuCases: readonly GpuCase[] = [
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,
     set: { M: 3, K: 64, N: 40 },
   })),
+  { name: 'accumulate', source: ACCUMULATE, set: { B: 40, N: 37 }, seed: 41 },
+  {
+    // f32 subnormals added from 40 blocks: exact in every order, so only a flush shows (CUDA's float
+    // atomicAdd on global memory flushes them; the lowering's compare-and-swap loop does not).
+    name: 'accumulate_subnormals',
+    source: `kernel accumulate_subnormals(x: f32[B, N], t: f32[N]) grid(B) threads(32) {
+      store t[0 :+ 64] += load x[block.x, 0 :+ 64] * 1e-40;
+    }`,
+    set: { B: 40, N: 50 },
+    cudaOnly: true,
+  },
 ];

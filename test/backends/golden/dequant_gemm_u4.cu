@@ -25,6 +25,15 @@ static __device__ __forceinline__ int tb_hsub2(int a, int b) {
   __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
   return *reinterpret_cast<int*>(&h);
 }
+// An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
+// floats in global memory flushes subnormals to zero).
+static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
+  unsigned old = *p, seen;
+  do {
+    seen = old;
+    old = atomicCAS(p, seen, __float_as_uint(__fadd_rn(__uint_as_float(seen), v)));
+  } while (old != seen);
+}
 // Field `index` of `width` bits (1..8) of the little-endian bit stream at p + base.
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
