@@ -25,6 +25,7 @@ import { emitWgsl } from '../backends/wgsl/emit.ts';
 import { dataImage } from '../ir/loop_ir.ts';
 import { type GpuLowering, argWords } from '../passes/lower_gpu.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
+import { accumulatedTensors } from '../ir/tile_ir.ts';
 import { compile } from '../src/api.ts';
 import { decodeAttention, flashAttention } from '../src/kernels/attention.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
@@ -71,7 +72,10 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
     return [[Math.ceil((n * parseDType(p.dtype).bits) / 8), '-', '-'] as const];
   });
   const words = argWords(l.args, env.symbols, env.params);
-  writeFileSync(join(dir, `${name}.launch`), launchFile(name, grid, l.threads, buffers, l.args, words, 50, FLUSH));
+  // Outputs that `store +=` accumulates into are zeroed before each timed launch, inside the timing.
+  const accumulated = new Set(accumulatedTensors(k));
+  const clear = k.params.filter((p) => p.kind === 'tensor').flatMap((p, i) => (accumulated.has(p.name) ? [i] : []));
+  writeFileSync(join(dir, `${name}.launch`), launchFile(name, grid, l.threads, buffers, l.args, words, 50, FLUSH, clear));
   if (!wgsl) {
     entries.push({ name, kind, shape: { ...sizes }, bytes, flops, wgsl: null });
     return;
@@ -122,6 +126,10 @@ if (!small) {
     [1, 28672, { m: 16 }, 'mma'],
     // Eight warps per block: more warps per SM for the small grid of M = 16, fewer registers per thread at M = 4096.
     [16, 8192, { threads: 256 }, 'w8'], [4096, 8192, { threads: 256 }, 'w8'],
+    // Split-K: 128 output tiles at M = 16 are too few blocks for 132 SMs; 4 and 8 blocks along K add
+    // into an f32 C (zeroed before each launch, inside the timing). And the GEMV split in 2.
+    [16, 8192, { splitK: 4 }, 'splitk4'], [16, 8192, { splitK: 8 }, 'splitk8'], [16, 8192, { splitK: 4, blockN: 32 }, 'bn32splitk4'],
+    [1, 28672, { splitK: 2 }, 'splitk2'],
   ] as const) {
     const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
     add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);

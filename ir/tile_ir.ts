@@ -197,6 +197,15 @@ export function outputTensors(k: Kernel): string[] {
   return k.params.filter((p) => p.kind === 'tensor' && out.has(p.name)).map((p) => p.name);
 }
 
+/** The tensor parameters a kernel accumulates into (`store t[...] += v`). */
+export function accumulatedTensors(k: Kernel): string[] {
+  const out = new Set<string>();
+  walkStmts(k.body, (s) => {
+    if (s.kind === 'store' && s.accumulate) out.add(s.tensor);
+  });
+  return k.params.filter((p) => p.kind === 'tensor' && out.has(p.name)).map((p) => p.name);
+}
+
 export const isBinaryComparison = (fn: BinaryFn): boolean => fn === 'eq' || fn === 'ne' || fn === 'lt' || fn === 'le' || fn === 'gt' || fn === 'ge';
 
 /** The values a statement reads (for a def: its instruction's operands). */

@@ -12,17 +12,20 @@
 //   flush BYTES            before each timed launch, overwrite a scratch buffer of BYTES (larger than the
 //                          L2 cache), so that every launch reads its inputs from memory; each launch is
 //                          then timed alone (events around it) and the times summed
+//   clear I                zero buffer I (from 0, in file order) before each timed launch, inside the
+//                          timed region: outputs that `store ... +=` accumulates into start from zero
 // It prints `ok NAME MS` or `trap NAME CODE`, and exits 2 when there is no CUDA device.
 
 /** A launch file: buffers as [bytes, input file or '-', output file or '-'], scalars as GpuLowering.args and argWords give them. */
 export function launchFile(
   kernel: string, grid: readonly number[], threads: number, buffers: readonly (readonly [number, string, string])[],
-  args: readonly { readonly type: 'i32' | 'f32' }[], words: readonly number[], repeat: number, flush = 0,
+  args: readonly { readonly type: 'i32' | 'f32' }[], words: readonly number[], repeat: number, flush = 0, clear: readonly number[] = [],
 ): string {
   const lines = [`kernel ${kernel}`, `grid ${grid.join(' ')}`, `threads ${threads}`, ...buffers.map(([n, i, o]) => `buffer ${n} ${i} ${o}`)];
   args.forEach((a, i) => lines.push(a.type === 'f32' ? `f32 ${words[i]!.toString(16)}` : `i32 ${words[i]! | 0}`));
   lines.push(`repeat ${repeat}`);
   if (flush > 0) lines.push(`flush ${flush}`);
+  for (const i of clear) lines.push(`clear ${i}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   dim3 grid(1, 1, 1), block(1, 1, 1);
   int repeat = 0;
   size_t flush = 0;
+  std::vector<size_t> clears;
   std::vector<Buffer> buffers;
   std::vector<int> ints;
   std::vector<float> floats;
@@ -82,12 +86,14 @@ int main(int argc, char** argv) {
     else if (w == "f32") { unsigned v; SCAN(1, "%x", &v); float x; memcpy(&x, &v, 4); floats.push_back(x); scalarKinds.push_back('f'); }
     else if (w == "repeat") { SCAN(1, "%d", &repeat); }
     else if (w == "flush") { SCAN(1, "%zu", &flush); }
+    else if (w == "clear") { size_t i; SCAN(1, "%zu", &i); clears.push_back(i); }
     else { fprintf(stderr, "%s: unknown item %s\\n", argv[1], word); return 1; }
   }
   fclose(f);
   const void* fn = nullptr;
   for (const Entry& e : kKernels) if (name == e.name) fn = e.fn;
   if (!fn) { fprintf(stderr, "no kernel %s in this harness\\n", name.c_str()); return 1; }
+  for (size_t i : clears) if (i >= buffers.size()) { fprintf(stderr, "%s: clear %zu, but there are %zu buffers\\n", argv[1], i, buffers.size()); return 1; }
   std::vector<void*> args;
   for (Buffer& buf : buffers) {
     CHECK(cudaMalloc(&buf.device, buf.bytes + 16));  // sub-byte reads and atomics touch up to a word past the end
@@ -124,7 +130,10 @@ int main(int argc, char** argv) {
     CHECK(cudaEventCreate(&stop));
     if (flush == 0) {
       CHECK(cudaEventRecord(start));
-      for (int r = 0; r < repeat; r++) CHECK(cudaLaunchKernel(fn, grid, block, args.data(), 0, 0));
+      for (int r = 0; r < repeat; r++) {
+        for (size_t i : clears) CHECK(cudaMemsetAsync(buffers[i].device, 0, buffers[i].bytes));
+        CHECK(cudaLaunchKernel(fn, grid, block, args.data(), 0, 0));
+      }
       CHECK(cudaEventRecord(stop));
       CHECK(cudaEventSynchronize(stop));
       CHECK(cudaEventElapsedTime(&ms, start, stop));
@@ -134,6 +143,7 @@ int main(int argc, char** argv) {
       for (int r = 0; r < repeat; r++) {
         CHECK(cudaMemsetAsync(scratch, r & 0xff, flush));
         CHECK(cudaEventRecord(start));
+        for (size_t i : clears) CHECK(cudaMemsetAsync(buffers[i].device, 0, buffers[i].bytes));
         CHECK(cudaLaunchKernel(fn, grid, block, args.data(), 0, 0));
         CHECK(cudaEventRecord(stop));
         CHECK(cudaEventSynchronize(stop));

@@ -6,7 +6,8 @@ import { dequantGemmCandidates, tune } from '../tune.ts';
 import { type Args, UsageError } from './args.ts';
 
 const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|bf16|f32] [--scale f16|bf16|f32|e8m0]
-                    [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--stages N] [--threads T] [--name NAME] [--target wasm|webgpu|cuda]
+                    [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--stages N] [--threads T] [--split-k S] [--name NAME]
+                    [--target wasm|webgpu|cuda]   (--split-k: S blocks along K add into an f32 C, which must start at zero)
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on wasm; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N] [--target wasm|webgpu|cuda]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]`;
@@ -43,7 +44,7 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
   if (!weight || group === undefined) throw new UsageError(USAGE);
   const options: DequantGemmOptions = {
     weight, groupSize: group, activation: one('act'), scale: one('scale'), zeroPoint: one('zero') ?? null,
-    m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), stages: int('stages'), threads: int('threads'), name: one('name'),
+    m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), stages: int('stages'), threads: int('threads'), splitK: int('split-k'), name: one('name'),
     target: shapedFor, asyncCopies,
   };
   if (args.options.has('tune') && options.target === 'gpu') throw new UsageError('--tune times candidates on wasm; it tunes --target wasm tiles only');

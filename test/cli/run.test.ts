@@ -108,6 +108,11 @@ describe('tilebit gen', () => {
     expect((await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '16', '--target', 'cuda', '--stages', '4')).out).toMatch(/^kernel dequant_gemm_u4_f16_f16_g128<BM = 16, BN = 64, BK = 64, STAGES = 4>/m);
     expect((await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '16', '--target', 'cuda', '--threads', '256')).out).toMatch(/threads\(256\)/);
     expect((await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '16', '--target', 'cuda', '--threads', '96')).err).toMatch(/32, 64, 128, 256 or 512 threads; got 96/);
+    const split = (await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '16', '--target', 'cuda', '--split-k', '4')).out;
+    expect(split).toMatch(/^kernel dequant_gemm_u4_f16_f16_g128_splitk4<BM = 16, BN = 64, BK = 64, STAGES = 3, SPLITK = 4>/m);
+    expect(split).toMatch(/c: f32\[M, N\]\)\n    grid\(cdiv\(M, BM\), cdiv\(N, BN\), SPLITK\)/);
+    expect(split).toMatch(/store c\[m0 :\+ BM, n0 :\+ BN\] \+= acc;/);
+    expect((await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--split-k', '0')).err).toMatch(/split-K needs a positive integer number of blocks along K; got 0/);
     // Flash attention's GPU form stages K and V in shared memory; its CPU form loads them directly.
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal', '--target', 'cuda')).out).toMatch(/copy_async sk\[0, 0 :\+ BKV, 0 :\+ 64\] <- k/);
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal', '--target', 'webgpu')).out).not.toMatch(/copy_async/);

@@ -25,6 +25,8 @@ interface Case {
   M: number;
   N: number;
   groups: number;
+  /** Blocks along K (C is then f32, accumulated from zeros). */
+  splitK?: number;
 }
 
 async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu'): Promise<void> {
@@ -32,17 +34,18 @@ async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu
   const next = rng(c.M * 131 + c.N * 7 + K);
   const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
   const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
-  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK });
+  const out = (c.splitK ?? 1) > 1 ? 'f32' : c.act;
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
-  const tensors = new Map([['a', a], ['w', q.w], ['s', q.s], ['c', allocTensor(c.act, [c.M, c.N])], ...(q.z ? [['z', q.z] as const] : [])]);
+  const tensors = new Map([['a', a], ['w', q.w], ['s', q.s], ['c', allocTensor(out, [c.M, c.N])], ...(q.z ? [['z', q.z] as const] : [])]);
   await runOn(target, k, tensors, new Map(), { workers: 2 });
   const av = Array.from(tensorElements(a));
   const wv = dequantize(q);
   const want = gemm(av, wv, c.M, K, c.N);
   const mass = gemm(av.map(Math.abs), Array.from(wv, Math.abs), c.M, K, c.N);
   const eps = c.act === 'f32' ? 2 ** -20 : c.act === 'f16' ? 2 ** -10 : 2 ** -7;
-  const got = Array.from(tensorElements(tensors.get('c')!), (h) => valueOf(c.act, h));
+  const got = Array.from(tensorElements(tensors.get('c')!), (h) => valueOf(out, h));
   const bad = got.findIndex((v, i) => !(Math.abs(v - want[i]!) <= eps * (mass[i]! + Math.abs(want[i]!)) + 1e-6));
   expect(bad < 0 ? 'ok' : `element ${bad}: ${got[bad]} vs ${want[bad]}`).toBe('ok');
 }
@@ -75,7 +78,19 @@ describe('generated dequant-GEMM', () => {
   ])('$weight weights, $act activations, $scale scales, group $group, zero $zero, M $M', async (c) => {
     await check(c, 'wasm');
   });
+  // Split-K: blocks along K add their partial results into an f32 C (store += ...). Five blocks over
+  // four or fewer groups leave some blocks without a group.
+  it.each([
+    { weight: 'u4', act: 'f16', scale: 'f16', group: 32, zero: null, M: 1, N: 70, groups: 4, splitK: 2 },
+    { weight: 'u3', act: 'bf16', scale: 'e8m0', group: 16, zero: 'u4', M: 3, N: 33, groups: 3, splitK: 5 },
+    { weight: 'f4e2m1', act: 'f16', scale: 'f16', group: 32, zero: null, M: 17, N: 65, groups: 4, splitK: 3 },
+    { weight: 'i6', act: 'f32', scale: 'f32', group: 64, zero: null, M: 16, N: 8, groups: 2, splitK: 2 },
+  ])('split over $splitK blocks along K: $weight, $act, M $M, $groups groups (GPU form on the VM, CPU form on wasm)', async (c) => {
+    await check(c, 'vm', 'gpu');
+    await check(c, 'wasm', 'cpu');
+  });
   it('rejects options that make no kernel', () => {
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, splitK: 0 })).toThrow('split-K needs a positive integer number of blocks along K; got 0');
     expect(() => dequantGemm({ weight: 'f16', groupSize: 32 })).toThrow(GeneratorError);
     expect(() => dequantGemm({ weight: 'i4', groupSize: 32, zeroPoint: 'u4' })).toThrow('zero points are unsigned and go with unsigned weights; got u4 for i4');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 96, blockK: 64 })).toThrow('the K tile 64 must divide the group size 96');

@@ -299,6 +299,10 @@ export const gpuCases: readonly GpuCase[] = [
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,
     set: { M: 3, K: 64, N: 40 },
   })),
+  // Split-K: blocks along K add their partial tiles into an f32 C (three blocks over four groups: the
+  // last has one group), on MMAs; and the GEMV split in two.
+  { name: 'dequant_gemm_gpu_mma_u4_splitk', source: dequantGemm({ weight: 'u4', groupSize: 16, activation: 'f16', m: 16, target: 'gpu', splitK: 3 }).source, set: { M: 13, K: 64, N: 40 }, mma: true },
+  { name: 'dequant_gemv_gpu_u4_splitk', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 1, target: 'gpu', splitK: 2 }).source, set: { M: 2, K: 128, N: 100 } },
   { name: 'accumulate', source: ACCUMULATE, set: { B: 40, N: 37 }, seed: 41 },
   {
     // f32 subnormals added from 40 blocks: exact in every order, so only a flush shows (CUDA's float
