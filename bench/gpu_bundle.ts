@@ -130,6 +130,10 @@ if (!small) {
     // into an f32 C (zeroed before each launch, inside the timing). And the GEMV split in 2.
     [16, 8192, { splitK: 4 }, 'splitk4'], [16, 8192, { splitK: 8 }, 'splitk8'], [16, 8192, { splitK: 4, blockN: 32 }, 'bn32splitk4'],
     [1, 28672, { splitK: 2 }, 'splitk2'],
+    // Tiles larger than 64x64, which need more than the 48 KB of static shared memory (dynamic shared
+    // memory; 57 to 127 KB): 128x64 and 64x128 on eight warps (160 registers), 128x128 (251).
+    [4096, 8192, { blockM: 128, threads: 256 }, 'bm128w8'], [4096, 8192, { blockN: 128, threads: 256 }, 'bn128w8'],
+    [4096, 8192, { blockM: 128, blockN: 128, threads: 256, stages: 3 }, 't128w8'],
   ] as const) {
     const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
     add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);
@@ -170,7 +174,7 @@ if (!small) {
 
 writeFileSync(join(dir, 'kernels.cu'), emitCudaFile(lowered));
 writeFileSync(join(dir, 'kernels.h'), emitCudaHeader(lowered.map((l) => ({ kernel: l.kernel, lowered: l }))));
-writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered.map((l) => l.kernel.name)));
+writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered));
 writeFileSync(join(dir, 'bench.json'), `${JSON.stringify({ entries }, null, 1)}\n`);
 copyFileSync(fileURLToPath(new URL('./gpu_peers.py', import.meta.url)), join(dir, 'gpu_peers.py'));
 copyFileSync(fileURLToPath(new URL('./webgpu_bench.mjs', import.meta.url)), join(dir, 'webgpu_bench.mjs'));

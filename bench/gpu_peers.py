@@ -163,11 +163,20 @@ except subprocess.TimeoutExpired as err:
 except OSError as err:
     print("WGSL timing skipped:", err, file=sys.stderr)
 
-head = f"{'kernel':34} {'CUDA C ms':>10} {'GB/s':>7} {'% copy':>7} {'TFLOP/s':>8} {'WGSL ms':>9} {'unrolled':>9} {'subgroups':>9}  peers (ms, CUDA C speed-up)"
+# The u4 kernels' unrolled WGSL again without Dawn's bounds checks (--no-robustness): how much of the gap
+# to CUDA C they cost.
+try:
+    names = [e["name"] for e in spec["entries"] if e["wgsl"] and "_u4_" in e["name"] and not e["name"].endswith("_cputiles")] + [e["name"] for e in spec["entries"] if e["wgsl"] and e["kind"] != "gemm"]
+    run = subprocess.run(["node", "webgpu_bench.mjs", "--json", "--no-robustness", *names], capture_output=True, text=True, timeout=float(os.environ.get("WGSL_TIMEOUT", 300)) / 2)
+    wgsl_rows(run.stdout)
+except (subprocess.TimeoutExpired, OSError) as err:
+    print("WGSL timing without robustness skipped:", str(err)[:200], file=sys.stderr)
+
+head = f"{'kernel':34} {'CUDA C ms':>10} {'GB/s':>7} {'% copy':>7} {'TFLOP/s':>8} {'WGSL ms':>9} {'unrolled':>9} {'subgroups':>9} {'unrl. nr':>9}  peers (ms, CUDA C speed-up)"
 print(head)
 for name, ms, gbs, tflops, peers in rows:
     cells = "  ".join(f"{p} {t:.4f} ({t / ms:.2f}x)" if t and ms else f"{p} n/a" for p, t in peers.items())
     msx = f"{ms:10.4f}" if ms else f"{'failed':>10}"
     g = f"{gbs:7.0f} {100 * gbs / copy_gbs:6.1f}% {tflops:8.1f}" if gbs else f"{'':7} {'':7} {'':8}"
-    w = "".join(f" {wgsl[(name, v)]:9.4f}" if wgsl.get((name, v)) else f" {'n/a':>9}" for v in ("plain", "unrolled", "subgroups"))
+    w = "".join(f" {wgsl[(name, v)]:9.4f}" if wgsl.get((name, v)) else f" {'n/a':>9}" for v in ("plain", "unrolled", "subgroups", "unrolled-nr"))
     print(f"{name:34} {msx} {g}{w}  {cells}")

@@ -7,7 +7,11 @@
 // --validate only compiles each shader module and reports its errors (no pipelines, no dispatches: what
 // the tests run on CPU drivers, where dispatching these kernels crashes Dawn over SwiftShader here).
 //
-// Usage, in the bundle's folder: node webgpu_bench.mjs [--json] [--validate] [NAME ...]
+// --no-robustness asks Dawn not to bounds-check storage accesses (its `disable_robustness` toggle,
+// behind `allow_unsafe_apis`): what WGSL costs with Dawn's robustness and without it. Variants are then
+// named VARIANT-nr.
+//
+// Usage, in the bundle's folder: node webgpu_bench.mjs [--json] [--validate] [--no-robustness] [NAME ...]
 
 import { readFileSync, writeSync } from 'node:fs';
 import { create, globals } from 'webgpu';
@@ -20,7 +24,8 @@ const only = new Set(args.filter((a) => !a.startsWith('--')));
 const REPEAT = Number(process.env.REPEAT ?? 50);
 const spec = JSON.parse(readFileSync('bench.json', 'utf8'));
 // The GPU object is kept in a global: once collected, Dawn tears its instance down under the device.
-globalThis.tbGpu = create([]);
+const noRobustness = args.includes('--no-robustness');
+globalThis.tbGpu = create(noRobustness ? ['enable-dawn-features=allow_unsafe_apis,disable_robustness'] : []);
 const adapter = await globalThis.tbGpu.requestAdapter();
 if (!adapter) {
   console.error('no WebGPU adapter');
@@ -44,7 +49,8 @@ const device = await adapter.requestDevice({
 });
 const info = adapter.info;
 const rows = [];
-const row = (r) => {
+const row = (r0) => {
+  const r = noRobustness ? { ...r0, variant: `${r0.variant}-nr` } : r0;
   rows.push(r);
   if (json) writeSync(1, `ROW ${JSON.stringify(r)}\n`);
 };

@@ -121,7 +121,7 @@ for (const c of gpuCases) {
 
 writeFileSync(join(dir, "kernels.cu"), emitCudaFile(lowered));
 writeFileSync(join(dir, 'kernels.h'), emitCudaHeader(lowered.map((l) => ({ kernel: l.kernel, lowered: l }))));
-writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered.map((l) => l.kernel.name)));
+writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered));
 writeFileSync(join(dir, 'cases.json'), `${JSON.stringify({ tolerance: TOLERANCE, cases: manifest }, null, 1)}\n`);
 writeFileSync(join(dir, 'check.py'), CHECK_PY);
 copyFileSync(fileURLToPath(new URL('./webgpu-runner.mjs', import.meta.url)), join(dir, 'webgpu-runner.mjs'));

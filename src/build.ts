@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
+import { dynamicSharedBytes, emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
 import { compileWasm } from '../backends/wasm/runtime.ts';
 import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
 import { type LModule, type Stmt as LStmt, dataImage } from '../ir/loop_ir.ts';
@@ -96,7 +96,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
         entry = {
           ...entry,
           cuda: {
-            file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, grid: kg.grid, threads: lowered.threads, sharedBytes: lowered.sharedBytes, args: lowered.args.map((a) => a.name),
+            file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, grid: kg.grid, threads: lowered.threads, sharedBytes: lowered.sharedBytes, dynamicSharedBytes: dynamicSharedBytes(lowered), args: lowered.args.map((a) => a.name),
             features: { mma: lowered.features.mma, cpAsync: usesStatement(lowered.module, 'copywords'), ldmatrix: usesStatement(lowered.module, 'ldmatrix'), warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
           },
         };
@@ -159,7 +159,8 @@ export interface ManifestKernel {
   readonly scratchBytes?: number;
   readonly traps?: readonly string[];
   readonly features?: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
-  readonly cuda?: { readonly file: string; readonly header: string; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
+  /** dynamicSharedBytes: launch with this much dynamic shared memory (0: the kernel's shared memory is static). */
+  readonly cuda?: { readonly file: string; readonly header: string; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number; readonly dynamicSharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
   readonly wgsl?: {
     readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number;
     readonly bindings: readonly WgslBinding[]; readonly args: readonly string[];

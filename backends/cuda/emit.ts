@@ -351,8 +351,16 @@ function typedStores(f: LFunction): LFunction {
   return { ...f, body: fix(f.body) };
 }
 
-/** CUDA's limits for a kernel with static shared memory: 1024 threads per block, 48 KiB of shared memory. */
-export const CUDA_LIMITS = { threads: 1024, staticSharedBytes: 48 * 1024 } as const;
+/**
+ * CUDA's limits: 1024 threads per block; 48 KiB of static shared memory, and up to 227 KiB per block
+ * dynamically (sm_90; sm_80 allows 163 KiB: the launch then fails with the driver's message). Kernels
+ * that need more than the static limit declare their shared memory `extern` and are launched with its
+ * size, after cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes).
+ */
+export const CUDA_LIMITS = { threads: 1024, staticSharedBytes: 48 * 1024, sharedBytes: 227 * 1024 } as const;
+
+/** The bytes of dynamic shared memory a kernel is launched with: 0 where static shared memory holds it. */
+export const dynamicSharedBytes = (lowered: GpuLowering): number => (lowered.sharedBytes > CUDA_LIMITS.staticSharedBytes ? lowered.sharedBytes : 0);
 
 /**
  * What every CUDA GPU tilebit targets (sm_80 and later) offers the lowering: warps of 32 lanes for
@@ -370,9 +378,9 @@ export function emitCudaKernel(lowered: GpuLowering): string {
   if (lowered.threads > CUDA_LIMITS.threads) {
     throw new CudaEmitError(`kernel ${name} has ${lowered.threads} threads per block; CUDA allows ${CUDA_LIMITS.threads} (${lowered.threads - CUDA_LIMITS.threads} too many)`);
   }
-  if (lowered.sharedBytes > CUDA_LIMITS.staticSharedBytes) {
+  if (lowered.sharedBytes > CUDA_LIMITS.sharedBytes) {
     throw new CudaEmitError(
-      `kernel ${name} needs ${lowered.sharedBytes} bytes of shared memory (its allocations and the scratch its layout conversions use); static shared memory is limited to ${CUDA_LIMITS.staticSharedBytes} bytes (${lowered.sharedBytes - CUDA_LIMITS.staticSharedBytes} over)`,
+      `kernel ${name} needs ${lowered.sharedBytes} bytes of shared memory (its allocations and the scratch its layout conversions use); a block may have at most ${CUDA_LIMITS.sharedBytes} bytes (sm_90; ${lowered.sharedBytes - CUDA_LIMITS.sharedBytes} over)`,
     );
   }
   const m: LModule = lowered.module;
@@ -395,7 +403,8 @@ export function emitCudaKernel(lowered: GpuLowering): string {
   // memory-bound GEMV: 123 registers, 146 with the hint).
   const bounds = lowered.features.mma ? `${lowered.threads}, 1` : `${lowered.threads}`;
   out.push(`extern "C" __global__ void __launch_bounds__(${bounds}) ${name}(${params.join(', ')}) {`);
-  if (lowered.sharedBytes > 0) out.push(`  __shared__ __align__(16) unsigned char smem[${lowered.sharedBytes}];`);
+  if (dynamicSharedBytes(lowered) > 0) out.push(`  extern __shared__ __align__(16) unsigned char smem[];  // ${lowered.sharedBytes} bytes, given at launch`);
+  else if (lowered.sharedBytes > 0) out.push(`  __shared__ __align__(16) unsigned char smem[${lowered.sharedBytes}];`);
   out.push('  const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;');
   const typed = typedStores(block);
   for (const l of typed.locals) out.push(`  ${ctype(l.type)} ${l.name} = 0;`);
@@ -424,7 +433,10 @@ function usedHelpers(m: LModule): Set<string> {
 export function emitCudaHeader(kernels: readonly { kernel: Kernel; lowered: GpuLowering }[], guard = 'TILEBIT_KERNELS_H'): string {
   const out = [`#ifndef ${guard}`, `#define ${guard}`, '#ifdef __cplusplus', 'extern "C" {', '#endif', ''];
   for (const { kernel, lowered } of kernels) {
-    out.push(`/* ${kernel.name}: grid (${kernel.grid.map(printSym).join(', ')}), ${lowered.threads} threads, ${lowered.sharedBytes} bytes of static shared memory.`);
+    const shared = dynamicSharedBytes(lowered)
+      ? `${lowered.sharedBytes} bytes of dynamic shared memory (launch with them, after cudaFuncSetAttribute(${kernel.name}, cudaFuncAttributeMaxDynamicSharedMemorySize, ${lowered.sharedBytes}))`
+      : `${lowered.sharedBytes} bytes of static shared memory`;
+    out.push(`/* ${kernel.name}: grid (${kernel.grid.map(printSym).join(', ')}), ${lowered.threads} threads, ${shared}.`);
     for (const p of kernel.params) {
       out.push(p.kind === 'tensor' ? ` *   ${p.name}: ${p.dtype}[${p.shape.map(printSym).join(', ')}], row-major, packed little-endian` : ` *   ${p.name}: ${p.dtype} scalar`);
     }

@@ -34,7 +34,7 @@ function harnessFor(k: Kernel): { binary: string; traps: readonly string[]; lowe
   const lowered = lowerForCuda(k);
   const cu = emitCudaFile([lowered]);
   const h = emitCudaHeader([{ kernel: lowered.kernel, lowered }]);
-  const harness = harnessSource([lowered.kernel.name]);
+  const harness = harnessSource([lowered]);
   const hash = createHash('sha256').update(cu).update(harness).digest('hex').slice(0, 16);
   const dir = join(tmpdir(), 'tilebit-cuda', hash);
   const binary = join(dir, 'harness');

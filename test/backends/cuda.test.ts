@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../../backends/cuda/emit.ts';
+import { harnessSource } from '../../backends/cuda/harness.ts';
 import { emitWgsl } from '../../backends/wgsl/emit.ts';
 import { verifyModule } from '../../ir/loop_verify.ts';
 import { compile } from '../../src/api.ts';
@@ -87,14 +88,23 @@ describe('CUDA C', () => {
 });
 
 describe('CUDA limits', () => {
-  it('names the shared-memory limit a kernel exceeds, and by how much (the language already caps threads at 1024)', () => {
-    const big = compile(`kernel big(x: f32[N]) grid(1) threads(128) {
-      let s = shared<f32>[13000];
+  const withShared = (floats: number) => lowerForGpu(compile(`kernel big(x: f32[N]) grid(1) threads(128) {
+      let s = shared<f32>[${floats}];
       store s[0 :+ 128] = load x[0 :+ 128];
       sync;
       store x[0 :+ 128] = load s[0 :+ 128];
-    }`);
-    expect(() => emitCudaFile([lowerForGpu(big)])).toThrow(/kernel big needs \d+ bytes of shared memory .* limited to 49152 bytes \(\d+ over\)/);
+    }`));
+  it('names the shared-memory limit a kernel exceeds, and by how much (the language already caps threads at 1024)', () => {
+    expect(() => emitCudaFile([withShared(60000)])).toThrow(/kernel big needs \d+ bytes of shared memory .* at most 232448 bytes \(sm_90; \d+ over\)/);
+  });
+  it('declares shared memory beyond the static 48 KB extern, and says in the header to launch with it', () => {
+    const [small, large] = [withShared(12000), withShared(13000)];
+    expect(emitCudaFile([small])).toMatch(/^ {2}__shared__ __align__\(16\) unsigned char smem\[48000\];$/m);
+    expect(emitCudaFile([large])).toMatch(/^ {2}extern __shared__ __align__\(16\) unsigned char smem\[\];/m);
+    expect(emitCudaHeader([{ kernel: large.kernel, lowered: large }])).toMatch(/52000 bytes of dynamic shared memory \(launch with them, after cudaFuncSetAttribute\(big, cudaFuncAttributeMaxDynamicSharedMemorySize, 52000\)\)/);
+    const harness = harnessSource([small, { ...large, kernel: { ...large.kernel, name: 'big2' } }]);
+    expect(harness).toContain('{"big", (const void*)big, 0},');
+    expect(harness).toContain('{"big2", (const void*)big2, 52000},');
   });
 });
 

@@ -25,8 +25,8 @@ export interface GpuCase {
    */
   readonly mma?: boolean;
   /**
-   * Outputs that depend on f32 subnormals, which WGSL lets implementations flush to zero (SwiftShader
-   * does): checked on CUDA only.
+   * Checked on CUDA only: outputs that depend on f32 subnormals, which WGSL lets implementations flush
+   * to zero (SwiftShader does), or more shared memory than WebGPU devices offer.
    */
   readonly cudaOnly?: boolean;
 }
@@ -303,6 +303,21 @@ export const gpuCases: readonly GpuCase[] = [
   // last has one group), on MMAs; and the GEMV split in two.
   { name: 'dequant_gemm_gpu_mma_u4_splitk', source: dequantGemm({ weight: 'u4', groupSize: 16, activation: 'f16', m: 16, target: 'gpu', splitK: 3 }).source, set: { M: 13, K: 64, N: 40 }, mma: true },
   { name: 'dequant_gemv_gpu_u4_splitk', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 1, target: 'gpu', splitK: 2 }).source, set: { M: 2, K: 128, N: 100 } },
+  {
+    // 53 KB of shared memory, beyond CUDA's 48 KB of static shared memory: declared extern and given at
+    // launch (first and last rows used). CUDA only: WebGPU devices offer 16 to 48 KiB of workgroup storage.
+    name: 'shared_dynamic',
+    source: `kernel shared_dynamic(x: f32[N], y: f32[N]) grid(cdiv(N, 128)) threads(128) {
+      let s = shared<f32>[104, 128];
+      let t = load x[block.x * 128 :+ 128];
+      store s[0, 0 :+ 128] = t;
+      store s[103, 0 :+ 128] = t * 2.0;
+      sync;
+      store y[block.x * 128 :+ 128] = load s[0, 0 :+ 128] + load s[103, 0 :+ 128];
+    }`,
+    set: { N: 300 },
+    cudaOnly: true,
+  },
   { name: 'accumulate', source: ACCUMULATE, set: { B: 40, N: 37 }, seed: 41 },
   {
     // f32 subnormals added from 40 blocks: exact in every order, so only a flush shows (CUDA's float
