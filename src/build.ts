@@ -309,11 +309,13 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
     const manifest = { library: lib.name ?? 'kernels', builder: `tilebit/${VERSION}`, kernels };
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     const exports = [
-      ...kernels.filter((k) => k.file).map((k) => `export const ${k.name} = (tensors, scalars) => launch('${k.name}', tensors, scalars);`),
+      ...kernels.filter((k) => k.file).map((k) => `export const ${k.name} = (tensors, scalars, options) => launch('${k.name}', tensors, scalars, options);`),
       ...kernels.filter((k) => k.wgsl).map((k) => `export const ${k.name}_webgpu = (tensors, scalars, options) => launchWebGpu('${k.name}', tensors, scalars, options);`),
     ];
     writeFileSync(join(staging, 'index.js'), `${BINDINGS_RUNTIME}\n${exports.join('\n')}\n`);
     writeFileSync(join(staging, 'index.d.ts'), bindingsDts(kernels));
+    // The worker that runs blocks for launches with options.workers > 1 (plain JavaScript, no imports).
+    if (kernels.some((k) => k.file)) writeFileSync(join(staging, 'worker.js'), readFileSync(new URL('../backends/wasm/worker.js', import.meta.url)));
     // The bindings are an ES module: say so, for Node.js and bundlers.
     const pkg = { name: lib.name ?? 'kernels', private: true, type: 'module', main: 'index.js', types: 'index.d.ts' };
     writeFileSync(join(staging, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
@@ -344,7 +346,7 @@ function bindingsDts(kernels: readonly ManifestKernel[]): string {
     const args = `tensors: { ${tensors.join('; ')} }${scalars.length ? `, scalars: { ${scalars.join('; ')} }` : ''}`;
     if (k.file) {
       lines.push(`/** ${k.name} on wasm: tensors as bit streams (see TensorArg); returns the outputs' bit streams. */`);
-      lines.push(`export function ${k.name}(${args}): Promise<{ ${outs} }>;`);
+      lines.push(`export function ${k.name}(${args}${scalars.length ? '' : ', scalars?: Record<string, never>'}, options?: WasmOptions): Promise<{ ${outs} }>;`);
     }
     if (k.wgsl) {
       lines.push(`/** ${k.name} on WebGPU (options.device, or the first adapter's). */`);

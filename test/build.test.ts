@@ -44,7 +44,7 @@ describe('tilebit build', () => {
     expect(gemv.params.map((p: { name: string; dtype: string }) => `${p.name}: ${p.dtype}`)).toEqual(['a: f32', 'w: u4', 's: f32', 'c: f32']);
     expect(gemv.outputs).toEqual(['c']);
     expect(gemv.hash).toMatch(/^[0-9a-f]{16}$/);
-    expect(readFileSync(join(a, 'index.d.ts'), 'utf8')).toContain('export function gemv_u4(tensors: { a: TensorArg<Float32Array>; w: TensorArg<Uint8Array>; s: TensorArg<Float32Array>; c: TensorArg<Float32Array> }): Promise<{ c: Uint8Array }>;');
+    expect(readFileSync(join(a, 'index.d.ts'), 'utf8')).toContain('export function gemv_u4(tensors: { a: TensorArg<Float32Array>; w: TensorArg<Uint8Array>; s: TensorArg<Float32Array>; c: TensorArg<Float32Array> }, scalars?: Record<string, never>, options?: WasmOptions): Promise<{ c: Uint8Array }>;');
     // Deterministic: another build from scratch gives the same bytes.
     await build(libFile, { out: b, workers: 1 }); // on this thread: the same bytes as from workers
     expect(files(b)).toEqual(files(a));
@@ -148,6 +148,22 @@ describe('tilebit build', () => {
     const vm = runOnVM(k, prepareTensors(k, { tensors: new Map([['a', tensorFrom('f32', [1, K], a)], ['w', q.w], ['s', q.s]]) }, new Set(['c'])));
     const want = Array.from(tensorElements(vm.get('c')!));
     Array.from(new Float32Array(c.buffer)).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
+    // On worker threads that share the memory (worker.js beside index.js): the same bytes.
+    const big = { a: { data: a, shape: [1, K] }, w: { data: q.w.bytes, shape: [K, N] }, s: { data: q.s.bytes, shape: [K / 32, N] }, c: { data: new Float32Array(N), shape: [1, N] } };
+    for (const workers of [2, 3]) expect((await bindings.gemv_u4(big, {}, { workers })).c).toEqual(c);
+    const many = Float32Array.from({ length: 100_000 }, (_, i) => i % 97);
+    const { out: sum3 } = await bindings.add({ x: { data: many, shape: [100_000] }, y: { data: many, shape: [100_000] }, out: { data: new Float32Array(100_000), shape: [100_000] } }, {}, { workers: 3 });
+    expect(Array.from(new Float32Array(sum3.buffer)).every((v, i) => v === 2 * (i % 97))).toBe(true);
+    expect(await bindings.availableWorkers()).toBeGreaterThanOrEqual(1);
+    // Bound once, run again with new activations written in place: launch's answers for both.
+    const bound = await bindings.bindLaunch('gemv_u4', big, {}, { workers: 2 });
+    await bound.run();
+    expect(bound.outputs.c.slice()).toEqual(c);
+    const a2 = a.map((v) => v * 2 - 0.5);
+    new Float32Array(bound.views.a.buffer, bound.views.a.byteOffset, K).set(a2);
+    await bound.run();
+    expect(bound.outputs.c.slice()).toEqual((await bindings.gemv_u4({ ...big, a: { data: a2, shape: [1, K] } })).c);
+    await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [1000] }, out: { data: x, shape: [1000] } }, {}, { workers: 0 })).rejects.toThrow('add: options.workers must be a positive integer; got 0');
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [999] }, out: { data: x, shape: [1000] } })).rejects.toThrow("add: tensor y has shape [999]; it needs [1000]");
   });
 });
