@@ -334,6 +334,15 @@ export function forEachExpr(body: readonly Stmt[], f: (e: Expr) => void): void {
   }
 }
 
+/** Calls `f` on every statement of a statement list, those of loop and if bodies included. */
+export function forEachStmt(body: readonly Stmt[], f: (s: Stmt) => void): void {
+  for (const s of body) {
+    f(s);
+    if (s.k === 'for') forEachStmt(s.body, f);
+    if (s.k === 'if') [s.then, s.else].forEach((b) => forEachStmt(b, f));
+  }
+}
+
 /** The module's constant data as one image of dataBytes bytes (at least 4): what GPU targets bind. */
 export function dataImage(m: LModule): Uint8Array {
   const image = new Uint8Array(Math.max(4, Math.ceil(m.dataBytes / 4) * 4));

@@ -32,7 +32,7 @@ const device = await adapter.requestDevice({
 });
 
 const upload = (bytes, usage) => {
-  const buffer = device.createBuffer({ size: Math.max(4, Math.ceil(bytes.length / 4) * 4), usage: usage | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(bytes.length / 16) * 16), usage: usage | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
   new Uint8Array(buffer.getMappedRange()).set(bytes);
   buffer.unmap();
   return buffer;

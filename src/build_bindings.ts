@@ -246,7 +246,7 @@ export async function launchWebGpu(name, tensors, scalars = {}, options = {}) {
   }
   const { pipeline, layout, data } = pipelines.get(name);
   const upload = (b, usage) => {
-    const buffer = device.createBuffer({ size: Math.max(4, Math.ceil(b.length / 4) * 4), usage: usage | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(b.length / 16) * 16), usage: usage | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
     new Uint8Array(buffer.getMappedRange()).set(b);
     buffer.unmap();
     return buffer;

@@ -8,9 +8,12 @@
 // uniform, so loops over them may contain barriers). i32 arithmetic wraps in WGSL as in the VM; shift
 // counts are masked; min and max propagate NaN through helpers that test bits, since WGSL lets an
 // implementation assume floats are never NaN; infinities and NaN are made at run time from bits
-// (a constant expression may not produce them).
+// (a constant expression may not produce them). A read-only buffer that 128-bit word runs are loaded
+// from is `array<vec4<u32>>` instead, so that each such run is one 16-byte access (with `array<u32>`
+// it would be four, which a GPU compiler cannot merge without knowing the alignment); its single
+// words are components of its vectors. Buffers are therefore bound in whole multiples of 16 bytes.
 
-import { type Expr, type LFunction, type LModule, type LType, type Stmt, forEachExpr, typeOf } from '../../ir/loop_ir.ts';
+import { type Expr, type LFunction, type LModule, type LType, type Stmt, forEachExpr, forEachStmt, typeOf } from '../../ir/loop_ir.ts';
 import type { GpuLowering } from '../../passes/lower_gpu.ts';
 import { unrollLoops } from '../../passes/unroll_loops.ts';
 
@@ -157,24 +160,50 @@ fn tb_fmod(a: f32, b: f32) -> f32 { return a - b * trunc(a / b); }
 /** Memories that need atomic words: targets of atomics and of stores narrower than a word. */
 function atomicMemories(m: LModule): Set<string> {
   const out = new Set<string>();
-  const visit = (body: readonly Stmt[]): void => {
-    for (const s of body) {
+  for (const f of m.functions) {
+    forEachStmt(f.body, (s) => {
       if ((s.k === 'atomic' || (s.k === 'store' && s.bits < 32)) && s.mem) out.add(s.mem);
-      if (s.k === 'for') visit(s.body);
-      if (s.k === 'if') [s.then, s.else].forEach(visit);
-    }
-  };
-  m.functions.forEach((f) => visit(f.body));
+    });
+  }
   return out;
 }
 
+/**
+ * Read-only, non-atomic global memories that runs of four words are loaded from (loadwords, copywords):
+ * declared array<vec4<u32>>.
+ */
+function vectorMemories(m: LModule, lowered: GpuLowering, atomics: ReadonlySet<string>): Set<string> {
+  const readOnly = new Set(lowered.buffers.filter((b) => !b.written && !atomics.has(b.mem)).map((b) => b.mem));
+  const out = new Set<string>();
+  for (const f of m.functions) {
+    forEachStmt(f.body, (s) => {
+      if (s.k === 'loadwords' && s.names.length === 4 && readOnly.has(s.mem)) out.add(s.mem);
+      if (s.k === 'copywords' && s.words === 4 && readOnly.has(s.mem)) out.add(s.mem);
+    });
+  }
+  return out;
+}
+
+/** Word `index` (a u32 expression) of a memory: a component of a vector in vec4 memories. */
+function wordAt(mem: string, index: string, vectors: ReadonlySet<string>): string {
+  return vectors.has(mem) ? `${ident(mem)}[(${index}) >> 2u][(${index}) & 3u]` : `${ident(mem)}[${index}]`;
+}
+
 class Printer {
-  /** Memories whose words are atomic<u32>. */
-  constructor(readonly atomics: ReadonlySet<string>, readonly types: ReadonlyMap<string, LType>) {}
+  /** Memories whose words are atomic<u32>; memories of vec4<u32> (vectorMemories). */
+  constructor(readonly atomics: ReadonlySet<string>, readonly types: ReadonlyMap<string, LType>, readonly vectors: ReadonlySet<string> = new Set()) {}
 
   word(mem: string, byteAddr: string): string {
-    const w = `${ident(mem)}[${U(byteAddr)} >> 2u]`;
+    const w = wordAt(mem, `${U(byteAddr)} >> 2u`, this.vectors);
     return this.atomics.has(mem) ? `atomicLoad(&${w})` : w;
+  }
+
+  /** Four words at a 16-byte-aligned byte address of `mem`: one vector access in vec4 memories. */
+  words4(mem: string, byteAddr: string, indent: string, out: string[]): string[] {
+    if (!this.vectors.has(mem)) return [0, 1, 2, 3].map((i) => this.word(mem, i ? `(${byteAddr} + ${4 * i}i)` : byteAddr));
+    const v = `v4_${out.length}`;
+    out.push(`${indent}let ${v} = ${ident(mem)}[${U(byteAddr)} >> 4u];`);
+    return ['x', 'y', 'z', 'w'].map((c) => `${v}.${c}`);
   }
 
   /** The statement that stores u32 `value` at byte address `byteAddr` of `mem`. */
@@ -255,7 +284,8 @@ class Printer {
         return;
       case 'loadwords': {
         const a = this.expr(s.addr);
-        s.names.forEach((x, i) => out.push(`${indent}${x} = ${I(this.word(s.mem, i ? `(${a} + ${4 * i}i)` : a))};`));
+        const words = s.names.length === 4 ? this.words4(s.mem, a, indent, out) : s.names.map((_, i) => this.word(s.mem, i ? `(${a} + ${4 * i}i)` : a));
+        s.names.forEach((x, i) => out.push(`${indent}${x} = ${I(words[i]!)};`));
         return;
       }
       case 'storewords': {
@@ -267,7 +297,8 @@ class Printer {
         // WGSL has no asynchronous copies: the words move now (the asyncwait before the barrier is a no-op).
         const [from, to] = [this.expr(s.addr), this.expr(s.sharedAddr)];
         const at = (base: string, i: number): string => (i ? `(${base} + ${4 * i}i)` : base);
-        for (let i = 0; i < s.words; i++) out.push(indent + this.wordStore('shared', at(to, i), this.word(s.mem, at(from, i))));
+        const words = s.words === 4 ? this.words4(s.mem, from, indent, out) : Array.from({ length: s.words }, (_, i) => this.word(s.mem, at(from, i)));
+        for (let i = 0; i < s.words; i++) out.push(indent + this.wordStore('shared', at(to, i), words[i]!));
         return;
       }
       case 'asynccommit':
@@ -357,9 +388,9 @@ function balanced(s: string): boolean {
 }
 
 /** The bit-field reader of one memory (WGSL functions cannot take pointers to any address space). */
-function bitsHelper(mem: string, atomic: boolean): string {
+function bitsHelper(mem: string, atomic: boolean, vectors: ReadonlySet<string>): string {
   const id = ident(mem);
-  const word = (i: string): string => (atomic ? `atomicLoad(&${id}[${i}])` : `${id}[${i}]`);
+  const word = (i: string): string => (atomic ? `atomicLoad(&${id}[${i}])` : wordAt(mem, i, vectors));
   return `fn tb_bits_${id}(base: i32, index: i32, width: u32) -> i32 {
   let pos = bitcast<u32>(base) * 8u + bitcast<u32>(index) * width;
   let w = pos >> 5u;
@@ -377,9 +408,9 @@ function bitFieldMemories(m: LModule): Set<string> {
   return out;
 }
 
-function helperFunction(f: LFunction, atomics: ReadonlySet<string>): string {
+function helperFunction(f: LFunction, atomics: ReadonlySet<string>, vectors: ReadonlySet<string>): string {
   const types = new Map<string, LType>([...f.params, ...f.locals].map((l) => [l.name, l.type]));
-  const pr = new Printer(atomics, types);
+  const pr = new Printer(atomics, types, vectors);
   const out: string[] = [];
   // Parameters are immutable in WGSL: copy them into vars.
   out.push(`fn fn_${f.name}(${f.params.map((p) => `p_${p.name}: ${wtype(p.type)}`).join(', ')})${f.result ? ` -> ${wtype(f.result)}` : ''} {`);
@@ -405,6 +436,7 @@ export interface WgslOptions {
 export function emitWgsl(lowered: GpuLowering, options: WgslOptions = {}): WgslKernel {
   const m = options.unroll ? unrollLoops(lowered.module, options.unroll) : lowered.module;
   const atomics = atomicMemories(m);
+  const vectors = vectorMemories(m, lowered, atomics);
   const bindings: WgslBinding[] = [];
   const out: string[] = [`// Generated by tilebit: kernel ${lowered.kernel.name}, ${lowered.threads} invocations per workgroup.`, ''];
   if (lowered.features.subgroups) {
@@ -416,7 +448,7 @@ export function emitWgsl(lowered: GpuLowering, options: WgslOptions = {}): WgslK
     const binding = bindings.length;
     const readOnly = !b.written && !atomics.has(b.mem);
     bindings.push({ binding, name: b.tensor, kind: 'tensor', readOnly });
-    const elem = atomics.has(b.mem) ? 'atomic<u32>' : 'u32';
+    const elem = atomics.has(b.mem) ? 'atomic<u32>' : vectors.has(b.mem) ? 'vec4<u32>' : 'u32';
     out.push(`@group(0) @binding(${binding}) var<storage, ${readOnly ? 'read' : 'read_write'}> ${ident(b.mem)}: array<${elem}>;`);
   }
   bindings.push({ binding: bindings.length, name: 'tb_data', kind: 'data', readOnly: true });
@@ -429,11 +461,11 @@ export function emitWgsl(lowered: GpuLowering, options: WgslOptions = {}): WgslK
     out.push(`var<workgroup> smem: array<${atomics.has('shared') ? 'atomic<u32>' : 'u32'}, ${Math.ceil(lowered.sharedBytes / 4)}>;`);
   }
   out.push('', PRELUDE);
-  for (const mem of bitFieldMemories(m)) out.push(bitsHelper(mem, atomics.has(mem)), '');
+  for (const mem of bitFieldMemories(m)) out.push(bitsHelper(mem, atomics.has(mem), vectors), '');
   const block = m.functions.find((f) => f.name === 'block')!;
-  for (const f of m.functions) if (f !== block) out.push(helperFunction(f, atomics), '');
+  for (const f of m.functions) if (f !== block) out.push(helperFunction(f, atomics, vectors), '');
   const types = new Map<string, LType>([...block.params, ...block.locals, ...(block.arrays ?? [])].map((l) => [l.name, l.type]));
-  const pr = new Printer(atomics, types);
+  const pr = new Printer(atomics, types, vectors);
   out.push(`@compute @workgroup_size(${lowered.threads})`);
   out.push('fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index) tb_lid: u32) {');
   out.push('  let bx = bitcast<i32>(tb_wg.x + tb_args[0]);', '  let by = bitcast<i32>(tb_wg.y + tb_args[1]);', '  let bz = bitcast<i32>(tb_wg.z + tb_args[2]);', '  let tid = bitcast<i32>(tb_lid);');

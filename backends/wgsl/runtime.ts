@@ -222,10 +222,11 @@ async function pipelineFor(device: GPUDevice, wk: WgslKernel): Promise<GPUComput
   return p;
 }
 
-const pad4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
+/** Buffers are whole 16-byte units: buffers read as vec4<u32> (see emit.ts) need them. */
+const pad16 = (n: number): number => Math.max(16, Math.ceil(n / 16) * 16);
 
 function upload(device: GPUDevice, bytes: Uint8Array, usage: number): GPUBuffer {
-  const buffer = device.createBuffer({ size: pad4(bytes.length), usage: usage | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  const buffer = device.createBuffer({ size: pad16(bytes.length), usage: usage | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
   new Uint8Array(buffer.getMappedRange()).set(bytes);
   buffer.unmap();
   return buffer;
