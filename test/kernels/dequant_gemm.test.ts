@@ -27,6 +27,8 @@ interface Case {
   groups: number;
   /** Blocks along K (C is then f32, accumulated from zeros). */
   splitK?: number;
+  /** GPU form without asynchronous copies (WebGPU's). */
+  direct?: boolean;
 }
 
 async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu'): Promise<void> {
@@ -34,7 +36,7 @@ async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu
   const next = rng(c.M * 131 + c.N * 7 + K);
   const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
   const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
-  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined });
   const out = (c.splitK ?? 1) > 1 ? 'f32' : c.act;
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
@@ -88,6 +90,9 @@ describe('generated dequant-GEMM', () => {
   ])('split over $splitK blocks along K: $weight, $act, M $M, $groups groups (GPU form on the VM, CPU form on wasm)', async (c) => {
     await check(c, 'vm', 'gpu');
     await check(c, 'wasm', 'cpu');
+  });
+  it('split along K, the GPU GEMV without asynchronous copies (WebGPU\'s form), seven blocks over six groups', async () => {
+    await check({ weight: 'u4', act: 'f16', scale: 'f16', group: 64, zero: 'u4', M: 2, N: 70, groups: 6, splitK: 7, direct: true }, 'vm', 'gpu');
   });
   it('rejects options that make no kernel', () => {
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, splitK: 0 })).toThrow('split-K needs a positive integer number of blocks along K; got 0');
