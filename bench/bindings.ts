@@ -13,21 +13,12 @@ import { build } from '../src/build.ts';
 import { compile } from '../src/api.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 import { tensorFrom } from '../src/vm/memory.ts';
+import { medianMs } from './timing.ts';
 
 const [K, N] = [8192, 16384];
 const ITERS = 9;
 const options = { weight: 'u4', groupSize: 128, activation: 'f32', m: 1 } as const;
 
-async function median(run: () => Promise<unknown>): Promise<number> {
-  await run();
-  const times: number[] = [];
-  for (let i = 0; i < ITERS; i++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(ITERS / 2)]!;
-}
 
 const work = mkdtempSync(join(tmpdir(), 'tilebit-bench-bindings-'));
 try {
@@ -46,9 +37,9 @@ try {
     const bound = await lib.bindLaunch('gemv_u4', tensors, {}, { workers });
     const own = bindLaunch(runtime, vmTensors, new Map(), workers);
     const [launchMs, boundMs, ownMs] = [
-      await median(() => lib.gemv_u4(tensors, {}, { workers })),
-      await median(() => bound.run()),
-      await median(() => own.run()),
+      await medianMs(() => lib.gemv_u4(tensors, {}, { workers }), ITERS),
+      await medianMs(() => bound.run(), ITERS),
+      await medianMs(() => own.run(), ITERS),
     ];
     rows.push(`| ${workers} | ${launchMs.toFixed(1)} | ${boundMs.toFixed(1)} | ${ownMs.toFixed(1)} | ${(ownMs / boundMs).toFixed(2)}x |`);
   }
