@@ -189,19 +189,16 @@ export function walkStmts(body: readonly Stmt[], f: (s: Stmt) => void): void {
 export const ACCUMULATE_DTYPES: readonly string[] = ['f32', 'i32', 'u32'];
 
 /** The tensor parameters a kernel stores to: its outputs. */
-export function outputTensors(k: Kernel): string[] {
-  const out = new Set<string>();
-  walkStmts(k.body, (s) => {
-    if (s.kind === 'store') out.add(s.tensor);
-  });
-  return k.params.filter((p) => p.kind === 'tensor' && out.has(p.name)).map((p) => p.name);
-}
+export const outputTensors = (k: Kernel): string[] => storedTensors(k, () => true);
 
 /** The tensor parameters a kernel accumulates into (`store t[...] += v`). */
-export function accumulatedTensors(k: Kernel): string[] {
+export const accumulatedTensors = (k: Kernel): string[] => storedTensors(k, (s) => s.accumulate === true);
+
+/** The tensor parameters some store that `which` accepts writes to, in parameter order. */
+function storedTensors(k: Kernel, which: (s: Extract<Stmt, { kind: 'store' }>) => boolean): string[] {
   const out = new Set<string>();
   walkStmts(k.body, (s) => {
-    if (s.kind === 'store' && s.accumulate) out.add(s.tensor);
+    if (s.kind === 'store' && which(s)) out.add(s.tensor);
   });
   return k.params.filter((p) => p.kind === 'tensor' && out.has(p.name)).map((p) => p.name);
 }

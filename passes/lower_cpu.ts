@@ -315,14 +315,14 @@ class CpuLowerer extends LowererBase {
     this.out.push(...this.withFastPath(() => this.forSlice(index, (coords, _linear, vars) => {
       const inside = coords.map((c, i) => op('i32.lt_u', c, get(t.dims[i]!))).reduce((a, b) => op('i32.and', a, b));
       const g = this.globalLinear(t, coords);
-      const code = codeFromHeld(t.dtype, this.operand(value, vars));
+      const held = this.operand(value, vars);
       let write: Stmt[];
       if (accumulate) {
-        write = [{ k: 'atomic', op: t.dtype === 'f32' ? 'fadd' : 'add', addr: add(get(t.base), mul(g, i32(4))), value: this.operand(value, vars) }];
+        write = [{ k: 'atomic', op: t.dtype === 'f32' ? 'fadd' : 'add', addr: add(get(t.base), mul(g, i32(4))), value: held }];
       } else if (bits >= 8) {
-        write = [{ k: 'store', bits: bits as 8 | 16 | 32, addr: add(get(t.base), mul(g, i32(bits / 8))), offset: 0, value: code }];
+        write = [{ k: 'store', bits: bits as 8 | 16 | 32, addr: add(get(t.base), mul(g, i32(bits / 8))), offset: 0, value: codeFromHeld(t.dtype, held) }];
       } else {
-        write = this.storeSubByte(t, g, code, bits);
+        write = this.storeSubByte(t, g, codeFromHeld(t.dtype, held), bits);
       }
       return [ifThen(inside, write)];
     })));

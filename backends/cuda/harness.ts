@@ -130,6 +130,11 @@ int main(int argc, char** argv) {
     if (!o || fwrite(data.data(), 1, buf.bytes, o) != buf.bytes) { fprintf(stderr, "cannot write %s\\n", buf.out.c_str()); return 1; }
     fclose(o);
   }
+  // A timed launch: the outputs to clear, then the kernel.
+  auto launchCleared = [&]() {
+    for (size_t i : clears) CHECK(cudaMemsetAsync(buffers[i].device, 0, buffers[i].bytes));
+    CHECK(cudaLaunchKernel(fn, grid, block, args.data(), shared, 0));
+  };
   float ms = 0;
   if (repeat > 0) {
     cudaEvent_t start, stop;
@@ -137,10 +142,7 @@ int main(int argc, char** argv) {
     CHECK(cudaEventCreate(&stop));
     if (flush == 0) {
       CHECK(cudaEventRecord(start));
-      for (int r = 0; r < repeat; r++) {
-        for (size_t i : clears) CHECK(cudaMemsetAsync(buffers[i].device, 0, buffers[i].bytes));
-        CHECK(cudaLaunchKernel(fn, grid, block, args.data(), shared, 0));
-      }
+      for (int r = 0; r < repeat; r++) launchCleared();
       CHECK(cudaEventRecord(stop));
       CHECK(cudaEventSynchronize(stop));
       CHECK(cudaEventElapsedTime(&ms, start, stop));
@@ -150,8 +152,7 @@ int main(int argc, char** argv) {
       for (int r = 0; r < repeat; r++) {
         CHECK(cudaMemsetAsync(scratch, r & 0xff, flush));
         CHECK(cudaEventRecord(start));
-        for (size_t i : clears) CHECK(cudaMemsetAsync(buffers[i].device, 0, buffers[i].bytes));
-        CHECK(cudaLaunchKernel(fn, grid, block, args.data(), shared, 0));
+        launchCleared();
         CHECK(cudaEventRecord(stop));
         CHECK(cudaEventSynchronize(stop));
         float one = 0;
