@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 // Runs the CLI from the TypeScript sources: no build step between a clone and `npx tilebit`.
-import { register } from 'tsx/esm/api';
-
-register();
+await import('../src/register.mjs');
 // `tilebit ... | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e) => {
   if (e.code === 'EPIPE') process.exit(0);

@@ -18,7 +18,7 @@ describe('the npm package', () => {
   const shipped = new Set(files);
 
   it('ships the CLI, both entry points and their run-time files, and no tests, benchmarks or playground', () => {
-    for (const f of ['bin/tilebit.js', 'src/index.ts', 'src/testing/index.ts', 'backends/wasm/worker.js', 'dsl/tile.ohm', 'src/ts_worker.mjs', 'scripts/setup-webgpu.sh', 'package.json', 'README.md']) {
+    for (const f of ['bin/tilebit.js', 'src/index.ts', 'src/testing/index.ts', 'backends/wasm/worker.js', 'dsl/tile.ohm', 'src/ts_worker.mjs', 'src/register.mjs', 'scripts/setup-webgpu.sh', 'package.json', 'README.md']) {
       expect(shipped.has(f), f).toBe(true);
     }
     expect(files.filter((f) => /^(test|bench|scratch|playground|out|docs)\//.test(f))).toEqual([]);

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REGISTER } from '../support/retry_child.ts';
 import { describe, expect, it } from 'vitest';
 import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../../backends/cuda/emit.ts';
 import { harnessSource } from '../../backends/cuda/harness.ts';
@@ -112,7 +113,7 @@ describe('the GPU check bundle', () => {
   it.skipIf(!haveNvcc)('builds: launch files, inputs, the VM outputs, and a harness that compiles and links with the kernels', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-bundle-'));
     const script = fileURLToPath(new URL('../../scripts/gpu-bundle.ts', import.meta.url));
-    execFileSync(process.execPath, ['--import', 'tsx', script, dir], { stdio: 'pipe' });
+    execFileSync(process.execPath, ['--import', REGISTER, script, dir], { stdio: 'pipe' });
     const spec = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: { case: string; outputs: { want: string }[] }[] };
     expect(spec.cases.length).toBe(gpuCases.length);
     for (const c of spec.cases) {

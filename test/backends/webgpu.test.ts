@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type GpuCase, gpuCases } from '../support/gpu_cases.ts';
-import { runChild } from '../support/retry_child.ts';
+import { REGISTER, runChild } from '../support/retry_child.ts';
 import fc from 'fast-check';
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { wgslOptionsFor } from '../../backends/wgsl/runtime.ts';
@@ -114,7 +114,7 @@ function withBundle(script: string, args: readonly string[], use: (dir: string, 
   mkdirSync(join(root, '.gpu'), { recursive: true });
   const dir = mkdtempSync(join(root, '.gpu', 'test-bundle-'));
   try {
-    execFileSync(process.execPath, ['--import', 'tsx', join(root, script), dir, ...args], { stdio: 'pipe' });
+    execFileSync(process.execPath, ['--import', REGISTER, join(root, script), dir, ...args], { stdio: 'pipe' });
     const icd = join(root, '.webgpu/swiftshader/vk_swiftshader_icd.json');
     use(dir, existsSync(icd) ? { VK_ICD_FILENAMES: icd, XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'xdg-')) } : {});
   } finally {

@@ -2,7 +2,7 @@
 // prints `RESULT <json>` with the outputs' agreement. Started by test/build.test.ts, one kernel per
 // child (CPU Vulkan drivers crash more often the more work one process gives them; see retry_child.ts).
 //
-// Usage: node --import tsx test/support/bindings_webgpu_child.ts OUT_DIR add|rows|gemv
+// Usage: node --import ./src/register.mjs test/support/bindings_webgpu_child.ts OUT_DIR add|rows|gemv
 
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';

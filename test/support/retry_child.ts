@@ -9,6 +9,10 @@
 
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** The TypeScript loader for children (tsx, with binaryen loaded outside it: see src/register.mjs). */
+export const REGISTER = fileURLToPath(new URL('../../src/register.mjs', import.meta.url));
 
 const TASKSET = process.platform === 'linux' && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 let nextCpu = process.pid;
@@ -23,7 +27,7 @@ function command(args: readonly string[]): [string, string[]] {
 export function runChild<T>(file: string, args: readonly string[], attempts = 8, timeoutMs = 30_000, options: { cwd?: string; env?: Record<string, string> } = {}): T {
   const crashes: string[] = [];
   for (let attempt = 0; attempt < attempts; attempt++) {
-    const [cmd, argv] = command(['--import', 'tsx', file, ...args]);
+    const [cmd, argv] = command(['--import', REGISTER, file, ...args]);
     const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: timeoutMs, cwd: options.cwd, env: { ...process.env, ...options.env } });
     const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     if (line) {

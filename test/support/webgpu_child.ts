@@ -1,7 +1,7 @@
 // Runs one kernel on the VM and on WebGPU in this process and prints one line, `RESULT <json>`, with the
 // comparison of every output. The WebGPU tests start it as a child process (see webgpu.test.ts).
 //
-// Usage: node --import tsx test/support/webgpu_child.ts '<json of a GpuCase>'
+// Usage: node --import ./src/register.mjs test/support/webgpu_child.ts '<json of a GpuCase>'
 
 import { outputTensors } from '../../ir/tile_ir.ts';
 import { compileWebGpu, gpuContext, runWebGpu } from '../../backends/wgsl/runtime.ts';
