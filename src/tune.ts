@@ -1,16 +1,30 @@
-// The autotuner: times candidate tile configurations of a generated kernel on the target at hand and
-// remembers the fastest in a JSON cache, keyed by kernel, shape bucket and a fingerprint of the device.
-// With a cache entry present nothing is timed, so a given cache makes builds deterministic.
+// The autotuner: times candidate tile configurations of a generated kernel on the target at hand (wasm,
+// WebGPU or CUDA) and remembers the fastest in a JSON cache, keyed by kernel, shape bucket and a
+// fingerprint of the device. With a cache entry present nothing is timed, so a given cache makes builds
+// deterministic.
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
+import { CudaUnavailable, runCuda } from '../backends/cuda/runtime.ts';
 import { compileWasm } from '../backends/wasm/runtime.ts';
 import { bindLaunch } from '../backends/wasm/workers.ts';
 import { detectFeatures } from '../backends/wasm/rules.ts';
+import { bindWebGpu, gpuContext } from '../backends/wgsl/runtime.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
 import { compile, prepareTensors } from './api.ts';
+import { webGpuKernel } from './builds.ts';
+import { type DequantGemmOptions, dequantGemm } from './kernels/dequant_gemm.ts';
 
 export type Config = Readonly<Record<string, number>>;
+
+/** Tuning that found nothing to choose: every candidate failed to build or run (the reasons are listed). */
+export class TuneError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TuneError';
+  }
+}
 
 export interface TuneRequest {
   /** What is tuned, e.g. "dequant-gemm u4 f16 f16 g128". */
@@ -24,6 +38,8 @@ export interface TuneRequest {
 
 export interface TuneResult {
   readonly config: Config;
+  /** Candidates that could not be timed (a device limit, a failed compile), with why; empty from the cache. */
+  readonly skipped: readonly { readonly config: Config; readonly reason: string }[];
   /** Milliseconds per run, as measured when the entry was made. */
   readonly ms: number;
   readonly fromCache: boolean;
@@ -48,6 +64,20 @@ export function shapeBucket(sizes: Readonly<Record<string, number>>): string {
     .join(',');
 }
 
+/** The WebGPU device: its adapter's vendor, architecture and description. */
+export async function webGpuFingerprint(): Promise<string> {
+  const ctx = await gpuContext();
+  return `webgpu/${ctx.adapterInfo || 'an adapter that does not describe itself'}`;
+}
+
+/** The CUDA device: its name and driver, from nvidia-smi. */
+export function cudaFingerprint(): string {
+  const r = spawnSync('nvidia-smi', ['--query-gpu=name,driver_version', '--format=csv,noheader'], { encoding: 'utf8' });
+  const first = r.status === 0 ? r.stdout.split('\n')[0]!.trim() : '';
+  if (!first) throw new CudaUnavailable(`tuning for CUDA times the candidates on a CUDA device, and this machine has none (${r.error ? 'nvidia-smi is not on the PATH' : r.stderr.trim() || 'nvidia-smi lists no GPU'})`);
+  return `cuda/${first}`;
+}
+
 /** Times one configuration on wasm: compile, bind random inputs, best of a few runs. */
 export async function timeOnWasm(source: string, sizes: Readonly<Record<string, number>>): Promise<number> {
   const k = compile(source);
@@ -64,6 +94,41 @@ export async function timeOnWasm(source: string, sizes: Readonly<Record<string, 
   return best;
 }
 
+/**
+ * Times one configuration on WebGPU (this process's device): compile for the device, bind random
+ * inputs, run once (a failed assert throws), then the best of three timed submissions of enough launches
+ * to take about 20 ms.
+ */
+export async function timeOnWebGpu(source: string, sizes: Readonly<Record<string, number>>): Promise<number> {
+  const k = compile(source);
+  const ctx = await gpuContext();
+  const values = new Map(Object.entries(sizes));
+  const outputs = new Set(outputTensors(k));
+  const launch = await bindWebGpu(webGpuKernel(k, ctx.gpuFeatures, ctx.wgslOptions), prepareTensors(k, { values }, outputs), values, outputs);
+  try {
+    await launch.run();
+    const once = await launch.time(1);
+    const repeats = Math.max(1, Math.min(200, Math.round(20 / Math.max(once, 1e-3))));
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) best = Math.min(best, await launch.time(repeats));
+    return best;
+  } finally {
+    launch.destroy();
+  }
+}
+
+/**
+ * Times one configuration on this machine's CUDA device: nvcc builds the kernel and the host harness,
+ * which times ten launches with CUDA events (outputs stored with `+=` zeroed before each, inside the
+ * timing). Without nvcc or a device it throws CudaUnavailable.
+ */
+export async function timeOnCuda(source: string, sizes: Readonly<Record<string, number>>): Promise<number> {
+  const k = compile(source);
+  const values = new Map(Object.entries(sizes));
+  const outputs = new Set(outputTensors(k));
+  return runCuda(k, prepareTensors(k, { values }, outputs), values, outputs).ms;
+}
+
 export interface TuneOptions {
   /** The JSON cache; created when missing. */
   readonly cache?: string;
@@ -73,20 +138,30 @@ export interface TuneOptions {
 }
 
 export async function tune(request: TuneRequest, options: TuneOptions = {}): Promise<TuneResult> {
-  if (request.candidates.length === 0) throw new Error(`tune: no candidate configurations for ${request.kernel}`);
+  if (request.candidates.length === 0) throw new TuneError(`tune: no candidate configurations for ${request.kernel}`);
   const key = `${request.kernel} | ${shapeBucket(request.sizes)} | ${options.fingerprint ?? wasmFingerprint()}`;
   const file: CacheFile = options.cache && existsSync(options.cache) ? JSON.parse(readFileSync(options.cache, 'utf8')) : { version: 1, entries: {} };
   const hit = file.entries[key];
-  if (hit) return { config: hit.config, ms: hit.ms, fromCache: true, key };
+  if (hit) return { config: hit.config, ms: hit.ms, fromCache: true, key, skipped: [] };
   const measure = options.measure ?? timeOnWasm;
   let best: { config: Config; ms: number } | null = null;
+  const skipped: { config: Config; reason: string }[] = [];
   for (const config of request.candidates) {
-    const ms = await measure(request.source(config), request.sizes);
+    let ms: number;
+    try {
+      ms = await measure(request.source(config), request.sizes);
+    } catch (e) {
+      // A target that is missing fails every candidate alike: that is the tuning's error, not a skip.
+      if (e instanceof CudaUnavailable || (e as Error).name === 'WebGpuUnavailable') throw e;
+      skipped.push({ config, reason: (e as Error).message.split('\n')[0]! });
+      continue;
+    }
     if (!best || ms < best.ms) best = { config, ms };
   }
-  file.entries[key] = { ...best!, measured: new Date().toISOString() };
+  if (!best) throw new TuneError(`tune: no candidate of ${request.kernel} could be timed:\n${skipped.map((s) => `  ${JSON.stringify(s.config)}: ${s.reason}`).join('\n')}`);
+  file.entries[key] = { ...best, measured: new Date().toISOString() };
   if (options.cache) writeFileSync(options.cache, JSON.stringify(file, null, 2) + '\n');
-  return { ...best!, fromCache: false, key };
+  return { ...best, fromCache: false, key, skipped };
 }
 
 /** Candidate tiles of a dequant-GEMM on wasm for M rows and a group size. */
@@ -96,4 +171,54 @@ export function dequantGemmCandidates(M: number, groupSize: number): Config[] {
   const out: Config[] = [];
   for (const BM of ms) for (const BN of [32, 64, 128]) for (const BK of ks.length ? ks : [groupSize]) out.push({ BM, BN, BK });
   return out;
+}
+
+/**
+ * Candidate configurations of a dequant-GEMM's GPU form (CUDA, WebGPU) for sizes M, K, N: T threads per
+ * block, with BK (the GEMV's K tile) or BM and BN (the tiles') where M asks for the tiles. Tuning never
+ * changes the kernel's parameters: a kernel split along K (base.splitK > 1: C is f32 and accumulated)
+ * also tries SK = 2, 4, 8 and 16 blocks along K, up to the number of groups; an unsplit one stays
+ * unsplit. Only configurations the generator accepts are listed.
+ */
+export function gpuDequantGemmCandidates(sizes: { readonly M: number; readonly K: number; readonly N: number }, base: DequantGemmOptions): Config[] {
+  const groupSize = base.groupSize;
+  const groups = Math.floor(sizes.K / groupSize);
+  const splits = (base.splitK ?? 1) > 1 ? [...new Set([2, 4, 8, 16].filter((s) => s <= groups).concat(base.splitK!))].sort((a, b) => a - b) : [1];
+  const out: Config[] = [];
+  if (sizes.M <= 4) {
+    const bks = [32, 64, 128].filter((b) => groupSize % b === 0);
+    for (const T of [128, 256]) for (const BK of bks.length ? bks : [groupSize]) for (const SK of splits) out.push({ T, BK, SK });
+  } else {
+    const top = Math.min(128, 2 ** Math.ceil(Math.log2(sizes.M)));
+    const bms = [...new Set([Math.max(16, top / 2), Math.min(64, top), top])].filter((b) => b >= 16);
+    for (const BM of bms) {
+      for (const BN of [32, 64, 128]) {
+        for (const T of [128, 256]) {
+          // Split-K where the output tiles are too few to fill a large GPU (about 4 per SM of 132).
+          const tiles = Math.ceil(sizes.M / BM) * Math.ceil(sizes.N / BN);
+          for (const SK of splits) if (SK === 1 || tiles * SK <= 4 * 132) out.push({ BM, BN, T, SK });
+        }
+      }
+    }
+  }
+  return out.filter((c) => {
+    try {
+      dequantGemm(withConfig(base, c));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A dequant-GEMM's options with a tuned configuration (BM, BN, BK, T: threads, SK: split-K) applied. */
+export function withConfig(base: DequantGemmOptions, c: Config): DequantGemmOptions {
+  return {
+    ...base,
+    ...(c.BM !== undefined ? { blockM: c.BM } : {}),
+    ...(c.BN !== undefined ? { blockN: c.BN } : {}),
+    ...(c.BK !== undefined ? { blockK: c.BK } : {}),
+    ...(c.T !== undefined ? { threads: c.T } : {}),
+    ...(c.SK !== undefined ? { splitK: c.SK } : {}),
+  };
 }

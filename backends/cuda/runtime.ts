@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kernel } from '../../ir/tile_ir.ts';
+import { type Kernel, accumulatedTensors } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
 import { emitCudaFile, emitCudaHeader, lowerForCuda } from './emit.ts';
@@ -53,7 +53,7 @@ function harnessFor(k: Kernel): { binary: string; traps: readonly string[]; lowe
   return { binary, traps: lowered.module.traps, lowered };
 }
 
-/** Runs a kernel on the machine's CUDA device; outputs are written back into `tensors`. */
+/** Runs a kernel on the machine's CUDA device; outputs are written back into `tensors`; ms: the mean of ten timed launches after it. */
 export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>): { ms: number } {
   const launch = prepareLaunch(k, { tensors, scalars });
   const { binary, traps, lowered } = harnessFor(k);
@@ -66,7 +66,11 @@ export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: Readon
       return [t.bytes.length, `${b.tensor}.in`, outs.has(b.tensor) ? `${b.tensor}.out` : '-'] as const;
     });
     const words = argWords(lowered.args, launch.symbols, scalars);
-    writeFileSync(join(work, 'launch'), launchFile(lowered.kernel.name, launch.grid, lowered.threads, buffers, lowered.args, words, 10));
+    // The timed launches zero the outputs stored with `+=` first (inside the timing); the outputs written
+    // back are the first, untimed launch's.
+    const accumulated = new Set(accumulatedTensors(k));
+    const clear = lowered.buffers.flatMap((b, i) => (accumulated.has(b.tensor) ? [i] : []));
+    writeFileSync(join(work, 'launch'), launchFile(lowered.kernel.name, launch.grid, lowered.threads, buffers, lowered.args, words, 10, 0, clear));
     const r = spawnSync(binary, ['launch'], { cwd: work, encoding: 'utf8' });
     if (r.status === 2) throw new CudaUnavailable(`the kernel compiled with nvcc, but this machine has no CUDA device to run it (${r.stderr.trim()})`);
     if (r.status === 3) throw new CudaRunError(traps[Number(r.stdout.trim().split(' ').at(-1)) - 1] ?? r.stdout.trim());

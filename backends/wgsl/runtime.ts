@@ -4,7 +4,7 @@
 //
 // Node's adapter (Dawn, with the SwiftShader fallback) is in node_adapter.ts; nothing here needs Node.
 
-import type { Kernel } from '../../ir/tile_ir.ts';
+import { type Kernel, accumulatedTensors } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
 import { dataImage } from '../../ir/loop_ir.ts';
@@ -237,8 +237,22 @@ export interface WebGpuRunOptions {
   readonly maxWorkgroupsPerDimension?: number;
 }
 
-/** Runs a kernel; outputs are written back into `tensors`. */
-export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, options: WebGpuRunOptions = {}): Promise<void> {
+/** A kernel bound to a launch's tensors: its buffers uploaded once, its dispatches ready to encode. */
+export interface WebGpuLaunch {
+  /** Runs the kernel once and writes its outputs back into the tensors it was bound to; a failed assert throws. */
+  run(): Promise<void>;
+  /**
+   * Milliseconds per launch: `repeats` launches in one submission, from submit to the queue's completion.
+   * Outputs stored with `+=` are zeroed before each launch, inside the timing (so afterwards they hold
+   * one launch's sums from zero).
+   */
+  time(repeats: number): Promise<number>;
+  /** Frees the buffers. */
+  destroy(): void;
+}
+
+/** Binds a kernel to a launch: uploads the tensors and makes the bind groups of its (split) grid. */
+export async function bindWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, options: WebGpuRunOptions = {}): Promise<WebGpuLaunch> {
   const { device, gpuFeatures } = await gpuContext();
   const k = wk.kernel;
   checkLimits(wk.wgsl, k.name, device.limits);
@@ -263,8 +277,9 @@ export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, 
   owned.push(data, err);
   const maxDim = Math.min(device.limits.maxComputeWorkgroupsPerDimension, options.maxWorkgroupsPerDimension ?? Infinity);
   const [gx, gy, gz] = launch.grid;
-  const encoder = device.createCommandEncoder();
   const layout = pipeline.getBindGroupLayout(0);
+  // One dispatch per piece of the grid within the per-dimension limit, each with its block offsets.
+  const dispatches: { group: GPUBindGroup; size: [number, number, number] }[] = [];
   for (let z0 = 0; z0 < gz; z0 += maxDim) {
     for (let y0 = 0; y0 < gy; y0 += maxDim) {
       for (let x0 = 0; x0 < gx; x0 += maxDim) {
@@ -277,38 +292,75 @@ export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, 
             resource: { buffer: b.kind === 'tensor' ? buffers.get(b.name)! : b.kind === 'data' ? data : b.kind === 'args' ? args : err },
           })),
         });
-        const pass = encoder.beginComputePass();
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, group);
-        pass.dispatchWorkgroups(Math.min(maxDim, gx - x0), Math.min(maxDim, gy - y0), Math.min(maxDim, gz - z0));
-        pass.end();
+        dispatches.push({ group, size: [Math.min(maxDim, gx - x0), Math.min(maxDim, gy - y0), Math.min(maxDim, gz - z0)] });
       }
     }
   }
-  const reads: { name: string; buffer: GPUBuffer; bytes: number }[] = [];
-  for (const name of [...outs, 'tb_err']) {
-    const src = name === 'tb_err' ? err : buffers.get(name);
-    if (!src) continue;
-    const read = device.createBuffer({ size: src.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    encoder.copyBufferToBuffer(src, 0, read, 0, src.size);
-    reads.push({ name, buffer: read, bytes: src.size });
-    owned.push(read);
-  }
-  if (gx > 0 && gy > 0 && gz > 0) device.queue.submit([encoder.finish()]);
+  const encodeLaunch = (encoder: GPUCommandEncoder): void => {
+    for (const d of dispatches) {
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, d.group);
+      pass.dispatchWorkgroups(...d.size);
+      pass.end();
+    }
+  };
+  const accumulated = accumulatedTensors(k).flatMap((n) => buffers.get(n) ?? []);
+  return {
+    async run() {
+      const encoder = device.createCommandEncoder();
+      encodeLaunch(encoder);
+      const reads: { name: string; buffer: GPUBuffer }[] = [];
+      for (const name of [...outs, 'tb_err']) {
+        const src = name === 'tb_err' ? err : buffers.get(name);
+        if (!src) continue;
+        const read = device.createBuffer({ size: src.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        encoder.copyBufferToBuffer(src, 0, read, 0, src.size);
+        reads.push({ name, buffer: read });
+      }
+      device.queue.submit([encoder.finish()]);
+      try {
+        let code = 0;
+        for (const r of reads) {
+          await r.buffer.mapAsync(GPUMapMode.READ);
+          const bytes = new Uint8Array(r.buffer.getMappedRange());
+          if (r.name === 'tb_err') code = new Uint32Array(bytes.buffer, bytes.byteOffset, 1)[0]!;
+          else {
+            const t = tensors.get(r.name)!;
+            t.bytes.set(bytes.subarray(0, t.bytes.length));
+          }
+          r.buffer.unmap();
+        }
+        if (code !== 0) throw new WebGpuRunError(wk.traps[code - 1] ?? `trap ${code}`);
+      } finally {
+        for (const r of reads) r.buffer.destroy();
+      }
+    },
+    async time(repeats) {
+      if (!(Number.isInteger(repeats) && repeats >= 1)) throw new RangeError(`time(${repeats}): the launches to time are a positive integer`);
+      const encoder = device.createCommandEncoder();
+      for (let r = 0; r < repeats; r++) {
+        for (const b of accumulated) encoder.clearBuffer(b);
+        encodeLaunch(encoder);
+      }
+      const commands = encoder.finish();
+      const t0 = performance.now();
+      device.queue.submit([commands]);
+      await device.queue.onSubmittedWorkDone();
+      return (performance.now() - t0) / repeats;
+    },
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+  };
+}
+
+/** Runs a kernel; outputs are written back into `tensors`. */
+export async function runWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, options: WebGpuRunOptions = {}): Promise<void> {
+  const launch = await bindWebGpu(wk, tensors, scalars, outputs, options);
   try {
-    let code = 0;
-    for (const r of reads) {
-      await r.buffer.mapAsync(GPUMapMode.READ);
-      const bytes = new Uint8Array(r.buffer.getMappedRange());
-      if (r.name === 'tb_err') code = new Uint32Array(bytes.buffer, bytes.byteOffset, 1)[0]!;
-      else {
-        const t = tensors.get(r.name)!;
-        t.bytes.set(bytes.subarray(0, t.bytes.length));
-      }
-      r.buffer.unmap();
-    }
-    if (code !== 0) throw new WebGpuRunError(wk.traps[code - 1] ?? `trap ${code}`);
+    await launch.run();
   } finally {
-    for (const b of owned) b.destroy();
+    launch.destroy();
   }
 }

@@ -2,13 +2,13 @@
 
 import { decodeAttention, flashAttention } from '../kernels/attention.ts';
 import { type DequantGemmOptions, dequantGemm } from '../kernels/dequant_gemm.ts';
-import { dequantGemmCandidates, tune } from '../tune.ts';
+import { type Config, type TuneOptions, cudaFingerprint, dequantGemmCandidates, gpuDequantGemmCandidates, timeOnCuda, timeOnWebGpu, tune, webGpuFingerprint, withConfig } from '../tune.ts';
 import { type Args, UsageError } from './args.ts';
 
 const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|bf16|f32] [--scale f16|bf16|f32|e8m0]
                     [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--stages N] [--threads T] [--split-k S] [--name NAME]
                     [--target wasm|webgpu|cuda]   (--split-k: S blocks along K add into an f32 C, which must start at zero)
-                    [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on wasm; cached)
+                    [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on the --target; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N] [--target wasm|webgpu|cuda]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]`;
 const KINDS = ['dequant-gemm', 'flash-attention', 'decode-attention'];
@@ -47,23 +47,26 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
     m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), stages: int('stages'), threads: int('threads'), splitK: int('split-k'), name: one('name'),
     target: shapedFor, asyncCopies,
   };
-  if (args.options.has('tune') && options.target === 'gpu') throw new UsageError('--tune times candidates on wasm; it tunes --target wasm tiles only');
   if (!args.options.has('tune')) {
     print(dequantGemm(options).source.trimEnd());
     return 0;
   }
   const [K, N, M] = [int('k'), int('n'), int('m') ?? 1];
   if (K === undefined || N === undefined) throw new UsageError('--tune needs the sizes it tunes for: --k K --n N (and --m M)');
-  const kernel = `dequant-gemm ${weight} ${options.activation ?? 'f16'} ${options.scale ?? ''} g${group} z${options.zeroPoint ?? '-'}`;
-  const r = await tune(
-    {
-      kernel, sizes: { M, K, N }, candidates: dequantGemmCandidates(M, group),
-      source: (c) => dequantGemm({ ...options, blockM: c.BM, blockN: c.BN, blockK: c.BK }).source,
-    },
-    { cache: one('tune-cache') ?? 'tilebit-tune.json' },
-  );
-  const tuned = dequantGemm({ ...options, blockM: r.config.BM, blockN: r.config.BN, blockK: r.config.BK });
-  print(`// Tuned for M=${M}, K=${K}, N=${N}: BM=${r.config.BM}, BN=${r.config.BN}, BK=${r.config.BK}, ${r.ms.toFixed(3)} ms${r.fromCache ? ' (from the cache)' : ''}.`);
-  print(tuned.source.trimEnd());
+  const on = target ?? 'wasm';
+  // Each target times its own candidates: wasm here, WebGPU on this process's adapter, CUDA on this
+  // machine's device (nvcc and a GPU).
+  const kernel = `dequant-gemm ${on === 'wasm' ? '' : `${on} `}${weight} ${options.activation ?? 'f16'} ${options.scale ?? ''} g${group} z${options.zeroPoint ?? '-'}${(options.splitK ?? 1) > 1 ? ' splitk' : ''}`;
+  const sizes = { M, K, N };
+  const candidates = on === 'wasm' ? dequantGemmCandidates(M, group) : gpuDequantGemmCandidates(sizes, options);
+  const tuneOptions: TuneOptions = {
+    cache: one('tune-cache') ?? 'tilebit-tune.json',
+    ...(on === 'webgpu' ? { measure: timeOnWebGpu, fingerprint: await webGpuFingerprint() } : on === 'cuda' ? { measure: timeOnCuda, fingerprint: cudaFingerprint() } : {}),
+  };
+  const r = await tune({ kernel, sizes, candidates, source: (c) => dequantGemm(withConfig(options, c)).source }, tuneOptions);
+  const describe = (c: Config): string => Object.entries(c).map(([k, v]) => `${k}=${v}`).join(', ');
+  print(`// Tuned on ${on} for M=${M}, K=${K}, N=${N}: ${describe(r.config)}, ${r.ms.toFixed(3)} ms${r.fromCache ? ' (from the cache)' : ''}.`);
+  for (const s of r.skipped) print(`// Not timed: ${describe(s.config)}: ${s.reason}`);
+  print(dequantGemm(withConfig(options, r.config)).source.trimEnd());
   return 0;
 }

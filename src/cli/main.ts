@@ -19,9 +19,10 @@ import { dtypeCommand } from './dtype.ts';
 import { genCommand } from './gen.ts';
 import { quantizeCommand } from './quantize.ts';
 import { checkCommand, compileCommand, runCommand } from './run.ts';
+import { TuneError } from '../tune.ts';
 
 /** Errors about the user's input or program: one line and exit status 1, never a stack trace. */
-const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError, WebGpuUnavailable, WebGpuRunError, WebGpuLimitError, LayoutError, CudaEmitError, CudaUnavailable, CudaRunError];
+const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError, WebGpuUnavailable, WebGpuRunError, WebGpuLimitError, LayoutError, CudaEmitError, CudaUnavailable, CudaRunError, TuneError];
 
 const USAGE = `usage: tilebit <command> ...
 
