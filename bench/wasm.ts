@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import binaryen from 'binaryen';
+import { compileKernel } from '../backends/wasm/engine.ts';
 import { compileWasm } from '../backends/wasm/runtime.ts';
 import { bindLaunch, closeWorkers } from '../backends/wasm/workers.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
@@ -60,7 +61,7 @@ async function wasmReadBandwidth(): Promise<number> {
   m.addFunctionExport('sum', 'sum');
   binaryen.setOptimizeLevel(2);
   m.optimize();
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(m.emitBinary() as BufferSource));
+  const instance = new WebAssembly.Instance(compileKernel(m.emitBinary()));
   const sum = instance.exports.sum as (p: number, end: number) => number;
   const bytes = 64 * 1024 * 1024;
   const ms = await median(() => sum(0, bytes));

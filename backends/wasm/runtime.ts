@@ -2,7 +2,7 @@
 // words, one scratch region per worker and every tensor; the grid's blocks run on the calling thread or
 // are split among workers (workers.ts).
 
-import './engine.ts';
+import { compileKernel } from './engine.ts';
 import { evalSym } from '../../ir/sym.ts';
 import type { Kernel } from '../../ir/tile_ir.ts';
 import type { LModule } from '../../ir/loop_ir.ts';
@@ -41,7 +41,7 @@ export function compileWasm(k: Kernel, options: CompileOptions = {}): WasmKernel
   const features = { relaxedSimd: options.relaxedSimd ?? detectFeatures().relaxedSimd };
   const lowering = lowerForCpu(k, { rules: wasmRules(features), vectorize: options.vectorize, after: options.after });
   const binary = emitWasm(lowering.module, { ...options, ...features });
-  return { kernel: k, lowering, module: new WebAssembly.Module(binary.bytes as BufferSource), bytes: binary.bytes, text: binary.text };
+  return { kernel: k, lowering, module: compileKernel(binary.bytes), bytes: binary.bytes, text: binary.text };
 }
 
 /** Host math, computed as ir/arith.ts computes it for the VM (then rounded to f32 by the module). */
