@@ -82,7 +82,7 @@ interface WgslCase {
 const manifest: { case: string; kernel: string; grid: readonly number[]; outputs: { name: string; dtype: string; got: string; want: string }[]; wgsl: WgslCase | null }[] = [];
 for (const c of gpuCases) {
   const set = new Map(Object.entries(c.set ?? {}).map(([n, v]) => [n, String(v)]));
-  const k0 = compile(c.source, { set });
+  const k0 = compile(c.source, { set, kernel: c.kernel });
   const k = { ...k0, name: `k_${c.name}` };
   const values = new Map([...set].filter(([n]) => !(n in k.template)).map(([n, v]) => [n, Number(v)]));
   const outputs = new Set(outputTensors(k));

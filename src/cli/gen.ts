@@ -10,7 +10,8 @@ const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|b
                     [--target wasm|webgpu|cuda]   (--split-k: S blocks along K add into an f32 C, which must start at zero)
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on the --target; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N] [--target wasm|webgpu|cuda]
-       tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]`;
+       tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]
+                    [--split-kv P]   (P chunks of the cache: two kernels, NAME_partial then NAME_combine)`;
 const KINDS = ['dequant-gemm', 'flash-attention', 'decode-attention'];
 
 export async function genCommand(args: Args, print: (l: string) => void): Promise<number> {
@@ -35,7 +36,7 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
     if (scales !== undefined && scales !== 'token' && scales !== 'channel') throw new UsageError(`--scales ${scales}: token or channel`);
     const g = kind === 'flash-attention'
       ? flashAttention({ headDim, causal: args.options.has('causal'), dtype: one('dtype'), blockQ: int('bq'), blockKV: int('bkv'), target: shapedFor, asyncCopies, name: one('name') })
-      : decodeAttention({ headDim, cache: one('cache') ?? 'f16', scales, dtype: one('dtype'), blockKV: int('bkv'), name: one('name') });
+      : decodeAttention({ headDim, cache: one('cache') ?? 'f16', scales, dtype: one('dtype'), blockKV: int('bkv'), splitKV: int('split-kv'), name: one('name') });
     print(g.source.trimEnd());
     return 0;
   }

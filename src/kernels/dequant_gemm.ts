@@ -63,6 +63,11 @@ export interface Generated {
   readonly source: string;
   /** The kernel's parameters in order, for callers that bind tensors by name. */
   readonly params: readonly string[];
+  /**
+   * When the source holds several kernels: their names, in the order they run (the tensors of `params`
+   * pass between them). Absent for a source of one kernel, named `name`.
+   */
+  readonly kernels?: readonly string[];
 }
 
 export function dequantGemm(o: DequantGemmOptions): Generated {

@@ -21,7 +21,7 @@ import { gpuCases } from '../support/gpu_cases.ts';
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
 
-const sources: { name: string; source: string; set?: Record<string, string | number> }[] = [
+const sources: { name: string; source: string; kernel?: string; set?: Record<string, string | number> }[] = [
   ...['vector_add', 'softmax', 'matmul', 'dequant_gemm', 'flash_attention'].map((name) => ({ name: `example_${name}`, source: example(name) })),
   { name: 'flash_attention_d128', source: example('flash_attention'), set: { D: '128', CAUSAL: '0' } },
   ...gpuCases,
@@ -33,8 +33,8 @@ const sources: { name: string; source: string; set?: Record<string, string | num
 
 /** Lowers every source for CUDA (the Loop IR verified after each pass); kernel names made unique. */
 function lowerAll() {
-  return sources.map(({ name, source, set }) => {
-    const k = compile(source, { set: new Map(Object.entries(set ?? {}).map(([n, v]) => [n, String(v)])) });
+  return sources.map(({ name, source, kernel, set }) => {
+    const k = compile(source, { kernel, set: new Map(Object.entries(set ?? {}).map(([n, v]) => [n, String(v)])) });
     const lowered = lowerForCuda({ ...k, name: `k_${name}` }, (_, m) => verifyModule(m));
     return { name, k, lowered };
   });

@@ -117,6 +117,9 @@ describe('tilebit gen', () => {
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal', '--target', 'cuda')).out).toMatch(/copy_async sk\[0, 0 :\+ BKV, 0 :\+ 64\] <- k/);
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal', '--target', 'webgpu')).out).not.toMatch(/copy_async/);
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal')).out).not.toMatch(/copy_async/);
+    const splitKV = (await cli('gen', 'decode-attention', '--head-dim', '64', '--cache', 'u4', '--split-kv', '4')).out;
+    expect(splitKV.match(/^kernel \w+/gm)).toEqual(['kernel decode_attention_u4_d64_token_partial', 'kernel decode_attention_u4_d64_token_combine']);
+    expect(splitKV).toMatch(/grid\(H, 4\)/);
     expect((await cli('gen', ...argv, '--target', 'tpu')).err).toMatch(/--target tpu: the tiles are shaped for wasm, webgpu or cuda/);
   });
 });

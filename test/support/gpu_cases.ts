@@ -3,12 +3,14 @@
 // over weight types. Shared by the WebGPU tests, the CUDA compile tests and scripts/gpu-bundle.ts.
 
 import { readFileSync } from 'node:fs';
-import { flashAttention } from '../../src/kernels/attention.ts';
+import { decodeAttention, flashAttention } from '../../src/kernels/attention.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 
 export interface GpuCase {
   readonly name: string;
   readonly source: string;
+  /** Which kernel of a source with several (default: its only one). */
+  readonly kernel?: string;
   /** Template arguments, sizes and scalars, as `--set` takes them. */
   readonly set?: Record<string, string | number>;
   readonly seed?: number;
@@ -74,6 +76,12 @@ export const gpuCases: readonly GpuCase[] = [
   { name: 'flash_attention', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 0, H: 2, S: 37, scale: 0.25 } },
   { name: 'flash_attention_mma', source: example('flash_attention'), set: { D: 16, BQ: 16, BKV: 16, CAUSAL: 1, H: 1, S: 21, scale: 0.25 }, mma: true },
   // The generator's GPU form: K and V tiles staged in shared memory (two stages), a tail tile, GQA.
+  // Decode attention split over a u4 cache (flash-decoding): both kernels, on random inputs (the chain
+  // is checked against float64 attention on the VM and wasm in test/kernels/attention.test.ts).
+  ...(() => {
+    const g = decodeAttention({ headDim: 64, cache: 'u4', scales: 'token', splitKV: 3, blockKV: 16 });
+    return g.kernels!.map((kernel, i) => ({ name: `decode_split_${['partial', 'combine'][i]}`, source: g.source, kernel, set: { H: 2, HKV: 1, S: 77, scale: 0.125 } }));
+  })(),
   { name: 'flash_attention_staged_mma', source: flashAttention({ headDim: 64, causal: true, target: 'gpu' }).source, set: { BQ: 16, BKV: 16, H: 2, HKV: 1, S: 37, SK: 37, scale: 0.125 }, mma: true },
   {
     // bf16 MMAs with an addend, three atom rows in one warp (K = 29: the chunk's tail is zeros; M and N

@@ -12,7 +12,7 @@ import type { GpuCase } from './gpu_cases.ts';
 
 const c = JSON.parse(process.argv[2]!) as GpuCase;
 const set = new Map(Object.entries(c.set ?? {}).map(([a, b]) => [a, String(b)]));
-const k = compile(c.source, { set });
+const k = compile(c.source, { set, kernel: c.kernel });
 const values = new Map([...set].filter(([n]) => !(n in k.template)).map(([n, v]) => [n, Number(v)]));
 const outputs = new Set(outputTensors(k));
 const inputs = prepareTensors(k, { values, seed: c.seed ?? 5 }, outputs);
