@@ -49,6 +49,14 @@ export interface Instance {
   readonly wgslSource?: string;
   /** Template parameters, as [name, value] pairs (they travel to worker threads). */
   readonly set: readonly (readonly [string, string])[];
+  /** Which kernel of the source, when it holds several (a kernel sequence's). */
+  readonly kernel?: string;
+}
+
+/** Kernels of the library that run one after the other as one operation (the bindings' NAME runs them all). */
+export interface Sequence {
+  readonly name: string;
+  readonly kernels: readonly string[];
 }
 
 export const BUILD_TARGETS = ['wasm', 'cuda', 'wgsl'] as const;
@@ -73,7 +81,7 @@ export interface Artifact {
 export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestKernel } {
   const i = job.instance;
   try {
-    const k = compile(i.source, { set: new Map(i.set), file: `${i.name}.tile` });
+    const k = compile(i.source, { set: new Map(i.set), file: `${i.name}.tile`, kernel: i.kernel });
     const files: Artifact[] = [];
     let entry: ManifestKernel = {
       name: i.name, targets: job.targets, hash: job.hash,
@@ -87,7 +95,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
       entry = { ...entry, ...wasmEntry(i, wk.lowering, job.relaxedSimd) };
     }
     if (job.targets.includes('cuda') || job.targets.includes('wgsl')) {
-      const kg = i.gpuSource ? compile(i.gpuSource, { set: new Map(i.set), file: `${i.name}.gpu.tile` }) : k;
+      const kg = i.gpuSource ? compile(i.gpuSource, { set: new Map(i.set), file: `${i.name}.gpu.tile`, kernel: i.kernel }) : k;
       const signature = (x: typeof k): string => JSON.stringify(x.params);
       if (signature(kg) !== signature(k)) throw new Error('its GPU form takes other parameters than its wasm form');
       if (job.targets.includes('cuda')) {
@@ -102,7 +110,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
         };
       }
       if (job.targets.includes('wgsl')) {
-        const kw = i.wgslSource ? compile(i.wgslSource, { set: new Map(i.set), file: `${i.name}.wgsl.tile` }) : kg;
+        const kw = i.wgslSource ? compile(i.wgslSource, { set: new Map(i.set), file: `${i.name}.wgsl.tile`, kernel: i.kernel }) : kg;
         if (signature(kw) !== signature(k)) throw new Error('its WebGPU form takes other parameters than its wasm form');
         const wl = lowerForGpu(kw, undefined, { subgroupMinSize: job.wgslSubgroups, dot4x8: false, mma: null });
         const w = emitWgsl(wl);
@@ -183,37 +191,44 @@ function expand(d: Declaration): { name: string; options: Options }[] {
   return combos.map((c) => ({ name: d.name.replace(/\{(\w+)\}/g, (_, k: string) => String(c[k])), options: { ...(d.options ?? {}), ...c } }));
 }
 
-function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): Instance[] {
+function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): { instances: Instance[]; sequences: Sequence[] } {
   if (!Array.isArray(lib.kernels) || lib.kernels.length === 0) throw new BuildError('lib.json declares no kernels: give "kernels": [{ "name": ..., "generator" or "source": ... }]');
   const out: Instance[] = [];
+  const sequences: Sequence[] = [];
   for (const d of lib.kernels) {
     for (const { name, options } of expand(d)) {
       if (!/^[A-Za-z_]\w*$/.test(name)) throw new BuildError(`kernel instance name '${name}' is not an identifier`);
       let source: string;
       let gpuSource: string | undefined;
       let wgslSource: string | undefined;
+      let kernels: readonly string[] | undefined;
       try {
         if (d.source) source = readFileSync(resolve(base, d.source), 'utf8');
         // Generated kernels: a form per target (wasm, CUDA, WebGPU) unless the options fix the target.
         else if (d.generator === 'dequant-gemm') ({ source, gpuSource, wgslSource } = forms(dequantGemm, { ...(options as unknown as DequantGemmOptions), name }));
         else if (d.generator === 'flash-attention') ({ source, gpuSource, wgslSource } = forms(flashAttention, { ...(options as unknown as FlashAttentionOptions), name }));
-        else if (d.generator === 'decode-attention') source = decodeAttention({ ...(options as unknown as DecodeAttentionOptions), name }).source;
+        else if (d.generator === 'decode-attention') ({ source, kernels } = decodeAttention({ ...(options as unknown as DecodeAttentionOptions), name }));
         else throw new Error('give "source" (a .tile file) or "generator" (dequant-gemm, flash-attention, decode-attention)');
       } catch (e) {
         throw new BuildError(`kernel '${name}' failed to build: ${(e as Error).message}`);
       }
       const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
-      out.push({ name, source, ...(gpuSource ? { gpuSource } : {}), ...(wgslSource && wgslSource !== gpuSource ? { wgslSource } : {}), set });
+      const shapes = { ...(gpuSource ? { gpuSource } : {}), ...(wgslSource && wgslSource !== gpuSource ? { wgslSource } : {}) };
+      // A sequence of kernels (split decode attention): an instance per kernel, run in order as `name`.
+      if (kernels) {
+        for (const kernel of kernels) out.push({ name: kernel, source, ...shapes, set, kernel });
+        sequences.push({ name, kernels });
+      } else out.push({ name, source, ...shapes, set });
     }
   }
-  const names = out.map((i) => i.name);
+  const names = [...out.map((i) => i.name), ...sequences.map((s) => s.name)];
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new BuildError(`two kernel instances are named '${dup}'`);
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  return { instances: out.sort((a, b) => a.name.localeCompare(b.name)), sequences: sequences.sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
 const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[], wgslSubgroups: number | null): string =>
-  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, gpuSource: i.gpuSource ?? null, wgslSource: i.wgslSource ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
+  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, kernel: i.kernel ?? null, gpuSource: i.gpuSource ?? null, wgslSource: i.wgslSource ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
 
 /** Compiles jobs on worker threads, `count` at a time; calls `done` as each finishes. */
 async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { files: Artifact[]; entry: ManifestKernel }) => void): Promise<void> {
@@ -265,7 +280,7 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
   } catch (e) {
     throw new BuildError(`cannot read ${libFile}: ${(e as Error).message}`);
   }
-  const instances = instancesOf(lib, dirname(resolve(libFile)));
+  const { instances, sequences } = instancesOf(lib, dirname(resolve(libFile)));
   const relaxedSimd = options.relaxedSimd ?? false;
   const wgslSubgroups = options.wgslSubgroups ?? null;
   if (wgslSubgroups !== null && !(Number.isInteger(wgslSubgroups) && wgslSubgroups >= 2 && (wgslSubgroups & (wgslSubgroups - 1)) === 0)) {
@@ -306,14 +321,16 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
     else for (const job of jobs) finish(job.instance.name, compileInstance(job));
     kernels.sort((a, b) => a.name.localeCompare(b.name));
     built.sort();
-    const manifest = { library: lib.name ?? 'kernels', builder: `tilebit/${VERSION}`, kernels };
+    const manifest = { library: lib.name ?? 'kernels', builder: `tilebit/${VERSION}`, kernels, ...(sequences.length ? { sequences } : {}) };
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     const exports = [
       ...kernels.filter((k) => k.file).map((k) => `export const ${k.name} = (tensors, scalars, options) => launch('${k.name}', tensors, scalars, options);`),
       ...kernels.filter((k) => k.wgsl).map((k) => `export const ${k.name}_webgpu = (tensors, scalars, options) => launchWebGpu('${k.name}', tensors, scalars, options);`),
+      ...sequences.filter((q) => kernels.find((k) => k.name === q.kernels[0])!.file).map((q) => `export const ${q.name} = (tensors, scalars, options) => launchSequenceWasm('${q.name}', tensors, scalars, options);`),
+      ...sequences.filter((q) => kernels.find((k) => k.name === q.kernels[0])!.wgsl).map((q) => `export const ${q.name}_webgpu = (tensors, scalars, options) => launchSequenceWebGpu('${q.name}', tensors, scalars, options);`),
     ];
     writeFileSync(join(staging, 'index.js'), `${BINDINGS_RUNTIME}\n${exports.join('\n')}\n`);
-    writeFileSync(join(staging, 'index.d.ts'), bindingsDts(kernels));
+    writeFileSync(join(staging, 'index.d.ts'), bindingsDts(kernels, sequences));
     // The worker that runs blocks for launches with options.workers > 1 (plain JavaScript, no imports).
     if (kernels.some((k) => k.file)) writeFileSync(join(staging, 'worker.js'), readFileSync(new URL('../backends/wasm/worker.js', import.meta.url)));
     // The bindings are an ES module: say so, for Node.js and bundlers.
@@ -337,21 +354,31 @@ const TS_ARRAYS: Readonly<Record<string, string>> = { f32: 'Float32Array', i32: 
 /** The files of a manifest entry, relative to the output folder. */
 const artifactsOf = (k: ManifestKernel): string[] => [k.file, k.cuda?.file, k.cuda?.header, k.wgsl?.file, k.wgsl?.data].filter((f): f is string => f !== undefined);
 
-function bindingsDts(kernels: readonly ManifestKernel[]): string {
+function bindingsDts(kernels: readonly ManifestKernel[], sequences: readonly Sequence[]): string {
   const lines = [BINDINGS_DTS];
-  for (const k of kernels) {
-    const tensors = k.params.filter((p) => p.kind === 'tensor').map((p) => `${p.name}: TensorArg<${TS_ARRAYS[p.dtype] ?? 'Uint8Array'}>`);
-    const scalars = k.params.filter((p) => p.kind === 'scalar').map((p) => `${p.name}: number`);
-    const outs = k.outputs.map((o) => `${o}: Uint8Array`).join('; ');
+  type Param = ManifestKernel['params'][number];
+  const declare = (name: string, about: string, params: readonly Param[], optional: ReadonlySet<string>, outputs: readonly string[], wasm: boolean, webgpu: boolean): void => {
+    const tensors = params.filter((p) => p.kind === 'tensor').map((p) => `${p.name}${optional.has(p.name) ? '?' : ''}: TensorArg<${TS_ARRAYS[p.dtype] ?? 'Uint8Array'}>`);
+    const scalars = params.filter((p) => p.kind === 'scalar').map((p) => `${p.name}: number`);
+    const outs = outputs.map((o) => `${o}: Uint8Array`).join('; ');
     const args = `tensors: { ${tensors.join('; ')} }${scalars.length ? `, scalars: { ${scalars.join('; ')} }` : ''}`;
-    if (k.file) {
-      lines.push(`/** ${k.name} on wasm: tensors as bit streams (see TensorArg); returns the outputs' bit streams. */`);
-      lines.push(`export function ${k.name}(${args}${scalars.length ? '' : ', scalars?: Record<string, never>'}, options?: WasmOptions): Promise<{ ${outs} }>;`);
+    if (wasm) {
+      lines.push(`/** ${name} on wasm${about}: tensors as bit streams (see TensorArg); returns the outputs' bit streams. */`);
+      lines.push(`export function ${name}(${args}${scalars.length ? '' : ', scalars?: Record<string, never>'}, options?: WasmOptions): Promise<{ ${outs} }>;`);
     }
-    if (k.wgsl) {
-      lines.push(`/** ${k.name} on WebGPU (options.device, or the first adapter's). */`);
-      lines.push(`export function ${k.name}_webgpu(${args}${scalars.length ? '' : ', scalars?: Record<string, never>'}, options?: { device?: unknown }): Promise<{ ${outs} }>;`);
+    if (webgpu) {
+      lines.push(`/** ${name} on WebGPU${about} (options.device, or the first adapter's). */`);
+      lines.push(`export function ${name}_webgpu(${args}${scalars.length ? '' : ', scalars?: Record<string, never>'}, options?: { device?: unknown }): Promise<{ ${outs} }>;`);
     }
+  };
+  for (const k of kernels) declare(k.name, '', k.params, new Set(), k.outputs, !!k.file, !!k.wgsl);
+  for (const q of sequences) {
+    const ks = q.kernels.map((n) => kernels.find((k) => k.name === n)!);
+    const params = [...new Map(ks.flatMap((k) => k.params).map((p) => [p.name, p])).values()];
+    // Workspaces: written by one kernel of the sequence before another reads them; made when not given.
+    const written = new Set(ks.slice(0, -1).flatMap((k) => k.outputs));
+    const outputs = [...new Set(ks.flatMap((k) => k.outputs))].filter((o) => !written.has(o));
+    declare(q.name, ` (the kernels ${q.kernels.join(', ')}, in turn; workspaces ${[...written].join(', ')} are made when not given)`, params, written, outputs, !!ks[0]!.file, !!ks[0]!.wgsl);
   }
   return lines.join('\n') + '\n';
 }

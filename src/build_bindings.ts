@@ -194,6 +194,47 @@ export async function bindLaunch(name, tensors, scalars = {}, options = {}) {
   };
 }
 
+/**
+ * Runs a kernel sequence of the library (manifest.sequences: kernels that run one after the other, such
+ * as split decode attention's partial and combine kernels) with \`launchOne\` (launch or launchWebGpu).
+ * Each kernel gets the tensors the caller gave and those earlier kernels wrote; a tensor that neither
+ * gave (a workspace) is made, zeroed, with the shape its parameter has under the sizes bound so far.
+ * Returns the outputs of the tensors the caller gave.
+ */
+async function launchSequence(name, tensors, scalars, options, launchOne) {
+  const seq = (manifest.sequences ?? []).find((x) => x.name === name);
+  if (!seq) throw new Error('no kernel sequence named ' + name);
+  const all = { ...tensors };
+  const out = {};
+  for (const kn of seq.kernels) {
+    const k = manifest.kernels.find((x) => x.name === kn);
+    const symbols = new Map();
+    for (const p of k.params) {
+      if (p.kind === 'tensor' && all[p.name] && all[p.name].shape.length === p.shape.length) p.shape.forEach((d, i) => { if (d.kind === 'symbol' && !symbols.has(d.name)) symbols.set(d.name, all[p.name].shape[i]); });
+    }
+    const own = {};
+    for (const p of k.params) {
+      if (p.kind === 'scalar') { if (p.name in scalars) own[p.name] = scalars[p.name]; continue; }
+      if (!all[p.name]) {
+        const shape = p.shape.map((d) => evalSym(d, { symbols, params: new Map(Object.entries(scalars)) }));
+        all[p.name] = { data: new Uint8Array(Math.ceil((shape.reduce((a, b) => a * b, 1) * bitsOf(p.dtype)) / 8)), shape };
+      }
+    }
+    const got = await launchOne(kn, all, own, options);
+    for (const [o, bytes] of Object.entries(got)) {
+      all[o] = { data: bytes, shape: all[o].shape };
+      if (o in tensors) out[o] = bytes;
+    }
+  }
+  return out;
+}
+
+/** Runs a kernel sequence on wasm (see launchSequence); options as for launch. */
+export const launchSequenceWasm = (name, tensors, scalars = {}, options = {}) => launchSequence(name, tensors, scalars, options, launch);
+
+/** Runs a kernel sequence on WebGPU (see launchSequence); options as for launchWebGpu. */
+export const launchSequenceWebGpu = (name, tensors, scalars = {}, options = {}) => launchSequence(name, tensors, scalars, options, launchWebGpu);
+
 let defaultDevice = null;
 // Held for as long as the device is used: Dawn (Node.js) tears its instance down when the GPU object is
 // garbage collected, under a device still in use.
@@ -326,6 +367,10 @@ export interface WasmOptions {
 /** One worker per core. */
 export function availableWorkers(): Promise<number>;
 export function launch(name: string, tensors: Record<string, TensorArg>, scalars?: Record<string, number>, options?: WasmOptions): Promise<Record<string, Uint8Array>>;
+/** Runs a kernel sequence (manifest.sequences) on wasm: workspaces the caller does not give are made; returns the given tensors' outputs. */
+export function launchSequenceWasm(name: string, tensors: Record<string, TensorArg>, scalars?: Record<string, number>, options?: WasmOptions): Promise<Record<string, Uint8Array>>;
+/** Runs a kernel sequence on WebGPU, as launchSequenceWasm. */
+export function launchSequenceWebGpu(name: string, tensors: Record<string, TensorArg>, scalars?: Record<string, number>, options?: { device?: unknown }): Promise<Record<string, Uint8Array>>;
 /** A kernel bound to one memory (bindLaunch): write inputs into views, run(), read outputs. */
 export interface BoundLaunch {
   readonly views: Record<string, Uint8Array>;

@@ -104,11 +104,13 @@ describe('tilebit build', () => {
       { name: 'add', source: resolve('examples/vector_add.tile'), set: { BLOCK: 256 } },
       { name: 'rows', source: resolve('examples/softmax.tile'), set: { BN: 256 } },
       { name: 'gemv', generator: 'dequant-gemm', options: { weight: 'u4', groupSize: 32, activation: 'f32', m: 1 } },
+      { name: 'decode', generator: 'decode-attention', options: { headDim: 64, cache: 'u4', dtype: 'f32', blockKV: 16 } },
+      { name: 'decode_split', generator: 'decode-attention', options: { headDim: 64, cache: 'u4', dtype: 'f32', blockKV: 16, splitKV: 3 } },
     ] }));
     // The WGSL may use subgroups of 4 or more invocations (SwiftShader's size); the manifest says which kernels do.
     await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'wgsl'], wgslSubgroups: 4 });
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
-    const features = Object.fromEntries(manifest.kernels.map((k: { name: string; wgsl: { features: unknown } }) => [k.name, k.wgsl.features]));
+    const features = Object.fromEntries(manifest.kernels.filter((k: { name: string }) => !k.name.startsWith('decode')).map((k: { name: string; wgsl: { features: unknown } }) => [k.name, k.wgsl.features]));
     expect(features).toEqual({
       add: { shaderF16: false, dot4x8: false, subgroups: false },
       rows: { shaderF16: false, dot4x8: false, subgroups: true, subgroupMinSize: 4 },
@@ -127,6 +129,7 @@ describe('tilebit build', () => {
     const { gemvErrors } = runChild<{ gemvErrors: number[] }>(child, [out, 'gemv']);
     expect(gemvErrors).toHaveLength(2);
     for (const e of gemvErrors) expect(e).toBeLessThan(1e-5);
+    expect(runChild<{ decodeError: number }>(child, [out, 'decode']).decodeError).toBeLessThan(1e-5);
     await expect(build(join(work, 'lib.json'), { out, workers: 1, targets: ['wgsl'], wgslSubgroups: 3 })).rejects.toThrow('--wgsl-subgroups 3: the smallest subgroup size must be a power of two, at least 2');
   }, 300_000);
 
@@ -165,5 +168,40 @@ describe('tilebit build', () => {
     expect(bound.outputs.c.slice()).toEqual((await bindings.gemv_u4({ ...big, a: { data: a2, shape: [1, K] } })).c);
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [1000] }, out: { data: x, shape: [1000] } }, {}, { workers: 0 })).rejects.toThrow('add: options.workers must be a positive integer; got 0');
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [999] }, out: { data: x, shape: [1000] } })).rejects.toThrow("add: tensor y has shape [999]; it needs [1000]");
+  });
+
+  it('builds split decode attention as a kernel sequence that the bindings run as one call', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    const out = join(work, 'lib');
+    const libFile = join(work, 'lib.json');
+    const options = { headDim: 64, cache: 'u4', scales: 'token', dtype: 'f32', blockKV: 16 };
+    writeFileSync(libFile, JSON.stringify({ name: 'dec', kernels: [
+      { name: 'decode', generator: 'decode-attention', options },
+      { name: 'decode_split', generator: 'decode-attention', options: { ...options, splitKV: 4 } },
+    ] }));
+    const report = await build(libFile, { out, workers: 1 });
+    expect(report.built).toEqual(['decode', 'decode_split_combine', 'decode_split_partial']);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.sequences).toEqual([{ name: 'decode_split', kernels: ['decode_split_partial', 'decode_split_combine'] }]);
+    expect(readFileSync(join(out, 'index.d.ts'), 'utf8')).toContain('export function decode_split(tensors: { q: TensorArg<Float32Array>; k: TensorArg<Uint8Array>; v: TensorArg<Uint8Array>; ks: TensorArg<Float32Array>; vs: TensorArg<Float32Array>; pm?: TensorArg<Float32Array>; pl?: TensorArg<Float32Array>; po?: TensorArg<Float32Array>; o: TensorArg<Float32Array> }, scalars: { scale: number }, options?: WasmOptions): Promise<{ o: Uint8Array }>;');
+    const bindings = await import(pathToFileURL(join(out, 'index.js')).href);
+    const [H, S, D] = [3, 100, 64];
+    const codes = (): Uint8Array => Uint8Array.from({ length: (H * S * D) / 2 }, (_, i) => (i * 37 + 11) % 256);
+    const tensors = {
+      q: { data: Float32Array.from({ length: H * D }, (_, i) => Math.sin(i)), shape: [H, D] },
+      k: { data: codes(), shape: [H, S, D] }, v: { data: codes().reverse(), shape: [H, S, D] },
+      ks: { data: Float32Array.from({ length: H * S }, (_, i) => 0.05 + (i % 7) / 50), shape: [H, S] },
+      vs: { data: Float32Array.from({ length: H * S }, (_, i) => 0.05 + (i % 5) / 40), shape: [H, S] },
+      o: { data: new Float32Array(H * D), shape: [H, D] },
+    };
+    const whole = new Float32Array((await bindings.decode(tensors, { scale: 0.125 })).o.buffer);
+    const split = await bindings.decode_split(tensors, { scale: 0.125 }, { workers: 2 });
+    // Only the caller's tensors come back: the workspaces were made and dropped.
+    expect(Object.keys(split)).toEqual(['o']);
+    const got = new Float32Array(split.o.buffer);
+    const scale = Math.max(...Array.from(whole, Math.abs));
+    got.forEach((v, i) => expect(Math.abs(v - whole[i]!)).toBeLessThanOrEqual(1e-5 * scale));
+    // Four chunks (32, 32, 32 and 4 tokens), and outputs that are not all alike.
+    expect(new Set(Array.from(whole)).size).toBeGreaterThan(20);
   });
 });

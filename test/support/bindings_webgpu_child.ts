@@ -2,7 +2,7 @@
 // prints `RESULT <json>` with the outputs' agreement. Started by test/build.test.ts, one kernel per
 // child (CPU Vulkan drivers crash more often the more work one process gives them; see retry_child.ts).
 //
-// Usage: node --import ./src/register.mjs test/support/bindings_webgpu_child.ts OUT_DIR add|rows|gemv
+// Usage: node --import ./src/register.mjs test/support/bindings_webgpu_child.ts OUT_DIR add|rows|gemv|decode
 
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -71,6 +71,23 @@ async function gemv(): Promise<object> {
   return { gemvErrors: [errorOf((await b.gemv(args)).c as Uint8Array), errorOf((await b.gemv_webgpu(args, {}, { device })).c as Uint8Array)] };
 }
 
-const runs: Record<string, () => Promise<object>> = { add, rows, gemv };
+/** Split decode attention (a kernel sequence: partial, then combine) on WebGPU against the unsplit kernel on wasm. */
+async function decode(): Promise<object> {
+  const [H, S, D] = [2, 70, 64];
+  const codes = (): Uint8Array => Uint8Array.from({ length: (H * S * D) / 2 }, (_, i) => (i * 37 + 11) % 256);
+  const args = {
+    q: { data: Float32Array.from({ length: H * D }, (_, i) => Math.sin(i)), shape: [H, D] },
+    k: { data: codes(), shape: [H, S, D] }, v: { data: codes().reverse(), shape: [H, S, D] },
+    ks: { data: Float32Array.from({ length: H * S }, (_, i) => 0.05 + (i % 7) / 50), shape: [H, S] },
+    vs: { data: Float32Array.from({ length: H * S }, (_, i) => 0.05 + (i % 5) / 40), shape: [H, S] },
+    o: { data: new Float32Array(H * D), shape: [H, D] },
+  };
+  const whole = new Float32Array(((await b.decode(args, { scale: 0.125 })).o as Uint8Array).slice().buffer);
+  const split = new Float32Array(((await b.decode_split_webgpu(args, { scale: 0.125 }, { device })).o as Uint8Array).slice().buffer);
+  const scale = whole.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  return { decodeError: split.reduce((m, v, i) => Math.max(m, Math.abs(v - whole[i]!)), 0) / scale };
+}
+
+const runs: Record<string, () => Promise<object>> = { add, rows, gemv, decode };
 process.stdout.write(`RESULT ${JSON.stringify(await runs[which]!())}\n`);
 process.exit(0);
