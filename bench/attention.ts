@@ -32,6 +32,20 @@ async function tilebit(name: string, source: string, values: Record<string, numb
   rows.push({ case: name, impl: 'tilebit wasm', threads: workers, ms: await median(() => launch.run()), flops });
 }
 
+/**
+ * A kernel sequence (split decode attention: partial, then combine), each kernel bound to its own
+ * memory; the time is both runs (the workspaces the combine reads, H x P x (D + 2) floats, are not
+ * copied between them: the combine reads its own bound copy).
+ */
+async function tilebitSequence(name: string, source: string, kernels: readonly string[], values: Record<string, number>, workers: number, flops: number): Promise<void> {
+  const v = new Map(Object.entries(values));
+  const launches = kernels.map((kernel) => {
+    const k = compile(source, { kernel });
+    return bindLaunch(compileWasm(k), prepareTensors(k, { values: v }, new Set(outputTensors(k))), v, workers);
+  });
+  rows.push({ case: name, impl: `tilebit wasm (${kernels.length} kernels)`, threads: workers, ms: await median(async () => { for (const l of launches) await l.run(); }), flops });
+}
+
 /** softmax(scale * Q K^T + mask) V for Q [H, S, D], K and V [H, T, D], as an ONNX graph. */
 function attentionGraph(H: number, S: number, T: number, D: number, causal: boolean): Uint8Array {
   const mask = new Float32Array(S * T);
@@ -83,6 +97,14 @@ async function main(): Promise<void> {
   await ort(ortWeb, `${decode} (peers: f32 cache)`, 'onnxruntime-web (MatMul, Softmax, MatMul)', 1, dgraph, { Q: [H, 1, D], K: [H, T, D] }, false, decodeFlops);
   for (const t of threads) await ort(ortNode, `${decode} (peers: f32 cache)`, 'onnxruntime-node (MatMul, Softmax, MatMul)', t, dgraph, { Q: [H, 1, D], K: [H, T, D] }, true, decodeFlops);
 
+  // Decode with a single query head over a long u4 cache: one block unsplit, so one thread works;
+  // split over the cache in 8 chunks (flash-decoding), the chunks spread over the threads.
+  const [H1, T1] = [1, 32768];
+  const long = `decode H=${H1} cache ${T1} D=${D} (tilebit: u4 cache)`;
+  const longFlops = 2 * 2 * H1 * T1 * D;
+  for (const t of threads) await tilebit(long, decodeAttention({ headDim: D, cache: 'u4', scales: 'token', dtype: 'f32' }).source, { H: H1, HKV: H1, S: T1, scale: 0.125 }, t, longFlops);
+  const split = decodeAttention({ headDim: D, cache: 'u4', scales: 'token', dtype: 'f32', splitKV: 8 });
+  for (const t of threads) await tilebitSequence(`${long}, split in 8`, split.source, split.kernels!, { H: H1, HKV: H1, S: T1, scale: 0.125 }, t, longFlops);
   await closeWorkers();
   console.log(`machine: ${cpus()[0]?.model ?? 'unknown'}, ${availableParallelism()} threads; node ${process.version}; ${new Date().toISOString().slice(0, 10)}\n`);
   console.log('| case | implementation | threads | ms | GFLOP/s |');
