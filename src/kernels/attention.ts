@@ -120,6 +120,31 @@ export interface DecodeAttentionOptions {
 }
 
 /**
+ * Decode attention's online softmax over the cache tokens [from, to) of head h's kv head hk, in K tiles
+ * of BKV tokens (`rows` dequantizes a tile of k or v): leaves the running maximum m, sum l and
+ * unnormalized output acc.
+ */
+function attendTo(from: string, to: string, D: number, rows: (t: string, s: string) => string): string {
+  return `    let tq = cast<f32>(load q[h :+ 1, 0 :+ ${D}]);
+    let qk_scale = scale * ${LOG2E};
+    var m = full<f32>[1](-inf);
+    var l = zeros<f32>[1];
+    var acc = zeros<f32>[1, ${D}];
+    for k0 in range(${from}, ${to}, BKV) {
+        let sc = dot(tq, transpose(${rows('k', 'ks')})) * qk_scale;
+        let cols = iota<i32>[1, BKV](1) + k0;
+        let st = where(cols < S, sc, -inf);
+        let m_new = max(m, max(st, axis=1));
+        let p = exp2(st - unsqueeze(m_new, 1));
+        let alpha = exp2(m - m_new);
+        l = l * alpha + sum(p, axis=1);
+        acc = acc * unsqueeze(alpha, 1) + dot(p, ${rows('v', 'vs')});
+        m = m_new;
+    }
+`;
+}
+
+/**
  * q[H, D] (one query per head), a cache k and v [HKV, S, D] with scales ks and vs ([HKV, S] per token,
  * [HKV, D] per channel) for quantized types, o[H, D]. Every key of the cache is visible.
  */
@@ -153,23 +178,7 @@ kernel ${name}<BKV = ${BKV}>(
     assert H % HKV == 0, "the query heads must be a multiple of the kv heads";
     let h = block.x;
     let hk = h / (H / HKV);
-    let tq = cast<f32>(load q[h :+ 1, 0 :+ ${D}]);
-    let qk_scale = scale * ${LOG2E};
-    var m = full<f32>[1](-inf);
-    var l = zeros<f32>[1];
-    var acc = zeros<f32>[1, ${D}];
-    for k0 in range(0, S, BKV) {
-        let sc = dot(tq, transpose(${rows('k', 'ks')})) * qk_scale;
-        let cols = iota<i32>[1, BKV](1) + k0;
-        let st = where(cols < S, sc, -inf);
-        let m_new = max(m, max(st, axis=1));
-        let p = exp2(st - unsqueeze(m_new, 1));
-        let alpha = exp2(m - m_new);
-        l = l * alpha + sum(p, axis=1);
-        acc = acc * unsqueeze(alpha, 1) + dot(p, ${rows('v', 'vs')});
-        m = m_new;
-    }
-    store o[h :+ 1, 0 :+ ${D}] = ${T === 'f32' ? 'acc / unsqueeze(l, 1)' : `cast<${T}>(acc / unsqueeze(l, 1))`};
+${attendTo('0', 'S', D, rows)}    store o[h :+ 1, 0 :+ ${D}] = ${T === 'f32' ? 'acc / unsqueeze(l, 1)' : `cast<${T}>(acc / unsqueeze(l, 1))`};
 }
 `;
   return { name, source, params: ['q', 'k', 'v', ...(quantized ? ['ks', 'vs'] : []), 'o', 'scale'] };
@@ -196,23 +205,7 @@ kernel ${name}_partial<BKV = ${BKV}>(
     let hk = h / (H / HKV);
     let span = cdiv(cdiv(S, ${P}), BKV) * BKV;
     let s0 = block.y * span;
-    let tq = cast<f32>(load q[h :+ 1, 0 :+ ${D}]);
-    let qk_scale = scale * ${LOG2E};
-    var m = full<f32>[1](-inf);
-    var l = zeros<f32>[1];
-    var acc = zeros<f32>[1, ${D}];
-    for k0 in range(s0, min(S, s0 + span), BKV) {
-        let sc = dot(tq, transpose(${rows('k', 'ks')})) * qk_scale;
-        let cols = iota<i32>[1, BKV](1) + k0;
-        let st = where(cols < S, sc, -inf);
-        let m_new = max(m, max(st, axis=1));
-        let p = exp2(st - unsqueeze(m_new, 1));
-        let alpha = exp2(m - m_new);
-        l = l * alpha + sum(p, axis=1);
-        acc = acc * unsqueeze(alpha, 1) + dot(p, ${rows('v', 'vs')});
-        m = m_new;
-    }
-    store pm[h, block.y :+ 1] = m;
+${attendTo('s0', 'min(S, s0 + span)', D, rows)}    store pm[h, block.y :+ 1] = m;
     store pl[h, block.y :+ 1] = l;
     store po[h, block.y :+ 1, 0 :+ ${D}] = acc;
 }
