@@ -59,18 +59,26 @@ const math = { exp: Math.exp, exp2: (x) => 2 ** x, log: Math.log, log2: Math.log
 const align = (n, a = 64) => Math.ceil(n / a) * a;
 
 /** Binds size symbols from the tensors' shapes, checks every shape, and takes each tensor's bytes. */
+/** Size symbols bound by the shapes of the given tensors (the first tensor that names a symbol binds it). */
+function symbolsOf(k, tensors) {
+  const symbols = new Map();
+  for (const p of k.params) {
+    const t = p.kind === 'tensor' ? tensors[p.name] : undefined;
+    if (t && t.shape.length === p.shape.length) p.shape.forEach((d, i) => { if (d.kind === 'symbol' && !symbols.has(d.name)) symbols.set(d.name, t.shape[i]); });
+  }
+  return symbols;
+}
+
 function bind(k, tensors, scalars) {
   const name = k.name;
-  const symbols = new Map();
   const params = new Map(Object.entries(scalars));
   for (const p of k.params) {
     if (p.kind !== 'tensor') continue;
     const t = tensors[p.name];
     if (!t) throw new Error(name + ': tensor ' + p.name + ' is missing');
     if (t.shape.length !== p.shape.length) throw new Error(name + ': tensor ' + p.name + ' needs ' + p.shape.length + ' dimensions');
-    p.shape.forEach((d, i) => { if (d.kind === 'symbol' && !symbols.has(d.name)) symbols.set(d.name, t.shape[i]); });
   }
-  const env = { symbols, params };
+  const env = { symbols: symbolsOf(k, tensors), params };
   const bytes = new Map();
   for (const p of k.params) {
     if (p.kind !== 'tensor') continue;
@@ -208,10 +216,7 @@ async function launchSequence(name, tensors, scalars, options, launchOne) {
   const out = {};
   for (const kn of seq.kernels) {
     const k = manifest.kernels.find((x) => x.name === kn);
-    const symbols = new Map();
-    for (const p of k.params) {
-      if (p.kind === 'tensor' && all[p.name] && all[p.name].shape.length === p.shape.length) p.shape.forEach((d, i) => { if (d.kind === 'symbol' && !symbols.has(d.name)) symbols.set(d.name, all[p.name].shape[i]); });
-    }
+    const symbols = symbolsOf(k, all);
     const own = {};
     for (const p of k.params) {
       if (p.kind === 'scalar') { if (p.name in scalars) own[p.name] = scalars[p.name]; continue; }

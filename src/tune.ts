@@ -78,12 +78,18 @@ export function cudaFingerprint(): string {
   return `cuda/${first}`;
 }
 
-/** Times one configuration on wasm: compile, bind random inputs, best of a few runs. */
-export async function timeOnWasm(source: string, sizes: Readonly<Record<string, number>>): Promise<number> {
+/** A candidate's kernel and a launch of it at `sizes` on random inputs: what every target times. */
+function randomLaunch(source: string, sizes: Readonly<Record<string, number>>) {
   const k = compile(source);
   const values = new Map(Object.entries(sizes));
   const outputs = new Set(outputTensors(k));
-  const launch = bindLaunch(compileWasm(k), prepareTensors(k, { values }, outputs), values);
+  return { k, values, outputs, tensors: prepareTensors(k, { values }, outputs) };
+}
+
+/** Times one configuration on wasm: compile, bind random inputs, best of a few runs. */
+export async function timeOnWasm(source: string, sizes: Readonly<Record<string, number>>): Promise<number> {
+  const { k, values, tensors } = randomLaunch(source, sizes);
+  const launch = bindLaunch(compileWasm(k), tensors, values);
   await launch.run();
   let best = Infinity;
   for (let i = 0; i < 5; i++) {
@@ -100,11 +106,9 @@ export async function timeOnWasm(source: string, sizes: Readonly<Record<string, 
  * to take about 20 ms.
  */
 export async function timeOnWebGpu(source: string, sizes: Readonly<Record<string, number>>): Promise<number> {
-  const k = compile(source);
+  const { k, values, tensors, outputs } = randomLaunch(source, sizes);
   const ctx = await gpuContext();
-  const values = new Map(Object.entries(sizes));
-  const outputs = new Set(outputTensors(k));
-  const launch = await bindWebGpu(webGpuKernel(k, ctx.gpuFeatures, ctx.wgslOptions), prepareTensors(k, { values }, outputs), values, outputs);
+  const launch = await bindWebGpu(webGpuKernel(k, ctx.gpuFeatures, ctx.wgslOptions), tensors, values, outputs);
   try {
     await launch.run();
     const once = await launch.time(1);
@@ -123,10 +127,8 @@ export async function timeOnWebGpu(source: string, sizes: Readonly<Record<string
  * timing). Without nvcc or a device it throws CudaUnavailable.
  */
 export async function timeOnCuda(source: string, sizes: Readonly<Record<string, number>>): Promise<number> {
-  const k = compile(source);
-  const values = new Map(Object.entries(sizes));
-  const outputs = new Set(outputTensors(k));
-  return runCuda(k, prepareTensors(k, { values }, outputs), values, outputs).ms;
+  const { k, values, tensors, outputs } = randomLaunch(source, sizes);
+  return runCuda(k, tensors, values, outputs).ms;
 }
 
 export interface TuneOptions {

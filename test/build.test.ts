@@ -12,6 +12,7 @@ import { tensorElements, tensorFrom } from '../src/vm/memory.ts';
 import { compile, prepareTensors, runOnVM } from '../src/api.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 import { runChild } from './support/retry_child.ts';
+import { decodeArgs } from './support/decode_args.ts';
 
 const lib = (weights: string[]) => ({
   name: 'demo',
@@ -186,14 +187,7 @@ describe('tilebit build', () => {
     expect(readFileSync(join(out, 'index.d.ts'), 'utf8')).toContain('export function decode_split(tensors: { q: TensorArg<Float32Array>; k: TensorArg<Uint8Array>; v: TensorArg<Uint8Array>; ks: TensorArg<Float32Array>; vs: TensorArg<Float32Array>; pm?: TensorArg<Float32Array>; pl?: TensorArg<Float32Array>; po?: TensorArg<Float32Array>; o: TensorArg<Float32Array> }, scalars: { scale: number }, options?: WasmOptions): Promise<{ o: Uint8Array }>;');
     const bindings = await import(pathToFileURL(join(out, 'index.js')).href);
     const [H, S, D] = [3, 100, 64];
-    const codes = (): Uint8Array => Uint8Array.from({ length: (H * S * D) / 2 }, (_, i) => (i * 37 + 11) % 256);
-    const tensors = {
-      q: { data: Float32Array.from({ length: H * D }, (_, i) => Math.sin(i)), shape: [H, D] },
-      k: { data: codes(), shape: [H, S, D] }, v: { data: codes().reverse(), shape: [H, S, D] },
-      ks: { data: Float32Array.from({ length: H * S }, (_, i) => 0.05 + (i % 7) / 50), shape: [H, S] },
-      vs: { data: Float32Array.from({ length: H * S }, (_, i) => 0.05 + (i % 5) / 40), shape: [H, S] },
-      o: { data: new Float32Array(H * D), shape: [H, D] },
-    };
+    const tensors = decodeArgs(H, S, D);
     const whole = new Float32Array((await bindings.decode(tensors, { scale: 0.125 })).o.buffer);
     const split = await bindings.decode_split(tensors, { scale: 0.125 }, { workers: 2 });
     // Only the caller's tensors come back: the workspaces were made and dropped.

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gpuContext } from '../../backends/wgsl/runtime.ts';
+import { decodeArgs } from './decode_args.ts';
 
 const out = process.argv[2]!;
 const which = process.argv[3]!;
@@ -74,14 +75,7 @@ async function gemv(): Promise<object> {
 /** Split decode attention (a kernel sequence: partial, then combine) on WebGPU against the unsplit kernel on wasm. */
 async function decode(): Promise<object> {
   const [H, S, D] = [2, 70, 64];
-  const codes = (): Uint8Array => Uint8Array.from({ length: (H * S * D) / 2 }, (_, i) => (i * 37 + 11) % 256);
-  const args = {
-    q: { data: Float32Array.from({ length: H * D }, (_, i) => Math.sin(i)), shape: [H, D] },
-    k: { data: codes(), shape: [H, S, D] }, v: { data: codes().reverse(), shape: [H, S, D] },
-    ks: { data: Float32Array.from({ length: H * S }, (_, i) => 0.05 + (i % 7) / 50), shape: [H, S] },
-    vs: { data: Float32Array.from({ length: H * S }, (_, i) => 0.05 + (i % 5) / 40), shape: [H, S] },
-    o: { data: new Float32Array(H * D), shape: [H, D] },
-  };
+  const args = decodeArgs(H, S, D);
   const whole = new Float32Array(((await b.decode(args, { scale: 0.125 })).o as Uint8Array).slice().buffer);
   const split = new Float32Array(((await b.decode_split_webgpu(args, { scale: 0.125 }, { device })).o as Uint8Array).slice().buffer);
   const scale = whole.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
