@@ -19,6 +19,8 @@ import { compile } from './api.ts';
 import { type DecodeAttentionOptions, type FlashAttentionOptions, decodeAttention, flashAttention } from './kernels/attention.ts';
 import { type DequantGemmOptions, type Generated, dequantGemm } from './kernels/dequant_gemm.ts';
 import { BINDINGS_DTS, BINDINGS_RUNTIME } from './build_bindings.ts';
+import { CudaUnavailable } from '../backends/cuda/runtime.ts';
+import { type Config, type TuneTarget, TuneError, cachedChoice, dequantGemmRequest, tune, tuneDevice, wasmFingerprint } from './tune.ts';
 
 export class BuildError extends Error {
   constructor(message: string) {
@@ -37,6 +39,15 @@ interface Declaration {
   readonly product?: Readonly<Record<string, readonly unknown[]>>;
   readonly source?: string;
   readonly set?: Readonly<Record<string, string | number>>;
+  /** The sizes a dequant-GEMM's tiles are tuned for (M defaults to the options' m, else 1). */
+  readonly tune?: { readonly M?: number; readonly K: number; readonly N: number };
+}
+
+/** A tuned form of an instance: the configuration chosen, the device it was timed on, its time. */
+export interface Tuned {
+  readonly config: Config;
+  readonly device: string;
+  readonly ms: number;
 }
 
 export interface Instance {
@@ -51,6 +62,8 @@ export interface Instance {
   readonly set: readonly (readonly [string, string])[];
   /** Which kernel of the source, when it holds several (a kernel sequence's). */
   readonly kernel?: string;
+  /** The tiles chosen by tuning, per target built. */
+  readonly tuned?: Readonly<Partial<Record<BuildTarget, Tuned>>>;
 }
 
 /** Kernels of the library that run one after the other as one operation (the bindings' NAME runs them all). */
@@ -88,6 +101,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
       params: k.params.map((p) => (p.kind === 'tensor' ? { name: p.name, kind: 'tensor', dtype: p.dtype, shape: p.shape } : { name: p.name, kind: 'scalar', dtype: p.dtype })),
       outputs: outputTensors(k),
       grid: k.grid, threads: k.threads,
+      ...(i.tuned ? { tuned: i.tuned } : {}),
     };
     if (job.targets.includes('wasm')) {
       const wk = compileWasm(k, { relaxedSimd: job.relaxedSimd });
@@ -167,6 +181,8 @@ export interface ManifestKernel {
   readonly scratchBytes?: number;
   readonly traps?: readonly string[];
   readonly features?: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
+  /** Per target, the tiles tuning chose (see Tuned); absent for targets built with the default tiles. */
+  readonly tuned?: Readonly<Partial<Record<BuildTarget, Tuned>>>;
   /** dynamicSharedBytes: launch with this much dynamic shared memory (0: the kernel's shared memory is static). */
   readonly cuda?: { readonly file: string; readonly header: string; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number; readonly dynamicSharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
   readonly wgsl?: {
@@ -182,7 +198,7 @@ export interface BuildReport {
   readonly reused: readonly string[];
 }
 
-const VERSION = 4; // bump when artifacts change meaning: it is part of every content hash
+const VERSION = 5; // bump when artifacts change meaning: it is part of every content hash
 
 function expand(d: Declaration): { name: string; options: Options }[] {
   const keys = Object.keys(d.product ?? {});
@@ -191,8 +207,59 @@ function expand(d: Declaration): { name: string; options: Options }[] {
   return combos.map((c) => ({ name: d.name.replace(/\{(\w+)\}/g, (_, k: string) => String(c[k])), options: { ...(d.options ?? {}), ...c } }));
 }
 
-function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): { instances: Instance[]; sequences: Sequence[] } {
+/** How a build tunes: the cache, the targets whose candidates are timed here, and where lines go. */
+interface Tuning {
+  readonly cache: string;
+  readonly time: readonly BuildTarget[];
+  readonly targets: readonly BuildTarget[];
+  readonly progress: (line: string) => void;
+}
+
+const TUNE_ON: Readonly<Record<BuildTarget, TuneTarget>> = { wasm: 'wasm', cuda: 'cuda', wgsl: 'webgpu' };
+
+/**
+ * A tuned dequant-GEMM's forms: for each target built, the candidates are timed on that target's device
+ * when the build was asked to tune it, and taken from the cache otherwise (the default tiles when the
+ * cache has no entry for the kernel and sizes).
+ */
+async function tunedForms(name: string, o: DequantGemmOptions, sizes: Declaration['tune'], tuning: Tuning): Promise<{ forms: ReturnType<typeof forms>; tuned: Partial<Record<BuildTarget, Tuned>> }> {
+  if (o.target) throw new Error(`"tune" chooses tiles for each target's form: drop "target" (${o.target}) from the options`);
+  const num = (v: unknown, what: string): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`"tune": ${what} must be a positive integer, not ${JSON.stringify(v)}`);
+    return v;
+  };
+  if (typeof sizes !== 'object' || sizes === null) throw new Error('"tune" gives the sizes to tune for: { "M": 1, "K": 4096, "N": 4096 }');
+  const M = num(sizes.M ?? o.m ?? 1, 'M');
+  if (o.m !== undefined && M !== o.m) throw new Error(`"tune": M ${M} is not the kernel's m (${o.m})`);
+  const at = { M, K: num(sizes.K, 'K'), N: num(sizes.N, 'N') };
+  const out = { ...forms(dequantGemm, o) };
+  const tuned: Partial<Record<BuildTarget, Tuned>> = {};
+  const field = { wasm: 'source', cuda: 'gpuSource', wgsl: 'wgslSource' } as const;
+  for (const target of tuning.targets) {
+    const on = TUNE_ON[target];
+    const request = dequantGemmRequest(o, at, on);
+    // Without timing, this machine's own entry is preferred where knowing the device costs nothing (wasm).
+    const choice = tuning.time.includes(target) ? await tune(request, { cache: tuning.cache, ...(await tuneDevice(on)) }) : cachedChoice(request, tuning.cache, on === 'wasm' ? wasmFingerprint() : undefined);
+    const sizesText = `M=${at.M}, K=${at.K}, N=${at.N}`;
+    if (!choice) {
+      tuning.progress(`${name}: ${target}: default tiles (${tuning.cache} has no ${on} entry for ${sizesText}; --tune times the candidates)`);
+      continue;
+    }
+    const what = Object.entries(choice.config).map(([k, v]) => `${k}=${v}`).join(', ');
+    try {
+      out[field[target]] = request.source(choice.config);
+    } catch (e) {
+      throw new Error(`the ${target} tiles ${what} of ${tuning.cache} (tuned on ${choice.device}) do not fit: ${(e as Error).message}`);
+    }
+    tuned[target] = { config: choice.config, device: choice.device, ms: choice.ms };
+    tuning.progress(`${name}: ${target}: ${what} for ${sizesText}, ${choice.ms.toFixed(3)} ms on ${choice.device}${choice.fromCache ? ' (from the cache)' : ''}`);
+  }
+  return { forms: out, tuned };
+}
+
+async function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string, tuning: Tuning): Promise<{ instances: Instance[]; sequences: Sequence[] }> {
   if (!Array.isArray(lib.kernels) || lib.kernels.length === 0) throw new BuildError('lib.json declares no kernels: give "kernels": [{ "name": ..., "generator" or "source": ... }]');
+  if (tuning.time.length > 0 && !lib.kernels.some((d) => d.tune)) throw new BuildError('--tune: no kernel of lib.json gives sizes to tune for ("tune": { "M": 1, "K": 4096, "N": 4096 } in a dequant-gemm declaration)');
   const out: Instance[] = [];
   const sequences: Sequence[] = [];
   for (const d of lib.kernels) {
@@ -202,23 +269,27 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): {
       let gpuSource: string | undefined;
       let wgslSource: string | undefined;
       let kernels: readonly string[] | undefined;
+      let tuned: Partial<Record<BuildTarget, Tuned>> | undefined;
       try {
+        if (d.tune !== undefined && d.generator !== 'dequant-gemm') throw new Error('"tune" applies to dequant-gemm declarations only');
         if (d.source) source = readFileSync(resolve(base, d.source), 'utf8');
         // Generated kernels: a form per target (wasm, CUDA, WebGPU) unless the options fix the target.
+        else if (d.generator === 'dequant-gemm' && d.tune !== undefined) ({ forms: { source, gpuSource, wgslSource }, tuned } = await tunedForms(name, { ...(options as unknown as DequantGemmOptions), name }, d.tune, tuning));
         else if (d.generator === 'dequant-gemm') ({ source, gpuSource, wgslSource } = forms(dequantGemm, { ...(options as unknown as DequantGemmOptions), name }));
         else if (d.generator === 'flash-attention') ({ source, gpuSource, wgslSource } = forms(flashAttention, { ...(options as unknown as FlashAttentionOptions), name }));
         else if (d.generator === 'decode-attention') ({ source, kernels } = decodeAttention({ ...(options as unknown as DecodeAttentionOptions), name }));
         else throw new Error('give "source" (a .tile file) or "generator" (dequant-gemm, flash-attention, decode-attention)');
       } catch (e) {
+        if (e instanceof TuneError || e instanceof CudaUnavailable || (e as Error).name === 'WebGpuUnavailable') throw new BuildError(`kernel '${name}' could not be tuned: ${(e as Error).message}`);
         throw new BuildError(`kernel '${name}' failed to build: ${(e as Error).message}`);
       }
-      const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
+  const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
       const shapes = { ...(gpuSource ? { gpuSource } : {}), ...(wgslSource && wgslSource !== gpuSource ? { wgslSource } : {}) };
       // A sequence of kernels (split decode attention): an instance per kernel, run in order as `name`.
       if (kernels) {
         for (const kernel of kernels) out.push({ name: kernel, source, ...shapes, set, kernel });
         sequences.push({ name, kernels });
-      } else out.push({ name, source, ...shapes, set });
+      } else out.push({ name, source, ...shapes, set, ...(tuned && Object.keys(tuned).length ? { tuned } : {}) });
     }
   }
   const names = [...out.map((i) => i.name), ...sequences.map((s) => s.name)];
@@ -228,7 +299,7 @@ function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string): {
 }
 
 const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[], wgslSubgroups: number | null): string =>
-  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, kernel: i.kernel ?? null, gpuSource: i.gpuSource ?? null, wgslSource: i.wgslSource ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
+  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, kernel: i.kernel ?? null, gpuSource: i.gpuSource ?? null, wgslSource: i.wgslSource ?? null, tuned: i.tuned ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
 
 /** Compiles jobs on worker threads, `count` at a time; calls `done` as each finishes. */
 async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { files: Artifact[]; entry: ManifestKernel }) => void): Promise<void> {
@@ -268,19 +339,31 @@ export interface BuildOptions {
    * devices must offer the `subgroups` feature with subgroups that large). Off by default.
    */
   readonly wgslSubgroups?: number;
+  /**
+   * Targets whose tuned declarations (`"tune"` in lib.json) are timed on this machine's device for the
+   * target (wasm: this CPU; wgsl: this process's WebGPU adapter; cuda: this machine's GPU). Choices are
+   * cached; targets not named here take the cache's choice, timed on any device of the target.
+   */
+  readonly tune?: readonly string[];
+  /** The tuning cache (default: lib.json's "tuneCache", else tilebit-tune.json beside lib.json). */
+  readonly tuneCache?: string;
   readonly progress?: (line: string) => void;
 }
 
 export async function build(libFile: string, options: BuildOptions): Promise<BuildReport> {
   const targets = [...new Set(options.targets ?? ['wasm'])].sort() as BuildTarget[];
   for (const t of targets) if (!(BUILD_TARGETS as readonly string[]).includes(t)) throw new BuildError(`unknown target '${t}': the builder writes ${BUILD_TARGETS.join(', ')}`);
-  let lib: { name?: string; kernels?: Declaration[] };
+  const tuneTargets = [...new Set(options.tune ?? [])];
+  for (const t of tuneTargets) if (!targets.includes(t as BuildTarget)) throw new BuildError(`--tune ${t}: not a target of this build (${targets.join(', ')})`);
+  let lib: { name?: string; kernels?: Declaration[]; tuneCache?: string };
   try {
     lib = JSON.parse(readFileSync(libFile, 'utf8'));
   } catch (e) {
     throw new BuildError(`cannot read ${libFile}: ${(e as Error).message}`);
   }
-  const { instances, sequences } = instancesOf(lib, dirname(resolve(libFile)));
+  const base = dirname(resolve(libFile));
+  const tuning: Tuning = { cache: options.tuneCache ?? resolve(base, lib.tuneCache ?? 'tilebit-tune.json'), time: tuneTargets as BuildTarget[], targets, progress: options.progress ?? (() => {}) };
+  const { instances, sequences } = await instancesOf(lib, base, tuning);
   const relaxedSimd = options.relaxedSimd ?? false;
   const wgslSubgroups = options.wgslSubgroups ?? null;
   if (wgslSubgroups !== null && !(Number.isInteger(wgslSubgroups) && wgslSubgroups >= 2 && (wgslSubgroups & (wgslSubgroups - 1)) === 0)) {

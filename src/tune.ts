@@ -38,6 +38,8 @@ export interface TuneRequest {
 
 export interface TuneResult {
   readonly config: Config;
+  /** The fingerprint of the device the choice was timed on. */
+  readonly device: string;
   /** Candidates that could not be timed (a device limit, a failed compile), with why; empty from the cache. */
   readonly skipped: readonly { readonly config: Config; readonly reason: string }[];
   /** Milliseconds per run, as measured when the entry was made. */
@@ -141,10 +143,11 @@ export interface TuneOptions {
 
 export async function tune(request: TuneRequest, options: TuneOptions = {}): Promise<TuneResult> {
   if (request.candidates.length === 0) throw new TuneError(`tune: no candidate configurations for ${request.kernel}`);
-  const key = `${request.kernel} | ${shapeBucket(request.sizes)} | ${options.fingerprint ?? wasmFingerprint()}`;
-  const file: CacheFile = options.cache && existsSync(options.cache) ? JSON.parse(readFileSync(options.cache, 'utf8')) : { version: 1, entries: {} };
+  const device = options.fingerprint ?? wasmFingerprint();
+  const key = `${request.kernel} | ${shapeBucket(request.sizes)} | ${device}`;
+  const file = readCache(options.cache);
   const hit = file.entries[key];
-  if (hit) return { config: hit.config, ms: hit.ms, fromCache: true, key, skipped: [] };
+  if (hit) return { config: hit.config, ms: hit.ms, fromCache: true, key, device, skipped: [] };
   const measure = options.measure ?? timeOnWasm;
   let best: { config: Config; ms: number } | null = null;
   const skipped: { config: Config; reason: string }[] = [];
@@ -163,7 +166,55 @@ export async function tune(request: TuneRequest, options: TuneOptions = {}): Pro
   if (!best) throw new TuneError(`tune: no candidate of ${request.kernel} could be timed:\n${skipped.map((s) => `  ${JSON.stringify(s.config)}: ${s.reason}`).join('\n')}`);
   file.entries[key] = { ...best, measured: new Date().toISOString() };
   if (options.cache) writeFileSync(options.cache, JSON.stringify(file, null, 2) + '\n');
-  return { ...best, fromCache: false, key, skipped };
+  return { ...best, fromCache: false, key, device, skipped };
+}
+
+function readCache(cache: string | undefined): CacheFile {
+  if (!cache || !existsSync(cache)) return { version: 1, entries: {} };
+  try {
+    const file = JSON.parse(readFileSync(cache, 'utf8')) as CacheFile;
+    if (file.version === 1 && typeof file.entries === 'object' && file.entries !== null) return file;
+  } catch (e) {
+    throw new TuneError(`tune cache ${cache}: ${(e as Error).message}`);
+  }
+  throw new TuneError(`tune cache ${cache}: not a tilebit tuning cache (version 1 with "entries")`);
+}
+
+/**
+ * The cached choice for a request without timing anything: the entry of device `fingerprint` when there
+ * is one, else the most recently measured entry of any device for the same kernel and shape bucket (the
+ * kernel names its target, so that is a device of the same target), else null. What a build uses when
+ * it is not asked to tune: the choices travel with the cache file to machines that lack the device.
+ */
+export function cachedChoice(request: Pick<TuneRequest, 'kernel' | 'sizes'>, cache: string, fingerprint?: string): TuneResult | null {
+  const prefix = `${request.kernel} | ${shapeBucket(request.sizes)} | `;
+  const entries = Object.entries(readCache(cache).entries).filter(([k]) => k.startsWith(prefix));
+  const exact = entries.find(([k]) => k === prefix + fingerprint);
+  const latest = entries.sort(([ka, a], [kb, b]) => b.measured.localeCompare(a.measured) || ka.localeCompare(kb))[0];
+  const [key, e] = exact ?? latest ?? [];
+  return key && e ? { config: e.config, ms: e.ms, fromCache: true, key, device: key.slice(prefix.length), skipped: [] } : null;
+}
+
+/** Where a tuning times its candidates: wasm on this machine, WebGPU on this process's adapter, CUDA on this machine's GPU. */
+export type TuneTarget = 'wasm' | 'webgpu' | 'cuda';
+
+/** How candidates are timed on a target, and the device's fingerprint (throws where the device is missing). */
+export async function tuneDevice(on: TuneTarget): Promise<{ measure: NonNullable<TuneOptions['measure']>; fingerprint: string }> {
+  if (on === 'webgpu') return { measure: timeOnWebGpu, fingerprint: await webGpuFingerprint() };
+  if (on === 'cuda') return { measure: timeOnCuda, fingerprint: cudaFingerprint() };
+  return { measure: timeOnWasm, fingerprint: wasmFingerprint() };
+}
+
+/**
+ * A dequant-GEMM's tuning request for its form on `on` (tiles for wasm, the GPU form for CUDA, the GPU
+ * form without asynchronous copies for WebGPU) at sizes M, K, N. The kernel name keys the cache that
+ * `tilebit gen --tune` and `tilebit build` share.
+ */
+export function dequantGemmRequest(options: DequantGemmOptions, sizes: { readonly M: number; readonly K: number; readonly N: number }, on: TuneTarget): TuneRequest & { readonly form: DequantGemmOptions } {
+  const form: DequantGemmOptions = { ...options, target: on === 'wasm' ? 'cpu' : 'gpu', ...(on === 'webgpu' ? { asyncCopies: false } : {}) };
+  const kernel = `dequant-gemm ${on === 'wasm' ? '' : `${on} `}${options.weight} ${options.activation ?? 'f16'} ${options.scale ?? ''} g${options.groupSize} z${options.zeroPoint ?? '-'}${(options.splitK ?? 1) > 1 ? ' splitk' : ''}`;
+  const candidates = on === 'wasm' ? dequantGemmCandidates(sizes.M, options.groupSize) : gpuDequantGemmCandidates(sizes, form);
+  return { kernel, sizes, candidates, form, source: (c) => dequantGemm(withConfig(form, c)).source };
 }
 
 /** Candidate tiles of a dequant-GEMM on wasm for M rows and a group size. */

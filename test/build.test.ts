@@ -12,6 +12,7 @@ import { tensorElements, tensorFrom } from '../src/vm/memory.ts';
 import { compile, prepareTensors, runOnVM } from '../src/api.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 import { runChild } from './support/retry_child.ts';
+import { main } from '../src/cli/main.ts';
 import { decodeArgs } from './support/decode_args.ts';
 
 const lib = (weights: string[]) => ({
@@ -169,6 +170,79 @@ describe('tilebit build', () => {
     expect(bound.outputs.c.slice()).toEqual((await bindings.gemv_u4({ ...big, a: { data: a2, shape: [1, K] } })).c);
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [1000] }, out: { data: x, shape: [1000] } }, {}, { workers: 0 })).rejects.toThrow('add: options.workers must be a positive integer; got 0');
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [999] }, out: { data: x, shape: [1000] } })).rejects.toThrow("add: tensor y has shape [999]; it needs [1000]");
+  });
+
+  it('tunes declared dequant-GEMMs, caches the choices, and builds from a cache made on another device', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    const libFile = join(work, 'lib.json');
+    const options = { weight: 'u4', groupSize: 32, activation: 'f32', m: 1 };
+    const writeDecl = (d: object): void => writeFileSync(libFile, JSON.stringify({ name: 't', tuneCache: 'tune.json', kernels: [{ name: 'gemv', generator: 'dequant-gemm', options, ...d }] }));
+    const wasmOf = (out: string): string => readFileSync(join(out, 'wasm', 'gemv.wasm')).toString('base64');
+    const manifestOf = (out: string) => JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).kernels[0];
+    // The same kernel built with given tiles: what a tuned build must have written.
+    const withTiles = async (c: { BN: number; BK: number }): Promise<string> => {
+      writeDecl({ options: { ...options, blockN: c.BN, blockK: c.BK, target: 'cpu' } });
+      await build(libFile, { out: join(work, 'plain'), workers: 1 });
+      return wasmOf(join(work, 'plain'));
+    };
+    // No cache yet, and no --tune: the default tiles, said in the progress.
+    writeDecl({ tune: { K: 128, N: 64 } });
+    const quiet: string[] = [];
+    await build(libFile, { out: join(work, 'untuned'), workers: 1, progress: (l) => quiet.push(l) });
+    expect(quiet[0]).toMatch(/^gemv: wasm: default tiles \(.*tune.json has no wasm entry for M=1, K=128, N=64; --tune times the candidates\)$/);
+    expect(manifestOf(join(work, 'untuned')).tuned).toBeUndefined();
+    // --tune through the CLI: times the candidates on this machine, caches the choice beside lib.json.
+    const lines: string[] = [];
+    expect(await main(['build', libFile, '--out', join(work, 'a'), '--workers', '1', '--tune'], (l) => lines.push(l), (l) => lines.push(l))).toBe(0);
+    expect(lines[0]).toMatch(/^gemv: wasm: BM=1, BN=\d+, BK=\d+ for M=1, K=128, N=64, [\d.]+ ms on wasm\/.+$/);
+    const cache = JSON.parse(readFileSync(join(work, 'tune.json'), 'utf8'));
+    const [key, entry] = Object.entries(cache.entries)[0] as [string, { config: { BN: number; BK: number } }];
+    expect(Object.keys(cache.entries)).toEqual([key]);
+    expect(key).toMatch(/^dequant-gemm u4 f32  g32 z- \| K=128,M=1,N=64 \| wasm\//);
+    expect(manifestOf(join(work, 'a')).tuned.wasm.config).toEqual(entry.config);
+    const tuned = wasmOf(join(work, 'a'));
+    // Again, without --tune: the cached choice, nothing rebuilt.
+    expect(await build(libFile, { out: join(work, 'a'), workers: 1 })).toEqual({ built: [], reused: ['gemv'] });
+    expect(tuned).toBe(await withTiles(entry.config));
+    // A cache made on another machine: its choice is used as it is, and recorded with its device.
+    const elsewhere = { config: { BM: 1, BN: 32, BK: 32 }, ms: 1.5, measured: '2026-01-01T00:00:00.000Z' };
+    const foreign = { version: 1, entries: { [key.replace(/wasm\/.*$/, 'wasm/another cpu/64 threads/simd')]: elsewhere } };
+    writeFileSync(join(work, 'tune.json'), JSON.stringify(foreign));
+    writeDecl({ tune: { K: 128, N: 64 } });
+    const fromCache: string[] = [];
+    await build(libFile, { out: join(work, 'b'), workers: 1, progress: (l) => fromCache.push(l) });
+    expect(fromCache[0]).toBe('gemv: wasm: BM=1, BN=32, BK=32 for M=1, K=128, N=64, 1.500 ms on wasm/another cpu/64 threads/simd (from the cache)');
+    expect(manifestOf(join(work, 'b')).tuned).toEqual({ wasm: { config: elsewhere.config, device: 'wasm/another cpu/64 threads/simd', ms: 1.5 } });
+    expect(JSON.parse(readFileSync(join(work, 'tune.json'), 'utf8'))).toEqual(foreign); // nothing timed, nothing written
+    const b = wasmOf(join(work, 'b'));
+    expect(b).toBe(await withTiles({ BN: 32, BK: 32 }));
+    // The GPU forms take their own entries: CUDA's and WebGPU's (threads 256 for WebGPU, 128 by default).
+    const gpuKey = (on: string): string => key.replace(/^dequant-gemm /, `dequant-gemm ${on} `).replace(/wasm\/.*$/, `${on}/a GPU`);
+    writeFileSync(join(work, 'tune.json'), JSON.stringify({ version: 1, entries: {
+      [gpuKey('cuda')]: { config: { T: 128, BK: 32, SK: 1 }, ms: 0.01, measured: '2026-01-01T00:00:00.000Z' },
+      [gpuKey('webgpu')]: { config: { T: 256, BK: 32, SK: 1 }, ms: 0.02, measured: '2026-01-01T00:00:00.000Z' },
+    } }));
+    writeDecl({ tune: { K: 128, N: 64 } });
+    await build(libFile, { out: join(work, 'gpu'), workers: 1, targets: ['cuda', 'wgsl'] });
+    const gpu = manifestOf(join(work, 'gpu'));
+    expect([gpu.cuda.threads, gpu.wgsl.threads, gpu.tuned.cuda.ms, gpu.tuned.wgsl.ms]).toEqual([128, 256, 0.01, 0.02]);
+    expect(readFileSync(join(work, 'gpu', gpu.wgsl.file), 'utf8')).toContain('@workgroup_size(256)');
+    // A cached choice that the kernel cannot take is named with where it came from.
+    writeFileSync(join(work, 'tune.json'), JSON.stringify({ version: 1, entries: { [gpuKey('webgpu')]: { config: { T: 256, BK: 64, SK: 1 }, ms: 0.02, measured: '2026-01-01T00:00:00.000Z' } } }));
+    await expect(build(libFile, { out: join(work, 'c'), targets: ['wgsl'] })).rejects.toThrow(/^kernel 'gemv' failed to build: the wgsl tiles T=256, BK=64, SK=1 of .*tune.json \(tuned on webgpu\/a GPU\) do not fit: the GPU GEMV's K tile 64 must divide/);
+    // What a declaration may not ask.
+    writeFileSync(libFile, JSON.stringify({ kernels: [{ name: 'fa', generator: 'flash-attention', options: { headDim: 64 }, tune: { K: 64, N: 64 } }] }));
+    await expect(build(libFile, { out: join(work, 'c') })).rejects.toThrow(`kernel 'fa' failed to build: "tune" applies to dequant-gemm declarations only`);
+    writeDecl({ tune: { M: 4, K: 128, N: 64 } });
+    await expect(build(libFile, { out: join(work, 'c') })).rejects.toThrow(`kernel 'gemv' failed to build: "tune": M 4 is not the kernel's m (1)`);
+    writeDecl({ tune: { K: 128 } });
+    await expect(build(libFile, { out: join(work, 'c') })).rejects.toThrow(`kernel 'gemv' failed to build: "tune": N must be a positive integer, not undefined`);
+    writeDecl({});
+    await expect(build(libFile, { out: join(work, 'c'), tune: ['wasm'] })).rejects.toThrow(/^--tune: no kernel of lib.json gives sizes to tune for/);
+    writeDecl({ tune: { K: 128, N: 64 } });
+    await expect(build(libFile, { out: join(work, 'c'), tune: ['cuda'] })).rejects.toThrow('--tune cuda: not a target of this build (wasm)');
+    writeFileSync(join(work, 'tune.json'), '{"entries": 3}');
+    await expect(build(libFile, { out: join(work, 'c') })).rejects.toThrow(/^kernel 'gemv' could not be tuned: tune cache .*tune.json: not a tilebit tuning cache/);
   });
 
   it('builds split decode attention as a kernel sequence that the bindings run as one call', async () => {

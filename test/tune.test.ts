@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +115,20 @@ describe('autotuner on WebGPU', () => {
     const again = runChild<{ status: number; lines: string[] }>(child, argv, 8, 120_000);
     expect(again.lines[0]).toBe(first.lines[0]!.replace(/\.$/, ' (from the cache).'));
     expect(again.lines.slice(1)).toEqual(first.lines.slice(1));
+  });
+  it('tilebit build --tune=wgsl times a declared GEMV\'s WebGPU form on the adapter', () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-tune-'));
+    const libFile = join(work, 'lib.json');
+    writeFileSync(libFile, JSON.stringify({ kernels: [{ name: 'gemv', generator: 'dequant-gemm', options: { weight: 'u4', groupSize: 32, activation: 'f32', m: 1, splitK: 2 }, tune: { K: 128, N: 64 } }] }));
+    const r = runChild<{ status: number; lines: string[] }>(child, ['cli', 'build', libFile, '--out', join(work, 'out'), '--workers', '1', '--targets', 'wasm,wgsl', '--tune=wgsl'], 8, 120_000);
+    expect(r.status).toBe(0);
+    // wasm is not timed (no entry: default tiles); the WebGPU form is, and its tiles are the build's.
+    expect(r.lines[0]).toMatch(/^gemv: wasm: default tiles/);
+    expect(r.lines[1]).toMatch(/^gemv: wgsl: T=(128|256), BK=32, SK=[24] for M=1, K=128, N=64, [\d.]+ ms on webgpu\/.+$/);
+    const gemv = JSON.parse(readFileSync(join(work, 'out', 'manifest.json'), 'utf8')).kernels[0];
+    expect(gemv.tuned.wgsl.device).toMatch(/^webgpu\//);
+    expect(gemv.wgsl.threads).toBe(gemv.tuned.wgsl.config.T);
+    expect(Object.keys(JSON.parse(readFileSync(join(work, 'tilebit-tune.json'), 'utf8')).entries)).toEqual([expect.stringMatching(/^dequant-gemm webgpu u4 f32 {2}g32 z- splitk \| K=128,M=1,N=64 \| webgpu\//)]);
   });
 });
 

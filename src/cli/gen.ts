@@ -2,7 +2,7 @@
 
 import { decodeAttention, flashAttention } from '../kernels/attention.ts';
 import { type DequantGemmOptions, dequantGemm } from '../kernels/dequant_gemm.ts';
-import { type Config, type TuneOptions, cudaFingerprint, dequantGemmCandidates, gpuDequantGemmCandidates, timeOnCuda, timeOnWebGpu, tune, webGpuFingerprint, withConfig } from '../tune.ts';
+import { type Config, type TuneTarget, dequantGemmRequest, tune, tuneDevice } from '../tune.ts';
 import { type Args, UsageError } from './args.ts';
 
 const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|bf16|f32] [--scale f16|bf16|f32|e8m0]
@@ -57,17 +57,11 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
   const on = target ?? 'wasm';
   // Each target times its own candidates: wasm here, WebGPU on this process's adapter, CUDA on this
   // machine's device (nvcc and a GPU).
-  const kernel = `dequant-gemm ${on === 'wasm' ? '' : `${on} `}${weight} ${options.activation ?? 'f16'} ${options.scale ?? ''} g${group} z${options.zeroPoint ?? '-'}${(options.splitK ?? 1) > 1 ? ' splitk' : ''}`;
-  const sizes = { M, K, N };
-  const candidates = on === 'wasm' ? dequantGemmCandidates(M, group) : gpuDequantGemmCandidates(sizes, options);
-  const tuneOptions: TuneOptions = {
-    cache: one('tune-cache') ?? 'tilebit-tune.json',
-    ...(on === 'webgpu' ? { measure: timeOnWebGpu, fingerprint: await webGpuFingerprint() } : on === 'cuda' ? { measure: timeOnCuda, fingerprint: cudaFingerprint() } : {}),
-  };
-  const r = await tune({ kernel, sizes, candidates, source: (c) => dequantGemm(withConfig(options, c)).source }, tuneOptions);
+  const request = dequantGemmRequest(options, { M, K, N }, on as TuneTarget);
+  const r = await tune(request, { cache: one('tune-cache') ?? 'tilebit-tune.json', ...(await tuneDevice(on as TuneTarget)) });
   const describe = (c: Config): string => Object.entries(c).map(([k, v]) => `${k}=${v}`).join(', ');
   print(`// Tuned on ${on} for M=${M}, K=${K}, N=${N}: ${describe(r.config)}, ${r.ms.toFixed(3)} ms${r.fromCache ? ' (from the cache)' : ''}.`);
   for (const s of r.skipped) print(`// Not timed: ${describe(s.config)}: ${s.reason}`);
-  print(dequantGemm(withConfig(options, r.config)).source.trimEnd());
+  print(request.source(r.config).trimEnd());
   return 0;
 }

@@ -36,7 +36,7 @@ commands:
   gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M --target wasm|webgpu|cuda]
   gen flash-attention --head-dim D [--causal] [--target T]   gen decode-attention --head-dim D --cache T
                              print a generated kernel (.tile source)
-  build lib.json --out DIR [--targets wasm] [--workers N]
+  build lib.json --out DIR [--targets wasm] [--workers N] [--tune[=TARGETS]]
                              compile a library of kernels: artifacts, manifest.json, index.js + index.d.ts
   quantize W.npy --type T --group G --w W.npy --s S.npy [--scale f16] [--zero U --z Z.npy]
                              f32 weights to codes, scales (and zero points), with error statistics
@@ -56,7 +56,7 @@ const commands: Record<string, Command> = {
   compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
   gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'stages', 'threads', 'split-k', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'split-kv', 'k', 'n', 'tune-cache', 'target']), run: genCommand },
-  build: { valued: new Set(['out', 'targets', 'workers', 'wgsl-subgroups']), run: buildCommand },
+  build: { valued: new Set(['out', 'targets', 'workers', 'wgsl-subgroups', 'tune-cache']), run: buildCommand },
   quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z']), run: quantizeCommand },
 };
 
