@@ -2,7 +2,7 @@
 // of statements and expressions. Memory is imported (shared, so that workers run blocks side by side);
 // math functions are imported from the host, which computes them as the VM does.
 
-import binaryen from 'binaryen';
+import binaryen from './load_binaryen.js';
 import { type Expr, type LFunction, type LModule, type LType, MATH_ARITY, type MathFn, type Stmt, typeOf } from '../../ir/loop_ir.ts';
 
 export interface EmitOptions {
