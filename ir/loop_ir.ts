@@ -180,6 +180,12 @@ export const OPS: Readonly<Record<string, { result: LType; args: LType[] }>> = {
   'i8x16.swizzle': sig(V, V, V),
   /** The four low bytes, zero-extended to i32 lanes. */
   'i32x4.widen_low_u8': sig(V, V),
+  /** The four low 16-bit halves, zero-extended to i32 lanes. */
+  'i32x4.widen_low_u16': sig(V, V),
+  /** Unsigned lane comparisons: all ones where true, zero where false. */
+  ...Object.fromEntries(['eq', 'lt_u', 'gt_u', 'ge_u'].map((o) => [`i32x4.${o}`, sig(V, V, V)])),
+  /** The first operand's bits where the third's are set, the second's elsewhere. */
+  'v128.bitselect': sig(V, V, V, V),
   /** Eight i16 lanes: the first operand's four i32 lanes, then the second's, saturated. */
   'i16x8.narrow_i32x4_s': sig(V, V, V),
   /** Per i32 lane: the sum of the products of its two i16 halves in each operand. */

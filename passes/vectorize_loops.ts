@@ -1,13 +1,14 @@
 // Vectorization for CPUs: an innermost counted loop whose body only stores 32-bit elements at
 // consecutive addresses becomes a loop over four elements at a time on v128 values, followed by a
 // scalar loop for the remainder. Loads at consecutive addresses become vector loads; loop-invariant
-// values are splatted; f32 and i32 arithmetic becomes lane-wise arithmetic. Anything else (gathers,
-// table lookups, calls, sub-word stores) leaves the loop as it is.
+// values are splatted; f32 and i32 arithmetic becomes lane-wise arithmetic, and the f16/bf16 helpers
+// their four-lane forms. Anything else (gathers, other calls, sub-word stores) leaves the loop as it is.
 //
 // Stores and loads of one loop never overlap at different offsets: the CPU lowering writes each
 // tile into a fresh slot, and reads a slot it writes only at the same element (as a dot's accumulator).
 
 import { type DataSegment, type Expr, type LFunction, type LModule, type Stmt, add, i32 } from '../ir/loop_ir.ts';
+import { FLOAT_HELPERS_X4 } from './lower/float_bits.ts';
 
 const LANES = 4;
 
@@ -179,6 +180,11 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
         const bytes: Expr = { k: 'load', type: 'v128', bits: 32, signed: false, addr: e.addr, offset: e.offset };
         return { vector: { k: 'op', op: 'i32x4.widen_low_u8', args: [bytes] }, lanes: 'i32' };
       }
+      if (e.bits === 16 && !e.signed && coefficient(e.addr, v) === 2) {
+        // Four consecutive 16-bit codes (f16, bf16, u16), widened to i32 lanes.
+        const halves: Expr = { k: 'load', type: 'v128', bits: 64, signed: false, addr: e.addr, offset: e.offset };
+        return { vector: { k: 'op', op: 'i32x4.widen_low_u16', args: [halves] }, lanes: 'i32' };
+      }
       if (e.bits !== 32) return null;
       if (coefficient(e.addr, v) !== 4) return tableLookup(e, v, types);
       return { vector: { k: 'load', type: 'v128', bits: 128, signed: false, addr: e.addr, offset: e.offset }, lanes: e.type === 'f32' ? 'f32' : 'i32' };
@@ -186,6 +192,12 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
     case 'bits': {
       const supplied = fieldSource(e);
       return supplied ? { vector: supplied, lanes: 'i32' } : consecutiveFields(e, v);
+    }
+    case 'call': {
+      // The float helpers have four-lane forms; the argument, read several times there, is computed once.
+      const x4 = FLOAT_HELPERS_X4[e.fn] as ((x: Expr) => Expr) | undefined;
+      const x = x4 && e.args.length === 1 ? vectorize(e.args[0]!, v, types) : null;
+      return x && { vector: x4!(hoist(splat(x))), lanes: e.type === 'f32' ? 'f32' : 'i32' };
     }
     case 'math': {
       if (e.fn !== 'exp' && e.fn !== 'exp2') return null;

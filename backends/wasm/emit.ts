@@ -46,6 +46,9 @@ function opTable(m: M): Record<string, (...a: Ref[]) => Ref> {
   t['f32x4.from_i32x4_s'] = (x) => m.f32x4.convert_i32x4_s(x);
   t['i8x16.swizzle'] = (a, b) => m.i8x16.swizzle(a, b);
   t['i32x4.widen_low_u8'] = (x) => m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(x));
+  t['i32x4.widen_low_u16'] = (x) => m.i32x4.extend_low_i16x8_u(x);
+  for (const o of ['eq', 'lt_u', 'gt_u', 'ge_u'] as const) t[`i32x4.${o}`] = (m.i32x4[o] as (...a: Ref[]) => Ref).bind(m.i32x4);
+  t['v128.bitselect'] = (a, b, mask) => m.v128.bitselect(a, b, mask);
   t['i16x8.narrow_i32x4_s'] = (a, b) => m.i16x8.narrow_i32x4_s(a, b);
   t['i32x4.dot_i16x8_s'] = (a, b) => m.i32x4.dot_i16x8_s(a, b);
   return t;

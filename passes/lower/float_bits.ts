@@ -64,3 +64,48 @@ export const f16Value: LFunction = fn('f16_value', 'f32', 'i32', [
 ]);
 
 export const FLOAT_HELPERS: readonly LFunction[] = [roundF16, roundBF16, f16Bits, f16Value];
+
+// The same helpers on four lanes of a v128, without branches: every case is computed and the lane's
+// case selected by masks. Each gives exactly the bits of its scalar helper in every lane (tested on
+// every f16 code and on rounding's edges). The argument is read several times: pass a local.
+
+const v = (name: string, ...args: Expr[]): Expr => op(name, ...args);
+const splat = (n: number): Expr => op('i32x4.splat', i32(n));
+const fsplat = (x: number): Expr => op('f32x4.splat', f32(x));
+const vand = (a: Expr, n: number): Expr => v('i32x4.and', a, splat(n));
+/** `a` where `mask`'s lanes are all ones, `b` where they are zero. */
+const pick = (mask: Expr, a: Expr, b: Expr): Expr => v('v128.bitselect', a, b, mask);
+
+/** round_f16 on four f32 lanes. */
+export function roundF16x4(x: Expr): Expr {
+  const a = vand(x, 0x7fffffff);
+  const s = vand(x, 0x80000000);
+  const normal = v('i32x4.or', vand(v('i32x4.add', a, v('i32x4.add', splat(0xfff), vand(v('i32x4.shr_u', a, i32(13)), 1))), ~0x1fff), s);
+  const small = v('i32x4.or', v('f32x4.sub', v('f32x4.add', a, fsplat(0.5)), fsplat(0.5)), s);
+  const finite = pick(v('i32x4.lt_u', a, splat(0x38800000)), small, normal);
+  const big = pick(v('i32x4.ge_u', a, splat(0x477ff000)), v('i32x4.or', s, splat(0x7f800000)), finite);
+  return pick(v('i32x4.gt_u', a, splat(0x7f800000)), x, big);
+}
+
+/** round_bf16 on four f32 lanes. */
+export function roundBF16x4(x: Expr): Expr {
+  const rounded = vand(v('i32x4.add', x, v('i32x4.add', splat(0x7fff), vand(v('i32x4.shr_u', x, i32(16)), 1))), 0xffff0000);
+  return pick(v('i32x4.gt_u', vand(x, 0x7fffffff), splat(0x7f800000)), x, rounded);
+}
+
+/**
+ * f16_value on four i32 lanes (their low 16 bits). Normal and subnormal codes alike: the code's
+ * exponent and mantissa moved to f32's places make 2^-112 times the value (an f32 subnormal for an f16
+ * subnormal), and one multiplication by 2^112 rescales it exactly; infinities and NaNs keep their
+ * mantissa under an all-ones exponent.
+ */
+export function f16Valuex4(x: Expr): Expr {
+  const em = vand(x, 0x7fff);
+  const placed = v('i32x4.shl', em, i32(13));
+  const finite = v('f32x4.mul', placed, fsplat(2 ** 112));
+  const special = v('i32x4.or', placed, splat(0x7f800000));
+  return v('i32x4.or', pick(v('i32x4.gt_u', em, splat(0x7bff)), special, finite), v('i32x4.shl', vand(x, 0x8000), i32(16)));
+}
+
+/** The four-lane forms of the helpers, by name, for the vectorizer. */
+export const FLOAT_HELPERS_X4: Readonly<Record<string, (x: Expr) => Expr>> = { round_f16: roundF16x4, round_bf16: roundBF16x4, f16_value: f16Valuex4 };
