@@ -14,6 +14,8 @@ import { matmulModel, matmulNBitsModel } from './onnx_model.ts';
 import { type Ort, type Session, onnxruntimeNode, onnxruntimeWeb, peerPath, requirePeer } from './peers.ts';
 
 const ITERS = Number(process.env.BENCH_ITERS ?? 20);
+/** BENCH_CASES: a regular expression; only the cases whose names match run (all by default). */
+const wanted = (name: string): boolean => new RegExp(process.env.BENCH_CASES ?? '').test(name);
 const SETS = 6; // weight sets rotated so that a GEMV reads its weights from memory, not cache
 
 interface Row {
@@ -114,6 +116,7 @@ async function main(): Promise<void> {
   const weightTypes: [string, number, number][] = [['u4', 4, 8], ['u3', 3, 4], ['u2', 2, 2], ['u8', 8, 128], ['f4e2m1', 4, 0], ['f6e3m2', 6, 0]];
   for (const [W, bits, zero] of weightTypes) {
     const name = `GEMV ${W} 1x${K}x${N} g32`;
+    if (!wanted(name)) continue;
     const weightBytes = (K * N * bits) / 8 + (K / 32) * N * 4;
     // 128 columns per block: each block's rows of packed weights span whole cache lines (u4: 64 bytes).
     for (const t of threadCounts) await tilebit(name, 'dequant_gemv', { W, ZERO: zero, BN: 128, M: 1, K, N }, t, weightBytes, 2 * K * N);
@@ -128,7 +131,7 @@ async function main(): Promise<void> {
   }
 
   // Dequant GEMM at M = 1024, u4.
-  {
+  if (wanted(`GEMM u4 1024x${K}x${N} g32`)) {
     const M = 1024;
     const name = `GEMM u4 ${M}x${K}x${N} g32`;
     const weightBytes = (K * N * 4) / 8 + (K / 32) * N * 4;
@@ -139,7 +142,7 @@ async function main(): Promise<void> {
   }
 
   // f32 GEMM 1024^3.
-  {
+  if (wanted('GEMM f32 1024^3')) {
     const S = 1024;
     const name = `GEMM f32 ${S}^3`;
     for (const t of threadCounts) await tilebit(name, 'gemm_f32', { M: S, K: S, N: S }, t, S * S * 4, 2 * S ** 3);

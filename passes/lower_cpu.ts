@@ -15,6 +15,9 @@ import { sharedSpan } from '../ir/shared_layout.ts';
 import { type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type SymExpr, type TileType, type Type, type ValueId, operandsOf, rowMajorStrides, walkStmts } from '../ir/tile_ir.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
+
+/** On CPUs, minifloats of 5 to 8 bits decode by arithmetic where exact: loops of such casts vectorize. */
+const CPU_CASTS = { minifloatArithmetic: true } as const;
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
@@ -392,7 +395,7 @@ class CpuLowerer extends LowererBase {
         return each((c) => ({ k: 'select', cond: this.operand(inst.cond, c), a: this.operand(inst.a, c), b: this.operand(inst.b, c) }));
       case 'cast': {
         const from = this.typeOfValue(inst.x);
-        return each((c) => castHeld(from, type.dtype, this.operand(inst.x, c), this.tables));
+        return each((c) => castHeld(from, type.dtype, this.operand(inst.x, c), this.tables, CPU_CASTS));
       }
       case 'full': {
         const v = this.fresh('f', heldOf(type.dtype));
@@ -453,7 +456,7 @@ class CpuLowerer extends LowererBase {
         return (c) => ({ k: 'select', cond: this.operand(inst.cond, c), a: this.operand(inst.a, c), b: this.operand(inst.b, c) });
       case 'cast': {
         const from = this.typeOfValue(inst.x);
-        return (c) => castHeld(from, type.dtype, this.operand(inst.x, c), this.tables);
+        return (c) => castHeld(from, type.dtype, this.operand(inst.x, c), this.tables, CPU_CASTS);
       }
       case 'broadcast':
         return (c) => this.operand(inst.x, c);

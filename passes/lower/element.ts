@@ -92,13 +92,16 @@ export function heldZero(dtype: string): Expr {
 }
 
 /** A cast of a held value from one element type to another. */
-export function castHeld(from: string, to: string, v: Expr, tables: Tables): Expr {
+export function castHeld(from: string, to: string, v: Expr, tables: Tables, options: CastOptions = {}): Expr {
   if (from === to) return v;
   const ft = parseDType(from);
   if ((ft.kind === 'int' || ft.kind === 'uint') && ft.bits <= 8 && heldOf(to) === 'f32' && to !== 'bool') {
     // Integers of 8 bits or fewer are exact in f16, bf16 and f32: convert the value, no table.
     const value = ft.kind === 'int' ? op('i32.shr_s', op('i32.shl', v, i32(32 - ft.bits)), i32(32 - ft.bits)) : v;
     return op('f32.from_i32_s', value);
+  }
+  if (options.minifloatArithmetic && ft.kind === 'float' && ft.bits <= 8 && ft.bits > 4 && heldOf(to) === 'f32' && to !== 'bool' && minifloatIsExact(from, to)) {
+    return minifloatValue(ft, v);
   }
   if (heldAsCode(from) && parseDType(from).bits <= 8) {
     // Every code's result, computed by the VM's own cast.
@@ -121,6 +124,48 @@ export function castHeld(from: string, to: string, v: Expr, tables: Tables): Exp
   if (to === 'bool') return heldOf(src) === 'f32' ? op('f32.ne', v, f32(0)) : op('i32.ne', v, i32(0));
   if (heldOf(src) === 'f32') return castFromFloat(to, v, tables);
   return castFromInt(src === 'u32' ? 'u32' : 'i32', to, v, tables);
+}
+
+export interface CastOptions {
+  /**
+   * Decode minifloats of 5 to 8 bits by arithmetic (minifloatValue) rather than a table, where that
+   * gives exactly the cast's result for every code: a loop of such casts vectorizes, where a table of
+   * more than 16 entries is a gather per element. (Codes of 4 bits or fewer keep their table, which the
+   * vectorizer turns into byte swizzles.)
+   */
+  readonly minifloatArithmetic?: boolean;
+}
+
+/**
+ * The f32 value of a minifloat code without a table: its exponent and mantissa fields moved to f32's
+ * places make the value times 2^(bias - 127) (an f32 subnormal for a subnormal code), one
+ * multiplication by 2^(127 - bias) rescales it exactly, and the sign bit moves to f32's. Infinities
+ * and NaNs are not handled: see minifloatIsExact.
+ */
+export function minifloatValue(t: DType, code: Expr): Expr {
+  const magnitudeBits = t.exponentBits + t.mantissaBits;
+  const placed = op('i32.shl', op('i32.and', code, i32((1 << magnitudeBits) - 1)), i32(23 - t.mantissaBits));
+  const magnitude = op('f32.mul', op('f32.from_bits', placed), f32(2 ** (127 - t.bias)));
+  if (t.bits === magnitudeBits) return magnitude; // unsigned minifloats
+  const sign = op('i32.shl', op('i32.and', code, i32(1 << magnitudeBits)), i32(31 - magnitudeBits));
+  return op('f32.from_bits', op('i32.or', op('i32.bits_of', magnitude), sign));
+}
+
+/** Whether minifloatValue gives exactly the cast from `from` to `to` for every code (signed zeros included). */
+function minifloatIsExact(from: string, to: string): boolean {
+  const t = parseDType(from);
+  if (t.bias < 0 || t.bits > 8) return false;
+  const scale = Math.fround(2 ** (127 - t.bias));
+  const bits = new Uint32Array(1);
+  const float = new Float32Array(bits.buffer);
+  for (let c = 0; c < 2 ** t.bits; c++) {
+    const magnitudeBits = t.exponentBits + t.mantissaBits;
+    bits[0] = (c & ((1 << magnitudeBits) - 1)) << (23 - t.mantissaBits);
+    let value = Math.fround(float[0]! * scale);
+    if (t.bits > magnitudeBits && c & (1 << magnitudeBits)) value = -value;
+    if (!Object.is(value, castElement(from, to, c))) return false;
+  }
+  return true;
 }
 
 function castFromFloat(to: string, v: Expr, tables: Tables): Expr {

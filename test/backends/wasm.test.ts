@@ -119,9 +119,10 @@ describe('small-M dots decode packed weights a row window at a time', () => {
     return found;
   };
 
-  it.each(['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u8', 'i3', 'i8', 'f4e2m1', 'f6e3m2'])('W = %s, rows on byte boundaries', async (W) => {
+  it.each(['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u8', 'i3', 'i8', 'f4e2m1', 'f5e2m2', 'f6e3m2', 'f6e2m3', 'f8e3m4'])('W = %s, rows on byte boundaries', async (W) => {
     const set = { W, ZERO: W.startsWith('u') ? 1 : 0, M: 1, K: 64, N: 192 };
-    expect(usesWindow(set)).toBe(W !== 'f6e3m2'); // a 64-entry decoding table has no four-lane form yet
+    // f6e3m2 too: its codes decode by arithmetic (no 64-entry table), which has a four-lane form.
+    expect(usesWindow(set)).toBe(true);
     expectClose(await both({ source: gemv, set }, 2));
   });
 
@@ -181,7 +182,7 @@ describe('casts agree with the VM bit for bit', () => {
     const source = `kernel k(a: ${from}[N], ${outs}) grid(1) threads(32) {\n  let x = load a[0 :+ ${xs.length}];\n${body}\n}`;
     expectBitExact(await both({ source, tensors: { a: tensorFrom(from, [xs.length], xs) } }, 0, 0));
   });
-  it.each(['u3', 'i4', 'f4e2m1', 'f6e2m3', 'f8e4m3', 'f8e5m2', 'e8m0', 'f16', 'bf16', 'i16'])('from every code of %s to every type', async (from) => {
+  it.each(['u3', 'i4', 'f4e2m1', 'f5e2m2', 'f6e2m3', 'f6e3m2', 'f7e3m3', 'f8e3m4', 'f8e4m3', 'f8e5m2', 'e8m0', 'f16', 'bf16', 'i16'])('from every code of %s to every type', async (from) => {
     const t = parseDType(from);
     const codes = Array.from({ length: Math.min(2 ** t.bits, 4096) }, (_, i) => (t.bits === 16 ? (i * 16 + (i % 16)) & 0xffff : i));
     const held = t.name === 'f16' || t.name === 'bf16' ? codes.map((c) => decode(t, c)) : codes;
