@@ -212,6 +212,8 @@ interface Tuning {
   readonly cache: string;
   readonly time: readonly BuildTarget[];
   readonly targets: readonly BuildTarget[];
+  /** Whether the wasm is built with relaxed SIMD: its candidates are timed so, and its cache entries say so. */
+  readonly relaxedSimd: boolean;
   readonly progress: (line: string) => void;
 }
 
@@ -239,7 +241,7 @@ async function tunedForms(name: string, o: DequantGemmOptions, sizes: Declaratio
     const on = TUNE_ON[target];
     const request = dequantGemmRequest(o, at, on);
     // Without timing, this machine's own entry is preferred where knowing the device costs nothing (wasm).
-    const choice = tuning.time.includes(target) ? await tune(request, { cache: tuning.cache, ...(await tuneDevice(on)) }) : cachedChoice(request, tuning.cache, on === 'wasm' ? wasmFingerprint() : undefined);
+    const choice = tuning.time.includes(target) ? await tune(request, { cache: tuning.cache, ...(await tuneDevice(on, tuning.relaxedSimd)) }) : cachedChoice(request, tuning.cache, on === 'wasm' ? wasmFingerprint(tuning.relaxedSimd) : undefined);
     const sizesText = `M=${at.M}, K=${at.K}, N=${at.N}`;
     if (!choice) {
       tuning.progress(`${name}: ${target}: default tiles (${tuning.cache} has no ${on} entry for ${sizesText}; --tune times the candidates)`);
@@ -362,7 +364,7 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
     throw new BuildError(`cannot read ${libFile}: ${(e as Error).message}`);
   }
   const base = dirname(resolve(libFile));
-  const tuning: Tuning = { cache: options.tuneCache ?? resolve(base, lib.tuneCache ?? 'tilebit-tune.json'), time: tuneTargets as BuildTarget[], targets, progress: options.progress ?? (() => {}) };
+  const tuning: Tuning = { cache: options.tuneCache ?? resolve(base, lib.tuneCache ?? 'tilebit-tune.json'), time: tuneTargets as BuildTarget[], targets, relaxedSimd: options.relaxedSimd ?? false, progress: options.progress ?? (() => {}) };
   const { instances, sequences } = await instancesOf(lib, base, tuning);
   const relaxedSimd = options.relaxedSimd ?? false;
   const wgslSubgroups = options.wgslSubgroups ?? null;

@@ -53,9 +53,9 @@ interface CacheFile {
   readonly entries: Record<string, { config: Config; ms: number; measured: string }>;
 }
 
-/** The wasm device: CPU model, cores, relaxed SIMD. */
-export function wasmFingerprint(): string {
-  return `wasm/${cpus()[0]?.model.trim() ?? 'cpu'}/${availableParallelism()} threads/${detectFeatures().relaxedSimd ? 'relaxed-simd' : 'simd'}`;
+/** The wasm device: CPU model, cores, and whether kernels use relaxed SIMD (by default, where the engine has it). */
+export function wasmFingerprint(relaxedSimd = detectFeatures().relaxedSimd): string {
+  return `wasm/${cpus()[0]?.model.trim() ?? 'cpu'}/${availableParallelism()} threads/${relaxedSimd ? 'relaxed-simd' : 'simd'}`;
 }
 
 /** M in powers of two (decode-sized Ms each their own); other sizes exactly. */
@@ -88,10 +88,13 @@ function randomLaunch(source: string, sizes: Readonly<Record<string, number>>) {
   return { k, values, outputs, tensors: prepareTensors(k, { values }, outputs) };
 }
 
-/** Times one configuration on wasm: compile, bind random inputs, best of a few runs. */
-export async function timeOnWasm(source: string, sizes: Readonly<Record<string, number>>): Promise<number> {
+/**
+ * Times one configuration on wasm: compile (with relaxed SIMD where the engine has it, unless
+ * `relaxedSimd` says), bind random inputs, best of a few runs.
+ */
+export async function timeOnWasm(source: string, sizes: Readonly<Record<string, number>>, relaxedSimd?: boolean): Promise<number> {
   const { k, values, tensors } = randomLaunch(source, sizes);
-  const launch = bindLaunch(compileWasm(k), tensors, values);
+  const launch = bindLaunch(compileWasm(k, { relaxedSimd }), tensors, values);
   await launch.run();
   let best = Infinity;
   for (let i = 0; i < 5; i++) {
@@ -198,11 +201,15 @@ export function cachedChoice(request: Pick<TuneRequest, 'kernel' | 'sizes'>, cac
 /** Where a tuning times its candidates: wasm on this machine, WebGPU on this process's adapter, CUDA on this machine's GPU. */
 export type TuneTarget = 'wasm' | 'webgpu' | 'cuda';
 
-/** How candidates are timed on a target, and the device's fingerprint (throws where the device is missing). */
-export async function tuneDevice(on: TuneTarget): Promise<{ measure: NonNullable<TuneOptions['measure']>; fingerprint: string }> {
+/**
+ * How candidates are timed on a target, and the device's fingerprint (throws where the device is
+ * missing). `relaxedSimd` (wasm): whether the kernels will use relaxed SIMD (default: where the engine
+ * has it); the candidates are timed as they will be built.
+ */
+export async function tuneDevice(on: TuneTarget, relaxedSimd?: boolean): Promise<{ measure: NonNullable<TuneOptions['measure']>; fingerprint: string }> {
   if (on === 'webgpu') return { measure: timeOnWebGpu, fingerprint: await webGpuFingerprint() };
   if (on === 'cuda') return { measure: timeOnCuda, fingerprint: cudaFingerprint() };
-  return { measure: timeOnWasm, fingerprint: wasmFingerprint() };
+  return { measure: (source, sizes) => timeOnWasm(source, sizes, relaxedSimd), fingerprint: wasmFingerprint(relaxedSimd) };
 }
 
 /**

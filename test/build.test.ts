@@ -14,6 +14,9 @@ import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 import { runChild } from './support/retry_child.ts';
 import { main } from '../src/cli/main.ts';
 import { decodeArgs } from './support/decode_args.ts';
+import { attention } from '../src/testing/reference.ts';
+import { symmetricZero } from '../src/quantize.ts';
+import { dtype as parseDType } from '../ir/dtype.ts';
 
 const lib = (weights: string[]) => ({
   name: 'demo',
@@ -199,6 +202,8 @@ describe('tilebit build', () => {
     const [key, entry] = Object.entries(cache.entries)[0] as [string, { config: { BN: number; BK: number } }];
     expect(Object.keys(cache.entries)).toEqual([key]);
     expect(key).toMatch(/^dequant-gemm u4 f32  g32 z- \| K=128,M=1,N=64 \| wasm\//);
+    // Timed as it is built: without relaxed SIMD (the default), whatever this engine has.
+    expect(key).toMatch(/\/simd$/);
     expect(manifestOf(join(work, 'a')).tuned.wasm.config).toEqual(entry.config);
     const tuned = wasmOf(join(work, 'a'));
     // Again, without --tune: the cached choice, nothing rebuilt.
@@ -269,6 +274,11 @@ describe('tilebit build', () => {
     const got = new Float32Array(split.o.buffer);
     const scale = Math.max(...Array.from(whole, Math.abs));
     got.forEach((v, i) => expect(Math.abs(v - whole[i]!)).toBeLessThanOrEqual(1e-5 * scale));
+    // And both against float64 attention over the dequantized cache: (code - 8) x the token's scale.
+    const cache = (codes: Uint8Array, scales: Float32Array): number[] =>
+      Array.from({ length: H * S * D }, (_, i) => (((codes[i >> 1]! >> ((i & 1) * 4)) & 15) - symmetricZero(parseDType('u4'))) * scales[Math.floor(i / D)]!);
+    const want = attention(Array.from(tensors.q.data), cache(tensors.k.data, tensors.ks.data), cache(tensors.v.data, tensors.vs.data), { heads: H, kvHeads: H, queries: 1, keys: S, headDim: D, causal: false, scale: 0.125 });
+    for (const out of [got, whole]) out.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-5 * scale));
     // Four chunks (32, 32, 32 and 4 tokens), and outputs that are not all alike.
     expect(new Set(Array.from(whole)).size).toBeGreaterThan(20);
   });
