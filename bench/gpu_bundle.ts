@@ -1,6 +1,7 @@
 // Writes the GPU benchmark bundle (issues 5 and 9): tilebit's dequant GEMM for u4, u3, u2, f4e2m1 and
 // f6e3m2 weights (f16 activations and scales, group 128) at (M, K, N) = (1, 8192, 28672) and
-// (16, 8192, 8192), and flash attention (S = 2048, D = 64, 16 heads, causal), as CUDA C with the host
+// (16, 8192, 8192), flash attention (S = 2048, D = 64, 16 heads, causal) and decode attention (whole,
+// and split over the cache: two kernels, timed one by one and summed by gpu_peers.py), as CUDA C with the host
 // harness, with launch files whose buffers start as zeros (nothing large travels; the
 // kernels have no data-dependent control flow, so zeros time like any data), and bench/gpu_peers.py,
 // which times the same shapes with PyTorch (cuBLAS f16, the int4 kernel, SDPA) and the card's copy
@@ -42,6 +43,11 @@ interface Entry {
   /** Bytes of weights (GEMM) or of q, k, v, o (attention): what bandwidth is reported against. */
   readonly bytes: number;
   readonly flops: number;
+  /**
+   * For a kernel of a sequence (split decode: NAME_partial, then NAME_combine), the sequence's name:
+   * gpu_peers.py reports the sum of its kernels' times as one more row.
+   */
+  readonly sequence?: string;
   /** The WGSL launch: files (plain, unrolled), bindings in order with buffer sizes, argument words, grid, threads; null for CUDA-only entries. */
   readonly wgsl: null | {
     readonly files: Record<string, string>;
@@ -58,8 +64,9 @@ const FLUSH = small ? 0 : 256 << 20;
 const lowered: GpuLowering[] = [];
 
 /** One kernel; `wgsl`: false for CUDA only, or the WebGPU form's source where it differs (no async copies there). */
-function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number, wgsl: boolean | string = true): void {
-  const k = { ...compile(source), name };
+function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number, wgsl: boolean | string = true, sequence?: { readonly name: string; readonly kernel: string }): void {
+  const k = { ...compile(source, { kernel: sequence?.kernel }), name };
+  const inSequence = sequence ? { sequence: sequence.name } : {};
   const l = lowerForGpu(k);
   lowered.push(lowerForCuda(k)); // the CUDA C uses warp shuffles and __dp4a; launches are the same
   const env = { symbols: new Map(Object.entries(sizes)), params: new Map(Object.entries(scalars)) };
@@ -77,10 +84,10 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
   const clear = k.params.filter((p) => p.kind === 'tensor').flatMap((p, i) => (accumulated.has(p.name) ? [i] : []));
   writeFileSync(join(dir, `${name}.launch`), launchFile(name, grid, l.threads, buffers, l.args, words, 50, FLUSH, clear));
   if (!wgsl) {
-    entries.push({ name, kind, shape: { ...sizes }, bytes, flops, wgsl: null });
+    entries.push({ name, kind, shape: { ...sizes }, bytes, flops, ...inSequence, wgsl: null });
     return;
   }
-  const kw = typeof wgsl === 'string' ? { ...compile(wgsl), name } : k;
+  const kw = typeof wgsl === 'string' ? { ...compile(wgsl, { kernel: sequence?.kernel }), name } : k;
   const lw = kw === k ? l : lowerForGpu(kw);
   const files: Record<string, string> = {};
   let w!: ReturnType<typeof emitWgsl>;
@@ -101,7 +108,7 @@ function add(name: string, kind: Entry['kind'], source: string, sizes: Record<st
   // Both variants bind the same buffers (unrolling changes only the function body).
   const bindings = w.bindings.map((b) => ({ kind: b.kind, readOnly: b.readOnly, bytes: b.kind === 'tensor' ? bufferBytes.get(b.name)! : 0 }));
   const wgslArgs = argWords(lw.args, env.symbols, env.params);
-  entries.push({ name, kind, shape: { ...sizes }, bytes, flops, wgsl: { files, data: `${name}.tables`, bindings, args: wgslArgs, grid: gridOf(kw) } });
+  entries.push({ name, kind, shape: { ...sizes }, bytes, flops, ...inSequence, wgsl: { files, data: `${name}.tables`, bindings, args: wgslArgs, grid: gridOf(kw) } });
 }
 
 for (const weight of ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2']) {
@@ -169,6 +176,16 @@ if (!small) {
     const bits = parseDType(cache).bits;
     const bytes = 2 * HKV * S * ((D * bits) / 8 + (cache === 'f16' ? 0 : 2));
     add(`decode_${cache}_s${S}_d${D}`, 'decode', decodeAttention({ headDim: D, cache }).source, { H, HKV, S }, { scale: 1 / Math.sqrt(D) }, bytes, 2 * 2 * H * S * D);
+    // Split over the cache (flash-decoding): 32 heads are 32 blocks for 132 SMs; P chunks make 32 P.
+    // Each of the two kernels is timed on its own (the harness flushes the L2 before each launch, so
+    // the combining kernel reads the partial results from memory: a little pessimistic).
+    for (const P of small ? [2] : [4, 16]) {
+      const seq = `decode_${cache}_s${S}_d${D}_split${P}`;
+      const g = decodeAttention({ headDim: D, cache, splitKV: P, name: seq });
+      for (const kernel of g.kernels!) {
+        add(kernel, 'decode', g.source, { H, HKV, S }, { scale: 1 / Math.sqrt(D) }, kernel.endsWith('_partial') ? bytes : 0, kernel.endsWith('_partial') ? 2 * 2 * H * S * D : 0, true, { name: seq, kernel });
+      }
+    }
   }
 }
 

@@ -92,8 +92,8 @@ for e in spec["entries"]:
         print(e["name"], "failed:", (run.stdout + run.stderr).strip()[-200:], file=sys.stderr)
     peers = {}
     s = e["shape"]
-    if e["name"].endswith(("_cputiles", "_direct")):
-        pass  # the same shape as the entry before it, whose peers are already timed
+    if e["name"].endswith(("_cputiles", "_direct")) or e.get("sequence"):
+        pass  # the same shape as an entry before it, whose peers are already timed (a sequence's row takes them)
     elif e["kind"] == "gemm":
         M, K, N = s["M"], s["K"], s["N"]
         a = torch.randn(M, K, dtype=torch.float16, device=dev)
@@ -171,6 +171,22 @@ try:
     wgsl_rows(run.stdout)
 except (subprocess.TimeoutExpired, OSError) as err:
     print("WGSL timing without robustness skipped:", str(err)[:200], file=sys.stderr)
+
+# Kernel sequences (split decode: a partial kernel, then a combining one): one more row each, the sum of
+# its kernels' times (CUDA C and each WGSL variant where every kernel has one), with the unsplit kernel's
+# peers.
+for seq in dict.fromkeys(e["sequence"] for e in spec["entries"] if e.get("sequence")):
+    parts = [e for e in spec["entries"] if e.get("sequence") == seq]
+    times = [next(r[1] for r in rows if r[0] == e["name"]) for e in parts]
+    ms = sum(times) if all(times) else None
+    nbytes, flops = sum(e["bytes"] for e in parts), sum(e["flops"] for e in parts)
+    unsplit = next((r for r in rows if r[0] == seq.rsplit("_split", 1)[0]), None)
+    last = max(i for i, r in enumerate(rows) if r[0] in {e["name"] for e in parts})
+    rows.insert(last + 1, (seq + " (sum)", ms, nbytes / ms / 1e6 if ms else None, flops / ms / 1e9 if ms else None, unsplit[4] if unsplit else {}))
+    for v in ("plain", "unrolled", "subgroups", "unrolled-nr"):
+        ts = [wgsl.get((e["name"], v)) for e in parts]
+        if all(ts):
+            wgsl[(seq + " (sum)", v)] = sum(ts)
 
 head = f"{'kernel':34} {'CUDA C ms':>10} {'GB/s':>7} {'% copy':>7} {'TFLOP/s':>8} {'WGSL ms':>9} {'unrolled':>9} {'subgroups':>9} {'unrl. nr':>9}  peers (ms, CUDA C speed-up)"
 print(head)

@@ -129,7 +129,8 @@ describe('the GPU benchmark bundle on WebGPU', () => {
     withBundle('bench/gpu_bundle.ts', ['--small'], (dir, driver) => {
       const r = runChild<{ rows: { name: string; variant: string; valid?: boolean; error?: string }[] }>(
         join(dir, 'webgpu_bench.mjs'), ['--json', '--validate'], ATTEMPTS, 60_000, { cwd: dir, env: driver });
-      const names = ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2'].flatMap((w) => [`gemm_${w}_m1_n512`, `gemm_${w}_m1_n512_cputiles`]).concat('attention_s64_d64', 'decode_u4_s256_d64', 'decode_f16_s256_d64');
+      const names = ['u4', 'u3', 'u2', 'f4e2m1', 'f6e3m2'].flatMap((w) => [`gemm_${w}_m1_n512`, `gemm_${w}_m1_n512_cputiles`]).concat('attention_s64_d64')
+        .concat(...['u4', 'f16'].map((c) => [`decode_${c}_s256_d64`, `decode_${c}_s256_d64_split2_partial`, `decode_${c}_s256_d64_split2_combine`]));
       expect(r.rows.map((x) => [x.name, x.variant, x.error ?? x.valid])).toEqual(names.flatMap((n) => [[n, 'plain', true], [n, 'unrolled', true], [n, 'subgroups', true]]));
     });
   }, ATTEMPTS * 60_000 + 60_000);
