@@ -129,7 +129,7 @@ export function castHeld(from: string, to: string, v: Expr, tables: Tables, opti
 export interface CastOptions {
   /**
    * Decode minifloats of 5 to 8 bits by arithmetic (minifloatValue) rather than a table, where that
-   * gives exactly the cast's result for every code: a loop of such casts vectorizes, where a table of
+   * gives exactly the cast's result for every code (every finite-only type, and f8e4m3): a loop of such casts vectorizes, where a table of
    * more than 16 entries is a gather per element. (Codes of 4 bits or fewer keep their table, which the
    * vectorizer turns into byte swizzles.)
    */
@@ -139,31 +139,54 @@ export interface CastOptions {
 /**
  * The f32 value of a minifloat code without a table: its exponent and mantissa fields moved to f32's
  * places make the value times 2^(bias - 127) (an f32 subnormal for a subnormal code), one
- * multiplication by 2^(127 - bias) rescales it exactly, and the sign bit moves to f32's. Infinities
- * and NaNs are not handled: see minifloatIsExact.
+ * multiplication by 2^(127 - bias) rescales it exactly, and the sign bit moves to f32's. In types whose
+ * only special is NaN at all-ones magnitude ('fn': f8e4m3), that code becomes the quiet NaN 0x7fc00000
+ * through a mask (no branch: the expression vectorizes). Infinities are not handled: see
+ * minifloatIsExact, which checks every code against the cast (minifloatBits mirrors this expression).
  */
 export function minifloatValue(t: DType, code: Expr): Expr {
   const magnitudeBits = t.exponentBits + t.mantissaBits;
-  const placed = op('i32.shl', op('i32.and', code, i32((1 << magnitudeBits) - 1)), i32(23 - t.mantissaBits));
+  const em = op('i32.and', code, i32((1 << magnitudeBits) - 1));
+  const placed = op('i32.shl', em, i32(23 - t.mantissaBits));
   const magnitude = op('f32.mul', op('f32.from_bits', placed), f32(2 ** (127 - t.bias)));
-  if (t.bits === magnitudeBits) return magnitude; // unsigned minifloats
-  const sign = op('i32.shl', op('i32.and', code, i32(1 << magnitudeBits)), i32(31 - magnitudeBits));
-  return op('f32.from_bits', op('i32.or', op('i32.bits_of', magnitude), sign));
+  let bits = op('i32.bits_of', magnitude);
+  if (t.specials === 'fn') {
+    // All ones where the magnitude field is all ones (adding one carries out of it), else zero.
+    const nan = op('i32.sub', i32(0), op('i32.shr_u', op('i32.add', em, i32(1)), i32(magnitudeBits)));
+    bits = op('i32.or', op('i32.and', bits, op('i32.xor', nan, i32(-1))), op('i32.and', nan, i32(0x7fc00000)));
+  }
+  if (t.bits > magnitudeBits) bits = op('i32.or', bits, op('i32.shl', op('i32.and', code, i32(1 << magnitudeBits)), i32(31 - magnitudeBits)));
+  return op('f32.from_bits', bits);
 }
 
-/** Whether minifloatValue gives exactly the cast from `from` to `to` for every code (signed zeros included). */
+/** The f32 bits minifloatValue computes for a code (the same steps on numbers). */
+function minifloatBits(t: DType, c: number): number {
+  const magnitudeBits = t.exponentBits + t.mantissaBits;
+  const em = c & ((1 << magnitudeBits) - 1);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  u[0] = em << (23 - t.mantissaBits);
+  f[0] = f[0]! * 2 ** (127 - t.bias); // exact: a power of two times an f32, within f32's range
+  let bits = u[0]!;
+  if (t.specials === 'fn') {
+    const nan = -((em + 1) >>> magnitudeBits) | 0;
+    bits = (bits & ~nan) | (nan & 0x7fc00000);
+  }
+  if (t.bits > magnitudeBits) bits |= (c & (1 << magnitudeBits)) << (31 - magnitudeBits);
+  return bits >>> 0;
+}
+
+/**
+ * Whether minifloatValue gives, for every code, the bits of the cast from `from` to `to` as its table
+ * would hold them (signed zeros and the sign of NaN included).
+ */
 function minifloatIsExact(from: string, to: string): boolean {
   const t = parseDType(from);
-  if (t.bias < 0 || t.bits > 8) return false;
-  const scale = Math.fround(2 ** (127 - t.bias));
-  const bits = new Uint32Array(1);
-  const float = new Float32Array(bits.buffer);
+  if (t.bias < 0 || t.bits > 8 || t.specials === 'ieee') return false;
+  const view = new DataView(new ArrayBuffer(4));
   for (let c = 0; c < 2 ** t.bits; c++) {
-    const magnitudeBits = t.exponentBits + t.mantissaBits;
-    bits[0] = (c & ((1 << magnitudeBits) - 1)) << (23 - t.mantissaBits);
-    let value = Math.fround(float[0]! * scale);
-    if (t.bits > magnitudeBits && c & (1 << magnitudeBits)) value = -value;
-    if (!Object.is(value, castElement(from, to, c))) return false;
+    view.setFloat32(0, castElement(from, to, c), true);
+    if (view.getUint32(0, true) !== minifloatBits(t, c)) return false;
   }
   return true;
 }
