@@ -186,6 +186,8 @@ export const OPS: Readonly<Record<string, { result: LType; args: LType[] }>> = {
   ...Object.fromEntries(['eq', 'lt_u', 'gt_u', 'ge_u'].map((o) => [`i32x4.${o}`, sig(V, V, V)])),
   /** The first operand's bits where the third's are set, the second's elsewhere. */
   'v128.bitselect': sig(V, V, V, V),
+  /** Lane n of four 32-bit lanes in every lane. */
+  ...Object.fromEntries([0, 1, 2, 3].map((n) => [`i32x4.splat_lane${n}`, sig(V, V)])),
   /** Eight i16 lanes: the first operand's four i32 lanes, then the second's, saturated. */
   'i16x8.narrow_i32x4_s': sig(V, V, V),
   /** Per i32 lane: the sum of the products of its two i16 halves in each operand. */

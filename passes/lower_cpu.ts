@@ -664,34 +664,40 @@ class CpuLowerer extends LowererBase {
     const [m0, n0, kk] = [this.fresh('m', 'i32'), this.fresh('n', 'i32'), this.fresh('k', 'i32')];
     const acc = Array.from({ length: MR }, () => [this.fresh('acc', 'v128'), this.fresh('acc', 'v128')]);
     const bv = [this.fresh('bv', 'v128'), this.fresh('bv', 'v128')];
-    // Pointers walk a's rows and b's column block as k advances: no address arithmetic in the loop.
-    const pa = Array.from({ length: MR }, () => this.fresh('pa', 'i32'));
+    // Pointers walk a's rows (one pointer: the rows are constant offsets from it) and b's column block
+    // as k advances: no address arithmetic in the loop.
+    const pa = this.fresh('pa', 'i32');
     const pb = this.fresh('pb', 'i32');
     const outAt = (r: number, j: number): Expr => add(get('scratch'), add(i32(out.offset), mul(add(mul(add(get(m0), i32(r)), i32(N)), add(get(n0), i32(4 * j))), i32(4))));
     const vload = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr, offset });
     const fromSlot = 'offset' in b;
+    // With b in a slot, k is unrolled by up to 4: each unrolled step reads at constant offsets from the
+    // pointers, which advance once per U steps (b's lazy elements are computed per k, not unrolled).
+    const U = fromSlot ? [4, 2, 1].find((u) => K % u === 0)! : 1;
     const setup: Stmt[] = [
       ...acc.flatMap((row, r) => row.map((v, j) => set(v, vload(outAt(r, j))))),
-      ...pa.map((p, r) => set(p, add(get('scratch'), add(i32(a.offset), mul(add(get(m0), i32(r)), i32(4 * K)))))),
+      set(pa, add(get('scratch'), add(i32(a.offset), mul(get(m0), i32(4 * K))))),
       ...(fromSlot ? [set(pb, add(get('scratch'), add(i32(b.offset), mul(get(n0), i32(4)))))] : []),
     ];
     // b's vectors: loads from its slot, or its lazy elements computed four at a time (the lane local
     // holds the first column; '@k' in the expression is the k loop variable).
-    const bValue = (j: number): Stmt[] =>
+    const bValue = (j: number, u: number): Stmt[] =>
       fromSlot
-        ? [set(bv[j]!, vload(get(pb), 16 * j))]
+        ? [set(bv[j]!, vload(get(pb), 16 * j + 4 * N * u))]
         : [set(b.lane, add(get(n0), i32(4 * j))), ...b.hoisted.map((h) => renameInStmt(h, '@k', kk)), set(bv[j]!, renameLocal(b.vector, '@k', kk))];
-    const step: Stmt[] = [
-      ...bv.flatMap((_, j) => bValue(j)),
-      ...acc.flatMap((row, r) => {
-        const x = op('f32x4.splat', loadF32(get(pa[r]!)));
+    // Unrolled by 4, each row's four a elements come in one vector load, and each step splats a lane.
+    const av = U === 4 ? acc.map(() => this.fresh('av', 'v128')) : [];
+    const step: Stmt[] = av.map((v, r) => set(v, vload(get(pa), 4 * K * r)));
+    for (let u = 0; u < U; u++) {
+      step.push(...bv.flatMap((_, j) => bValue(j, u)));
+      step.push(...acc.flatMap((row, r) => {
+        const x = U === 4 ? op(`i32x4.splat_lane${u}`, get(av[r]!)) : op('f32x4.splat', loadF32(get(pa), 4 * K * r + 4 * u));
         return row.map((v, j) => set(v, op('f32x4.add', get(v), op('f32x4.mul', x, get(bv[j]!)))));
-      }),
-      ...pa.map((p) => set(p, add(get(p), i32(4)))),
-      ...(fromSlot ? [set(pb, add(get(pb), i32(4 * N)))] : []),
-    ];
+      }));
+    }
+    step.push(set(pa, add(get(pa), i32(4 * U))), ...(fromSlot ? [set(pb, add(get(pb), i32(4 * N * U)))] : []));
     const store: Stmt[] = acc.flatMap((row, r) => row.map((v, j): Stmt => ({ k: 'store', bits: 128, addr: outAt(r, j), offset: 0, value: get(v) })));
-    return [forLoop(m0, i32(0), i32(M), [forLoop(n0, i32(0), i32(N), [...setup, forLoop(kk, i32(0), i32(K), step), ...store], i32(8))], i32(MR))];
+    return [forLoop(m0, i32(0), i32(M), [forLoop(n0, i32(0), i32(N), [...setup, forLoop(kk, i32(0), i32(K), step, i32(U)), ...store], i32(8))], i32(MR))];
   }
 
   /**

@@ -49,6 +49,9 @@ function opTable(m: M): Record<string, (...a: Ref[]) => Ref> {
   t['i32x4.widen_low_u16'] = (x) => m.i32x4.extend_low_i16x8_u(x);
   for (const o of ['eq', 'lt_u', 'gt_u', 'ge_u'] as const) t[`i32x4.${o}`] = (m.i32x4[o] as (...a: Ref[]) => Ref).bind(m.i32x4);
   t['v128.bitselect'] = (a, b, mask) => m.v128.bitselect(a, b, mask);
+  // A shuffle of the operand's own bytes (the second operand, never picked, is a constant: an
+  // expression cannot appear twice).
+  for (const n of [0, 1, 2, 3]) t[`i32x4.splat_lane${n}`] = (x) => m.i8x16.shuffle(x, m.v128.const(new Array(16).fill(0)), Array.from({ length: 16 }, (_, i) => 4 * n + (i % 4)));
   t['i16x8.narrow_i32x4_s'] = (a, b) => m.i16x8.narrow_i32x4_s(a, b);
   t['i32x4.dot_i16x8_s'] = (a, b) => m.i32x4.dot_i16x8_s(a, b);
   return t;

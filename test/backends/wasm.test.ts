@@ -149,6 +149,19 @@ describe('small-M dots decode packed weights a row window at a time', () => {
   });
 });
 
+describe('float dots on the register-blocked micro-kernel', () => {
+  // MR rows of 4, 2 or 1; k unrolled by 4 (each row's four a elements in one vector load, a lane
+  // splatted per step), by 2, or not at all, as K allows; accumulating into c when it is given.
+  const source = `kernel fdot<M = 1, K = 1, N = 8>(a: f32[M, K], b: f32[K, N], c: f32[M, N]) grid(1) threads(32) {
+    store c[0 :+ M, 0 :+ N] = dot(load a[0 :+ M, 0 :+ K], load b[0 :+ K, 0 :+ N], load c[0 :+ M, 0 :+ N]);
+}`;
+  it.each([[1, 1, 8], [2, 2, 8], [3, 3, 16], [4, 4, 8], [8, 5, 16], [4, 12, 24], [6, 8, 8], [1, 16, 32]] as const)('M = %i, K = %i, N = %i', async (M, K, N) => {
+    const values = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + seed) * 4);
+    const tensors = { a: tensorFrom('f32', [M, K], values(M * K, 1)), b: tensorFrom('f32', [K, N], values(K * N, 2)), c: tensorFrom('f32', [M, N], values(M * N, 3)) };
+    expectClose(await both({ source, set: { M, K, N }, tensors }, 1));
+  });
+});
+
 describe('integer dots (i16 pairs along k, i32x4.dot_i16x8_s)', () => {
   const source = (T: string): string => `kernel idot<M = 1, K = 1, N = 4>(a: ${T}[M, K], b: ${T}[K, N], c: i32[M, N]) grid(1) threads(32) {
     store c[0 :+ M, 0 :+ N] = dot(load a[0 :+ M, 0 :+ K], load b[0 :+ K, 0 :+ N]);
