@@ -16,6 +16,13 @@ import { type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as 
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 
+/** A tile not yet computed: its elements as expressions of their coordinates. */
+interface Lazy {
+  readonly shape: readonly number[];
+  readonly dtype: string;
+  readonly at: (coords: readonly Expr[]) => Expr;
+}
+
 /** On CPUs, minifloats of 5 to 8 bits decode by arithmetic where exact: loops of such casts vectorize. */
 const CPU_CASTS = { minifloatArithmetic: true } as const;
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
@@ -58,7 +65,7 @@ class CpuLowerer extends LowererBase {
   readonly locals = new Map<string, LType>([['bx', 'i32'], ['by', 'i32'], ['bz', 'i32'], ['args', 'i32'], ['scratch', 'i32']]);
   readonly tiles = new Map<ValueId, Slot>();
   /** Element-wise tiles not yet computed: their elements are computed where they are used. */
-  readonly lazy = new Map<ValueId, { readonly shape: readonly number[]; readonly dtype: string; readonly at: (coords: readonly Expr[]) => Expr }>();
+  readonly lazy = new Map<ValueId, Lazy>();
   /** Values that may stay lazy: one use, in the statement list that defines them. */
   fusible = new Set<ValueId>();
   /** Tile var reads that may use the var's own slot: no assignment happens before their last use. */
@@ -490,7 +497,8 @@ class CpuLowerer extends LowererBase {
     const saved = this.unguarded;
     this.unguarded = [];
     const fast = build();
-    const conds = this.unguarded;
+    // The same slice may be guarded more than once (an operand looked at twice): test it once.
+    const conds = [...new Map(this.unguarded.map((c) => [JSON.stringify(c), c])).values()];
     this.unguarded = saved;
     if (conds.length === 0) return fast;
     return [ifThen(conds.reduce((a, b) => op('i32.and', a, b)), fast, build())];
@@ -556,6 +564,10 @@ class CpuLowerer extends LowererBase {
           const row = this.rowWindow(scalar, lane, M, N);
           return [...this.initDot(out, cSlot, isInt), ...(row ? this.dotRowWindow(a, lazyB, row, out, M, K) : this.dotBlocked(a, lazyB, out, M, K, N))];
         }
+        // b's elements consecutive along k rather than along the lanes (a transposed tile, as in
+        // attention's q . K^T): b is written out k-contiguous and each column is a dot along k.
+        const transposed = this.dotTransposedB(a, bLazy, out, M, K, N);
+        if (transposed) return [...this.initDot(out, cSlot, isInt), ...transposed];
         if (this.unguarded) {
           vectorizes = false;
           return [];
@@ -653,6 +665,30 @@ class CpuLowerer extends LowererBase {
     if (out.dtype === 'f16' || out.dtype === 'bf16') {
       this.out.push(...this.forEach(out.shape, (_, linear) => [this.write(out, linear, castHeld('f32', out.dtype, this.read(out, linear), this.tables))]));
     }
+  }
+
+  /**
+   * A small-M float dot whose b is a lazy tile with consecutive elements along k (b[k, n] at stride 1 in
+   * k: a transposed tile), or null when b's elements are not so (or K is not a multiple of 4). b is
+   * written out as N rows of K (that fill vectorizes along k), and each output element adds a dot of
+   * a's row with b's row, four k at a time, and the four lanes' sum.
+   */
+  dotTransposedB(a: Slot, b: Lazy, out: Slot, M: number, K: number, N: number): Stmt[] | null {
+    if (K % 4 !== 0 || a.dtype !== 'f32' || b.dtype !== 'f32') return null;
+    const [kl, nv] = [this.fresh('lane', 'i32'), this.fresh('n', 'i32')];
+    if (!this.vectorizeLanes(b.at([get(kl), get(nv)]), kl).vector) return null;
+    const bt = this.alloc([N, K], b.dtype);
+    const fill = this.forEach([N, K], (coords, linear) => [this.write(bt, linear, b.at([coords[1]!, coords[0]!]))]);
+    const [m, n, k] = [this.fresh('m', 'i32'), this.fresh('n', 'i32'), this.fresh('k', 'i32')];
+    const acc = this.fresh('acc', 'v128');
+    const vload = (slot: Slot, row: Expr): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr: add(get('scratch'), add(i32(slot.offset), mul(add(mul(row, i32(K)), get(k)), i32(4)))), offset: 0 });
+    const lanesSum = [1, 2, 3].reduce((sum: Expr, lane) => op('f32x4.add', sum, op(`i32x4.splat_lane${lane}`, get(acc))), get(acc));
+    const at = add(mul(get(m), i32(N)), get(n));
+    return [...fill, forLoop(m, i32(0), i32(M), [forLoop(n, i32(0), i32(N), [
+      set(acc, { k: 'vconst', bytes: new Array(16).fill(0) }),
+      forLoop(k, i32(0), i32(K), [set(acc, op('f32x4.add', get(acc), op('f32x4.mul', vload(a, get(m)), vload(bt, get(n)))))], i32(4)),
+      this.write(out, at, op('f32.add', this.read(out, at), op('f32x4.extract0', lanesSum))),
+    ])])];
   }
 
   /**

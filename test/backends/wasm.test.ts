@@ -162,6 +162,30 @@ describe('float dots on the register-blocked micro-kernel', () => {
   });
 });
 
+describe('float dots with a transposed b (q . K^T)', () => {
+  // b read as transpose(b[N, K]): its elements are consecutive along k, so a small-M dot writes it out
+  // k-contiguous and sums each column's products four k at a time. Tiles of BN x BK over tensors of
+  // N x K: smaller tensors take the guarded variant at the edge.
+  const source = `kernel tdot<M = 1, K = 4, N = 8, BK = 4, BN = 8>(a: f32[M, K], b: f32[N, K], c: f32[M, N]) grid(1) threads(32) {
+    store c[0 :+ M, 0 :+ BN] = dot(load a[0 :+ M, 0 :+ BK], transpose(load b[0 :+ BN, 0 :+ BK]), load c[0 :+ M, 0 :+ BN]);
+}`;
+  const usesLanesSum = (set: Record<string, number>): boolean => {
+    let found = false;
+    const k = compile(source, { set: new Map(Object.entries(set).map(([x, y]) => [x, String(y)])) });
+    compileWasm(k, { after: (pass, m) => pass === 'lower_cpu' && forEachExpr(m.functions[0]!.body, (e) => void (found ||= e.k === 'op' && e.op === 'f32x4.extract0')) });
+    return found;
+  };
+  it.each([
+    // M, K, N, BK, BN, whether the lanes-sum kernel is used
+    [1, 64, 64, 64, 64, true], [4, 8, 16, 8, 16, true], [3, 12, 8, 12, 8, true], [2, 6, 8, 6, 8, false], [1, 8, 5, 8, 8, true], [1, 7, 8, 8, 8, true],
+  ] as const)('M = %i, K = %i, N = %i (tiles %i x %i)', async (M, K, N, BK, BN, lanesSum) => {
+    expect(usesLanesSum({ M, K, N, BK, BN })).toBe(lanesSum);
+    const values = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => Math.sin(i * 1.3 + seed) * 3);
+    const tensors = { a: tensorFrom('f32', [M, K], values(M * K, 1)), b: tensorFrom('f32', [N, K], values(N * K, 2)), c: tensorFrom('f32', [M, N], values(M * N, 3)) };
+    expectClose(await both({ source, set: { M, K, N, BK, BN }, tensors }, 1));
+  });
+});
+
 describe('integer dots (i16 pairs along k, i32x4.dot_i16x8_s)', () => {
   const source = (T: string): string => `kernel idot<M = 1, K = 1, N = 4>(a: ${T}[M, K], b: ${T}[K, N], c: i32[M, N]) grid(1) threads(32) {
     store c[0 :+ M, 0 :+ N] = dot(load a[0 :+ M, 0 :+ K], load b[0 :+ K, 0 :+ N]);
