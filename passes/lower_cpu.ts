@@ -674,7 +674,8 @@ class CpuLowerer extends LowererBase {
    * a's row with b's row, four k at a time, and the four lanes' sum.
    */
   dotTransposedB(a: Slot, b: Lazy, out: Slot, M: number, K: number, N: number): Stmt[] | null {
-    if (K % 4 !== 0 || a.dtype !== 'f32' || b.dtype !== 'f32') return null;
+    // Only where b's reads are unguarded: at a tensor's edge they are selects, which do not vectorize.
+    if (!this.unguarded || K % 4 !== 0 || a.dtype !== 'f32' || b.dtype !== 'f32') return null;
     const [kl, nv] = [this.fresh('lane', 'i32'), this.fresh('n', 'i32')];
     if (!this.vectorizeLanes(b.at([get(kl), get(nv)]), kl).vector) return null;
     const bt = this.alloc([N, K], b.dtype);
