@@ -669,27 +669,26 @@ class CpuLowerer extends LowererBase {
 
   /**
    * A small-M float dot whose b is a lazy tile with consecutive elements along k (b[k, n] at stride 1 in
-   * k: a transposed tile), or null when b's elements are not so (or K is not a multiple of 4). b is
-   * written out as N rows of K (that fill vectorizes along k), and each output element adds a dot of
-   * a's row with b's row, four k at a time, and the four lanes' sum.
+   * k: a transposed tile), or null when b's elements are not so (or K is not a multiple of 4). For each
+   * column n, four k at a time: b's four elements are computed once as a vector, each row of a
+   * multiplies them into its own accumulator, and the output adds the accumulator's four lanes.
    */
   dotTransposedB(a: Slot, b: Lazy, out: Slot, M: number, K: number, N: number): Stmt[] | null {
     // Only where b's reads are unguarded: at a tensor's edge they are selects, which do not vectorize.
     if (!this.unguarded || K % 4 !== 0 || a.dtype !== 'f32' || b.dtype !== 'f32') return null;
-    const [kl, nv] = [this.fresh('lane', 'i32'), this.fresh('n', 'i32')];
-    if (!this.vectorizeLanes(b.at([get(kl), get(nv)]), kl).vector) return null;
-    const bt = this.alloc([N, K], b.dtype);
-    const fill = this.forEach([N, K], (coords, linear) => [this.write(bt, linear, b.at([coords[1]!, coords[0]!]))]);
-    const [m, n, k] = [this.fresh('m', 'i32'), this.fresh('n', 'i32'), this.fresh('k', 'i32')];
-    const acc = this.fresh('acc', 'v128');
-    const vload = (slot: Slot, row: Expr): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr: add(get('scratch'), add(i32(slot.offset), mul(add(mul(row, i32(K)), get(k)), i32(4)))), offset: 0 });
-    const lanesSum = [1, 2, 3].reduce((sum: Expr, lane) => op('f32x4.add', sum, op(`i32x4.splat_lane${lane}`, get(acc))), get(acc));
-    const at = add(mul(get(m), i32(N)), get(n));
-    return [...fill, forLoop(m, i32(0), i32(M), [forLoop(n, i32(0), i32(N), [
-      set(acc, { k: 'vconst', bytes: new Array(16).fill(0) }),
-      forLoop(k, i32(0), i32(K), [set(acc, op('f32x4.add', get(acc), op('f32x4.mul', vload(a, get(m)), vload(bt, get(n)))))], i32(4)),
-      this.write(out, at, op('f32.add', this.read(out, at), op('f32x4.extract0', lanesSum))),
-    ])])];
+    const [k, n] = [this.fresh('k', 'i32'), this.fresh('n', 'i32')];
+    const { vector, hoisted } = this.vectorizeLanes(b.at([get(k), get(n)]), k);
+    if (!vector) return null;
+    const bv = this.fresh('bv', 'v128');
+    const acc = Array.from({ length: M }, () => this.fresh('acc', 'v128'));
+    const aRow = (r: number): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr: add(get('scratch'), add(i32(a.offset + 4 * K * r), mul(get(k), i32(4)))), offset: 0 });
+    const lanesSum = (v: string): Expr => op('f32x4.extract0', [1, 2, 3].reduce((sum: Expr, lane) => op('f32x4.add', sum, op(`i32x4.splat_lane${lane}`, get(v))), get(v)));
+    const at = (r: number): Expr => add(i32(r * N), get(n));
+    return [forLoop(n, i32(0), i32(N), [
+      ...acc.map((v) => set(v, { k: 'vconst', bytes: new Array(16).fill(0) })),
+      forLoop(k, i32(0), i32(K), [...hoisted, set(bv, vector), ...acc.map((v, r) => set(v, op('f32x4.add', get(v), op('f32x4.mul', aRow(r), get(bv)))))], i32(4)),
+      ...acc.map((v, r) => this.write(out, at(r), op('f32.add', this.read(out, at(r)), lanesSum(v)))),
+    ])];
   }
 
   /**
