@@ -565,7 +565,7 @@ class CpuLowerer extends LowererBase {
           return [...this.initDot(out, cSlot, isInt), ...(row ? this.dotRowWindow(a, lazyB, row, out, M, K) : this.dotBlocked(a, lazyB, out, M, K, N))];
         }
         // b's elements consecutive along k rather than along the lanes (a transposed tile, as in
-        // attention's q . K^T): b is written out k-contiguous and each column is a dot along k.
+        // attention's q . K^T): each column is a dot along k, four k at a time.
         const transposed = this.dotTransposedB(a, bLazy, out, M, K, N);
         if (transposed) return [...this.initDot(out, cSlot, isInt), ...transposed];
         if (this.unguarded) {

@@ -285,7 +285,7 @@ async function instancesOf(lib: { kernels?: readonly Declaration[] }, base: stri
         if (e instanceof TuneError || e instanceof CudaUnavailable || (e as Error).name === 'WebGpuUnavailable') throw new BuildError(`kernel '${name}' could not be tuned: ${(e as Error).message}`);
         throw new BuildError(`kernel '${name}' failed to build: ${(e as Error).message}`);
       }
-  const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
+      const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
       const shapes = { ...(gpuSource ? { gpuSource } : {}), ...(wgslSource && wgslSource !== gpuSource ? { wgslSource } : {}) };
       // A sequence of kernels (split decode attention): an instance per kernel, run in order as `name`.
       if (kernels) {
@@ -364,9 +364,9 @@ export async function build(libFile: string, options: BuildOptions): Promise<Bui
     throw new BuildError(`cannot read ${libFile}: ${(e as Error).message}`);
   }
   const base = dirname(resolve(libFile));
-  const tuning: Tuning = { cache: options.tuneCache ?? resolve(base, lib.tuneCache ?? 'tilebit-tune.json'), time: tuneTargets as BuildTarget[], targets, relaxedSimd: options.relaxedSimd ?? false, progress: options.progress ?? (() => {}) };
-  const { instances, sequences } = await instancesOf(lib, base, tuning);
   const relaxedSimd = options.relaxedSimd ?? false;
+  const tuning: Tuning = { cache: options.tuneCache ?? resolve(base, lib.tuneCache ?? 'tilebit-tune.json'), time: tuneTargets as BuildTarget[], targets, relaxedSimd, progress: options.progress ?? (() => {}) };
+  const { instances, sequences } = await instancesOf(lib, base, tuning);
   const wgslSubgroups = options.wgslSubgroups ?? null;
   if (wgslSubgroups !== null && !(Number.isInteger(wgslSubgroups) && wgslSubgroups >= 2 && (wgslSubgroups & (wgslSubgroups - 1)) === 0)) {
     throw new BuildError(`--wgsl-subgroups ${wgslSubgroups}: the smallest subgroup size must be a power of two, at least 2`);

@@ -129,9 +129,9 @@ export function castHeld(from: string, to: string, v: Expr, tables: Tables, opti
 export interface CastOptions {
   /**
    * Decode minifloats of 5 to 8 bits by arithmetic (minifloatValue) rather than a table, where that
-   * gives exactly the cast's result for every code (every finite-only type, and f8e4m3): a loop of such casts vectorizes, where a table of
-   * more than 16 entries is a gather per element. (Codes of 4 bits or fewer keep their table, which the
-   * vectorizer turns into byte swizzles.)
+   * gives exactly the cast's bits for every code (every finite-only type; f8e4m3 to f32): a loop of
+   * such casts vectorizes, where a table of more than 16 entries is a gather per element. (Codes of 4
+   * bits or fewer keep their table, which the vectorizer turns into byte swizzles.)
    */
   readonly minifloatArithmetic?: boolean;
 }
