@@ -303,12 +303,18 @@ async function instancesOf(lib: { kernels?: readonly Declaration[] }, base: stri
 const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[], wgslSubgroups: number | null): string =>
   createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, kernel: i.kernel ?? null, gpuSource: i.gpuSource ?? null, wgslSource: i.wgslSource ?? null, tuned: i.tuned ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
 
+/** Whether this is the compiled build (dist/, `npm run build`) rather than the TypeScript sources. */
+const COMPILED = import.meta.url.endsWith('.js');
+
 /** Compiles jobs on worker threads, `count` at a time; calls `done` as each finishes. */
 async function compileOnWorkers(jobs: readonly Job[], count: number, done: (name: string, r: { files: Artifact[]; entry: ManifestKernel }) => void): Promise<void> {
   const lanes = Array.from({ length: Math.min(count, jobs.length) }, (_, w) => jobs.filter((_, j) => j % count === w));
   let failure: string | null = null;
   await Promise.all(lanes.map((lane) => new Promise<void>((resolvePromise, reject) => {
-    const worker = new Worker(new URL('./ts_worker.mjs', import.meta.url), { workerData: { module: new URL('./build_worker.ts', import.meta.url).href, jobs: lane } });
+    // From the sources a worker registers the TypeScript loader first; the compiled build's worker is JavaScript.
+    const worker = COMPILED
+      ? new Worker(new URL('./build_worker.js', import.meta.url), { workerData: { jobs: lane } })
+      : new Worker(new URL('./ts_worker.mjs', import.meta.url), { workerData: { module: new URL('./build_worker.ts', import.meta.url).href, jobs: lane } });
     let left = lane.length;
     worker.on('message', (m: { name: string; files?: Artifact[]; entry?: ManifestKernel; error?: string }) => {
       if (m.error) failure ??= m.error;
