@@ -113,7 +113,7 @@ async function main(): Promise<void> {
 
   // Dequant GEMV: M = 1, K = N = 4096, group 32, f32 activations and scales.
   const [K, N] = [4096, 4096];
-  const weightTypes: [string, number, number][] = [['u4', 4, 8], ['u3', 3, 4], ['u2', 2, 2], ['u8', 8, 128], ['f4e2m1', 4, 0], ['f6e3m2', 6, 0], ['f8e4m3', 8, 0]];
+  const weightTypes: [string, number, number][] = [['u4', 4, 8], ['u3', 3, 4], ['u2', 2, 2], ['u8', 8, 128], ['f4e2m1', 4, 0], ['f6e3m2', 6, 0], ['f8e4m3', 8, 0], ['f8e5m2', 8, 0]];
   for (const [W, bits, zero] of weightTypes) {
     const name = `GEMV ${W} 1x${K}x${N} g32`;
     if (!wanted(name)) continue;

@@ -139,10 +139,11 @@ export interface CastOptions {
 /**
  * The f32 value of a minifloat code without a table: its exponent and mantissa fields moved to f32's
  * places make the value times 2^(bias - 127) (an f32 subnormal for a subnormal code), one
- * multiplication by 2^(127 - bias) rescales it exactly, and the sign bit moves to f32's. In types whose
- * only special is NaN at all-ones magnitude ('fn': f8e4m3), that code becomes the quiet NaN 0x7fc00000
- * through a mask (no branch: the expression vectorizes). Infinities are not handled: see
- * minifloatIsExact, which checks every code against the cast (minifloatBits mirrors this expression).
+ * multiplication by 2^(127 - bias) rescales it exactly, and the sign bit moves to f32's. Special codes
+ * take their bits through masks (no branch: the expression vectorizes): NaN at all-ones magnitude
+ * ('fn': f8e4m3) becomes the quiet NaN 0x7fc00000, an all-ones exponent ('ieee': f8e5m2) infinity,
+ * or the quiet NaN with a mantissa. minifloatIsExact checks every code against the cast
+ * (minifloatBits mirrors this expression).
  */
 export function minifloatValue(t: DType, code: Expr): Expr {
   const magnitudeBits = t.exponentBits + t.mantissaBits;
@@ -150,11 +151,16 @@ export function minifloatValue(t: DType, code: Expr): Expr {
   const placed = op('i32.shl', em, i32(23 - t.mantissaBits));
   const magnitude = op('f32.mul', op('f32.from_bits', placed), f32(2 ** (127 - t.bias)));
   let bits = op('i32.bits_of', magnitude);
-  if (t.specials === 'fn') {
-    // All ones where the magnitude field is all ones (adding one carries out of it), else zero.
-    const nan = op('i32.sub', i32(0), op('i32.shr_u', op('i32.add', em, i32(1)), i32(magnitudeBits)));
-    bits = op('i32.or', op('i32.and', bits, op('i32.xor', nan, i32(-1))), op('i32.and', nan, i32(0x7fc00000)));
-  }
+  // All ones where the magnitude field is at least `from` (adding 2^magnitudeBits - from carries out of
+  // it), else zero; such lanes take `value`'s bits.
+  const over = (from: number, value: number): void => {
+    const mask = op('i32.sub', i32(0), op('i32.shr_u', op('i32.add', em, i32((1 << magnitudeBits) - from)), i32(magnitudeBits)));
+    bits = op('i32.or', op('i32.and', bits, op('i32.xor', mask, i32(-1))), op('i32.and', mask, i32(value)));
+  };
+  // 'ieee' (f8e5m2): an all-ones exponent is infinity, NaN with a mantissa; 'fn' (f8e4m3): NaN at all ones.
+  if (t.specials === 'ieee') over(((1 << t.exponentBits) - 1) << t.mantissaBits, 0x7f800000);
+  if (t.specials === 'ieee') over((((1 << t.exponentBits) - 1) << t.mantissaBits) + 1, 0x7fc00000);
+  if (t.specials === 'fn') over((1 << magnitudeBits) - 1, 0x7fc00000);
   if (t.bits > magnitudeBits) bits = op('i32.or', bits, op('i32.shl', op('i32.and', code, i32(1 << magnitudeBits)), i32(31 - magnitudeBits)));
   return op('f32.from_bits', bits);
 }
@@ -168,10 +174,13 @@ function minifloatBits(t: DType, c: number): number {
   u[0] = em << (23 - t.mantissaBits);
   f[0] = f[0]! * 2 ** (127 - t.bias); // exact: a power of two times an f32, within f32's range
   let bits = u[0]!;
-  if (t.specials === 'fn') {
-    const nan = -((em + 1) >>> magnitudeBits) | 0;
-    bits = (bits & ~nan) | (nan & 0x7fc00000);
-  }
+  const over = (from: number, value: number): void => {
+    const mask = -((em + (1 << magnitudeBits) - from) >>> magnitudeBits) | 0;
+    bits = (bits & ~mask) | (mask & value);
+  };
+  if (t.specials === 'ieee') over(((1 << t.exponentBits) - 1) << t.mantissaBits, 0x7f800000);
+  if (t.specials === 'ieee') over((((1 << t.exponentBits) - 1) << t.mantissaBits) + 1, 0x7fc00000);
+  if (t.specials === 'fn') over((1 << magnitudeBits) - 1, 0x7fc00000);
   if (t.bits > magnitudeBits) bits |= (c & (1 << magnitudeBits)) << (31 - magnitudeBits);
   return bits >>> 0;
 }
@@ -182,7 +191,7 @@ function minifloatBits(t: DType, c: number): number {
  */
 function minifloatIsExact(from: string, to: string): boolean {
   const t = parseDType(from);
-  if (t.bias < 0 || t.bits > 8 || t.specials === 'ieee') return false;
+  if (t.bias < 0 || t.bits > 8) return false;
   const view = new DataView(new ArrayBuffer(4));
   for (let c = 0; c < 2 ** t.bits; c++) {
     view.setFloat32(0, castElement(from, to, c), true);

@@ -119,7 +119,7 @@ describe('small-M dots decode packed weights a row window at a time', () => {
     return found;
   };
 
-  it.each(['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u8', 'i3', 'i8', 'f4e2m1', 'f5e2m2', 'f6e3m2', 'f6e2m3', 'f8e3m4', 'f8e4m3'])('W = %s, rows on byte boundaries', async (W) => {
+  it.each(['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u8', 'i3', 'i8', 'f4e2m1', 'f5e2m2', 'f6e3m2', 'f6e2m3', 'f8e3m4', 'f8e4m3', 'f8e5m2'])('W = %s, rows on byte boundaries', async (W) => {
     const set = { W, ZERO: W.startsWith('u') ? 1 : 0, M: 1, K: 64, N: 192 };
     // Minifloats of 5 to 8 bits too: their codes decode by arithmetic (no table of 32 to 256 entries),
     // which has a four-lane form.
