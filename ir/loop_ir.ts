@@ -244,6 +244,7 @@ export const add = (a: Expr, b: Expr): Expr => (b.k === 'const' && b.value === 0
 export const mul = (a: Expr, b: Expr): Expr => (b.k === 'const' && b.value === 1 ? a : a.k === 'const' && a.value === 1 ? b : op('i32.mul', a, b));
 export const loadI32 = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr, offset });
 export const loadF32 = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'f32', bits: 32, signed: false, addr, offset });
+export const loadV128 = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr, offset });
 export const store32 = (addr: Expr, value: Expr, offset = 0): Stmt => ({ k: 'store', bits: 32, addr, offset, value });
 export const forLoop = (v: string, start: Expr, end: Expr, body: Stmt[], step: Expr = i32(1)): Stmt => ({ k: 'for', var: v, start, end, step, body });
 export const ifThen = (cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt => ({ k: 'if', cond, then, else: els });

@@ -7,7 +7,7 @@
 // base address, then per size symbol, then per scalar parameter, in the order of ArgLayout.
 
 import {
-  type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forEachExpr, forLoop, get, i32, ifThen, loadF32, loadI32, mul, op, set,
+  type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forEachExpr, forLoop, get, i32, ifThen, loadF32, loadI32, loadV128, mul, op, set,
   substitute, substituteInStmts,
 } from '../ir/loop_ir.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
@@ -622,7 +622,7 @@ class CpuLowerer extends LowererBase {
     const acc = this.fresh('acc', 'v128');
     const scalar = (slot: Slot, e: Expr): Expr => (slot.dtype === 'i8' ? op('i32.shr_s', op('i32.shl', e, i32(24)), i32(24)) : e);
     const lanes = (slot: Slot, e: Expr): Expr => (slot.dtype === 'i8' ? op('i32x4.shr_s', op('i32x4.shl', e, i32(24)), i32(24)) : e);
-    const bRow = (k: Expr): Expr => lanes(b, { k: 'load', type: 'v128', bits: 128, signed: false, addr: add(get('scratch'), add(i32(b.offset), mul(add(mul(k, i32(N)), get(n)), i32(4)))), offset: 0 });
+    const bRow = (k: Expr): Expr => lanes(b, loadV128(add(get('scratch'), add(i32(b.offset), mul(add(mul(k, i32(N)), get(n)), i32(4))))));
     const aAt = (k: Expr): Expr => scalar(a, this.read(a, add(mul(get(m), i32(K)), k)));
     const zero: Expr = { k: 'vconst', bytes: new Array(16).fill(0) };
     const interleave: Expr = { k: 'vconst', bytes: [0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15] };
@@ -634,7 +634,7 @@ class CpuLowerer extends LowererBase {
     };
     const outAt = add(get('scratch'), add(i32(out.offset), mul(add(mul(get(m), i32(N)), get(n)), i32(4))));
     return [forLoop(m, i32(0), i32(M), [forLoop(n, i32(0), i32(N), [
-      set(acc, { k: 'load', type: 'v128', bits: 128, signed: false, addr: outAt, offset: 0 }),
+      set(acc, loadV128(outAt)),
       forLoop(kp, i32(0), i32(K - (K % 2)), [pairStep(get(kp), false)], i32(2)),
       ...(K % 2 ? [pairStep(i32(K - 1), true)] : []),
       { k: 'store', bits: 128, addr: outAt, offset: 0, value: get(acc) },
@@ -681,7 +681,7 @@ class CpuLowerer extends LowererBase {
     if (!vector) return null;
     const bv = this.fresh('bv', 'v128');
     const acc = Array.from({ length: M }, () => this.fresh('acc', 'v128'));
-    const aRow = (r: number): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr: add(get('scratch'), add(i32(a.offset + 4 * K * r), mul(get(k), i32(4)))), offset: 0 });
+    const aRow = (r: number): Expr => loadV128(add(get('scratch'), add(i32(a.offset + 4 * K * r), mul(get(k), i32(4)))));
     const lanesSum = (v: string): Expr => op('f32x4.extract0', [1, 2, 3].reduce((sum: Expr, lane) => op('f32x4.add', sum, op(`i32x4.splat_lane${lane}`, get(v))), get(v)));
     const at = (r: number): Expr => add(i32(r * N), get(n));
     return [forLoop(n, i32(0), i32(N), [
@@ -705,13 +705,12 @@ class CpuLowerer extends LowererBase {
     const pa = this.fresh('pa', 'i32');
     const pb = this.fresh('pb', 'i32');
     const outAt = (r: number, j: number): Expr => add(get('scratch'), add(i32(out.offset), mul(add(mul(add(get(m0), i32(r)), i32(N)), add(get(n0), i32(4 * j))), i32(4))));
-    const vload = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr, offset });
     const fromSlot = 'offset' in b;
     // With b in a slot, k is unrolled by up to 4: each unrolled step reads at constant offsets from the
     // pointers, which advance once per U steps (b's lazy elements are computed per k, not unrolled).
     const U = fromSlot ? [4, 2, 1].find((u) => K % u === 0)! : 1;
     const setup: Stmt[] = [
-      ...acc.flatMap((row, r) => row.map((v, j) => set(v, vload(outAt(r, j))))),
+      ...acc.flatMap((row, r) => row.map((v, j) => set(v, loadV128(outAt(r, j))))),
       set(pa, add(get('scratch'), add(i32(a.offset), mul(get(m0), i32(4 * K))))),
       ...(fromSlot ? [set(pb, add(get('scratch'), add(i32(b.offset), mul(get(n0), i32(4)))))] : []),
     ];
@@ -719,11 +718,11 @@ class CpuLowerer extends LowererBase {
     // holds the first column; '@k' in the expression is the k loop variable).
     const bValue = (j: number, u: number): Stmt[] =>
       fromSlot
-        ? [set(bv[j]!, vload(get(pb), 16 * j + 4 * N * u))]
+        ? [set(bv[j]!, loadV128(get(pb), 16 * j + 4 * N * u))]
         : [set(b.lane, add(get(n0), i32(4 * j))), ...b.hoisted.map((h) => renameInStmt(h, '@k', kk)), set(bv[j]!, renameLocal(b.vector, '@k', kk))];
     // Unrolled by 4, each row's four a elements come in one vector load, and each step splats a lane.
     const av = U === 4 ? acc.map(() => this.fresh('av', 'v128')) : [];
-    const step: Stmt[] = av.map((v, r) => set(v, vload(get(pa), 4 * K * r)));
+    const step: Stmt[] = av.map((v, r) => set(v, loadV128(get(pa), 4 * K * r)));
     for (let u = 0; u < U; u++) {
       step.push(...bv.flatMap((_, j) => bValue(j, u)));
       step.push(...acc.flatMap((row, r) => {
@@ -785,7 +784,6 @@ class CpuLowerer extends LowererBase {
     const pa = Array.from({ length: MR }, () => this.fresh('pa', 'i32'));
     const [bv, win, bit] = [this.fresh('bv', 'v128'), this.fresh('win', 'v128'), this.fresh('bit', 'i32')];
     const outAt = (r: number, j: number): Expr => add(get('scratch'), add(i32(out.offset), mul(add(mul(add(get(m0), i32(r)), i32(N)), add(get(n0), i32(4 * j))), i32(4))));
-    const vload = (addr: Expr, offset = 0): Expr => ({ k: 'load', type: 'v128', bits: 128, signed: false, addr, offset });
     // When b is the unsigned field itself as f32, a group's fields need not be shifted down: each lane
     // keeps its field where the window has it, masked (a value q * 2^s, s the field's bit offset in its
     // byte), and a's element is scaled by 2^-s instead, once per k for every group with that pattern of
@@ -805,7 +803,7 @@ class CpuLowerer extends LowererBase {
     const madds = (j: number, scaled = false): Stmt[] =>
       acc.map((row, r) => set(row[j]!, op('f32x4.add', get(row[j]!), op('f32x4.mul', get(scaled ? xs[r]![factor(j)]! : xa[r]!), get(bv)))));
     const windowed: Stmt[] = [
-      set(win, stream.kind === 'bits' ? vload(add(atK(stream.base), op('i32.shr_u', get(bit), i32(3)))) : vload(atK(stream.addr), stream.offset)),
+      set(win, stream.kind === 'bits' ? loadV128(add(atK(stream.base), op('i32.shr_u', get(bit), i32(3)))) : loadV128(atK(stream.addr), stream.offset)),
       ...(linear ? xs.flatMap((row, r) => row.map((x, f) => {
         const scale = patterns[f]!.split(',').flatMap((shift) => [...new Uint8Array(new Float32Array([2 ** -Number(shift)]).buffer)]);
         return set(x, op('f32x4.mul', get(xa[r]!), { k: 'vconst', bytes: scale }));
@@ -822,7 +820,7 @@ class CpuLowerer extends LowererBase {
       ...pa.map((p) => set(p, add(get(p), i32(4)))),
     ];
     const setup: Stmt[] = [
-      ...acc.flatMap((row, r) => row.map((v, j) => set(v, vload(outAt(r, j))))),
+      ...acc.flatMap((row, r) => row.map((v, j) => set(v, loadV128(outAt(r, j))))),
       ...pa.map((p, r) => set(p, add(get('scratch'), add(i32(a.offset), mul(add(get(m0), i32(r)), i32(4 * K)))))),
     ];
     let loops: Stmt[];

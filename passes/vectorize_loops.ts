@@ -7,7 +7,7 @@
 // Stores and loads of one loop never overlap at different offsets: the CPU lowering writes each
 // tile into a fresh slot, and reads a slot it writes only at the same element (as a dot's accumulator).
 
-import { type DataSegment, type Expr, type LFunction, type LModule, type Stmt, add, i32 } from '../ir/loop_ir.ts';
+import { type DataSegment, type Expr, type LFunction, type LModule, type Stmt, add, i32, loadV128 } from '../ir/loop_ir.ts';
 import { FLOAT_HELPERS_X4 } from './lower/float_bits.ts';
 
 const LANES = 4;
@@ -187,7 +187,7 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
       }
       if (e.bits !== 32) return null;
       if (coefficient(e.addr, v) !== 4) return tableLookup(e, v, types);
-      return { vector: { k: 'load', type: 'v128', bits: 128, signed: false, addr: e.addr, offset: e.offset }, lanes: e.type === 'f32' ? 'f32' : 'i32' };
+      return { vector: loadV128(e.addr, e.offset), lanes: e.type === 'f32' ? 'f32' : 'i32' };
     }
     case 'bits': {
       const supplied = fieldSource(e);

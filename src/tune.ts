@@ -144,10 +144,13 @@ export interface TuneOptions {
   readonly measure?: (source: string, sizes: Readonly<Record<string, number>>) => Promise<number>;
 }
 
+/** A cache key without its device: kernel and shape bucket; the device's fingerprint follows it. */
+const keyPrefix = (request: Pick<TuneRequest, 'kernel' | 'sizes'>): string => `${request.kernel} | ${shapeBucket(request.sizes)} | `;
+
 export async function tune(request: TuneRequest, options: TuneOptions = {}): Promise<TuneResult> {
   if (request.candidates.length === 0) throw new TuneError(`tune: no candidate configurations for ${request.kernel}`);
   const device = options.fingerprint ?? wasmFingerprint();
-  const key = `${request.kernel} | ${shapeBucket(request.sizes)} | ${device}`;
+  const key = keyPrefix(request) + device;
   const file = readCache(options.cache);
   const hit = file.entries[key];
   if (hit) return { config: hit.config, ms: hit.ms, fromCache: true, key, device, skipped: [] };
@@ -190,7 +193,7 @@ function readCache(cache: string | undefined): CacheFile {
  * it is not asked to tune: the choices travel with the cache file to machines that lack the device.
  */
 export function cachedChoice(request: Pick<TuneRequest, 'kernel' | 'sizes'>, cache: string, fingerprint?: string): TuneResult | null {
-  const prefix = `${request.kernel} | ${shapeBucket(request.sizes)} | `;
+  const prefix = keyPrefix(request);
   const entries = Object.entries(readCache(cache).entries).filter(([k]) => k.startsWith(prefix));
   const exact = entries.find(([k]) => k === prefix + fingerprint);
   const latest = entries.sort(([ka, a], [kb, b]) => b.measured.localeCompare(a.measured) || ka.localeCompare(kb))[0];

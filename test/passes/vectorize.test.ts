@@ -9,6 +9,7 @@ import { type Expr, type LFunction, type LModule, type Stmt, add, forLoop, get, 
 import { f16Value, roundBF16, roundF16 } from '../../passes/lower/float_bits.ts';
 import { decode } from '../../ir/codec.ts';
 import { dtype } from '../../ir/dtype.ts';
+import { rng } from '../../src/testing/random.ts';
 import { vectorizeLoops } from '../../passes/vectorize_loops.ts';
 
 const TABLE = 64;
@@ -93,9 +94,10 @@ describe('float helpers on four lanes', () => {
     return i < 0 ? null : `input ${hex(words[i]!)}: four lanes give ${hex(got[i]!)}, the scalar helper ${hex(want[i]!)}`;
   }
 
+  /** n random 32-bit words. */
   const random = (n: number, seed: number): number[] => {
-    let s = seed;
-    return Array.from({ length: n }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0));
+    const next = rng(seed);
+    return Array.from({ length: n }, () => Math.floor(next() * 2 ** 32));
   };
   const f32Bits = (x: number): number => new Uint32Array(new Float32Array([x]).buffer)[0]!;
 
@@ -122,7 +124,8 @@ describe('float helpers on four lanes', () => {
     const from16 = both(f16Value, codes);
     expect(firstDifference(codes, from16)).toBeNull();
     expect(from16[0][0x3c00]).toBe(f32Bits(1));
-    const words = Uint32Array.from({ length: 65536 + 3 }, (_, c) => ((c & 0xffff) | (random(1, c)[0]! << 16)) >>> 0);
+    const high = random(65536 + 3, 5);
+    const words = Uint32Array.from(high, (h, c) => ((c & 0xffff) | (h << 16)) >>> 0);
     expect(firstDifference(words, both(f16Value, words))).toBeNull();
   });
 });
