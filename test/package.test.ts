@@ -3,7 +3,7 @@
 // file resolves to a shipped file (a source file that reaches outside `files` would break installs).
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -19,7 +19,7 @@ describe('the npm package', () => {
 
   // dist/ is there after `npm ci` or `npm run build` (the `prepare` script), as it is when npm packs.
   it('ships the CLI, both entry points (sources and compiled) and their run-time files, and no tests, benchmarks or playground', () => {
-    for (const f of ['bin/tilebit.js', 'src/index.ts', 'src/testing/index.ts', 'backends/wasm/worker.js', 'dsl/tile.ohm', 'src/ts_worker.mjs', 'src/register.mjs', 'scripts/setup-webgpu.sh', 'package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js']) {
+    for (const f of ['bin/tilebit.js', 'src/index.ts', 'src/testing/index.ts', 'backends/wasm/worker.js', 'dsl/tile.ohm', 'src/ts_worker.mjs', 'src/register.mjs', 'scripts/setup-webgpu.sh', 'package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/cli/main.js', 'dist/SOURCES', 'bin/sources.js']) {
       expect(shipped.has(f), f).toBe(true);
     }
     expect(files.filter((f) => /^(test|bench|scratch|playground|out|docs)\//.test(f))).toEqual([]);
@@ -78,6 +78,24 @@ describe('the compiled build (npm run build: dist/)', () => {
       const result = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('RESULT '))!.slice(7));
       expect(result).toMatchObject({ same: true, built: ['g_u3', 'g_u4'], kit: 'function' });
       expect(result.sum).toBeGreaterThan(100); // 1000 sums of random inputs, not zeros
+
+      // The `tilebit` command of a package laid out like this one: bin/tilebit.js runs the compiled CLI
+      // while dist/ was built from the sources as they are, the sources once one has changed, or when asked to.
+      mkdirSync(join(dir, 'bin'));
+      for (const f of ['tilebit.js', 'sources.js']) copyFileSync(join('bin', f), join(dir, 'bin', f));
+      copyFileSync('package.json', join(dir, 'package.json'));
+      for (const d of ['src', 'ir', 'dsl', 'passes', 'backends']) symlinkSync(resolve(d), join(dir, d));
+      const tilebit = (args: string[], env: Record<string, string> = {}) => {
+        const c = spawnSync(process.execPath, [join(dir, 'bin', 'tilebit.js'), ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, ...env } });
+        expect(c.status, c.stderr).toBe(0);
+        return c.stdout;
+      };
+      const version = JSON.parse(readFileSync('package.json', 'utf8')).version;
+      expect(tilebit(['version'])).toBe(`tilebit ${version} (compiled: dist/)\n`);
+      expect(tilebit(['run', resolve('examples/vector_add.tile'), '--set', 'N=300', '--check'])).toMatch(/check out: agrees with the VM/);
+      expect(tilebit(['version'], { TILEBIT_FROM_SOURCE: '1' })).toBe(`tilebit ${version} (from the TypeScript sources)\n`);
+      writeFileSync(join(dir, 'dist', 'SOURCES'), '0'.repeat(64)); // built from other sources (edited since)
+      expect(tilebit(['version'])).toBe(`tilebit ${version} (from the TypeScript sources)\n`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
 // The `tilebit` command line: one verb per file beside this one.
 
+import { readFileSync } from 'node:fs';
 import { WebGpuLimitError, WebGpuRunError, WebGpuUnavailable } from '../../backends/wgsl/runtime.ts';
 import { LayoutError } from '../../ir/layout.ts';
 import { CudaEmitError } from '../../backends/cuda/emit.ts';
@@ -43,7 +44,16 @@ commands:
   dtype NAME                 list every code of a type of 8 bits or fewer with its value
   dtype NAME --encode X ...  print the code of each value
   dtype NAME --info          print the type's width, range, and specials
+  version                    print the version and whether the compiled build (dist/) or the sources run
   help                       print this text`;
+
+/** The CLI runs either compiled (dist/src/cli/main.js, three folders below the package) or from its sources. */
+const COMPILED = import.meta.url.endsWith('.js');
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL(COMPILED ? '../../../package.json' : '../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `tilebit ${pkg.version} (${COMPILED ? 'compiled: dist/' : 'from the TypeScript sources'})`;
+}
 
 interface Command {
   readonly valued: ReadonlySet<string>;
@@ -66,6 +76,10 @@ export async function main(argv: readonly string[], print = (l: string) => conso
   if (!verb || verb === 'help' || verb === '--help' || verb === '-h') {
     print(USAGE);
     return verb ? 0 : 2;
+  }
+  if (verb === 'version' || verb === '--version') {
+    print(version());
+    return 0;
   }
   const command = commands[verb];
   if (!command) {

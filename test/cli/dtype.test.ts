@@ -39,7 +39,7 @@ describe('tilebit dtype', () => {
     expect((await cli('dtype', 'u4', '--encode', 'x')).status).toBe(2);
     expect((await cli('frobnicate')).status).toBe(2);
   });
-  it('runs as `npx tilebit` from the sources', () => {
+  it('runs as `npx tilebit`', () => {
     const out = execFileSync('node', ['bin/tilebit.js', 'dtype', 'i2'], { encoding: 'utf8' });
     expect(out).toBe('0 0\n1 1\n2 -2\n3 -1\n');
   });
