@@ -138,6 +138,21 @@ export function lowerGpu(k: Kernel, features: GpuFeatures = NO_GPU_FEATURES): Gp
   return new GpuLowerer(inferLayouts(k, { mma: features.mma !== null }), features).run();
 }
 
+/**
+ * A slice of a shared tensor read in place: tile coordinates map to the slice's through `index`, after
+ * swapping the two for a transposed view (a dot operand `transpose(load s[...])`).
+ */
+interface SharedView {
+  readonly slot: SharedSlot;
+  readonly index: readonly IndexEntry[];
+  readonly transposed?: boolean;
+}
+
+/** A view's tile coordinates as the slice's. */
+const viewCoords = (view: SharedView, coords: readonly Expr[]): readonly Expr[] => (view.transposed ? [coords[1]!, coords[0]!] : coords);
+/** A view's tile dimension as the slice's. */
+const viewDim = (view: SharedView, dim: number): number => (view.transposed ? 1 - dim : dim);
+
 class GpuLowerer extends LowererBase {
   readonly locals = new Map<string, LType>();
   readonly params: { name: string; type: LType }[] = [];
@@ -163,7 +178,7 @@ class GpuLowerer extends LowererBase {
   usedMma = false;
   /** Shared-memory loads that an MMA dot reads fragments from directly (see directMmaOperands). */
   deferredShared = new Set<ValueId>();
-  readonly sharedOperands = new Map<ValueId, { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }>();
+  readonly sharedOperands = new Map<ValueId, SharedView>();
   readonly valueTypes = new Map<ValueId, TileType>();
   /** The operand of each cast, by the cast's value (see mmaDot's codes of small integers). */
   readonly castSources = new Map<ValueId, ValueId>();
@@ -634,6 +649,11 @@ class GpuLowerer extends LowererBase {
     if (type.kind === 'shared') return; // placed before lowering
     if (inst.op === 'load_shared' && this.deferredShared.has(id)) {
       this.sharedOperands.set(id, { slot: this.shared.get(inst.shared)!, index: inst.index });
+      return;
+    }
+    if (inst.op === 'permute' && this.deferredShared.has(id)) {
+      const source = this.sharedOperands.get(inst.x)!;
+      this.sharedOperands.set(id, { ...source, transposed: !source.transposed });
       return;
     }
     if (type.kind === 'scalar') {
@@ -1207,10 +1227,11 @@ class GpuLowerer extends LowererBase {
   }
 
   /**
-   * The shared-memory loads whose one use is as an operand of a dot that will run on MMAs, with nothing
-   * but other definitions between the load and the dot (no store, copy, barrier or loop can change what
-   * it reads): the dot reads its fragments from the shared tensor itself, instead of a register tile
-   * that would go through scratch.
+   * The shared-memory loads whose one use is as an operand of a dot that will run on MMAs, directly or
+   * through a transpose used only there, with nothing but other definitions between the load and the
+   * dot (no store, copy, barrier or loop can change what it reads): the dot reads its fragments from the
+   * shared tensor itself, instead of a register tile that would go through scratch or be converted to
+   * f32 and back (flash attention's K, `dot(q, transpose(load sk[...]))`). Holds the transposes too.
    */
   directMmaOperands(body: readonly TStmt[]): Set<ValueId> {
     const out = new Set<ValueId>();
@@ -1225,11 +1246,19 @@ class GpuLowerer extends LowererBase {
         if (s.kind !== 'def' || s.inst.op !== 'dot' || s.result.type.kind !== 'tile') return;
         const [ta, tb] = [this.valueTypes.get(s.inst.a), this.valueTypes.get(s.inst.b)];
         if (!ta || !tb || !this.mmaQuotient(ta, tb, s.result.type.layout!, false)) return;
-        for (const id of [s.inst.a, s.inst.b]) {
+        // The definition of a value with one use, in this statement list.
+        const defOf = (id: ValueId): { readonly at: number; readonly inst: Inst } | null => {
           const from = at.get(id);
-          const def = from === undefined ? null : stmts[from]!;
-          if (!def || def.kind !== 'def' || def.inst.op !== 'load_shared' || !this.fusible.has(id)) continue;
-          if (stmts.slice(from! + 1, i).every((x) => x.kind === 'def')) out.add(id);
+          const def = from === undefined || !this.fusible.has(id) ? null : stmts[from]!;
+          return def?.kind === 'def' ? { at: from!, inst: def.inst } : null;
+        };
+        for (const operand of [s.inst.a, s.inst.b]) {
+          let [loaded, def] = [operand, defOf(operand)];
+          const transpose = def?.inst.op === 'permute' && def.inst.perm.join() === '1,0';
+          if (def?.inst.op === 'permute' && transpose) [loaded, def] = [def.inst.x, defOf(def.inst.x)];
+          if (def?.inst.op !== 'load_shared' || !stmts.slice(def.at + 1, i).every((x) => x.kind === 'def')) continue;
+          out.add(loaded);
+          if (transpose) out.add(operand);
         }
       });
     };
@@ -1257,14 +1286,21 @@ class GpuLowerer extends LowererBase {
     // An f16 operand that is a cast of integers of 8 bits or fewer (dequantized weights) keeps the
     // integer codes in registers, and each pair becomes f16 by the magic-number conversion (below).
     const fragments = mmaOperandLayouts(layout, K)!;
-    const inRegisters = (x: RTile | null, want: RegisterLayout): RTile | null => (x && layoutEquals(x.layout, want) ? x : null);
-    const [aCodes, bCodes] = [this.smallIntCodes(aId, dtype, fragments.a), this.smallIntCodes(bId, dtype, fragments.b)];
-    // The constant each operand's codes take off their values (a fixed zero point), by codes tile.
-    const codeBias = new Map([aCodes, bCodes].flatMap((x) => (x ? [[x.codes, x.bias] as const] : [])));
-    const [aRegs, bRegs] = [
-      aCodes?.codes ?? inRegisters(aShared ? null : this.tile(aId), fragments.a),
-      bCodes?.codes ?? inRegisters(bShared ? null : this.tile(bId), fragments.b),
-    ];
+    // An operand held as the fragments want it: codes, with the constant they take off (a fixed zero
+    // point); a register tile; or an element-wise tile not yet computed (lazy), whose elements are then
+    // computed where the fragment words are packed, so that a cast to f16 folds into the packing
+    // conversion where the target rounds in hardware (flash attention's P).
+    type Held = { readonly dtype: string; readonly at: (j: Expr) => Expr; readonly bias: number };
+    const held = (id: ValueId, want: RegisterLayout): Held | null => {
+      const codes = this.smallIntCodes(id, dtype, want);
+      if (codes) return { dtype: codes.codes.dtype, at: (j) => aget(codes.codes, j), bias: codes.bias };
+      if (this.sharedOperands.has(id)) return null;
+      const lazy = this.lazy.get(id);
+      if (lazy && layoutEquals(lazy.layout, want)) return { dtype: lazy.dtype, at: lazy.at, bias: 0 };
+      const x = this.tile(id);
+      return layoutEquals(x.layout, want) ? { dtype: x.dtype, at: (j) => aget(x, j), bias: 0 } : null;
+    };
+    const [aRegs, bRegs] = [held(aId, fragments.a), held(bId, fragments.b)];
     const [a, b] = [aShared || aRegs ? null : this.tile(aId), bShared || bRegs ? null : this.tile(bId)];
     const stagedRows = (a ? M : 0) + (b ? N : 0);
     let kc = K;
@@ -1314,16 +1350,15 @@ class GpuLowerer extends LowererBase {
     // types, S = 2^(b-1); S = 0 unsigned) goes into the mantissa of an f16 1024, both halves at once
     // (0x6400 | field is exactly 1024 + field), and one f16x2 subtraction of 1024 + S leaves the values:
     // the lop3-and-sub conversion of hand-written low-bit kernels, exact for every code.
-    const regWord = (x: RTile, block: Expr, size: number, r: Expr): Expr => {
+    const regWord = (x: Held, block: Expr, size: number, r: Expr): Expr => {
       const at = add(mul(block, i32(size)), mul(r, i32(2)));
-      const [lo, hi] = [aget(x, at), aget(x, add(at, i32(1)))];
+      const [lo, hi] = [x.at(at), x.at(add(at, i32(1)))];
       if (x.dtype === dtype) return pack(lo, hi);
       const t = parseDType(x.dtype);
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
       const field = (c: Expr): Expr => op('i32.and', S ? op('i32.xor', c, i32(S)) : c, i32((1 << t.bits) - 1));
       const word = op('i32.or', op('i32.or', field(lo), op('i32.shl', field(hi), i32(16))), i32(0x64006400));
-      const bias = codeBias.get(x) ?? 0;
-      return { k: 'intrinsic', name: 'gpu.f16x2_sub', type: 'i32', args: [word, i32((0x6400 + S + bias) * 0x10001)] };
+      return { k: 'intrinsic', name: 'gpu.f16x2_sub', type: 'i32', args: [word, i32((0x6400 + S + x.bias) * 0x10001)] };
     };
     const kStep = op('i32.shr_u', add(k0e, get(kk)), i32(4));
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
@@ -1426,11 +1461,11 @@ class GpuLowerer extends LowererBase {
    * at an even element (unit stride along the pair, even strides elsewhere, a constant even slice
    * offset along the pair, a swizzle that moves whole pairs); else two 16-bit loads.
    */
-  sharedPair(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, coords: readonly Expr[], pairDim: number): Expr {
+  sharedPair(view: SharedView, coords: readonly Expr[], pairDim: number): Expr {
     const { slot, index } = view;
     const l = slot.type.layout;
-    const td = this.sliceDim(index, pairDim);
-    const first = sliceCoords(index, coords, (v) => this.scalar(v));
+    const td = this.sliceDim(index, viewDim(view, pairDim));
+    const first = sliceCoords(index, viewCoords(view, coords), (v) => this.scalar(v));
     if (this.runsWhole(view, pairDim, 2)) return { k: 'load', type: 'i32', bits: 32, signed: false, addr: add(mul(sharedElementOffset(l, first), i32(2)), i32(slot.offset)), offset: 0, mem: 'shared' };
     const next = first.map((c, d) => (d === td ? add(c, i32(1)) : c));
     return op('i32.or', this.readShared(slot, first), op('i32.shl', this.readShared(slot, next), i32(16)));
@@ -1442,7 +1477,7 @@ class GpuLowerer extends LowererBase {
    * elements, and a swizzle that moves whole 16-byte rows. (Fragment coordinates along it are multiples
    * of 8 by construction.)
    */
-  ldmatrixFits(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, contig: number): boolean {
+  ldmatrixFits(view: SharedView, contig: number): boolean {
     return this.runsWhole(view, contig, 8);
   }
 
@@ -1457,9 +1492,9 @@ class GpuLowerer extends LowererBase {
    * stride there, other strides and the slice's (constant) offset there multiples of n, and a swizzle
    * that moves units of at least n elements.
    */
-  runsWhole(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, dim: number, n: number): boolean {
+  runsWhole(view: SharedView, dim: number, n: number): boolean {
     const l = view.slot.type.layout;
-    const td = this.sliceDim(view.index, dim);
+    const td = this.sliceDim(view.index, viewDim(view, dim));
     const offset = this.constants.get(view.index[td]!.offset);
     return l.strides[td] === 1 && (!l.swizzle || 1 << l.swizzle.base >= n) && l.strides.every((st, d) => d === td || st % n === 0) && offset !== undefined && offset % n === 0;
   }
@@ -1470,9 +1505,9 @@ class GpuLowerer extends LowererBase {
    * publishes its address in scratch (at byte `offset`), and after another reads its words from the
    * addresses of the lanes that hold its rows, as the PTX ISA defines the instruction.
    */
-  ldmatrix(view: { readonly slot: SharedSlot; readonly index: readonly IndexEntry[] }, coords: readonly Expr[], trans: boolean, names: readonly string[], offset: number): Stmt[] {
+  ldmatrix(view: SharedView, coords: readonly Expr[], trans: boolean, names: readonly string[], offset: number): Stmt[] {
     const l = view.slot.type.layout;
-    const addr = add(mul(sharedElementOffset(l, sliceCoords(view.index, coords, (v) => this.scalar(v))), i32(2)), i32(view.slot.offset));
+    const addr = add(mul(sharedElementOffset(l, sliceCoords(view.index, viewCoords(view, coords), (v) => this.scalar(v))), i32(2)), i32(view.slot.offset));
     if (this.features.mma === 'native') return [{ k: 'ldmatrix', trans, addr, names }];
     const slot = (thread: Expr): Expr => this.scratchWord(thread, offset);
     const warp = op('i32.and', get('tid'), i32(~31));

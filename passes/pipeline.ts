@@ -59,18 +59,21 @@ export function runTilePasses(k: Kernel, after?: (name: string, k: Kernel) => vo
   }, k);
 }
 
-/** Loop IR passes for GPU targets, after lowering. */
-export const gpuLoopPasses: readonly { name: string; run: (m: LModule) => LModule }[] = [
+/** Loop IR passes for GPU targets, after lowering; instruction selection takes a target's own rules first. */
+export const gpuLoopPasses = (targetRules: readonly Rule[] = []): readonly { name: string; run: (m: LModule) => LModule }[] => [
   { name: 'simplify', run: simplifyLoops },
-  { name: 'isel', run: (m) => selectInstructions(m, GPU_RULES) },
+  { name: 'isel', run: (m) => selectInstructions(m, [...targetRules, ...GPU_RULES]) },
 ];
 
-/** Tile IR -> Loop IR for GPUs: layout inference and the distributed lowering, then the Loop IR passes. */
-export function lowerForGpu(k: Kernel, after?: (name: string, m: LModule) => void, features: GpuFeatures = NO_GPU_FEATURES): GpuLowering {
+/**
+ * Tile IR -> Loop IR for GPUs: layout inference and the distributed lowering, then the Loop IR passes,
+ * with the target's instruction-selection rules (CUDA's: backends/cuda/rules.ts).
+ */
+export function lowerForGpu(k: Kernel, after?: (name: string, m: LModule) => void, features: GpuFeatures = NO_GPU_FEATURES, targetRules: readonly Rule[] = []): GpuLowering {
   const lowered = lowerGpu(k, features);
   after?.('lower_gpu', lowered.module);
   let m = lowered.module;
-  for (const p of gpuLoopPasses) {
+  for (const p of gpuLoopPasses(targetRules)) {
     m = p.run(m);
     after?.(p.name, m);
   }

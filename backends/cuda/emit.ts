@@ -10,6 +10,7 @@ import { printSym } from '../../ir/sym.ts';
 import type { Kernel } from '../../ir/tile_ir.ts';
 import type { GpuFeatures, GpuLowering } from '../../passes/lower_gpu.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
+import { CUDA_RULES } from './rules.ts';
 
 export class CudaEmitError extends Error {
   constructor(message: string) {
@@ -104,6 +105,7 @@ const MATH: Readonly<Record<string, string>> = { exp: 'expf', exp2: 'exp2f', log
 /** Helpers every kernel file starts with. */
 const PRELUDE = `#include <cuda_runtime.h>
 #include <cuda_fp16.h>
+#include <cuda_bf16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
 
@@ -205,6 +207,10 @@ class Printer {
         if (e.name === 'gpu.f16_hi') return `__half2float(__ushort_as_half((unsigned short)(${U(x!)} >> 16)))`;
         if (e.name === 'gpu.pack_f16x2') return `tb_pack_f16x2(${x}, ${y})`;
         if (e.name === 'gpu.f16x2_sub') return `tb_hsub2(${x}, ${y})`;
+        // backends/cuda/rules.ts: rounding by the hardware's conversions.
+        if (e.name === 'cuda.round_f16') return `__half2float(__float2half_rn(${x}))`;
+        if (e.name === 'cuda.round_bf16') return `__bfloat162float(__float2bfloat16_rn(${x}))`;
+        if (e.name === 'cuda.f16_bits') return `(int)__half_as_ushort(__float2half_rn(${x}))`;
         if (e.name === 'gpu.dot4_i8') return `__dp4a(${x}, ${y}, 0)`;
         if (e.name === 'gpu.dot4_u8') return `(int)__dp4a((unsigned)(${x}), (unsigned)(${y}), 0u)`;
         throw new CudaEmitError(`intrinsic ${e.name} has no CUDA lowering`);
@@ -369,8 +375,8 @@ export const dynamicSharedBytes = (lowered: GpuLowering): number => (lowered.sha
  */
 export const CUDA_FEATURES: GpuFeatures = { subgroupMinSize: 32, dot4x8: true, mma: 'native' };
 
-/** Tile IR -> Loop IR for CUDA: the GPU lowering with CUDA_FEATURES. */
-export const lowerForCuda = (k: Kernel, after?: (name: string, m: LModule) => void): GpuLowering => lowerForGpu(k, after, CUDA_FEATURES);
+/** Tile IR -> Loop IR for CUDA: the GPU lowering with CUDA_FEATURES, and CUDA's instruction-selection rules. */
+export const lowerForCuda = (k: Kernel, after?: (name: string, m: LModule) => void): GpuLowering => lowerForGpu(k, after, CUDA_FEATURES, CUDA_RULES);
 
 /** The CUDA C of one lowered kernel (without the file's prelude). */
 export function emitCudaKernel(lowered: GpuLowering): string {
