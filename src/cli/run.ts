@@ -13,7 +13,10 @@ import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
 import { type Tensor, tensorElements } from '../vm/memory.ts';
 import { valueOf } from '../../ir/cast.ts';
 import { compileWasm } from '../../backends/wasm/runtime.ts';
-import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../../backends/cuda/emit.ts';
+import { dynamicSharedBytes, emitCudaFile, emitCudaHeader, lowerForCuda } from '../../backends/cuda/emit.ts';
+import { SM_LIMITS, occupancy, ptxasInfo } from '../../backends/cuda/resources.ts';
+import type { GpuLowering } from '../../passes/lower_gpu.ts';
+import { CudaRunError } from '../../backends/cuda/runtime.ts';
 import { emitWgsl } from '../../backends/wgsl/emit.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { printModule } from '../../ir/loop_print.ts';
@@ -148,10 +151,27 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   return failed ? 1 : 0;
 }
 
-/** `tilebit compile FILE [--target wasm|cuda|wgsl] [-o FILE] [--text]`. */
+/**
+ * `compile --target cuda --resources [--arch sm_90a]`: ptxas's registers, spills and shared memory, and
+ * the occupancy they allow on one SM of the architecture.
+ */
+function printResources(lowered: GpuLowering, cu: string, arch: string, print: (l: string) => void): void {
+  const limits = SM_LIMITS[arch];
+  if (!limits) throw new UsageError(`--arch ${arch}: the architectures are ${Object.keys(SM_LIMITS).join(', ')}`);
+  const info = ptxasInfo(cu, arch).find((i) => i.kernel === lowered.kernel.name);
+  if (!info) throw new CudaRunError(`ptxas reported nothing about ${lowered.kernel.name}`);
+  const shared = info.staticSharedBytes + dynamicSharedBytes(lowered);
+  const o = occupancy(limits, lowered.threads, info.registers, shared);
+  const spills = info.spillStoreBytes + info.spillLoadBytes > 0 ? `${info.spillStoreBytes} bytes of spill stores and ${info.spillLoadBytes} of spill loads` : 'no spills';
+  print(`${lowered.kernel.name} on ${arch}: ${info.registers} registers per thread, ${spills}, ${shared} bytes of shared memory per block of ${lowered.threads} threads`);
+  print(`  ${o.blocksPerSm} blocks (${o.warpsPerSm} of ${limits.warps} warps) per SM: ${Math.round(o.fraction * 100)}% theoretical occupancy, limited by ${o.limitedBy}`);
+}
+
+/** `tilebit compile FILE [--target wasm|cuda|wgsl] [-o FILE] [--text] [--resources [--arch A]]`. */
 export function compileCommand(args: Args, print: (l: string) => void): number {
   const target = args.options.get('target')?.at(-1) ?? 'wasm';
   if (![...TARGETS, 'wgsl'].includes(target)) throw new UsageError(`--target ${target}: the targets are ${[...TARGETS, 'wgsl'].join(', ')}`);
+  if (args.options.has('resources') && target !== 'cuda') throw new UsageError('--resources reports what ptxas makes of the CUDA C: it needs --target cuda');
   const k = compileWithDump(args, print);
   verifyKernel(k);
   const dump = args.options.get('dump-ir')?.at(-1);
@@ -165,7 +185,8 @@ export function compileCommand(args: Args, print: (l: string) => void): number {
         const header = out.replace(/\.cu$/, '') + '.h';
         writeFileSync(header, emitCudaHeader([{ kernel: lowered.kernel, lowered }]));
         print(`${k.name}: wrote ${out} and ${header} (${lowered.threads} threads, ${lowered.sharedBytes} bytes of shared memory)`);
-      } else print(cu.trimEnd());
+      } else if (!args.options.has('resources')) print(cu.trimEnd());
+      if (args.options.has('resources')) printResources(lowered, cu, args.options.get('arch')?.at(-1) ?? 'sm_90a', print);
       return 0;
     }
     const wgsl = emitWgsl(lowered);
