@@ -9,24 +9,26 @@
 import { roundF32ToBF16, roundF32ToF16 } from './half.ts';
 import type { BinaryFn, UnaryFn } from './tile_ir.ts';
 
+/** How an exact result rounds to each compute type. */
+const ROUNDERS: Readonly<Record<string, (x: number) => number>> = {
+  i32: (x) => x | 0,
+  u32: (x) => x >>> 0,
+  f32: Math.fround,
+  f16: (x) => roundF32ToF16(Math.fround(x)),
+  bf16: (x) => roundF32ToBF16(Math.fround(x)),
+  bool: (x) => (x ? 1 : 0),
+};
+
+/** The rounding of exact results to a compute type (throws, when called, for any other type). */
+export function rounder(dtype: string): (x: number) => number {
+  return ROUNDERS[dtype] ?? (() => {
+    throw new Error(`roundTo: ${dtype} is not a compute type`);
+  });
+}
+
 /** Rounds an exact result to a compute type. */
 export function roundTo(dtype: string, x: number): number {
-  switch (dtype) {
-    case 'i32':
-      return x | 0;
-    case 'u32':
-      return x >>> 0;
-    case 'f32':
-      return Math.fround(x);
-    case 'f16':
-      return roundF32ToF16(Math.fround(x));
-    case 'bf16':
-      return roundF32ToBF16(Math.fround(x));
-    case 'bool':
-      return x ? 1 : 0;
-    default:
-      throw new Error(`roundTo: ${dtype} is not a compute type`);
-  }
+  return rounder(dtype)(x);
 }
 
 const isInt = (dtype: string): boolean => dtype === 'i32' || dtype === 'u32';
@@ -39,51 +41,70 @@ function intMod(a: number, b: number): number {
   return b === 0 ? 0 : a % b;
 }
 
-/** A binary operation on two values of `dtype` (comparisons and land/lor return 0 or 1). */
-export function binary(fn: BinaryFn, dtype: string, a: number, b: number): number {
+/**
+ * A binary operation on two values of `dtype` (comparisons and land/lor return 0 or 1), resolved once:
+ * the VM applies one to every element of a tile.
+ */
+function makeBinary(fn: BinaryFn, dtype: string): (a: number, b: number) => number {
+  const r = rounder(dtype);
   switch (fn) {
     case 'add':
-      return roundTo(dtype, a + b);
+      return (a, b) => r(a + b);
     case 'sub':
-      return roundTo(dtype, a - b);
+      return (a, b) => r(a - b);
     case 'mul':
       // i32 products exceed 2^53: Math.imul wraps exactly.
-      return isInt(dtype) ? roundTo(dtype, Math.imul(a, b)) : roundTo(dtype, a * b);
+      return isInt(dtype) ? (a, b) => r(Math.imul(a, b)) : (a, b) => r(a * b);
     case 'div':
-      return isInt(dtype) ? roundTo(dtype, intDiv(a, b)) : roundTo(dtype, a / b);
+      return isInt(dtype) ? (a, b) => r(intDiv(a, b)) : (a, b) => r(a / b);
     case 'mod':
-      return isInt(dtype) ? roundTo(dtype, intMod(a, b)) : roundTo(dtype, a % b);
+      return isInt(dtype) ? (a, b) => r(intMod(a, b)) : (a, b) => r(a % b);
     case 'max':
-      return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b);
+      return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b));
     case 'min':
-      return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b);
+      return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b));
     case 'and':
-      return roundTo(dtype, a & b);
+      return (a, b) => r(a & b);
     case 'or':
-      return roundTo(dtype, a | b);
+      return (a, b) => r(a | b);
     case 'xor':
-      return roundTo(dtype, a ^ b);
+      return (a, b) => r(a ^ b);
     case 'shl':
-      return roundTo(dtype, a << (b & 31));
+      return (a, b) => r(a << (b & 31));
     case 'shr':
-      return dtype === 'u32' ? a >>> (b & 31) : a >> (b & 31);
+      return dtype === 'u32' ? (a, b) => a >>> (b & 31) : (a, b) => a >> (b & 31);
     case 'eq':
-      return a === b ? 1 : 0;
+      return (a, b) => (a === b ? 1 : 0);
     case 'ne':
-      return a !== b ? 1 : 0;
+      return (a, b) => (a !== b ? 1 : 0);
     case 'lt':
-      return a < b ? 1 : 0;
+      return (a, b) => (a < b ? 1 : 0);
     case 'le':
-      return a <= b ? 1 : 0;
+      return (a, b) => (a <= b ? 1 : 0);
     case 'gt':
-      return a > b ? 1 : 0;
+      return (a, b) => (a > b ? 1 : 0);
     case 'ge':
-      return a >= b ? 1 : 0;
+      return (a, b) => (a >= b ? 1 : 0);
     case 'land':
-      return a && b ? 1 : 0;
+      return (a, b) => (a && b ? 1 : 0);
     case 'lor':
-      return a || b ? 1 : 0;
+      return (a, b) => (a || b ? 1 : 0);
   }
+}
+
+const binaries = new Map<string, (a: number, b: number) => number>();
+
+/** The function `binary(fn, dtype, ., .)`, made once per operation and type. */
+export function binaryFn(fn: BinaryFn, dtype: string): (a: number, b: number) => number {
+  const key = `${fn} ${dtype}`;
+  let f = binaries.get(key);
+  if (!f) binaries.set(key, (f = makeBinary(fn, dtype)));
+  return f;
+}
+
+/** A binary operation on two values of `dtype` (comparisons and land/lor return 0 or 1). */
+export function binary(fn: BinaryFn, dtype: string, a: number, b: number): number {
+  return binaryFn(fn, dtype)(a, b);
 }
 
 /** A unary operation on a value of `dtype`. */

@@ -21,6 +21,30 @@ export function castElement(from: string, to: string, held: number): number {
   return heldAsCode(to) ? encode(t, x) : quantize(t, x);
 }
 
+const casts = new Map<string, (held: number) => number>();
+
+/**
+ * The function `castElement(from, to, .)`, made once per pair of types: a table over every code where
+ * `from` is a storage type of 8 bits or fewer (what the VM's dequantizing casts read), else the cast
+ * with its types resolved.
+ */
+export function castFn(from: string, to: string): (held: number) => number {
+  const key = `${from} ${to}`;
+  let f = casts.get(key);
+  if (f) return f;
+  if (heldAsCode(from) && parseDType(from).bits <= 8) {
+    const table = Float64Array.from({ length: 2 ** parseDType(from).bits }, (_, code) => castElement(from, to, code));
+    f = (held) => table[held] ?? castElement(from, to, held);
+  } else if (heldAsCode(from) || to === 'bool') {
+    f = (held) => castElement(from, to, held);
+  } else {
+    const t = parseDType(to);
+    f = heldAsCode(to) ? (x) => encode(t, x) : (x) => quantize(t, x);
+  }
+  casts.set(key, f);
+  return f;
+}
+
 /** The code of an element, for memory and for `view`. */
 export function codeOf(dtype: string, held: number): number {
   if (dtype === 'bool') throw new Error('bool has no storage code');

@@ -312,17 +312,44 @@ class BlockRunner {
     });
   }
 
+  /**
+   * For each element of a slice of a tensor of `shape` (row-major), its linear element index, or -1
+   * where a coordinate falls outside the tensor.
+   */
+  sliceOffsets(index: readonly IndexEntry[], shape: readonly number[]): Float64Array {
+    const strides = stridesOf(shape);
+    let base = 0;
+    let inside = true;
+    const dims: { extent: number; start: number; stride: number; size: number }[] = [];
+    index.forEach((e, d) => {
+      const start = this.scalar(e.offset);
+      if (e.extent !== null) dims.push({ extent: e.extent, start, stride: strides[d]!, size: shape[d]! });
+      else {
+        base += start * strides[d]!;
+        inside &&= start >= 0 && start < shape[d]!;
+      }
+    });
+    const out = new Float64Array(dims.reduce((n, x) => n * x.extent, 1));
+    let i = 0;
+    const walk = (d: number, at: number, inside: boolean): void => {
+      if (d === dims.length) {
+        out[i++] = inside ? at : -1;
+        return;
+      }
+      const { extent, start, stride, size } = dims[d]!;
+      for (let x = start; x < start + extent; x++) walk(d + 1, at + x * stride, inside && x >= 0 && x < size);
+    };
+    walk(0, base, inside);
+    return out;
+  }
+
   loadGlobal(name: string, index: readonly IndexEntry[]): Tile {
     const t = this.tensors.get(name)!;
     const read = elementReader(t.dtype);
-    const strides = stridesOf(t.shape);
     const zero = castElement('i32', t.dtype, 0);
-    const coords = this.coordinates(index);
-    const data = new Float64Array(coords.length);
-    coords.forEach((c, i) => {
-      const inside = c.every((x, d) => x >= 0 && x < t.shape[d]!);
-      data[i] = inside ? read(t.bytes, c.reduce((acc, x, d) => acc + x * strides[d]!, 0)) : zero;
-    });
+    const offsets = this.sliceOffsets(index, t.shape);
+    const data = new Float64Array(offsets.length);
+    for (let i = 0; i < offsets.length; i++) data[i] = offsets[i]! < 0 ? zero : read(t.bytes, offsets[i]!);
     return { dtype: t.dtype, shape: this.sliceShape(index), data };
   }
 
@@ -331,11 +358,9 @@ class BlockRunner {
     const t = this.tensors.get(name)!;
     const write = elementWriter(t.dtype);
     const read = elementReader(t.dtype);
-    const strides = stridesOf(t.shape);
-    this.coordinates(index).forEach((c, i) => {
-      if (!c.every((x, d) => x >= 0 && x < t.shape[d]!)) return;
-      const at = c.reduce((acc, x, d) => acc + x * strides[d]!, 0);
-      write(t.bytes, at, accumulate ? arith.binary('add', t.dtype, read(t.bytes, at), value.data[i]!) : value.data[i]!);
+    const add = arith.binaryFn('add', t.dtype);
+    this.sliceOffsets(index, t.shape).forEach((at, i) => {
+      if (at >= 0) write(t.bytes, at, accumulate ? add(read(t.bytes, at), value.data[i]!) : value.data[i]!);
     });
   }
 }

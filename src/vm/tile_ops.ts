@@ -3,7 +3,7 @@
 
 import * as arith from '../../ir/arith.ts';
 import { pack, unpack } from '../../ir/bitstream.ts';
-import { castElement, codeOf, fromCode, valueOf } from '../../ir/cast.ts';
+import { castElement, castFn, codeOf, fromCode, heldAsCode, valueOf } from '../../ir/cast.ts';
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { type BinaryFn, type ReduceFn, type UnaryFn, rowMajorStrides } from '../../ir/tile_ir.ts';
 
@@ -55,7 +55,8 @@ export function unaryTile(fn: UnaryFn, x: Tile): Tile {
 export function binaryTile(fn: BinaryFn, a: Tile, b: Tile, resultDType: string, shape: readonly number[]): Tile {
   const [x, y] = [broadcastTo(a, shape), broadcastTo(b, shape)];
   const data = new Float64Array(sizeOf(shape));
-  for (let i = 0; i < data.length; i++) data[i] = arith.binary(fn, a.dtype, x.data[i]!, y.data[i]!);
+  const f = arith.binaryFn(fn, a.dtype);
+  for (let i = 0; i < data.length; i++) data[i] = f(x.data[i]!, y.data[i]!);
   return { dtype: resultDType, shape, data };
 }
 
@@ -67,7 +68,8 @@ export function selectTile(c: Tile, a: Tile, b: Tile, shape: readonly number[]):
 }
 
 export function castTile(x: Tile, to: string): Tile {
-  return { dtype: to, shape: x.shape, data: x.data.map((v) => castElement(x.dtype, to, v)) };
+  const f = castFn(x.dtype, to);
+  return { dtype: to, shape: x.shape, data: x.data.map((v) => f(v)) };
 }
 
 /** Reinterprets the bits of a tile: the row-major bit stream re-read at another width. */
@@ -93,8 +95,9 @@ export function iotaTile(dtype: string, shape: readonly number[], axis: number):
 export function dotTile(a: Tile, b: Tile, c: Tile | null, resultDType: string): Tile {
   const [M, K] = a.shape as [number, number];
   const N = b.shape[1]!;
-  const av = a.data.map((v) => valueOf(a.dtype, v));
-  const bv = b.data.map((v) => valueOf(b.dtype, v));
+  // The operands' values (compute types hold them already; not written below).
+  const values = (x: Tile): Float64Array => (heldAsCode(x.dtype) ? x.data.map((v) => valueOf(x.dtype, v)) : x.data);
+  const [av, bv] = [values(a), values(b)];
   const data = new Float64Array(M * N);
   const row = new Float64Array(N);
   for (let m = 0; m < M; m++) {
