@@ -86,12 +86,30 @@ export function elementWriter(dtype: string): (bytes: Uint8Array, i: number, hel
       writeCode(bytes, 32, i, u32[0]!);
     };
   }
+  if (heldAsCode(dtype)) return (bytes, i, code) => writeCode(bytes, bits, i, code);
   return (bytes, i, v) => writeCode(bytes, bits, i, codeOf(dtype, v));
 }
 
 /** A tensor filled from held values in row-major order. */
 export function tensorFrom(dtype: string, shape: readonly number[], held: ArrayLike<number>): Tensor {
   const t = allocTensor(dtype, shape);
+  const bits = parseDType(dtype).bits;
+  if (heldAsCode(dtype) && bits < 8) {
+    // Codes narrower than a byte, streamed into the zeroed bytes (8 bytes of 3-bit codes at a time).
+    const mask = (1 << bits) - 1;
+    let [acc, pending, at] = [0, 0, 0];
+    for (let i = 0; i < held.length; i++) {
+      acc |= (held[i]! & mask) << pending;
+      pending += bits;
+      if (pending >= 8) {
+        t.bytes[at++] = acc & 0xff;
+        acc >>>= 8;
+        pending -= 8;
+      }
+    }
+    if (pending > 0) t.bytes[at] = acc;
+    return t;
+  }
   const write = elementWriter(dtype);
   for (let i = 0; i < held.length; i++) write(t.bytes, i, held[i]!);
   return t;

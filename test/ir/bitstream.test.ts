@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pack, packedBytes, readBits, unpack, writeBits } from '../../ir/bitstream.ts';
+import { tensorElements, tensorFrom } from '../../src/vm/memory.ts';
 
 /** Bit k of a byte array, read the way DESIGN.md defines the stream. */
 const bitAt = (bytes: Uint8Array, k: number): number => (bytes[Math.floor(k / 8)]! >> (k % 8)) & 1;
@@ -56,5 +57,22 @@ describe('bit-stream packing', () => {
     expect(() => unpack(new Uint8Array(4), 33, 1)).toThrow(/width 33/);
     expect(packedBytes(3, 8)).toBe(3);
     expect(packedBytes(5, 3)).toBe(2);
+  });
+});
+
+describe('tensors from codes (src/vm/memory.ts)', () => {
+  it('streams codes narrower than a byte into exactly the bytes pack writes, and reads them back', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 0, max: 70 }), fc.integer(), (bits, n, seed) => {
+        const codes = Array.from({ length: n }, (_, i) => (Math.imul(seed ^ i, 0x9e3779b1) >>> 7) & ((1 << bits) - 1));
+        const name = `u${bits}`;
+        const t = tensorFrom(name, [n], codes);
+        const expected = new Uint8Array(packedBytes(bits, n));
+        pack(codes, bits, expected);
+        expect(t.bytes).toEqual(expected);
+        expect(Array.from(tensorElements(t))).toEqual(codes);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
