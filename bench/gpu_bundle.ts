@@ -18,7 +18,7 @@
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
+import { type CudaOptions, emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
 import { harnessSource, launchFile } from '../backends/cuda/harness.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { evalSym } from '../ir/sym.ts';
@@ -64,11 +64,11 @@ const FLUSH = small ? 0 : 256 << 20;
 const lowered: GpuLowering[] = [];
 
 /** One kernel; `wgsl`: false for CUDA only, or the WebGPU form's source where it differs (no async copies there). */
-function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number, wgsl: boolean | string = true, sequence?: { readonly name: string; readonly kernel: string }): void {
+function add(name: string, kind: Entry['kind'], source: string, sizes: Record<string, number>, scalars: Record<string, number>, bytes: number, flops: number, wgsl: boolean | string = true, sequence?: { readonly name: string; readonly kernel: string }, cuda: CudaOptions = {}): void {
   const k = { ...compile(source, { kernel: sequence?.kernel }), name };
   const inSequence = sequence ? { sequence: sequence.name } : {};
   const l = lowerForGpu(k);
-  lowered.push(lowerForCuda(k)); // the CUDA C uses warp shuffles and __dp4a; launches are the same
+  lowered.push(lowerForCuda(k, undefined, cuda)); // the CUDA C uses warp shuffles and __dp4a; launches are the same
   const env = { symbols: new Map(Object.entries(sizes)), params: new Map(Object.entries(scalars)) };
   const gridOf = (x: typeof k): number[] => [0, 1, 2].map((i) => (x.grid[i] ? evalSym(x.grid[i]!, env) : 1));
   const grid = gridOf(k);
@@ -154,6 +154,8 @@ if (!small) {
     const bits = parseDType(weight).bits;
     const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M, target: 'gpu' }).source;
     add(`gemm_${weight}_m${M}_n${N}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N, false);
+    // u3: 191 registers, 2 blocks per SM; asked for 4, 128 registers and no spills (bench/RESULTS.md).
+    if (weight === 'u3') add(`gemm_${weight}_m${M}_n${N}_mb4`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N, false, undefined, { minBlocksPerSm: 4 });
   }
 }
 {
@@ -165,6 +167,8 @@ if (!small) {
     // The CPU form (K and V straight from global memory into fragments) and a taller Q tile, CUDA only.
     add(`attention_s${S}_d${D}_direct`, 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
     add(`attention_s${S}_d${D}_bq128`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu', blockQ: 128 }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
+    // Four blocks per SM (128 registers, no spills; 155 and 3 blocks without): 512 blocks in one wave of 132 SMs.
+    add(`attention_s${S}_d${D}_mb4`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu' }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false, undefined, { minBlocksPerSm: 4 });
   }
 }
 

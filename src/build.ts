@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { dynamicSharedBytes, emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
+import { type CudaOptions, dynamicSharedBytes, emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
 import { compileWasm } from '../backends/wasm/runtime.ts';
 import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
 import { type LModule, type Stmt as LStmt, dataImage } from '../ir/loop_ir.ts';
@@ -41,6 +41,8 @@ interface Declaration {
   readonly set?: Readonly<Record<string, string | number>>;
   /** The sizes a dequant-GEMM's tiles are tuned for (M defaults to the options' m, else 1). */
   readonly tune?: { readonly M?: number; readonly K: number; readonly N: number };
+  /** The CUDA artifacts' launch bounds (backends/cuda/emit.ts, CudaOptions). */
+  readonly cuda?: CudaOptions;
 }
 
 /** A tuned form of an instance: the configuration chosen, the device it was timed on, its time. */
@@ -64,6 +66,8 @@ export interface Instance {
   readonly kernel?: string;
   /** The tiles chosen by tuning, per target built. */
   readonly tuned?: Readonly<Partial<Record<BuildTarget, Tuned>>>;
+  /** Options of the CUDA artifact's launch bounds. */
+  readonly cuda?: CudaOptions;
 }
 
 /** Kernels of the library that run one after the other as one operation (the bindings' NAME runs them all). */
@@ -113,12 +117,13 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
       const signature = (x: typeof k): string => JSON.stringify(x.params);
       if (signature(kg) !== signature(k)) throw new Error('its GPU form takes other parameters than its wasm form');
       if (job.targets.includes('cuda')) {
-        const lowered = lowerForCuda(kg);
+        const lowered = lowerForCuda(kg, undefined, i.cuda ?? {});
         files.push({ path: `cuda/${i.name}.cu`, data: emitCudaFile([lowered]) }, { path: `cuda/${i.name}.h`, data: emitCudaHeader([{ kernel: lowered.kernel, lowered }], `TILEBIT_${i.name.toUpperCase()}_H`) });
         entry = {
           ...entry,
           cuda: {
             file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, grid: kg.grid, threads: lowered.threads, sharedBytes: lowered.sharedBytes, dynamicSharedBytes: dynamicSharedBytes(lowered), args: lowered.args.map((a) => a.name),
+            ...(lowered.minBlocksPerSm !== undefined ? { minBlocksPerSm: lowered.minBlocksPerSm } : {}),
             features: { mma: lowered.features.mma, cpAsync: usesStatement(lowered.module, 'copywords'), ldmatrix: usesStatement(lowered.module, 'ldmatrix'), warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
           },
         };
@@ -184,7 +189,7 @@ export interface ManifestKernel {
   /** Per target, the tiles tuning chose (see Tuned); absent for targets built with the default tiles. */
   readonly tuned?: Readonly<Partial<Record<BuildTarget, Tuned>>>;
   /** dynamicSharedBytes: launch with this much dynamic shared memory (0: the kernel's shared memory is static). */
-  readonly cuda?: { readonly file: string; readonly header: string; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number; readonly dynamicSharedBytes: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
+  readonly cuda?: { readonly file: string; readonly header: string; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number; readonly dynamicSharedBytes: number; readonly minBlocksPerSm?: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
   readonly wgsl?: {
     readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number;
     readonly bindings: readonly WgslBinding[]; readonly args: readonly string[];
@@ -198,7 +203,7 @@ export interface BuildReport {
   readonly reused: readonly string[];
 }
 
-const VERSION = 5; // bump when artifacts change meaning: it is part of every content hash
+const VERSION = 6; // bump when artifacts change meaning: it is part of every content hash
 
 function expand(d: Declaration): { name: string; options: Options }[] {
   const keys = Object.keys(d.product ?? {});
@@ -259,6 +264,16 @@ async function tunedForms(name: string, o: DequantGemmOptions, sizes: Declaratio
   return { forms: out, tuned };
 }
 
+/** A declaration's "cuda": { "minBlocksPerSm": N } (N a whole number of blocks; the lowering checks it against the threads). */
+function checkCudaOptions(cuda: unknown): void {
+  if (cuda === undefined) return;
+  if (typeof cuda !== 'object' || cuda === null || Array.isArray(cuda)) throw new Error('"cuda" must be an object: { "minBlocksPerSm": N }');
+  for (const [key, value] of Object.entries(cuda)) {
+    if (key !== 'minBlocksPerSm') throw new Error(`"cuda" has no option "${key}"; it takes "minBlocksPerSm"`);
+    if (!Number.isInteger(value) || (value as number) < 1) throw new Error(`"cuda": "minBlocksPerSm" must be a whole number of blocks, at least 1; got ${JSON.stringify(value)}`);
+  }
+}
+
 async function instancesOf(lib: { kernels?: readonly Declaration[] }, base: string, tuning: Tuning): Promise<{ instances: Instance[]; sequences: Sequence[] }> {
   if (!Array.isArray(lib.kernels) || lib.kernels.length === 0) throw new BuildError('lib.json declares no kernels: give "kernels": [{ "name": ..., "generator" or "source": ... }]');
   if (tuning.time.length > 0 && !lib.kernels.some((d) => d.tune)) throw new BuildError('--tune: no kernel of lib.json gives sizes to tune for ("tune": { "M": 1, "K": 4096, "N": 4096 } in a dequant-gemm declaration)');
@@ -274,6 +289,7 @@ async function instancesOf(lib: { kernels?: readonly Declaration[] }, base: stri
       let tuned: Partial<Record<BuildTarget, Tuned>> | undefined;
       try {
         if (d.tune !== undefined && d.generator !== 'dequant-gemm') throw new Error('"tune" applies to dequant-gemm declarations only');
+        checkCudaOptions(d.cuda);
         if (d.source) source = readFileSync(resolve(base, d.source), 'utf8');
         // Generated kernels: a form per target (wasm, CUDA, WebGPU) unless the options fix the target.
         else if (d.generator === 'dequant-gemm' && d.tune !== undefined) ({ forms: { source, gpuSource, wgslSource }, tuned } = await tunedForms(name, { ...(options as unknown as DequantGemmOptions), name }, d.tune, tuning));
@@ -286,7 +302,7 @@ async function instancesOf(lib: { kernels?: readonly Declaration[] }, base: stri
         throw new BuildError(`kernel '${name}' failed to build: ${(e as Error).message}`);
       }
       const set = Object.entries({ ...(d.set ?? {}), ...(d.source ? options : {}) }).map(([k, v]) => [k, String(v)] as const);
-      const shapes = { ...(gpuSource ? { gpuSource } : {}), ...(wgslSource && wgslSource !== gpuSource ? { wgslSource } : {}) };
+      const shapes = { ...(gpuSource ? { gpuSource } : {}), ...(wgslSource && wgslSource !== gpuSource ? { wgslSource } : {}), ...(d.cuda ? { cuda: d.cuda } : {}) };
       // A sequence of kernels (split decode attention): an instance per kernel, run in order as `name`.
       if (kernels) {
         for (const kernel of kernels) out.push({ name: kernel, source, ...shapes, set, kernel });
@@ -301,7 +317,7 @@ async function instancesOf(lib: { kernels?: readonly Declaration[] }, base: stri
 }
 
 const hashOf = (i: Instance, relaxedSimd: boolean, targets: readonly BuildTarget[], wgslSubgroups: number | null): string =>
-  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, kernel: i.kernel ?? null, gpuSource: i.gpuSource ?? null, wgslSource: i.wgslSource ?? null, tuned: i.tuned ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
+  createHash('sha256').update(JSON.stringify({ VERSION, source: i.source, kernel: i.kernel ?? null, gpuSource: i.gpuSource ?? null, wgslSource: i.wgslSource ?? null, tuned: i.tuned ?? null, cuda: i.cuda ?? null, set: [...i.set].sort(), relaxedSimd, targets, wgslSubgroups })).digest('hex').slice(0, 16);
 
 /** Whether this is the compiled build (dist/, `npm run build`) rather than the TypeScript sources. */
 const COMPILED = import.meta.url.endsWith('.js');

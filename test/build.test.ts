@@ -96,6 +96,25 @@ describe('tilebit build', () => {
     const mm = JSON.parse(readFileSync(join(work, 'mm', 'manifest.json'), 'utf8')).kernels[0];
     expect(mm.cuda.features).toMatchObject({ cpAsync: true, mma: true, ldmatrix: true });
     expect(gemv.cuda.features.mma).toBe(false);
+    // "cuda": { "minBlocksPerSm": N } reaches the launch bounds and the manifest, and only the CUDA
+    // artifact: the WGSL is the same bytes.
+    const attention = (cuda?: object) => ({ kernels: [{ name: 'fa', generator: 'flash-attention', options: { headDim: 64, causal: true }, ...(cuda ? { cuda } : {}) }] });
+    const built: Record<string, { manifest: { kernels: { cuda: Record<string, unknown>; wgsl: { file: string } }[] }; cu: string; wgsl: string }> = {};
+    for (const [tag, cuda] of [['plain', undefined], ['four', { minBlocksPerSm: 4 }]] as const) {
+      writeFileSync(join(work, `fa_${tag}.json`), JSON.stringify(attention(cuda)));
+      await build(join(work, `fa_${tag}.json`), { out: join(work, `fa_${tag}`), workers: 1, targets: ['cuda', 'wgsl'] });
+      const manifest = JSON.parse(readFileSync(join(work, `fa_${tag}`, 'manifest.json'), 'utf8'));
+      built[tag] = { manifest, cu: readFileSync(join(work, `fa_${tag}`, 'cuda', 'fa.cu'), 'utf8'), wgsl: readFileSync(join(work, `fa_${tag}`, manifest.kernels[0].wgsl.file), 'utf8') };
+    }
+    expect(built.plain!.cu).toMatch(/__launch_bounds__\(128, 1\) fa\(/);
+    expect(built.four!.cu).toMatch(/__launch_bounds__\(128, 4\) fa\(/);
+    expect(built.plain!.manifest.kernels[0]!.cuda.minBlocksPerSm).toBeUndefined();
+    expect(built.four!.manifest.kernels[0]!.cuda.minBlocksPerSm).toBe(4);
+    expect(built.four!.wgsl).toBe(built.plain!.wgsl);
+    for (const [cuda, message] of [[{ minBlocksPerSm: 0 }, /"minBlocksPerSm" must be a whole number of blocks, at least 1; got 0/], [{ blocks: 2 }, /"cuda" has no option "blocks"/], [{ minBlocksPerSm: 17 }, /17 blocks of 128 threads cannot share one SM/]] as const) {
+      writeFileSync(join(work, 'bad.json'), JSON.stringify(attention(cuda)));
+      await expect(build(join(work, 'bad.json'), { out: join(work, 'bad'), workers: 1, targets: ['cuda'] })).rejects.toThrow(message);
+    }
     // Only wasm now: the GPU artifacts go, nothing is reused across different target sets.
     const report = await build(libFile, { out, workers: 1, targets: ['wasm'] });
     expect(report.reused).toEqual([]);

@@ -375,11 +375,34 @@ export const dynamicSharedBytes = (lowered: GpuLowering): number => (lowered.sha
  */
 export const CUDA_FEATURES: GpuFeatures = { subgroupMinSize: 32, dot4x8: true, mma: 'native' };
 
+/** What CUDA C adds to a kernel's launch: the minimum blocks per SM of its `__launch_bounds__`. */
+export interface CudaOptions {
+  /**
+   * Blocks that must fit on one SM together: ptxas then caps each thread's registers at what allows
+   * them (and spills what does not fit). Default: 1 for kernels on tensor cores (no cap; capping spilled
+   * the u2 dequant GEMM at 16 rows), none for the others (ptxas's own choice, which favours occupancy).
+   * Flash attention at head size 64: 155 registers and 3 blocks per SM; with 4, 128 registers, no spills.
+   */
+  readonly minBlocksPerSm?: number;
+}
+
+/** A kernel lowered for CUDA, with the options of its launch bounds. */
+export type CudaLowering = GpuLowering & CudaOptions;
+
 /** Tile IR -> Loop IR for CUDA: the GPU lowering with CUDA_FEATURES, and CUDA's instruction-selection rules. */
-export const lowerForCuda = (k: Kernel, after?: (name: string, m: LModule) => void): GpuLowering => lowerForGpu(k, after, CUDA_FEATURES, CUDA_RULES);
+export function lowerForCuda(k: Kernel, after?: (name: string, m: LModule) => void, options: CudaOptions = {}): CudaLowering {
+  const lowered = lowerForGpu(k, after, CUDA_FEATURES, CUDA_RULES);
+  const blocks = options.minBlocksPerSm;
+  if (blocks === undefined) return lowered;
+  // An SM holds at most 2048 threads (sm_80, sm_90) and 32 blocks.
+  if (!Number.isInteger(blocks) || blocks < 1 || blocks > 32 || blocks * lowered.threads > 2048) {
+    throw new CudaEmitError(`kernel ${k.name}: ${blocks} blocks of ${lowered.threads} threads cannot share one SM (at most 2048 threads and 32 blocks)`);
+  }
+  return { ...lowered, minBlocksPerSm: blocks };
+}
 
 /** The CUDA C of one lowered kernel (without the file's prelude). */
-export function emitCudaKernel(lowered: GpuLowering): string {
+export function emitCudaKernel(lowered: CudaLowering): string {
   const name = lowered.kernel.name;
   if (lowered.threads > CUDA_LIMITS.threads) {
     throw new CudaEmitError(`kernel ${name} has ${lowered.threads} threads per block; CUDA allows ${CUDA_LIMITS.threads} (${lowered.threads - CUDA_LIMITS.threads} too many)`);
@@ -407,7 +430,8 @@ export function emitCudaKernel(lowered: GpuLowering): string {
   // registers to fit more blocks and spill (the u2 dequant GEMM at 16 rows: 80 registers and 60 bytes
   // of spills; with it 109 and none). Others keep ptxas's default, which favours occupancy (the
   // memory-bound GEMV: 123 registers, 146 with the hint).
-  const bounds = lowered.features.mma ? `${lowered.threads}, 1` : `${lowered.threads}`;
+  const minBlocks = lowered.minBlocksPerSm ?? (lowered.features.mma ? 1 : null);
+  const bounds = minBlocks === null ? `${lowered.threads}` : `${lowered.threads}, ${minBlocks}`;
   out.push(`extern "C" __global__ void __launch_bounds__(${bounds}) ${name}(${params.join(', ')}) {`);
   if (dynamicSharedBytes(lowered) > 0) out.push(`  extern __shared__ __align__(16) unsigned char smem[];  // ${lowered.sharedBytes} bytes, given at launch`);
   else if (lowered.sharedBytes > 0) out.push(`  __shared__ __align__(16) unsigned char smem[${lowered.sharedBytes}];`);
@@ -459,7 +483,7 @@ export function emitCudaHeader(kernels: readonly { kernel: Kernel; lowered: GpuL
 }
 
 /** A whole `.cu` file for several lowered kernels. */
-export function emitCudaFile(kernels: readonly GpuLowering[]): string {
+export function emitCudaFile(kernels: readonly CudaLowering[]): string {
   const names = kernels.map((k) => k.kernel.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) throw new CudaEmitError(`two kernels of one .cu are named ${twice}`);

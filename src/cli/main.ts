@@ -34,6 +34,7 @@ commands:
   compile FILE --target wasm [-o FILE.wasm] [--text]   write the module, or print its text form
   compile FILE --target cuda|wgsl [-o FILE]           write (or print) CUDA C with its header, or WGSL
       --resources [--arch sm_80|sm_90a]   CUDA: registers, spills, shared memory, occupancy (needs nvcc)
+      --min-blocks N             CUDA: N blocks must fit on one SM (__launch_bounds__; caps registers)
   check FILE                 parse, elaborate and verify every kernel of a file
   gen dequant-gemm --weight T --group G [--act A --scale S --zero U --m M --target wasm|webgpu|cuda]
   gen flash-attention --head-dim D [--causal] [--target T]   gen decode-attention --head-dim D --cache T
@@ -64,7 +65,7 @@ interface Command {
 const commands: Record<string, Command> = {
   dtype: { valued: new Set(), run: dtypeCommand },
   run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir', 'workers']), run: runCommand },
-  compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir', 'arch']), run: compileCommand },
+  compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir', 'arch', 'min-blocks']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
   gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'stages', 'threads', 'split-k', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'split-kv', 'k', 'n', 'tune-cache', 'target']), run: genCommand },
   build: { valued: new Set(['out', 'targets', 'workers', 'wgsl-subgroups', 'tune-cache']), run: buildCommand },

@@ -13,12 +13,12 @@ import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
 import { type Tensor, tensorElements } from '../vm/memory.ts';
 import { valueOf } from '../../ir/cast.ts';
 import { compileWasm } from '../../backends/wasm/runtime.ts';
-import { dynamicSharedBytes, emitCudaFile, emitCudaHeader, lowerForCuda } from '../../backends/cuda/emit.ts';
+import { type CudaLowering, dynamicSharedBytes, emitCudaFile, emitCudaHeader, lowerForCuda } from '../../backends/cuda/emit.ts';
 import { SM_LIMITS, occupancy, ptxasInfo } from '../../backends/cuda/resources.ts';
-import type { GpuLowering } from '../../passes/lower_gpu.ts';
 import { CudaRunError } from '../../backends/cuda/runtime.ts';
 import { emitWgsl } from '../../backends/wgsl/emit.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
+import type { LModule } from '../../ir/loop_ir.ts';
 import { printModule } from '../../ir/loop_print.ts';
 import { type Args, UsageError } from './args.ts';
 import { formatValue } from './dtype.ts';
@@ -155,7 +155,7 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
  * `compile --target cuda --resources [--arch sm_90a]`: ptxas's registers, spills and shared memory, and
  * the occupancy they allow on one SM of the architecture.
  */
-function printResources(lowered: GpuLowering, cu: string, arch: string, print: (l: string) => void): void {
+function printResources(lowered: CudaLowering, cu: string, arch: string, print: (l: string) => void): void {
   const limits = SM_LIMITS[arch];
   if (!limits) throw new UsageError(`--arch ${arch}: the architectures are ${Object.keys(SM_LIMITS).join(', ')}`);
   const info = ptxasInfo(cu, arch).find((i) => i.kernel === lowered.kernel.name);
@@ -177,7 +177,13 @@ export function compileCommand(args: Args, print: (l: string) => void): number {
   const dump = args.options.get('dump-ir')?.at(-1);
   const out = args.options.get('o')?.at(-1) ?? args.options.get('output')?.at(-1);
   if (target === 'cuda' || target === 'webgpu' || target === 'wgsl') {
-    const lowered = (target === 'cuda' ? lowerForCuda : lowerForGpu)(k, (pass, m) => pass === dump && print(printModule(m).trimEnd()));
+    const minBlocks = args.options.get('min-blocks')?.at(-1);
+    if (minBlocks !== undefined && target !== 'cuda') throw new UsageError('--min-blocks sets CUDA\'s launch bounds: it needs --target cuda');
+    if (minBlocks !== undefined && !/^\d+$/.test(minBlocks)) throw new UsageError(`--min-blocks ${minBlocks}: a number of blocks per SM`);
+    const after = (pass: string, m: LModule): void => {
+      if (pass === dump) print(printModule(m).trimEnd());
+    };
+    const lowered = target === 'cuda' ? lowerForCuda(k, after, minBlocks === undefined ? {} : { minBlocksPerSm: Number(minBlocks) }) : lowerForGpu(k, after);
     if (target === 'cuda') {
       const cu = emitCudaFile([lowered]);
       if (out) {

@@ -77,6 +77,19 @@ describe.skipIf(!haveNvcc)('tilebit compile --target cuda --resources', () => {
     }
   }, 60_000);
 
+  it('--min-blocks N: ptxas keeps the registers within what lets N blocks share an SM', async () => {
+    // matmul: 128 threads; four blocks leave 65536 / 512 = 128 registers a thread, eight 64.
+    for (const blocks of [4, 8]) {
+      const r = await cli('compile', 'examples/matmul.tile', '--target', 'cuda', '--min-blocks', String(blocks), '--resources');
+      expect(r.status, r.err).toBe(0);
+      const registers = Number(/(\d+) registers per thread/.exec(r.out)![1]);
+      expect(registers).toBeLessThanOrEqual(65536 / (blocks * 128));
+      expect(Number(/(\d+) blocks \(/.exec(r.out)![1])).toBeGreaterThanOrEqual(blocks);
+    }
+    expect((await cli('compile', 'examples/matmul.tile', '--target', 'cuda', '--min-blocks', '17')).err).toMatch(/17 blocks of 128 threads cannot share one SM/);
+    expect((await cli('compile', 'examples/matmul.tile', '--target', 'wgsl', '--min-blocks', '2')).err).toMatch(/needs --target cuda/);
+  }, 60_000);
+
   it('names what it needs: --target cuda, a known architecture', async () => {
     expect((await cli('compile', 'examples/matmul.tile', '--resources')).err).toMatch(/needs --target cuda/);
     expect((await cli('compile', 'examples/matmul.tile', '--target', 'cuda', '--resources', '--arch', 'sm_70')).err).toMatch(/the architectures are sm_80, sm_90, sm_90a/);
