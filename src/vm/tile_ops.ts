@@ -17,8 +17,21 @@ export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) 
 
 export const stridesOf = rowMajorStrides;
 
-/** For each element of `out`, the index of the element of `shape` that broadcasts onto it. */
+/** broadcastIndex's maps by shapes: a kernel broadcasts the same shapes in every block and iteration. */
+const broadcastMaps = new Map<string, Int32Array>();
+
+/** For each element of `out`, the index of the element of `shape` that broadcasts onto it (not to be written). */
 function broadcastIndex(shape: readonly number[], out: readonly number[]): Int32Array {
+  const key = `${shape.join(',')}>${out.join(',')}`;
+  let map = broadcastMaps.get(key);
+  if (!map) {
+    if (broadcastMaps.size >= 256) broadcastMaps.clear();
+    broadcastMaps.set(key, (map = computeBroadcastIndex(shape, out)));
+  }
+  return map;
+}
+
+function computeBroadcastIndex(shape: readonly number[], out: readonly number[]): Int32Array {
   const n = sizeOf(out);
   const map = new Int32Array(n);
   const offset = out.length - shape.length;
