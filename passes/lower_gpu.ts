@@ -1286,13 +1286,13 @@ class GpuLowerer extends LowererBase {
     // An f16 operand that is a cast of integers of 8 bits or fewer (dequantized weights) keeps the
     // integer codes in registers, and each pair becomes f16 by the magic-number conversion (below).
     const fragments = mmaOperandLayouts(layout, K)!;
-    // An operand held as the fragments want it: codes, with the constant they take off (a fixed zero
-    // point); a register tile; or an element-wise tile not yet computed (lazy), whose elements are then
-    // computed where the fragment words are packed, so that a cast to f16 folds into the packing
-    // conversion where the target rounds in hardware (flash attention's P).
+    // An operand held as the fragments want it: integer codes, with the constant they take off (a fixed
+    // zero point); minifloat codes; a register tile; or an element-wise tile not yet computed (lazy),
+    // whose elements are then computed where the fragment words are packed, so that a cast to f16 folds
+    // into the packing conversion where the target rounds in hardware (flash attention's P).
     type Held = { readonly dtype: string; readonly at: (j: Expr) => Expr; readonly bias: number };
     const held = (id: ValueId, want: RegisterLayout): Held | null => {
-      const codes = this.smallIntCodes(id, dtype, want);
+      const codes = this.smallIntCodes(id, dtype, want) ?? this.minifloatCodes(id, dtype, want);
       if (codes) return { dtype: codes.codes.dtype, at: (j) => aget(codes.codes, j), bias: codes.bias };
       if (this.sharedOperands.has(id)) return null;
       const lazy = this.lazy.get(id);
@@ -1355,6 +1355,16 @@ class GpuLowerer extends LowererBase {
       const [lo, hi] = [x.at(at), x.at(add(at, i32(1)))];
       if (x.dtype === dtype) return pack(lo, hi);
       const t = parseDType(x.dtype);
+      if (t.kind === 'float') {
+        // Minifloat codes (see minifloatCodes): sign to bit 15, exponent and mantissa fields to the
+        // top of f16's, both halves at once; that f16 is the value times 2^(bias - 15), which one f16x2
+        // multiplication by 2^(15 - bias) undoes exactly (subnormal codes land on f16 subnormals).
+        const field = (c: Expr): Expr => op('i32.or',
+          op('i32.shl', op('i32.and', op('i32.shr_u', c, i32(t.bits - 1)), i32(1)), i32(15)),
+          op('i32.shl', op('i32.and', c, i32((1 << (t.bits - 1)) - 1)), i32(10 - t.mantissaBits)));
+        const word = op('i32.or', field(lo), op('i32.shl', field(hi), i32(16)));
+        return { k: 'intrinsic', name: 'gpu.f16x2_mul', type: 'i32', args: [word, i32(((30 - t.bias) << 10) * 0x10001)] };
+      }
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
       const field = (c: Expr): Expr => op('i32.and', S ? op('i32.xor', c, i32(S)) : c, i32((1 << t.bits) - 1));
       const word = op('i32.or', op('i32.or', field(lo), op('i32.shl', field(hi), i32(16))), i32(0x64006400));
@@ -1453,6 +1463,22 @@ class GpuLowerer extends LowererBase {
     const S = parseDType(t.dtype).kind === 'int' ? 1 << (parseDType(t.dtype).bits - 1) : 0;
     if (!Number.isInteger(bias) || S + bias < 0 || S + bias > 1023) return null;
     return { codes: this.tile(src), bias };
+  }
+
+  /**
+   * The minifloat codes behind an f16 MMA operand that casts them, laid out as the operand's fragments,
+   * where the cast is fused into its one use: the dot builds f16 pairs from the codes by moving their
+   * fields and re-biasing the exponent (regWord), no table. For finite-only minifloats of at most 4
+   * exponent bits (f4e2m1, f6e3m2, f6e2m3, ...), whose fields fit f16's below its all-ones exponent
+   * and whose every value is an f16. Null otherwise (f8e4m3's NaN and f8e5m2's infinities keep tables).
+   */
+  minifloatCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number } | null {
+    const src = this.castSources.get(id);
+    if (dtype !== 'f16' || src === undefined || !this.lazy.has(id)) return null;
+    const t = this.valueTypes.get(src);
+    const d = t ? parseDType(t.dtype) : null;
+    if (!t || !d || d.kind !== 'float' || d.specials !== 'finite' || d.bits > 8 || d.exponentBits > 4 || d.mantissaBits > 10 || !layoutEquals(t.layout!, fragments)) return null;
+    return { codes: this.tile(src), bias: 0 };
   }
 
   /**

@@ -130,6 +130,11 @@ static __device__ __forceinline__ int tb_hsub2(int a, int b) {
   __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
   return *reinterpret_cast<int*>(&h);
 }
+// Two f16 pairs multiplied lane by lane (subnormal operands kept: no .ftz).
+static __device__ __forceinline__ int tb_hmul2(int a, int b) {
+  __half2 h = __hmul2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
+  return *reinterpret_cast<int*>(&h);
+}
 // An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
 // floats in global memory flushes subnormals to zero).
 static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
@@ -207,6 +212,7 @@ class Printer {
         if (e.name === 'gpu.f16_hi') return `__half2float(__ushort_as_half((unsigned short)(${U(x!)} >> 16)))`;
         if (e.name === 'gpu.pack_f16x2') return `tb_pack_f16x2(${x}, ${y})`;
         if (e.name === 'gpu.f16x2_sub') return `tb_hsub2(${x}, ${y})`;
+        if (e.name === 'gpu.f16x2_mul') return `tb_hmul2(${x}, ${y})`;
         // backends/cuda/rules.ts: rounding by the hardware's conversions.
         if (e.name === 'cuda.round_f16') return `__half2float(__float2half_rn(${x}))`;
         if (e.name === 'cuda.round_bf16') return `__bfloat162float(__float2bfloat16_rn(${x}))`;

@@ -256,6 +256,11 @@ class Printer {
           const [a, b] = e.args.map((x) => `unpack2x16float(bitcast<u32>(${this.expr(x)}))`);
           return `bitcast<i32>(pack2x16float(${a} - ${b}))`;
         }
+        if (e.name === 'gpu.f16x2_mul') {
+          // Through f32, exact where the product is an f16 (the MMA path's minifloat re-bias).
+          const [a, b] = e.args.map((x) => `unpack2x16float(bitcast<u32>(${this.expr(x)}))`);
+          return `bitcast<i32>(pack2x16float(${a} * ${b}))`;
+        }
         if (e.name === 'gpu.pack_f16x2') return `bitcast<i32>(pack2x16float(vec2<f32>(${this.expr(e.args[0]!)}, ${this.expr(e.args[1]!)})))`;
         if (e.name === 'gpu.dot4_i8') return `dot4I8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)}))`;
         if (e.name === 'gpu.dot4_u8') return `bitcast<i32>(dot4U8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)})))`;

@@ -69,6 +69,20 @@ describe('CUDA C', () => {
     expect(cu).toContain('mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32');
   });
 
+  it('dequantizes finite minifloat weights for f16 MMAs by moving their fields and one f16x2 multiplication, no table', () => {
+    const cu = (weight: string, activation: 'f16' | 'bf16') => emitCudaFile([lowerForCuda(compile(dequantGemm({ weight, groupSize: 32, activation, m: 16, target: 'gpu' }).source))]);
+    for (const weight of ['f4e2m1', 'f6e3m2', 'f6e2m3']) {
+      const code = cu(weight, 'f16');
+      expect(code.match(/tb_hmul2\(/g)?.length, weight).toBe(2); // the prelude's, and the B fragments'
+      expect(code, weight).not.toMatch(/_data\[\(/); // no decode table read
+    }
+    // f8e4m3 (a NaN code) and bf16 activations keep the table.
+    for (const [weight, activation] of [['f8e4m3', 'f16'], ['f6e3m2', 'bf16']] as const) {
+      expect(cu(weight, activation).match(/tb_hmul2\(/g)?.length, `${weight} ${activation}`).toBe(1);
+      expect(cu(weight, activation), `${weight} ${activation}`).toMatch(/_data\[\(/);
+    }
+  });
+
   it.skipIf(!haveNvcc)('every kernel compiles with nvcc for sm_80 and sm_90a', () => {
     const all = lowerAll();
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-cuda-'));

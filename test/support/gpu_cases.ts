@@ -301,6 +301,9 @@ export const gpuCases: readonly GpuCase[] = [
   { name: 'dequant_gemm_gpu_mma_u4_w8', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu', threads: 256 }).source, set: { M: 13, K: 64, N: 40 }, mma: true },
   // Signed codes to f16 pairs by the magic-number conversion (the sign bit flipped, then 1024 + 8 off).
   { name: 'dequant_gemm_gpu_mma_i4', source: dequantGemm({ weight: 'i4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
+  // Finite minifloats to f16 pairs by moving their fields and one f16x2 multiplication (exponent
+  // re-bias), every code drawn (subnormal codes included); bf16 keeps its table.
+  ...['f4e2m1', 'f6e2m3'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),
   { name: 'dequant_gemm_gpu_mma_f6e3m2_bf16', source: dequantGemm({ weight: 'f6e3m2', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
   ...['u1', 'u2', 'i4', 'u8', 'f8e4m3'].map((w) => ({
     name: `dequant_gen_${w}`,
