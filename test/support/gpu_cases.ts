@@ -252,6 +252,19 @@ export const gpuCases: readonly GpuCase[] = [
     set: { W, N: 1000 },
     seed: 19,
   })),
+  // Minifloats to f32, every code, compared bit for bit (as i32): CUDA decodes those of 5 to 8 bits by
+  // arithmetic, whose subnormal codes pass through f32 subnormals (kept on CUDA without -ftz; WebGPU,
+  // which may flush them, as SwiftShader does, keeps its tables).
+  ...['f4e2m1', 'f5e2m2', 'f6e3m2', 'f7e3m3', 'f8e4m3', 'f8e5m2'].map((W) => ({
+    name: `minifloat_casts_${W}`,
+    source: `kernel minifloat_casts<W: dtype = f6e3m2>(x: W[N], y: i32[N], z: f16[N]) grid(cdiv(N, 64)) threads(32) {
+      let v = load x[block.x * 64 :+ 64];
+      store y[block.x * 64 :+ 64] = view<i32>(cast<f32>(v));
+      store z[block.x * 64 :+ 64] = cast<f16>(v);
+    }`,
+    set: { W, N: 1000 },
+    seed: 29,
+  })),
   // Casts of codes with a constant added or taken off, which the GPU lowering folds into the
   // conversion's own subtraction where every result is exact (u8 - 300 in f32, i4 + 3 in f16, u8 - 200
   // in bf16) and leaves as two operations where not (u8 - 300 in bf16: not every result is a bf16).
@@ -291,6 +304,8 @@ export const gpuCases: readonly GpuCase[] = [
     source: dequantGemm({ weight: w, groupSize: G, activation: 'f16', m: 1, target: 'gpu', zeroPoint: zero }).source,
     set: { M: 2, K: 4 * G, N },
   })),
+  // The GEMV over minifloats of 5 to 8 bits, which CUDA decodes by arithmetic and WebGPU from tables.
+  ...['f6e3m2', 'f8e4m3', 'f8e5m2'].map((w) => ({ name: `dequant_gemv_gpu_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 1, target: 'gpu' }).source, set: { M: 2, K: 128, N: 70 } })),
   // Its WebGPU form: tiles straight from global memory into registers (WebGPU has no asynchronous copies).
   { name: 'dequant_gemv_gpu_u4_direct', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 1, target: 'gpu', asyncCopies: false }).source, set: { M: 2, K: 128, N: 100 } },
   { name: 'dequant_gemm_gpu_tiles', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 17, K: 64, N: 40 } },
