@@ -107,28 +107,44 @@ export function binary(fn: BinaryFn, dtype: string, a: number, b: number): numbe
   return binaryFn(fn, dtype)(a, b);
 }
 
-/** A unary operation on a value of `dtype`. */
-export function unary(fn: UnaryFn, dtype: string, x: number): number {
+/** A unary operation on a value of `dtype`, resolved once (the VM applies one to every element of a tile). */
+function makeUnary(fn: UnaryFn, dtype: string): (x: number) => number {
+  const r = rounder(dtype);
   switch (fn) {
     case 'neg':
-      return roundTo(dtype, -x);
+      return (x) => r(-x);
     case 'not':
-      return x ? 0 : 1;
+      return (x) => (x ? 0 : 1);
     case 'abs':
-      return roundTo(dtype, Math.abs(x));
+      return (x) => r(Math.abs(x));
     case 'exp':
-      return roundTo(dtype, Math.exp(x));
+      return (x) => r(Math.exp(x));
     case 'exp2':
-      return roundTo(dtype, 2 ** x);
+      return (x) => r(2 ** x);
     case 'log':
-      return roundTo(dtype, Math.log(x));
+      return (x) => r(Math.log(x));
     case 'log2':
-      return roundTo(dtype, Math.log2(x));
+      return (x) => r(Math.log2(x));
     case 'sqrt':
-      return roundTo(dtype, Math.sqrt(x));
+      return (x) => r(Math.sqrt(x));
     case 'rsqrt':
-      return roundTo(dtype, 1 / Math.sqrt(x));
+      return (x) => r(1 / Math.sqrt(x));
   }
+}
+
+const unaries = new Map<string, (x: number) => number>();
+
+/** The function `unary(fn, dtype, .)`, made once per operation and type. */
+export function unaryFn(fn: UnaryFn, dtype: string): (x: number) => number {
+  const key = `${fn} ${dtype}`;
+  let f = unaries.get(key);
+  if (!f) unaries.set(key, (f = makeUnary(fn, dtype)));
+  return f;
+}
+
+/** A unary operation on a value of `dtype`. */
+export function unary(fn: UnaryFn, dtype: string, x: number): number {
+  return unaryFn(fn, dtype)(x);
 }
 
 /** Which unary functions a type admits. */

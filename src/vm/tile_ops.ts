@@ -61,7 +61,8 @@ export function fullTile(dtype: string, shape: readonly number[], held: number):
 }
 
 export function unaryTile(fn: UnaryFn, x: Tile): Tile {
-  const data = x.data.map((v) => arith.unary(fn, x.dtype, v));
+  const f = arith.unaryFn(fn, x.dtype);
+  const data = x.data.map((v) => f(v));
   return { dtype: x.dtype, shape: x.shape, data };
 }
 
@@ -148,12 +149,14 @@ export function reduceTile(fn: ReduceFn, x: Tile, axis: number): Tile {
   const outer = sizeOf(x.shape.slice(0, axis));
   const inner = strides[axis]!;
   const data = new Float64Array(sizeOf(shape));
+  // Sums are exact in float64 and rounded once; max and min combine as the binary operation.
+  const combine = fn === 'sum' ? null : arith.binaryFn(fn, x.dtype);
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       let acc = fn === 'sum' ? 0 : fn === 'max' ? -Infinity : Infinity;
       for (let k = 0; k < n; k++) {
         const v = x.data[o * n * inner + k * inner + i]!;
-        acc = fn === 'sum' ? acc + v : arith.binary(fn, x.dtype, acc, v);
+        acc = combine ? combine(acc, v) : acc + v;
       }
       data[o * inner + i] = fn === 'sum' ? arith.roundTo(x.dtype, acc) : acc;
     }
