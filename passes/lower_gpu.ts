@@ -1299,7 +1299,7 @@ class GpuLowerer extends LowererBase {
     // into the packing conversion where the target rounds in hardware (flash attention's P).
     type Held = { readonly dtype: string; readonly at: (j: Expr) => Expr; readonly bias: number };
     const held = (id: ValueId, want: RegisterLayout): Held | null => {
-      const codes = this.smallIntCodes(id, dtype, want) ?? this.minifloatCodes(id, dtype, want);
+      const codes = this.fragmentCodes(id, dtype, want);
       if (codes) return { dtype: codes.codes.dtype, at: (j) => aget(codes.codes, j), bias: codes.bias };
       if (this.sharedOperands.has(id)) return null;
       const lazy = this.lazy.get(id);
@@ -1363,7 +1363,7 @@ class GpuLowerer extends LowererBase {
       if (x.dtype === dtype) return pack(lo, hi);
       const t = parseDType(x.dtype);
       if (t.kind === 'float') {
-        // Minifloat codes (see minifloatCodes): sign to bit 15, exponent and mantissa fields to the
+        // Minifloat codes (see fragmentCodes): sign to bit 15, exponent and mantissa fields to the
         // top of f16's, both halves at once; that f16 is the value times 2^(bias - 15), which one f16x2
         // multiplication by 2^(15 - bias) undoes exactly (subnormal codes land on f16 subnormals).
         const field = (c: Expr): Expr => op('i32.or',
@@ -1453,39 +1453,29 @@ class GpuLowerer extends LowererBase {
   }
 
   /**
-   * The integer codes behind an f16 MMA operand that casts integers of 8 bits or fewer, already laid out
-   * as the operand's fragments (layout inference hints the cast's source too), where the cast is fused
-   * into its one use: the dot packs f16 pairs from the codes directly; with the constant the operand
-   * takes off them (`cast(codes) - c`, biasedCasts; 0 for a plain cast). Null otherwise.
+   * The codes behind an f16 MMA operand that casts them, already laid out as the operand's fragments
+   * (layout inference hints the cast's source too), where the cast is fused into its one use: the dot
+   * builds f16 pairs from the codes directly (regWord), no table. Integers of 8 bits or fewer, with the
+   * constant the operand takes off them (`cast(codes) - c`, biasedCasts; 0 for a plain cast); and
+   * finite-only minifloats of at most 4 exponent bits (f4e2m1, f6e3m2, f6e2m3, ...), whose fields fit
+   * f16's below its all-ones exponent and whose every value is an f16 (f8e4m3's NaN and f8e5m2's
+   * infinities keep tables). Null otherwise.
    */
-  smallIntCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number } | null {
-    // A constant added or taken off the cast (a fixed zero point) joins the conversion's subtraction.
+  fragmentCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number } | null {
+    // A constant added or taken off the cast (a fixed zero point) joins the integers' subtraction.
     const biased = this.biasedCasts.get(id);
     const src = this.castSources.get(biased?.cast ?? id);
     if (dtype !== 'f16' || src === undefined || !this.lazy.has(id)) return null;
     const t = this.valueTypes.get(src);
-    if (!t || !['int', 'uint'].includes(parseDType(t.dtype).kind) || parseDType(t.dtype).bits > 8 || !layoutEquals(t.layout!, fragments)) return null;
+    if (!t || !layoutEquals(t.layout!, fragments)) return null;
+    const d = parseDType(t.dtype);
     const bias = biased?.bias ?? 0;
-    // 1024 + S + bias must be an f16 of the binade [1024, 2048), where its bits are 0x6400 + S + bias.
-    const S = parseDType(t.dtype).kind === 'int' ? 1 << (parseDType(t.dtype).bits - 1) : 0;
-    if (!Number.isInteger(bias) || S + bias < 0 || S + bias > 1023) return null;
+    if (d.kind === 'int' || d.kind === 'uint') {
+      // 1024 + S + bias must be an f16 of the binade [1024, 2048), where its bits are 0x6400 + S + bias.
+      const S = d.kind === 'int' ? 1 << (d.bits - 1) : 0;
+      if (d.bits > 8 || !Number.isInteger(bias) || S + bias < 0 || S + bias > 1023) return null;
+    } else if (d.kind !== 'float' || d.specials !== 'finite' || d.bits > 8 || d.exponentBits > 4 || d.mantissaBits > 10 || biased) return null;
     return { codes: this.tile(src), bias };
-  }
-
-  /**
-   * The minifloat codes behind an f16 MMA operand that casts them, laid out as the operand's fragments,
-   * where the cast is fused into its one use: the dot builds f16 pairs from the codes by moving their
-   * fields and re-biasing the exponent (regWord), no table. For finite-only minifloats of at most 4
-   * exponent bits (f4e2m1, f6e3m2, f6e2m3, ...), whose fields fit f16's below its all-ones exponent
-   * and whose every value is an f16. Null otherwise (f8e4m3's NaN and f8e5m2's infinities keep tables).
-   */
-  minifloatCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number } | null {
-    const src = this.castSources.get(id);
-    if (dtype !== 'f16' || src === undefined || !this.lazy.has(id)) return null;
-    const t = this.valueTypes.get(src);
-    const d = t ? parseDType(t.dtype) : null;
-    if (!t || !d || d.kind !== 'float' || d.specials !== 'finite' || d.bits > 8 || d.exponentBits > 4 || d.mantissaBits > 10 || !layoutEquals(t.layout!, fragments)) return null;
-    return { codes: this.tile(src), bias: 0 };
   }
 
   /**

@@ -251,15 +251,11 @@ class Printer {
         if (e.name === 'gpu.shuffle_xor') return `subgroupShuffleXor(${this.expr(e.args[0]!)}, bitcast<u32>(${this.expr(e.args[1]!)}))`;
         if (e.name === 'gpu.f16_lo') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).x`;
         if (e.name === 'gpu.f16_hi') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).y`;
-        if (e.name === 'gpu.f16x2_sub') {
-          // Without shader-f16: through f32, exact where the difference is an f16 (the MMA path's use).
+        if (e.name === 'gpu.f16x2_sub' || e.name === 'gpu.f16x2_mul') {
+          // Without shader-f16: through f32, exact where the result is an f16, as in the MMA path's uses
+          // (integer codes minus 1024 + S; minifloat fields times 2^(15 - bias)).
           const [a, b] = e.args.map((x) => `unpack2x16float(bitcast<u32>(${this.expr(x)}))`);
-          return `bitcast<i32>(pack2x16float(${a} - ${b}))`;
-        }
-        if (e.name === 'gpu.f16x2_mul') {
-          // Through f32, exact where the product is an f16 (the MMA path's minifloat re-bias).
-          const [a, b] = e.args.map((x) => `unpack2x16float(bitcast<u32>(${this.expr(x)}))`);
-          return `bitcast<i32>(pack2x16float(${a} * ${b}))`;
+          return `bitcast<i32>(pack2x16float(${a} ${e.name === 'gpu.f16x2_sub' ? '-' : '*'} ${b}))`;
         }
         if (e.name === 'gpu.pack_f16x2') return `bitcast<i32>(pack2x16float(vec2<f32>(${this.expr(e.args[0]!)}, ${this.expr(e.args[1]!)})))`;
         if (e.name === 'gpu.dot4_i8') return `dot4I8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)}))`;
