@@ -22,7 +22,7 @@ SYMBOL.max = 'max';
 SYMBOL.min = 'min';
 
 const UNARY_CALLS: ReadonlySet<string> = new Set(['exp', 'exp2', 'log', 'log2', 'sqrt', 'rsqrt', 'abs']);
-const FUNCTIONS = 'exp, exp2, log, log2, sqrt, rsqrt, abs, max, min, sum, where, dot, cdiv, transpose, unsqueeze, broadcast, reshape';
+const FUNCTIONS = 'exp, exp2, log, log2, sqrt, rsqrt, abs, max, min, sum, where, dot, cdiv, transpose, permute, unsqueeze, broadcast, reshape';
 
 const isComparison = (fn: BinaryFn): boolean => ['eq', 'ne', 'lt', 'le', 'gt', 'ge'].includes(fn);
 
@@ -407,6 +407,23 @@ function elabCall(cx: Context, e: Extract<A.Expr, { kind: 'call' }>): EVal {
       if (t.type.shape.length !== 2) return report(cx, e.span, `transpose(...) needs a rank-2 tile; got ${describeType(t)}`);
       const type = tileType(t.type.dtype, [t.type.shape[1]!, t.type.shape[0]!]);
       return { kind: 'tile', id: emit(cx, { op: 'permute', x: t.id, perm: [1, 0] }, type), type };
+    }
+    case 'permute': {
+      // permute(t, [p0, p1, ...]): dimension d of the result is dimension p_d of t.
+      const args = positional(cx, e, 1);
+      const t = args && tileArg(cx, args[0]!, 'permute(...)');
+      const l = e.args.find((a) => a.kind === 'list');
+      if (!t) return ERROR;
+      if (!l || l.kind !== 'list') return report(cx, e.span, 'permute(t, [dims]) needs the order of the dimensions in brackets');
+      const perm = l.items.map((x) => constInt(cx, x, 'a dimension of permute'));
+      if (perm.some((p) => p === null)) return ERROR;
+      const rank = t.type.shape.length;
+      const sorted = [...(perm as number[])].sort((a, b) => a - b);
+      if (perm.length !== rank || sorted.some((p, i) => p !== i)) {
+        return report(cx, l.span, `permute(...) of ${describeType(t)} needs each of the dimensions 0..${rank - 1} once; got [${perm.join(', ')}]`);
+      }
+      const type = tileType(t.type.dtype, (perm as number[]).map((p) => t.type.shape[p]!));
+      return { kind: 'tile', id: emit(cx, { op: 'permute', x: t.id, perm: perm as number[] }, type), type };
     }
     case 'unsqueeze': {
       const args = positional(cx, e, 2);

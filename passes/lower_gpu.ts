@@ -913,22 +913,31 @@ class GpuLowerer extends LowererBase {
    */
   vectorLoadShared(sh: SharedSlot, index: readonly IndexEntry[], type: TileType, layout: RegisterLayout): RTile | null {
     const bits = parseDType(sh.type.dtype).bits;
-    const run = runOf(layout);
-    if (run === null || (run * bits) % 32 !== 0 || type.shape.length === 0) return null;
-    const words = (run * bits) / 32;
-    const group = widestAccess(words);
-    const n = (group * 32) / bits; // elements per access
+    if (type.shape.length === 0) return null;
     const view = { slot: sh, index };
-    if (!Number.isInteger(n) || (n & (n - 1)) !== 0 || (sh.offset * 8) % (group * 32) !== 0 || !this.runsWhole(view, type.shape.length - 1, n)) return null;
+    // The longest run (most modes) whose accesses the shared layout keeps aligned and whole.
+    const fits = (most: number) => {
+      const runs = runsOf(layout, most);
+      if (runs === null || (runs.length * bits) % 32 !== 0) return null;
+      const words = (runs.length * bits) / 32;
+      const group = widestAccess(words);
+      const n = (group * 32) / bits; // elements per access
+      const ok = Number.isInteger(n) && (n & (n - 1)) === 0 && (sh.offset * 8) % (group * 32) === 0 && this.runsWhole(view, type.shape.length - 1, n);
+      return ok ? { runs, words, group } : null;
+    };
+    const modes = layout.modes.filter((m) => m.dim === type.shape.length - 1).length;
+    const found = Array.from({ length: modes }, (_, i) => fits(modes - i)).find((x) => x !== null);
+    if (!found) return null;
+    const { runs, words, group } = found;
     const out = this.newTile(type.dtype, type.shape, layout);
     const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
-    this.out.push(...this.forLocals(out.length / run, (q) => {
-      const j0 = mul(q, i32(run));
+    this.out.push(...this.forLocals(runs.count, (q) => {
+      const j0 = runs.first(q);
       const first = sliceCoords(index, this.coordsOf(layout, j0), (v) => this.scalar(v));
       const byteAt = add(op('i32.shr_u', mul(sharedElementOffset(sh.type.layout, first), i32(bits)), i32(3)), i32(sh.offset));
       const loads: Stmt[] = [];
       for (let g = 0; g < words; g += group) loads.push({ k: 'loadwords', mem: 'shared', addr: add(byteAt, i32(4 * g)), names: names.slice(g, g + group) });
-      return [...loads, ...unpackRun(names, run, bits, sh.type.dtype, out, j0)];
+      return [...loads, ...unpackRun(names, runs.offsets, bits, sh.type.dtype, out, j0)];
     }));
     return out;
   }
@@ -1605,6 +1614,50 @@ function runOf(l: RegisterLayout): number | null {
   return m.extent;
 }
 
+/**
+ * Runs in any local order: the innermost modes of the last dimension that are all local (in any places
+ * of the local list) cover `length` consecutive elements, which a thread holds at local indices
+ * `first(q) + offsets[u]` for element u of its run q (runs counted over the other local digits in
+ * local order). A run in local order (runOf) is the case offsets[u] = u. Null where the last
+ * dimension's innermost mode is spatial (or the tile has rank 0). At most `most` modes.
+ */
+function runsOf(l: RegisterLayout, most = Infinity): { readonly length: number; readonly count: number; readonly offsets: readonly number[]; readonly first: (q: Expr) => Expr } | null {
+  const d = l.shape.length - 1;
+  const dimModes = l.modes.flatMap((m, e) => (m.dim === d ? [e] : []));
+  const run: number[] = [];
+  for (let i = dimModes.length - 1; i >= 0 && run.length < most && l.local.includes(dimModes[i]!); i--) run.unshift(dimModes[i]!);
+  if (d < 0 || run.length === 0) return null;
+  // The stride of each local entry in the local index.
+  const stride = new Map<number, number>();
+  let inner = 1;
+  for (let p = l.local.length - 1; p >= 0; p--) {
+    stride.set(l.local[p]!, inner);
+    inner *= entryExtent(l, l.local[p]!);
+  }
+  const length = run.reduce((n, e) => n * entryExtent(l, e), 1);
+  const offsets = Array.from({ length }, (_, u) => {
+    let [j, rest] = [0, u];
+    for (let i = run.length - 1; i >= 0; i--) {
+      const ext = entryExtent(l, run[i]!);
+      j += (rest % ext) * stride.get(run[i]!)!;
+      rest = Math.floor(rest / ext);
+    }
+    return j;
+  });
+  const others = l.local.filter((e) => !run.includes(e));
+  const count = others.reduce((n, e) => n * entryExtent(l, e), 1);
+  const first = (q: Expr): Expr => {
+    let [j, below]: [Expr, number] = [i32(0), 1];
+    for (let i = others.length - 1; i >= 0; i--) {
+      const ext = entryExtent(l, others[i]!);
+      j = add(j, mul(op('i32.rem_u', op('i32.div_u', q, i32(below)), i32(ext)), i32(stride.get(others[i]!)!)));
+      below *= ext;
+    }
+    return j;
+  };
+  return { length, count, offsets, first };
+}
+
 /** The compile-time part of local j's coordinates. */
 function localCoords(l: RegisterLayout, j: number): number[] {
   const c = l.shape.map(() => 0);
@@ -1680,14 +1733,15 @@ function zeroCode(dtype: string): number {
 }
 
 /** Unpacks `run` fields of `bits` from the words `names` (little-endian, as in memory) into out[j0 ..]. */
-function unpackRun(names: readonly string[], run: number, bits: number, dtype: string, out: RTile, j0: Expr): Stmt[] {
+function unpackRun(names: readonly string[], run: number | readonly number[], bits: number, dtype: string, out: RTile, j0: Expr): Stmt[] {
   const mask = bits === 32 ? -1 : (1 << bits) - 1;
-  return Array.from({ length: run }, (_, u) => {
+  const offsets = typeof run === 'number' ? Array.from({ length: run }, (_, u) => u) : run;
+  return offsets.map((at, u) => {
     const [w, sh] = [(u * bits) >> 5, (u * bits) & 31];
     let v = op('i32.shr_u', get(names[w]!), i32(sh));
     if (sh + bits > 32) v = op('i32.or', v, op('i32.shl', get(names[w + 1]!), i32(32 - sh)));
     if (bits < 32) v = op('i32.and', v, i32(mask));
-    return aset(out, add(j0, i32(u)), heldFromCode(dtype, v));
+    return aset(out, add(j0, i32(at)), heldFromCode(dtype, v));
   });
 }
 

@@ -66,6 +66,15 @@ export const gpuCases: readonly GpuCase[] = [
   { name: 'vector_add_997', source: example('vector_add'), set: { N: 997 } },
   { name: 'softmax_1', source: example('softmax'), set: { M: 2, N: 1 } },
   { name: 'softmax_700', source: example('softmax'), set: { M: 3, N: 700 } },
+  {
+    // A general permute: rank 4, moved through the scratch (the loaded layout does not permute into the
+    // stored one), beside the free permute-reshape chain of dequant_gemm_gpu_mma_*_frag.
+    name: 'permute_rank4',
+    source: `kernel permute_rank4(x: f32[A, B, C, D], y: f32[C, A, D, B]) grid(1) threads(64) {
+      store y[0 :+ 4, 0 :+ 3, 0 :+ 8, 0 :+ 5] = permute(load x[0 :+ 3, 0 :+ 5, 0 :+ 4, 0 :+ 8], [2, 0, 3, 1]) * 2.0;
+    }`,
+    set: { A: 3, B: 5, C: 4, D: 8 },
+  },
   { name: 'matmul', source: example('matmul'), set: { M: 37, K: 40, N: 33, BM: 32, BN: 32, BK: 16 } },
   // (K and N kept small: SwiftShader crashes more often the longer a dispatch runs; see the README.)
   // The same GEMM on m16n8k16 MMAs: 2x2 warps of 1x2 atoms each, K chunks of 16, edges zero-filled.
