@@ -141,6 +141,10 @@ if (!small) {
     // memory; 57 to 127 KB): 128x64 and 64x128 on eight warps (160 registers), 128x128 (251).
     [4096, 8192, { blockM: 128, threads: 256 }, 'bm128w8'], [4096, 8192, { blockN: 128, threads: 256 }, 'bn128w8'],
     [4096, 8192, { blockM: 128, blockN: 128, threads: 256, stages: 3 }, 't128w8'],
+    // Weights in fragment order (src/kernels/fragment_order.ts): each thread reads its B fragments'
+    // codes as one 64- or 32-bit word per 16 rows of K instead of one byte per code (M = 4096: below).
+    [16, 8192, { weightOrder: 'fragments' }, 'frag'],
+    [16, 8192, { weightOrder: 'fragments', splitK: 4 }, 'fragsplitk4'], [1, 28672, { m: 16, weightOrder: 'fragments' }, 'mmafrag'],
   ] as const) {
     const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
     add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);
@@ -155,6 +159,12 @@ if (!small) {
     const source = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M, target: 'gpu' }).source;
     add(`gemm_${weight}_m${M}_n${N}`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N, false);
     // u3: 191 registers, 2 blocks per SM; asked for 4, 128 registers and no spills (bench/RESULTS.md).
+    if (weight !== 'u3' && weight !== 'f6e3m2') {
+      const frag = dequantGemm({ weight, groupSize: 128, activation: 'f16', m: M, target: 'gpu', weightOrder: 'fragments' }).source;
+      add(`gemm_${weight}_m${M}_n${N}_frag`, 'gemm', frag, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N, false);
+      // u4: 134 registers, 3 blocks per SM; asked for 4, 128 registers (36 bytes of spill stores).
+      if (weight === 'u4') add(`gemm_${weight}_m${M}_n${N}_fragmb4`, 'gemm', frag, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N, false, undefined, { minBlocksPerSm: 4 });
+    }
     if (weight === 'u3') add(`gemm_${weight}_m${M}_n${N}_mb4`, 'gemm', source, { M, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * M * K * N, false, undefined, { minBlocksPerSm: 4 });
   }
 }

@@ -6,6 +6,7 @@
 
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { symmetricZero } from '../quantize.ts';
+import { UNIT_K, UNIT_N, unitsToTile } from './fragment_order.ts';
 
 export interface DequantGemmOptions {
   /** Weight type: iN, uN (N = 1..8) or a minifloat. */
@@ -48,6 +49,13 @@ export interface DequantGemmOptions {
   readonly threads?: number;
   /** GPU forms: K tiles in shared memory at once (the copies run STAGES - 1 tiles ahead); default 4 for the GEMV, 3 for the tiles (2 where 3 take over 32 KB). */
   readonly stages?: number;
+  /**
+   * How the weight codes are stored. 'rows' (the default): W[K, N] row-major, as quantize() writes
+   * them. 'fragments' (the GPU tiles with f16 or bf16 activations): the fragment order of
+   * src/kernels/fragment_order.ts, F[K / 16, ceil(N / 64), 32, 32] (toFragmentOrder), in which each
+   * thread reads the codes of its MMA B fragments as one wide word instead of one code at a time.
+   */
+  readonly weightOrder?: 'rows' | 'fragments';
   readonly name?: string;
 }
 
@@ -85,12 +93,18 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const splitK = o.splitK ?? 1;
   if (!(Number.isInteger(splitK) && splitK >= 1)) throw new GeneratorError(`split-K needs a positive integer number of blocks along K; got ${splitK}`);
   const split = splitK > 1;
+  const fragments = (o.weightOrder ?? 'rows') === 'fragments';
+  if (!['rows', 'fragments'].includes(o.weightOrder ?? 'rows')) throw new GeneratorError(`the weight order is rows or fragments; got ${o.weightOrder}`);
+  if (fragments && (o.target !== 'gpu' || decode || act === 'f32')) {
+    throw new GeneratorError('weights in fragment order are read by the GPU tiles (M over 4) with f16 or bf16 activations');
+  }
+  if (fragments && G % UNIT_K !== 0) throw new GeneratorError(`weights in fragment order need a group size that is a multiple of ${UNIT_K}; got ${G}`);
   // What both forms share: the name's type suffix, the parameters and their declaration, the header.
   const shared: Shared = {
     scale, zeroPoint: zp,
-    types: `${o.weight}_${act}_${scale}_g${G}${zp ? `_z${zp}` : ''}${split ? `_splitk${splitK}` : ''}`,
+    types: `${o.weight}_${act}_${scale}_g${G}${zp ? `_z${zp}` : ''}${split ? `_splitk${splitK}` : ''}${fragments ? '_frag' : ''}`,
     params: ['a', 'w', 's', ...(zp ? ['z'] : []), 'c'],
-    declaration: `a: ${act}[M, K], w: ${o.weight}[K, N], s: ${scale}[K / ${G}, N],${zp ? ` z: ${zp}[K / ${G}, N],` : ''} c: ${split ? 'f32' : act}[M, N]`,
+    declaration: `a: ${act}[M, K], w: ${o.weight}${fragments ? `[K / ${UNIT_K}, cdiv(N, ${UNIT_N}), 32, 32]` : '[K, N]'}, s: ${scale}[K / ${G}, N],${zp ? ` z: ${zp}[K / ${G}, N],` : ''} c: ${split ? 'f32' : act}[M, N]`,
     about: `${o.weight} weights, ${act} activations, ${scale} scales per ${G} rows of K, ${zp ? `${zp} zero points` : `zero ${symmetricZero(w)}`}${split ? `, K split over ${splitK} blocks` : ''}`,
     kRange: split ? splitRange(G) : { lets: () => '', begin: '0', end: 'K' },
     splitK,
@@ -103,6 +117,9 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const BN = o.blockN ?? 64;
   const BK = o.blockK ?? largestDivisor(G, gpu ? 64 : 128);
   if (G % BK !== 0) throw new GeneratorError(`the K tile ${BK} must divide the group size ${G}`);
+  if (fragments && (BK % UNIT_K !== 0 || BN % UNIT_N !== 0)) {
+    throw new GeneratorError(`weights in fragment order need K tiles of a multiple of ${UNIT_K} rows and N tiles of a multiple of ${UNIT_N} columns; got ${BK} and ${BN}`);
+  }
   const name = o.name ?? `dequant_gemm_${shared.types}`;
   const zero = zp ? `cast<f32>(load z[g0 / ${G}, n0 :+ BN])` : `${symmetricZero(w)}.0`;
   // On GPUs, f16 and bf16 activations meet the weight codes in their own type (every code of 8 bits or
@@ -125,12 +142,19 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   // conversion's subtraction), so the dot needs no row sums of A, whose reduction across threads cost
   // two barriers per K tile; signed integers and minifloats have zero 0.
   const fixedZero = zp ? 0 : symmetricZero(w);
-  const weights = `cast<${act}>(load sw[cur, 0 :+ BK, 0 :+ BN])${fixedZero ? ` - ${fixedZero}.0` : ''}`;
+  // In fragment order, the stage holds BK / 16 by BN / 64 units, turned back into the [BK, BN] tile
+  // by a reshape, a permute and a reshape that move no element (each thread's codes stay its own).
+  const codes = fragments
+    ? unitsToTile(`load sw[cur, 0 :+ BK / ${UNIT_K}, 0 :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32]`, w.bits, `(BK / ${UNIT_K})`, `(BN / ${UNIT_N})`)
+    : 'load sw[cur, 0 :+ BK, 0 :+ BN]';
+  const weights = `cast<${act}>(${codes})${fixedZero ? ` - ${fixedZero}.0` : ''}`;
   const rowSums = zp !== null;
   const kr = shared.kRange;
   const tilePipeline = pipeline(kr, (st, at) => [
     `copy_async sa[${st}, 0 :+ BM, 0 :+ BK] <- a[m0 :+ BM, ${at} :+ BK];`,
-    `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
+    fragments
+      ? `copy_async sw[${st}, 0 :+ BK / ${UNIT_K}, 0 :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32] <- w[(${at}) / ${UNIT_K} :+ BK / ${UNIT_K}, n0 / ${UNIT_N} :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32];`
+      : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
   ]);
   const body = halfDot
     ? `${tilePipeline.step('            ')}
@@ -149,7 +173,7 @@ kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}${halfDot ? `, STAGES = ${S}` :
     let m0 = block.x * BM;
     let n0 = block.y * BN;${kr.lets('    ')}${halfDot ? `
     let sa = shared<${act}>[STAGES, BM, BK];
-    let sw = shared<${o.weight}>[STAGES, BK, BN];
+    let sw = shared<${o.weight}>[STAGES, ${fragments ? `BK / ${UNIT_K}, BN / ${UNIT_N}, 32, 32` : 'BK, BN'}];
 ${tilePipeline.prologue('    ')}` : ''}
     var acc = zeros<f32>[BM, BN];
     for g0 in range(${kr.begin}, ${kr.end}, ${G}) {

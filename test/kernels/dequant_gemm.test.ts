@@ -5,9 +5,11 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeWorkers } from '../../backends/wasm/workers.ts';
 import { valueOf } from '../../ir/cast.ts';
+import { dtype as parseDType } from '../../ir/dtype.ts';
 import { verifyKernel } from '../../ir/tile_verify.ts';
 import { compile } from '../../src/api.ts';
 import { GeneratorError, dequantGemm } from '../../src/kernels/dequant_gemm.ts';
+import { fragmentShape, toFragmentOrder } from '../../src/kernels/fragment_order.ts';
 import { dequantize, quantize } from '../../src/quantize.ts';
 import { runOn } from '../../src/targets.ts';
 import { gemm } from '../../src/testing/reference.ts';
@@ -29,6 +31,8 @@ interface Case {
   splitK?: number;
   /** GPU form without asynchronous copies (WebGPU's). */
   direct?: boolean;
+  /** Weights in fragment order (src/kernels/fragment_order.ts; GPU tiles). */
+  fragments?: boolean;
 }
 
 async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu'): Promise<void> {
@@ -36,11 +40,12 @@ async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu
   const next = rng(c.M * 131 + c.N * 7 + K);
   const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
   const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
-  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : undefined });
   const out = (c.splitK ?? 1) > 1 ? 'f32' : c.act;
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
-  const tensors = new Map([['a', a], ['w', q.w], ['s', q.s], ['c', allocTensor(out, [c.M, c.N])], ...(q.z ? [['z', q.z] as const] : [])]);
+  const w = c.fragments ? tensorFrom(c.weight, fragmentShape(K, c.N), toFragmentOrder(tensorElements(q.w), K, c.N, parseDType(c.weight).bits)) : q.w;
+  const tensors = new Map([['a', a], ['w', w], ['s', q.s], ['c', allocTensor(out, [c.M, c.N])], ...(q.z ? [['z', q.z] as const] : [])]);
   await runOn(target, k, tensors, new Map(), { workers: 2 });
   const av = Array.from(tensorElements(a));
   const wv = dequantize(q);
@@ -93,6 +98,18 @@ describe('generated dequant-GEMM', () => {
   });
   it('split along K, the GPU GEMV without asynchronous copies (WebGPU\'s form), seven blocks over six groups', async () => {
     await check({ weight: 'u4', act: 'f16', scale: 'f16', group: 64, zero: 'u4', M: 2, N: 70, groups: 6, splitK: 7, direct: true }, 'vm', 'gpu');
+  });
+  // Weights in fragment order: the GPU tiles read them through reshape and permute; N past the last
+  // whole unit of 64 columns reads the padding.
+  it.each([
+    { weight: 'u4', act: 'f16', scale: 'f16', group: 32, zero: null, M: 17, N: 70, groups: 2, fragments: true },
+    { weight: 'u3', act: 'bf16', scale: 'e8m0', group: 16, zero: 'u4', M: 5, N: 64, groups: 3, fragments: true },
+    { weight: 'i8', act: 'f16', scale: 'f32', group: 64, zero: null, M: 8, N: 129, groups: 1, fragments: true },
+    { weight: 'u1', act: 'f16', scale: 'f16', group: 16, zero: null, M: 33, N: 1, groups: 2, fragments: true },
+    { weight: 'f6e3m2', act: 'f16', scale: 'f16', group: 48, zero: null, M: 16, N: 65, groups: 2, fragments: true, splitK: 2 },
+    { weight: 'u2', act: 'f16', scale: 'f16', group: 32, zero: null, M: 64, N: 64, groups: 1, fragments: true },
+  ])('weights in fragment order: $weight, $act, group $group, M $M, N $N (GPU tiles on the VM)', async (c) => {
+    await check(c, 'vm', 'gpu');
   });
   it('rejects options that make no kernel', () => {
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, splitK: 0 })).toThrow('split-K needs a positive integer number of blocks along K; got 0');

@@ -329,6 +329,14 @@ export const gpuCases: readonly GpuCase[] = [
   // re-bias), every code drawn (subnormal codes included); bf16 keeps its table.
   ...['f4e2m1', 'f6e2m3'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),
   { name: 'dequant_gemm_gpu_mma_f6e3m2_bf16', source: dequantGemm({ weight: 'f6e3m2', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
+  // Weights in fragment order (src/kernels/fragment_order.ts): each thread reads its B fragments' codes
+  // as whole words; widths of 4 and 2 bits put each f16 pair's codes 16 bits apart, 3 bits in order.
+  ...['u4', 'u2', 'u3', 'f4e2m1'].map((w) => ({
+    name: `dequant_gemm_gpu_mma_${w}_frag`,
+    source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu', weightOrder: 'fragments' }).source,
+    set: { M: 13, K: 64, N: w === 'u4' ? 100 : 40 },
+    mma: true,
+  })),
   ...['u1', 'u2', 'i4', 'u8', 'f8e4m3'].map((w) => ({
     name: `dequant_gen_${w}`,
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,

@@ -1,0 +1,132 @@
+// Weights in fragment order: the codes of W[K, N] rearranged so that each thread of a warp finds the
+// codes of its `mma.m16n8k16` B fragments side by side, and reads them with one wide load instead of
+// one load per code (Marlin's idea, here as a plain row-major tensor that a kernel turns back into
+// W's tiles with `reshape` and `permute`, which the layouts make free).
+//
+// The tensor is F[K / 16, ceil(N / 64), 32, 32]: one unit per 16 rows of K and 64 columns of N (the
+// last columns padded with code 0), each unit 32 lanes of 32 codes. Lane 4 g + q holds, for each of
+// the 8 atom columns c of the unit (columns 8 c + g), the four codes of its B fragment: rows
+// 2 q + k0 + 8 kh (k0, kh in {0, 1}). Their order within the lane's 32 codes is chosen so that, for
+// widths that divide 16, the two codes of one f16 pair (k0 = 0 and 1) sit 16 bits apart in one 32-bit
+// word: one shift and one mask move both into the halves of an f16x2 (the magic-number conversion).
+
+import { dtype as parseDType } from '../../ir/dtype.ts';
+import { type Tensor, tensorElements, tensorFrom } from '../vm/memory.ts';
+
+/** One digit of a unit's index: its name and extent. */
+export interface Digit {
+  readonly name: 'g' | 'q' | 'c' | 'ch' | 'cl' | 'kh' | 'k0';
+  readonly extent: number;
+}
+
+export const UNIT_K = 16;
+export const UNIT_N = 64;
+
+/** Pairs (of k0 = 0, 1) per 32-bit word with the partner 16 bits on: 16 / bits where that is whole. */
+export function pairsPerWord(bits: number): number {
+  return [1, 2, 4, 8].includes(bits) ? 16 / bits : 1;
+}
+
+/**
+ * The digits of a unit's 1024 codes in storage order, outermost first (lane: g, q; then the lane's
+ * codes), without unit extents. Widths of 1, 2, 4 and 8 bits: the atom column c splits into ch and cl
+ * (c = ch P/2 + cl, P pairs per word), and a word holds P first codes (k0 = 0) and then their P
+ * partners; other widths: c, kh, k0.
+ */
+export function unitDigits(bits: number): readonly Digit[] {
+  const P = pairsPerWord(bits);
+  const codes: Digit[] = P === 1
+    ? [{ name: 'c', extent: 8 }, { name: 'kh', extent: 2 }, { name: 'k0', extent: 2 }]
+    : [{ name: 'ch', extent: 16 / P }, { name: 'k0', extent: 2 }, { name: 'cl', extent: P / 2 }, { name: 'kh', extent: 2 }];
+  const lane: Digit[] = [{ name: 'g', extent: 8 }, { name: 'q', extent: 4 }];
+  return [...lane, ...codes].filter((d) => d.extent > 1);
+}
+
+/** The digits of a unit's row (k = 8 kh + 2 q + k0) and column (n = 8 c + g), outermost first. */
+export function logicalDigits(bits: number): { readonly k: readonly Digit['name'][]; readonly n: readonly Digit['name'][] } {
+  const present = new Set(unitDigits(bits).map((d) => d.name));
+  return { k: ['kh', 'q', 'k0'], n: (['c', 'ch', 'cl', 'g'] as const).filter((d) => present.has(d)) };
+}
+
+/** Position (row, column) within its unit of each of the 1024 codes of a unit, in storage order. */
+export function unitPositions(bits: number): Int32Array {
+  const digits = unitDigits(bits);
+  const P = pairsPerWord(bits);
+  const out = new Int32Array(2 * 1024);
+  const value: Record<string, number> = {};
+  for (let i = 0; i < 1024; i++) {
+    let rest = i;
+    for (let d = digits.length - 1; d >= 0; d--) {
+      value[digits[d]!.name] = rest % digits[d]!.extent;
+      rest = Math.floor(rest / digits[d]!.extent);
+    }
+    const c = P === 1 ? value.c! : (value.ch ?? 0) * (P / 2) + (value.cl ?? 0);
+    out[2 * i] = 8 * value.kh! + 2 * value.q! + value.k0!;
+    out[2 * i + 1] = 8 * c + value.g!;
+  }
+  return out;
+}
+
+/** The shape of the fragment-order tensor of codes W[K, N]. */
+export function fragmentShape(K: number, N: number): [number, number, number, number] {
+  if (!(Number.isInteger(K) && K >= UNIT_K && K % UNIT_K === 0)) throw new RangeError(`fragment order needs K a positive multiple of ${UNIT_K}; got ${K}`);
+  if (!(Number.isInteger(N) && N >= 1)) throw new RangeError(`fragment order needs a positive N; got ${N}`);
+  return [K / UNIT_K, Math.ceil(N / UNIT_N), 32, 32];
+}
+
+/** Codes W[K, N] (row-major) in fragment order; columns past N are code 0. */
+export function toFragmentOrder(codes: ArrayLike<number>, K: number, N: number, bits: number): Int32Array {
+  if (codes.length !== K * N) throw new RangeError(`expected ${K * N} codes for [${K}, ${N}], got ${codes.length}`);
+  const [KB, NB] = fragmentShape(K, N);
+  const at = unitPositions(bits);
+  const out = new Int32Array(KB * NB * 1024);
+  for (let kb = 0; kb < KB; kb++) {
+    for (let nb = 0; nb < NB; nb++) {
+      const base = (kb * NB + nb) * 1024;
+      for (let i = 0; i < 1024; i++) {
+        const [k, n] = [kb * UNIT_K + at[2 * i]!, nb * UNIT_N + at[2 * i + 1]!];
+        if (n < N) out[base + i] = codes[k * N + n]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** The inverse of toFragmentOrder: codes W[K, N] (row-major) from their fragment order. */
+export function fromFragmentOrder(ordered: ArrayLike<number>, K: number, N: number, bits: number): Int32Array {
+  const [KB, NB] = fragmentShape(K, N);
+  if (ordered.length !== KB * NB * 1024) throw new RangeError(`expected ${KB * NB * 1024} codes for [${KB}, ${NB}, 32, 32], got ${ordered.length}`);
+  const at = unitPositions(bits);
+  const out = new Int32Array(K * N);
+  for (let kb = 0; kb < KB; kb++) {
+    for (let nb = 0; nb < NB; nb++) {
+      const base = (kb * NB + nb) * 1024;
+      for (let i = 0; i < 1024; i++) {
+        const [k, n] = [kb * UNIT_K + at[2 * i]!, nb * UNIT_N + at[2 * i + 1]!];
+        if (n < N) out[k * N + n] = ordered[base + i]!;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The `.tile` expression that turns a tile of units t[KB, NB, 32, 32] (KB, NB compile-time) back into
+ * W's tile [16 KB, 64 NB]: a reshape into the unit's digits, a permute into row and column order, and a
+ * reshape into two dimensions.
+ */
+export function unitsToTile(t: string, bits: number, KB: string, NB: string): string {
+  const digits = unitDigits(bits);
+  const { k, n } = logicalDigits(bits);
+  const index = (name: string): number => 2 + digits.findIndex((d) => d.name === name);
+  const perm = [0, ...k.map(index), 1, ...n.map(index)];
+  const split = `reshape(${t}, [${[KB, NB, ...digits.map((d) => `${d.extent}`)].join(', ')}])`;
+  return `reshape(permute(${split}, [${perm.join(', ')}]), [${KB} * ${UNIT_K}, ${NB} * ${UNIT_N}])`;
+}
+
+/** A tensor of codes W[K, N] (as quantize() writes it) in fragment order: F[K / 16, ceil(N / 64), 32, 32]. */
+export function fragmentOrderTensor(w: Tensor): Tensor {
+  if (w.shape.length !== 2) throw new RangeError(`fragment order takes codes W[K, N]; got a tensor of shape [${w.shape.join(', ')}]`);
+  const [K, N] = w.shape as [number, number];
+  return tensorFrom(w.dtype, fragmentShape(K, N), toFragmentOrder(tensorElements(w), K, N, parseDType(w.dtype).bits));
+}

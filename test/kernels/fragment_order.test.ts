@@ -1,0 +1,65 @@
+// Fragment order: the layout of weight codes that puts each lane's MMA B-fragment codes side by side.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { GeneratorError, dequantGemm } from '../../src/kernels/dequant_gemm.ts';
+import { fragmentOrderTensor, fragmentShape, fromFragmentOrder, pairsPerWord, toFragmentOrder, unitPositions } from '../../src/kernels/fragment_order.ts';
+import { tensorElements, tensorFrom } from '../../src/vm/memory.ts';
+
+describe('fragment order', () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('%i-bit codes: each lane holds its B fragments (mma.m16n8k16), every position once', (bits) => {
+    const at = unitPositions(bits);
+    const seen = new Set<number>();
+    for (let i = 0; i < 1024; i++) {
+      const [k, n] = [at[2 * i]!, at[2 * i + 1]!];
+      seen.add(k * 64 + n);
+      // Lane 4 g + q: column g of each atom, rows 2 q + k0 (+ 8).
+      const lane = Math.floor(i / 32);
+      expect(n % 8).toBe(lane >> 2);
+      expect((k % 8) >> 1).toBe(lane & 3);
+    }
+    expect(seen.size).toBe(1024);
+  });
+  it.each([1, 2, 4, 8])('%i-bit codes: the two codes of each f16 pair sit 16 bits apart in one 32-bit word', (bits) => {
+    const at = unitPositions(bits);
+    const perWord = 32 / bits;
+    expect(pairsPerWord(bits)).toBe(16 / bits);
+    for (let i = 0; i < 1024; i++) {
+      const [k, n] = [at[2 * i]!, at[2 * i + 1]!];
+      if (k % 2 === 1) continue;
+      const partner = i + 16 / bits;
+      expect(Math.floor(partner / perWord)).toBe(Math.floor(i / perWord));
+      expect([at[2 * partner], at[2 * partner + 1]]).toEqual([k + 1, n]);
+    }
+  });
+  it('round-trips any codes, with the columns past N padded with code 0', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 150 }), (bits, kb, N) => {
+      const K = 16 * kb;
+      const codes = Array.from({ length: K * N }, (_, i) => (i * 2654435761) % 2 ** bits);
+      const ordered = toFragmentOrder(codes, K, N, bits);
+      expect(ordered.length).toBe(fragmentShape(K, N).reduce((a, b) => a * b, 1));
+      expect(Array.from(fromFragmentOrder(ordered, K, N, bits))).toEqual(codes);
+      const at = unitPositions(bits);
+      ordered.forEach((c, i) => {
+        const n = Math.floor(i / 1024) % Math.ceil(N / 64) * 64 + at[2 * (i % 1024) + 1]!;
+        if (n >= N) expect(c).toBe(0);
+      });
+    }), { numRuns: 40, seed: 3 });
+  });
+  it('reorders a tensor of codes and says what it cannot', () => {
+    const w = tensorFrom('u3', [32, 5], Array.from({ length: 160 }, (_, i) => i % 8));
+    const f = fragmentOrderTensor(w);
+    expect(f.shape).toEqual([2, 1, 32, 32]);
+    expect(Array.from(fromFragmentOrder(tensorElements(f), 32, 5, 3))).toEqual(Array.from(tensorElements(w)));
+    expect(() => fragmentShape(24, 8)).toThrow('fragment order needs K a positive multiple of 16; got 24');
+    expect(() => fragmentOrderTensor(tensorFrom('u4', [16], new Array(16).fill(0)))).toThrow('fragment order takes codes W[K, N]');
+  });
+  it('is read by the GPU tiles only, with f16 or bf16 activations and whole units per tile', () => {
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, weightOrder: 'fragments' })).toThrow(GeneratorError);
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 1, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order are read by the GPU tiles (M over 4) with f16 or bf16 activations');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', activation: 'f32', weightOrder: 'fragments' })).toThrow(GeneratorError);
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 24, m: 16, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order need a group size that is a multiple of 16; got 24');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, blockN: 32, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order need K tiles of a multiple of 16 rows and N tiles of a multiple of 64 columns; got 32 and 32');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', weightOrder: 'columns' as 'rows' })).toThrow('the weight order is rows or fragments; got columns');
+  });
+});
