@@ -1372,6 +1372,10 @@ class GpuLowerer extends LowererBase {
       if (x.dtype === dtype) return pack(lo, hi);
       const t = parseDType(x.dtype);
       if (t.kind === 'float') {
+        // f8e5m2 is the top byte of an f16, infinities and NaNs included: one shift per code.
+        if (t.exponentBits === 5 && t.mantissaBits === 2) {
+          return op('i32.or', op('i32.shl', op('i32.and', lo, i32(0xff)), i32(8)), op('i32.shl', hi, i32(24)));
+        }
         // Minifloat codes (see fragmentCodes): sign to bit 15, exponent and mantissa fields to the
         // top of f16's, both halves at once; that f16 is the value times 2^(bias - 15), which one f16x2
         // multiplication by 2^(15 - bias) undoes exactly (subnormal codes land on f16 subnormals).
@@ -1379,7 +1383,12 @@ class GpuLowerer extends LowererBase {
           op('i32.shl', op('i32.and', op('i32.shr_u', c, i32(t.bits - 1)), i32(1)), i32(15)),
           op('i32.shl', op('i32.and', c, i32((1 << (t.bits - 1)) - 1)), i32(10 - t.mantissaBits)));
         const word = op('i32.or', field(lo), op('i32.shl', field(hi), i32(16)));
-        return { k: 'intrinsic', name: 'gpu.f16x2_mul', type: 'i32', args: [word, i32(((30 - t.bias) << 10) * 0x10001)] };
+        const value: Expr = { k: 'intrinsic', name: 'gpu.f16x2_mul', type: 'i32', args: [word, i32(((30 - t.bias) << 10) * 0x10001)] };
+        if (t.specials !== 'fn') return value;
+        // f8e4m3's NaN (S.1111.111) became 480: its exponent field set to all ones makes it an f16 NaN.
+        const magnitude = (1 << (t.bits - 1)) - 1;
+        const nan = (c: Expr, bits: number): Expr => ({ k: 'select', cond: op('i32.eqz', op('i32.xor', op('i32.and', c, i32(magnitude)), i32(magnitude))), a: i32(bits), b: i32(0) });
+        return op('i32.or', value, op('i32.or', nan(lo, 0x7c00), nan(hi, 0x7c000000)));
       }
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
       const field = (c: Expr): Expr => op('i32.and', S ? op('i32.xor', c, i32(S)) : c, i32((1 << t.bits) - 1));
@@ -1466,9 +1475,10 @@ class GpuLowerer extends LowererBase {
    * (layout inference hints the cast's source too), where the cast is fused into its one use: the dot
    * builds f16 pairs from the codes directly (regWord), no table. Integers of 8 bits or fewer, with the
    * constant the operand takes off them (`cast(codes) - c`, biasedCasts; 0 for a plain cast); and
-   * finite-only minifloats of at most 4 exponent bits (f4e2m1, f6e3m2, f6e2m3, ...), whose fields fit
-   * f16's below its all-ones exponent and whose every value is an f16 (f8e4m3's NaN and f8e5m2's
-   * infinities keep tables). Null otherwise.
+   * minifloats of at most 4 exponent bits, finite-only (f4e2m1, f6e3m2, f6e2m3, ...) or f8e4m3, whose
+   * fields fit f16's below its all-ones exponent and whose every number is an f16 (f8e4m3's NaN code is
+   * fixed up after the re-bias); and f8e5m2, the top byte of an f16. Null otherwise (bf16 operands,
+   * finite minifloats of 5 exponent bits).
    */
   fragmentCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number } | null {
     // A constant added or taken off the cast (a fixed zero point) joins the integers' subtraction.
@@ -1483,7 +1493,9 @@ class GpuLowerer extends LowererBase {
       // 1024 + S + bias must be an f16 of the binade [1024, 2048), where its bits are 0x6400 + S + bias.
       const S = d.kind === 'int' ? 1 << (d.bits - 1) : 0;
       if (d.bits > 8 || !Number.isInteger(bias) || S + bias < 0 || S + bias > 1023) return null;
-    } else if (d.kind !== 'float' || d.specials !== 'finite' || d.bits > 8 || d.exponentBits > 4 || d.mantissaBits > 10 || biased) return null;
+    } else if (d.kind !== 'float' || d.bits > 8 || biased) return null;
+    // Finite minifloats of up to 4 exponent bits, f8e4m3 (its NaN fixed up) and f8e5m2 (f16's top byte).
+    else if (!(d.exponentBits <= 4 && (d.specials === 'finite' || d.specials === 'fn')) && d.specials !== 'ieee') return null;
     return { codes: this.tile(src), bias };
   }
 

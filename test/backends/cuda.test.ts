@@ -69,16 +69,20 @@ describe('CUDA C', () => {
     expect(cu).toContain('mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32');
   });
 
-  it('dequantizes finite minifloat weights for f16 MMAs by moving their fields and one f16x2 multiplication, no table', () => {
+  it('dequantizes minifloat weights for f16 MMAs by moving their fields (and one f16x2 multiplication), no table', () => {
     const cu = (weight: string, activation: 'f16' | 'bf16') => emitCudaFile([lowerForCuda(compile(dequantGemm({ weight, groupSize: 32, activation, m: 16, target: 'gpu' }).source))]);
-    for (const weight of ['f4e2m1', 'f6e3m2', 'f6e2m3']) {
+    // f8e4m3 too, its NaN code fixed up after the multiplication.
+    for (const weight of ['f4e2m1', 'f6e3m2', 'f6e2m3', 'f8e4m3']) {
       const code = cu(weight, 'f16');
       expect(code.match(/tb_hmul2\(/g)?.length, weight).toBe(2); // the prelude's, and the B fragments'
       expect(code, weight).not.toMatch(/_data\[\(/); // no decode table read
     }
-    // f8e4m3 to f16 (NaN bits differ) keeps the table; to bf16, f6e3m2 is decoded to f32 by
-    // arithmetic (as every minifloat of 5 to 8 bits whose f32 bits that gives exactly) and packed.
-    for (const [weight, activation, table] of [['f8e4m3', 'f16', true], ['f6e3m2', 'bf16', false]] as const) {
+    // f8e5m2 is f16's top byte: shifted, no multiplication and no table.
+    expect(cu('f8e5m2', 'f16').match(/tb_hmul2\(/g)?.length).toBe(1);
+    expect(cu('f8e5m2', 'f16')).not.toMatch(/_data\[\(/);
+    // f8e4m3 to bf16 keeps the table; to bf16, f6e3m2 is decoded to f32 by arithmetic (as every
+    // minifloat of 5 to 8 bits whose f32 bits that gives exactly) and packed.
+    for (const [weight, activation, table] of [['f8e4m3', 'bf16', true], ['f6e3m2', 'bf16', false]] as const) {
       expect(cu(weight, activation).match(/tb_hmul2\(/g)?.length, `${weight} ${activation}`).toBe(1);
       if (table) expect(cu(weight, activation), `${weight} ${activation}`).toMatch(/_data\[\(/);
       else expect(cu(weight, activation), `${weight} ${activation}`).not.toMatch(/_data\[\(/);

@@ -328,6 +328,20 @@ export const gpuCases: readonly GpuCase[] = [
   // Finite minifloats to f16 pairs by moving their fields and one f16x2 multiplication (exponent
   // re-bias), every code drawn (subnormal codes included); bf16 keeps its table.
   ...['f4e2m1', 'f6e2m3'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),
+  // FP8: f8e4m3 re-biased like the finite minifloats, its NaN code (S.1111.111) made an f16 NaN after;
+  // f8e5m2 shifted into f16's top byte (infinities and NaNs included). Every code drawn.
+  ...['f8e4m3', 'f8e5m2'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),
+  // The FP8 codes the random inputs leave out (NaN, and f8e5m2's infinities): u8 tensors draw all 256
+  // codes, viewed as FP8 and cast to f16 for the MMA, so NaN and inf reach the outputs where CUDA and the
+  // VM must agree on them.
+  ...['f8e4m3', 'f8e5m2'].map((w) => ({
+    name: `mma_specials_${w}`,
+    source: `kernel mma_specials_${w}(a: f16[M, K], w: u8[K, N], c: f32[M, N]) grid(1) threads(128) {
+      store c[0 :+ 16, 0 :+ 64] = dot(load a[0 :+ 16, 0 :+ 32], cast<f16>(view<${w}>(load w[0 :+ 32, 0 :+ 64])));
+    }`,
+    set: { M: 16, K: 32, N: 64 },
+    mma: true,
+  })),
   { name: 'dequant_gemm_gpu_mma_f6e3m2_bf16', source: dequantGemm({ weight: 'f6e3m2', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
   // Weights in fragment order (src/kernels/fragment_order.ts): each thread reads its B fragments' codes
   // as whole words; widths of 4 and 2 bits put each f16 pair's codes 16 bits apart, 3 bits in order.
