@@ -915,28 +915,47 @@ class GpuLowerer extends LowererBase {
     const bits = parseDType(sh.type.dtype).bits;
     if (type.shape.length === 0) return null;
     const view = { slot: sh, index };
-    // The longest run (most modes) whose accesses the shared layout keeps aligned and whole.
+    // The longest run (most modes) whose accesses the shared layout keeps aligned and whole: words of
+    // up to 128 bits at once; or, for runs of whole bytes but not words (8 or 16 codes of 3, 5 or 7
+    // bits), 16- or 8-bit loads (runs of a power-of-two length start at multiples of their length).
     const fits = (most: number) => {
       const runs = runsOf(layout, most);
-      if (runs === null || (runs.length * bits) % 32 !== 0) return null;
+      if (runs === null) return null;
+      const dim = type.shape.length - 1;
+      if ((runs.length * bits) % 32 !== 0) {
+        const piece = (runs.length * bits) % 16 === 0 ? 16 : 8;
+        const pieces = (runs.length * bits) / piece;
+        const ok = Number.isInteger(pieces) && (runs.length & (runs.length - 1)) === 0 && sh.offset % 2 === 0 && this.runsWhole(view, dim, runs.length);
+        return ok ? { runs, words: Math.ceil((pieces * piece) / 32), group: 0, piece, pieces } : null;
+      }
       const words = (runs.length * bits) / 32;
       const group = widestAccess(words);
       const n = (group * 32) / bits; // elements per access
-      const ok = Number.isInteger(n) && (n & (n - 1)) === 0 && (sh.offset * 8) % (group * 32) === 0 && this.runsWhole(view, type.shape.length - 1, n);
-      return ok ? { runs, words, group } : null;
+      const ok = Number.isInteger(n) && (n & (n - 1)) === 0 && (sh.offset * 8) % (group * 32) === 0 && this.runsWhole(view, dim, n);
+      return ok ? { runs, words, group, piece: 32, pieces: 0 } : null;
     };
     const modes = layout.modes.filter((m) => m.dim === type.shape.length - 1).length;
     const found = Array.from({ length: modes }, (_, i) => fits(modes - i)).find((x) => x !== null);
     if (!found) return null;
-    const { runs, words, group } = found;
+    const { runs, words, group, piece, pieces } = found;
     const out = this.newTile(type.dtype, type.shape, layout);
     const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
+    // Word i of a run read in pieces of 8 or 16 bits: pieces 32 i / piece onwards, as many as the run has.
+    const perWord = 32 / piece;
+    const pieceAt = (at: Expr, p: number): Expr => ({ k: 'load', type: 'i32', bits: piece as 8 | 16, signed: false, addr: add(at, i32((p * piece) / 8)), offset: 0, mem: 'shared' });
+    const word = (at: Expr, i: number): Expr => Array.from({ length: Math.min(perWord, pieces - i * perWord) }, (_, u) => i * perWord + u)
+      .map((p, u) => (u === 0 ? pieceAt(at, p) : op('i32.shl', pieceAt(at, p), i32(u * piece))))
+      .reduce((x, y) => op('i32.or', x, y));
     this.out.push(...this.forLocals(runs.count, (q) => {
       const j0 = runs.first(q);
       const first = sliceCoords(index, this.coordsOf(layout, j0), (v) => this.scalar(v));
       const byteAt = add(op('i32.shr_u', mul(sharedElementOffset(sh.type.layout, first), i32(bits)), i32(3)), i32(sh.offset));
       const loads: Stmt[] = [];
-      for (let g = 0; g < words; g += group) loads.push({ k: 'loadwords', mem: 'shared', addr: add(byteAt, i32(4 * g)), names: names.slice(g, g + group) });
+      if (pieces) {
+        names.forEach((w, i) => loads.push(set(w, word(byteAt, i))));
+      } else {
+        for (let g = 0; g < words; g += group) loads.push({ k: 'loadwords', mem: 'shared', addr: add(byteAt, i32(4 * g)), names: names.slice(g, g + group) });
+      }
       return [...loads, ...unpackRun(names, runs.offsets, bits, sh.type.dtype, out, j0)];
     }));
     return out;

@@ -351,6 +351,14 @@ export const gpuCases: readonly GpuCase[] = [
     set: { M: 13, K: 64, N: w === 'u4' ? 100 : 40 },
     mma: true,
   })),
+  // 64-row tiles (warps 2 by 2): each thread's 16 codes of 5 bits per unit are five 16-bit halves
+  // (the 16-row tiles above read u3's 8 codes as three bytes).
+  {
+    name: 'dequant_gemm_gpu_mma_u5_frag64',
+    source: dequantGemm({ weight: 'u5', groupSize: 32, activation: 'f16', m: 64, target: 'gpu', weightOrder: 'fragments' }).source,
+    set: { M: 13, K: 64, N: 40 },
+    mma: true,
+  },
   ...['u1', 'u2', 'i4', 'u8', 'f8e4m3'].map((w) => ({
     name: `dequant_gen_${w}`,
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,
