@@ -141,12 +141,17 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
   const types = new Map<ValueId, TileType>();
   const defs = new Map<ValueId, Inst>();
   const varInit = new Map<number, ValueId>();
+  // Values assigned to tile vars, and the reads of each var.
+  const assignedTo = new Map<ValueId, number[]>();
+  const reads = new Map<number, ValueId[]>();
   const walk = (body: readonly Stmt[]): void => {
     for (const s of body) {
       if (s.kind === 'def' && s.result.type.kind === 'tile') {
         types.set(s.result.id, s.result.type);
         defs.set(s.result.id, s.inst);
+        if (s.inst.op === 'var_get') reads.set(s.inst.var, [...(reads.get(s.inst.var) ?? []), s.result.id]);
       }
+      if (s.kind === 'assign') assignedTo.set(s.value, [...(assignedTo.get(s.value) ?? []), s.var]);
       if (s.kind === 'var' && s.type.kind === 'tile' && !written.vars.has(s.var)) varInit.set(s.var, s.init);
       if (s.kind === 'for') walk(s.body);
       if (s.kind === 'if') [s.then, s.else].forEach(walk);
@@ -219,8 +224,20 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
         hint(result, l);
         if (inst.c !== null) hint(inst.c, l);
         // Element-wise work on the result (an accumulator updated by hand, a scaled score) keeps its
-        // layout, and so do the other operands (through a var, its initializer).
-        for (const u of users.get(result) ?? []) hint(u, l);
+        // layout, and so do the other operands (through a var, its initializer); also where the result
+        // reaches that work through a var (a group's partial sums, scaled and added into an outer
+        // accumulator once per group: without this, a conversion through shared memory each time).
+        const seen = new Set<ValueId>();
+        const spread = (id: ValueId): void => {
+          if (seen.has(id)) return;
+          seen.add(id);
+          for (const u of users.get(id) ?? []) {
+            hint(u, l);
+            spread(u);
+          }
+          for (const v of assignedTo.get(id) ?? []) for (const r of reads.get(v) ?? []) spread(r);
+        };
+        spread(result);
         // The operands as the fragments of the result's layout (once it has one that divides), so that
         // they reach the MMAs from registers.
         const ops = mmaOperandLayouts(out.layout!, a.shape[1]!);

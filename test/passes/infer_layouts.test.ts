@@ -137,6 +137,30 @@ describe('layout inference: dots on MMAs', () => {
     expect(lowerForGpu(compile(matmul), undefined, NO_GPU_FEATURES).features.mma).toBe(false);
   });
 
+  it('lays out an accumulator the dot result reaches through a var (a group\'s partial sums, scaled once per group) as the fragments too', () => {
+    // The dequant-GEMM tiles: part = dot(...) over a group, then acc = acc + part * scale after the
+    // group's loop. acc as fragments: no conversion of part through the scratch once per group.
+    const k = compile(dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 16, target: 'gpu' }).source);
+    const vars = new Map<string, string>();
+    const walk = (body: readonly Stmt[]): void => {
+      for (const s of body) {
+        if (s.kind === 'var' && s.type.kind === 'tile') vars.set(s.name, printLayout(s.type.layout!));
+        if (s.kind === 'for') walk(s.body);
+      }
+    };
+    walk(inferLayouts(k, { mma: true }).body);
+    expect(vars.get('acc')).toBe(vars.get('part'));
+    expect(vars.get('part')).toBe(printLayout(mmaLayout(16, 64, 128)!));
+    // In the loop over groups but outside its K tile loop: no barrier (the scratch needed two).
+    const perGroup = (body: readonly LStmt[], inGroup = false): number => body.reduce((n, s) => {
+      if (s.k === 'barrier') return n + (inGroup ? 1 : 0);
+      if (s.k === 'for') return s.var.startsWith('k0') ? n : n + perGroup(s.body, inGroup || s.var.startsWith('g0'));
+      if (s.k === 'if') return n + perGroup(s.then, inGroup) + perGroup(s.else, inGroup);
+      return n;
+    }, 0);
+    expect(perGroup(cudaBody(k))).toBe(0);
+  });
+
   it('chains flash attention\'s dots through registers: S, P and the output split rows over the warps, so P\'s A fragments are S\'s accumulator in each thread', () => {
     const fa = compile(readFileSync(new URL('../../examples/flash_attention.tile', import.meta.url), 'utf8'));
     const k = inferLayouts(fa, { mma: true });

@@ -105,15 +105,16 @@ describe('dequantized MMA operands', () => {
     return out;
   };
 
-  it('become f16 pairs from integer codes by one f16x2 subtraction (the magic number), finite minifloats by one f16x2 multiplication', () => {
+  it('become f16 pairs from integer codes by one f16x2 subtraction (the magic number), minifloats by one f16x2 multiplication', () => {
     // Per B fragment word (A comes by ldmatrix from shared memory): two codes in an f16 pair of 1024,
     // minus 1024 (+ S); finite minifloats' fields in f16's places, times 2^(15 - bias) (f4e2m1: 2^14,
-    // f16 bits 0x7400); f8e4m3 (a NaN code) is converted and packed.
+    // f16 bits 0x7400), f8e4m3 too (its NaN code fixed up after); f8e5m2 is f16's top byte (shifts only).
     expect(intrinsics('u4')).toEqual({ 'gpu.f16x2_sub': 1 });
     expect(intrinsics('i3')).toEqual({ 'gpu.f16x2_sub': 1 });
     expect(intrinsics('f4e2m1')).toEqual({ 'gpu.f16x2_mul': 1 });
     expect(intrinsics('f6e3m2')).toEqual({ 'gpu.f16x2_mul': 1 });
-    expect(intrinsics('f8e4m3')).toEqual({ 'gpu.pack_f16x2': 1 });
+    expect(intrinsics('f8e4m3')).toEqual({ 'gpu.f16x2_mul': 1 });
+    expect(intrinsics('f8e5m2')).toEqual({});
     const k = compile(dequantGemm({ weight: 'f4e2m1', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source);
     const factors: number[] = [];
     forEachExpr(lowerForCuda(k).module.functions.find((f) => f.name === 'block')!.body, (e) => {
