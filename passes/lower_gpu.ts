@@ -191,6 +191,10 @@ class GpuLowerer extends LowererBase {
   readonly castSources = new Map<ValueId, ValueId>();
   /** `cast(x) - c` or `cast(x) + c` (c a constant) by result: the cast and the constant taken off. */
   readonly biasedCasts = new Map<ValueId, { readonly cast: ValueId; readonly bias: number }>();
+  /** f16 products `cast(codes) [- c] * s` (scales applied to dequantized weights): the cast, and s. */
+  readonly scaledCasts = new Map<ValueId, { readonly cast: ValueId; readonly scale: ValueId }>();
+  /** Such products defined lazily with the cast still lazy: its layout and the scale's elements. */
+  readonly scaledOperands = new Map<ValueId, { readonly cast: ValueId; readonly layout: RegisterLayout; readonly scale: (j: Expr) => Expr }>();
   /** Rank-0 tiles that are a constant (`full` of one): literals in tile expressions. */
   readonly constantTiles = new Map<ValueId, number>();
   /** Scalar constants of the kernel, by value (what sharedPair needs to know of slice offsets). */
@@ -689,6 +693,17 @@ class GpuLowerer extends LowererBase {
           break;
         }
         case 'binary': {
+          // (cast(codes) - c) * s: the cast stays lazy until the element form is needed, so that a dot
+          // can take the codes and the scales (fragmentCodes) and multiply them as f16 pairs.
+          const scaled = this.scaledCasts.get(id);
+          const inner = scaled && this.lazy.get(scaled.cast);
+          if (scaled && inner && layoutEquals(inner.layout, layout) && sameShape(inner.shape, shape)) {
+            const scale = this.elementOperand(scaled.scale, probe);
+            this.scaledOperands.set(id, { cast: scaled.cast, layout, scale });
+            let x: ((j: Expr) => Expr) | null = null;
+            at = (j) => binaryElem('mul', type.dtype, (x ??= this.elementOperand(scaled.cast, probe))(j), scale(j), this.tables);
+            break;
+          }
           // cast(codes) - c (a fixed zero point): c joins the cast's own subtraction (see cast).
           const folded = this.biasedConversion(id, probe);
           if (folded) {
@@ -916,23 +931,24 @@ class GpuLowerer extends LowererBase {
     if (type.shape.length === 0) return null;
     const view = { slot: sh, index };
     // The longest run (most modes) whose accesses the shared layout keeps aligned and whole: words of
-    // up to 128 bits at once; or, for runs of whole bytes but not words (8 or 16 codes of 3, 5 or 7
-    // bits), 16- or 8-bit loads (runs of a power-of-two length start at multiples of their length).
+    // up to 128 bits at once; or, for runs of whole bytes whose accesses would split codes (8 or 16 codes
+    // of 3, 5, 6 or 7 bits), 32-, 16- or 8-bit loads (runs of a power-of-two length start at multiples
+    // of their length).
     const fits = (most: number) => {
       const runs = runsOf(layout, most);
       if (runs === null) return null;
       const dim = type.shape.length - 1;
-      if ((runs.length * bits) % 32 !== 0) {
-        const piece = (runs.length * bits) % 16 === 0 ? 16 : 8;
-        const pieces = (runs.length * bits) / piece;
-        const ok = Number.isInteger(pieces) && (runs.length & (runs.length - 1)) === 0 && sh.offset % 2 === 0 && this.runsWhole(view, dim, runs.length);
-        return ok ? { runs, words: Math.ceil((pieces * piece) / 32), group: 0, piece, pieces } : null;
-      }
       const words = (runs.length * bits) / 32;
       const group = widestAccess(words);
       const n = (group * 32) / bits; // elements per access
-      const ok = Number.isInteger(n) && (n & (n - 1)) === 0 && (sh.offset * 8) % (group * 32) === 0 && this.runsWhole(view, dim, n);
-      return ok ? { runs, words, group, piece: 32, pieces: 0 } : null;
+      if (Number.isInteger(words) && Number.isInteger(n) && (n & (n - 1)) === 0 && (sh.offset * 8) % (group * 32) === 0 && this.runsWhole(view, dim, n)) {
+        return { runs, words, group, piece: 32, pieces: 0 };
+      }
+      // Pieces of 32, 16 or 8 bits, the widest that divides the run (96 bits of 16 6-bit codes: three
+      // words, whose accesses no whole number of codes fills).
+      const piece = [32, 16, 8].find((p) => (runs.length * bits) % p === 0);
+      const ok = piece !== undefined && (runs.length & (runs.length - 1)) === 0 && sh.offset % 4 === 0 && this.runsWhole(view, dim, runs.length);
+      return ok ? { runs, words: Math.ceil((runs.length * bits) / 32), group: 0, piece, pieces: (runs.length * bits) / piece } : null;
     };
     const modes = layout.modes.filter((m) => m.dim === type.shape.length - 1).length;
     const found = Array.from({ length: modes }, (_, i) => fits(modes - i)).find((x) => x !== null);
@@ -942,7 +958,7 @@ class GpuLowerer extends LowererBase {
     const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
     // Word i of a run read in pieces of 8 or 16 bits: pieces 32 i / piece onwards, as many as the run has.
     const perWord = 32 / piece;
-    const pieceAt = (at: Expr, p: number): Expr => ({ k: 'load', type: 'i32', bits: piece as 8 | 16, signed: false, addr: add(at, i32((p * piece) / 8)), offset: 0, mem: 'shared' });
+    const pieceAt = (at: Expr, p: number): Expr => ({ k: 'load', type: 'i32', bits: piece as 8 | 16 | 32, signed: false, addr: add(at, i32((p * piece) / 8)), offset: 0, mem: 'shared' });
     const word = (at: Expr, i: number): Expr => Array.from({ length: Math.min(perWord, pieces - i * perWord) }, (_, u) => i * perWord + u)
       .map((p, u) => (u === 0 ? pieceAt(at, p) : op('i32.shl', pieceAt(at, p), i32(u * piece))))
       .reduce((x, y) => op('i32.or', x, y));
@@ -1258,6 +1274,9 @@ class GpuLowerer extends LowererBase {
       if (inst.op === 'binary' && (inst.fn === 'sub' || inst.fn === 'add') && this.castSources.has(inst.a) && c !== undefined) {
         this.biasedCasts.set(s.result.id, { cast: inst.a, bias: inst.fn === 'sub' ? c : -c });
       }
+      if (inst.op === 'binary' && inst.fn === 'mul' && s.result.type.kind === 'tile' && s.result.type.dtype === 'f16' && (this.castSources.has(inst.a) || this.biasedCasts.has(inst.a))) {
+        this.scaledCasts.set(s.result.id, { cast: inst.a, scale: inst.b });
+      }
     });
   }
 
@@ -1325,10 +1344,10 @@ class GpuLowerer extends LowererBase {
     // zero point); minifloat codes; a register tile; or an element-wise tile not yet computed (lazy),
     // whose elements are then computed where the fragment words are packed, so that a cast to f16 folds
     // into the packing conversion where the target rounds in hardware (flash attention's P).
-    type Held = { readonly dtype: string; readonly at: (j: Expr) => Expr; readonly bias: number };
+    type Held = { readonly dtype: string; readonly at: (j: Expr) => Expr; readonly bias: number; readonly scale?: (j: Expr) => Expr };
     const held = (id: ValueId, want: RegisterLayout): Held | null => {
       const codes = this.fragmentCodes(id, dtype, want);
-      if (codes) return { dtype: codes.codes.dtype, at: (j) => aget(codes.codes, j), bias: codes.bias };
+      if (codes) return { dtype: codes.codes.dtype, at: (j) => aget(codes.codes, j), bias: codes.bias, scale: codes.scale };
       if (this.sharedOperands.has(id)) return null;
       const lazy = this.lazy.get(id);
       if (lazy && layoutEquals(lazy.layout, want)) return { dtype: lazy.dtype, at: lazy.at, bias: 0 };
@@ -1387,6 +1406,19 @@ class GpuLowerer extends LowererBase {
     // the lop3-and-sub conversion of hand-written low-bit kernels, exact for every code.
     const regWord = (x: Held, block: Expr, size: number, r: Expr): Expr => {
       const at = add(mul(block, i32(size)), mul(r, i32(2)));
+      const word = codesWord(x, at);
+      if (!x.scale) return word;
+      // Scales applied to the weights: each half times its element's scale, rounded once to f16 (the
+      // f16 multiplication of the VM). CUDA multiplies the pairs (mul.rn.f16x2); the emulation, for
+      // WebGPU, multiplies in f32 (exact for f16 operands) and rounds each half in software, since WGSL
+      // leaves the rounding of its f32-to-f16 conversions open.
+      const [sl, sh] = [x.scale(at), x.scale(add(at, i32(1)))];
+      if (this.features.mma === 'native') return { k: 'intrinsic', name: 'gpu.f16x2_mul', type: 'i32', args: [word, pack(sl, sh)] };
+      const bits = (v: Expr): Expr => codeFromHeld('f16', v);
+      const half = (name: 'gpu.f16_lo' | 'gpu.f16_hi'): Expr => ({ k: 'intrinsic', name, type: 'f32', args: [word] });
+      return op('i32.or', bits(op('f32.mul', half('gpu.f16_lo'), sl)), op('i32.shl', bits(op('f32.mul', half('gpu.f16_hi'), sh)), i32(16)));
+    };
+    const codesWord = (x: Held, at: Expr): Expr => {
       const [lo, hi] = [x.at(at), x.at(add(at, i32(1)))];
       if (x.dtype === dtype) return pack(lo, hi);
       const t = parseDType(x.dtype);
@@ -1499,7 +1531,14 @@ class GpuLowerer extends LowererBase {
    * fixed up after the re-bias); and f8e5m2, the top byte of an f16. Null otherwise (bf16 operands,
    * finite minifloats of 5 exponent bits).
    */
-  fragmentCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number } | null {
+  fragmentCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number; readonly scale?: (j: Expr) => Expr } | null {
+    // Scales applied to the weights: the codes behind the cast, then one f16x2 multiplication per pair.
+    const scaled = this.scaledOperands.get(id);
+    if (scaled) {
+      if (!this.lazy.has(id) || !this.lazy.has(scaled.cast) || !layoutEquals(scaled.layout, fragments)) return null;
+      const codes = this.fragmentCodes(scaled.cast, dtype, fragments);
+      return codes && { ...codes, scale: scaled.scale };
+    }
     // A constant added or taken off the cast (a fixed zero point) joins the integers' subtraction.
     const biased = this.biasedCasts.get(id);
     const src = this.castSources.get(biased?.cast ?? id);

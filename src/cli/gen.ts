@@ -9,6 +9,7 @@ const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|b
                     [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--stages N] [--threads T] [--split-k S] [--name NAME]
                     [--target wasm|webgpu|cuda]   (--split-k: S blocks along K add into an f32 C, which must start at zero)
                     [--weight-order rows|fragments]   (fragments: the GPU tiles (M > 4) read W as tilebit quantize --order fragments writes it)
+                    [--apply-scales sums|weights]   (weights: the GPU tiles multiply each weight by its scale in f16/bf16 before the dot)
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on the --target; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N] [--target wasm|webgpu|cuda]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]
@@ -17,6 +18,11 @@ const KINDS = ['dequant-gemm', 'flash-attention', 'decode-attention'];
 
 function weightOrder(v: string | undefined): 'rows' | 'fragments' | undefined {
   if (v !== undefined && v !== 'rows' && v !== 'fragments') throw new UsageError(`--weight-order ${v}: rows or fragments`);
+  return v;
+}
+
+function applyScales(v: string | undefined): 'sums' | 'weights' | undefined {
+  if (v !== undefined && v !== 'sums' && v !== 'weights') throw new UsageError(`--apply-scales ${v}: sums or weights`);
   return v;
 }
 
@@ -52,7 +58,7 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
   const options: DequantGemmOptions = {
     weight, groupSize: group, activation: one('act'), scale: one('scale'), zeroPoint: one('zero') ?? null,
     m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), stages: int('stages'), threads: int('threads'), splitK: int('split-k'), name: one('name'),
-    target: shapedFor, asyncCopies, weightOrder: weightOrder(one('weight-order')),
+    target: shapedFor, asyncCopies, weightOrder: weightOrder(one('weight-order')), applyScales: applyScales(one('apply-scales')),
   };
   if (!args.options.has('tune')) {
     print(dequantGemm(options).source.trimEnd());

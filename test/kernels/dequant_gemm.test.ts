@@ -33,6 +33,8 @@ interface Case {
   direct?: boolean;
   /** Weights in fragment order (src/kernels/fragment_order.ts; GPU tiles). */
   fragments?: boolean;
+  /** Scales multiplied into the weights before the dot (GPU tiles). */
+  scaleWeights?: boolean;
 }
 
 async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu'): Promise<void> {
@@ -40,7 +42,7 @@ async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu
   const next = rng(c.M * 131 + c.N * 7 + K);
   const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
   const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
-  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : undefined });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : undefined, applyScales: c.scaleWeights ? 'weights' : undefined });
   const out = (c.splitK ?? 1) > 1 ? 'f32' : c.act;
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
@@ -111,6 +113,15 @@ describe('generated dequant-GEMM', () => {
   ])('weights in fragment order: $weight, $act, group $group, M $M, N $N (GPU tiles on the VM)', async (c) => {
     await check(c, 'vm', 'gpu');
   });
+  // Scales multiplied into the weights (rounded once to the activation type) before the dot: within
+  // the activation type's tolerance of the exact math.
+  it.each([
+    { weight: 'u4', act: 'f16', scale: 'f16', group: 32, zero: null, M: 17, N: 70, groups: 3, scaleWeights: true },
+    { weight: 'f4e2m1', act: 'f16', scale: 'f16', group: 16, zero: null, M: 5, N: 64, groups: 2, scaleWeights: true, fragments: true },
+    { weight: 'i3', act: 'bf16', scale: 'bf16', group: 64, zero: null, M: 8, N: 33, groups: 2, scaleWeights: true, splitK: 2 },
+  ])('scales applied to the weights: $weight, $act, group $group, M $M, N $N (GPU tiles on the VM)', async (c) => {
+    await check(c, 'vm', 'gpu');
+  });
   it('rejects options that make no kernel', () => {
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, splitK: 0 })).toThrow('split-K needs a positive integer number of blocks along K; got 0');
     expect(() => dequantGemm({ weight: 'f16', groupSize: 32 })).toThrow(GeneratorError);
@@ -118,5 +129,8 @@ describe('generated dequant-GEMM', () => {
     expect(() => dequantGemm({ weight: 'u4', groupSize: 96, blockK: 64 })).toThrow('the K tile 64 must divide the group size 96');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 96, blockK: 64, target: 'gpu' })).toThrow("the GPU GEMV's K tile 64 must divide 128 and the group size 96");
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, blockN: 100, target: 'gpu' })).toThrow("the GPU GEMV's N tile 100 must be a multiple of 128 (4 threads with runs of 32)");
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', applyScales: 'weights', scale: 'f32' })).toThrow('scales apply to the weights in the GPU tiles (M over 4) with f16 or bf16 activations, scales of the same type and no zero points; got f16 activations, f32 scales');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, applyScales: 'weights' })).toThrow('got f16 activations, f16 scales, the CPU tiles');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', applyScales: 'both' as 'sums' })).toThrow('the scales apply to sums or weights; got both');
   });
 });

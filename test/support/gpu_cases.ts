@@ -328,6 +328,14 @@ export const gpuCases: readonly GpuCase[] = [
   // Finite minifloats to f16 pairs by moving their fields and one f16x2 multiplication (exponent
   // re-bias), every code drawn (subnormal codes included); bf16 keeps its table.
   ...['f4e2m1', 'f6e2m3'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),
+  // Scales applied to the weights: each f16 pair of dequantized weights times its scales, rounded once
+  // (mul.rn.f16x2 on CUDA; in f32 with a software rounding in the emulation), one accumulator.
+  ...([['u4', 'rows'], ['f4e2m1', 'fragments']] as const).map(([w, order]) => ({
+    name: `dequant_gemm_gpu_mma_${w}_sw${order === 'fragments' ? '_frag' : ''}`,
+    source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu', applyScales: 'weights', weightOrder: order }).source,
+    set: { M: 13, K: 64, N: 40 },
+    mma: true,
+  })),
   // FP8: f8e4m3 re-biased like the finite minifloats, its NaN code (S.1111.111) made an f16 NaN after;
   // f8e5m2 shifted into f16's top byte (infinities and NaNs included). Every code drawn.
   ...['f8e4m3', 'f8e5m2'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),

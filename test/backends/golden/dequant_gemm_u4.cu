@@ -27,10 +27,12 @@ static __device__ __forceinline__ int tb_hsub2(int a, int b) {
   __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
   return *reinterpret_cast<int*>(&h);
 }
-// Two f16 pairs multiplied lane by lane (subnormal operands kept: no .ftz).
+// Two f16 pairs multiplied lane by lane, each product rounded once to nearest even (mul.rn: never
+// contracted into a fused multiply-add; subnormals kept: no .ftz).
 static __device__ __forceinline__ int tb_hmul2(int a, int b) {
-  __half2 h = __hmul2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
-  return *reinterpret_cast<int*>(&h);
+  int d;
+  asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
 }
 // An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
 // floats in global memory flushes subnormals to zero).
