@@ -1443,8 +1443,10 @@ class GpuLowerer extends LowererBase {
       }
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
       const field = (c: Expr): Expr => op('i32.and', S ? op('i32.xor', c, i32(S)) : c, i32((1 << t.bits) - 1));
-      const word = op('i32.or', op('i32.or', field(lo), op('i32.shl', field(hi), i32(16))), i32(0x64006400));
-      return { k: 'intrinsic', name: 'gpu.f16x2_sub', type: 'i32', args: [word, i32((0x6400 + S + x.bias) * 0x10001)] };
+      // bf16 (codes of 7 bits or fewer): the same with 128 (bf16 bits 0x4300), whose mantissa unit is 1.
+      const magic = dtype === 'f16' ? 0x6400 : 0x4300;
+      const word = op('i32.or', op('i32.or', field(lo), op('i32.shl', field(hi), i32(16))), i32(magic * 0x10001));
+      return { k: 'intrinsic', name: dtype === 'f16' ? 'gpu.f16x2_sub' : 'gpu.bf16x2_sub', type: 'i32', args: [word, i32((magic + S + x.bias) * 0x10001)] };
     };
     const kStep = op('i32.shr_u', add(k0e, get(kk)), i32(4));
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
@@ -1542,16 +1544,18 @@ class GpuLowerer extends LowererBase {
     // A constant added or taken off the cast (a fixed zero point) joins the integers' subtraction.
     const biased = this.biasedCasts.get(id);
     const src = this.castSources.get(biased?.cast ?? id);
-    if (dtype !== 'f16' || src === undefined || !this.lazy.has(id)) return null;
+    if ((dtype !== 'f16' && dtype !== 'bf16') || src === undefined || !this.lazy.has(id)) return null;
     const t = this.valueTypes.get(src);
     if (!t || !layoutEquals(t.layout!, fragments)) return null;
     const d = parseDType(t.dtype);
     const bias = biased?.bias ?? 0;
     if (d.kind === 'int' || d.kind === 'uint') {
-      // 1024 + S + bias must be an f16 of the binade [1024, 2048), where its bits are 0x6400 + S + bias.
+      // 1024 + S + bias must be an f16 of the binade [1024, 2048), where its bits are 0x6400 + S + bias;
+      // for bf16, 128 + S + bias one of [128, 256) (bits 0x4300 + S + bias), which holds codes of 7 bits.
       const S = d.kind === 'int' ? 1 << (d.bits - 1) : 0;
-      if (d.bits > 8 || !Number.isInteger(bias) || S + bias < 0 || S + bias > 1023) return null;
-    } else if (d.kind !== 'float' || d.bits > 8 || biased) return null;
+      const [bits, most] = dtype === 'f16' ? [8, 1023] : [7, 127];
+      if (d.bits > bits || !Number.isInteger(bias) || S + bias < 0 || S + bias > most) return null;
+    } else if (dtype !== 'f16' || d.kind !== 'float' || d.bits > 8 || biased) return null;
     // Finite minifloats of up to 4 exponent bits, f8e4m3 (its NaN fixed up) and f8e5m2 (f16's top byte).
     else if (!(d.exponentBits <= 4 && (d.specials === 'finite' || d.specials === 'fn')) && d.specials !== 'ieee') return null;
     return { codes: this.tile(src), bias };

@@ -137,6 +137,13 @@ static __device__ __forceinline__ int tb_hmul2(int a, int b) {
   asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
   return d;
 }
+// Two bf16 pairs subtracted lane by lane: b * -1 + a, rounded once (fma.rn.bf16x2: sm_80 has no
+// bf16x2 subtraction).
+static __device__ __forceinline__ int tb_bsub2(int a, int b) {
+  int d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(b), "r"(0xbf80bf80), "r"(a));
+  return d;
+}
 // An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
 // floats in global memory flushes subnormals to zero).
 static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
@@ -215,6 +222,7 @@ class Printer {
         if (e.name === 'gpu.pack_f16x2') return `tb_pack_f16x2(${x}, ${y})`;
         if (e.name === 'gpu.f16x2_sub') return `tb_hsub2(${x}, ${y})`;
         if (e.name === 'gpu.f16x2_mul') return `tb_hmul2(${x}, ${y})`;
+        if (e.name === 'gpu.bf16x2_sub') return `tb_bsub2(${x}, ${y})`;
         // backends/cuda/rules.ts: rounding by the hardware's conversions.
         if (e.name === 'cuda.round_f16') return `__half2float(__float2half_rn(${x}))`;
         if (e.name === 'cuda.round_bf16') return `__bfloat162float(__float2bfloat16_rn(${x}))`;

@@ -257,6 +257,13 @@ class Printer {
           const [a, b] = e.args.map((x) => `unpack2x16float(bitcast<u32>(${this.expr(x)}))`);
           return `bitcast<i32>(pack2x16float(${a} ${e.name === 'gpu.f16x2_sub' ? '-' : '*'} ${b}))`;
         }
+        if (e.name === 'gpu.bf16x2_sub') {
+          // Through f32, exact where the results are bf16 values (the MMA path's integer codes minus
+          // 128 + S): a bf16 is the top half of an f32.
+          const [a, b] = e.args.map((x) => `bitcast<u32>(${this.expr(x)})`);
+          const half = (w: string, hi: boolean): string => `bitcast<f32>(${hi ? `${w} & 0xffff0000u` : `(${w} & 0xffffu) << 16u`})`;
+          return `bitcast<i32>((bitcast<u32>(${half(a!, false)} - ${half(b!, false)}) >> 16u) | (bitcast<u32>(${half(a!, true)} - ${half(b!, true)}) & 0xffff0000u))`;
+        }
         if (e.name === 'gpu.pack_f16x2') return `bitcast<i32>(pack2x16float(vec2<f32>(${this.expr(e.args[0]!)}, ${this.expr(e.args[1]!)})))`;
         if (e.name === 'gpu.dot4_i8') return `dot4I8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)}))`;
         if (e.name === 'gpu.dot4_u8') return `bitcast<i32>(dot4U8Packed(bitcast<u32>(${this.expr(e.args[0]!)}), bitcast<u32>(${this.expr(e.args[1]!)})))`;

@@ -96,8 +96,8 @@ describe('MMA operands', () => {
 });
 
 describe('dequantized MMA operands', () => {
-  const intrinsics = (weight: string): Record<string, number> => {
-    const k = compile(dequantGemm({ weight, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source);
+  const intrinsics = (weight: string, activation = 'f16'): Record<string, number> => {
+    const k = compile(dequantGemm({ weight, groupSize: 32, activation, m: 16, target: 'gpu' }).source);
     const out: Record<string, number> = {};
     forEachExpr(lowerForCuda(k).module.functions.find((f) => f.name === 'block')!.body, (e) => {
       if (e.k === 'intrinsic' && e.name.includes('f16x2')) out[e.name] = (out[e.name] ?? 0) + 1;
@@ -115,6 +115,12 @@ describe('dequantized MMA operands', () => {
     expect(intrinsics('f6e3m2')).toEqual({ 'gpu.f16x2_mul': 1 });
     expect(intrinsics('f8e4m3')).toEqual({ 'gpu.f16x2_mul': 1 });
     expect(intrinsics('f8e5m2')).toEqual({});
+    // bf16: integer codes of 7 bits or fewer in a bf16 pair of 128, one bf16x2 subtraction; 8-bit codes
+    // and minifloats are converted through f32 and packed.
+    expect(intrinsics('u4', 'bf16')).toEqual({ 'gpu.bf16x2_sub': 1 });
+    expect(intrinsics('i7', 'bf16')).toEqual({ 'gpu.bf16x2_sub': 1 });
+    expect(intrinsics('u8', 'bf16')).toEqual({});
+    expect(intrinsics('f4e2m1', 'bf16')).toEqual({});
     const k = compile(dequantGemm({ weight: 'f4e2m1', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source);
     const factors: number[] = [];
     forEachExpr(lowerForCuda(k).module.functions.find((f) => f.name === 'block')!.body, (e) => {

@@ -350,6 +350,10 @@ export const gpuCases: readonly GpuCase[] = [
     set: { M: 16, K: 32, N: 64 },
     mma: true,
   })),
+  // bf16 activations: integer codes of 7 bits or fewer by the magic number 128 (bf16 bits 0x4300) and
+  // one bf16x2 subtraction; 8-bit codes through f32. Split along K, so that C is f32 and compared to
+  // the VM within f32's tolerance, not bf16's (where a code off by one could hide).
+  ...['u4', 'i7', 'u7', 'u8'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}_bf16`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'bf16', m: 16, target: 'gpu', splitK: 2 }).source, set: { M: 13, K: 64, N: 40 }, mma: true })),
   { name: 'dequant_gemm_gpu_mma_f6e3m2_bf16', source: dequantGemm({ weight: 'f6e3m2', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
   // Weights in fragment order (src/kernels/fragment_order.ts): each thread reads its B fragments' codes
   // as whole words; widths of 4 and 2 bits put each f16 pair's codes 16 bits apart, 3 bits in order.

@@ -34,6 +34,13 @@ static __device__ __forceinline__ int tb_hmul2(int a, int b) {
   asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
   return d;
 }
+// Two bf16 pairs subtracted lane by lane: b * -1 + a, rounded once (fma.rn.bf16x2: sm_80 has no
+// bf16x2 subtraction).
+static __device__ __forceinline__ int tb_bsub2(int a, int b) {
+  int d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(b), "r"(0xbf80bf80), "r"(a));
+  return d;
+}
 // An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
 // floats in global memory flushes subnormals to zero).
 static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
