@@ -11,6 +11,7 @@ import { quantize } from '../src/quantize.ts';
 import { tensorElements, tensorFrom } from '../src/vm/memory.ts';
 import { compile, prepareTensors, runOnVM } from '../src/api.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
+import { fragmentOrderTensor } from '../src/kernels/fragment_order.ts';
 import { runChild } from './support/retry_child.ts';
 import { main } from '../src/cli/main.ts';
 import { decodeArgs } from './support/decode_args.ts';
@@ -192,6 +193,30 @@ describe('tilebit build', () => {
     expect(bound.outputs.c.slice()).toEqual((await bindings.gemv_u4({ ...big, a: { data: a2, shape: [1, K] } })).c);
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [1000] }, out: { data: x, shape: [1000] } }, {}, { workers: 0 })).rejects.toThrow('add: options.workers must be a positive integer; got 0');
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [999] }, out: { data: x, shape: [1000] } })).rejects.toThrow("add: tensor y has shape [999]; it needs [1000]");
+  });
+
+  it('builds a dequant-GEMM that reads weights in fragment order, for every target from one declaration', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    const options = { weight: 'u4', groupSize: 32, activation: 'f32', m: 1, weightOrder: 'fragments' };
+    writeFileSync(join(work, 'lib.json'), JSON.stringify({ name: 'frag', kernels: [{ name: 'gemv_frag', generator: 'dequant-gemm', options }] }));
+    const out = join(work, 'lib');
+    await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'cuda', 'wgsl'] });
+    const gemv = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).kernels[0];
+    expect(gemv.params.map((p: { name: string; shape: unknown }) => p.name)).toEqual(['a', 'w', 's', 'c']);
+    expect(Object.keys(gemv).filter((x) => ['cuda', 'wgsl', 'file'].includes(x)).sort()).toEqual(['cuda', 'file', 'wgsl']);
+    // The GPU forms read the same tensor on MMA tiles (16 rows for M = 1).
+    expect(dequantGemm({ ...options, target: 'gpu', activation: 'f16' } as const).source).toContain('<BM = 16, BN = 64');
+    const [K, N] = [64, 70];
+    const q = quantize(Array.from({ length: K * N }, (_, i) => Math.sin(i)), K, N, { weight: 'u4', groupSize: 32, scale: 'f32' });
+    const w = fragmentOrderTensor(q.w);
+    const a = Float32Array.from({ length: K }, (_, i) => Math.cos(i));
+    const bindings = await import(pathToFileURL(join(out, 'index.js')).href);
+    const { c } = await bindings.gemv_frag({ a: { data: a, shape: [1, K] }, w: { data: w.bytes, shape: w.shape }, s: { data: q.s.bytes, shape: [K / 32, N] }, c: { data: new Float32Array(N), shape: [1, N] } });
+    // The rows form on the VM, from the rows tensor: the same answer.
+    const k = compile(dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f32', m: 1 }).source);
+    const vm = runOnVM(k, prepareTensors(k, { tensors: new Map([['a', tensorFrom('f32', [1, K], a)], ['w', q.w], ['s', q.s]]) }, new Set(['c'])));
+    const want = Array.from(tensorElements(vm.get('c')!));
+    Array.from(new Float32Array(c.buffer)).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
   });
 
   it('tunes declared dequant-GEMMs, caches the choices, and builds from a cache made on another device', async () => {

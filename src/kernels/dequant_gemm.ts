@@ -51,9 +51,11 @@ export interface DequantGemmOptions {
   readonly stages?: number;
   /**
    * How the weight codes are stored. 'rows' (the default): W[K, N] row-major, as quantize() writes
-   * them. 'fragments' (the GPU tiles with f16 or bf16 activations): the fragment order of
-   * src/kernels/fragment_order.ts, F[K / 16, ceil(N / 64), 32, 32] (toFragmentOrder), in which each
-   * thread reads the codes of its MMA B fragments as one wide word instead of one code at a time.
+   * them. 'fragments': the fragment order of src/kernels/fragment_order.ts, F[K / 16, ceil(N / 64), 32,
+   * 32] (toFragmentOrder), in which each thread of the GPU tiles reads the codes of its MMA B fragments
+   * as one wide word instead of one code at a time. On GPUs every M then runs on those tiles (16 rows
+   * for decode-sized M, not the GEMV); the CPU tiles read the same tensor through the same reshape and
+   * permute (gathers), so that one weight file serves every target.
    */
   readonly weightOrder?: 'rows' | 'fragments';
   /**
@@ -103,9 +105,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const split = splitK > 1;
   const fragments = (o.weightOrder ?? 'rows') === 'fragments';
   if (!['rows', 'fragments'].includes(o.weightOrder ?? 'rows')) throw new GeneratorError(`the weight order is rows or fragments; got ${o.weightOrder}`);
-  if (fragments && (o.target !== 'gpu' || decode || act === 'f32')) {
-    throw new GeneratorError('weights in fragment order are read by the GPU tiles (M over 4) with f16 or bf16 activations');
-  }
+
   if (fragments && G % UNIT_K !== 0) throw new GeneratorError(`weights in fragment order need a group size that is a multiple of ${UNIT_K}; got ${G}`);
   // What both forms share: the name's type suffix, the parameters and their declaration, the header.
   const shared: Shared = {
@@ -118,10 +118,11 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
     splitK,
     store: (slice, acc) => (split ? `store c[${slice}] += ${acc};` : `store c[${slice}] = ${act === 'f32' ? acc : `cast<${act}>(${acc})`};`),
   };
-  if (o.target === 'gpu' && decode) return gpuGemv(o, w.bits, act, G, zp ? null : symmetricZero(w), shared);
+  // Weights in fragment order are read by the MMA tiles, also for decode-sized M on GPUs (16 rows).
+  if (o.target === 'gpu' && decode && !fragments) return gpuGemv(o, w.bits, act, G, zp ? null : symmetricZero(w), shared);
   const gpu = o.target === 'gpu';
   // GPUs: as many rows as M asks for, up to 64, and shorter K tiles (the dot stages both operands).
-  const BM = o.blockM ?? (decode ? 1 : gpu ? Math.min(64, 2 ** Math.ceil(Math.log2(o.m ?? 1))) : 16);
+  const BM = o.blockM ?? (decode && !gpu ? 1 : gpu ? Math.min(64, Math.max(fragments ? 16 : 1, 2 ** Math.ceil(Math.log2(o.m ?? 1)))) : 16);
   const BN = o.blockN ?? 64;
   const BK = o.blockK ?? largestDivisor(G, gpu ? 64 : 128);
   if (G % BK !== 0) throw new GeneratorError(`the K tile ${BK} must divide the group size ${G}`);
@@ -175,7 +176,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
             asum = asum + sum(cast<f32>(load sa[cur, 0 :+ BM, 0 :+ BK]), axis=1);` : ''}
             sync;`
     : `            let ta = ${act === 'f32' ? 'load a[m0 :+ BM, k0 :+ BK]' : `cast<f32>(load a[m0 :+ BM, k0 :+ BK])`};
-            part = dot(ta, cast<f32>(load w[k0 :+ BK, n0 :+ BN]), part);
+            part = dot(ta, cast<f32>(${fragments ? unitsToTile(`load w[k0 / ${UNIT_K} :+ BK / ${UNIT_K}, n0 / ${UNIT_N} :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32]`, w.bits, `(BK / ${UNIT_K})`, `(BN / ${UNIT_N})`) : 'load w[k0 :+ BK, n0 :+ BN]'}), part);
             asum = asum + sum(ta, axis=1);`;
   // Scales on the weights: one K loop, each K tile's weights times its group's scales, one accumulator.
   const loops = scaleWeights

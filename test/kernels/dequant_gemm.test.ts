@@ -113,6 +113,16 @@ describe('generated dequant-GEMM', () => {
   ])('weights in fragment order: $weight, $act, group $group, M $M, N $N (GPU tiles on the VM)', async (c) => {
     await check(c, 'vm', 'gpu');
   });
+  // The CPU tiles read the same tensor (gathers through reshape and permute), so one weight file
+  // serves every target; decode-sized M and f32 activations on GPUs too.
+  it.each([
+    { weight: 'u4', act: 'f16', scale: 'f16', group: 32, zero: null, M: 1, N: 70, groups: 2, fragments: true },
+    { weight: 'u3', act: 'f32', scale: 'f32', group: 16, zero: 'u3', M: 17, N: 65, groups: 3, fragments: true },
+    { weight: 'f6e3m2', act: 'bf16', scale: 'e8m0', group: 64, zero: null, M: 3, N: 8, groups: 1, fragments: true, splitK: 2 },
+  ])('weights in fragment order on wasm (CPU tiles) and on the VM (GPU form): $weight, $act, M $M, N $N', async (c) => {
+    await check(c, 'wasm', 'cpu');
+    await check(c, 'vm', 'gpu');
+  });
   // Scales multiplied into the weights (rounded once to the activation type) before the dot: within
   // the activation type's tolerance of the exact math.
   it.each([

@@ -2,7 +2,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GeneratorError, dequantGemm } from '../../src/kernels/dequant_gemm.ts';
+import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { fragmentOrderTensor, fragmentShape, fromFragmentOrder, pairsPerWord, toFragmentOrder, unitPositions } from '../../src/kernels/fragment_order.ts';
 import { tensorElements, tensorFrom } from '../../src/vm/memory.ts';
 
@@ -54,10 +54,9 @@ describe('fragment order', () => {
     expect(() => fragmentShape(24, 8)).toThrow('fragment order needs K a positive multiple of 16; got 24');
     expect(() => fragmentOrderTensor(tensorFrom('u4', [16], new Array(16).fill(0)))).toThrow('fragment order takes codes W[K, N]');
   });
-  it('is read by the GPU tiles only, with f16 or bf16 activations and whole units per tile', () => {
-    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, weightOrder: 'fragments' })).toThrow(GeneratorError);
-    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 1, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order are read by the GPU tiles (M over 4) with f16 or bf16 activations');
-    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', activation: 'f32', weightOrder: 'fragments' })).toThrow(GeneratorError);
+  it('is read by the tiles of every target, decode-sized M on GPUs by the 16-row MMA tiles; needs whole units per tile', () => {
+    expect(dequantGemm({ weight: 'u4', groupSize: 32, m: 1, target: 'gpu', weightOrder: 'fragments' }).source).toMatch(/<BM = 16, BN = 64, BK = 32, STAGES = \d+>/);
+    expect(dequantGemm({ weight: 'u4', groupSize: 32, m: 1, weightOrder: 'fragments' }).source).toContain('permute(reshape(load w[');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 24, m: 16, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order need a group size that is a multiple of 16; got 24');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, blockN: 32, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order need K tiles of a multiple of 16 rows and N tiles of a multiple of 64 columns; got 32 and 32');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', weightOrder: 'columns' as 'rows' })).toThrow('the weight order is rows or fragments; got columns');
