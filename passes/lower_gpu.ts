@@ -956,7 +956,7 @@ class GpuLowerer extends LowererBase {
     const { runs, words, group, piece, pieces } = found;
     const out = this.newTile(type.dtype, type.shape, layout);
     const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
-    // Word i of a run read in pieces of 8 or 16 bits: pieces 32 i / piece onwards, as many as the run has.
+    // Word i of a run read in pieces of 8, 16 or 32 bits: pieces 32 i / piece onwards, as many as the run has.
     const perWord = 32 / piece;
     const pieceAt = (at: Expr, p: number): Expr => ({ k: 'load', type: 'i32', bits: piece as 8 | 16 | 32, signed: false, addr: add(at, i32((p * piece) / 8)), offset: 0, mem: 'shared' });
     const word = (at: Expr, i: number): Expr => Array.from({ length: Math.min(perWord, pieces - i * perWord) }, (_, u) => i * perWord + u)
@@ -1530,8 +1530,9 @@ class GpuLowerer extends LowererBase {
    * constant the operand takes off them (`cast(codes) - c`, biasedCasts; 0 for a plain cast); and
    * minifloats of at most 4 exponent bits, finite-only (f4e2m1, f6e3m2, f6e2m3, ...) or f8e4m3, whose
    * fields fit f16's below its all-ones exponent and whose every number is an f16 (f8e4m3's NaN code is
-   * fixed up after the re-bias); and f8e5m2, the top byte of an f16. Null otherwise (bf16 operands,
-   * finite minifloats of 5 exponent bits).
+   * fixed up after the re-bias); and f8e5m2, the top byte of an f16. For bf16 operands, integers of 7
+   * bits or fewer. Null otherwise (bf16 from 8-bit codes or minifloats, finite minifloats of 5 exponent
+   * bits). A product of such a cast and scales (scaledOperands) gives its codes and the scales.
    */
   fragmentCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number; readonly scale?: (j: Expr) => Expr } | null {
     // Scales applied to the weights: the codes behind the cast, then one f16x2 multiplication per pair.

@@ -197,7 +197,7 @@ describe('tilebit build', () => {
 
   it('builds a dequant-GEMM that reads weights in fragment order, for every target from one declaration', async () => {
     const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
-    const options = { weight: 'u4', groupSize: 32, activation: 'f32', m: 1, weightOrder: 'fragments' };
+    const options = { weight: 'u4', groupSize: 32, activation: 'f32', m: 1, weightOrder: 'fragments' as const };
     writeFileSync(join(work, 'lib.json'), JSON.stringify({ name: 'frag', kernels: [{ name: 'gemv_frag', generator: 'dequant-gemm', options }] }));
     const out = join(work, 'lib');
     await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'cuda', 'wgsl'] });

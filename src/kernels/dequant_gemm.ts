@@ -105,7 +105,6 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const split = splitK > 1;
   const fragments = (o.weightOrder ?? 'rows') === 'fragments';
   if (!['rows', 'fragments'].includes(o.weightOrder ?? 'rows')) throw new GeneratorError(`the weight order is rows or fragments; got ${o.weightOrder}`);
-
   if (fragments && G % UNIT_K !== 0) throw new GeneratorError(`weights in fragment order need a group size that is a multiple of ${UNIT_K}; got ${G}`);
   // What both forms share: the name's type suffix, the parameters and their declaration, the header.
   const shared: Shared = {
@@ -151,11 +150,11 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   // conversion's subtraction), so the dot needs no row sums of A, whose reduction across threads cost
   // two barriers per K tile; signed integers and minifloats have zero 0.
   const fixedZero = zp ? 0 : symmetricZero(w);
-  // In fragment order, the stage holds BK / 16 by BN / 64 units, turned back into the [BK, BN] tile
-  // by a reshape, a permute and a reshape that move no element (each thread's codes stay its own).
-  const codes = fragments
-    ? unitsToTile(`load sw[cur, 0 :+ BK / ${UNIT_K}, 0 :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32]`, w.bits, `(BK / ${UNIT_K})`, `(BN / ${UNIT_N})`)
-    : 'load sw[cur, 0 :+ BK, 0 :+ BN]';
+  // In fragment order, a K tile is BK / 16 by BN / 64 units, turned back into the [BK, BN] tile by a
+  // reshape, a permute and a reshape (on GPUs they move no element: each thread's codes stay its own).
+  const units = `BK / ${UNIT_K}, 0 :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32`;
+  const unitTile = (load: string): string => unitsToTile(load, w.bits, `(BK / ${UNIT_K})`, `(BN / ${UNIT_N})`);
+  const codes = fragments ? unitTile(`load sw[cur, 0 :+ ${units}]`) : 'load sw[cur, 0 :+ BK, 0 :+ BN]';
   const weights = `cast<${act}>(${codes})${fixedZero ? ` - ${fixedZero}.0` : ''}`;
   const rowSums = zp !== null;
   const scaleWeights = (o.applyScales ?? 'sums') === 'weights';
@@ -167,7 +166,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const tilePipeline = pipeline(kr, (st, at) => [
     `copy_async sa[${st}, 0 :+ BM, 0 :+ BK] <- a[m0 :+ BM, ${at} :+ BK];`,
     fragments
-      ? `copy_async sw[${st}, 0 :+ BK / ${UNIT_K}, 0 :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32] <- w[(${at}) / ${UNIT_K} :+ BK / ${UNIT_K}, n0 / ${UNIT_N} :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32];`
+      ? `copy_async sw[${st}, 0 :+ ${units}] <- w[(${at}) / ${UNIT_K} :+ ${units.replace('0 :+ BN', `n0 / ${UNIT_N} :+ BN`)}];`
       : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
   ]);
   const body = halfDot
@@ -176,7 +175,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
             asum = asum + sum(cast<f32>(load sa[cur, 0 :+ BM, 0 :+ BK]), axis=1);` : ''}
             sync;`
     : `            let ta = ${act === 'f32' ? 'load a[m0 :+ BM, k0 :+ BK]' : `cast<f32>(load a[m0 :+ BM, k0 :+ BK])`};
-            part = dot(ta, cast<f32>(${fragments ? unitsToTile(`load w[k0 / ${UNIT_K} :+ BK / ${UNIT_K}, n0 / ${UNIT_N} :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32]`, w.bits, `(BK / ${UNIT_K})`, `(BN / ${UNIT_N})`) : 'load w[k0 :+ BK, n0 :+ BN]'}), part);
+            part = dot(ta, cast<f32>(${fragments ? unitTile(`load w[k0 / ${UNIT_K} :+ ${units.replace('0 :+ BN', `n0 / ${UNIT_N} :+ BN`)}]`) : 'load w[k0 :+ BK, n0 :+ BN]'}), part);
             asum = asum + sum(ta, axis=1);`;
   // Scales on the weights: one K loop, each K tile's weights times its group's scales, one accumulator.
   const loops = scaleWeights
