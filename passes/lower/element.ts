@@ -101,7 +101,7 @@ export function castHeld(from: string, to: string, v: Expr, tables: Tables, opti
     return op('f32.from_i32_s', value);
   }
   if (options.minifloatArithmetic && ft.kind === 'float' && ft.bits <= 8 && ft.bits > 4 && heldOf(to) === 'f32' && to !== 'bool' && minifloatIsExact(from, to)) {
-    return minifloatValue(ft, v);
+    return minifloatValue(ft, v, canonicalNaN(to));
   }
   if (heldAsCode(from) && parseDType(from).bits <= 8) {
     // Every code's result, computed by the VM's own cast.
@@ -145,7 +145,7 @@ export interface CastOptions {
  * or the quiet NaN with a mantissa. minifloatIsExact checks every code against the cast
  * (minifloatBits mirrors this expression).
  */
-export function minifloatValue(t: DType, code: Expr): Expr {
+export function minifloatValue(t: DType, code: Expr, positiveNaN = false): Expr {
   const magnitudeBits = t.exponentBits + t.mantissaBits;
   const em = op('i32.and', code, i32((1 << magnitudeBits) - 1));
   const placed = op('i32.shl', em, i32(23 - t.mantissaBits));
@@ -162,11 +162,24 @@ export function minifloatValue(t: DType, code: Expr): Expr {
   if (t.specials === 'ieee') over((((1 << t.exponentBits) - 1) << t.mantissaBits) + 1, 0x7fc00000);
   if (t.specials === 'fn') over((1 << magnitudeBits) - 1, 0x7fc00000);
   if (t.bits > magnitudeBits) bits = op('i32.or', bits, op('i32.shl', op('i32.and', code, i32(1 << magnitudeBits)), i32(31 - magnitudeBits)));
+  // Casts to f16 and bf16 give the positive quiet NaN (the VM rounds through them): NaN lanes again,
+  // after the sign.
+  if (positiveNaN) nanLanes(t, over);
   return op('f32.from_bits', bits);
 }
 
+/** The NaN codes of a minifloat, as `over` calls (see minifloatValue). */
+function nanLanes(t: DType, over: (from: number, value: number) => void): void {
+  const magnitudeBits = t.exponentBits + t.mantissaBits;
+  if (t.specials === 'ieee') over((((1 << t.exponentBits) - 1) << t.mantissaBits) + 1, 0x7fc00000);
+  if (t.specials === 'fn') over((1 << magnitudeBits) - 1, 0x7fc00000);
+}
+
+/** Whether casts to `to` make every NaN the positive quiet NaN (f16 and bf16 do, f32 keeps the sign). */
+const canonicalNaN = (to: string): boolean => to === 'f16' || to === 'bf16';
+
 /** The f32 bits minifloatValue computes for a code (the same steps on numbers). */
-function minifloatBits(t: DType, c: number): number {
+function minifloatBits(t: DType, c: number, positiveNaN = false): number {
   const magnitudeBits = t.exponentBits + t.mantissaBits;
   const em = c & ((1 << magnitudeBits) - 1);
   const f = new Float32Array(1);
@@ -182,6 +195,7 @@ function minifloatBits(t: DType, c: number): number {
   if (t.specials === 'ieee') over((((1 << t.exponentBits) - 1) << t.mantissaBits) + 1, 0x7fc00000);
   if (t.specials === 'fn') over((1 << magnitudeBits) - 1, 0x7fc00000);
   if (t.bits > magnitudeBits) bits |= (c & (1 << magnitudeBits)) << (31 - magnitudeBits);
+  if (positiveNaN) nanLanes(t, over);
   return bits >>> 0;
 }
 
@@ -195,7 +209,7 @@ function minifloatIsExact(from: string, to: string): boolean {
   const view = new DataView(new ArrayBuffer(4));
   for (let c = 0; c < 2 ** t.bits; c++) {
     view.setFloat32(0, castElement(from, to, c), true);
-    if (view.getUint32(0, true) !== minifloatBits(t, c)) return false;
+    if (view.getUint32(0, true) !== minifloatBits(t, c, canonicalNaN(to))) return false;
   }
   return true;
 }

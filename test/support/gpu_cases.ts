@@ -354,6 +354,17 @@ export const gpuCases: readonly GpuCase[] = [
   // one bf16x2 subtraction; 8-bit codes through f32. Split along K, so that C is f32 and compared to
   // the VM within f32's tolerance, not bf16's (where a code off by one could hide).
   ...['u4', 'i7', 'u7', 'u8'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}_bf16`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'bf16', m: 16, target: 'gpu', splitK: 2 }).source, set: { M: 13, K: 64, N: 40 }, mma: true })),
+  // Every FP8 code (u8 viewed as FP8) cast to f16 and bf16, their bits compared exactly: CUDA decodes by
+  // arithmetic (NaN codes to the positive quiet NaN, as the casts give them), WebGPU by tables.
+  ...['f8e4m3', 'f8e5m2'].map((w) => ({
+    name: `fp8_cast_bits_${w}`,
+    source: `kernel fp8_cast_bits_${w}(x: u8[N], y: u16[N], z: u16[N]) grid(cdiv(N, 64)) threads(32) {
+      let v = view<${w}>(load x[block.x * 64 :+ 64]);
+      store y[block.x * 64 :+ 64] = view<u16>(cast<f16>(v));
+      store z[block.x * 64 :+ 64] = view<u16>(cast<bf16>(v));
+    }`,
+    set: { N: 1000 },
+  })),
   { name: 'dequant_gemm_gpu_mma_f6e3m2_bf16', source: dequantGemm({ weight: 'f6e3m2', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
   // Weights in fragment order (src/kernels/fragment_order.ts): each thread reads its B fragments' codes
   // as whole words; widths of 4 and 2 bits put each f16 pair's codes 16 bits apart, 3 bits in order.
