@@ -6,6 +6,7 @@ export { runOn as run, TARGETS, type Target, TargetUnavailable } from './targets
 export { type Tensor, allocTensor, tensorFrom, tensorElements } from './vm/memory.ts';
 export { quantize, dequantize, quantizationError, type Quantized, type QuantizeOptions } from './quantize.ts';
 export { dequantGemm } from './kernels/dequant_gemm.ts';
+export { fragmentOrderTensor, fragmentShape, toFragmentOrder, fromFragmentOrder } from './kernels/fragment_order.ts';
 export { flashAttention, decodeAttention } from './kernels/attention.ts';
 export { DiagnosticError } from '../dsl/diagnostics.ts';
 export { dtype } from '../ir/dtype.ts';
