@@ -149,6 +149,9 @@ if (!small) {
     // registers instead of 56).
     [16, 8192, { weightOrder: 'fragments', applyScales: 'weights' }, 'fragsw'], [16, 8192, { weightOrder: 'fragments', applyScales: 'weights', splitK: 4 }, 'fragswsplitk4'],
     [1, 28672, { m: 16, weightOrder: 'fragments', applyScales: 'weights' }, 'mmafragsw'],
+    // The larger tiles with both: 105 registers on eight warps, two blocks per SM.
+    [4096, 8192, { blockM: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bm128w8fragsw'],
+    [4096, 8192, { blockN: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bn128w8fragsw'],
   ] as const) {
     const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
     add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);
