@@ -104,6 +104,25 @@ describe('WebGPU against the VM: random dequant-GEMM configurations', () => {
   }, ATTEMPTS * 30_000);
 });
 
+describe('WebGPU against the VM: random fragment-order MMA tiles', () => {
+  // Weights in fragment order on the emulated MMAs, with the scales on the weights or on the sums, every
+  // weight type of 8 bits or fewer; three cases (SwiftShader's time).
+  const configs = fc.sample(
+    fc.record({
+      weight: dtypeArb((n) => parseDType(n).bits <= 8 && parseDType(n).kind !== 'exponent'),
+      m: fc.integer({ min: 1, max: 20 }),
+      groups: fc.integer({ min: 1, max: 2 }),
+      n: extentArb(70),
+      scales: fc.constantFrom('sums' as const, 'weights' as const),
+    }),
+    { numRuns: 3, seed: 20261128 },
+  );
+  it.each(configs.map((c) => [`${c.weight} m=${c.m} k=${32 * c.groups} n=${c.n} scales on the ${c.scales}`, c] as const))('%s', (_, c) => {
+    const source = dequantGemm({ weight: c.weight, groupSize: 32, activation: 'f16', m: 16, target: 'gpu', weightOrder: 'fragments', applyScales: c.scales }).source;
+    expectAgrees({ name: 'random_frag', source, set: { M: c.m, K: 32 * c.groups, N: c.n }, seed: c.n, mma: true });
+  }, ATTEMPTS * 30_000);
+});
+
 /**
  * Writes a bundle with `script` into a fresh folder inside the repository (so that a standalone runner's
  * `import 'webgpu'` resolves; .gpu/ is git-ignored), hands it to `use` with the environment that points

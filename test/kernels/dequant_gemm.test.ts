@@ -79,6 +79,15 @@ describe('generated dequant-GEMM', () => {
   it('its GPU-shaped form agrees with A . dequantize(W) on the VM (random configurations)', async () => {
     await fc.assert(fc.asyncProperty(arbCase, (c) => check(c, 'vm', 'gpu')), { numRuns: 10, seed: 7 });
   });
+  // The GPU tiles' options at random: weights in fragment order, scales on the weights (f16 or bf16
+  // activations with scales of that type, no zero points), group sizes that are whole units.
+  it('its GPU tiles with fragment order and scales on the weights agree with A . dequantize(W) on the VM (random configurations)', async () => {
+    const arb = arbCase.chain((c) => fc.record({ fragments: fc.boolean(), scaleWeights: fc.boolean(), group: fc.constantFrom(16, 32, 48, 64) }).map((o) => {
+      const scaleWeights = o.scaleWeights && c.act !== 'f32' && c.zero === null;
+      return { ...c, ...o, M: Math.max(c.M, 5), scaleWeights, scale: scaleWeights ? c.act : c.scale };
+    }));
+    await fc.assert(fc.asyncProperty(arb, (c) => check(c, 'vm', 'gpu')), { numRuns: 12, seed: 11 });
+  });
   it.each([
     { weight: 'u4', act: 'f16', scale: 'f16', group: 128, zero: null, M: 1, N: 130, groups: 2 },
     { weight: 'u3', act: 'f32', scale: 'f32', group: 32, zero: 'u3', M: 2, N: 64, groups: 4 },
