@@ -85,12 +85,15 @@ describe('WebGPU against the VM, compiled for no device features (workgroup-memo
   }, ATTEMPTS * 30_000);
 });
 
+/** Weight types a dequant-GEMM takes: integers and minifloats of 8 bits or fewer. */
+const weightArb = dtypeArb((n) => parseDType(n).bits <= 8 && parseDType(n).kind !== 'exponent');
+
 describe('WebGPU against the VM: random dequant-GEMM configurations', () => {
   // Weight type, sizes and scale type drawn by fast-check from a fixed seed; shapes include 1, primes and
   // non-multiples of the tile. Six cases keep the driver's run time (and its crashes) small.
   const configs = fc.sample(
     fc.record({
-      weight: dtypeArb((n) => parseDType(n).bits <= 8 && parseDType(n).kind !== 'exponent'),
+      weight: weightArb,
       m: fc.integer({ min: 1, max: 5 }),
       groups: fc.integer({ min: 1, max: 3 }),
       n: extentArb(70),
@@ -109,7 +112,7 @@ describe('WebGPU against the VM: random fragment-order MMA tiles', () => {
   // weight type of 8 bits or fewer; three cases (SwiftShader's time).
   const configs = fc.sample(
     fc.record({
-      weight: dtypeArb((n) => parseDType(n).bits <= 8 && parseDType(n).kind !== 'exponent'),
+      weight: weightArb,
       m: fc.integer({ min: 1, max: 20 }),
       groups: fc.integer({ min: 1, max: 2 }),
       n: extentArb(70),
