@@ -48,21 +48,26 @@ export function logicalDigits(bits: number): { readonly k: readonly Digit['name'
   return { k: ['kh', 'q', 'k0'], n: (['c', 'ch', 'cl', 'g'] as const).filter((d) => present.has(d)) };
 }
 
-/** Position (row, column) within its unit of each of the 1024 codes of a unit, in storage order. */
+/**
+ * Position (row, column) within its unit of each of the 1024 codes of a unit, in storage order: the
+ * storage digits of code i, composed into the row and the column as logicalDigits orders them (the
+ * same order unitsToTile's permute makes).
+ */
 export function unitPositions(bits: number): Int32Array {
   const digits = unitDigits(bits);
-  const P = pairsPerWord(bits);
+  const { k, n } = logicalDigits(bits);
+  const extent = new Map<string, number>(digits.map((d) => [d.name, d.extent]));
+  const compose = (names: readonly Digit['name'][], value: Map<string, number>): number => names.reduce((x, name) => x * extent.get(name)! + value.get(name)!, 0);
   const out = new Int32Array(2 * 1024);
-  const value: Record<string, number> = {};
+  const value = new Map<string, number>();
   for (let i = 0; i < 1024; i++) {
     let rest = i;
     for (let d = digits.length - 1; d >= 0; d--) {
-      value[digits[d]!.name] = rest % digits[d]!.extent;
+      value.set(digits[d]!.name, rest % digits[d]!.extent);
       rest = Math.floor(rest / digits[d]!.extent);
     }
-    const c = P === 1 ? value.c! : (value.ch ?? 0) * (P / 2) + (value.cl ?? 0);
-    out[2 * i] = 8 * value.kh! + 2 * value.q! + value.k0!;
-    out[2 * i + 1] = 8 * c + value.g!;
+    out[2 * i] = compose(k, value);
+    out[2 * i + 1] = compose(n, value);
   }
   return out;
 }
@@ -74,39 +79,39 @@ export function fragmentShape(K: number, N: number): [number, number, number, nu
   return [K / UNIT_K, Math.ceil(N / UNIT_N), 32, 32];
 }
 
-/** Codes W[K, N] (row-major) in fragment order; columns past N are code 0. */
-export function toFragmentOrder(codes: ArrayLike<number>, K: number, N: number, bits: number): Int32Array {
-  if (codes.length !== K * N) throw new RangeError(`expected ${K * N} codes for [${K}, ${N}], got ${codes.length}`);
+/**
+ * Calls `visit(i, r)` for each code of the fragment-order tensor of W[K, N] inside W: i its index in
+ * fragment order, r its index in W (row-major). Columns past N, the padding, are not visited.
+ */
+function eachCode(K: number, N: number, bits: number, visit: (i: number, r: number) => void): void {
   const [KB, NB] = fragmentShape(K, N);
   const at = unitPositions(bits);
-  const out = new Int32Array(KB * NB * 1024);
   for (let kb = 0; kb < KB; kb++) {
     for (let nb = 0; nb < NB; nb++) {
       const base = (kb * NB + nb) * 1024;
       for (let i = 0; i < 1024; i++) {
         const [k, n] = [kb * UNIT_K + at[2 * i]!, nb * UNIT_N + at[2 * i + 1]!];
-        if (n < N) out[base + i] = codes[k * N + n]!;
+        if (n < N) visit(base + i, k * N + n);
       }
     }
   }
+}
+
+const orderedLength = (K: number, N: number): number => fragmentShape(K, N).reduce((a, b) => a * b, 1);
+
+/** Codes W[K, N] (row-major) in fragment order; columns past N are code 0. */
+export function toFragmentOrder(codes: ArrayLike<number>, K: number, N: number, bits: number): Int32Array {
+  if (codes.length !== K * N) throw new RangeError(`expected ${K * N} codes for [${K}, ${N}], got ${codes.length}`);
+  const out = new Int32Array(orderedLength(K, N));
+  eachCode(K, N, bits, (i, r) => (out[i] = codes[r]!));
   return out;
 }
 
 /** The inverse of toFragmentOrder: codes W[K, N] (row-major) from their fragment order. */
 export function fromFragmentOrder(ordered: ArrayLike<number>, K: number, N: number, bits: number): Int32Array {
-  const [KB, NB] = fragmentShape(K, N);
-  if (ordered.length !== KB * NB * 1024) throw new RangeError(`expected ${KB * NB * 1024} codes for [${KB}, ${NB}, 32, 32], got ${ordered.length}`);
-  const at = unitPositions(bits);
+  if (ordered.length !== orderedLength(K, N)) throw new RangeError(`expected ${orderedLength(K, N)} codes for [${fragmentShape(K, N).join(', ')}], got ${ordered.length}`);
   const out = new Int32Array(K * N);
-  for (let kb = 0; kb < KB; kb++) {
-    for (let nb = 0; nb < NB; nb++) {
-      const base = (kb * NB + nb) * 1024;
-      for (let i = 0; i < 1024; i++) {
-        const [k, n] = [kb * UNIT_K + at[2 * i]!, nb * UNIT_N + at[2 * i + 1]!];
-        if (n < N) out[k * N + n] = ordered[base + i]!;
-      }
-    }
-  }
+  eachCode(K, N, bits, (i, r) => (out[r] = ordered[i]!));
   return out;
 }
 
