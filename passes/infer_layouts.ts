@@ -1,7 +1,8 @@
 // Layout inference for GPU targets: every register tile gets the layout that distributes it over the
 // block's threads. A layout written in the source is kept (and checked against the block's thread
 // count); an element-wise result takes the layout of its first operand of the same shape, so chains of
-// element-wise work never move data between threads; a var keeps its initializer's layout, and
+// element-wise work never move data between threads; a reshape, its source's layout reshaped where
+// that exists (it then moves nothing); a var keeps its initializer's layout, and
 // assignments are converted to it by the lowering. Everything else gets the default layout below.
 //
 // Then consumers teach producers: a tile that an element-wise instruction broadcasts (a row or column
@@ -250,22 +251,22 @@ function collectHints(k: Kernel, hints: Map<ValueId, RegisterLayout>, written: {
   }
   // Projections are taken from settled layouts: not in a round that changed them for MMAs.
   if (added) return true;
-  for (const [result, inst] of defs) {
-    const operands = elementOperands(inst);
-    if (!operands) continue;
-    const out = types.get(result)!;
-    for (const o of operands) {
-      const t = types.get(o);
-      if (!t) continue;
-      // An operand of the result's shape in another layout (a reduction's result added to a row vector):
-      // its producer lays it out as the result, instead of the instruction converting it.
-      if (sameShape(t.shape, out.shape)) {
-        if (!layoutEquals(t.layout!, out.layout!)) hint(o, out.layout!);
-        continue;
+  // An operand of the result's shape in another layout (a reduction's result added to a row vector):
+  // its producer lays it out as the result, instead of the instruction converting it. Then, once those
+  // have settled too (a projection taken earlier would stay, stale), the broadcast operands.
+  for (const projections of [false, true]) {
+    for (const [result, inst] of defs) {
+      const operands = elementOperands(inst);
+      if (!operands) continue;
+      const out = types.get(result)!;
+      for (const o of operands) {
+        const t = types.get(o);
+        if (!t || sameShape(t.shape, out.shape) === projections) continue;
+        const l = projections ? projectLayout(out.layout!, t.shape) : out.layout!;
+        if (!layoutEquals(l, t.layout!)) hint(o, l);
       }
-      const p = projectLayout(out.layout!, t.shape);
-      if (!layoutEquals(p, t.layout!)) hint(o, p);
     }
+    if (added) return true;
   }
   return added;
 }
@@ -309,11 +310,18 @@ function assignLayouts(k: Kernel, hints: ReadonlyMap<ValueId, RegisterLayout>): 
     return null;
   };
 
+  // A reshape whose source's layout reshapes to the new shape keeps that layout: it moves nothing.
+  const reshaped = (inst: Inst, shape: readonly number[]): RegisterLayout | null => {
+    if (inst.op !== 'reshape') return null;
+    const from = layouts.get(inst.x);
+    return from ? tryReshape(from, shape) : null;
+  };
+
   const tileOf = (t: TileType, inst: Inst | null, what: string, id: ValueId | null): TileType => {
     let l: RegisterLayout;
     if (t.layout) l = check(t.layout, t.shape, what);
     else if (inst?.op === 'var_get') l = varLayouts.get(inst.var)!;
-    else l = (id !== null ? hints.get(id) : undefined) ?? (inst && sameShapeOperand(inst, t.shape)) ?? defaultLayout(t.shape, t.dtype, k.threads);
+    else l = (id !== null ? hints.get(id) : undefined) ?? (inst && sameShapeOperand(inst, t.shape)) ?? (inst && reshaped(inst, t.shape)) ?? defaultLayout(t.shape, t.dtype, k.threads);
     return { ...t, layout: l };
   };
 

@@ -191,6 +191,10 @@ class GpuLowerer extends LowererBase {
   readonly castSources = new Map<ValueId, ValueId>();
   /** `cast(x) - c` or `cast(x) + c` (c a constant) by result: the cast and the constant taken off. */
   readonly biasedCasts = new Map<ValueId, { readonly cast: ValueId; readonly bias: number }>();
+  /** `(cast(x) + c) * m` (c, m constants) by result: the biased cast and m (see scaledConversion). */
+  readonly scaledBiasedCasts = new Map<ValueId, { readonly biased: ValueId; readonly scale: number }>();
+  /** Biased casts lowered as one conversion (biasedConversion): the codes' elements, their type, the bias. */
+  readonly biasedCodes = new Map<ValueId, { readonly codes: (j: Expr) => Expr; readonly from: string; readonly bias: number }>();
   /** f16 products `cast(codes) [- c] * s` (scales applied to dequantized weights): the cast, and s. */
   readonly scaledCasts = new Map<ValueId, { readonly cast: ValueId; readonly scale: ValueId }>();
   /** Such products defined lazily with the cast still lazy: its layout and the scale's elements. */
@@ -704,6 +708,12 @@ class GpuLowerer extends LowererBase {
             at = (j) => binaryElem('mul', type.dtype, (x ??= this.elementOperand(scaled.cast, probe))(j), scale(j), this.tables);
             break;
           }
+          // (cast(codes) + c) * m: bits alone (see scaledConversion).
+          const bits = this.scaledConversion(id, probe);
+          if (bits) {
+            at = bits;
+            break;
+          }
           // cast(codes) - c (a fixed zero point): c joins the cast's own subtraction (see cast).
           const folded = this.biasedConversion(id, probe);
           if (folded) {
@@ -775,7 +785,38 @@ class GpuLowerer extends LowererBase {
     if (subtrahend < 0 || subtrahend > 2 ** 24) return null;
     this.lazy.delete(biased.cast);
     const x = this.elementOperand(src, probe);
+    this.biasedCodes.set(id, { codes: x, from: from.name, bias: biased.bias });
     return (j) => this.cast(from.name, probe.dtype, x(j), biased.bias);
+  }
+
+  /**
+   * The elements of `(cast(codes) + c) * m` as f32 bits alone, no arithmetic: where the codes' field
+   * (signed codes with the sign bit flipped, as in cast) plus c is 2^e + field with field < 2^e, that
+   * sum's f32 bits are 2^e's with the field in the top of the mantissa, and m, a power of two, only
+   * moves the exponent: (cast(u4) + 16) * 0.0625 = 1 + code / 16 is bits 0x3F800000 | code << 19. The
+   * dequant GEMV's rows-per-thread form takes its weights so (one logic operation each, with the
+   * shift that extracts the field) and takes 1 (and the zero) off once per group of rows. Exact, as the
+   * VM's cast, addition and multiplication give it. Null where the constants do not allow it.
+   */
+  scaledConversion(id: ValueId, probe: RTile): ((j: Expr) => Expr) | null {
+    const scaled = this.scaledBiasedCasts.get(id);
+    const codes = scaled && this.biasedCodes.get(scaled.biased);
+    if (!scaled || !codes || probe.dtype !== 'f32') return null;
+    const biased = this.lazy.get(scaled.biased);
+    if (!biased || !sameShape(biased.shape, probe.shape) || !layoutEquals(biased.layout, probe.layout)) return null;
+    const t = parseDType(codes.from);
+    const sign = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
+    // cast(code) - bias = field - sign - bias: 2^e + field for e = log2(-(sign + bias)).
+    const e = Math.log2(-(sign + codes.bias));
+    const shift = Math.log2(Math.abs(scaled.scale));
+    const exponent = 127 + e + shift;
+    if (!(Number.isInteger(e) && e >= t.bits && e <= 23 && Number.isInteger(shift) && scaled.scale > 0 && exponent >= 1 && exponent <= 254)) return null;
+    this.lazy.delete(scaled.biased);
+    const mask = (1 << t.bits) - 1;
+    return (j) => {
+      const field = t.kind === 'int' ? op('i32.and', op('i32.xor', codes.codes(j), i32(sign)), i32(mask)) : codes.codes(j);
+      return op('f32.from_bits', op('i32.or', op('i32.shl', field, i32(23 - e)), i32(exponent << 23)));
+    };
   }
 
   /** An operand of an element-wise instruction with result `out`: a scalar, or a tile broadcast and laid out like it. */
@@ -1085,7 +1126,8 @@ class GpuLowerer extends LowererBase {
       // When the butterflies span the whole axis, every thread along it ends with its results, and where
       // the result is laid out as this layout reduced (ir/layout_ops.ts reduce) they are already where
       // they belong: no exchange through shared memory.
-      const inPlace = sub !== null && slots.count >> sub.levels === 1 && layoutEquals(type.layout!, reduceLayout(l, axis));
+      // So is a reduction along an axis that no thread spans: each thread folds its own elements.
+      const inPlace = (across.length === 0 || (sub !== null && slots.count >> sub.levels === 1)) && layoutEquals(type.layout!, reduceLayout(l, axis));
       const outLocal = new Map<string, number>();
       if (inPlace) for (let j = 0; j < out.length; j++) outLocal.set(localCoords(out.layout, j).join(','), j);
       const finish = (v: Expr): Expr => (fn === 'sum' && isFloat ? castHeld('f32', type.dtype, v, this.tables) : v);
@@ -1096,20 +1138,20 @@ class GpuLowerer extends LowererBase {
         // Partials sit at [result element][position along the axis].
         const c = g.coords.map((v, d) => (d === axis ? get(threadCoords[d]!) : add(get(threadCoords[d]!), i32(v))));
         const store: Stmt = { k: 'store', bits: 32, addr: this.scratchWord(linearOf(c, st)), offset: 0, value: get(partial), mem: 'shared' };
-        if (!sub) {
+        if (!sub && !inPlace) {
           writes.push(own, store);
           continue;
         }
         folded.push(own);
-        for (let level = 0; level < sub.levels; level++) {
+        for (let level = 0; sub && level < sub.levels; level++) {
           folded.push(set(partial, fold(get(partial), { k: 'intrinsic', name: 'gpu.shuffle_xor', type: held, args: [get(partial), i32(sub.threadStride << level)] })));
         }
         if (inPlace) folded.push(aset(out, i32(outLocal.get(key)!), finish(get(partial))));
-        else folded.push(ifThen(op('i32.and', this.primaryOf(l), op('i32.eqz', op('i32.and', sub.digit, i32((1 << sub.levels) - 1)))), [store]));
+        else if (sub) folded.push(ifThen(op('i32.and', this.primaryOf(l), op('i32.eqz', op('i32.and', sub.digit, i32((1 << sub.levels) - 1)))), [store]));
       }
       if (inPlace) {
         this.out.push(...folded);
-        this.usedSubgroups = true;
+        if (sub) this.usedSubgroups = true;
         return out;
       }
       this.needScratch(size(x.shape) * 4);
@@ -1273,6 +1315,9 @@ class GpuLowerer extends LowererBase {
       const c = inst.op === 'binary' ? this.constants.get(inst.b) ?? this.constantTiles.get(inst.b) : undefined;
       if (inst.op === 'binary' && (inst.fn === 'sub' || inst.fn === 'add') && this.castSources.has(inst.a) && c !== undefined) {
         this.biasedCasts.set(s.result.id, { cast: inst.a, bias: inst.fn === 'sub' ? c : -c });
+      }
+      if (inst.op === 'binary' && inst.fn === 'mul' && this.biasedCasts.has(inst.a) && c !== undefined) {
+        this.scaledBiasedCasts.set(s.result.id, { biased: inst.a, scale: c });
       }
       if (inst.op === 'binary' && inst.fn === 'mul' && s.result.type.kind === 'tile' && s.result.type.dtype === 'f16' && (this.castSources.has(inst.a) || this.biasedCasts.has(inst.a))) {
         this.scaledCasts.set(s.result.id, { cast: inst.a, scale: inst.b });

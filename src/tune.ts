@@ -238,7 +238,7 @@ export function dequantGemmCandidates(M: number, groupSize: number): Config[] {
 
 /**
  * Candidate configurations of a dequant-GEMM's GPU form (CUDA, WebGPU) for sizes M, K, N: T threads per
- * block, with BK (the GEMV's K tile) or BM and BN (the tiles') where M asks for the tiles. Tuning never
+ * block, with BK (the GEMV's K tile; and RK, its rows per thread) or BM and BN (the tiles') where M asks for the tiles. Tuning never
  * changes the kernel's parameters: a kernel split along K (base.splitK > 1: C is f32 and accumulated)
  * also tries SK = 2, 4, 8 and 16 blocks along K, up to the number of groups; an unsplit one stays
  * unsplit. Only configurations the generator accepts are listed.
@@ -251,6 +251,9 @@ export function gpuDequantGemmCandidates(sizes: { readonly M: number; readonly K
   if (sizes.M <= 4) {
     const bks = [32, 64, 128].filter((b) => groupSize % b === 0);
     for (const T of [128, 256]) for (const BK of bks.length ? bks : [groupSize]) for (const SK of splits) out.push({ T, BK, SK });
+    // And 8 rows of each K tile per thread (rowsPerThread), with the longest K tile.
+    const BK = Math.max(...(bks.length ? bks : [groupSize]));
+    for (const T of [128, 256]) for (const SK of splits) out.push({ T, BK, SK, RK: 8 });
   } else {
     const top = Math.min(128, 2 ** Math.ceil(Math.log2(sizes.M)));
     const bms = [...new Set([Math.max(16, top / 2), Math.min(64, top), top])].filter((b) => b >= 16);
@@ -274,7 +277,7 @@ export function gpuDequantGemmCandidates(sizes: { readonly M: number; readonly K
   });
 }
 
-/** A dequant-GEMM's options with a tuned configuration (BM, BN, BK, T: threads, SK: split-K) applied. */
+/** A dequant-GEMM's options with a tuned configuration (BM, BN, BK, T: threads, SK: split-K, RK: the GEMV's rows per thread) applied. */
 export function withConfig(base: DequantGemmOptions, c: Config): DequantGemmOptions {
   return {
     ...base,
@@ -283,5 +286,6 @@ export function withConfig(base: DequantGemmOptions, c: Config): DequantGemmOpti
     ...(c.BK !== undefined ? { blockK: c.BK } : {}),
     ...(c.T !== undefined ? { threads: c.T } : {}),
     ...(c.SK !== undefined ? { splitK: c.SK } : {}),
+    ...(c.RK !== undefined ? { rowsPerThread: c.RK } : {}),
   };
 }

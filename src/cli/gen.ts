@@ -10,6 +10,7 @@ const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|b
                     [--target wasm|webgpu|cuda]   (--split-k: S blocks along K add into an f32 C, which must start at zero)
                     [--weight-order rows|fragments]   (fragments: the GPU tiles (M > 4) read W as tilebit quantize --order fragments writes it)
                     [--apply-scales sums|weights]   (weights: the GPU tiles multiply each weight by its scale in f16/bf16 before the dot)
+                    [--rows-per-thread R]   (the GPU GEMV, M <= 4: R rows of each K tile per thread, zero and scale once per R rows)
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on the --target; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N] [--target wasm|webgpu|cuda]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]
@@ -58,7 +59,7 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
   const options: DequantGemmOptions = {
     weight, groupSize: group, activation: one('act'), scale: one('scale'), zeroPoint: one('zero') ?? null,
     m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), stages: int('stages'), threads: int('threads'), splitK: int('split-k'), name: one('name'),
-    target: shapedFor, asyncCopies, weightOrder: weightOrder(one('weight-order')), applyScales: applyScales(one('apply-scales')),
+    rowsPerThread: int('rows-per-thread'), target: shapedFor, asyncCopies, weightOrder: weightOrder(one('weight-order')), applyScales: applyScales(one('apply-scales')),
   };
   if (!args.options.has('tune')) {
     print(dequantGemm(options).source.trimEnd());

@@ -66,6 +66,14 @@ export interface DequantGemmOptions {
    * registers, at the cost of one rounding of each weight (relative 2^-11 in f16).
    */
   readonly applyScales?: 'sums' | 'weights';
+  /**
+   * The GPU GEMV (M of 4 or fewer): rows of each K tile that one thread multiplies (default 1). With
+   * more, each thread holds RK rows by 8 columns, sums its rows' products per column first, and applies
+   * the zero point and the scale once per RK rows instead of once per weight; integer codes become
+   * 1 + code / 2^b by their bits alone (one logic operation per weight; see gpuGemvRows). The other
+   * forms (CPU, GPU tiles) ignore it, so that one declaration serves every target.
+   */
+  readonly rowsPerThread?: number;
   readonly name?: string;
 }
 
@@ -118,6 +126,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
     store: (slice, acc) => (split ? `store c[${slice}] += ${acc};` : `store c[${slice}] = ${act === 'f32' ? acc : `cast<${act}>(${acc})`};`),
   };
   // Weights in fragment order are read by the MMA tiles, also for decode-sized M on GPUs (16 rows).
+  if (o.rowsPerThread !== undefined && !(Number.isInteger(o.rowsPerThread) && o.rowsPerThread >= 1)) throw new GeneratorError(`the GPU GEMV's rows per thread must be a positive integer; got ${o.rowsPerThread}`);
   if (o.target === 'gpu' && decode && !fragments) return gpuGemv(o, w.bits, act, G, zp ? null : symmetricZero(w), shared);
   const gpu = o.target === 'gpu';
   // GPUs: as many rows as M asks for, up to 64, and shorter K tiles (the dot stages both operands).
@@ -262,6 +271,8 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
   if (o.blockM !== undefined && o.blockM !== 1) throw new GeneratorError(`the GPU GEMV handles one row of A per block; got --bm ${o.blockM}`);
   const THREADS = o.threads ?? 128;
   if (![64, 128, 256, 512].includes(THREADS)) throw new GeneratorError(`the GPU GEMV's blocks have 64, 128, 256 or 512 threads; got ${THREADS}`);
+  const RK = o.rowsPerThread ?? 1;
+  if (RK > 1) return gpuGemvRows(o, RK, act, G, symmetric, shared);
   const R = Math.min(32, Number.isInteger(128 / bits) ? 128 / bits : 32);
   const staged = o.asyncCopies !== false;
   // The largest power of two dividing the group size, up to 128 (G & -G is G's lowest set bit): on an
@@ -272,8 +283,74 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
   const TN = THREADS / BK;
   const BN = o.blockN ?? TN * R;
   if (BN % (TN * R) !== 0) throw new GeneratorError(`the GPU GEMV's N tile ${BN} must be a multiple of ${TN * R} (${TN} threads with runs of ${R})`);
+  const zero = shared.zeroPoint ? null : `${symmetric}.0`;
+  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged },
+    `the ${THREADS} threads split each K tile (${BK} rows), each
+// with runs of ${R} weights, and reduce their partial sums once, at the end.`,
+    `var acc = zeros<f32>[BK, BN] @ (local(1, BN / ${TN * R}) * spatial(BK, ${TN}) * local(1, ${R}));`,
+    (t) => `let tw = (cast<f32>(${t.weights}) - ${zero ?? t.row('z')}) * ${t.row('s')};
+        acc = acc + unsqueeze(cast<f32>(${t.activations}), 1) * tw;`);
+}
+
+/**
+ * The GPU GEMV with RK rows of each K tile per thread (rowsPerThread): the block's threads are RT = BK
+ * / RK rows by TN columns of threads, each holding rows rt, rt + RT, ... (so that a warp's reads of one
+ * row are contiguous in shared memory) and 8 consecutive columns. Each thread sums its rows' products
+ * per column, p = sum_r a_r v_r, and adds the group's term to its accumulator once per K tile (a K tile
+ * lies within one group): per weight a multiply and an add, per column and K tile the zero and the
+ * scale. Integer codes are taken as v = 1 + (code + S) / 2^b (S: 2^(b-1) for signed codes, else 0),
+ * which the GPU lowering forms from the code's bits alone (lower_gpu scaledConversion); then
+ * sum_r a_r (w_r - z) = 2^b p - (2^b + S + z) sum_r a_r. Exact but for the sums' rounding, as the VM
+ * computes the same expression. Minifloats: v = cast(code), no zero.
+ */
+function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, symmetric: number | null, shared: Shared): Generated {
+  const w = parseDType(o.weight);
+  const THREADS = o.threads ?? 128;
+  const staged = o.asyncCopies !== false;
+  const BK = o.blockK ?? Math.min(staged ? 128 : 64, G & -G);
+  if (!(G % BK === 0 && BK % RK === 0)) throw new GeneratorError(`the GPU GEMV's K tile ${BK} must divide the group size ${G} and be a multiple of the rows per thread ${RK}`);
+  const RT = BK / RK;
+  if (THREADS % RT !== 0) throw new GeneratorError(`the GPU GEMV's ${THREADS} threads must be a multiple of the ${RT} rows of threads (K tile ${BK} / ${RK} rows per thread)`);
+  const TN = THREADS / RT;
+  const R = 8;
+  const BN = o.blockN ?? TN * R;
+  if (BN % (TN * R) !== 0) throw new GeneratorError(`the GPU GEMV's N tile ${BN} must be a multiple of ${TN * R} (${TN} threads with runs of ${R})`);
+  const layout = `local(${RK}, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R})`;
+  const integer = w.kind === 'int' || w.kind === 'uint';
+  const unit = 2 ** w.bits;
+  const offset = w.kind === 'int' ? unit / 2 : 0;
+  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged },
+    `each of the ${THREADS} threads multiplies ${RK} rows of each K tile
+// (${BK} rows) by runs of ${R} weights, sums them per column, and applies the ${integer ? 'zero point and the ' : ''}scale to that sum;
+// the threads' partial sums are reduced once, at the end.${integer ? ` Each weight is taken as 1 + ${offset ? `(code + ${offset})` : 'code'} / ${unit}, so
+// sum_r a_r (w_r - z) = ${unit} sum_r a_r v_r - (${unit + offset} + z) sum_r a_r.` : ''}`,
+    `var acc = zeros<f32>[${RT}, BN] @ (local(1, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R}));`,
+    (t) => {
+      const weights = `reshape(${t.weights} @ (${layout}), [${RK}, ${RT}, BN])`;
+      // The values v of the codes, and each column's term from p (the sums of a_r v_r) and asum (of a_r).
+      const value = integer ? `((cast<f32>(${weights}) + ${unit + offset}.0) * ${2 ** -w.bits})` : `cast<f32>(${weights})`;
+      const zero = shared.zeroPoint ? `(${t.row('z')} + ${unit + offset}.0)` : `${unit + offset + (symmetric ?? 0)}.0`;
+      return `let ta = cast<f32>(reshape(${t.activations}, [${RK}, ${RT}]));
+        let p = sum(unsqueeze(ta, 2) * ${value}, axis=0);${integer ? `
+        let asum = sum(ta, axis=0);
+        acc = acc + (p * ${unit}.0 - unsqueeze(asum, 1) * ${zero}) * ${t.row('s')};` : `
+        acc = acc + p * ${t.row('s')};`}`;
+    });
+}
+
+/**
+ * The GPU GEMV's kernel around the work of its K loop: one block per row of A and BN columns, the
+ * weight, activation and scale (and zero-point) tiles staged in shared memory by copy_async STAGES - 1
+ * K tiles ahead (staged) or loaded straight from their tensors (direct: each K tile at k0), and the
+ * accumulator `acc` (declared by `acc`) reduced over its first axis and stored at the end. `body`
+ * writes the loop's work from the loads of the K tile's weights and activations and from `row`, a
+ * group's scales or zero points as a [1, BN] f32 row.
+ */
+function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean }, about: string, acc: string,
+  body: (tiles: { readonly weights: string; readonly activations: string; readonly row: (t: 's' | 'z') => string }) => string): Generated {
   const S = o.stages ?? 4;
   if (!(Number.isInteger(S) && S >= 2)) throw new GeneratorError(`the GPU GEMV needs at least 2 stages; got ${S}`);
+  const { staged } = g;
   const name = o.name ?? `dequant_gemv_${shared.types}`;
   const zp = shared.zeroPoint;
   // Staged: the tiles of K tile `at` go to stage `st` of shared memory, read back at stage `cur`.
@@ -286,17 +363,17 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
     `copy_async ss[${st}, 0 :+ BN] <- s[(${at}) / ${G}, n0 :+ BN];`,
     ...(zp ? [`copy_async sz[${st}, 0 :+ BN] <- z[(${at}) / ${G}, n0 :+ BN];`] : []),
   ]);
-  const row = (t: string): string => `unsqueeze(cast<f32>(load ${staged ? `s${t}[cur, 0 :+ BN]` : `${t}[k0 / ${G}, n0 :+ BN]`}), 0)`;
-  const weights = staged ? 'load sw[cur, 0 :+ BK, 0 :+ BN]' : 'load w[k0 :+ BK, n0 :+ BN]';
-  const activations = staged ? 'load sa[cur, 0 :+ BK]' : 'load a[m, k0 :+ BK]';
-  const zero = zp ? row('z') : `${symmetric}.0`;
+  const tiles = {
+    weights: staged ? 'load sw[cur, 0 :+ BK, 0 :+ BN]' : 'load w[k0 :+ BK, n0 :+ BN]',
+    activations: staged ? 'load sa[cur, 0 :+ BK]' : 'load a[m, k0 :+ BK]',
+    row: (t: 's' | 'z'): string => `unsqueeze(cast<f32>(load ${staged ? `s${t}[cur, 0 :+ BN]` : `${t}[k0 / ${G}, n0 :+ BN]`}), 0)`,
+  };
   const source = `// Generated by tilebit: dequant-GEMV for GPUs${staged ? '' : ' without asynchronous copies'}, ${shared.about}.
-// One block per row of A and ${BN} columns; the ${THREADS} threads split each K tile (${BK} rows), each
-// with runs of ${R} weights, and reduce their partial sums once, at the end.${staged ? ` The tiles of weights,
+// One block per row of A and ${g.BN} columns; ${about}${staged ? ` The tiles of weights,
 // activations and scales reach shared memory by copy_async, ${S - 1} K tiles ahead of the one in use.` : ''}
-kernel ${name}<BN = ${BN}, BK = ${BK}${staged ? `, STAGES = ${S}` : ''}${split ? `, SPLITK = ${shared.splitK}` : ''}>(
+kernel ${name}<BN = ${g.BN}, BK = ${g.BK}${staged ? `, STAGES = ${S}` : ''}${split ? `, SPLITK = ${shared.splitK}` : ''}>(
     ${shared.declaration})
-    grid(M, cdiv(N, BN)${split ? ', SPLITK' : ''}) threads(${THREADS}) {
+    grid(M, cdiv(N, BN)${split ? ', SPLITK' : ''}) threads(${g.threads}) {
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
     let m = block.x;
     let n0 = block.y * BN;${kr.lets('    ')}${staged ? `
@@ -305,11 +382,10 @@ kernel ${name}<BN = ${BN}, BK = ${BK}${staged ? `, STAGES = ${S}` : ''}${split ?
     let ss = shared<${shared.scale}>[STAGES, BN];${zp ? `
     let sz = shared<${zp}>[STAGES, BN];` : ''}
 ${stages.prologue('    ')}` : ''}
-    var acc = zeros<f32>[BK, BN] @ (local(1, BN / ${TN * R}) * spatial(BK, ${TN}) * local(1, ${R}));
+    ${acc}
     for k0 in range(${kr.begin}, ${kr.end}, BK) {${staged ? `
 ${stages.step('        ')}` : ''}
-        let tw = (cast<f32>(${weights}) - ${zero}) * ${row('s')};
-        acc = acc + unsqueeze(cast<f32>(${activations}), 1) * tw;${staged ? `
+        ${body(tiles)}${staged ? `
         sync;` : ''}
     }
     ${shared.store('m, n0 :+ BN', 'sum(acc, axis=0)')}

@@ -35,6 +35,8 @@ interface Case {
   fragments?: boolean;
   /** Scales multiplied into the weights before the dot (GPU tiles). */
   scaleWeights?: boolean;
+  /** Rows of each K tile per thread (the GPU GEMV). */
+  rowsPerThread?: number;
 }
 
 async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu'): Promise<void> {
@@ -42,7 +44,7 @@ async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu
   const next = rng(c.M * 131 + c.N * 7 + K);
   const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
   const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
-  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : undefined, applyScales: c.scaleWeights ? 'weights' : undefined });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : undefined, applyScales: c.scaleWeights ? 'weights' : undefined, rowsPerThread: c.rowsPerThread });
   const out = (c.splitK ?? 1) > 1 ? 'f32' : c.act;
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
@@ -141,6 +143,21 @@ describe('generated dequant-GEMM', () => {
   ])('scales applied to the weights: $weight, $act, group $group, M $M, N $N (GPU tiles on the VM)', async (c) => {
     await check(c, 'vm', 'gpu');
   });
+  // The GPU GEMV with several rows of each K tile per thread: integer codes as 1 + code / 2^b from their
+  // bits, the zero taken off the row sums (signed codes, zero points, every width), minifloats as they are.
+  it('its GPU GEMV with several rows per thread agrees with A . dequantize(W) on the VM (random configurations)', async () => {
+    const arb = arbCase.chain((c) => fc.record({ rowsPerThread: fc.constantFrom(2, 4, 8), M: fc.constantFrom(1, 2, 4), direct: fc.boolean() }).map((o) => ({ ...c, ...o })));
+    await fc.assert(fc.asyncProperty(arb, (c) => check(c, 'vm', 'gpu')), { numRuns: 12, seed: 13 });
+  });
+  it.each([
+    { weight: 'u4', act: 'f16', scale: 'f16', group: 128, zero: null, M: 1, N: 130, groups: 2, rowsPerThread: 8 },
+    { weight: 'i4', act: 'bf16', scale: 'bf16', group: 64, zero: null, M: 3, N: 70, groups: 2, rowsPerThread: 4 },
+    { weight: 'u3', act: 'f32', scale: 'f32', group: 32, zero: 'u3', M: 2, N: 65, groups: 3, rowsPerThread: 8, splitK: 2 },
+    { weight: 'u8', act: 'f16', scale: 'e8m0', group: 128, zero: 'u8', M: 1, N: 64, groups: 1, rowsPerThread: 8, direct: true },
+    { weight: 'f4e2m1', act: 'f16', scale: 'e8m0', group: 32, zero: null, M: 1, N: 72, groups: 3, rowsPerThread: 2 },
+  ])('the GPU GEMV with $rowsPerThread rows per thread: $weight, $act, zero $zero, M $M, N $N (VM)', async (c) => {
+    await check(c, 'vm', 'gpu');
+  });
   it('rejects options that make no kernel', () => {
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, splitK: 0 })).toThrow('split-K needs a positive integer number of blocks along K; got 0');
     expect(() => dequantGemm({ weight: 'f16', groupSize: 32 })).toThrow(GeneratorError);
@@ -151,5 +168,14 @@ describe('generated dequant-GEMM', () => {
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', applyScales: 'weights', scale: 'f32' })).toThrow('scales apply to the weights in the GPU tiles (M over 4) with f16 or bf16 activations, scales of the same type and no zero points; got f16 activations, f32 scales');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, applyScales: 'weights' })).toThrow('got f16 activations, f16 scales, the CPU tiles');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', applyScales: 'both' as 'sums' })).toThrow('the scales apply to sums or weights; got both');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 128, target: 'gpu', rowsPerThread: 0 })).toThrow("the GPU GEMV's rows per thread must be a positive integer; got 0");
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 128, target: 'gpu', rowsPerThread: 3 })).toThrow("the GPU GEMV's K tile 128 must divide the group size 128 and be a multiple of the rows per thread 3");
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 128, target: 'gpu', rowsPerThread: 8, blockN: 96 })).toThrow("the GPU GEMV's N tile 96 must be a multiple of 64 (8 threads with runs of 8)");
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 128, target: 'gpu', rowsPerThread: 1, threads: 64, blockK: 128 })).toThrow("the GPU GEMV's K tile 128 must divide 64 and the group size 128");
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 96, target: 'gpu', rowsPerThread: 16, blockK: 48 })).toThrow("the GPU GEMV's 128 threads must be a multiple of the 3 rows of threads (K tile 48 / 16 rows per thread)");
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 128, rowsPerThread: 1.5 })).toThrow("the GPU GEMV's rows per thread must be a positive integer; got 1.5");
+    // Other forms ignore it (one lib.json declaration serves every target).
+    expect(dequantGemm({ weight: 'u4', groupSize: 128, rowsPerThread: 8 }).source).toBe(dequantGemm({ weight: 'u4', groupSize: 128 }).source);
+    expect(dequantGemm({ weight: 'u4', groupSize: 128, m: 16, target: 'gpu', rowsPerThread: 8 }).source).toBe(dequantGemm({ weight: 'u4', groupSize: 128, m: 16, target: 'gpu' }).source);
   });
 });

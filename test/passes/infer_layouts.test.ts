@@ -86,13 +86,48 @@ describe('layout inference: broadcast operands', () => {
 
 describe('the dequant-GEMV for GPUs', () => {
   it('moves no data between threads inside its K loop but its staged copies (one reduction at the end)', () => {
-    for (const weight of ['u4', 'u3', 'f4e2m1']) {
+    for (const weight of ['u4', 'u3', 'f4e2m1', 'f6e3m2']) {
       const k = compile(dequantGemm({ weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu' }).source);
       const b = barriers(blockBody(k));
       // wait_async's barrier (in both branches) and the one that frees the stage read: no exchanges.
       expect(b.inK, weight).toBe(3);
       expect(b.all, weight).toBeGreaterThan(3);
     }
+  });
+
+  // Several rows per thread: the K tile reshaped to [rows per thread, rows of threads, BN] keeps its
+  // layout (a reshape takes its source's layout reshaped), and the sums over each thread's own rows
+  // fold in registers (a reduction along an axis no thread spans).
+  it('with several rows per thread, reshapes and sums its K tile in registers: no exchange in the K loop either', () => {
+    for (const weight of ['u4', 'u3', 'i4', 'f6e3m2']) {
+      const k = compile(dequantGemm({ weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 8 }).source);
+      expect(barriers(blockBody(k)).inK, weight).toBe(3);
+      const laid = inferLayouts(k);
+      expect(layoutEquals(typeOf(laid, 'p').layout!, compose(spatial(16, 8), local(1, 8))), weight).toBe(true);
+    }
+  });
+});
+
+describe('layout inference: reshapes, reductions and stale projections', () => {
+  const source = `kernel rs(x: f32[8, 64], y: f32[4, 64], s: f32[64]) grid(1) threads(32) {
+    let t = reshape(load x[0 :+ 8, 0 :+ 64] @ (local(2, 1) * spatial(4, 8) * local(1, 8)), [2, 4, 64]);
+    let p = sum(t, axis=0);
+    var acc = zeros<f32>[4, 64] @ (spatial(4, 8) * local(1, 8));
+    acc = acc + p * unsqueeze(load s[0 :+ 64], 0);
+    store y[0 :+ 4, 0 :+ 64] = acc;
+  }`;
+
+  it('gives a reshape its source\'s layout reshaped, and folds a reduction along a thread-local axis in registers', () => {
+    const k = inferLayouts(compile(source));
+    expect(printLayout(typeOf(k, 't').layout!)).toBe(printLayout(reshape(compose(local(2, 1), spatial(4, 8), local(1, 8)), [2, 4, 64])));
+    expect(barriers(blockBody(compile(source))).all).toBe(0);
+  });
+
+  it('takes a broadcast operand\'s projection after the result\'s own layout settled (the row of p * row)', () => {
+    // p * row first gets p's default layout, then acc's through the addition; the row must follow the
+    // layout the product ends with, not the one it started with (which would need an exchange).
+    const k = inferLayouts(compile(source.replace('unsqueeze(load s[0 :+ 64], 0)', 'unsqueeze(row, 0)').replace('var acc', 'let row = load s[0 :+ 64];\n    var acc')));
+    expect(printLayout(typeOf(k, 'row').layout!)).toBe(printLayout(projectLayout(compose(spatial(4, 8), local(1, 8)), [64])));
   });
 });
 
