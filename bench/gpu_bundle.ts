@@ -167,8 +167,11 @@ if (!small) {
     const o = { weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 8 } as const;
     add(`gemm_${weight}_m1_n${N}_rows8`, 'gemm', dequantGemm(o).source, { M: 1, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * K * N, dequantGemm({ ...o, asyncCopies: false }).source);
   }
-  const rows4 = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 4 }).source;
-  add(`gemm_u4_m1_n${N}_rows4`, 'gemm', rows4, { M: 1, K, N }, {}, (K * N) / 2, 2 * K * N, false);
+  // 8 rows per thread give 1792 warps at this N (13.6 per SM); 4 rows, or 8 split along K in 2, give 3584,
+  // as the default GEMV has.
+  const u4 = { weight: 'u4', groupSize: 128, activation: 'f16', m: 1, target: 'gpu' } as const;
+  add(`gemm_u4_m1_n${N}_rows4`, 'gemm', dequantGemm({ ...u4, rowsPerThread: 4 }).source, { M: 1, K, N }, {}, (K * N) / 2, 2 * K * N, false);
+  add(`gemm_u4_m1_n${N}_rows8splitk2`, 'gemm', dequantGemm({ ...u4, rowsPerThread: 8, splitK: 2 }).source, { M: 1, K, N }, {}, (K * N) / 2, 2 * K * N, false);
 }
 // Prefill-sized GEMMs, CUDA only (WGSL has no tensor cores and no f16 here), with the generator's tiles
 // (64x64; larger tiles still need more shared memory for layout conversions than a static allocation has).

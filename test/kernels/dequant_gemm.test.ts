@@ -37,6 +37,8 @@ interface Case {
   scaleWeights?: boolean;
   /** Rows of each K tile per thread (the GPU GEMV). */
   rowsPerThread?: number;
+  /** Threads per block (GPU forms). */
+  threads?: number;
 }
 
 async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu'): Promise<void> {
@@ -44,7 +46,7 @@ async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu
   const next = rng(c.M * 131 + c.N * 7 + K);
   const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
   const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
-  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : undefined, applyScales: c.scaleWeights ? 'weights' : undefined, rowsPerThread: c.rowsPerThread });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : undefined, applyScales: c.scaleWeights ? 'weights' : undefined, rowsPerThread: c.rowsPerThread, threads: c.threads });
   const out = (c.splitK ?? 1) > 1 ? 'f32' : c.act;
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
@@ -146,7 +148,7 @@ describe('generated dequant-GEMM', () => {
   // The GPU GEMV with several rows of each K tile per thread: integer codes as 1 + code / 2^b from their
   // bits, the zero taken off the row sums (signed codes, zero points, every width), minifloats as they are.
   it('its GPU GEMV with several rows per thread agrees with A . dequantize(W) on the VM (random configurations)', async () => {
-    const arb = arbCase.chain((c) => fc.record({ rowsPerThread: fc.constantFrom(2, 4, 8), M: fc.constantFrom(1, 2, 4), direct: fc.boolean() }).map((o) => ({ ...c, ...o })));
+    const arb = arbCase.chain((c) => fc.record({ rowsPerThread: fc.constantFrom(2, 4, 8), M: fc.constantFrom(1, 2, 4), direct: fc.boolean(), threads: fc.constantFrom(128, 256) }).map((o) => ({ ...c, ...o })));
     await fc.assert(fc.asyncProperty(arb, (c) => check(c, 'vm', 'gpu')), { numRuns: 12, seed: 13 });
   });
   it.each([
