@@ -10,6 +10,7 @@ import { compileWasm } from '../backends/wasm/runtime.ts';
 import { bindLaunch, closeWorkers } from '../backends/wasm/workers.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
 import { compile, prepareTensors } from '../src/api.ts';
+import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 import { matmulModel, matmulNBitsModel } from './onnx_model.ts';
 import { type Ort, type Session, onnxruntimeNode, onnxruntimeWeb, peerPath, requirePeer } from './peers.ts';
 
@@ -73,15 +74,15 @@ async function wasmReadBandwidth(): Promise<number> {
 const kernelSource = (name: string): string => readFileSync(new URL(`./kernels/${name}.tile`, import.meta.url), 'utf8');
 
 /** tilebit on wasm: one bound launch per weight set, rotated. */
-async function tilebit(caseName: string, kernel: string, set: Record<string, string | number>, workers: number, weightBytes: number, flops: number): Promise<void> {
+async function tilebit(caseName: string, kernel: string | { readonly source: string }, set: Record<string, string | number>, workers: number, weightBytes: number, flops: number, impl = 'tilebit wasm'): Promise<void> {
   const settings = new Map(Object.entries(set).map(([k, v]) => [k, String(v)]));
-  const k = compile(kernelSource(kernel), { set: settings });
+  const k = compile(typeof kernel === 'string' ? kernelSource(kernel) : kernel.source, { set: settings });
   const values = new Map([...settings].filter(([n]) => !(n in k.template)).map(([n, v]) => [n, Number(v)]));
   const wk = compileWasm(k);
   const outputs = new Set(outputTensors(k));
   const launches = Array.from({ length: SETS }, (_, s) => bindLaunch(wk, prepareTensors(k, { values, seed: s }, outputs), values, workers));
   const ms = await median((i) => launches[i % SETS]!.run());
-  rows.push({ case: caseName, impl: 'tilebit wasm', threads: workers, ms, weightBytes, flops });
+  rows.push({ case: caseName, impl, threads: workers, ms, weightBytes, flops });
 }
 
 async function ortSessions(ort: Ort, models: Uint8Array[], threads: number, native: boolean): Promise<Session[]> {
@@ -139,6 +140,19 @@ async function main(): Promise<void> {
     const { packed, scales } = packedWeights(K, N, 4, 0);
     await ortRun(ortWeb, name, 'onnxruntime-web MatMulNBits', 1, [matmulNBitsModel(M, K, N, 4, 32, packed, scales)], M, K, weightBytes, 2 * M * K * N, false);
     for (const t of threadCounts) await ortRun(ortNode, name, 'onnxruntime-node MatMulNBits (acc. level 4)', t, [matmulNBitsModel(M, K, N, 4, 32, packed, scales, 4)], M, K, weightBytes, 2 * M * K * N, true);
+  }
+
+  // The generated dequant-GEMM (f16 activations and scales, group 32) reading its weights in rows and
+  // in fragment order (src/kernels/fragment_order.ts, the GPU tiles' order, which the CPU tiles gather
+  // through a reshape, a permute and a reshape): what one weight file for every target costs on wasm.
+  for (const M of [1, 16]) {
+    const name = `generated dequant-GEMM u4 ${M}x${K}x${N} g32, weights in rows / in fragment order`;
+    if (!wanted(name)) continue;
+    const weightBytes = (K * N) / 2 + (K / 32) * N * 2;
+    for (const order of ['rows', 'fragments'] as const) {
+      const g = dequantGemm({ weight: 'u4', groupSize: 32, m: M, weightOrder: order });
+      await tilebit(name, g, { M, K, N }, 1, weightBytes, 2 * M * K * N, order === 'rows' ? 'tilebit wasm' : 'tilebit wasm, fragment order');
+    }
   }
 
   // f32 GEMM 1024^3.

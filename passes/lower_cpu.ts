@@ -196,6 +196,10 @@ class CpuLowerer extends LowererBase {
     return this.tiles.get(id)!;
   }
 
+  shapeOfValue(id: ValueId): readonly number[] {
+    return this.lazy.get(id)?.shape ?? this.tiles.get(id)!.shape;
+  }
+
   typeOfValue(id: ValueId): string {
     return this.scalarTypes.get(id) ?? this.lazy.get(id)?.dtype ?? this.tiles.get(id)!.dtype;
   }
@@ -419,6 +423,15 @@ class CpuLowerer extends LowererBase {
       case 'permute': {
         const x = this.slotOf(inst.x);
         const st = strides(x.shape);
+        const gather = this.permuteTable(x.shape, inst.perm);
+        if (gather !== null) {
+          // One loop over the result, each element's source offset from the table.
+          const i = this.fresh('i', 'i32');
+          const from = add(get('scratch'), loadI32(mul(get(i), i32(4)), gather));
+          const source = heldOf(x.dtype) === 'f32' ? loadF32(from, x.offset) : loadI32(from, x.offset);
+          this.out.push(forLoop(i, i32(0), i32(size(type.shape)), [this.write(slot, get(i), source)]));
+          return;
+        }
         return each((c) => this.read(x, inst.perm.reduce<Expr>((acc, p, d) => add(acc, mul(c[d]!, i32(st[p]!))), i32(0))));
       }
       case 'load': {
@@ -450,6 +463,29 @@ class CpuLowerer extends LowererBase {
     }
   }
 
+  /**
+   * Where a permute of a tile of `shape` moves its elements through a table of their source offsets
+   * (bytes from the source's first element, in the result's order): tiles of rank 4 or more, whose loop
+   * nest would have as many small loops with a full index computation per element (a K tile of weights
+   * in fragment order: 8 dimensions of 2 to 8), up to 16384 elements. The table's address, built on
+   * first use (when `build`); null where the permute is left to loops.
+   */
+  permuteTable(shape: readonly number[], perm: readonly number[], build = true): number | null {
+    if (shape.length < 4 || size(shape) > 16384) return null;
+    if (!build) return 0;
+    return this.tables.words(`permute:${shape.join('x')}:${perm.join(',')}`, () => {
+      const st = strides(shape);
+      const out = perm.map((p) => shape[p]!);
+      const values = new Int32Array(size(out));
+      const c = new Array<number>(out.length).fill(0);
+      for (let i = 0; i < values.length; i++) {
+        values[i] = perm.reduce((acc, p, d) => acc + c[d]! * st[p]!, 0) * 4;
+        for (let d = out.length - 1; d >= 0 && ++c[d]! === out[d]; d--) c[d] = 0;
+      }
+      return { values, float: false };
+    });
+  }
+
   /** An element-wise instruction as a function of coordinates, for fusion into its single use. */
   elementwise(type: TileType, inst: Inst): ((coords: readonly Expr[]) => Expr) | null {
     switch (inst.op) {
@@ -468,6 +504,8 @@ class CpuLowerer extends LowererBase {
       case 'broadcast':
         return (c) => this.operand(inst.x, c);
       case 'permute':
+        // A permute that gathers through a table is not fused: it moves its elements once, in one loop.
+        if (this.permuteTable(this.shapeOfValue(inst.x), inst.perm, false) !== null) return null;
         // Output dimension d is input dimension perm[d].
         return (c) => {
           const input = new Array<Expr>(c.length);

@@ -255,6 +255,29 @@ describe('memory', () => {
   });
 });
 
+describe('permutes', () => {
+  // Rank 4 or more: one loop through a table of source offsets (a K tile of weights in fragment order
+  // has 8 dimensions); fewer: the loop nest. Random shapes and orders, f32, i32 and packed codes, the
+  // permute used alone and under an element-wise operation; bit for bit.
+  it('agree with the VM bit for bit (random ranks 2 to 6, shapes, orders and element types)', async () => {
+    const arb = fc.integer({ min: 2, max: 6 }).chain((rank) => fc.record({
+      shape: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: rank, maxLength: rank }),
+      perm: fc.shuffledSubarray([...Array(rank).keys()], { minLength: rank, maxLength: rank }),
+      dtype: fc.constantFrom('f32', 'i32', 'u4', 'u3'),
+      scaled: fc.boolean(),
+    }));
+    await fc.assert(fc.asyncProperty(arb, async ({ shape, perm, dtype, scaled }) => {
+      const out = perm.map((p) => shape[p]!);
+      const all = (dims: readonly number[]): string => dims.map((n) => `0 :+ ${n}`).join(', ');
+      const value = `permute(load x[${all(shape)}], [${perm.join(', ')}])`;
+      const source = `kernel k(x: ${dtype}[${shape.join(', ')}], y: ${dtype}[${out.join(', ')}]) grid(1) threads(32) {
+        store y[${all(out)}] = ${!scaled ? value : dtype === 'f32' ? `${value} * 2.0` : dtype === 'i32' ? `${value} ^ 1` : `cast<${dtype}>(cast<i32>(${value}) ^ 1)`};
+      }`;
+      expectBitExact(await both({ source, seed: shape.length }));
+    }), { numRuns: 25, seed: 17 });
+  });
+});
+
 describe('accumulating stores (store ... +=)', () => {
   // 40 blocks add rows of x and y into the same 50 elements of c and d, which start from given values.
   // The f32 terms are small integers and multiples of 2^-140 (subnormal), so every order of the
