@@ -191,6 +191,8 @@ class GpuLowerer extends LowererBase {
   readonly castSources = new Map<ValueId, ValueId>();
   /** `cast(x) - c` or `cast(x) + c` (c a constant) by result: the cast and the constant taken off. */
   readonly biasedCasts = new Map<ValueId, { readonly cast: ValueId; readonly bias: number }>();
+  /** f32 products defined lazily, by result: their operands' elements (see reduce: sums of products). */
+  readonly products = new Map<ValueId, { readonly a: (j: Expr) => Expr; readonly b: (j: Expr) => Expr }>();
   /** `(cast(x) + c) * m` (c, m constants) by result: the biased cast and m (see scaledConversion). */
   readonly scaledBiasedCasts = new Map<ValueId, { readonly biased: ValueId; readonly scale: number }>();
   /** Biased casts lowered as one conversion (biasedConversion): the codes' elements, their type, the bias. */
@@ -722,6 +724,7 @@ class GpuLowerer extends LowererBase {
           }
           const operandType = this.typeOfValue(inst.a);
           const [a, b] = [this.elementOperand(inst.a, probe), this.elementOperand(inst.b, probe)];
+          if (inst.fn === 'mul' && type.dtype === 'f32') this.products.set(id, { a, b });
           at = (j) => binaryElem(inst.fn, operandType, a(j), b(j), this.tables);
           break;
         }
@@ -921,7 +924,7 @@ class GpuLowerer extends LowererBase {
       case 'dot':
         return this.dot(inst.a, inst.b, inst.c, type);
       case 'reduce':
-        return this.reduce(inst.fn, this.tile(inst.x), inst.axis, type);
+        return this.reduce(inst.fn, inst.x, inst.axis, type);
       default:
         throw new Error(`lowerGpu: ${inst.op} does not produce a tile`);
     }
@@ -1093,7 +1096,16 @@ class GpuLowerer extends LowererBase {
    * many as that mode's extent). Otherwise x goes to scratch whole and each result element folds the
    * axis from there.
    */
-  reduce(fn: 'sum' | 'max' | 'min', x: RTile, axis: number, type: TileType): RTile {
+  reduce(fn: 'sum' | 'max' | 'min', xId: ValueId, axis: number, type: TileType): RTile {
+    // A sum of f32 products (the product's one use) folds each thread's elements by fused multiply-adds,
+    // the product never rounded on its own: like a dot's accumulation, one rounding per step instead of
+    // two (the VM rounds each product, then their exact sum once; both are within f32's tolerance).
+    const lazy = this.lazy.get(xId);
+    const layoutOfX = lazy?.layout ?? this.tiles.get(xId)!.layout;
+    const thread = layoutOfX.spatial.filter((e) => e >= 0 && layoutOfX.modes[e]!.dim === axis).length <= 1;
+    const product = fn === 'sum' && lazy && thread ? this.products.get(xId) : undefined;
+    if (product) this.lazy.delete(xId);
+    const x: RTile = product && lazy ? { dtype: lazy.dtype, shape: lazy.shape, layout: lazy.layout, array: '', length: localSize(lazy.layout) } : this.tile(xId);
     const out = this.newTile(type.dtype, type.shape, type.layout!);
     const held = heldOf(x.dtype);
     const isFloat = held === 'f32';
@@ -1134,7 +1146,9 @@ class GpuLowerer extends LowererBase {
       const folded: Stmt[] = [];
       const writes: Stmt[] = [];
       for (const [key, g] of groups) {
-        const own = set(partial, g.locals.slice(1).reduce<Expr>((acc2, j) => fold(acc2, aget(x, i32(j))), aget(x, i32(g.locals[0]!))));
+        const own = set(partial, product
+          ? g.locals.slice(1).reduce<Expr>((acc2, j) => ({ k: 'intrinsic', name: 'gpu.fma', type: 'f32', args: [product.a(i32(j)), product.b(i32(j)), acc2] }), binaryElem('mul', 'f32', product.a(i32(g.locals[0]!)), product.b(i32(g.locals[0]!)), this.tables))
+          : g.locals.slice(1).reduce<Expr>((acc2, j) => fold(acc2, aget(x, i32(j))), aget(x, i32(g.locals[0]!))));
         // Partials sit at [result element][position along the axis].
         const c = g.coords.map((v, d) => (d === axis ? get(threadCoords[d]!) : add(get(threadCoords[d]!), i32(v))));
         const store: Stmt = { k: 'store', bits: 32, addr: this.scratchWord(linearOf(c, st)), offset: 0, value: get(partial), mem: 'shared' };

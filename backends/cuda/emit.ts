@@ -220,6 +220,7 @@ class Printer {
         if (e.name === 'gpu.f16_lo') return `__half2float(__ushort_as_half((unsigned short)(${x})))`;
         if (e.name === 'gpu.f16_hi') return `__half2float(__ushort_as_half((unsigned short)(${U(x!)} >> 16)))`;
         if (e.name === 'gpu.pack_f16x2') return `tb_pack_f16x2(${x}, ${y})`;
+        if (e.name === 'gpu.fma') return `__fmaf_rn(${x}, ${y}, ${this.expr(e.args[2]!)})`;
         if (e.name === 'gpu.f16x2_sub') return `tb_hsub2(${x}, ${y})`;
         if (e.name === 'gpu.f16x2_mul') return `tb_hmul2(${x}, ${y})`;
         if (e.name === 'gpu.bf16x2_sub') return `tb_bsub2(${x}, ${y})`;

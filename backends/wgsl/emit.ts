@@ -249,6 +249,7 @@ class Printer {
         return `fn_${e.fn}(${e.args.map((a) => this.expr(a)).join(', ')})`;
       case 'intrinsic':
         if (e.name === 'gpu.shuffle_xor') return `subgroupShuffleXor(${this.expr(e.args[0]!)}, bitcast<u32>(${this.expr(e.args[1]!)}))`;
+        if (e.name === 'gpu.fma') return `fma(${e.args.map((a) => this.expr(a)).join(', ')})`;
         if (e.name === 'gpu.f16_lo') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).x`;
         if (e.name === 'gpu.f16_hi') return `unpack2x16float(bitcast<u32>(${this.expr(e.args[0]!)})).y`;
         if (e.name === 'gpu.f16x2_sub' || e.name === 'gpu.f16x2_mul') {

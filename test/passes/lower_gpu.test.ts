@@ -163,6 +163,34 @@ describe('integer codes to floats', () => {
   });
 });
 
+describe('the GEMV with several rows per thread', () => {
+  const gemv = (weight: string): readonly Stmt[] => lowered(dequantGemm({ weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 8 }).source);
+
+  it('takes integer codes as 1 + code / 2^b by their bits alone: no float arithmetic between the code and the product', () => {
+    // (cast<f32>(code) + 16.0) * 0.0625: bits 0x3F800000 | code << 19 (u4); signed codes flip the sign bit first.
+    for (const [weight, exponent] of [['u4', 0x3f800000], ['u2', 0x3f800000], ['i4', 0x3f800000], ['u8', 0x3f800000]] as const) {
+      const ors: number[] = [];
+      let subs = 0;
+      forEachExpr(gemv(weight), (e) => {
+        if (e.k === 'op' && e.op === 'f32.from_bits' && e.args[0]!.k === 'op' && e.args[0]!.op === 'i32.or' && e.args[0]!.args[1]!.k === 'const') ors.push(Number(e.args[0]!.args[1]!.value));
+        if (e.k === 'op' && e.op === 'f32.sub' && e.args[0]!.k === 'op' && e.args[0]!.op === 'f32.from_bits') subs++;
+      });
+      expect(ors.length, weight).toBeGreaterThan(0);
+      expect(new Set(ors), weight).toEqual(new Set([exponent]));
+      expect(subs, weight).toBe(0);
+    }
+  });
+
+  it('sums each thread\'s rows of products by fused multiply-adds, the products never rounded on their own', () => {
+    let fmas = 0;
+    forEachExpr(gemv('u4'), (e) => {
+      if (e.k === 'intrinsic' && e.name === 'gpu.fma') fmas++;
+    });
+    // 8 columns per thread, each a chain of 7 fused steps after the first product.
+    expect(fmas).toBe(8 * 7);
+  });
+});
+
 describe('register tiles from shared memory', () => {
   /** Words per `loadwords` from shared memory, in order. */
   const sharedWordLoads = (body: readonly Stmt[]): number[] => body.flatMap((s): number[] =>
