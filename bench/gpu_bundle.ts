@@ -172,6 +172,10 @@ if (!small) {
   const u4 = { weight: 'u4', groupSize: 128, activation: 'f16', m: 1, target: 'gpu' } as const;
   add(`gemm_u4_m1_n${N}_rows4`, 'gemm', dequantGemm({ ...u4, rowsPerThread: 4 }).source, { M: 1, K, N }, {}, (K * N) / 2, 2 * K * N, false);
   add(`gemm_u4_m1_n${N}_rows8splitk2`, 'gemm', dequantGemm({ ...u4, rowsPerThread: 8, splitK: 2 }).source, { M: 1, K, N }, {}, (K * N) / 2, 2 * K * N, false);
+  // M = 4 (small-batch decoding): the default GEMV runs a block per row of A, each decoding the same
+  // weights; with rows per thread, one block takes all four rows and decodes each weight once.
+  add(`gemm_u4_m4_n${N}`, 'gemm', dequantGemm({ ...u4, m: 4 }).source, { M: 4, K, N }, {}, (K * N) / 2, 2 * 4 * K * N, false);
+  add(`gemm_u4_m4_n${N}_rows8`, 'gemm', dequantGemm({ ...u4, m: 4, rowsPerThread: 8 }).source, { M: 4, K, N }, {}, (K * N) / 2, 2 * 4 * K * N, false);
 }
 // Prefill-sized GEMMs, CUDA only (WGSL has no tensor cores and no f16 here), with the generator's tiles
 // (64x64; larger tiles still need more shared memory for layout conversions than a static allocation has).

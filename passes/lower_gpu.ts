@@ -685,7 +685,10 @@ class GpuLowerer extends LowererBase {
       })));
       return;
     }
-    if (this.fusible.has(id) && ['unary', 'binary', 'select', 'cast', 'iota'].includes(inst.op)) {
+    // A value built from bits (scaledConversion) is formed the same way where it has several uses, and
+    // then computed into registers once.
+    const bitsBuilt = this.scaledBiasedCasts.has(id) && !this.fusible.has(id);
+    if ((this.fusible.has(id) || bitsBuilt) && ['unary', 'binary', 'select', 'cast', 'iota'].includes(inst.op)) {
       const layout = type.layout!;
       const shape = type.shape;
       // Operands are taken now (converted if they need it), elements later, where the one use needs them.
@@ -745,6 +748,7 @@ class GpuLowerer extends LowererBase {
         }
       }
       this.lazy.set(id, { dtype: type.dtype, shape, layout, at });
+      if (bitsBuilt) this.tile(id);
       return;
     }
     this.tiles.set(id, this.defTile(type, inst));

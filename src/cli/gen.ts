@@ -10,7 +10,7 @@ const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|b
                     [--target wasm|webgpu|cuda]   (--split-k: S blocks along K add into an f32 C, which must start at zero)
                     [--weight-order rows|fragments]   (fragments: the GPU tiles (M > 4) read W as tilebit quantize --order fragments writes it)
                     [--apply-scales sums|weights]   (weights: the GPU tiles multiply each weight by its scale in f16/bf16 before the dot)
-                    [--rows-per-thread R]   (the GPU GEMV, M <= 4: R rows of each K tile per thread, zero and scale once per R rows)
+                    [--rows-per-thread R]   (the GPU GEMV, M <= 4: R rows of each K tile per thread, zero and scale once per R rows; one block for up to --m 4 rows of A)
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on the --target; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N] [--target wasm|webgpu|cuda]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]

@@ -70,7 +70,8 @@ export interface DequantGemmOptions {
    * The GPU GEMV (M of 4 or fewer): rows of each K tile that one thread multiplies (default 1). With
    * more, each thread holds RK rows by 8 columns, sums its rows' products per column first, and applies
    * the zero point and the scale once per RK rows instead of once per weight; integer codes become
-   * 1 + code / 2^b by their bits alone (one logic operation per weight; see gpuGemvRows). The other
+   * 1 + code / 2^b by their bits alone (one logic operation per weight; see gpuGemvRows). For M of 2
+   * to 4 (`m`), one block takes all those rows of A and decodes each weight once for them. The other
    * forms (CPU, GPU tiles) ignore it, so that one declaration serves every target.
    */
   readonly rowsPerThread?: number;
@@ -289,7 +290,7 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
 // with runs of ${R} weights, and reduce their partial sums once, at the end.`,
     `var acc = zeros<f32>[BK, BN] @ (local(1, BN / ${TN * R}) * spatial(BK, ${TN}) * local(1, ${R}));`,
     (t) => `let tw = (cast<f32>(${t.weights}) - ${zero ?? t.row('z')}) * ${t.row('s')};
-        acc = acc + unsqueeze(cast<f32>(${t.activations}), 1) * tw;`);
+        acc = acc + unsqueeze(cast<f32>(${t.activations(0)}), 1) * tw;`);
 }
 
 /**
@@ -301,7 +302,9 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
  * scale. Integer codes are taken as v = 1 + (code + S) / 2^b (S: 2^(b-1) for signed codes, else 0),
  * which the GPU lowering forms from the code's bits alone (lower_gpu scaledConversion); then
  * sum_r a_r (w_r - z) = 2^b p - (2^b + S + z) sum_r a_r. Exact but for the sums' rounding, as the VM
- * computes the same expression. Minifloats: v = cast(code), no zero.
+ * computes the same expression. Minifloats: v = cast(code), no zero. Tuned for M of 2 to 4 (o.m), a
+ * block takes that many rows of A: the values v are formed once per K tile, in registers, and each
+ * row's sums read them (one fused multiply-add per weight and row).
  */
 function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, symmetric: number | null, shared: Shared): Generated {
   const w = parseDType(o.weight);
@@ -316,25 +319,38 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
   const BN = o.blockN ?? TN * R;
   if (BN % (TN * R) !== 0) throw new GeneratorError(`the GPU GEMV's N tile ${BN} must be a multiple of ${TN * R} (${TN} threads with runs of ${R})`);
   const layout = `local(${RK}, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R})`;
+  // Rows of A per block: M as tuned for (up to 4), so that each weight is decoded once for all of them.
+  const MB = Math.min(4, Math.max(1, o.m ?? 1));
+  const suffix = (i: number): string => (MB > 1 ? String(i) : '');
   const integer = w.kind === 'int' || w.kind === 'uint';
   const unit = 2 ** w.bits;
   const offset = w.kind === 'int' ? unit / 2 : 0;
-  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged },
+  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged, rowsOfA: MB },
     `each of the ${THREADS} threads multiplies ${RK} rows of each K tile
 // (${BK} rows) by runs of ${R} weights, sums them per column, and applies the ${integer ? 'zero point and the ' : ''}scale to that sum;
 // the threads' partial sums are reduced once, at the end.${integer ? ` Each weight is taken as 1 + ${offset ? `(code + ${offset})` : 'code'} / ${unit}, so
 // sum_r a_r (w_r - z) = ${unit} sum_r a_r v_r - (${unit + offset} + z) sum_r a_r.` : ''}`,
-    `var acc = zeros<f32>[${RT}, BN] @ (local(1, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R}));`,
+    Array.from({ length: MB }, (_, i) => `var acc${suffix(i)} = zeros<f32>[${RT}, BN] @ (local(1, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R}));`).join('\n    '),
     (t) => {
       const weights = `reshape(${t.weights} @ (${layout}), [${RK}, ${RT}, BN])`;
       // The values v of the codes, and each column's term from p (the sums of a_r v_r) and asum (of a_r).
       const value = integer ? `((cast<f32>(${weights}) + ${unit + offset}.0) * ${2 ** -w.bits})` : `cast<f32>(${weights})`;
-      const zero = shared.zeroPoint ? `(${t.row('z')} + ${unit + offset}.0)` : `${unit + offset + (symmetric ?? 0)}.0`;
-      return `let ta = cast<f32>(reshape(${t.activations}, [${RK}, ${RT}]));
-        let p = sum(unsqueeze(ta, 2) * ${value}, axis=0);${integer ? `
-        let asum = sum(ta, axis=0);
-        acc = acc + (p * ${unit}.0 - unsqueeze(asum, 1) * ${zero}) * ${t.row('s')};` : `
-        acc = acc + p * ${t.row('s')};`}`;
+      // With several rows of A, the values (and the scale and zero rows) are formed once, and each row
+      // of A multiplies them.
+      const zeroRow = shared.zeroPoint ? `(${t.row('z')} + ${unit + offset}.0)` : null;
+      const zero = zeroRow === null ? `${unit + offset + (symmetric ?? 0)}.0` : MB > 1 ? 'zr' : zeroRow;
+      const scales = MB > 1 ? 'sr' : t.row('s');
+      const v = MB > 1 ? 'v' : value;
+      const rows = Array.from({ length: MB }, (_, i) => {
+        const x = suffix(i);
+        return `let ta${x} = cast<f32>(reshape(${t.activations(i)}, [${RK}, ${RT}]));
+        let p${x} = sum(unsqueeze(ta${x}, 2) * ${v}, axis=0);${integer ? `
+        let asum${x} = sum(ta${x}, axis=0);
+        acc${x} = acc${x} + (p${x} * ${unit}.0 - unsqueeze(asum${x}, 1) * ${zero}) * ${scales};` : `
+        acc${x} = acc${x} + p${x} * ${scales};`}`;
+      });
+      const once = [`let v = ${value};`, `let sr = ${t.row('s')};`, ...(zeroRow !== null && integer ? [`let zr = ${zeroRow};`] : [])];
+      return (MB > 1 ? [...once, ...rows] : rows).join('\n        ');
     });
 }
 
@@ -346,8 +362,9 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
  * writes the loop's work from the loads of the K tile's weights and activations and from `row`, a
  * group's scales or zero points as a [1, BN] f32 row.
  */
-function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean }, about: string, acc: string,
-  body: (tiles: { readonly weights: string; readonly activations: string; readonly row: (t: 's' | 'z') => string }) => string): Generated {
+function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean; readonly rowsOfA?: number }, about: string, acc: string,
+  body: (tiles: { readonly weights: string; readonly activations: (i: number) => string; readonly row: (t: 's' | 'z') => string }) => string): Generated {
+  const MB = g.rowsOfA ?? 1;
   const S = o.stages ?? 4;
   if (!(Number.isInteger(S) && S >= 2)) throw new GeneratorError(`the GPU GEMV needs at least 2 stages; got ${S}`);
   const { staged } = g;
@@ -359,26 +376,28 @@ function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Share
   const split = shared.splitK > 1;
   const stages = pipeline(kr, (st, at) => [
     `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
-    `copy_async sa[${st}, 0 :+ BK] <- a[m, ${at} :+ BK];`,
+    MB > 1 ? `copy_async sa[${st}, 0 :+ ${MB}, 0 :+ BK] <- a[m0 :+ ${MB}, ${at} :+ BK];` : `copy_async sa[${st}, 0 :+ BK] <- a[m, ${at} :+ BK];`,
     `copy_async ss[${st}, 0 :+ BN] <- s[(${at}) / ${G}, n0 :+ BN];`,
     ...(zp ? [`copy_async sz[${st}, 0 :+ BN] <- z[(${at}) / ${G}, n0 :+ BN];`] : []),
   ]);
+  // Row i of the block's rows of A (with several, m0 + i; rows past M read zeros).
+  const rowOfA = (i: number): string => (MB > 1 ? `m0 + ${i}` : 'm');
   const tiles = {
     weights: staged ? 'load sw[cur, 0 :+ BK, 0 :+ BN]' : 'load w[k0 :+ BK, n0 :+ BN]',
-    activations: staged ? 'load sa[cur, 0 :+ BK]' : 'load a[m, k0 :+ BK]',
+    activations: (i: number): string => (staged ? `load sa[cur, ${MB > 1 ? `${i}, ` : ''}0 :+ BK]` : `load a[${rowOfA(i)}, k0 :+ BK]`),
     row: (t: 's' | 'z'): string => `unsqueeze(cast<f32>(load ${staged ? `s${t}[cur, 0 :+ BN]` : `${t}[k0 / ${G}, n0 :+ BN]`}), 0)`,
   };
   const source = `// Generated by tilebit: dequant-GEMV for GPUs${staged ? '' : ' without asynchronous copies'}, ${shared.about}.
-// One block per row of A and ${g.BN} columns; ${about}${staged ? ` The tiles of weights,
+// One block per ${MB > 1 ? `${MB} rows` : 'row'} of A and ${g.BN} columns; ${about}${staged ? ` The tiles of weights,
 // activations and scales reach shared memory by copy_async, ${S - 1} K tiles ahead of the one in use.` : ''}
 kernel ${name}<BN = ${g.BN}, BK = ${g.BK}${staged ? `, STAGES = ${S}` : ''}${split ? `, SPLITK = ${shared.splitK}` : ''}>(
     ${shared.declaration})
-    grid(M, cdiv(N, BN)${split ? ', SPLITK' : ''}) threads(${g.threads}) {
+    grid(${MB > 1 ? `cdiv(M, ${MB})` : 'M'}, cdiv(N, BN)${split ? ', SPLITK' : ''}) threads(${g.threads}) {
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
-    let m = block.x;
+    let ${MB > 1 ? `m0 = block.x * ${MB}` : 'm = block.x'};
     let n0 = block.y * BN;${kr.lets('    ')}${staged ? `
     let sw = shared<${o.weight}>[STAGES, BK, BN];
-    let sa = shared<${act}>[STAGES, BK];
+    let sa = shared<${act}>[STAGES, ${MB > 1 ? `${MB}, ` : ''}BK];
     let ss = shared<${shared.scale}>[STAGES, BN];${zp ? `
     let sz = shared<${zp}>[STAGES, BN];` : ''}
 ${stages.prologue('    ')}` : ''}
@@ -388,7 +407,7 @@ ${stages.step('        ')}` : ''}
         ${body(tiles)}${staged ? `
         sync;` : ''}
     }
-    ${shared.store('m, n0 :+ BN', 'sum(acc, axis=0)')}
+    ${Array.from({ length: MB }, (_, i) => shared.store(`${rowOfA(i)}, n0 :+ BN`, `sum(acc${MB > 1 ? i : ''}, axis=0)`)).join('\n    ')}
 }
 `;
   return { name, source, params: shared.params };

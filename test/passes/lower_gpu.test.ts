@@ -164,14 +164,15 @@ describe('integer codes to floats', () => {
 });
 
 describe('the GEMV with several rows per thread', () => {
-  const gemv = (weight: string): readonly Stmt[] => lowered(dequantGemm({ weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 8 }).source);
+  const gemv = (weight: string, m = 1): readonly Stmt[] => lowered(dequantGemm({ weight, groupSize: 128, activation: 'f16', m, target: 'gpu', rowsPerThread: 8 }).source);
 
   it('takes integer codes as 1 + code / 2^b by their bits alone: no float arithmetic between the code and the product', () => {
-    // (cast<f32>(code) + 16.0) * 0.0625: bits 0x3F800000 | code << 19 (u4); signed codes flip the sign bit first.
-    for (const [weight, exponent] of [['u4', 0x3f800000], ['u2', 0x3f800000], ['i4', 0x3f800000], ['u8', 0x3f800000]] as const) {
+    // (cast<f32>(code) + 16.0) * 0.0625: bits 0x3F800000 | code << 19 (u4); signed codes flip the sign bit
+    // first. With 4 rows of A per block the values are used 4 times: built the same way, into registers once.
+    for (const [weight, exponent, m] of [['u4', 0x3f800000, 1], ['u2', 0x3f800000, 1], ['i4', 0x3f800000, 1], ['u8', 0x3f800000, 1], ['u4', 0x3f800000, 4], ['i4', 0x3f800000, 4]] as const) {
       const ors: number[] = [];
       let subs = 0;
-      forEachExpr(gemv(weight), (e) => {
+      forEachExpr(gemv(weight, m), (e) => {
         if (e.k === 'op' && e.op === 'f32.from_bits' && e.args[0]!.k === 'op' && e.args[0]!.op === 'i32.or' && e.args[0]!.args[1]!.k === 'const') ors.push(Number(e.args[0]!.args[1]!.value));
         if (e.k === 'op' && e.op === 'f32.sub' && e.args[0]!.k === 'op' && e.args[0]!.op === 'f32.from_bits') subs++;
       });

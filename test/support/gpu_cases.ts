@@ -323,6 +323,13 @@ export const gpuCases: readonly GpuCase[] = [
     source: dequantGemm({ weight: w, groupSize: G, activation: 'f16', m: 1, target: 'gpu', zeroPoint: zero, rowsPerThread: rows, asyncCopies: staged }).source,
     set: { M: 2, K: 2 * G, N },
   })),
+  // And several rows of A per block (M = 3 and 2 as tuned for; 5 rows make a block with rows past M):
+  // the weights decoded once, each row's products summed from the same registers.
+  ...([['u4', 128, null, 3, true], ['u3', 64, 'u3', 2, false]] as const).map(([w, G, zero, m, staged]) => ({
+    name: `dequant_gemv_gpu_${w}${zero ? `_z${zero}` : ''}_rows8_m${m}${staged ? '' : '_direct'}`,
+    source: dequantGemm({ weight: w, groupSize: G, activation: 'f16', m, target: 'gpu', zeroPoint: zero, rowsPerThread: 8, asyncCopies: staged }).source,
+    set: { M: 5, K: 2 * G, N: 70 },
+  })),
   // Its WebGPU form: tiles straight from global memory into registers (WebGPU has no asynchronous copies).
   { name: 'dequant_gemv_gpu_u4_direct', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 1, target: 'gpu', asyncCopies: false }).source, set: { M: 2, K: 128, N: 100 } },
   { name: 'dequant_gemm_gpu_tiles', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 17, K: 64, N: 40 } },
