@@ -126,8 +126,8 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
     splitK,
     store: (slice, acc) => (split ? `store c[${slice}] += ${acc};` : `store c[${slice}] = ${act === 'f32' ? acc : `cast<${act}>(${acc})`};`),
   };
-  // Weights in fragment order are read by the MMA tiles, also for decode-sized M on GPUs (16 rows).
   if (o.rowsPerThread !== undefined && !(Number.isInteger(o.rowsPerThread) && o.rowsPerThread >= 1)) throw new GeneratorError(`the GPU GEMV's rows per thread must be a positive integer; got ${o.rowsPerThread}`);
+  // Weights in fragment order are read by the MMA tiles, also for decode-sized M on GPUs (16 rows).
   if (o.target === 'gpu' && decode && !fragments) return gpuGemv(o, w.bits, act, G, zp ? null : symmetricZero(w), shared);
   const gpu = o.target === 'gpu';
   // GPUs: as many rows as M asks for, up to 64, and shorter K tiles (the dot stages both operands).
