@@ -56,6 +56,14 @@ interface TensorInfo {
 const strides = rowMajorStrides;
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
+/**
+ * Whether a permute of a tile of `shape` moves its elements through a table of their source offsets
+ * (permuteTable) rather than a loop nest: tiles of rank 4 or more, whose nest would have as many small
+ * loops with a full index computation per element (a K tile of weights in fragment order: 8 dimensions
+ * of 2 to 8), up to 16384 elements.
+ */
+const gathersByTable = (shape: readonly number[]): boolean => shape.length >= 4 && size(shape) <= 16384;
+
 export function lowerCpu(k: Kernel): CpuLowering {
   const lw = new CpuLowerer(k);
   return lw.run();
@@ -423,8 +431,8 @@ class CpuLowerer extends LowererBase {
       case 'permute': {
         const x = this.slotOf(inst.x);
         const st = strides(x.shape);
-        const gather = this.permuteTable(x.shape, inst.perm);
-        if (gather !== null) {
+        if (gathersByTable(x.shape)) {
+          const gather = this.permuteTable(x.shape, inst.perm);
           // One loop over the result, each element's source offset from the table.
           const i = this.fresh('i', 'i32');
           const from = add(get('scratch'), loadI32(mul(get(i), i32(4)), gather));
@@ -464,15 +472,10 @@ class CpuLowerer extends LowererBase {
   }
 
   /**
-   * Where a permute of a tile of `shape` moves its elements through a table of their source offsets
-   * (bytes from the source's first element, in the result's order): tiles of rank 4 or more, whose loop
-   * nest would have as many small loops with a full index computation per element (a K tile of weights
-   * in fragment order: 8 dimensions of 2 to 8), up to 16384 elements. The table's address, built on
-   * first use (when `build`); null where the permute is left to loops.
+   * The address of the table of source offsets of a permute of a tile of `shape` (bytes from the
+   * source's first element, in the result's order; see gathersByTable), built on first use.
    */
-  permuteTable(shape: readonly number[], perm: readonly number[], build = true): number | null {
-    if (shape.length < 4 || size(shape) > 16384) return null;
-    if (!build) return 0;
+  permuteTable(shape: readonly number[], perm: readonly number[]): number {
     return this.tables.words(`permute:${shape.join('x')}:${perm.join(',')}`, () => {
       const st = strides(shape);
       const out = perm.map((p) => shape[p]!);
@@ -505,7 +508,7 @@ class CpuLowerer extends LowererBase {
         return (c) => this.operand(inst.x, c);
       case 'permute':
         // A permute that gathers through a table is not fused: it moves its elements once, in one loop.
-        if (this.permuteTable(this.shapeOfValue(inst.x), inst.perm, false) !== null) return null;
+        if (gathersByTable(this.shapeOfValue(inst.x))) return null;
         // Output dimension d is input dimension perm[d].
         return (c) => {
           const input = new Array<Expr>(c.length);

@@ -1105,11 +1105,11 @@ class GpuLowerer extends LowererBase {
     // the product never rounded on its own: like a dot's accumulation, one rounding per step instead of
     // two (the VM rounds each product, then their exact sum once; both are within f32's tolerance).
     const lazy = this.lazy.get(xId);
-    const layoutOfX = lazy?.layout ?? this.tiles.get(xId)!.layout;
-    const thread = layoutOfX.spatial.filter((e) => e >= 0 && layoutOfX.modes[e]!.dim === axis).length <= 1;
-    const product = fn === 'sum' && lazy && thread ? this.products.get(xId) : undefined;
+    const l = lazy?.layout ?? this.tiles.get(xId)!.layout;
+    const across = l.spatial.filter((e) => e >= 0 && l.modes[e]!.dim === axis);
+    const product = fn === 'sum' && lazy && across.length <= 1 ? this.products.get(xId) : undefined;
     if (product) this.lazy.delete(xId);
-    const x: RTile = product && lazy ? { dtype: lazy.dtype, shape: lazy.shape, layout: lazy.layout, array: '', length: localSize(lazy.layout) } : this.tile(xId);
+    const x: RTile = product && lazy ? { dtype: lazy.dtype, shape: lazy.shape, layout: l, array: '', length: localSize(l) } : this.tile(xId);
     const out = this.newTile(type.dtype, type.shape, type.layout!);
     const held = heldOf(x.dtype);
     const isFloat = held === 'f32';
@@ -1120,8 +1120,6 @@ class GpuLowerer extends LowererBase {
     const st = rowMajorStrides(x.shape);
     const n = x.shape[axis]!;
     const kv = this.fresh('rk', 'i32');
-    const l = x.layout;
-    const across = l.spatial.filter((e) => e >= 0 && l.modes[e]!.dim === axis);
     let slots: { count: number; stride: number };
     if (across.length <= 1) {
       // Phase 1: fold this thread's elements per result element (compile-time groups of locals).

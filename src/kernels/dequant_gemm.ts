@@ -288,9 +288,9 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
   return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged },
     `the ${THREADS} threads split each K tile (${BK} rows), each
 // with runs of ${R} weights, and reduce their partial sums once, at the end.`,
-    `var acc = zeros<f32>[BK, BN] @ (local(1, BN / ${TN * R}) * spatial(BK, ${TN}) * local(1, ${R}));`,
+    `zeros<f32>[BK, BN] @ (local(1, BN / ${TN * R}) * spatial(BK, ${TN}) * local(1, ${R}))`,
     (t) => `let tw = (cast<f32>(${t.weights}) - ${zero ?? t.row('z')}) * ${t.row('s')};
-        acc = acc + unsqueeze(cast<f32>(${t.activations(0)}), 1) * tw;`);
+        ${t.acc(0)} = ${t.acc(0)} + unsqueeze(cast<f32>(${t.activations(0)}), 1) * tw;`);
 }
 
 /**
@@ -321,7 +321,6 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
   const layout = `local(${RK}, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R})`;
   // Rows of A per block: M as tuned for (up to 4), so that each weight is decoded once for all of them.
   const MB = Math.min(4, Math.max(1, o.m ?? 1));
-  const suffix = (i: number): string => (MB > 1 ? String(i) : '');
   const integer = w.kind === 'int' || w.kind === 'uint';
   const unit = 2 ** w.bits;
   const offset = w.kind === 'int' ? unit / 2 : 0;
@@ -330,7 +329,7 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
 // (${BK} rows) by runs of ${R} weights, sums them per column, and applies the ${integer ? 'zero point and the ' : ''}scale to that sum;
 // the threads' partial sums are reduced once, at the end.${integer ? ` Each weight is taken as 1 + ${offset ? `(code + ${offset})` : 'code'} / ${unit}, so
 // sum_r a_r (w_r - z) = ${unit} sum_r a_r v_r - (${unit + offset} + z) sum_r a_r.` : ''}`,
-    Array.from({ length: MB }, (_, i) => `var acc${suffix(i)} = zeros<f32>[${RT}, BN] @ (local(1, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R}));`).join('\n    '),
+    `zeros<f32>[${RT}, BN] @ (local(1, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R}))`,
     (t) => {
       const weights = `reshape(${t.weights} @ (${layout}), [${RK}, ${RT}, BN])`;
       // The values v of the codes, and each column's term from p (the sums of a_r v_r) and asum (of a_r).
@@ -342,12 +341,14 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
       const scales = MB > 1 ? 'sr' : t.row('s');
       const v = MB > 1 ? 'v' : value;
       const rows = Array.from({ length: MB }, (_, i) => {
-        const x = suffix(i);
+        // Row i's names: acc, p, ... with one row of A; acc0, p0, ... with several.
+        const x = MB > 1 ? String(i) : '';
+        const acc = t.acc(i);
         return `let ta${x} = cast<f32>(reshape(${t.activations(i)}, [${RK}, ${RT}]));
         let p${x} = sum(unsqueeze(ta${x}, 2) * ${v}, axis=0);${integer ? `
         let asum${x} = sum(ta${x}, axis=0);
-        acc${x} = acc${x} + (p${x} * ${unit}.0 - unsqueeze(asum${x}, 1) * ${zero}) * ${scales};` : `
-        acc${x} = acc${x} + p${x} * ${scales};`}`;
+        ${acc} = ${acc} + (p${x} * ${unit}.0 - unsqueeze(asum${x}, 1) * ${zero}) * ${scales};` : `
+        ${acc} = ${acc} + p${x} * ${scales};`}`;
       });
       const once = [`let v = ${value};`, `let sr = ${t.row('s')};`, ...(zeroRow !== null && integer ? [`let zr = ${zeroRow};`] : [])];
       return (MB > 1 ? [...once, ...rows] : rows).join('\n        ');
@@ -355,15 +356,16 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
 }
 
 /**
- * The GPU GEMV's kernel around the work of its K loop: one block per row of A and BN columns, the
- * weight, activation and scale (and zero-point) tiles staged in shared memory by copy_async STAGES - 1
- * K tiles ahead (staged) or loaded straight from their tensors (direct: each K tile at k0), and the
- * accumulator `acc` (declared by `acc`) reduced over its first axis and stored at the end. `body`
- * writes the loop's work from the loads of the K tile's weights and activations and from `row`, a
- * group's scales or zero points as a [1, BN] f32 row.
+ * The GPU GEMV's kernel around the work of its K loop: one block per rowsOfA rows of A (default 1) and
+ * BN columns, the weight, activation and scale (and zero-point) tiles staged in shared memory by
+ * copy_async STAGES - 1 K tiles ahead (staged) or loaded straight from their tensors (direct: each K
+ * tile at k0), and one accumulator per row of A, each initialized to `zero` (a tile expression), reduced
+ * over its first axis and stored at the end. `body` writes the loop's work from the loads of the K
+ * tile's weights and of row i's activations, from `row`, a group's scales or zero points as a [1, BN]
+ * f32 row, and from `acc(i)`, the name of row i's accumulator.
  */
-function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean; readonly rowsOfA?: number }, about: string, acc: string,
-  body: (tiles: { readonly weights: string; readonly activations: (i: number) => string; readonly row: (t: 's' | 'z') => string }) => string): Generated {
+function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean; readonly rowsOfA?: number }, about: string, zero: string,
+  body: (tiles: { readonly weights: string; readonly activations: (i: number) => string; readonly row: (t: 's' | 'z') => string; readonly acc: (i: number) => string }) => string): Generated {
   const MB = g.rowsOfA ?? 1;
   const S = o.stages ?? 4;
   if (!(Number.isInteger(S) && S >= 2)) throw new GeneratorError(`the GPU GEMV needs at least 2 stages; got ${S}`);
@@ -382,7 +384,9 @@ function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Share
   ]);
   // Row i of the block's rows of A (with several, m0 + i; rows past M read zeros).
   const rowOfA = (i: number): string => (MB > 1 ? `m0 + ${i}` : 'm');
+  const acc = (i: number): string => (MB > 1 ? `acc${i}` : 'acc');
   const tiles = {
+    acc,
     weights: staged ? 'load sw[cur, 0 :+ BK, 0 :+ BN]' : 'load w[k0 :+ BK, n0 :+ BN]',
     activations: (i: number): string => (staged ? `load sa[cur, ${MB > 1 ? `${i}, ` : ''}0 :+ BK]` : `load a[${rowOfA(i)}, k0 :+ BK]`),
     row: (t: 's' | 'z'): string => `unsqueeze(cast<f32>(load ${staged ? `s${t}[cur, 0 :+ BN]` : `${t}[k0 / ${G}, n0 :+ BN]`}), 0)`,
@@ -401,13 +405,13 @@ kernel ${name}<BN = ${g.BN}, BK = ${g.BK}${staged ? `, STAGES = ${S}` : ''}${spl
     let ss = shared<${shared.scale}>[STAGES, BN];${zp ? `
     let sz = shared<${zp}>[STAGES, BN];` : ''}
 ${stages.prologue('    ')}` : ''}
-    ${acc}
+    ${Array.from({ length: MB }, (_, i) => `var ${acc(i)} = ${zero};`).join('\n    ')}
     for k0 in range(${kr.begin}, ${kr.end}, BK) {${staged ? `
 ${stages.step('        ')}` : ''}
         ${body(tiles)}${staged ? `
         sync;` : ''}
     }
-    ${Array.from({ length: MB }, (_, i) => shared.store(`${rowOfA(i)}, n0 :+ BN`, `sum(acc${MB > 1 ? i : ''}, axis=0)`)).join('\n    ')}
+    ${Array.from({ length: MB }, (_, i) => shared.store(`${rowOfA(i)}, n0 :+ BN`, `sum(${acc(i)}, axis=0)`)).join('\n    ')}
 }
 `;
   return { name, source, params: shared.params };
