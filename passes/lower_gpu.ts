@@ -944,7 +944,6 @@ class GpuLowerer extends LowererBase {
     const words = (run * bits) / 32;
     const group = widestAccess(words);
     const names = Array.from({ length: words }, () => this.fresh('w', 'i32'));
-    const code = this.fresh('ld', 'i32');
     return this.forLocals(out.length / run, (q) => {
       const j0 = mul(q, i32(run));
       const first = sliceCoords(index, this.coordsOf(out.layout, j0), (v) => this.scalar(v));
@@ -957,15 +956,105 @@ class GpuLowerer extends LowererBase {
       for (let g = 0; g < words; g += group) {
         fast.push({ k: 'loadwords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), names: names.slice(g, g + group) });
       }
-      fast.push(...unpackRun(names, run, bits, t.dtype, out, j0));
-      // The rare path (a run at an edge or misaligned), element by element: a loop, not `run` copies,
-      // marked for unrolling (it indexes the register array: CUDA would otherwise put that in memory;
-      // WGSL keeps the loop unless asked to unroll).
-      const u = this.fresh('u', 'i32');
-      const coords = [...first.slice(0, d), add(first[d]!, get(u))];
-      const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, coords, code), aset(out, add(j0, get(u)), heldFromCode(t.dtype, get(code)))] }];
-      return [ifThen(op('i32.and', inside, aligned), fast, slow)];
+      // The rare path (a run at an edge or misaligned) reads the same words at any bit position, with
+      // the elements past the tensor's edge masked off, and unpacks them the same way: no register array
+      // indexed by a loop variable, which a GPU compiler that does not unroll the loop keeps in memory.
+      // (Each path unpacks its own words: one unpacking after both costs ptxas up to 37 registers in
+      // the M = 4096 tiles.)
+      const slow = this.edgeWords(t, first, bitAt, run, bits, names);
+      const unpack = unpackRun(names, run, bits, t.dtype, out, j0);
+      return [ifThen(op('i32.and', inside, aligned), [...fast, ...unpack], [...slow, ...unpack])];
     });
+  }
+
+  /**
+   * The bit position of a run of elements along the last dimension that starts at `first` (bit `bitAt`
+   * of t's memory), its offset in its memory word, and how many of its bits lie inside the tensor (none
+   * where `first` is outside): the edge paths of word-run loads and stores, which read or write each of
+   * the run's words at any bit alignment, up to the tensor's edge.
+   */
+  edgeRun(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number): { readonly stmts: Stmt[]; readonly inBits: string; readonly pos: string; readonly sh: string } {
+    const d = first.length - 1;
+    const [inBits, pos, sh] = ['nb', 'bp', 'bs'].map((prefix) => this.fresh(prefix, 'i32')) as [string, string, string];
+    const stmts = [
+      set(inBits, { k: 'select', cond: this.inside(t, first), a: mul(op('i32.min_s', op('i32.sub', get(t.dims[d]!), first[d]!), i32(run)), i32(bits)), b: i32(0) }),
+      set(pos, bitAt),
+      set(sh, op('i32.and', get(pos), i32(31))),
+    ];
+    return { stmts, inBits, pos, sh };
+  }
+
+  /**
+   * Sets the words `names` to the `run * bits` bits of a run (edgeRun), each from the one or two memory
+   * words it straddles, its bits past the tensor's edge replaced by the code of zero. Only memory words
+   * holding elements inside the tensor are read.
+   */
+  edgeWords(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, names: readonly string[]): Stmt[] {
+    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
+    const word = this.fresh('bw', 'i32');
+    const zero = zeroCode(t.dtype);
+    const zeroWord = (w: number): number => {
+      let v = 0;
+      for (let u = 0; u < run; u++) {
+        const at = u * bits - 32 * w;
+        if (at < 32 && at + bits > 0) v |= at >= 0 ? zero << at : zero >>> -at;
+      }
+      return v | 0;
+    };
+    const loadWord = (at: Expr): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr: op('i32.shl', at, i32(2)), offset: 0, mem: t.mem });
+    const out = [...stmts];
+    names.forEach((name, w) => {
+      const valid = op('i32.sub', get(inBits), i32(32 * w));
+      const at = op('i32.add', op('i32.shr_u', get(pos), i32(5)), i32(w));
+      if (bits === 32) {
+        // Elements of a word each: the run starts on a word, and a word is inside or outside whole.
+        out.push(set(name, i32(zero)), ifThen(op('i32.gt_s', valid, i32(0)), [set(name, loadWord(at))]));
+        return;
+      }
+      const mask = lowBits(valid);
+      const masked = zeroWord(w) === 0 ? op('i32.and', get(word), mask) : op('i32.or', op('i32.and', get(word), mask), op('i32.and', i32(zeroWord(w)), op('i32.xor', mask, i32(-1))));
+      out.push(set(name, i32(zeroWord(w))), ifThen(op('i32.gt_s', valid, i32(0)), [
+        set(word, op('i32.shr_u', loadWord(at), get(sh))),
+        ifThen(op('i32.and', op('i32.ne', get(sh), i32(0)), op('i32.gt_s', valid, op('i32.sub', i32(32), get(sh)))), [
+          set(word, op('i32.or', get(word), op('i32.shl', loadWord(op('i32.add', at, i32(1))), op('i32.sub', i32(32), get(sh))))),
+        ]),
+        set(name, masked),
+      ]));
+    });
+    return out;
+  }
+
+  /**
+   * Stores the words `values` of a run (edgeRun) up to the tensor's edge: words of 32-bit elements
+   * whole; narrower elements by clearing and setting their bits in the one or two memory words each
+   * straddles, atomically, as every store of less than a word is (neighbouring threads share words).
+   */
+  edgeStore(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, values: readonly Expr[]): Stmt[] {
+    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
+    const [word, mask] = [this.fresh('bw', 'i32'), this.fresh('bm', 'i32')];
+    const atomic = (o: 'and' | 'or', addr: Expr, value: Expr): Stmt => ({ k: 'atomic', op: o, addr, value, mem: t.mem });
+    const out = [...stmts];
+    values.forEach((value, w) => {
+      const valid = op('i32.sub', get(inBits), i32(32 * w));
+      const addr = op('i32.shl', op('i32.add', op('i32.shr_u', get(pos), i32(5)), i32(w)), i32(2));
+      if (bits === 32) {
+        // Elements of a word each: the run starts on a word, and a word is inside or outside whole.
+        out.push(ifThen(op('i32.gt_s', valid, i32(0)), [{ k: 'store', bits: 32, addr, offset: 0, value, mem: t.mem }]));
+        return;
+      }
+      const rest = op('i32.sub', i32(32), get(sh));
+      out.push(ifThen(op('i32.gt_s', valid, i32(0)), [
+        set(mask, lowBits(valid)),
+        set(word, op('i32.and', value, get(mask))),
+        atomic('and', addr, op('i32.xor', op('i32.shl', get(mask), get(sh)), i32(-1))),
+        atomic('or', addr, op('i32.shl', get(word), get(sh))),
+        ifThen(op('i32.and', op('i32.ne', get(sh), i32(0)), op('i32.gt_s', valid, rest)), [
+          atomic('and', add(addr, i32(4)), op('i32.xor', op('i32.shr_u', get(mask), rest), i32(-1))),
+          atomic('or', add(addr, i32(4)), op('i32.shr_u', get(word), rest)),
+        ]),
+      ]));
+    });
+    return out;
   }
 
   /**
@@ -1054,15 +1143,9 @@ class GpuLowerer extends LowererBase {
       for (let g = 0; g < words; g += group) {
         fast.push({ k: 'storewords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), values: packed.slice(g, g + group) });
       }
-      // The rare path (a run at an edge or misaligned), element by element: a loop, not `run` copies.
-      const u = this.fresh('u', 'i32');
-      const code = this.fresh('c', 'i32');
-      const coords = [...first.slice(0, d), add(first[d]!, get(u))];
-      const slow: Stmt[] = [{
-        k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1),
-        body: [set(code, codeFromHeld(t.dtype, aget(x, add(j0, get(u))))), ifThen(this.inside(t, coords), this.writeCode(t.mem, i32(0), bits, this.globalLinear(t, coords), get(code)))],
-      }];
-      return [ifThen(op('i32.and', inside, aligned), [...body, ...fast], slow)];
+      // The rare path (a run at an edge or misaligned): the same words, written at their bit position up
+      // to the tensor's edge (no register array indexed by a loop variable; see vectorLoad).
+      return [...body, ifThen(op('i32.and', inside, aligned), fast, this.edgeStore(t, first, bitAt, run, bits, packed))];
     });
   }
 
@@ -1879,6 +1962,11 @@ function unpackRun(names: readonly string[], run: number | readonly number[], bi
     if (bits < 32) v = op('i32.and', v, i32(mask));
     return aset(out, add(j0, i32(at)), heldFromCode(dtype, v));
   });
+}
+
+/** The low `n` bits set, all 32 from n = 32 up (n > 0). */
+function lowBits(n: Expr): Expr {
+  return op('i32.shr_u', i32(-1), op('i32.sub', i32(32), op('i32.min_s', n, i32(32))));
 }
 
 /** Words per access for a run of `words` words: 4 (128 bits), 2 or 1, the most that divides it. */

@@ -40,6 +40,8 @@ export function simplifyExpr(e: Expr): Expr {
       return { ...e, addr: simplifyExpr(e.addr) };
     case 'bits':
       return { ...e, base: simplifyExpr(e.base), index: simplifyExpr(e.index) };
+    case 'aget':
+      return { ...e, index: simplifyExpr(e.index) };
     case 'select': {
       const [cond, a, b] = [simplifyExpr(e.cond), simplifyExpr(e.a), simplifyExpr(e.b)];
       if (isConst(cond)) return cond.value ? a : b;

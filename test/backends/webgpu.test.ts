@@ -126,6 +126,33 @@ describe('WebGPU against the VM: random fragment-order MMA tiles', () => {
   }, ATTEMPTS * 30_000);
 });
 
+describe('WebGPU against the VM: random runs of whole words at any alignment', () => {
+  // Each thread loads a run of elements that fills whole words (3 of 3-bit codes, 2 of f16, ...) from a
+  // window that starts at a runtime column: aligned and inside, the run is one wide access; otherwise
+  // (misaligned, across the row's end, wholly outside) its words are read at their bit position and the
+  // elements past the edge masked to zero. Both paths, unrolled (constant register indices) or not.
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const configs = fc.sample(
+    fc.record({
+      dtype: fc.constantFrom('u1', 'i2', 'u3', 'u4', 'i5', 'f6e3m2', 'i7', 'u8', 'f8e4m3', 'f16', 'u16'),
+      words: fc.constantFrom(1, 2),
+      m: fc.integer({ min: 1, max: 9 }),
+      n: extentArb(160),
+      off: fc.nat(),
+      unroll: fc.boolean(),
+    }),
+    { numRuns: 8, seed: 20261128 },
+  ).map((c) => ({ ...c, off: c.off % (c.n + 9) })); // mostly inside the row, sometimes past its end
+  it.each(configs.map((c) => [`${c.dtype} m=${c.m} n=${c.n} off=${c.off}${c.unroll ? ' unrolled' : ''}`, c] as const))('%s', (_, c) => {
+    const bits = parseDType(c.dtype).bits;
+    const run = (32 / gcd(bits, 32)) * c.words;
+    const source = `kernel edge_runs<W: dtype = u8>(x: W[M, N], y: f32[M, ${8 * run}], off: i32) grid(cdiv(M, 4)) threads(32) {
+      store y[block.x * 4 :+ 4, 0 :+ ${8 * run}] = cast<f32>(load x[block.x * 4 :+ 4, off :+ ${8 * run}] @ (spatial(4, 8) * local(1, ${run})));
+    }`;
+    expectAgrees({ name: 'edge_runs', source, set: { W: c.dtype, M: c.m, N: c.n, off: c.off }, seed: c.n + c.off, ...(c.unroll ? { unroll: 64 } : {}) });
+  }, ATTEMPTS * 30_000);
+});
+
 /**
  * Writes a bundle with `script` into a fresh folder inside the repository (so that a standalone runner's
  * `import 'webgpu'` resolves; .gpu/ is git-ignored), hands it to `use` with the environment that points

@@ -45,6 +45,8 @@ describe('Loop IR simplification', () => {
     const x: Expr = { k: 'get', name: 'x' };
     const c = (value: number): Expr => ({ k: 'const', type: 'i32', value });
     expect(simplifyExpr({ k: 'op', op: 'i32.add', args: [{ k: 'op', op: 'i32.mul', args: [x, c(1)] }, { k: 'op', op: 'i32.mul', args: [c(3), c(4)] }] })).toEqual({ k: 'op', op: 'i32.add', args: [x, c(12)] });
+    // Register-array indices too (a GPU compiler keeps an array it cannot index by constants in memory).
+    expect(simplifyExpr({ k: 'aget', array: 'r', index: { k: 'op', op: 'i32.rem_u', args: [{ k: 'op', op: 'i32.div_u', args: [c(9), c(4)] }, c(8)] } })).toEqual({ k: 'aget', array: 'r', index: c(2) });
   });
   it('drops branches and loops that constants decide', () => {
     const m = simplifyLoops({

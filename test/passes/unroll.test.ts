@@ -1,10 +1,15 @@
 // Unrolling of marked loops (used by the WGSL emitter): constant trip counts only, up to a limit; the
-// loop variable becomes each iteration's value and simplification folds the indices it reaches.
+// loop variable becomes each iteration's value and simplification folds the indices it reaches (array
+// indices included). And the generated GPU kernels, unrolled, index their register arrays by constants.
 
 import { describe, expect, it } from 'vitest';
-import { type LModule, type Stmt, add, forEachExpr, get, i32, mul } from '../../ir/loop_ir.ts';
+import { type Expr, type LModule, type Stmt, add, forEachExpr, forEachStmt, get, i32, mul } from '../../ir/loop_ir.ts';
 import { printModule } from '../../ir/loop_print.ts';
+import { lowerForGpu } from '../../passes/pipeline.ts';
 import { unrollLoops } from '../../passes/unroll_loops.ts';
+import { compile } from '../../src/api.ts';
+import { decodeAttention, flashAttention } from '../../src/kernels/attention.ts';
+import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 
 const module = (body: Stmt[]): LModule => ({
   functions: [{
@@ -44,5 +49,35 @@ describe('unrollLoops', () => {
     const out = unrollLoops(module([marked('j', 7, [{ k: 'aset', array: 'r', index: get('j'), value: i32(0) }], 3), marked('k', 0, [{ k: 'set', name: 'x', value: i32(1) }])]));
     expect(printModule(out)).toContain('r[0] = 0');
     expect(out.functions[0]!.body.map((s) => (s.k === 'aset' && s.index.k === 'const' ? s.index.value : null))).toEqual([0, 3, 6]);
+  });
+});
+
+describe('the GPU lowering of the generated kernels, unrolled', () => {
+  // A register array indexed by a variable anywhere in a kernel is kept in memory by a GPU compiler that
+  // cannot unroll the loop (WGSL has no unroll directive). With the marked loops unrolled, every index
+  // of every register array must be a constant: the edge paths of word-run loads and stores read and
+  // write words at their bit positions rather than element by element in a loop.
+  const kernels: Record<string, string> = {
+    'GEMV (staged)': dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 1, target: 'gpu' }).source,
+    'GEMV (direct)': dequantGemm({ weight: 'u3', groupSize: 128, activation: 'f16', m: 1, target: 'gpu', asyncCopies: false }).source,
+    'GEMV, 8 rows per thread (direct)': dequantGemm({ weight: 'f6e3m2', groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 8, asyncCopies: false }).source,
+    'M = 16 tiles': dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 16, target: 'gpu' }).source,
+    'flash attention': flashAttention({ headDim: 64, causal: true, dtype: 'f16', target: 'gpu', asyncCopies: false }).source,
+    'decode attention (u4 cache)': decodeAttention({ headDim: 64, cache: 'u4', dtype: 'f16' }).source,
+  };
+  it.each(Object.entries(kernels))('%s', (_, source) => {
+    const m = unrollLoops(lowerForGpu(compile(source)).module, 64);
+    const variable: string[] = [];
+    let indexed = 0;
+    const check = (array: string, index: Expr): void => {
+      indexed++;
+      if (index.k !== 'const') variable.push(array);
+    };
+    for (const f of m.functions) {
+      forEachStmt(f.body, (s) => void (s.k === 'aset' && check(s.array, s.index)));
+      forEachExpr(f.body, (e) => void (e.k === 'aget' && check(e.array, e.index)));
+    }
+    expect(indexed).toBeGreaterThan(100);
+    expect(variable).toEqual([]);
   });
 });

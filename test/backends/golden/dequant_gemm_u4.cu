@@ -105,26 +105,28 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   int t0_primary_38 = 0;
   int w_41 = 0;
   int w_42 = 0;
-  int ld_43 = 0;
-  int t1_d0_44 = 0;
-  int t1_d1_45 = 0;
-  int u_46 = 0;
-  int j_49 = 0;
-  int k0_52 = 0;
-  int kk_53 = 0;
-  int j_54 = 0;
-  int t2_d0_55 = 0;
-  int t2_d1_56 = 0;
-  int t2_primary_57 = 0;
-  int rk_63 = 0;
-  float part_64 = 0;
-  float s_69 = 0;
-  float f_70 = 0;
-  int s_73 = 0;
-  int s_74 = 0;
-  int ld_76 = 0;
-  int t3_d0_77 = 0;
-  int t3_primary_78 = 0;
+  int t1_d0_43 = 0;
+  int t1_d1_44 = 0;
+  int nb_45 = 0;
+  int bp_46 = 0;
+  int bs_47 = 0;
+  int bw_48 = 0;
+  int j_51 = 0;
+  int k0_54 = 0;
+  int kk_55 = 0;
+  int j_56 = 0;
+  int t2_d0_57 = 0;
+  int t2_d1_58 = 0;
+  int t2_primary_59 = 0;
+  int rk_65 = 0;
+  float part_66 = 0;
+  float s_71 = 0;
+  float f_72 = 0;
+  int s_75 = 0;
+  int s_76 = 0;
+  int ld_78 = 0;
+  int t3_d0_79 = 0;
+  int t3_primary_80 = 0;
   float r_16[1];
   float var0_17[1];
   float r_24[1];
@@ -134,26 +136,26 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   float r_34[1];
   float r_39[1];
   int r_40[16];
-  float r_47[1];
-  float r_48[16];
-  float r_50[1];
-  float acc_51[1];
-  float arow_58[1];
-  float bcol_59[1];
-  float r_60[1];
-  float r_61[1];
-  float acc_62[1];
-  float r_65[1];
-  float r_66[1];
+  float r_49[1];
+  float r_50[16];
+  float r_52[1];
+  float acc_53[1];
+  float arow_60[1];
+  float bcol_61[1];
+  float r_62[1];
+  float r_63[1];
+  float acc_64[1];
   float r_67[1];
   float r_68[1];
-  float r_71[1];
-  float r_72[1];
-  float r_75[1];
-  float r_79[1];
-  float r_80[1];
+  float r_69[1];
+  float r_70[1];
+  float r_73[1];
+  float r_74[1];
+  float r_77[1];
   float r_81[1];
   float r_82[1];
+  float r_83[1];
+  float r_84[1];
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -165,13 +167,13 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   t0_d0_36 = 0;
   t0_d1_37 = ((int)(((unsigned)tid) % ((unsigned)32)));
   t0_primary_38 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)32)))) % ((unsigned)4))) == 0));
-  t1_d0_44 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)4)))) % ((unsigned)32)));
-  t1_d1_45 = ((int)(((unsigned)((int)(((unsigned)tid) % ((unsigned)4)))) * ((unsigned)16)));
-  t2_d0_55 = 0;
-  t2_d1_56 = ((int)(((unsigned)tid) % ((unsigned)64)));
-  t2_primary_57 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
-  t3_d0_77 = ((int)(((unsigned)tid) % ((unsigned)64)));
-  t3_primary_78 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t1_d0_43 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)4)))) % ((unsigned)32)));
+  t1_d1_44 = ((int)(((unsigned)((int)(((unsigned)tid) % ((unsigned)4)))) * ((unsigned)16)));
+  t2_d0_57 = 0;
+  t2_d1_58 = ((int)(((unsigned)tid) % ((unsigned)64)));
+  t2_primary_59 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t3_d0_79 = ((int)(((unsigned)tid) % ((unsigned)64)));
+  t3_primary_80 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
   s_8 = bx;
   s_9 = 1;
   s_10 = ((int)(((unsigned)s_8) * ((unsigned)s_9)));
@@ -211,8 +213,8 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
       }
       r_34[0] = __half2float(__ushort_as_half((unsigned short)(ld_35)));
       r_39[0] = r_34[0];
-      if ((((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) < ((unsigned)dim_w_1_3)))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)15)))) < ((unsigned)dim_w_1_3)))) & ((int)((((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45))))))) * ((unsigned)4))) & 63) == 0)))) {
-        { const int2 v_ = *(const int2*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45))))))) * ((unsigned)4)))) >> (3 & 31))))); w_41 = v_.x; w_42 = v_.y; }
+      if ((((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) < ((unsigned)dim_w_1_3)))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) + ((unsigned)15)))) < ((unsigned)dim_w_1_3)))) & ((int)((((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4))) & 63) == 0)))) {
+        { const int2 v_ = *(const int2*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)))) >> (3 & 31))))); w_41 = v_.x; w_42 = v_.y; }
         r_40[0] = (w_41 & 15);
         r_40[1] = (((int)(((unsigned)w_41) >> (4 & 31))) & 15);
         r_40[2] = (((int)(((unsigned)w_41) >> (8 & 31))) & 15);
@@ -230,78 +232,105 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
         r_40[14] = (((int)(((unsigned)w_42) >> (24 & 31))) & 15);
         r_40[15] = (((int)(((unsigned)w_42) >> (28 & 31))) & 15);
       } else {
-        for (u_46 = 0; u_46 < 16; u_46 += 1) {
-          if ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))) < ((unsigned)dim_w_1_3))))) {
-            ld_43 = tb_bits_in_byte(g_w, 0, ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_44)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_45)))) + ((unsigned)u_46)))))), 4);
-          } else {
-            ld_43 = 0;
+        nb_45 = ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) < ((unsigned)dim_w_1_3)))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_w_1_3) - ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))))), 16)) * ((unsigned)4))) : 0);
+        bp_46 = ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)));
+        bs_47 = (bp_46 & 31);
+        w_41 = 0;
+        if (((int)(nb_45 > 0))) {
+          bw_48 = ((int)(((unsigned)(*(const int*)(g_w + (((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) << (2 & 31))))))) >> (bs_47 & 31)));
+          if ((((int)(bs_47 != 0)) & ((int)(nb_45 > ((int)(((unsigned)32) - ((unsigned)bs_47))))))) {
+            bw_48 = (bw_48 | ((int)(((unsigned)(*(const int*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)bs_47))) & 31))));
           }
-          r_40[u_46] = ld_43;
+          w_41 = (bw_48 & ((int)(((unsigned)(-1)) >> (((int)(((unsigned)32) - ((unsigned)min(nb_45, 32)))) & 31))));
         }
+        w_42 = 0;
+        if (((int)(((int)(((unsigned)nb_45) - ((unsigned)32))) > 0))) {
+          bw_48 = ((int)(((unsigned)(*(const int*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))))) >> (bs_47 & 31)));
+          if ((((int)(bs_47 != 0)) & ((int)(((int)(((unsigned)nb_45) - ((unsigned)32))) > ((int)(((unsigned)32) - ((unsigned)bs_47))))))) {
+            bw_48 = (bw_48 | ((int)(((unsigned)(*(const int*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)bs_47))) & 31))));
+          }
+          w_42 = (bw_48 & ((int)(((unsigned)(-1)) >> (((int)(((unsigned)32) - ((unsigned)min(((int)(((unsigned)nb_45) - ((unsigned)32))), 32)))) & 31))));
+        }
+        r_40[0] = (w_41 & 15);
+        r_40[1] = (((int)(((unsigned)w_41) >> (4 & 31))) & 15);
+        r_40[2] = (((int)(((unsigned)w_41) >> (8 & 31))) & 15);
+        r_40[3] = (((int)(((unsigned)w_41) >> (12 & 31))) & 15);
+        r_40[4] = (((int)(((unsigned)w_41) >> (16 & 31))) & 15);
+        r_40[5] = (((int)(((unsigned)w_41) >> (20 & 31))) & 15);
+        r_40[6] = (((int)(((unsigned)w_41) >> (24 & 31))) & 15);
+        r_40[7] = (((int)(((unsigned)w_41) >> (28 & 31))) & 15);
+        r_40[8] = (w_42 & 15);
+        r_40[9] = (((int)(((unsigned)w_42) >> (4 & 31))) & 15);
+        r_40[10] = (((int)(((unsigned)w_42) >> (8 & 31))) & 15);
+        r_40[11] = (((int)(((unsigned)w_42) >> (12 & 31))) & 15);
+        r_40[12] = (((int)(((unsigned)w_42) >> (16 & 31))) & 15);
+        r_40[13] = (((int)(((unsigned)w_42) >> (20 & 31))) & 15);
+        r_40[14] = (((int)(((unsigned)w_42) >> (24 & 31))) & 15);
+        r_40[15] = (((int)(((unsigned)w_42) >> (28 & 31))) & 15);
       }
-      r_47[0] = var1_25[0];
+      r_49[0] = var1_25[0];
       #pragma unroll
-      for (j_49 = 0; j_49 < 16; j_49 += 1) {
-        r_48[j_49] = __fsub_rn(__int_as_float((r_40[j_49] | 1258291200)), 8388608.0f);
+      for (j_51 = 0; j_51 < 16; j_51 += 1) {
+        r_50[j_51] = __fsub_rn(__int_as_float((r_40[j_51] | 1258291200)), 8388608.0f);
       }
-      acc_51[0] = 0.0f;
-      for (k0_52 = 0; k0_52 < 32; k0_52 += 16) {
+      acc_53[0] = 0.0f;
+      for (k0_54 = 0; k0_54 < 32; k0_54 += 16) {
         __syncthreads();
         if (t0_primary_38) {
-          if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_52)))) < ((unsigned)16)))) {
-            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_52))))))) * ((unsigned)4))))) = __float_as_int(r_39[0]);
+          if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_54)))) < ((unsigned)16)))) {
+            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_54))))))) * ((unsigned)4))))) = __float_as_int(r_39[0]);
           }
         }
         #pragma unroll
-        for (j_54 = 0; j_54 < 16; j_54 += 1) {
-          if (((int)(((unsigned)((int)(((unsigned)t1_d0_44) - ((unsigned)k0_52)))) < ((unsigned)16)))) {
-            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_44) - ((unsigned)k0_52)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_45) + ((unsigned)j_54))))))) * ((unsigned)4)))) + ((unsigned)64))))) = __float_as_int(r_48[j_54]);
+        for (j_56 = 0; j_56 < 16; j_56 += 1) {
+          if (((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_54)))) < ((unsigned)16)))) {
+            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_54)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_44) + ((unsigned)j_56))))))) * ((unsigned)4)))) + ((unsigned)64))))) = __float_as_int(r_50[j_56]);
           }
         }
         __syncthreads();
-        for (kk_53 = 0; kk_53 < 16; kk_53 += 1) {
-          arow_58[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_55) * ((unsigned)16)))) + ((unsigned)kk_53)))) * ((unsigned)4))))));
-          bcol_59[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_53) * ((unsigned)64)))) + ((unsigned)t2_d1_56)))) * ((unsigned)4)))) + ((unsigned)64))))));
-          acc_51[0] = __fadd_rn(acc_51[0], __fmul_rn(arow_58[0], bcol_59[0]));
+        for (kk_55 = 0; kk_55 < 16; kk_55 += 1) {
+          arow_60[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_57) * ((unsigned)16)))) + ((unsigned)kk_55)))) * ((unsigned)4))))));
+          bcol_61[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_55) * ((unsigned)64)))) + ((unsigned)t2_d1_58)))) * ((unsigned)4)))) + ((unsigned)64))))));
+          acc_53[0] = __fadd_rn(acc_53[0], __fmul_rn(arow_60[0], bcol_61[0]));
         }
       }
-      r_50[0] = __fadd_rn(r_47[0], acc_51[0]);
-      var1_25[0] = r_50[0];
-      r_60[0] = var2_29[0];
-      part_64 = r_39[0];
-      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 1));
-      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 2));
-      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 4));
-      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 8));
-      part_64 = __fadd_rn(part_64, __shfl_xor_sync(0xffffffffu, part_64, 16));
-      r_61[0] = part_64;
-      r_65[0] = __fadd_rn(r_60[0], r_61[0]);
-      var2_29[0] = r_65[0];
+      r_52[0] = __fadd_rn(r_49[0], acc_53[0]);
+      var1_25[0] = r_52[0];
+      r_62[0] = var2_29[0];
+      part_66 = r_39[0];
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 1));
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 2));
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 4));
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 8));
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 16));
+      r_63[0] = part_66;
+      r_67[0] = __fadd_rn(r_62[0], r_63[0]);
+      var2_29[0] = r_67[0];
     }
-    r_66[0] = var0_17[0];
-    r_67[0] = var1_25[0];
-    r_68[0] = var2_29[0];
-    s_69 = 8.0f;
-    f_70 = s_69;
-    r_71[0] = f_70;
-    r_72[0] = __fmul_rn(r_68[0], r_71[0]);
-    s_73 = 32;
-    s_74 = (((int)(s_73 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_73 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_73 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_73 == (-1))))) ? 1 : s_73))));
-    if ((((int)(((unsigned)s_74) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_77)))) < ((unsigned)dim_s_1_5))))) {
-      ld_76 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_74) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_77))))))) * ((unsigned)2))))));
+    r_68[0] = var0_17[0];
+    r_69[0] = var1_25[0];
+    r_70[0] = var2_29[0];
+    s_71 = 8.0f;
+    f_72 = s_71;
+    r_73[0] = f_72;
+    r_74[0] = __fmul_rn(r_70[0], r_73[0]);
+    s_75 = 32;
+    s_76 = (((int)(s_75 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_75 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_75 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_75 == (-1))))) ? 1 : s_75))));
+    if ((((int)(((unsigned)s_76) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_79)))) < ((unsigned)dim_s_1_5))))) {
+      ld_78 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_76) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_79))))))) * ((unsigned)2))))));
     } else {
-      ld_76 = 0;
+      ld_78 = 0;
     }
-    r_75[0] = __half2float(__ushort_as_half((unsigned short)(ld_76)));
-    r_79[0] = r_75[0];
-    r_80[0] = __fadd_rn(r_66[0], __fmul_rn(__fsub_rn(r_67[0], r_72[0]), r_79[0]));
-    var0_17[0] = r_80[0];
+    r_77[0] = __half2float(__ushort_as_half((unsigned short)(ld_78)));
+    r_81[0] = r_77[0];
+    r_82[0] = __fadd_rn(r_68[0], __fmul_rn(__fsub_rn(r_69[0], r_74[0]), r_81[0]));
+    var0_17[0] = r_82[0];
   }
-  r_81[0] = var0_17[0];
-  r_82[0] = __half2float(__float2half_rn(r_81[0]));
-  if (t2_primary_57) {
-    if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56)))) < ((unsigned)dim_c_1_7))))) {
-      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_55)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_56))))))) * ((unsigned)2))))) = (unsigned short)(int)__half_as_ushort(__float2half_rn(r_82[0]));
+  r_83[0] = var0_17[0];
+  r_84[0] = __half2float(__float2half_rn(r_83[0]));
+  if (t2_primary_59) {
+    if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_57)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_58)))) < ((unsigned)dim_c_1_7))))) {
+      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_57)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_58))))))) * ((unsigned)2))))) = (unsigned short)(int)__half_as_ushort(__float2half_rn(r_84[0]));
     }
   }
 }

@@ -80,91 +80,137 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   int w_8 = 0;
   int w_9 = 0;
   int w_10 = 0;
-  int ld_11 = 0;
-  int j_12 = 0;
-  int t0_d0_13 = 0;
-  int u_14 = 0;
-  int w_16 = 0;
-  int w_17 = 0;
+  int j_11 = 0;
+  int t0_d0_12 = 0;
+  int nb_13 = 0;
+  int bp_14 = 0;
+  int bs_15 = 0;
+  int bw_16 = 0;
   int w_18 = 0;
   int w_19 = 0;
-  int ld_20 = 0;
-  int j_21 = 0;
-  int u_22 = 0;
-  int j_24 = 0;
-  int c_25 = 0;
-  int c_26 = 0;
-  int c_27 = 0;
-  int c_28 = 0;
-  int j_29 = 0;
-  int u_30 = 0;
+  int w_20 = 0;
+  int w_21 = 0;
+  int j_22 = 0;
+  int nb_23 = 0;
+  int bp_24 = 0;
+  int bs_25 = 0;
+  int bw_26 = 0;
+  int j_28 = 0;
+  int c_29 = 0;
+  int c_30 = 0;
   int c_31 = 0;
+  int c_32 = 0;
+  int j_33 = 0;
+  int nb_34 = 0;
+  int bp_35 = 0;
+  int bs_36 = 0;
+  int bw_37 = 0;
+  int bm_38 = 0;
   float r_6[8];
-  float r_15[8];
-  float r_23[8];
+  float r_17[8];
+  float r_27[8];
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
-  t0_d0_13 = ((int)(((unsigned)((int)(((unsigned)tid) % ((unsigned)128)))) * ((unsigned)4)));
+  t0_d0_12 = ((int)(((unsigned)((int)(((unsigned)tid) % ((unsigned)128)))) * ((unsigned)4)));
   s_3 = bx;
   s_4 = 1024;
   s_5 = ((int)(((unsigned)s_3) * ((unsigned)s_4)));
   #pragma unroll
-  for (j_12 = 0; j_12 < 2; j_12 += 1) {
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_x_0_0)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = *(const int4*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
-      r_6[((int)(((unsigned)j_12) * ((unsigned)4)))] = __int_as_float(w_7);
-      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
-      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
-      r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_10);
+  for (j_11 = 0; j_11 < 2; j_11 += 1) {
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_x_0_0)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      { const int4 v_ = *(const int4*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
+      r_6[((int)(((unsigned)j_11) * ((unsigned)4)))] = __int_as_float(w_7);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_10);
     } else {
-      for (u_14 = 0; u_14 < 4; u_14 += 1) {
-        if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_14)))) < ((unsigned)dim_x_0_0)))) {
-          ld_11 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_14)))) * ((unsigned)4))))));
-        } else {
-          ld_11 = 0;
-        }
-        r_6[((int)(((unsigned)((int)(((unsigned)j_12) * ((unsigned)4)))) + ((unsigned)u_14)))] = __int_as_float(ld_11);
+      nb_13 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_x_0_0) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
+      bp_14 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
+      bs_15 = (bp_14 & 31);
+      w_7 = 0;
+      if (((int)(nb_13 > 0))) {
+        w_7 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) << (2 & 31))))));
       }
+      w_8 = 0;
+      if (((int)(((int)(((unsigned)nb_13) - ((unsigned)32))) > 0))) {
+        w_8 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
+      }
+      w_9 = 0;
+      if (((int)(((int)(((unsigned)nb_13) - ((unsigned)64))) > 0))) {
+        w_9 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
+      }
+      w_10 = 0;
+      if (((int)(((int)(((unsigned)nb_13) - ((unsigned)96))) > 0))) {
+        w_10 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
+      }
+      r_6[((int)(((unsigned)j_11) * ((unsigned)4)))] = __int_as_float(w_7);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
+      r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_10);
     }
   }
   #pragma unroll
-  for (j_21 = 0; j_21 < 2; j_21 += 1) {
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = *(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_16 = v_.x; w_17 = v_.y; w_18 = v_.z; w_19 = v_.w; }
-      r_15[((int)(((unsigned)j_21) * ((unsigned)4)))] = __int_as_float(w_16);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_17);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_18);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_19);
+  for (j_22 = 0; j_22 < 2; j_22 += 1) {
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      { const int4 v_ = *(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_18 = v_.x; w_19 = v_.y; w_20 = v_.z; w_21 = v_.w; }
+      r_17[((int)(((unsigned)j_22) * ((unsigned)4)))] = __int_as_float(w_18);
+      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_19);
+      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_20);
+      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_21);
     } else {
-      for (u_22 = 0; u_22 < 4; u_22 += 1) {
-        if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_22)))) < ((unsigned)dim_y_0_1)))) {
-          ld_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_22)))) * ((unsigned)4))))));
-        } else {
-          ld_20 = 0;
-        }
-        r_15[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)u_22)))] = __int_as_float(ld_20);
+      nb_23 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_y_0_1) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
+      bp_24 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
+      bs_25 = (bp_24 & 31);
+      w_18 = 0;
+      if (((int)(nb_23 > 0))) {
+        w_18 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)bp_24) >> (5 & 31)))) << (2 & 31))))));
       }
+      w_19 = 0;
+      if (((int)(((int)(((unsigned)nb_23) - ((unsigned)32))) > 0))) {
+        w_19 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_24) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
+      }
+      w_20 = 0;
+      if (((int)(((int)(((unsigned)nb_23) - ((unsigned)64))) > 0))) {
+        w_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_24) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
+      }
+      w_21 = 0;
+      if (((int)(((int)(((unsigned)nb_23) - ((unsigned)96))) > 0))) {
+        w_21 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_24) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
+      }
+      r_17[((int)(((unsigned)j_22) * ((unsigned)4)))] = __int_as_float(w_18);
+      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_19);
+      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_20);
+      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_21);
     }
   }
   #pragma unroll
-  for (j_24 = 0; j_24 < 8; j_24 += 1) {
-    r_23[j_24] = __fadd_rn(r_6[j_24], r_15[j_24]);
+  for (j_28 = 0; j_28 < 8; j_28 += 1) {
+    r_27[j_28] = __fadd_rn(r_6[j_28], r_17[j_28]);
   }
   #pragma unroll
-  for (j_29 = 0; j_29 < 2; j_29 += 1) {
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      c_25 = __float_as_int(r_23[((int)(((unsigned)j_29) * ((unsigned)4)))]);
-      c_26 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)1)))]);
-      c_27 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)2)))]);
-      c_28 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)3)))]);
-      *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_25), (0 | c_26), (0 | c_27), (0 | c_28));
+  for (j_33 = 0; j_33 < 2; j_33 += 1) {
+    c_29 = __float_as_int(r_27[((int)(((unsigned)j_33) * ((unsigned)4)))]);
+    c_30 = __float_as_int(r_27[((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) + ((unsigned)1)))]);
+    c_31 = __float_as_int(r_27[((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) + ((unsigned)2)))]);
+    c_32 = __float_as_int(r_27[((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) + ((unsigned)3)))]);
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_29), (0 | c_30), (0 | c_31), (0 | c_32));
     } else {
-      for (u_30 = 0; u_30 < 4; u_30 += 1) {
-        c_31 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)u_30)))]);
-        if (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_30)))) < ((unsigned)dim_out_0_2)))) {
-          *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_13) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)u_30)))) * ((unsigned)4))))) = c_31;
-        }
+      nb_34 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_out_0_2) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
+      bp_35 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
+      bs_36 = (bp_35 & 31);
+      if (((int)(nb_34 > 0))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)bp_35) >> (5 & 31)))) << (2 & 31))))) = (0 | c_29);
+      }
+      if (((int)(((int)(((unsigned)nb_34) - ((unsigned)32))) > 0))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_35) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))) = (0 | c_30);
+      }
+      if (((int)(((int)(((unsigned)nb_34) - ((unsigned)64))) > 0))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_35) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))) = (0 | c_31);
+      }
+      if (((int)(((int)(((unsigned)nb_34) - ((unsigned)96))) > 0))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_35) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))) = (0 | c_32);
       }
     }
   }

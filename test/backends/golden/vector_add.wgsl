@@ -118,98 +118,144 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var w_8: i32;
   var w_9: i32;
   var w_10: i32;
-  var ld_11: i32;
-  var j_12: i32;
-  var t0_d0_13: i32;
-  var u_14: i32;
-  var w_16: i32;
-  var w_17: i32;
+  var j_11: i32;
+  var t0_d0_12: i32;
+  var nb_13: i32;
+  var bp_14: i32;
+  var bs_15: i32;
+  var bw_16: i32;
   var w_18: i32;
   var w_19: i32;
-  var ld_20: i32;
-  var j_21: i32;
-  var u_22: i32;
-  var j_24: i32;
-  var c_25: i32;
-  var c_26: i32;
-  var c_27: i32;
-  var c_28: i32;
-  var j_29: i32;
-  var u_30: i32;
+  var w_20: i32;
+  var w_21: i32;
+  var j_22: i32;
+  var nb_23: i32;
+  var bp_24: i32;
+  var bs_25: i32;
+  var bw_26: i32;
+  var j_28: i32;
+  var c_29: i32;
+  var c_30: i32;
   var c_31: i32;
+  var c_32: i32;
+  var j_33: i32;
+  var nb_34: i32;
+  var bp_35: i32;
+  var bs_36: i32;
+  var bw_37: i32;
+  var bm_38: i32;
   var r_6: array<f32, 8>;
-  var r_15: array<f32, 8>;
-  var r_23: array<f32, 8>;
+  var r_17: array<f32, 8>;
+  var r_27: array<f32, 8>;
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
-  t0_d0_13 = (bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) * 4i);
+  t0_d0_12 = (bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) * 4i);
   s_3 = bx;
   s_4 = 1024i;
   s_5 = (s_3 * s_4);
-  for (j_12 = 0i; j_12 < 2i; j_12 = j_12 + 1i) {
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      let v4_66 = g_x[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 4u];
-      w_7 = bitcast<i32>(v4_66.x);
-      w_8 = bitcast<i32>(v4_66.y);
-      w_9 = bitcast<i32>(v4_66.z);
-      w_10 = bitcast<i32>(v4_66.w);
-      r_6[(j_12 * 4i)] = bitcast<f32>(w_7);
-      r_6[((j_12 * 4i) + 1i)] = bitcast<f32>(w_8);
-      r_6[((j_12 * 4i) + 2i)] = bitcast<f32>(w_9);
-      r_6[((j_12 * 4i) + 3i)] = bitcast<f32>(w_10);
+  for (j_11 = 0i; j_11 < 2i; j_11 = j_11 + 1i) {
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0))) & select(0i, 1i, (((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      let v4_73 = g_x[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 4u];
+      w_7 = bitcast<i32>(v4_73.x);
+      w_8 = bitcast<i32>(v4_73.y);
+      w_9 = bitcast<i32>(v4_73.z);
+      w_10 = bitcast<i32>(v4_73.w);
+      r_6[(j_11 * 4i)] = bitcast<f32>(w_7);
+      r_6[((j_11 * 4i) + 1i)] = bitcast<f32>(w_8);
+      r_6[((j_11 * 4i) + 2i)] = bitcast<f32>(w_9);
+      r_6[((j_11 * 4i) + 3i)] = bitcast<f32>(w_10);
     } else {
-      for (u_14 = 0i; u_14 < 4i; u_14 = u_14 + 1i) {
-        if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_14)) < bitcast<u32>(dim_x_0_0)) {
-          ld_11 = bitcast<i32>(g_x[(bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_14) * 4i)) >> 2u) >> 2u][(bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_12 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_12 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_14) * 4i)) >> 2u) & 3u]);
-        } else {
-          ld_11 = 0i;
-        }
-        r_6[((j_12 * 4i) + u_14)] = bitcast<f32>(ld_11);
+      nb_13 = select(0i, (min((dim_x_0_0 - (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i)))), 4i) * 32i), (bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)));
+      bp_14 = ((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i);
+      bs_15 = (bp_14 & 31i);
+      w_7 = 0i;
+      if (nb_13 > 0i) {
+        w_7 = bitcast<i32>(g_x[(bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
+      w_8 = 0i;
+      if ((nb_13 - 32i) > 0i) {
+        w_8 = bitcast<i32>(g_x[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      }
+      w_9 = 0i;
+      if ((nb_13 - 64i) > 0i) {
+        w_9 = bitcast<i32>(g_x[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      }
+      w_10 = 0i;
+      if ((nb_13 - 96i) > 0i) {
+        w_10 = bitcast<i32>(g_x[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      }
+      r_6[(j_11 * 4i)] = bitcast<f32>(w_7);
+      r_6[((j_11 * 4i) + 1i)] = bitcast<f32>(w_8);
+      r_6[((j_11 * 4i) + 2i)] = bitcast<f32>(w_9);
+      r_6[((j_11 * 4i) + 3i)] = bitcast<f32>(w_10);
     }
   }
-  for (j_21 = 0i; j_21 < 2i; j_21 = j_21 + 1i) {
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      let v4_88 = g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 4u];
-      w_16 = bitcast<i32>(v4_88.x);
-      w_17 = bitcast<i32>(v4_88.y);
-      w_18 = bitcast<i32>(v4_88.z);
-      w_19 = bitcast<i32>(v4_88.w);
-      r_15[(j_21 * 4i)] = bitcast<f32>(w_16);
-      r_15[((j_21 * 4i) + 1i)] = bitcast<f32>(w_17);
-      r_15[((j_21 * 4i) + 2i)] = bitcast<f32>(w_18);
-      r_15[((j_21 * 4i) + 3i)] = bitcast<f32>(w_19);
+  for (j_22 = 0i; j_22 < 2i; j_22 = j_22 + 1i) {
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_22 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_22 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_22 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_22 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_22 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_22 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      let v4_110 = g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_22 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_22 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 4u];
+      w_18 = bitcast<i32>(v4_110.x);
+      w_19 = bitcast<i32>(v4_110.y);
+      w_20 = bitcast<i32>(v4_110.z);
+      w_21 = bitcast<i32>(v4_110.w);
+      r_17[(j_22 * 4i)] = bitcast<f32>(w_18);
+      r_17[((j_22 * 4i) + 1i)] = bitcast<f32>(w_19);
+      r_17[((j_22 * 4i) + 2i)] = bitcast<f32>(w_20);
+      r_17[((j_22 * 4i) + 3i)] = bitcast<f32>(w_21);
     } else {
-      for (u_22 = 0i; u_22 < 4i; u_22 = u_22 + 1i) {
-        if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_22)) < bitcast<u32>(dim_y_0_1)) {
-          ld_20 = bitcast<i32>(g_y[(bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_22) * 4i)) >> 2u) >> 2u][(bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_22) * 4i)) >> 2u) & 3u]);
-        } else {
-          ld_20 = 0i;
-        }
-        r_15[((j_21 * 4i) + u_22)] = bitcast<f32>(ld_20);
+      nb_23 = select(0i, (min((dim_y_0_1 - (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_22 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_22 * 4i)) / bitcast<u32>(4i))) * 512i)))), 4i) * 32i), (bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_22 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_22 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)));
+      bp_24 = ((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_22 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_22 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i);
+      bs_25 = (bp_24 & 31i);
+      w_18 = 0i;
+      if (nb_23 > 0i) {
+        w_18 = bitcast<i32>(g_y[(bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_24) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_24) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
+      w_19 = 0i;
+      if ((nb_23 - 32i) > 0i) {
+        w_19 = bitcast<i32>(g_y[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_24) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_24) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      }
+      w_20 = 0i;
+      if ((nb_23 - 64i) > 0i) {
+        w_20 = bitcast<i32>(g_y[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_24) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_24) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      }
+      w_21 = 0i;
+      if ((nb_23 - 96i) > 0i) {
+        w_21 = bitcast<i32>(g_y[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_24) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_24) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      }
+      r_17[(j_22 * 4i)] = bitcast<f32>(w_18);
+      r_17[((j_22 * 4i) + 1i)] = bitcast<f32>(w_19);
+      r_17[((j_22 * 4i) + 2i)] = bitcast<f32>(w_20);
+      r_17[((j_22 * 4i) + 3i)] = bitcast<f32>(w_21);
     }
   }
-  for (j_24 = 0i; j_24 < 8i; j_24 = j_24 + 1i) {
-    r_23[j_24] = (r_6[j_24] + r_15[j_24]);
+  for (j_28 = 0i; j_28 < 8i; j_28 = j_28 + 1i) {
+    r_27[j_28] = (r_6[j_28] + r_17[j_28]);
   }
-  for (j_29 = 0i; j_29 < 2i; j_29 = j_29 + 1i) {
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      c_25 = bitcast<i32>(r_23[(j_29 * 4i)]);
-      c_26 = bitcast<i32>(r_23[((j_29 * 4i) + 1i)]);
-      c_27 = bitcast<i32>(r_23[((j_29 * 4i) + 2i)]);
-      c_28 = bitcast<i32>(r_23[((j_29 * 4i) + 3i)]);
-      g_out[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u] = bitcast<u32>((0i | c_25));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u] = bitcast<u32>((0i | c_26));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u] = bitcast<u32>((0i | c_27));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u] = bitcast<u32>((0i | c_28));
+  for (j_33 = 0i; j_33 < 2i; j_33 = j_33 + 1i) {
+    c_29 = bitcast<i32>(r_27[(j_33 * 4i)]);
+    c_30 = bitcast<i32>(r_27[((j_33 * 4i) + 1i)]);
+    c_31 = bitcast<i32>(r_27[((j_33 * 4i) + 2i)]);
+    c_32 = bitcast<i32>(r_27[((j_33 * 4i) + 3i)]);
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      g_out[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u] = bitcast<u32>((0i | c_29));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u] = bitcast<u32>((0i | c_30));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u] = bitcast<u32>((0i | c_31));
+      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u] = bitcast<u32>((0i | c_32));
     } else {
-      for (u_30 = 0i; u_30 < 4i; u_30 = u_30 + 1i) {
-        c_31 = bitcast<i32>(r_23[((j_29 * 4i) + u_30)]);
-        if (bitcast<u32>(((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_30)) < bitcast<u32>(dim_out_0_2)) {
-          g_out[bitcast<u32>((((s_5 + ((t0_d0_13 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) + u_30) * 4i)) >> 2u] = bitcast<u32>(c_31);
-        }
+      nb_34 = select(0i, (min((dim_out_0_2 - (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i)))), 4i) * 32i), (bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)));
+      bp_35 = ((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_33 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_33 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i);
+      bs_36 = (bp_35 & 31i);
+      if (nb_34 > 0i) {
+        g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_35) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_29));
+      }
+      if ((nb_34 - 32i) > 0i) {
+        g_out[bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_35) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_30));
+      }
+      if ((nb_34 - 64i) > 0i) {
+        g_out[bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_35) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_31));
+      }
+      if ((nb_34 - 96i) > 0i) {
+        g_out[bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_35) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_32));
       }
     }
   }
