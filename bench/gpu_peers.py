@@ -11,6 +11,7 @@ import os
 import json
 import subprocess
 import sys
+import threading
 
 import torch
 
@@ -133,33 +134,43 @@ for e in spec["entries"]:
     print(e["name"], ms, {p: t for p, t in peers.items()}, flush=True)
 
 # The same kernels as WGSL through Dawn (webgpu_bench.mjs), where Node.js and the webgpu package are here.
-# Its `ROW` lines come as each kernel is timed, so a run cut short by WGSL_TIMEOUT keeps what it measured.
+# Its `ROW` lines are read and printed as each kernel is timed, so a run cut short (WGSL_TIMEOUT, or a
+# time limit on this whole script) keeps what it measured in the log.
 wgsl = {}
 
 
-def wgsl_rows(out):
-    for l in (out or "").splitlines():
+def run_wgsl(extra, names, timeout):
+    """Runs webgpu_bench.mjs on `names`; returns its output, and whether it was stopped at `timeout` seconds."""
+    p = subprocess.Popen(["node", "webgpu_bench.mjs", "--json", *extra, *names], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    out = []
+    for l in p.stdout:
+        out.append(l)
         if l.startswith("ROW "):
             r = json.loads(l[4:])
             wgsl[(r["name"], r["variant"])] = r["ms"]
+            print("WGSL", r["name"], r["variant"], r["ms"], flush=True)
             if r.get("error"):
                 print("WGSL", r["name"], r["variant"], "failed:", r["error"][:200], file=sys.stderr)
+    p.wait()
+    stopped = not timer.is_alive() and p.returncode != 0
+    timer.cancel()
+    return "".join(out), stopped
 
 
+limit = float(os.environ.get("WGSL_TIMEOUT", 300))
 try:
     # The generator's GPU tiles only (the CPU tiles are there for the CUDA C comparison).
     names = [e["name"] for e in spec["entries"] if e["wgsl"] and not e["name"].endswith("_cputiles")]
-    run = subprocess.run(["node", "webgpu_bench.mjs", "--json", *names], capture_output=True, text=True, timeout=float(os.environ.get("WGSL_TIMEOUT", 300)))
-    wgsl_rows(run.stdout)
-    line = next((l for l in run.stdout.splitlines() if l.startswith("RESULT ")), None)
+    out, stopped = run_wgsl([], names, limit)
+    line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
     if line:
         print("WebGPU:", json.loads(line[7:])["adapter"])
+    elif stopped:
+        print("WGSL timing cut short after", limit, "s;", len(wgsl), "rows kept", file=sys.stderr)
     else:
-        print("WGSL timing failed:", (run.stdout + run.stderr).strip()[-300:], file=sys.stderr)
-except subprocess.TimeoutExpired as err:
-    out = err.stdout.decode() if isinstance(err.stdout, bytes) else err.stdout
-    wgsl_rows(out)
-    print("WGSL timing cut short after", err.timeout, "s;", len(wgsl), "rows kept", file=sys.stderr)
+        print("WGSL timing failed:", out.strip()[-300:], file=sys.stderr)
 except OSError as err:
     print("WGSL timing skipped:", err, file=sys.stderr)
 
@@ -167,9 +178,9 @@ except OSError as err:
 # to CUDA C they cost.
 try:
     names = [e["name"] for e in spec["entries"] if e["wgsl"] and "_u4_" in e["name"] and not e["name"].endswith("_cputiles")] + [e["name"] for e in spec["entries"] if e["wgsl"] and e["kind"] != "gemm"]
-    run = subprocess.run(["node", "webgpu_bench.mjs", "--json", "--no-robustness", *names], capture_output=True, text=True, timeout=float(os.environ.get("WGSL_TIMEOUT", 300)) / 2)
-    wgsl_rows(run.stdout)
-except (subprocess.TimeoutExpired, OSError) as err:
+    if run_wgsl(["--no-robustness"], names, limit / 2)[1]:
+        print("WGSL timing without robustness cut short after", limit / 2, "s", file=sys.stderr)
+except OSError as err:
     print("WGSL timing without robustness skipped:", str(err)[:200], file=sys.stderr)
 
 # Kernel sequences (split decode: a partial kernel, then a combining one): one more row each, the sum of
