@@ -135,7 +135,7 @@ if (!small) {
     [16, 8192, { threads: 256 }, 'w8'], [4096, 8192, { threads: 256 }, 'w8'],
     // Split-K: 128 output tiles at M = 16 are too few blocks for 132 SMs; 4 and 8 blocks along K add
     // into an f32 C (zeroed before each launch, inside the timing). And the GEMV split in 2.
-    [16, 8192, { splitK: 4 }, 'splitk4'], [16, 8192, { splitK: 8 }, 'splitk8'], [16, 8192, { splitK: 4, blockN: 32 }, 'bn32splitk4'],
+    [16, 8192, { splitK: 4 }, 'splitk4'], [16, 8192, { splitK: 8 }, 'splitk8'], [16, 8192, { splitK: 16 }, 'splitk16'], [16, 8192, { splitK: 4, blockN: 32 }, 'bn32splitk4'],
     [1, 28672, { splitK: 2 }, 'splitk2'],
     // Tiles larger than 64x64, which need more than the 48 KB of static shared memory (dynamic shared
     // memory; 57 to 127 KB): 128x64 and 64x128 on eight warps (160 registers), 128x128 (251).
