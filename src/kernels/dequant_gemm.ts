@@ -60,10 +60,11 @@ export interface DequantGemmOptions {
   readonly weightOrder?: 'rows' | 'fragments';
   /**
    * Where the GPU tiles apply the scales. 'sums' (the default): once per group, to the partial sums
-   * (exact products; two accumulators). 'weights' (f16 or bf16 activations with scales of that type, no
-   * zero points): each dequantized weight is multiplied by its scale in the activation type before the
-   * dot, (code - zero) * s rounded once, as Marlin-style kernels do: one accumulator, so fewer
-   * registers, at the cost of one rounding of each weight (relative 2^-11 in f16).
+   * (exact products; two accumulators). 'weights' (f16 or bf16 activations with scales of that type):
+   * each dequantized weight is multiplied by its scale in the activation type before the dot, (code -
+   * zero) * s rounded once (code - zero is exact in both types, zero points included), as Marlin-style
+   * kernels do: one accumulator, so fewer registers, at the cost of one rounding of each weight
+   * (relative 2^-11 in f16).
    */
   readonly applyScales?: 'sums' | 'weights';
   /**
@@ -169,8 +170,8 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const rowSums = zp !== null;
   const scaleWeights = (o.applyScales ?? 'sums') === 'weights';
   if (!['sums', 'weights'].includes(o.applyScales ?? 'sums')) throw new GeneratorError(`the scales apply to sums or weights; got ${o.applyScales}`);
-  if (scaleWeights && (!halfDot || zp || scale !== act)) {
-    throw new GeneratorError(`scales apply to the weights in the GPU tiles (M over 4) with f16 or bf16 activations, scales of the same type and no zero points; got ${act} activations, ${scale} scales${zp ? ', zero points' : ''}${halfDot ? '' : `, ${gpu ? 'f32 activations' : 'the CPU tiles'}`}`);
+  if (scaleWeights && (!halfDot || scale !== act)) {
+    throw new GeneratorError(`scales apply to the weights in the GPU tiles (M over 4) with f16 or bf16 activations and scales of the same type; got ${act} activations, ${scale} scales${halfDot ? '' : `, ${gpu ? 'f32 activations' : 'the CPU tiles'}`}`);
   }
   const kr = shared.kRange;
   const tilePipeline = pipeline(kr, (st, at) => [
@@ -187,11 +188,13 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
     : `            let ta = ${act === 'f32' ? 'load a[m0 :+ BM, k0 :+ BK]' : `cast<f32>(load a[m0 :+ BM, k0 :+ BK])`};
             part = dot(ta, cast<f32>(${fragments ? unitTile(`load w[k0 / ${UNIT_K} :+ ${units.replace('0 :+ BN', `n0 / ${UNIT_N} :+ BN`)}]`) : 'load w[k0 :+ BK, n0 :+ BN]'}), part);
             asum = asum + sum(ta, axis=1);`;
-  // Scales on the weights: one K loop, each K tile's weights times its group's scales, one accumulator.
+  // Scales on the weights: one K loop, each K tile's weights (less their group's zero points, exactly)
+  // times its group's scales, one accumulator.
+  const zeroed = zp ? `(${weights} - unsqueeze(cast<${act}>(load z[k0 / ${G}, n0 :+ BN]), 0))` : `(${weights})`;
   const loops = scaleWeights
     ? `    for k0 in range(${kr.begin}, ${kr.end}, BK) {
 ${tilePipeline.step('        ')}
-        acc = dot(load sa[cur, 0 :+ BM, 0 :+ BK], (${weights}) * unsqueeze(load s[k0 / ${G}, n0 :+ BN], 0), acc);
+        acc = dot(load sa[cur, 0 :+ BM, 0 :+ BK], ${zeroed} * unsqueeze(load s[k0 / ${G}, n0 :+ BN], 0), acc);
         sync;
     }`
     : `    for g0 in range(${kr.begin}, ${kr.end}, ${G}) {

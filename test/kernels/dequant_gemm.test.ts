@@ -84,10 +84,10 @@ describe('generated dequant-GEMM', () => {
     await fc.assert(fc.asyncProperty(arbCase, (c) => check(c, 'vm', 'gpu')), { numRuns: 10, seed: 7 });
   });
   // The GPU tiles' options at random: weights in fragment order, scales on the weights (f16 or bf16
-  // activations with scales of that type, no zero points), group sizes that are whole units.
+  // activations with scales of that type; zero points too), group sizes that are whole units.
   it('its GPU tiles with fragment order and scales on the weights agree with A . dequantize(W) on the VM (random configurations)', async () => {
     const arb = arbCase.chain((c) => fc.record({ fragments: fc.boolean(), scaleWeights: fc.boolean(), group: fc.constantFrom(16, 32, 48, 64) }).map((o) => {
-      const scaleWeights = o.scaleWeights && c.act !== 'f32' && c.zero === null;
+      const scaleWeights = o.scaleWeights && c.act !== 'f32';
       return { ...c, ...o, M: Math.max(c.M, 5), scaleWeights, scale: scaleWeights ? c.act : c.scale };
     }));
     await fc.assert(fc.asyncProperty(arb, (c) => check(c, 'vm', 'gpu')), { numRuns: 12, seed: 11 });
@@ -142,7 +142,11 @@ describe('generated dequant-GEMM', () => {
     { weight: 'u4', act: 'f16', scale: 'f16', group: 32, zero: null, M: 17, N: 70, groups: 3, scaleWeights: true },
     { weight: 'f4e2m1', act: 'f16', scale: 'f16', group: 16, zero: null, M: 5, N: 64, groups: 2, scaleWeights: true, fragments: true },
     { weight: 'i3', act: 'bf16', scale: 'bf16', group: 64, zero: null, M: 8, N: 33, groups: 2, scaleWeights: true, splitK: 2 },
-  ])('scales applied to the weights: $weight, $act, group $group, M $M, N $N (GPU tiles on the VM)', async (c) => {
+    // With zero points: code - zero exact in the activation type (up to 255 in magnitude, also in bf16).
+    { weight: 'u4', act: 'f16', scale: 'f16', group: 32, zero: 'u4', M: 17, N: 70, groups: 2, scaleWeights: true, fragments: true },
+    { weight: 'u8', act: 'bf16', scale: 'bf16', group: 16, zero: 'u8', M: 6, N: 40, groups: 3, scaleWeights: true },
+    { weight: 'u3', act: 'f16', scale: 'f16', group: 48, zero: 'u8', M: 20, N: 65, groups: 2, scaleWeights: true, fragments: true, splitK: 2 },
+  ])('scales applied to the weights: $weight, $act, group $group, zero $zero, M $M, N $N (GPU tiles on the VM)', async (c) => {
     await check(c, 'vm', 'gpu');
   });
   // The GPU GEMV with several rows of each K tile per thread: integer codes as 1 + code / 2^b from their
@@ -167,7 +171,7 @@ describe('generated dequant-GEMM', () => {
     expect(() => dequantGemm({ weight: 'u4', groupSize: 96, blockK: 64 })).toThrow('the K tile 64 must divide the group size 96');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 96, blockK: 64, target: 'gpu' })).toThrow("the GPU GEMV's K tile 64 must divide 128 and the group size 96");
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, blockN: 100, target: 'gpu' })).toThrow("the GPU GEMV's N tile 100 must be a multiple of 128 (4 threads with runs of 32)");
-    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', applyScales: 'weights', scale: 'f32' })).toThrow('scales apply to the weights in the GPU tiles (M over 4) with f16 or bf16 activations, scales of the same type and no zero points; got f16 activations, f32 scales');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', applyScales: 'weights', scale: 'f32' })).toThrow('scales apply to the weights in the GPU tiles (M over 4) with f16 or bf16 activations and scales of the same type; got f16 activations, f32 scales');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, applyScales: 'weights' })).toThrow('got f16 activations, f16 scales, the CPU tiles');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', applyScales: 'both' as 'sums' })).toThrow('the scales apply to sums or weights; got both');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 128, target: 'gpu', rowsPerThread: 0 })).toThrow("the GPU GEMV's rows per thread must be a positive integer; got 0");

@@ -351,6 +351,8 @@ export const gpuCases: readonly GpuCase[] = [
     set: { M: 13, K: 64, N: 40 },
     mma: true,
   })),
+  // And with zero points: each weight's code less its group's zero point (exact in f16), times the scale.
+  { name: 'dequant_gemm_gpu_mma_u4_sw_zu8_frag', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', zeroPoint: 'u8', m: 16, target: 'gpu', applyScales: 'weights', weightOrder: 'fragments' }).source, set: { M: 13, K: 64, N: 70 }, mma: true },
   // FP8: f8e4m3 re-biased like the finite minifloats, its NaN code (S.1111.111) made an f16 NaN after;
   // f8e5m2 shifted into f16's top byte (infinities and NaNs included). Every code drawn.
   ...['f8e4m3', 'f8e5m2'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),
