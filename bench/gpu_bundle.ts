@@ -182,9 +182,9 @@ if (!small) {
   // On the H200 (2026-11-27) the default GEMV's time followed the width of its weight copies, not its
   // bytes: u4 and f4e2m1 (rows of 16 bytes per block, 16-byte copies) 0.112 and 0.122 ms, u2 (8-byte)
   // 0.151, u3 (12-byte rows, 4-byte copies) 0.190. The same u3 kernel with 8-byte copies (N tiles of 64)
-  // and with 16-byte ones (N tiles of 128), split along K in 4 for enough blocks, tests that.
-  for (const [bn, tag] of [[64, 'rows8splitk4'], [128, 'rows8bn128splitk4']] as const) {
-    const o = { ...u4, weight: 'u3', rowsPerThread: 8, splitK: 4, blockN: bn } as const;
+  // and with 16-byte ones (N tiles of 128), split along K so that both have 1792 blocks, tests that.
+  for (const [bn, splitK, tag] of [[64, 4, 'rows8splitk4'], [128, 8, 'rows8bn128splitk8']] as const) {
+    const o = { ...u4, weight: 'u3', rowsPerThread: 8, splitK, blockN: bn } as const;
     add(`gemm_u3_m1_n${N}_${tag}`, 'gemm', dequantGemm(o).source, { M: 1, K, N }, {}, (K * N * 3) / 8, 2 * K * N, false);
   }
   // M = 4 (small-batch decoding): the default GEMV runs a block per row of A, each decoding the same
