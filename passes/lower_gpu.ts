@@ -991,7 +991,7 @@ class GpuLowerer extends LowererBase {
    */
   edgeWords(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, names: readonly string[]): Stmt[] {
     const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
-    const word = this.fresh('bw', 'i32');
+    const word = bits === 32 ? '' : this.fresh('bw', 'i32');
     const zero = zeroCode(t.dtype);
     const zeroWord = (w: number): number => {
       let v = 0;
@@ -1031,7 +1031,7 @@ class GpuLowerer extends LowererBase {
    */
   edgeStore(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, values: readonly Expr[]): Stmt[] {
     const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
-    const [word, mask] = [this.fresh('bw', 'i32'), this.fresh('bm', 'i32')];
+    const [word, mask] = bits === 32 ? ['', ''] : [this.fresh('bw', 'i32'), this.fresh('bm', 'i32')];
     const atomic = (o: 'and' | 'or', addr: Expr, value: Expr): Stmt => ({ k: 'atomic', op: o, addr, value, mem: t.mem });
     const out = [...stmts];
     values.forEach((value, w) => {

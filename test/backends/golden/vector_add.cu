@@ -85,30 +85,26 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   int nb_13 = 0;
   int bp_14 = 0;
   int bs_15 = 0;
-  int bw_16 = 0;
+  int w_17 = 0;
   int w_18 = 0;
   int w_19 = 0;
   int w_20 = 0;
-  int w_21 = 0;
-  int j_22 = 0;
-  int nb_23 = 0;
-  int bp_24 = 0;
-  int bs_25 = 0;
-  int bw_26 = 0;
-  int j_28 = 0;
+  int j_21 = 0;
+  int nb_22 = 0;
+  int bp_23 = 0;
+  int bs_24 = 0;
+  int j_26 = 0;
+  int c_27 = 0;
+  int c_28 = 0;
   int c_29 = 0;
   int c_30 = 0;
-  int c_31 = 0;
-  int c_32 = 0;
-  int j_33 = 0;
-  int nb_34 = 0;
-  int bp_35 = 0;
-  int bs_36 = 0;
-  int bw_37 = 0;
-  int bm_38 = 0;
+  int j_31 = 0;
+  int nb_32 = 0;
+  int bp_33 = 0;
+  int bs_34 = 0;
   float r_6[8];
-  float r_17[8];
-  float r_27[8];
+  float r_16[8];
+  float r_25[8];
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
@@ -151,66 +147,66 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
     }
   }
   #pragma unroll
-  for (j_22 = 0; j_22 < 2; j_22 += 1) {
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = *(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_18 = v_.x; w_19 = v_.y; w_20 = v_.z; w_21 = v_.w; }
-      r_17[((int)(((unsigned)j_22) * ((unsigned)4)))] = __int_as_float(w_18);
-      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_19);
-      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_20);
-      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_21);
+  for (j_21 = 0; j_21 < 2; j_21 += 1) {
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      { const int4 v_ = *(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_17 = v_.x; w_18 = v_.y; w_19 = v_.z; w_20 = v_.w; }
+      r_16[((int)(((unsigned)j_21) * ((unsigned)4)))] = __int_as_float(w_17);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_18);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_19);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_20);
     } else {
-      nb_23 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_y_0_1) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
-      bp_24 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
-      bs_25 = (bp_24 & 31);
+      nb_22 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_y_0_1) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
+      bp_23 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
+      bs_24 = (bp_23 & 31);
+      w_17 = 0;
+      if (((int)(nb_22 > 0))) {
+        w_17 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)bp_23) >> (5 & 31)))) << (2 & 31))))));
+      }
       w_18 = 0;
-      if (((int)(nb_23 > 0))) {
-        w_18 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)bp_24) >> (5 & 31)))) << (2 & 31))))));
+      if (((int)(((int)(((unsigned)nb_22) - ((unsigned)32))) > 0))) {
+        w_18 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_23) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
       }
       w_19 = 0;
-      if (((int)(((int)(((unsigned)nb_23) - ((unsigned)32))) > 0))) {
-        w_19 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_24) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
+      if (((int)(((int)(((unsigned)nb_22) - ((unsigned)64))) > 0))) {
+        w_19 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_23) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
       }
       w_20 = 0;
-      if (((int)(((int)(((unsigned)nb_23) - ((unsigned)64))) > 0))) {
-        w_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_24) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
+      if (((int)(((int)(((unsigned)nb_22) - ((unsigned)96))) > 0))) {
+        w_20 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_23) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
       }
-      w_21 = 0;
-      if (((int)(((int)(((unsigned)nb_23) - ((unsigned)96))) > 0))) {
-        w_21 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_24) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
-      }
-      r_17[((int)(((unsigned)j_22) * ((unsigned)4)))] = __int_as_float(w_18);
-      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_19);
-      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_20);
-      r_17[((int)(((unsigned)((int)(((unsigned)j_22) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_21);
+      r_16[((int)(((unsigned)j_21) * ((unsigned)4)))] = __int_as_float(w_17);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_18);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_19);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_20);
     }
   }
   #pragma unroll
-  for (j_28 = 0; j_28 < 8; j_28 += 1) {
-    r_27[j_28] = __fadd_rn(r_6[j_28], r_17[j_28]);
+  for (j_26 = 0; j_26 < 8; j_26 += 1) {
+    r_25[j_26] = __fadd_rn(r_6[j_26], r_16[j_26]);
   }
   #pragma unroll
-  for (j_33 = 0; j_33 < 2; j_33 += 1) {
-    c_29 = __float_as_int(r_27[((int)(((unsigned)j_33) * ((unsigned)4)))]);
-    c_30 = __float_as_int(r_27[((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) + ((unsigned)1)))]);
-    c_31 = __float_as_int(r_27[((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) + ((unsigned)2)))]);
-    c_32 = __float_as_int(r_27[((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) + ((unsigned)3)))]);
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_29), (0 | c_30), (0 | c_31), (0 | c_32));
+  for (j_31 = 0; j_31 < 2; j_31 += 1) {
+    c_27 = __float_as_int(r_25[((int)(((unsigned)j_31) * ((unsigned)4)))]);
+    c_28 = __float_as_int(r_25[((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) + ((unsigned)1)))]);
+    c_29 = __float_as_int(r_25[((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) + ((unsigned)2)))]);
+    c_30 = __float_as_int(r_25[((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) + ((unsigned)3)))]);
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_27), (0 | c_28), (0 | c_29), (0 | c_30));
     } else {
-      nb_34 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_out_0_2) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
-      bp_35 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_33) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
-      bs_36 = (bp_35 & 31);
-      if (((int)(nb_34 > 0))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)bp_35) >> (5 & 31)))) << (2 & 31))))) = (0 | c_29);
+      nb_32 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_out_0_2) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
+      bp_33 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
+      bs_34 = (bp_33 & 31);
+      if (((int)(nb_32 > 0))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)bp_33) >> (5 & 31)))) << (2 & 31))))) = (0 | c_27);
       }
-      if (((int)(((int)(((unsigned)nb_34) - ((unsigned)32))) > 0))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_35) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))) = (0 | c_30);
+      if (((int)(((int)(((unsigned)nb_32) - ((unsigned)32))) > 0))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_33) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))) = (0 | c_28);
       }
-      if (((int)(((int)(((unsigned)nb_34) - ((unsigned)64))) > 0))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_35) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))) = (0 | c_31);
+      if (((int)(((int)(((unsigned)nb_32) - ((unsigned)64))) > 0))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_33) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))) = (0 | c_29);
       }
-      if (((int)(((int)(((unsigned)nb_34) - ((unsigned)96))) > 0))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_35) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))) = (0 | c_32);
+      if (((int)(((int)(((unsigned)nb_32) - ((unsigned)96))) > 0))) {
+        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_33) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))) = (0 | c_30);
       }
     }
   }
