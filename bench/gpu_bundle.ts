@@ -179,13 +179,23 @@ if (!small) {
     const o = { ...u4, ...extra };
     add(`gemm_u4_m1_n${N}_${tag}`, 'gemm', dequantGemm(o).source, { M: 1, K, N }, {}, (K * N) / 2, 2 * K * N, dequantGemm({ ...o, asyncCopies: false }).source);
   }
-  // On the H200 (2026-11-27) the default GEMV's time followed the width of its weight copies, not its
+  // On the H200 (2026-11-27) the default GEMV's times lined up with the width of its weight copies, not its
   // bytes: u4 and f4e2m1 (rows of 16 bytes per block, 16-byte copies) 0.112 and 0.122 ms, u2 (8-byte)
   // 0.151, u3 (12-byte rows, 4-byte copies) 0.190. The same u3 kernel with 8-byte copies (N tiles of 64)
   // and with 16-byte ones (N tiles of 128), split along K so that both have 1792 blocks, tests that.
   for (const [bn, splitK, tag] of [[64, 4, 'rows8splitk4'], [128, 8, 'rows8bn128splitk8']] as const) {
     const o = { ...u4, weight: 'u3', rowsPerThread: 8, splitK, blockN: bn } as const;
     add(`gemm_u3_m1_n${N}_${tag}`, 'gemm', dequantGemm(o).source, { M: 1, K, N }, {}, (K * N * 3) / 8, 2 * K * N, false);
+  }
+  // Weights in panels of the N tile (tilebit quantize --order panels): every K tile one run of memory,
+  // copied in 16-byte chunks whatever the width; the rest of each kernel as in rows. As CUDA C, and the
+  // u3 ones as WGSL too (there each thread's loads of a K tile become one contiguous run per block).
+  for (const weight of ['u3', 'u2', 'f6e3m2', 'u4']) {
+    const bits = parseDType(weight).bits;
+    for (const [extra, tag] of [[{}, 'panels'], [{ rowsPerThread: 8 }, 'rows8panels']] as const) {
+      const o = { ...u4, weight, weightOrder: 'panels', ...extra } as const;
+      add(`gemm_${weight}_m1_n${N}_${tag}`, 'gemm', dequantGemm(o).source, { M: 1, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * K * N, weight === 'u3' && dequantGemm({ ...o, asyncCopies: false }).source);
+    }
   }
   // M = 4 (small-batch decoding): the default GEMV runs a block per row of A, each decoding the same
   // weights; with rows per thread, one block takes all four rows and decodes each weight once.

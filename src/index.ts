@@ -7,6 +7,7 @@ export { type Tensor, allocTensor, tensorFrom, tensorElements } from './vm/memor
 export { quantize, dequantize, quantizationError, type Quantized, type QuantizeOptions } from './quantize.ts';
 export { dequantGemm } from './kernels/dequant_gemm.ts';
 export { fragmentOrderTensor, fragmentShape, toFragmentOrder, fromFragmentOrder } from './kernels/fragment_order.ts';
+export { panelOrderTensor, panelShape, toPanelOrder, fromPanelOrder } from './kernels/panel_order.ts';
 export { flashAttention, decodeAttention } from './kernels/attention.ts';
 export { DiagnosticError } from '../dsl/diagnostics.ts';
 export { dtype } from '../ir/dtype.ts';

@@ -152,28 +152,46 @@ describe('tilebit quantize', () => {
     const w = tensorFromNpy(readNpy(new Uint8Array(readFileSync(join(dir, 'w.npy')))), 'u3', 'w.npy');
     expect(Array.from(w.bytes)).toEqual(Array.from(q.w.bytes));
   });
-  it('--order fragments writes the codes a kernel generated with --weight-order fragments reads', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tilebit-qf-'));
-    const [M, K, N] = [5, 64, 70];
-    const x = weights(K, N, 17, 0.05).map(Math.fround);
+  /**
+   * `tilebit quantize` with `order` (and a zero-point type) on weights W[K, N], then the kernel `tilebit
+   * gen` prints with `gen`, run on the VM with M rows of activations: its C against A . dequantize(W).
+   * Returns the quantizer's printed lines and the folder of its files.
+   */
+  async function quantizeGenRun(type: string, group: number, zero: string | null, order: string[], gen: string[], [M, K, N]: [number, number, number], seed: number): Promise<{ out: string[]; dir: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-qo-'));
+    const x = weights(K, N, seed, 0.05).map(Math.fround);
     writeFileSync(join(dir, 'x.npy'), writeNpy(npyFromTensor(tensorFrom('f32', [K, N], x))));
     const out: string[] = [];
-    const q = ['quantize', join(dir, 'x.npy'), '--type', 'u4', '--group', '32', '--order', 'fragments', '--w', join(dir, 'w.npy'), '--s', join(dir, 's.npy')];
+    const zeroArgs = zero ? ['--zero', zero, '--z', join(dir, 'z.npy')] : [];
+    const q = ['quantize', join(dir, 'x.npy'), '--type', type, '--group', String(group), ...zeroArgs, ...order, '--w', join(dir, 'w.npy'), '--s', join(dir, 's.npy')];
     expect(await main(q, (l) => out.push(l), (l) => out.push(l))).toBe(0);
-    expect(out[0]).toBe('u4 codes [64, 70] in fragment order [4, 2, 32, 32], f16 scales [2, 70], fixed zero 8 (the kernel\'s ZERO)');
     const source: string[] = [];
-    expect(await main(['gen', 'dequant-gemm', '--weight', 'u4', '--group', '32', '--m', '16', '--target', 'cuda', '--weight-order', 'fragments'], (l) => source.push(l), (l) => source.push(l))).toBe(0);
+    expect(await main(['gen', 'dequant-gemm', '--weight', type, '--group', String(group), ...(zero ? ['--zero', zero] : []), ...gen], (l) => source.push(l), (l) => source.push(l))).toBe(0);
     const k = compile(source.join('\n'));
     const read = (name: string, dtype: string) => tensorFromNpy(readNpy(new Uint8Array(readFileSync(join(dir, name)))), dtype, name);
     const a = Array.from({ length: M * K }, (_, i) => Math.fround(Math.sin(i) / 4));
-    const tensors = prepareTensors(k, { tensors: new Map([['a', tensorFrom('f16', [M, K], a)], ['w', read('w.npy', 'u4')], ['s', read('s.npy', 'f16')]]) }, new Set(['c']));
+    const inputs = new Map([['a', tensorFrom('f16', [M, K], a)], ['w', read('w.npy', type)], ['s', read('s.npy', 'f16')], ...(zero ? [['z', read('z.npy', zero)] as const] : [])]);
+    const tensors = prepareTensors(k, { tensors: inputs }, new Set(['c']));
     await runOn('vm', k, tensors, new Map());
-    const deq = dequantize(quantize(x, K, N, { weight: 'u4', groupSize: 32 }));
+    const deq = dequantize(quantize(x, K, N, { weight: type, groupSize: group, zeroPoint: zero }));
     const aValues = Array.from(tensorElements(tensors.get('a')!));
     const want = gemm(aValues, deq, M, K, N);
     const mass = gemm(aValues.map(Math.abs), Array.from(deq, Math.abs), M, K, N);
     Array.from(tensorElements(tensors.get('c')!)).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(2 ** -9 * (mass[i]! + Math.abs(want[i]!)) + 1e-4));
+    return { out, dir };
+  }
+  it('--order fragments writes the codes a kernel generated with --weight-order fragments reads', async () => {
+    const { out, dir } = await quantizeGenRun('u4', 32, null, ['--order', 'fragments'], ['--m', '16', '--target', 'cuda', '--weight-order', 'fragments'], [5, 64, 70], 17);
+    expect(out[0]).toBe('u4 codes [64, 70] in fragment order [4, 2, 32, 32], f16 scales [2, 70], fixed zero 8 (the kernel\'s ZERO)');
     expect(await main(['quantize', join(dir, 'x.npy'), '--type', 'u4', '--group', '32', '--order', 'tiles', '--w', 'w', '--s', 's'], () => {}, (l) => out.push(l))).toBe(2);
-    expect(out.at(-1)).toContain('--order tiles: rows or fragments');
+    expect(out.at(-1)).toContain('--order tiles: rows, fragments or panels');
+  });
+  it('--order panels --panel P writes the codes a GEMV generated with --weight-order panels and N tiles of P reads', async () => {
+    const { out, dir } = await quantizeGenRun('u3', 128, 'u4', ['--order', 'panels', '--panel', '64'], ['--m', '2', '--target', 'cuda', '--rows-per-thread', '8', '--weight-order', 'panels'], [2, 256, 100], 23);
+    expect(out[0]).toBe('u3 codes [256, 100] in panels of 64 columns [2, 16384], f16 scales [2, 100], u4 zero points');
+    expect(await main(['quantize', join(dir, 'x.npy'), '--type', 'u4', '--group', '32', '--panel', '32', '--w', 'w', '--s', 's'], () => {}, (l) => out.push(l))).toBe(2);
+    expect(out.at(-1)).toContain('--panel goes with --order panels');
+    expect(await main(['quantize', join(dir, 'x.npy'), '--type', 'u4', '--group', '32', '--order', 'panels', '--panel', '0', '--w', 'w', '--s', 's'], () => {}, (l) => out.push(l))).toBe(2);
+    expect(out.at(-1)).toContain('--panel 0: a positive integer');
   });
 });

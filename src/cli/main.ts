@@ -69,7 +69,7 @@ const commands: Record<string, Command> = {
   check: { valued: new Set(['set']), run: checkCommand },
   gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'stages', 'threads', 'split-k', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'split-kv', 'k', 'n', 'tune-cache', 'target', 'weight-order', 'apply-scales', 'rows-per-thread']), run: genCommand },
   build: { valued: new Set(['out', 'targets', 'workers', 'wgsl-subgroups', 'tune-cache']), run: buildCommand },
-  quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z', 'order']), run: quantizeCommand },
+  quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z', 'order', 'panel']), run: quantizeCommand },
 };
 
 /** Runs the CLI; returns the exit status. Errors a user can fix print one line, never a stack. */

@@ -56,8 +56,13 @@ export interface DequantGemmOptions {
    * as one wide word instead of one code at a time. On GPUs every M then runs on those tiles (16 rows
    * for decode-sized M, not the GEMV); the CPU tiles read the same tensor through the same reshape and
    * permute (gathers), so that one weight file serves every target.
+   * 'panels' (the GPU GEMV, M of 4 or fewer): P[ceil(N / BN), K * BN], panel p holding columns p * BN
+   * .. p * BN + BN - 1 of W row after row (src/kernels/panel_order.ts; the kernel's N tile BN is the
+   * panel width), so that a block's K tile is one contiguous run of memory, copied in 16-byte chunks
+   * whatever the width of the codes (in rows, a K tile's rows are BN * bits / 8 bytes each: 12 for 3-bit
+   * codes at BN = 32, copied 4 bytes at a time). The CPU tiles do not read panels.
    */
-  readonly weightOrder?: 'rows' | 'fragments';
+  readonly weightOrder?: 'rows' | 'fragments' | 'panels';
   /**
    * Where the GPU tiles apply the scales. 'sums' (the default): once per group, to the partial sums
    * (exact products; two accumulators). 'weights' (f16 or bf16 activations with scales of that type):
@@ -114,14 +119,16 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   if (!(Number.isInteger(splitK) && splitK >= 1)) throw new GeneratorError(`split-K needs a positive integer number of blocks along K; got ${splitK}`);
   const split = splitK > 1;
   const fragments = (o.weightOrder ?? 'rows') === 'fragments';
-  if (!['rows', 'fragments'].includes(o.weightOrder ?? 'rows')) throw new GeneratorError(`the weight order is rows or fragments; got ${o.weightOrder}`);
+  const panels = o.weightOrder === 'panels';
+  if (!['rows', 'fragments', 'panels'].includes(o.weightOrder ?? 'rows')) throw new GeneratorError(`the weight order is rows, fragments or panels; got ${o.weightOrder}`);
+  if (panels && !(o.target === 'gpu' && decode)) throw new GeneratorError(`weights in panels are read by the GPU GEMV (--target gpu, M of 4 or fewer); got ${o.target === 'gpu' ? `M ${o.m}` : 'the CPU tiles'}`);
   if (fragments && G % UNIT_K !== 0) throw new GeneratorError(`weights in fragment order need a group size that is a multiple of ${UNIT_K}; got ${G}`);
   // What both forms share: the name's type suffix, the parameters and their declaration, the header.
   const shared: Shared = {
     scale, zeroPoint: zp,
-    types: `${o.weight}_${act}_${scale}_g${G}${zp ? `_z${zp}` : ''}${split ? `_splitk${splitK}` : ''}${fragments ? '_frag' : ''}${o.applyScales === 'weights' ? '_sw' : ''}`,
+    types: `${o.weight}_${act}_${scale}_g${G}${zp ? `_z${zp}` : ''}${split ? `_splitk${splitK}` : ''}${fragments ? '_frag' : ''}${panels ? '_panels' : ''}${o.applyScales === 'weights' ? '_sw' : ''}`,
     params: ['a', 'w', 's', ...(zp ? ['z'] : []), 'c'],
-    declaration: `a: ${act}[M, K], w: ${o.weight}${fragments ? `[K / ${UNIT_K}, cdiv(N, ${UNIT_N}), 32, 32]` : '[K, N]'}, s: ${scale}[K / ${G}, N],${zp ? ` z: ${zp}[K / ${G}, N],` : ''} c: ${split ? 'f32' : act}[M, N]`,
+    declaration: `a: ${act}[M, K], w: ${o.weight}${fragments ? `[K / ${UNIT_K}, cdiv(N, ${UNIT_N}), 32, 32]` : panels ? '[cdiv(N, BN), K * BN]' : '[K, N]'}, s: ${scale}[K / ${G}, N],${zp ? ` z: ${zp}[K / ${G}, N],` : ''} c: ${split ? 'f32' : act}[M, N]`,
     about: `${o.weight} weights, ${act} activations, ${scale} scales per ${G} rows of K, ${zp ? `${zp} zero points` : `zero ${symmetricZero(w)}`}${split ? `, K split over ${splitK} blocks` : ''}`,
     kRange: split ? splitRange(G) : { lets: () => '', begin: '0', end: 'K' },
     splitK,
@@ -288,11 +295,13 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
   const BN = o.blockN ?? TN * R;
   if (BN % (TN * R) !== 0) throw new GeneratorError(`the GPU GEMV's N tile ${BN} must be a multiple of ${TN * R} (${TN} threads with runs of ${R})`);
   const zero = shared.zeroPoint ? null : `${symmetric}.0`;
-  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged },
+  // In panels, thread r * TN + tn's run starts at element (r * TN + tn) * R of the K tile.
+  if (o.weightOrder === 'panels' && BN !== TN * R) throw new GeneratorError(`weights in panels need the GPU GEMV's N tile to be one run of each thread, ${TN * R} columns; got ${BN}`);
+  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged, flat: `spatial(${BK * TN}) * local(${R})` },
     `the ${THREADS} threads split each K tile (${BK} rows), each
 // with runs of ${R} weights, and reduce their partial sums once, at the end.`,
     `zeros<f32>[BK, BN] @ (local(1, BN / ${TN * R}) * spatial(BK, ${TN}) * local(1, ${R}))`,
-    (t) => `let tw = (cast<f32>(${t.weights}) - ${zero ?? t.row('z')}) * ${t.row('s')};
+    (t) => `let tw = (cast<f32>(${t.weights()}) - ${zero ?? t.row('z')}) * ${t.row('s')};
         ${t.acc(0)} = ${t.acc(0)} + unsqueeze(cast<f32>(${t.activations(0)}), 1) * tw;`);
 }
 
@@ -322,19 +331,21 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
   const BN = o.blockN ?? TN * R;
   if (BN % (TN * R) !== 0) throw new GeneratorError(`the GPU GEMV's N tile ${BN} must be a multiple of ${TN * R} (${TN} threads with runs of ${R})`);
   const layout = `local(${RK}, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R})`;
+  // In panels, the thread's rows are RT * BN elements apart, its run at (rt * TN + tn) * R in each.
+  if (o.weightOrder === 'panels' && BN !== TN * R) throw new GeneratorError(`weights in panels need the GPU GEMV's N tile to be one run of each thread, ${TN * R} columns; got ${BN}`);
   // Rows of A per block: M as tuned for (up to 4), so that each weight is decoded once for all of them.
   const MB = Math.min(4, Math.max(1, o.m ?? 1));
   const integer = w.kind === 'int' || w.kind === 'uint';
   const unit = 2 ** w.bits;
   const offset = w.kind === 'int' ? unit / 2 : 0;
-  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged, rowsOfA: MB },
+  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged, rowsOfA: MB, flat: `local(${RK}) * spatial(${RT * TN}) * local(${R})` },
     `each of the ${THREADS} threads multiplies ${RK} rows of each K tile
 // (${BK} rows) by runs of ${R} weights, sums them per column, and applies the ${integer ? 'zero point and the ' : ''}scale to that sum;
 // the threads' partial sums are reduced once, at the end.${integer ? ` Each weight is taken as 1 + ${offset ? `(code + ${offset})` : 'code'} / ${unit}, so
 // sum_r a_r (w_r - z) = ${unit} sum_r a_r v_r - (${unit + offset} + z) sum_r a_r.` : ''}`,
     `zeros<f32>[${RT}, BN] @ (local(1, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R}))`,
     (t) => {
-      const weights = `reshape(${t.weights} @ (${layout}), [${RK}, ${RT}, BN])`;
+      const weights = `reshape(${t.weights(layout)}, [${RK}, ${RT}, BN])`;
       // The values v of the codes, and each column's term from p (the sums of a_r v_r) and asum (of a_r).
       const value = integer ? `((cast<f32>(${weights}) + ${unit + offset}.0) * ${2 ** -w.bits})` : `cast<f32>(${weights})`;
       // With several rows of A, the values (and the scale and zero rows) are formed once, and each row
@@ -365,10 +376,11 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
  * tile at k0), and one accumulator per row of A, each initialized to `zero` (a tile expression), reduced
  * over its first axis and stored at the end. `body` writes the loop's work from the loads of the K
  * tile's weights and of row i's activations, from `row`, a group's scales or zero points as a [1, BN]
- * f32 row, and from `acc(i)`, the name of row i's accumulator.
+ * f32 row, and from `acc(i)`, the name of row i's accumulator. With weights in panels, `g.flat` is the
+ * 1-D layout of a K tile's BK * BN codes that reshapes to the form's layout of the [BK, BN] tile.
  */
-function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean; readonly rowsOfA?: number }, about: string, zero: string,
-  body: (tiles: { readonly weights: string; readonly activations: (i: number) => string; readonly row: (t: 's' | 'z') => string; readonly acc: (i: number) => string }) => string): Generated {
+function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean; readonly rowsOfA?: number; readonly flat: string }, about: string, zero: string,
+  body: (tiles: { readonly weights: (layout?: string) => string; readonly activations: (i: number) => string; readonly row: (t: 's' | 'z') => string; readonly acc: (i: number) => string }) => string): Generated {
   const MB = g.rowsOfA ?? 1;
   const S = o.stages ?? 4;
   if (!(Number.isInteger(S) && S >= 2)) throw new GeneratorError(`the GPU GEMV needs at least 2 stages; got ${S}`);
@@ -379,8 +391,9 @@ function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Share
   // Direct (no asynchronous copies): each K tile straight from its tensor.
   const kr = shared.kRange;
   const split = shared.splitK > 1;
+  const panels = o.weightOrder === 'panels';
   const stages = pipeline(kr, (st, at) => [
-    `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
+    panels ? `copy_async sw[${st}, 0 :+ BK * BN] <- w[n0 / BN, (${at}) * BN :+ BK * BN];` : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
     MB > 1 ? `copy_async sa[${st}, 0 :+ ${MB}, 0 :+ BK] <- a[m0 :+ ${MB}, ${at} :+ BK];` : `copy_async sa[${st}, 0 :+ BK] <- a[m, ${at} :+ BK];`,
     `copy_async ss[${st}, 0 :+ BN] <- s[(${at}) / ${G}, n0 :+ BN];`,
     ...(zp ? [`copy_async sz[${st}, 0 :+ BN] <- z[(${at}) / ${G}, n0 :+ BN];`] : []),
@@ -390,20 +403,25 @@ function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Share
   const acc = (i: number): string => (MB > 1 ? `acc${i}` : 'acc');
   const tiles = {
     acc,
-    weights: staged ? 'load sw[cur, 0 :+ BK, 0 :+ BN]' : 'load w[k0 :+ BK, n0 :+ BN]',
+    // The K tile's weights [BK, BN], laid out as `layout` where given. In panels, the K tile is one run
+    // of memory, loaded flat in the layout that reshapes to the form's own (g.flat): it moves nothing.
+    weights: (layout?: string): string => panels
+      ? `reshape(${staged ? 'load sw[cur, 0 :+ BK * BN]' : 'load w[n0 / BN, k0 * BN :+ BK * BN]'} @ (${g.flat}), [BK, BN])`
+      : `${staged ? 'load sw[cur, 0 :+ BK, 0 :+ BN]' : 'load w[k0 :+ BK, n0 :+ BN]'}${layout ? ` @ (${layout})` : ''}`,
     activations: (i: number): string => (staged ? `load sa[cur, ${MB > 1 ? `${i}, ` : ''}0 :+ BK]` : `load a[${rowOfA(i)}, k0 :+ BK]`),
     row: (t: 's' | 'z'): string => `unsqueeze(cast<f32>(load ${staged ? `s${t}[cur, 0 :+ BN]` : `${t}[k0 / ${G}, n0 :+ BN]`}), 0)`,
   };
   const source = `// Generated by tilebit: dequant-GEMV for GPUs${staged ? '' : ' without asynchronous copies'}, ${shared.about}.
 // One block per ${MB > 1 ? `${MB} rows` : 'row'} of A and ${g.BN} columns; ${about}${staged ? ` The tiles of weights,
-// activations and scales reach shared memory by copy_async, ${S - 1} K tiles ahead of the one in use.` : ''}
+// activations and scales reach shared memory by copy_async, ${S - 1} K tiles ahead of the one in use.` : ''}${panels ? `
+// W in panels of ${g.BN} columns (tilebit quantize --order panels --panel ${g.BN}): a K tile is one run of memory.` : ''}
 kernel ${name}<BN = ${g.BN}, BK = ${g.BK}${staged ? `, STAGES = ${S}` : ''}${split ? `, SPLITK = ${shared.splitK}` : ''}>(
     ${shared.declaration})
     grid(${MB > 1 ? `cdiv(M, ${MB})` : 'M'}, cdiv(N, BN)${split ? ', SPLITK' : ''}) threads(${g.threads}) {
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
     let ${MB > 1 ? `m0 = block.x * ${MB}` : 'm = block.x'};
     let n0 = block.y * BN;${kr.lets('    ')}${staged ? `
-    let sw = shared<${o.weight}>[STAGES, BK, BN];
+    let sw = shared<${o.weight}>[STAGES, ${panels ? 'BK * BN' : 'BK, BN'}];
     let sa = shared<${act}>[STAGES, ${MB > 1 ? `${MB}, ` : ''}BK];
     let ss = shared<${shared.scale}>[STAGES, BN];${zp ? `
     let sz = shared<${zp}>[STAGES, BN];` : ''}

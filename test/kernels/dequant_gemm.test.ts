@@ -10,6 +10,7 @@ import { verifyKernel } from '../../ir/tile_verify.ts';
 import { compile } from '../../src/api.ts';
 import { GeneratorError, dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { fragmentShape, toFragmentOrder } from '../../src/kernels/fragment_order.ts';
+import { panelOrderTensor } from '../../src/kernels/panel_order.ts';
 import { dequantize, quantize } from '../../src/quantize.ts';
 import { runOn } from '../../src/targets.ts';
 import { gemm } from '../../src/testing/reference.ts';
@@ -33,6 +34,8 @@ interface Case {
   direct?: boolean;
   /** Weights in fragment order (src/kernels/fragment_order.ts; GPU tiles). */
   fragments?: boolean;
+  /** Weights in panels of the kernel's N tile (src/kernels/panel_order.ts; the GPU GEMV). */
+  panels?: boolean;
   /** Scales multiplied into the weights before the dot (GPU tiles). */
   scaleWeights?: boolean;
   /** Rows of each K tile per thread (the GPU GEMV). */
@@ -46,11 +49,12 @@ async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu
   const next = rng(c.M * 131 + c.N * 7 + K);
   const x = Array.from({ length: K * c.N }, () => (next() * 2 - 1) * 0.05);
   const q = quantize(x, K, c.N, { weight: c.weight, groupSize: c.group, scale: c.scale, zeroPoint: c.zero });
-  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : undefined, applyScales: c.scaleWeights ? 'weights' : undefined, rowsPerThread: c.rowsPerThread, threads: c.threads });
+  const g = dequantGemm({ weight: c.weight, groupSize: c.group, activation: c.act, scale: c.scale, zeroPoint: c.zero, m: c.M, target: shape, splitK: c.splitK, asyncCopies: c.direct ? false : undefined, weightOrder: c.fragments ? 'fragments' : c.panels ? 'panels' : undefined, applyScales: c.scaleWeights ? 'weights' : undefined, rowsPerThread: c.rowsPerThread, threads: c.threads });
   const out = (c.splitK ?? 1) > 1 ? 'f32' : c.act;
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
-  const w = c.fragments ? tensorFrom(c.weight, fragmentShape(K, c.N), toFragmentOrder(tensorElements(q.w), K, c.N, parseDType(c.weight).bits)) : q.w;
+  const w = c.fragments ? tensorFrom(c.weight, fragmentShape(K, c.N), toFragmentOrder(tensorElements(q.w), K, c.N, parseDType(c.weight).bits))
+    : c.panels ? panelOrderTensor(q.w, Number(/<BN = (\d+)/.exec(g.source)![1])) : q.w;
   const tensors = new Map([['a', a], ['w', w], ['s', q.s], ['c', allocTensor(out, [c.M, c.N])], ...(q.z ? [['z', q.z] as const] : [])]);
   await runOn(target, k, tensors, new Map(), { workers: 2 });
   const av = Array.from(tensorElements(a));
@@ -148,6 +152,12 @@ describe('generated dequant-GEMM', () => {
     { weight: 'u3', act: 'f16', scale: 'f16', group: 48, zero: 'u8', M: 20, N: 65, groups: 2, scaleWeights: true, fragments: true, splitK: 2 },
   ])('scales applied to the weights: $weight, $act, group $group, zero $zero, M $M, N $N (GPU tiles on the VM)', async (c) => {
     await check(c, 'vm', 'gpu');
+  });
+  // Weights in panels of the GEMV's N tile: each K tile one run of memory, loaded flat and reshaped, in
+  // both GEMV forms, staged and direct, split along K or not.
+  it('its GPU GEMV with weights in panels agrees with A . dequantize(W) on the VM (random configurations)', async () => {
+    const arb = arbCase.chain((c) => fc.record({ rowsPerThread: fc.constantFrom(1, 8), M: fc.constantFrom(1, 3), direct: fc.boolean(), splitK: fc.constantFrom(1, 1, 3) }).map((o) => ({ ...c, ...o, panels: true })));
+    await fc.assert(fc.asyncProperty(arb, (c) => check(c, 'vm', 'gpu')), { numRuns: 10, seed: 5 });
   });
   // The GPU GEMV with several rows of each K tile per thread: integer codes as 1 + code / 2^b from their
   // bits, the zero taken off the row sums (signed codes, zero points, every width), minifloats as they are.

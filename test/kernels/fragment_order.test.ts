@@ -59,6 +59,6 @@ describe('fragment order', () => {
     expect(dequantGemm({ weight: 'u4', groupSize: 32, m: 1, weightOrder: 'fragments' }).source).toContain('permute(reshape(load w[');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 24, m: 16, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order need a group size that is a multiple of 16; got 24');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, blockN: 32, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order need K tiles of a multiple of 16 rows and N tiles of a multiple of 64 columns; got 32 and 32');
-    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', weightOrder: 'columns' as 'rows' })).toThrow('the weight order is rows or fragments; got columns');
+    expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, target: 'gpu', weightOrder: 'columns' as 'rows' })).toThrow('the weight order is rows, fragments or panels; got columns');
   });
 });

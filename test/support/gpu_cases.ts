@@ -408,6 +408,11 @@ export const gpuCases: readonly GpuCase[] = [
   // last has one group), on MMAs; and the GEMV split in two.
   { name: 'dequant_gemm_gpu_mma_u4_splitk', source: dequantGemm({ weight: 'u4', groupSize: 16, activation: 'f16', m: 16, target: 'gpu', splitK: 3 }).source, set: { M: 13, K: 64, N: 40 }, mma: true },
   { name: 'dequant_gemv_gpu_u4_splitk', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 1, target: 'gpu', splitK: 2 }).source, set: { M: 2, K: 128, N: 100 } },
+  // Weights in panels of the N tile (a K tile is one run of memory, loaded flat and reshaped): the
+  // 8-rows form staged, with u3 zero points, N past the last whole panel; and the direct form (WebGPU's)
+  // split along K.
+  { name: 'dequant_gemv_gpu_u3_panels_rows8', source: dequantGemm({ weight: 'u3', groupSize: 64, activation: 'f16', zeroPoint: 'u3', m: 2, target: 'gpu', rowsPerThread: 8, weightOrder: 'panels' }).source, set: { M: 3, K: 128, N: 100 } },
+  { name: 'dequant_gemv_gpu_u5_panels_direct_splitk', source: dequantGemm({ weight: 'u5', groupSize: 32, activation: 'bf16', m: 1, target: 'gpu', asyncCopies: false, splitK: 2, weightOrder: 'panels' }).source, set: { M: 2, K: 128, N: 70 } },
   {
     // 53 KB of shared memory, beyond CUDA's 48 KB of static shared memory: declared extern and given at
     // launch (first and last rows used). CUDA only: WebGPU devices offer 16 to 48 KiB of workgroup storage.
