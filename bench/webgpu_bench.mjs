@@ -7,11 +7,13 @@
 // --validate only compiles each shader module and reports its errors (no pipelines, no dispatches: what
 // the tests run on CPU drivers, where dispatching these kernels crashes Dawn over SwiftShader here).
 //
+// --variants V,W times only those variants (plain, unrolled, subgroups) of each kernel.
+//
 // --no-robustness asks Dawn not to bounds-check storage accesses (its `disable_robustness` toggle,
 // behind `allow_unsafe_apis`): what WGSL costs with Dawn's robustness and without it. Variants are then
 // named VARIANT-nr.
 //
-// Usage, in the bundle's folder: node webgpu_bench.mjs [--json] [--validate] [--no-robustness] [NAME ...]
+// Usage, in the bundle's folder: node webgpu_bench.mjs [--json] [--validate] [--no-robustness] [--variants V,W] [NAME ...]
 
 import { readFileSync, writeSync } from 'node:fs';
 import { create, globals } from 'webgpu';
@@ -20,7 +22,9 @@ Object.assign(globalThis, globals);
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const validateOnly = args.includes('--validate');
-const only = new Set(args.filter((a) => !a.startsWith('--')));
+const variantsAt = args.indexOf('--variants');
+const variants = variantsAt >= 0 ? new Set(args[variantsAt + 1].split(',')) : null;
+const only = new Set(args.filter((a, i) => !a.startsWith('--') && !(variantsAt >= 0 && i === variantsAt + 1)));
 const REPEAT = Number(process.env.REPEAT ?? 50);
 const spec = JSON.parse(readFileSync('bench.json', 'utf8'));
 // The GPU object is kept in a global: once collected, Dawn tears its instance down under the device.
@@ -86,6 +90,7 @@ for (const e of spec.entries) {
   });
   const group = device.createBindGroup({ layout, entries: resources.map((buf, i) => ({ binding: i, resource: { buffer: buf } })) });
   for (const [variant, file] of Object.entries(w.files)) {
+    if (variants && !variants.has(variant)) continue;
     if (variant === 'subgroups' && !(validateOnly ? hasSubgroups : subgroups32)) {
       row({ name: e.name, variant, ms: null, error: 'no subgroups of at least 32 on this adapter' });
       continue;
