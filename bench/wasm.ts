@@ -142,16 +142,17 @@ async function main(): Promise<void> {
     for (const t of threadCounts) await ortRun(ortNode, name, 'onnxruntime-node MatMulNBits (acc. level 4)', t, [matmulNBitsModel(M, K, N, 4, 32, packed, scales, 4)], M, K, weightBytes, 2 * M * K * N, true);
   }
 
-  // The generated dequant-GEMM (f16 activations and scales, group 32) reading its weights in rows and
-  // in fragment order (src/kernels/fragment_order.ts, the GPU tiles' order, which the CPU tiles gather
-  // through a reshape, a permute and a reshape): what one weight file for every target costs on wasm.
+  // The generated dequant-GEMM (f16 activations and scales, group 32) reading its weights in rows, in
+  // fragment order (src/kernels/fragment_order.ts, the GPU tiles' order, which the CPU tiles gather
+  // through a reshape, a permute and a reshape) and in panels of 64 columns (src/kernels/panel_order.ts,
+  // the GPU GEMV's order, loaded flat and reshaped): what one weight file for every target costs on wasm.
   for (const M of [1, 16]) {
-    const name = `generated dequant-GEMM u4 ${M}x${K}x${N} g32, weights in rows / in fragment order`;
+    const name = `generated dequant-GEMM u4 ${M}x${K}x${N} g32, weights in rows / in fragment order / in panels`;
     if (!wanted(name)) continue;
     const weightBytes = (K * N) / 2 + (K / 32) * N * 2;
-    for (const order of ['rows', 'fragments'] as const) {
+    for (const order of ['rows', 'fragments', 'panels'] as const) {
       const g = dequantGemm({ weight: 'u4', groupSize: 32, m: M, weightOrder: order });
-      await tilebit(name, g, { M, K, N }, 1, weightBytes, 2 * M * K * N, order === 'rows' ? 'tilebit wasm' : 'tilebit wasm, fragment order');
+      await tilebit(name, g, { M, K, N }, 1, weightBytes, 2 * M * K * N, { rows: 'tilebit wasm', fragments: 'tilebit wasm, fragment order', panels: 'tilebit wasm, panels of 64' }[order]);
     }
   }
 

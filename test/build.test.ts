@@ -8,10 +8,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { build } from '../src/build.ts';
 import { quantize } from '../src/quantize.ts';
-import { tensorElements, tensorFrom } from '../src/vm/memory.ts';
+import { type Tensor, tensorElements, tensorFrom } from '../src/vm/memory.ts';
 import { compile, prepareTensors, runOnVM } from '../src/api.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 import { fragmentOrderTensor } from '../src/kernels/fragment_order.ts';
+import { panelOrderTensor } from '../src/kernels/panel_order.ts';
 import { runChild } from './support/retry_child.ts';
 import { main } from '../src/cli/main.ts';
 import { decodeArgs } from './support/decode_args.ts';
@@ -36,6 +37,22 @@ function writeLib(dir: string, weights: string[]): string {
 
 const files = (dir: string): Record<string, string> =>
   Object.fromEntries(['manifest.json', 'index.js', 'index.d.ts', ...readdirSync(join(dir, 'wasm')).map((f) => `wasm/${f}`)].map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
+
+/**
+ * Runs the built library's GEMV `name` (f32 activations, M = 1, scales f32 per `group` rows) on weights
+ * quantized from [K, N] values and stored by `order`, and expects the rows form's answer on the VM.
+ */
+async function builtGemvAgrees(out: string, name: string, weight: string, group: number, [K, N]: [number, number], order: (w: Tensor) => Tensor): Promise<void> {
+  const q = quantize(Array.from({ length: K * N }, (_, i) => Math.sin(i)), K, N, { weight, groupSize: group, scale: 'f32' });
+  const w = order(q.w);
+  const a = Float32Array.from({ length: K }, (_, i) => Math.cos(i));
+  const bindings = await import(pathToFileURL(join(out, 'index.js')).href);
+  const { c } = await bindings[name]({ a: { data: a, shape: [1, K] }, w: { data: w.bytes, shape: w.shape }, s: { data: q.s.bytes, shape: [K / group, N] }, c: { data: new Float32Array(N), shape: [1, N] } });
+  const k = compile(dequantGemm({ weight, groupSize: group, activation: 'f32', m: 1 }).source);
+  const vm = runOnVM(k, prepareTensors(k, { tensors: new Map([['a', tensorFrom('f32', [1, K], a)], ['w', q.w], ['s', q.s]]) }, new Set(['c'])));
+  const want = Array.from(tensorElements(vm.get('c')!));
+  Array.from(new Float32Array(c.buffer)).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
+}
 
 describe('tilebit build', () => {
   it('writes artifacts, a manifest and bindings; is deterministic, incremental and atomic', async () => {
@@ -206,17 +223,19 @@ describe('tilebit build', () => {
     expect(Object.keys(gemv).filter((x) => ['cuda', 'wgsl', 'file'].includes(x)).sort()).toEqual(['cuda', 'file', 'wgsl']);
     // The GPU forms read the same tensor on MMA tiles (16 rows for M = 1).
     expect(dequantGemm({ ...options, target: 'gpu', activation: 'f16' } as const).source).toContain('<BM = 16, BN = 64');
-    const [K, N] = [64, 70];
-    const q = quantize(Array.from({ length: K * N }, (_, i) => Math.sin(i)), K, N, { weight: 'u4', groupSize: 32, scale: 'f32' });
-    const w = fragmentOrderTensor(q.w);
-    const a = Float32Array.from({ length: K }, (_, i) => Math.cos(i));
-    const bindings = await import(pathToFileURL(join(out, 'index.js')).href);
-    const { c } = await bindings.gemv_frag({ a: { data: a, shape: [1, K] }, w: { data: w.bytes, shape: w.shape }, s: { data: q.s.bytes, shape: [K / 32, N] }, c: { data: new Float32Array(N), shape: [1, N] } });
-    // The rows form on the VM, from the rows tensor: the same answer.
-    const k = compile(dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f32', m: 1 }).source);
-    const vm = runOnVM(k, prepareTensors(k, { tensors: new Map([['a', tensorFrom('f32', [1, K], a)], ['w', q.w], ['s', q.s]]) }, new Set(['c'])));
-    const want = Array.from(tensorElements(vm.get('c')!));
-    Array.from(new Float32Array(c.buffer)).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
+    await builtGemvAgrees(out, 'gemv_frag', 'u4', 32, [64, 70], fragmentOrderTensor);
+  });
+
+  it('builds a dequant-GEMV that reads weights in panels, for every target from one declaration (N tiles of 64 in every form)', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
+    const options = { weight: 'u3', groupSize: 128, activation: 'f32', m: 1, rowsPerThread: 8, blockK: 128, weightOrder: 'panels' as const };
+    writeFileSync(join(work, 'lib.json'), JSON.stringify({ name: 'panels', kernels: [{ name: 'gemv_panels', generator: 'dequant-gemm', options }] }));
+    const out = join(work, 'lib');
+    await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'cuda', 'wgsl'] });
+    const gemv = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).kernels[0];
+    expect(Object.keys(gemv).filter((x) => ['cuda', 'wgsl', 'file'].includes(x)).sort()).toEqual(['cuda', 'file', 'wgsl']);
+    for (const form of [{}, { target: 'gpu' }, { target: 'gpu', asyncCopies: false }] as const) expect(dequantGemm({ ...options, ...form }).source).toMatch(/\bBN = 64\b/);
+    await builtGemvAgrees(out, 'gemv_panels', 'u3', 128, [256, 100], (w) => panelOrderTensor(w, 64));
   });
 
   it('tunes declared dequant-GEMMs, caches the choices, and builds from a cache made on another device', async () => {

@@ -11,7 +11,7 @@ import { type Args, UsageError } from './args.ts';
 const USAGE = `usage: tilebit quantize WEIGHTS.npy --type T --group G [--scale f16|bf16|f32|e8m0] [--zero U] [--order rows|fragments|panels]
                         [--panel P] --w W.npy --s S.npy [--z Z.npy]   (--order fragments: the codes as F[K / 16, ceil(N / 64), 32, 32],
                         for kernels generated with --weight-order fragments; --order panels: as P[ceil(N / P), K * P], panels of
-                        P columns (default 64), for GEMVs generated with --weight-order panels and an N tile of P)`;
+                        P columns (default 64), for kernels generated with --weight-order panels and an N tile of P)`;
 
 export function quantizeCommand(args: Args, print: (l: string) => void): number {
   const input = args.positional[0];

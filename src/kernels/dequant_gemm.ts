@@ -60,7 +60,8 @@ export interface DequantGemmOptions {
    * .. p * BN + BN - 1 of W row after row (src/kernels/panel_order.ts; the kernel's N tile BN is the
    * panel width), so that a block's K tile is one contiguous run of memory, copied in 16-byte chunks
    * whatever the width of the codes (in rows, a K tile's rows are BN * bits / 8 bytes each: 12 for 3-bit
-   * codes at BN = 32, copied 4 bytes at a time). The CPU tiles do not read panels.
+   * codes at BN = 32, copied 4 bytes at a time). The CPU tiles read the same panels where their N tile
+   * is the panel width (--bn); the GPU tiles (M over 4) do not read panels.
    */
   readonly weightOrder?: 'rows' | 'fragments' | 'panels';
   /**
@@ -121,7 +122,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const fragments = (o.weightOrder ?? 'rows') === 'fragments';
   const panels = o.weightOrder === 'panels';
   if (!['rows', 'fragments', 'panels'].includes(o.weightOrder ?? 'rows')) throw new GeneratorError(`the weight order is rows, fragments or panels; got ${o.weightOrder}`);
-  if (panels && !(o.target === 'gpu' && decode)) throw new GeneratorError(`weights in panels are read by the GPU GEMV (--target gpu, M of 4 or fewer); got ${o.target === 'gpu' ? `M ${o.m}` : 'the CPU tiles'}`);
+  if (panels && o.target === 'gpu' && !decode) throw new GeneratorError(`weights in panels are read by the GPU GEMV (M of 4 or fewer) and the CPU tiles, not by the GPU tiles; got M ${o.m}`);
   if (fragments && G % UNIT_K !== 0) throw new GeneratorError(`weights in fragment order need a group size that is a multiple of ${UNIT_K}; got ${G}`);
   // What both forms share: the name's type suffix, the parameters and their declaration, the header.
   const shared: Shared = {
@@ -193,7 +194,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
             asum = asum + sum(cast<f32>(load sa[cur, 0 :+ BM, 0 :+ BK]), axis=1);` : ''}
             sync;`
     : `            let ta = ${act === 'f32' ? 'load a[m0 :+ BM, k0 :+ BK]' : `cast<f32>(load a[m0 :+ BM, k0 :+ BK])`};
-            part = dot(ta, cast<f32>(${fragments ? unitTile(`load w[k0 / ${UNIT_K} :+ ${units.replace('0 :+ BN', `n0 / ${UNIT_N} :+ BN`)}]`) : 'load w[k0 :+ BK, n0 :+ BN]'}), part);
+            part = dot(ta, cast<f32>(${fragments ? unitTile(`load w[k0 / ${UNIT_K} :+ ${units.replace('0 :+ BN', `n0 / ${UNIT_N} :+ BN`)}]`) : panels ? 'reshape(load w[n0 / BN, k0 * BN :+ BK * BN], [BK, BN])' : 'load w[k0 :+ BK, n0 :+ BN]'}), part);
             asum = asum + sum(ta, axis=1);`;
   // Scales on the weights: one K loop, each K tile's weights (less their group's zero points, exactly)
   // times its group's scales, one accumulator.

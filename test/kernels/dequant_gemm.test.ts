@@ -54,7 +54,7 @@ async function check(c: Case, target: 'vm' | 'wasm', shape: 'cpu' | 'gpu' = 'cpu
   const k = compile(g.source, { after: (_, ir) => verifyKernel(ir) });
   const a = tensorFrom(c.act, [c.M, K], Array.from({ length: c.M * K }, () => valueOf(c.act, Math.fround(next() * 2 - 1))));
   const w = c.fragments ? tensorFrom(c.weight, fragmentShape(K, c.N), toFragmentOrder(tensorElements(q.w), K, c.N, parseDType(c.weight).bits))
-    : c.panels ? panelOrderTensor(q.w, Number(/<BN = (\d+)/.exec(g.source)![1])) : q.w;
+    : c.panels ? panelOrderTensor(q.w, Number(/\bBN = (\d+)/.exec(g.source)![1])) : q.w;
   const tensors = new Map([['a', a], ['w', w], ['s', q.s], ['c', allocTensor(out, [c.M, c.N])], ...(q.z ? [['z', q.z] as const] : [])]);
   await runOn(target, k, tensors, new Map(), { workers: 2 });
   const av = Array.from(tensorElements(a));
@@ -158,6 +158,11 @@ describe('generated dequant-GEMM', () => {
   it('its GPU GEMV with weights in panels agrees with A . dequantize(W) on the VM (random configurations)', async () => {
     const arb = arbCase.chain((c) => fc.record({ rowsPerThread: fc.constantFrom(1, 8), M: fc.constantFrom(1, 3), direct: fc.boolean(), splitK: fc.constantFrom(1, 1, 3) }).map((o) => ({ ...c, ...o, panels: true })));
     await fc.assert(fc.asyncProperty(arb, (c) => check(c, 'vm', 'gpu')), { numRuns: 10, seed: 5 });
+  });
+  // The CPU tiles read the same panels (their N tile the panel width): one weight file for wasm and the
+  // GPU GEMV.
+  it('its CPU tiles with weights in panels agree with A . dequantize(W) on wasm (random configurations)', async () => {
+    await fc.assert(fc.asyncProperty(arbCase.map((c) => ({ ...c, panels: true })), (c) => check(c, 'wasm')), { numRuns: 10, seed: 6 });
   });
   // The GPU GEMV with several rows of each K tile per thread: integer codes as 1 + code / 2^b from their
   // bits, the zero taken off the row sums (signed codes, zero points, every width), minifloats as they are.
