@@ -56,7 +56,7 @@ export interface DequantGemmOptions {
    * as one wide word instead of one code at a time. On GPUs every M then runs on those tiles (16 rows
    * for decode-sized M, not the GEMV); the CPU tiles read the same tensor through the same reshape and
    * permute (gathers), so that one weight file serves every target.
-   * 'panels' (the GPU GEMV, M of 4 or fewer): P[ceil(N / BN), K * BN], panel p holding columns p * BN
+   * 'panels' (the GPU GEMV, M of 4 or fewer, and the CPU tiles): P[ceil(N / BN), K * BN], panel p holding columns p * BN
    * .. p * BN + BN - 1 of W row after row (src/kernels/panel_order.ts; the kernel's N tile BN is the
    * panel width), so that a block's K tile is one contiguous run of memory, copied in 16-byte chunks
    * whatever the width of the codes (in rows, a K tile's rows are BN * bits / 8 bytes each: 12 for 3-bit
