@@ -383,6 +383,14 @@ class CpuLowerer extends LowererBase {
 
   defTile(id: ValueId, type: TileType, inst: Inst): void {
     if (inst.op === 'reshape') {
+      // A flat lazy tile (a contiguous load, say) reshaped: read in place at each element's position in
+      // it, so that its consumer sees the reads (a small-M dot, its row windows) as it would in rows.
+      const flat = this.lazy.get(inst.x);
+      if (flat && flat.shape.length === 1 && this.fusible.has(id)) {
+        const st = rowMajorStrides(type.shape);
+        this.lazy.set(id, { shape: type.shape, dtype: type.dtype, at: (c) => flat.at([c.reduce<Expr>((acc, x, d) => add(acc, mul(x, i32(st[d]!))), i32(0))]) });
+        return;
+      }
       const x = this.slotOf(inst.x); // same elements, same order: share the slot
       this.tiles.set(id, { offset: x.offset, shape: type.shape, dtype: type.dtype });
       return;

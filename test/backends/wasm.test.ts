@@ -14,6 +14,7 @@ import { decode } from '../../ir/codec.ts';
 import { dtype as parseDType, narrowTypes } from '../../ir/dtype.ts';
 import { type Kernel, outputTensors } from '../../ir/tile_ir.ts';
 import { cloneTensors, compile, prepareTensors, runOnVM } from '../../src/api.ts';
+import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
 import { type Tensor, tensorElements, tensorFrom } from '../../src/vm/memory.ts';
 
@@ -137,6 +138,16 @@ describe('small-M dots decode packed weights a row window at a time', () => {
     const set = { W: 'u4', ZERO: 8, BM, M, K: 64, N: 128 };
     expect(usesWindow(set)).toBe(true);
     expectClose(await both({ source: gemv, set }, 2));
+  });
+
+  // Weights in panels: each K tile loaded flat and reshaped, read in place (a lazy reshape), so that the
+  // dot sees the same row windows as in rows.
+  it.each(['u4', 'u3', 'f6e3m2'])('W = %s in panels of 64 columns (the generated CPU tiles)', async (W) => {
+    const source = dequantGemm({ weight: W, groupSize: 32, activation: 'f16', m: 1, weightOrder: 'panels' }).source;
+    let windowed = false;
+    compileWasm(compile(source), { after: (pass, m) => pass === 'lower_cpu' && (windowed = m.functions[0]!.locals.some((l) => /^win/.test(l.name))) });
+    expect(windowed).toBe(true);
+    expectClose(await both({ source, set: { M: 1, K: 64, N: 100 } }, 1));
   });
 
   it('infinities and NaN among the activations give NaN and infinities where the VM has them', async () => {
