@@ -222,8 +222,12 @@ export async function tuneDevice(on: TuneTarget, relaxedSimd?: boolean): Promise
  */
 export function dequantGemmRequest(options: DequantGemmOptions, sizes: { readonly M: number; readonly K: number; readonly N: number }, on: TuneTarget): TuneRequest & { readonly form: DequantGemmOptions } {
   const form: DequantGemmOptions = { ...options, target: on === 'wasm' ? 'cpu' : 'gpu', ...(on === 'webgpu' ? { asyncCopies: false } : {}) };
-  const kernel = `dequant-gemm ${on === 'wasm' ? '' : `${on} `}${options.weight} ${options.activation ?? 'f16'} ${options.scale ?? ''} g${options.groupSize} z${options.zeroPoint ?? '-'}${(options.splitK ?? 1) > 1 ? ' splitk' : ''}`;
-  const candidates = on === 'wasm' ? dequantGemmCandidates(sizes.M, options.groupSize) : gpuDequantGemmCandidates(sizes, form);
+  // The weight order is part of the data: tuning keeps it, and in panels the N tile is the panel width.
+  const order = options.weightOrder ?? 'rows';
+  if (order === 'panels' && options.blockN === undefined) throw new TuneError('tuning a kernel that reads weights in panels needs their width as its N tile (blockN, --bn)');
+  const kernel = `dequant-gemm ${on === 'wasm' ? '' : `${on} `}${options.weight} ${options.activation ?? 'f16'} ${options.scale ?? ''} g${options.groupSize} z${options.zeroPoint ?? '-'}${(options.splitK ?? 1) > 1 ? ' splitk' : ''}${order === 'rows' ? '' : ` ${order}${order === 'panels' ? options.blockN : ''}`}`;
+  const all = on === 'wasm' ? dequantGemmCandidates(sizes.M, options.groupSize) : gpuDequantGemmCandidates(sizes, form);
+  const candidates = order === 'rows' ? all : all.filter((c) => (order !== 'panels' || c.BN === undefined || c.BN === options.blockN) && generates(form, c));
   return { kernel, sizes, candidates, form, source: (c) => dequantGemm(withConfig(form, c)).source };
 }
 
@@ -267,14 +271,17 @@ export function gpuDequantGemmCandidates(sizes: { readonly M: number; readonly K
       }
     }
   }
-  return out.filter((c) => {
-    try {
-      dequantGemm(withConfig(base, c));
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return out.filter((c) => generates(base, c));
+}
+
+/** Whether the generator accepts options `base` with configuration `c`. */
+function generates(base: DequantGemmOptions, c: Config): boolean {
+  try {
+    dequantGemm(withConfig(base, c));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A dequant-GEMM's options with a tuned configuration (BM, BN, BK, T: threads, SK: split-K, RK: the GEMV's rows per thread) applied. */

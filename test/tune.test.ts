@@ -8,7 +8,7 @@ import { closeWorkers } from '../backends/wasm/workers.ts';
 import { main } from '../src/cli/main.ts';
 import { dequantGemm } from '../src/kernels/dequant_gemm.ts';
 import { TOLERANCE } from '../src/testing/compare.ts';
-import { dequantGemmCandidates, gpuDequantGemmCandidates, shapeBucket, timeOnWasm, tune, withConfig } from '../src/tune.ts';
+import { dequantGemmCandidates, dequantGemmRequest, gpuDequantGemmCandidates, shapeBucket, timeOnWasm, tune, withConfig } from '../src/tune.ts';
 import { runChild } from './support/retry_child.ts';
 
 afterAll(closeWorkers);
@@ -91,6 +91,31 @@ describe('GPU candidates', () => {
       const untuned = declaration(dequantGemm(options).source);
       for (const c of gpuDequantGemmCandidates(sizes, options)) expect(declaration(dequantGemm(withConfig(options, c)).source)).toBe(untuned);
     }
+  });
+});
+
+describe('tuning keeps the weight order', () => {
+  const base = { weight: 'u4', groupSize: 128, activation: 'f16', m: 1 } as const;
+  const sizes = { M: 1, K: 4096, N: 4096 };
+  it('keys the cache by the order (and the panel width), and lists only configurations that read the same weights', () => {
+    const rows = dequantGemmRequest(base, sizes, 'wasm');
+    const panels = dequantGemmRequest({ ...base, weightOrder: 'panels', blockN: 64 }, sizes, 'wasm');
+    expect(panels.kernel).toBe(`${rows.kernel} panels64`);
+    expect(dequantGemmRequest({ ...base, weightOrder: 'fragments' }, sizes, 'wasm').kernel).toBe(`${rows.kernel} fragments`);
+    // In panels the N tile is the panel width, on wasm and on GPUs (the GEMV's threads and K tile vary).
+    expect(panels.candidates.length).toBeGreaterThan(1);
+    expect(panels.candidates.every((c) => c.BN === 64)).toBe(true);
+    for (const on of ['cuda', 'webgpu'] as const) {
+      const gpu = dequantGemmRequest({ ...base, weightOrder: 'panels', blockN: 64 }, sizes, on);
+      expect(gpu.candidates.length).toBeGreaterThan(0);
+      for (const c of gpu.candidates) expect(gpu.source(c)).toMatch(/\bBN = 64\b/);
+    }
+    // Fragment order takes N tiles of 64 columns or more: the 32-column candidates are left out.
+    const fragments = dequantGemmRequest({ ...base, weightOrder: 'fragments' }, sizes, 'wasm');
+    expect(fragments.candidates.length).toBeGreaterThan(0);
+    expect(fragments.candidates.some((c) => c.BN === 32)).toBe(false);
+    expect(rows.candidates.some((c) => c.BN === 32)).toBe(true);
+    expect(() => dequantGemmRequest({ ...base, weightOrder: 'panels' }, sizes, 'wasm')).toThrow('tuning a kernel that reads weights in panels needs their width as its N tile (blockN, --bn)');
   });
 });
 
