@@ -228,7 +228,7 @@ describe('tilebit build', () => {
 
   it('builds a dequant-GEMV that reads weights in panels, for every target from one declaration (N tiles of 64 in every form)', async () => {
     const work = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
-    const options = { weight: 'u3', groupSize: 128, activation: 'f32', m: 1, rowsPerThread: 8, blockK: 128, weightOrder: 'panels' as const };
+    const options = { weight: 'u3', groupSize: 128, activation: 'f32', m: 1, rowsPerThread: 8, blockK: 128, blockN: 64, weightOrder: 'panels' as const };
     writeFileSync(join(work, 'lib.json'), JSON.stringify({ name: 'panels', kernels: [{ name: 'gemv_panels', generator: 'dequant-gemm', options }] }));
     const out = join(work, 'lib');
     await build(join(work, 'lib.json'), { out, workers: 1, targets: ['wasm', 'cuda', 'wgsl'] });
