@@ -189,12 +189,15 @@ if (!small) {
   }
   // Weights in panels of the N tile (tilebit quantize --order panels): every K tile one run of memory,
   // copied in 16-byte chunks whatever the width; the rest of each kernel as in rows. As CUDA C, and the
-  // u3 ones as WGSL too (there each thread's loads of a K tile become one contiguous run per block).
+  // u3 and u4 ones as WGSL too: there a warp's loads of a K tile become one contiguous run (in rows, 16
+  // rows of 32 bytes each for u4), also split along K in 8 for more blocks.
   for (const weight of ['u3', 'u2', 'f6e3m2', 'u4']) {
     const bits = parseDType(weight).bits;
-    for (const [extra, tag] of [[{}, 'panels'], [{ rowsPerThread: 8 }, 'rows8panels']] as const) {
+    for (const [extra, tag] of [[{}, 'panels'], [{ rowsPerThread: 8 }, 'rows8panels'], [{ splitK: 8 }, 'panelssplitk8']] as const) {
       const o = { ...u4, weight, weightOrder: 'panels', ...extra } as const;
-      add(`gemm_${weight}_m1_n${N}_${tag}`, 'gemm', dequantGemm(o).source, { M: 1, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * K * N, weight === 'u3' && dequantGemm({ ...o, asyncCopies: false }).source);
+      const wgsl = ['u3', 'u4'].includes(weight);
+      if (tag === 'panelssplitk8' && !wgsl) continue;
+      add(`gemm_${weight}_m1_n${N}_${tag}`, 'gemm', dequantGemm(o).source, { M: 1, K, N }, {}, Math.ceil((K * N * bits) / 8), 2 * K * N, wgsl && dequantGemm({ ...o, asyncCopies: false }).source);
     }
   }
   // M = 4 (small-batch decoding): the default GEMV runs a block per row of A, each decoding the same

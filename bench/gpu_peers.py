@@ -95,7 +95,7 @@ for e in spec["entries"]:
         print(e["name"], "failed:", (run.stdout + run.stderr).strip()[-200:], file=sys.stderr)
     peers = {}
     s = e["shape"]
-    if e["name"].endswith(("_cputiles", "_direct", "_mb4", "_frag", "_fragmb4", "_fragsplitk4", "_mmafrag", "_fragsw", "_fragswsplitk4", "_mmafragsw", "_bm128w8fragsw", "_bn128w8fragsw", "_rows8", "_rows4", "_rows8splitk2", "_splitk4", "_splitk8", "_splitk16", "_rows8splitk4", "_rows8bn128splitk8", "_panels", "_rows8panels")) or e.get("sequence"):
+    if e["name"].endswith(("_cputiles", "_direct", "_mb4", "_frag", "_fragmb4", "_fragsplitk4", "_mmafrag", "_fragsw", "_fragswsplitk4", "_mmafragsw", "_bm128w8fragsw", "_bn128w8fragsw", "_rows8", "_rows4", "_rows8splitk2", "_splitk4", "_splitk8", "_splitk16", "_rows8splitk4", "_rows8bn128splitk8", "_panels", "_rows8panels", "_panelssplitk8")) or e.get("sequence"):
         pass  # the same shape as an entry before it, whose peers are already timed (a sequence's row takes them)
     elif e["kind"] == "gemm":
         M, K, N = s["M"], s["K"], s["N"]
