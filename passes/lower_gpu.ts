@@ -1025,12 +1025,18 @@ class GpuLowerer extends LowererBase {
   }
 
   /**
-   * Stores the words `values` of a run (edgeRun) up to the tensor's edge: words of 32-bit elements
-   * whole; narrower elements by clearing and setting their bits in the one or two memory words each
-   * straddles, atomically, as every store of less than a word is (neighbouring threads share words).
+   * Stores a run (edgeRun) up to the tensor's edge: bytes and halves element by element (`codes`, the
+   * elements' codes), as every store of them is; words of 32-bit elements whole; narrower elements by
+   * clearing and setting their bits in the one or two memory words each word of the run (`values`)
+   * straddles, atomically, as every store of less than a byte is (neighbouring threads share words).
    */
-  edgeStore(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, values: readonly Expr[]): Stmt[] {
+  edgeStore(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, values: readonly Expr[], codes: readonly string[]): Stmt[] {
     const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
+    if (bits === 8 || bits === 16) {
+      return [...stmts, ...codes.map((c, u) => ifThen(op('i32.gt_s', get(inBits), i32(u * bits)), [
+        { k: 'store', bits, addr: add(op('i32.shr_u', get(pos), i32(3)), i32((u * bits) / 8)), offset: 0, value: get(c), mem: t.mem } as Stmt,
+      ]))];
+    }
     const [word, mask] = bits === 32 ? ['', ''] : [this.fresh('bw', 'i32'), this.fresh('bm', 'i32')];
     const atomic = (o: 'and' | 'or', addr: Expr, value: Expr): Stmt => ({ k: 'atomic', op: o, addr, value, mem: t.mem });
     const out = [...stmts];
@@ -1145,7 +1151,7 @@ class GpuLowerer extends LowererBase {
       }
       // The rare path (a run at an edge or misaligned): the same words, written at their bit position up
       // to the tensor's edge (no register array indexed by a loop variable; see vectorLoad).
-      return [...body, ifThen(op('i32.and', inside, aligned), fast, this.edgeStore(t, first, bitAt, run, bits, packed))];
+      return [...body, ifThen(op('i32.and', inside, aligned), fast, this.edgeStore(t, first, bitAt, run, bits, packed, codes))];
     });
   }
 
