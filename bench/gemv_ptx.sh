@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# The GPU GEMV's cost per weight without a GPU: for each weight type and rows per thread, ptxas's
-# registers for sm_90a and the PTX instructions of one K tile's work per weight (nvcc -O3 -ptx; the
-# instructions after the last `cp.async.wait_group 0` up to the second barrier after it, which is the
-# unrolled body of the K loop's last iteration; movs and 16-bit truncations left out: ptxas folds them).
-# Static counts, not timings: the GEMV was bound by instruction issue on an H200 (bench/RESULTS.md).
+# The GPU GEMV's cost per weight without a GPU: for each weight type, rows per thread and weight order
+# (rows, or panels of the N tile), ptxas's registers for sm_90a, the PTX instructions of one K tile's
+# work per weight (nvcc -O3 -ptx; the instructions after the last `cp.async.wait_group 0` up to the
+# second barrier after it, which is the unrolled body of the K loop's last iteration; movs and 16-bit
+# truncations left out: ptxas folds them), and the kernel's cp.async instructions by size. Static
+# counts, not timings: the GEMV was bound by instruction issue on an H200 (bench/RESULTS.md).
 #
 # Usage: bash bench/gemv_ptx.sh [REPO]   (REPO: a checkout to measure, default this one; needs nvcc)
 set -euo pipefail
 repo=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "| weight | rows per thread | registers | blocks/SM | K-loop PTX | weights per thread | PTX per weight |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| weight | rows per thread | weight order | registers | blocks/SM | K-loop PTX | weights per thread | PTX per weight | cp.async by bytes |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for w in u4 u3 u2 f4e2m1 f6e3m2; do
   for rk in 1 4 8; do
-    f="$work/${w}_$rk"
-    extra=(); [ "$rk" -gt 1 ] && extra=(--rows-per-thread "$rk")
-    node "$repo/bin/tilebit.js" gen dequant-gemm --weight "$w" --group 128 --m 1 --target cuda "${extra[@]}" > "$f.tile" 2>/dev/null || { echo "| $w | $rk | (not generated) |"; continue; }
+  for order in rows panels; do
+    f="$work/${w}_${rk}_$order"
+    extra=(--weight-order "$order"); [ "$rk" -gt 1 ] && extra+=(--rows-per-thread "$rk")
+    node "$repo/bin/tilebit.js" gen dequant-gemm --weight "$w" --group 128 --m 1 --target cuda "${extra[@]}" > "$f.tile" 2>/dev/null || { echo "| $w | $rk | $order | (not generated) |"; continue; }
     res=$(node "$repo/bin/tilebit.js" compile "$f.tile" --target cuda -o "$f.cu" --resources 2>&1)
     regs=$(grep -oE "[0-9]+ registers per thread" <<< "$res" | cut -d' ' -f1)
     blocks=$(grep -oE "[0-9]+ blocks \(" <<< "$res" | cut -d' ' -f1)
@@ -24,6 +26,9 @@ for w in u4 u3 u2 f4e2m1 f6e3m2; do
     from=$(grep -n "cp.async.wait_group 0" "$f.ptx" | tail -1 | cut -d: -f1)
     n=$(awk -v L="$from" 'NR > L' "$f.ptx" | awk '/bar.sync/ { n++ } n < 2' | grep -E "^\s+[a-z]" | grep -cvE "^\s+(mov|cvt\.u16\.u32|bar)")
     per=$([ "$rk" -gt 1 ] && echo $((rk * 8)) || echo 32)
-    echo "| $w | $rk | $regs | $blocks | $n | $per | $(awk -v n="$n" -v p="$per" 'BEGIN { printf "%.2f", n / p }') |"
+    # Every cp.async of the kernel (weights, activations, scales), by its size in bytes: "16x10 8x6".
+    copies=$(grep -oE "cp\.async\.c[ag]\.shared\.global[^;]*, [0-9]+;" "$f.ptx" | grep -oE "[0-9]+;$" | tr -d ';' | sort -n | uniq -c | awk '{ printf "%s%sx%s", sep, $2, $1; sep = " " }')
+    echo "| $w | $rk | $order | $regs | $blocks | $n | $per | $(awk -v n="$n" -v p="$per" 'BEGIN { printf "%.2f", n / p }') | $copies |"
+  done
   done
 done
