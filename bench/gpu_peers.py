@@ -87,6 +87,10 @@ except Exception as err:  # no Triton here
     print("Triton unavailable:", str(err).splitlines()[0][:120] if str(err) else type(err).__name__, file=sys.stderr)
     triton_w4a16 = None
 
+# The main kernels: a name with nothing after its shape. Every other entry is a variant of one of them
+# (tiles, stages, split-K, weight order, ...): same shape, so the peers are timed once, for the main one.
+MAIN = re.compile(r"(gemm_\w+?_m\d+_n\d+|attention_s\d+_d\d+|decode_\w+?_s\d+_d\d+(_split\d+_(partial|combine))?)")
+
 rows = []
 for e in spec["entries"]:
     run = subprocess.run(["./harness", e["name"] + ".launch"], capture_output=True, text=True)
@@ -95,8 +99,8 @@ for e in spec["entries"]:
         print(e["name"], "failed:", (run.stdout + run.stderr).strip()[-200:], file=sys.stderr)
     peers = {}
     s = e["shape"]
-    if e["name"].endswith(("_cputiles", "_direct", "_mb4", "_frag", "_fragmb4", "_fragsplitk4", "_mmafrag", "_fragsw", "_fragswsplitk4", "_mmafragsw", "_bm128w8fragsw", "_bn128w8fragsw", "_rows8", "_rows4", "_rows8splitk2", "_splitk4", "_splitk8", "_splitk16", "_rows8splitk4", "_rows8bn128splitk8", "_panels", "_rows8panels", "_panelssplitk8")) or e.get("sequence"):
-        pass  # the same shape as an entry before it, whose peers are already timed (a sequence's row takes them)
+    if not MAIN.fullmatch(e["name"]) or e.get("sequence"):
+        pass  # a variant of an entry before it, whose peers are already timed (a sequence's row takes them)
     elif e["kind"] == "gemm":
         M, K, N = s["M"], s["K"], s["N"]
         a = torch.randn(M, K, dtype=torch.float16, device=dev)
@@ -167,7 +171,7 @@ try:
     # of the main kernels (no suffix after the shape), then only the variants a GPU adapter runs
     # (unrolled, subgroups) of the tuning variants, in the time that is left.
     names = [e["name"] for e in spec["entries"] if e["wgsl"] and not e["name"].endswith("_cputiles")]
-    main_names = [n for n in names if re.fullmatch(r"(gemm_\w+?_m\d+_n\d+|attention_s\d+_d\d+|decode_\w+?_s\d+_d\d+(_split\d+_(partial|combine))?)", n)]
+    main_names = [n for n in names if MAIN.fullmatch(n)]
     start = time.monotonic()
     out, stopped = run_wgsl([], main_names, limit)
     rest = [n for n in names if n not in main_names]

@@ -23,6 +23,10 @@ const args = process.argv.slice(2);
 const json = args.includes('--json');
 const validateOnly = args.includes('--validate');
 const variantsAt = args.indexOf('--variants');
+if (variantsAt >= 0 && !args[variantsAt + 1]) {
+  console.error('--variants needs a list: plain, unrolled, subgroups (comma-separated)');
+  process.exit(2);
+}
 const variants = variantsAt >= 0 ? new Set(args[variantsAt + 1].split(',')) : null;
 const only = new Set(args.filter((a, i) => !a.startsWith('--') && !(variantsAt >= 0 && i === variantsAt + 1)));
 const REPEAT = Number(process.env.REPEAT ?? 50);
