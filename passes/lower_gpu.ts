@@ -28,7 +28,7 @@ import {
 import { inferLayouts, mmaInputs } from './infer_layouts.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
-import { sharedElementOffset, subByteStore } from './lower/memory.ts';
+import { setBits, sharedElementOffset, subByteStore } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 
@@ -973,15 +973,14 @@ class GpuLowerer extends LowererBase {
    * where `first` is outside): the edge paths of word-run loads and stores, which read or write each of
    * the run's words at any bit alignment, up to the tensor's edge.
    */
-  edgeRun(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number): { readonly stmts: Stmt[]; readonly inBits: string; readonly pos: string; readonly sh: string } {
+  edgeRun(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number): { readonly stmts: Stmt[]; readonly inBits: string; readonly pos: string; readonly sh: Expr } {
     const d = first.length - 1;
-    const [inBits, pos, sh] = ['nb', 'bp', 'bs'].map((prefix) => this.fresh(prefix, 'i32')) as [string, string, string];
+    const [inBits, pos] = [this.fresh('nb', 'i32'), this.fresh('bp', 'i32')];
     const stmts = [
       set(inBits, { k: 'select', cond: this.inside(t, first), a: mul(op('i32.min_s', op('i32.sub', get(t.dims[d]!), first[d]!), i32(run)), i32(bits)), b: i32(0) }),
       set(pos, bitAt),
-      set(sh, op('i32.and', get(pos), i32(31))),
     ];
-    return { stmts, inBits, pos, sh };
+    return { stmts, inBits, pos, sh: op('i32.and', get(pos), i32(31)) };
   }
 
   /**
@@ -1014,9 +1013,9 @@ class GpuLowerer extends LowererBase {
       const mask = lowBits(valid);
       const masked = zeroWord(w) === 0 ? op('i32.and', get(word), mask) : op('i32.or', op('i32.and', get(word), mask), op('i32.and', i32(zeroWord(w)), op('i32.xor', mask, i32(-1))));
       out.push(set(name, i32(zeroWord(w))), ifThen(op('i32.gt_s', valid, i32(0)), [
-        set(word, op('i32.shr_u', loadWord(at), get(sh))),
-        ifThen(op('i32.and', op('i32.ne', get(sh), i32(0)), op('i32.gt_s', valid, op('i32.sub', i32(32), get(sh)))), [
-          set(word, op('i32.or', get(word), op('i32.shl', loadWord(op('i32.add', at, i32(1))), op('i32.sub', i32(32), get(sh))))),
+        set(word, op('i32.shr_u', loadWord(at), sh)),
+        ifThen(op('i32.and', op('i32.ne', sh, i32(0)), op('i32.gt_s', valid, op('i32.sub', i32(32), sh))), [
+          set(word, op('i32.or', get(word), op('i32.shl', loadWord(op('i32.add', at, i32(1))), op('i32.sub', i32(32), sh)))),
         ]),
         set(name, masked),
       ]));
@@ -1026,9 +1025,9 @@ class GpuLowerer extends LowererBase {
 
   /**
    * Stores a run (edgeRun) up to the tensor's edge: bytes and halves element by element (`codes`, the
-   * elements' codes), as every store of them is; words of 32-bit elements whole; narrower elements by
-   * clearing and setting their bits in the one or two memory words each word of the run (`values`)
-   * straddles, atomically, as every store of less than a byte is (neighbouring threads share words).
+   * elements' codes), as every store of them is; words of 32-bit elements whole; narrower elements a
+   * word of the run (`values`) at a time, its bits inside the tensor cleared and set atomically in the
+   * one or two memory words they straddle (setBits), as every store of less than a byte is.
    */
   edgeStore(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, values: readonly Expr[], codes: readonly string[]): Stmt[] {
     const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
@@ -1038,7 +1037,6 @@ class GpuLowerer extends LowererBase {
       ]))];
     }
     const [word, mask] = bits === 32 ? ['', ''] : [this.fresh('bw', 'i32'), this.fresh('bm', 'i32')];
-    const atomic = (o: 'and' | 'or', addr: Expr, value: Expr): Stmt => ({ k: 'atomic', op: o, addr, value, mem: t.mem });
     const out = [...stmts];
     values.forEach((value, w) => {
       const valid = op('i32.sub', get(inBits), i32(32 * w));
@@ -1048,16 +1046,10 @@ class GpuLowerer extends LowererBase {
         out.push(ifThen(op('i32.gt_s', valid, i32(0)), [{ k: 'store', bits: 32, addr, offset: 0, value, mem: t.mem }]));
         return;
       }
-      const rest = op('i32.sub', i32(32), get(sh));
       out.push(ifThen(op('i32.gt_s', valid, i32(0)), [
         set(mask, lowBits(valid)),
         set(word, op('i32.and', value, get(mask))),
-        atomic('and', addr, op('i32.xor', op('i32.shl', get(mask), get(sh)), i32(-1))),
-        atomic('or', addr, op('i32.shl', get(word), get(sh))),
-        ifThen(op('i32.and', op('i32.ne', get(sh), i32(0)), op('i32.gt_s', valid, rest)), [
-          atomic('and', add(addr, i32(4)), op('i32.xor', op('i32.shr_u', get(mask), rest), i32(-1))),
-          atomic('or', add(addr, i32(4)), op('i32.shr_u', get(word), rest)),
-        ]),
+        ...setBits(t.mem, addr, sh, get(word), op('i32.min_s', valid, i32(32)), get(mask)),
       ]));
     });
     return out;

@@ -6,28 +6,35 @@ import type { SharedLayout } from '../../ir/shared_layout.ts';
 
 /**
  * A store of a `bits`-wide field (bits < 8, or any width at a bit offset) at element `linear` of the
- * bit stream at byte address `base` of `mem`: clear then set the field's bits with atomic and/or on
- * the 32-bit words it occupies, so that stores of neighbouring elements from any thread, block or
- * worker never clobber each other. `fresh` makes i32 temporaries.
+ * bit stream at byte address `base` of `mem` (setBits). `fresh` makes i32 temporaries.
  */
 export function subByteStore(mem: string | undefined, base: Expr, linear: Expr, code: Expr, bits: number, fresh: (prefix: string) => string): Stmt[] {
   const p = fresh('p');
   const c = fresh('c');
   const sh = op('i32.and', get(p), i32(31));
   const word = add(base, op('i32.shl', op('i32.shr_u', get(p), i32(5)), i32(2)));
-  const mask = (1 << bits) - 1;
-  const atomic = (o: 'and' | 'or', addr: Expr, value: Expr): Stmt => (mem ? { k: 'atomic', op: o, addr, value, mem } : { k: 'atomic', op: o, addr, value });
+  return [set(p, mul(linear, i32(bits))), set(c, code), ...setBits(mem, word, sh, get(c), i32(bits), i32((1 << bits) - 1))];
+}
+
+/**
+ * Clears then sets `width` bits (1 to 32; `mask` has its low `width` bits set, and `value` no bit
+ * outside it) at bit `sh` (0 to 31) of the 32-bit word at byte address `word` of `mem`, those past the
+ * word's end in the next word, with atomic and/or, so that stores of neighbouring bits from any thread,
+ * block or worker never clobber each other.
+ */
+export function setBits(mem: string | undefined, word: Expr, sh: Expr, value: Expr, width: Expr, mask: Expr): Stmt[] {
+  const atomic = (o: 'and' | 'or', addr: Expr, v: Expr): Stmt => (mem ? { k: 'atomic', op: o, addr, value: v, mem } : { k: 'atomic', op: o, addr, value: v });
   const low: Stmt[] = [
-    atomic('and', word, op('i32.xor', op('i32.shl', i32(mask), sh), i32(-1))),
-    atomic('or', word, op('i32.shl', get(c), sh)),
+    atomic('and', word, op('i32.xor', op('i32.shl', mask, sh), i32(-1))),
+    atomic('or', word, op('i32.shl', value, sh)),
   ];
   // Bits past the word boundary go to the next word.
-  const spill = op('i32.sub', op('i32.add', sh, i32(bits)), i32(32));
+  const spill = op('i32.sub', op('i32.add', sh, width), i32(32));
   const high: Stmt[] = [
     atomic('and', add(word, i32(4)), op('i32.xor', op('i32.sub', op('i32.shl', i32(1), spill), i32(1)), i32(-1))),
-    atomic('or', add(word, i32(4)), op('i32.shr_u', get(c), op('i32.sub', i32(bits), spill))),
+    atomic('or', add(word, i32(4)), op('i32.shr_u', value, op('i32.sub', width, spill))),
   ];
-  return [set(p, mul(linear, i32(bits))), set(c, code), ...low, ifThen(op('i32.gt_s', spill, i32(0)), high)];
+  return [...low, ifThen(op('i32.gt_s', spill, i32(0)), high)];
 }
 
 /** The element offset of `coords` in a shared layout: strides, then the XOR swizzle. */
