@@ -297,8 +297,7 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
   if (BN % (TN * R) !== 0) throw new GeneratorError(`the GPU GEMV's N tile ${BN} must be a multiple of ${TN * R} (${TN} threads with runs of ${R})`);
   const zero = shared.zeroPoint ? null : `${symmetric}.0`;
   // In panels, thread r * TN + tn's run starts at element (r * TN + tn) * R of the K tile.
-  if (o.weightOrder === 'panels' && BN !== TN * R) throw new GeneratorError(`weights in panels need the GPU GEMV's N tile to be one run of each thread, ${TN * R} columns; got ${BN}`);
-  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged, flat: `spatial(${BK * TN}) * local(${R})` },
+  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged, rowOfThreads: TN * R, flat: `spatial(${BK * TN}) * local(${R})` },
     `the ${THREADS} threads split each K tile (${BK} rows), each
 // with runs of ${R} weights, and reduce their partial sums once, at the end.`,
     `zeros<f32>[BK, BN] @ (local(1, BN / ${TN * R}) * spatial(BK, ${TN}) * local(1, ${R}))`,
@@ -332,14 +331,13 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
   const BN = o.blockN ?? TN * R;
   if (BN % (TN * R) !== 0) throw new GeneratorError(`the GPU GEMV's N tile ${BN} must be a multiple of ${TN * R} (${TN} threads with runs of ${R})`);
   const layout = `local(${RK}, BN / ${TN * R}) * spatial(${RT}, ${TN}) * local(1, ${R})`;
-  // In panels, the thread's rows are RT * BN elements apart, its run at (rt * TN + tn) * R in each.
-  if (o.weightOrder === 'panels' && BN !== TN * R) throw new GeneratorError(`weights in panels need the GPU GEMV's N tile to be one run of each thread, ${TN * R} columns; got ${BN}`);
   // Rows of A per block: M as tuned for (up to 4), so that each weight is decoded once for all of them.
   const MB = Math.min(4, Math.max(1, o.m ?? 1));
   const integer = w.kind === 'int' || w.kind === 'uint';
   const unit = 2 ** w.bits;
   const offset = w.kind === 'int' ? unit / 2 : 0;
-  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged, rowsOfA: MB, flat: `local(${RK}) * spatial(${RT * TN}) * local(${R})` },
+  // In panels, the thread's rows are RT * BN elements apart, its run at (rt * TN + tn) * R in each.
+  return gemvSource(o, act, G, shared, { threads: THREADS, BK, BN, staged, rowsOfA: MB, rowOfThreads: TN * R, flat: `local(${RK}) * spatial(${RT * TN}) * local(${R})` },
     `each of the ${THREADS} threads multiplies ${RK} rows of each K tile
 // (${BK} rows) by runs of ${R} weights, sums them per column, and applies the ${integer ? 'zero point and the ' : ''}scale to that sum;
 // the threads' partial sums are reduced once, at the end.${integer ? ` Each weight is taken as 1 + ${offset ? `(code + ${offset})` : 'code'} / ${unit}, so
@@ -378,9 +376,10 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
  * over its first axis and stored at the end. `body` writes the loop's work from the loads of the K
  * tile's weights and of row i's activations, from `row`, a group's scales or zero points as a [1, BN]
  * f32 row, and from `acc(i)`, the name of row i's accumulator. With weights in panels, `g.flat` is the
- * 1-D layout of a K tile's BK * BN codes that reshapes to the form's layout of the [BK, BN] tile.
+ * 1-D layout of a K tile's BK * BN codes that reshapes to the form's layout of the [BK, BN] tile, which
+ * holds only where the N tile is one row of threads' runs (`g.rowOfThreads` columns).
  */
-function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean; readonly rowsOfA?: number; readonly flat: string }, about: string, zero: string,
+function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Shared, g: { readonly threads: number; readonly BK: number; readonly BN: number; readonly staged: boolean; readonly rowsOfA?: number; readonly rowOfThreads: number; readonly flat: string }, about: string, zero: string,
   body: (tiles: { readonly weights: (layout?: string) => string; readonly activations: (i: number) => string; readonly row: (t: 's' | 'z') => string; readonly acc: (i: number) => string }) => string): Generated {
   const MB = g.rowsOfA ?? 1;
   const S = o.stages ?? 4;
@@ -393,6 +392,7 @@ function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Share
   const kr = shared.kRange;
   const split = shared.splitK > 1;
   const panels = o.weightOrder === 'panels';
+  if (panels && g.BN !== g.rowOfThreads) throw new GeneratorError(`weights in panels need the GPU GEMV's N tile to be one run of each thread, ${g.rowOfThreads} columns; got ${g.BN}`);
   const stages = pipeline(kr, (st, at) => [
     panels ? `copy_async sw[${st}, 0 :+ BK * BN] <- w[n0 / BN, (${at}) * BN :+ BK * BN];` : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
     MB > 1 ? `copy_async sa[${st}, 0 :+ ${MB}, 0 :+ BK] <- a[m0 :+ ${MB}, ${at} :+ BK];` : `copy_async sa[${st}, 0 :+ BK] <- a[m, ${at} :+ BK];`,
