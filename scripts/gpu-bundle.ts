@@ -2,7 +2,9 @@
 // C of every case of test/support/gpu_cases.ts, the host harness, one launch file per case, the inputs
 // and the VM's outputs, check.py (runs each case with the harness and compares with the VM), and the
 // same kernels as WGSL with webgpu-runner.mjs (imports only `webgpu`; Node.js and Dawn come from
-// ../shared/gpu/pack-webgpu.sh). scripts/gpu-check.sh builds and runs both there.
+// ../shared/gpu/pack-webgpu.sh). scripts/gpu-check.sh builds and runs both there. With tilebit_host.h
+// (backends/cuda/host), the CUDA C also builds and runs on a machine without a GPU (HOST=1 for
+// scripts/gpu-check.sh; test/backends/cuda.test.ts does that in every test run).
 //
 // Usage: npx tsx scripts/gpu-bundle.ts [DIR]   (default .gpu/bundle)
 
@@ -125,4 +127,6 @@ writeFileSync(join(dir, 'harness.cu'), harnessSource(lowered));
 writeFileSync(join(dir, 'cases.json'), `${JSON.stringify({ tolerance: TOLERANCE, cases: manifest }, null, 1)}\n`);
 writeFileSync(join(dir, 'check.py'), CHECK_PY);
 copyFileSync(fileURLToPath(new URL('./webgpu-runner.mjs', import.meta.url)), join(dir, 'webgpu-runner.mjs'));
+// CUDA C on the CPU: the same harness and kernels compiled with TILEBIT_HOST (see the header).
+copyFileSync(fileURLToPath(new URL('../backends/cuda/host/tilebit_host.h', import.meta.url)), join(dir, 'tilebit_host.h'));
 console.log(`wrote ${gpuCases.length} cases to ${dir}`);

@@ -6,16 +6,22 @@
 # table). CUDA needs nvcc, Python 3 and NumPy.
 #
 # Usage: bash scripts/gpu-check.sh [BUNDLE_DIR]    (default .gpu/bundle; CUDA_ARCH, default native;
-# SKIP_BUILD=1 uses the harness already built there; WEBGPU_TIMEOUT seconds for the WGSL run, default 300)
+# SKIP_BUILD=1 uses the harness already built there; WEBGPU_TIMEOUT seconds for the WGSL run, default 300;
+# HOST=1: no GPU needed, the CUDA C runs on the CPU, built with g++ and backends/cuda/host/tilebit_host.h)
 set -uo pipefail
 dir="${1:-.gpu/bundle}"
 cd "$dir" || exit 1
 status=0
 echo "== CUDA"
-if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x harness ] || nvcc -O3 -arch="${CUDA_ARCH:-native}" -o harness harness.cu kernels.cu; then
+if [ "${HOST:-0}" = 1 ]; then
+  build() { g++ -std=c++17 -O1 -ffp-contract=off -DTILEBIT_HOST -I. -w -x c++ -o harness harness.cu kernels.cu; }
+else
+  build() { nvcc -O3 -arch="${CUDA_ARCH:-native}" -o harness harness.cu kernels.cu; }
+fi
+if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x harness ] || build; then
   python3 check.py || status=1
 else
-  echo "nvcc failed"; status=1
+  echo "the build failed"; status=1
 fi
 echo "== WebGPU"
 if command -v node >/dev/null && node -e "import('webgpu')" 2>/dev/null; then

@@ -102,12 +102,91 @@ const UNARY: Readonly<Record<string, (a: string) => string>> = {
 
 const MATH: Readonly<Record<string, string>> = { exp: 'expf', exp2: 'exp2f', log: 'logf', log2: 'log2f', rsqrt: 'rsqrtf', fmod: 'fmodf' };
 
-/** Helpers every kernel file starts with. */
-const PRELUDE = `#include <cuda_runtime.h>
+/**
+ * Helpers every kernel file starts with. Each PTX instruction the kernels use is one helper here, so
+ * that a host compilation (TILEBIT_HOST: backends/cuda/host/tilebit_host.h, for tests on machines
+ * without a GPU) can give its own definition; the kernels themselves are plain CUDA C.
+ */
+const PRELUDE = `#ifdef TILEBIT_HOST
+// CUDA C on the CPU (backends/cuda/host/tilebit_host.h): the CUDA API these kernels use and the helpers
+// below that are PTX, each thread of a block a fiber.
+#include "tilebit_host.h"
+#else
+#include <cuda_runtime.h>
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
+// Shared memory beyond the static 48 KB, sized at launch.
+#define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
+
+// Two f16 pairs multiplied lane by lane, each product rounded once to nearest even (mul.rn: never
+// contracted into a fused multiply-add; subnormals kept: no .ftz).
+static __device__ __forceinline__ int tb_hmul2(int a, int b) {
+  int d;
+  asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+// Two bf16 pairs subtracted lane by lane: b * -1 + a, rounded once (fma.rn.bf16x2: sm_80 has no
+// bf16x2 subtraction).
+static __device__ __forceinline__ int tb_bsub2(int a, int b) {
+  int d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(b), "r"(0xbf80bf80), "r"(a));
+  return d;
+}
+// N bytes (4, 8 or 16) copied from global to shared memory by cp.async (sm_80 and later: .cg, L2 only,
+// for 16 bytes, .ca for 4 and 8), in the thread's current group; a plain copy before sm_80.
+template <int N>
+static __device__ __forceinline__ void tb_cp_async(unsigned char* shared, const unsigned char* global) {
+#if __CUDA_ARCH__ >= 800
+  if (N == 16) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\\n" :: "r"((unsigned)__cvta_generic_to_shared(shared)), "l"(global) : "memory");
+  else asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\\n" :: "r"((unsigned)__cvta_generic_to_shared(shared)), "l"(global), "n"(N) : "memory");
+#else
+  struct W { int w[N / 4]; };
+  *(W*)shared = *(const W*)global;
+#endif
+}
+// Closes the thread's group of copies.
+static __device__ __forceinline__ void tb_cp_async_commit() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\\n" ::: "memory");
+#endif
+}
+// Waits until at most N of the thread's groups are still in flight.
+template <int N>
+static __device__ __forceinline__ void tb_cp_async_wait() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\\n" :: "n"(N) : "memory");
+#endif
+}
+// ldmatrix.m8n8 for 1, 2 or 4 matrices of 8 x 8 16-bit elements, transposed or not: lane l gives the
+// address of row l % 8 of matrix l / 8 (in shared memory) and receives one word of each matrix.
+template <bool Trans>
+static __device__ __forceinline__ void tb_ldmatrix_x4(const unsigned char* p, int& r0, int& r1, int& r2, int& r3) {
+  if (Trans) asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\\n" : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"((unsigned)__cvta_generic_to_shared(p)));
+  else asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\\n" : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"((unsigned)__cvta_generic_to_shared(p)));
+}
+template <bool Trans>
+static __device__ __forceinline__ void tb_ldmatrix_x2(const unsigned char* p, int& r0, int& r1) {
+  if (Trans) asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\\n" : "=r"(r0), "=r"(r1) : "r"((unsigned)__cvta_generic_to_shared(p)));
+  else asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\\n" : "=r"(r0), "=r"(r1) : "r"((unsigned)__cvta_generic_to_shared(p)));
+}
+template <bool Trans>
+static __device__ __forceinline__ void tb_ldmatrix_x1(const unsigned char* p, int& r0) {
+  if (Trans) asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\\n" : "=r"(r0) : "r"((unsigned)__cvta_generic_to_shared(p)));
+  else asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\\n" : "=r"(r0) : "r"((unsigned)__cvta_generic_to_shared(p)));
+}
+// The tensor-core instruction of sm_80 and later, m16n8k16 with f32 accumulators read and written:
+// a0..a3 and b0, b1 are the warp's A and B fragments (pairs of f16 or bf16 codes), d0..d3 its C.
+static __device__ __forceinline__ void tb_mma_f16(float& d0, float& d1, float& d2, float& d3, int a0, int a1, int a2, int a3, int b0, int b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\\n"
+    : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+static __device__ __forceinline__ void tb_mma_bf16(float& d0, float& d1, float& d2, float& d3, int a0, int a1, int a2, int a3, int b0, int b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\\n"
+    : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+#endif
 
 // min and max that propagate NaN and order -0 below +0, as the VM does.
 static __device__ __forceinline__ float tb_fmax(float a, float b) {
@@ -129,20 +208,6 @@ static __device__ __forceinline__ int tb_pack_f16x2(float lo, float hi) {
 static __device__ __forceinline__ int tb_hsub2(int a, int b) {
   __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
   return *reinterpret_cast<int*>(&h);
-}
-// Two f16 pairs multiplied lane by lane, each product rounded once to nearest even (mul.rn: never
-// contracted into a fused multiply-add; subnormals kept: no .ftz).
-static __device__ __forceinline__ int tb_hmul2(int a, int b) {
-  int d;
-  asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
-  return d;
-}
-// Two bf16 pairs subtracted lane by lane: b * -1 + a, rounded once (fma.rn.bf16x2: sm_80 has no
-// bf16x2 subtraction).
-static __device__ __forceinline__ int tb_bsub2(int a, int b) {
-  int d;
-  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(b), "r"(0xbf80bf80), "r"(a));
-  return d;
 }
 // An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
 // floats in global memory flushes subnormals to zero).
@@ -264,43 +329,24 @@ class Printer {
         return;
       }
       case 'copywords': {
-        // cp.async (sm_80 and later): .cg (L2 only) for 16 bytes, .ca for 4 and 8; a plain copy before.
         const [from, to] = [`(${memPointer(s.mem)} + (${this.expr(s.addr)}))`, `(smem + (${this.expr(s.sharedAddr)}))`];
-        const bytes = 4 * s.words;
-        const type = s.words === 1 ? 'int' : `int${s.words}`;
-        out.push(
-          `${indent}{`,
-          '#if __CUDA_ARCH__ >= 800',
-          `${indent}  asm volatile("cp.async.${bytes === 16 ? 'cg' : 'ca'}.shared.global [%0], [%1], ${bytes};\\n" :: "r"((unsigned)__cvta_generic_to_shared(${to})), "l"(${from}) : "memory");`,
-          '#else',
-          `${indent}  *(${type}*)${to} = *(const ${type}*)${from};`,
-          '#endif',
-          `${indent}}`,
-        );
+        out.push(`${indent}tb_cp_async<${4 * s.words}>(${to}, ${from});`);
         return;
       }
       case 'asynccommit':
-        out.push('#if __CUDA_ARCH__ >= 800', `${indent}asm volatile("cp.async.commit_group;\\n" ::: "memory");`, '#endif');
+        out.push(`${indent}tb_cp_async_commit();`);
         return;
       case 'asyncwait':
-        out.push('#if __CUDA_ARCH__ >= 800', `${indent}asm volatile("cp.async.wait_group ${s.pending};\\n" ::: "memory");`, '#endif');
+        out.push(`${indent}tb_cp_async_wait<${s.pending}>();`);
         return;
-      case 'ldmatrix': {
-        const n = s.names.length;
-        const outs = s.names.map((x) => `"=r"(${x})`).join(', ');
-        const regs = s.names.map((_, i) => `%${i}`).join(', ');
-        out.push(`${indent}asm volatile("ldmatrix.sync.aligned.m8n8.x${n}${s.trans ? '.trans' : ''}.shared.b16 {${regs}}, [%${n}];\\n" : ${outs} : "r"((unsigned)__cvta_generic_to_shared(smem + (${this.expr(s.addr)}))));`);
+      case 'ldmatrix':
+        out.push(`${indent}tb_ldmatrix_x${s.names.length}<${s.trans}>(smem + (${this.expr(s.addr)}), ${s.names.join(', ')});`);
         return;
-      }
       case 'mma': {
-        // The tensor-core instruction of sm_80 and later; the accumulator registers are read and written.
-        const acc = s.at.map((j) => `"+f"(${s.acc}[${this.expr(j)}])`);
-        const ins = [...s.a, ...s.b].map((w) => `"r"(${this.expr(w)})`);
-        out.push(
-          `${indent}asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${s.type}.${s.type}.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\\n"`,
-          `${indent}  : ${acc.join(', ')}`,
-          `${indent}  : ${ins.join(', ')});`,
-        );
+        // The accumulator registers are read and written.
+        const acc = s.at.map((j) => `${s.acc}[${this.expr(j)}]`);
+        const ins = [...s.a, ...s.b].map((w) => this.expr(w));
+        out.push(`${indent}tb_mma_${s.type}(${acc.join(', ')},`, `${indent}  ${ins.join(', ')});`);
         return;
       }
       case 'aset':
@@ -451,7 +497,7 @@ export function emitCudaKernel(lowered: CudaLowering): string {
   const minBlocks = lowered.minBlocksPerSm ?? (lowered.features.mma ? 1 : null);
   const bounds = minBlocks === null ? `${lowered.threads}` : `${lowered.threads}, ${minBlocks}`;
   out.push(`extern "C" __global__ void __launch_bounds__(${bounds}) ${name}(${params.join(', ')}) {`);
-  if (dynamicSharedBytes(lowered) > 0) out.push(`  extern __shared__ __align__(16) unsigned char smem[];  // ${lowered.sharedBytes} bytes, given at launch`);
+  if (dynamicSharedBytes(lowered) > 0) out.push(`  TB_DYNAMIC_SHARED(smem);  // ${lowered.sharedBytes} bytes, given at launch`);
   else if (lowered.sharedBytes > 0) out.push(`  __shared__ __align__(16) unsigned char smem[${lowered.sharedBytes}];`);
   out.push('  const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;');
   const typed = typedStores(block);

@@ -1,7 +1,7 @@
 // The CUDA backend: the CUDA C of every example and of a spread of kernels (sub-byte stores, views,
 // explicit layouts, every weight type of the dequant-GEMM generator) compiles with nvcc for sm_80 and
-// sm_90a; golden CUDA C and WGSL for two kernels. Running the code needs an NVIDIA GPU:
-// scripts/gpu-check.sh does that on a machine with one.
+// sm_90a; golden CUDA C and WGSL for two kernels. The GPU check bundle's CUDA C also runs on the CPU
+// (g++ with backends/cuda/host/tilebit_host.h) against the VM; scripts/gpu-check.sh runs it on a GPU.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,8 @@ import { compile } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { gpuCases } from '../support/gpu_cases.ts';
+import { dtype as parseDType } from '../../ir/dtype.ts';
+import { compareTensors } from '../../src/testing/compare.ts';
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
 
@@ -42,6 +44,7 @@ function lowerAll() {
 
 const nvcc = spawnSync('nvcc', ['--version'], { encoding: 'utf8' });
 const haveNvcc = nvcc.status === 0;
+const haveGxx = spawnSync('g++', ['--version']).status === 0;
 
 describe('CUDA C', () => {
   it('nvcc is on the PATH (set TILEBIT_NO_NVCC=1 to skip the compile checks on machines without it)', () => {
@@ -51,22 +54,26 @@ describe('CUDA C', () => {
 
   it('copies global to shared memory with cp.async in the DSL\'s groups (matmul\'s two-stage pipeline)', () => {
     const cu = emitCudaFile([lowerForCuda(compile(example('matmul')))]);
-    expect(cu.match(/cp\.async\.cg\.shared\.global \[%0\], \[%1\], 16;/g)?.length).toBe(4); // a and b, before and in the loop
-    expect(cu.match(/cp\.async\.commit_group;/g)?.length).toBe(2);
-    expect(cu).toContain('cp.async.wait_group 1;');
-    expect(cu).toContain('cp.async.wait_group 0;');
+    expect(cu.match(/tb_cp_async<16>\(/g)?.length).toBe(4); // a and b, before and in the loop
+    expect(cu.match(/tb_cp_async_commit\(\);/g)?.length).toBe(2);
+    expect(cu).toContain('tb_cp_async_wait<1>();');
+    expect(cu).toContain('tb_cp_async_wait<0>();');
+    // The helpers are the instructions (the prelude's device branch).
+    expect(cu).toContain('asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\\n"');
+    expect(cu).toContain('asm volatile("cp.async.wait_group %0;\\n" :: "n"(N)');
   });
 
   it('multiplies f16 and bf16 tiles on mma.sync.m16n8k16, the accumulator in the result\'s registers', () => {
     const mm = emitCudaFile([lowerForCuda(compile(example('matmul')))]);
     // BM = BN = 64 over 4 warps: each warp holds 2x4 atoms, one mma per atom per 16 of K.
     expect(mm.match(/mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32 \{%0, %1, %2, %3\}, \{%4, %5, %6, %7\}, \{%8, %9\}, \{%0, %1, %2, %3\};/g)?.length).toBe(1);
-    expect(mm).toMatch(/for \(j_\d+ = 0; j_\d+ < 8; j_\d+ \+= 1\) \{\s+asm volatile\("mma\.sync/);
+    expect(mm.match(/tb_mma_f16\(/g)?.length).toBe(2); // its definition, and one call
+    expect(mm).toMatch(/for \(j_\d+ = 0; j_\d+ < 8; j_\d+ \+= 1\) \{\s+tb_mma_f16\(acc_\d+\[/);
     expect(mm).toContain('tb_pack_f16x2(');
     const mix = gpuCases.find((c) => c.name === 'mma_bf16_replicated')!;
     const cu = emitCudaFile([lowerForCuda(compile(mix.source))]);
-    expect(cu).toContain('mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32');
-    expect(cu).toContain('mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32');
+    expect(cu).toMatch(/^ +tb_mma_bf16\(/m);
+    expect(cu).toMatch(/^ +tb_mma_f16\(/m);
   });
 
   it('dequantizes minifloat weights for f16 MMAs by moving their fields (and one f16x2 multiplication), no table', () => {
@@ -123,20 +130,30 @@ describe('CUDA limits', () => {
   it('declares shared memory beyond the static 48 KB extern, and says in the header to launch with it', () => {
     const [small, large] = [withShared(12000), withShared(13000)];
     expect(emitCudaFile([small])).toMatch(/^ {2}__shared__ __align__\(16\) unsigned char smem\[48000\];$/m);
-    expect(emitCudaFile([large])).toMatch(/^ {2}extern __shared__ __align__\(16\) unsigned char smem\[\];/m);
+    expect(emitCudaFile([large])).toMatch(/^ {2}TB_DYNAMIC_SHARED\(smem\);  \/\/ 52000 bytes, given at launch$/m);
+    expect(emitCudaFile([large])).toContain('#define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]');
     expect(emitCudaHeader([{ kernel: large.kernel, lowered: large }])).toMatch(/52000 bytes of dynamic shared memory \(launch with them, after cudaFuncSetAttribute\(big, cudaFuncAttributeMaxDynamicSharedMemorySize, 52000\)\)/);
     const harness = harnessSource([small, { ...large, kernel: { ...large.kernel, name: 'big2' } }]);
-    expect(harness).toContain('{"big", (const void*)big, 0},');
-    expect(harness).toContain('{"big2", (const void*)big2, 52000},');
+    expect(harness).toContain('{"big", (const void*)big, 0, CALL(big)},');
+    expect(harness).toContain('{"big2", (const void*)big2, 52000, CALL(big2)},');
   });
 });
 
 describe('the GPU check bundle', () => {
-  it.skipIf(!haveNvcc)('builds: launch files, inputs, the VM outputs, and a harness that compiles and links with the kernels', () => {
+  type Spec = { cases: { case: string; outputs: { name: string; dtype: string; got: string; want: string }[] }[] };
+  let bundle: { dir: string; spec: Spec } | null = null;
+  /** The bundle of test/support/gpu_cases.ts (scripts/gpu-bundle.ts), written once for this file. */
+  const built = (): { dir: string; spec: Spec } => {
+    if (bundle) return bundle;
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-bundle-'));
     const script = fileURLToPath(new URL('../../scripts/gpu-bundle.ts', import.meta.url));
     execFileSync(process.execPath, ['--import', REGISTER, script, dir], { stdio: 'pipe' });
-    const spec = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: { case: string; outputs: { want: string }[] }[] };
+    bundle = { dir, spec: JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as Spec };
+    return bundle;
+  };
+
+  it.skipIf(!haveNvcc)('builds: launch files, inputs, the VM outputs, and a harness that compiles and links with the kernels', () => {
+    const { dir, spec } = built();
     expect(spec.cases.length).toBe(gpuCases.length);
     for (const c of spec.cases) {
       expect(readFileSync(join(dir, `${c.case}.launch`), 'utf8')).toMatch(new RegExp(`^kernel k_${c.case}\ngrid \\d+ \\d+ \\d+\nthreads \\d+\n`));
@@ -147,6 +164,39 @@ describe('the GPU check bundle', () => {
     const run = spawnSync(join(dir, 'harness'), [`${spec.cases[0]!.case}.launch`], { cwd: dir, encoding: 'utf8' });
     if (run.status === 2) expect(run.stderr).toMatch(/no CUDA device/);
     else expect(run.stdout).toMatch(/^ok k_/);
+  }, 240_000);
+
+  // The CUDA C of every case, compiled for the CPU and run with each block's threads as fibers: warp
+  // shuffles, ldmatrix, mma.sync and cp.async as the PTX ISA defines them (tilebit_host.h). Copies land
+  // when a wait covers them (a kernel that reads a stage early reads stale data), or at once.
+  it.skipIf(!haveGxx)('runs on the CPU (TILEBIT_HOST) and agrees with the VM on every case, with cp.async copies landing late and at once', () => {
+    const { dir, spec } = built();
+    const exe = join(dir, 'harness_host');
+    execFileSync('g++', ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-I', dir, '-w', '-x', 'c++', '-o', exe, join(dir, 'harness.cu'), join(dir, 'kernels.cu')], { stdio: 'pipe' });
+    const failures: string[] = [];
+    let outputs = 0;
+    for (const mode of ['late', 'immediate']) {
+      for (const c of spec.cases) {
+        const run = spawnSync(exe, [`${c.case}.launch`], { cwd: dir, encoding: 'utf8', env: { ...process.env, TILEBIT_HOST_ASYNC: mode } });
+        if (run.status !== 0) {
+          failures.push(`${c.case} (${mode}): ${(run.stdout + run.stderr).trim()}`);
+          continue;
+        }
+        for (const o of c.outputs) {
+          outputs++;
+          const [got, want] = [readFileSync(join(dir, o.got)), readFileSync(join(dir, o.want))];
+          if (!['f32', 'f16', 'bf16'].includes(o.dtype)) {
+            if (!got.equals(want)) failures.push(`${c.case}.${o.name} (${mode}): bytes differ`);
+            continue;
+          }
+          const shape = [(want.length * 8) / parseDType(o.dtype).bits];
+          const cmp = compareTensors({ dtype: o.dtype, shape, bytes: got }, { dtype: o.dtype, shape, bytes: want });
+          if (!cmp.ok) failures.push(`${c.case}.${o.name} (${mode}): ${cmp.mismatches} elements beyond ${cmp.tolerance}, first ${JSON.stringify(cmp.first)}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(outputs).toBeGreaterThanOrEqual(2 * gpuCases.length);
   }, 240_000);
 });
 

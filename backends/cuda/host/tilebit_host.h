@@ -1,0 +1,477 @@
+// CUDA C on the CPU: what tilebit's generated kernels (backends/cuda/emit.ts) and host harness
+// (backends/cuda/harness.ts) need from CUDA, for running them on a machine without a GPU. Compile the
+// same `.cu` files with a C++17 compiler:
+//
+//   g++ -std=c++17 -O1 -ffp-contract=off -DTILEBIT_HOST -I backends/cuda/host -x c++ harness.cu kernels.cu
+//
+// Execution model. A launch runs its blocks one after another. Each thread of a block is a fiber
+// (ucontext) on one OS thread, run until it reaches a barrier, a warp-wide instruction or its end; so a
+// block's threads interleave only at those points, which is a legal schedule of the real machine, and
+// each thread's locals (its registers) live on its own stack. `__syncthreads()` waits for every thread of
+// the block that has not returned; a warp-wide instruction (shuffle, ldmatrix, mma) waits for every
+// lane of its warp. Threads that wait at different barriers forever, or a warp instruction some lanes
+// never reach, stop the launch with a message (exit status 4): on a GPU that is undefined behaviour.
+//
+// What the instructions do, from the PTX ISA:
+// - mma.sync.m16n8k16 (f16 or bf16 in, f32 accumulators): lane l = 4 g + t holds A's rows g and g + 8,
+//   columns 2t, 2t + 1 (a0, a1) and 2t + 8, 2t + 9 (a2, a3); B's rows 2t, 2t + 1 (b0) and 2t + 8, 2t + 9
+//   (b1) of column g; C's rows g (c0, c1) and g + 8 (c2, c3), columns 2t and 2t + 1. Each output is
+//   the accumulator plus the 16 products, summed exactly and rounded once to f32 (the hardware's order
+//   and rounding inside the sum are unspecified: tests compare within a tolerance).
+// - ldmatrix.m8n8.x{1,2,4}[.trans]: lane l gives the address of row l % 8 of matrix l / 8; lane l
+//   receives, of each matrix, elements 2 (l % 4) and 2 (l % 4) + 1 of row l / 4 (transposed: rows
+//   2 (l % 4) and 2 (l % 4) + 1 of column l / 4).
+// - cp.async: a copy reads its source when issued and lands in shared memory when a wait_group
+//   that covers its group returns, not before (TILEBIT_HOST_ASYNC=immediate lands it at once): a kernel
+//   that reads a stage before waiting for it reads stale data here, as it may on a GPU.
+// - f16 and bf16 arithmetic rounds once to nearest even, subnormals kept; f32 arithmetic is IEEE
+//   single precision without contraction (hence -ffp-contract=off), as the `__f*_rn` intrinsics are.
+//   expf, logf and the like come from the C library, whose results may differ from CUDA's in the
+//   last places.
+#ifndef TILEBIT_HOST_H
+#define TILEBIT_HOST_H
+
+#include <ucontext.h>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __constant__
+// A block's threads share its `__shared__` array (blocks run one at a time).
+#define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+#define TB_DYNAMIC_SHARED(name) unsigned char* name = tb_host::dynamicShared()
+
+struct dim3 {
+  unsigned x, y, z;
+  dim3(unsigned x = 1, unsigned y = 1, unsigned z = 1) : x(x), y(y), z(z) {}
+};
+struct uint3 { unsigned x, y, z; };
+struct alignas(8) int2 { int x, y; };
+struct alignas(16) int4 { int x, y, z, w; };
+inline int2 make_int2(int x, int y) { return {x, y}; }
+inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
+
+namespace tb_host {
+
+[[noreturn]] inline void fail(const char* what) {
+  fprintf(stderr, "tilebit host: %s\n", what);
+  exit(4);
+}
+
+enum class State { Running, AtBarrier, AtWarp, Done };
+
+struct Copy { unsigned char* to; unsigned char bytes[16]; int n; long group; };
+
+struct Fiber {
+  ucontext_t context;
+  std::unique_ptr<char[]> stack;
+  State state = State::Done;
+  std::vector<Copy> copies;  // issued, not landed
+  long committed = 0;        // groups closed by commit_group
+};
+
+constexpr size_t kStack = 512 * 1024;
+
+struct Block {
+  void (*body)(void**) = nullptr;
+  void** args = nullptr;
+  uint3 index{0, 0, 0};
+  unsigned threads = 0;
+  unsigned current = 0;
+  std::vector<Fiber> fibers;
+  ucontext_t scheduler;
+  // Warp exchange: per lane, the words a warp-wide instruction deposits.
+  std::vector<uint64_t> slots;
+  std::vector<unsigned char> dynamic;
+  bool immediateCopies = false;
+};
+
+inline Block& block() {
+  static Block b;
+  return b;
+}
+
+inline unsigned char* dynamicShared() { return block().dynamic.data(); }
+
+inline uint3 threadIndex() { return {block().current, 0, 0}; }
+inline uint3 blockIndex() { return block().index; }
+
+inline void yield() {
+  Block& b = block();
+  swapcontext(&b.fibers[b.current].context, &b.scheduler);
+}
+
+inline void syncthreads() {
+  Block& b = block();
+  b.fibers[b.current].state = State::AtBarrier;
+  yield();
+}
+
+// Lanes of the current thread's warp that exist (a last partial warp has fewer than 32).
+inline unsigned warpBase() { return block().current & ~31u; }
+inline unsigned laneCount() { return std::min(32u, block().threads - warpBase()); }
+
+inline void warpSync() {
+  Block& b = block();
+  b.fibers[b.current].state = State::AtWarp;
+  yield();
+}
+
+constexpr int kSlot = 16;  // words per lane
+inline uint64_t* slot(unsigned thread) { return &block().slots[size_t(thread) * kSlot]; }
+
+// A warp-wide instruction: every lane deposits its inputs, then reads any lane's; the second wait keeps
+// the slots until every lane has read them.
+template <class Deposit, class Read>
+inline void warpExchange(Deposit deposit, Read read) {
+  deposit(slot(block().current));
+  warpSync();
+  read();
+  warpSync();
+}
+
+inline void fiberMain() {
+  Block& b = block();
+  b.body(b.args);
+  b.fibers[b.current].state = State::Done;
+  swapcontext(&b.fibers[b.current].context, &b.scheduler);
+}
+
+// Runs one block to its end.
+inline void runBlock(Block& b) {
+  for (unsigned t = 0; t < b.threads; t++) {
+    Fiber& f = b.fibers[t];
+    if (!f.stack) f.stack.reset(new char[kStack]);
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = f.stack.get();
+    f.context.uc_stack.ss_size = kStack;
+    f.context.uc_link = nullptr;
+    makecontext(&f.context, fiberMain, 0);
+    f.state = State::Running;
+    f.copies.clear();
+    f.committed = 0;
+  }
+  for (;;) {
+    for (unsigned t = 0; t < b.threads; t++) {
+      if (b.fibers[t].state != State::Running) continue;
+      b.current = t;
+      swapcontext(&b.scheduler, &b.fibers[t].context);
+    }
+    // Every thread has stopped: release a barrier that every live thread reached, and each warp whose
+    // live lanes all reached a warp-wide instruction.
+    bool live = false, released = false, allAtBarrier = true;
+    for (unsigned t = 0; t < b.threads; t++) {
+      State s = b.fibers[t].state;
+      if (s != State::Done) live = true;
+      if (s != State::Done && s != State::AtBarrier) allAtBarrier = false;
+    }
+    if (!live) return;
+    if (allAtBarrier) {
+      for (Fiber& f : b.fibers) if (f.state == State::AtBarrier) f.state = State::Running;
+      continue;
+    }
+    for (unsigned w = 0; w < b.threads; w += 32) {
+      unsigned n = std::min(32u, b.threads - w), at = 0, done = 0;
+      for (unsigned l = 0; l < n; l++) {
+        at += b.fibers[w + l].state == State::AtWarp;
+        done += b.fibers[w + l].state == State::Done;
+      }
+      if (at == n) {
+        for (unsigned l = 0; l < n; l++) b.fibers[w + l].state = State::Running;
+        released = true;
+      } else if (at > 0 && at + done == n) {
+        fail("a warp-wide instruction that some lanes of the warp never reach (they returned)");
+      }
+    }
+    if (!released) {
+      char what[160];
+      snprintf(what, sizeof what, "deadlock in block (%u, %u, %u): threads wait at a barrier that others never reach", b.index.x, b.index.y, b.index.z);
+      fail(what);
+    }
+  }
+}
+
+// A launch: every block of the grid, one after another.
+inline void launch(void (*body)(void**), dim3 grid, dim3 threads, void** args, size_t dynamicBytes) {
+  Block& b = block();
+  if (threads.y != 1 || threads.z != 1) fail("blocks of more than one dimension");
+  b.body = body;
+  b.args = args;
+  b.threads = threads.x;
+  b.fibers.resize(threads.x);
+  b.slots.assign(size_t(threads.x) * kSlot, 0);
+  b.dynamic.assign(dynamicBytes, 0xcd);
+  const char* mode = getenv("TILEBIT_HOST_ASYNC");
+  b.immediateCopies = mode && strcmp(mode, "immediate") == 0;
+  for (unsigned z = 0; z < grid.z; z++)
+    for (unsigned y = 0; y < grid.y; y++)
+      for (unsigned x = 0; x < grid.x; x++) {
+        b.index = {x, y, z};
+        runBlock(b);
+      }
+}
+
+// ---- f16 and bf16 by bits: round to nearest even, subnormals kept.
+
+inline uint32_t bitsOf(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+inline float floatOf(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+
+inline uint16_t f16FromFloat(float x) {
+  uint32_t u = bitsOf(x);
+  uint16_t sign = (u >> 16) & 0x8000;
+  uint32_t a = u & 0x7fffffff;
+  if (a > 0x7f800000) return sign | 0x7e00 | ((a >> 13) & 0x3ff);  // NaN, quiet
+  if (a >= 0x477ff000) return sign | 0x7c00;                      // rounds to infinity (65520 and up)
+  if (a < 0x38800000) {                                            // below 2^-14: an f16 subnormal or 0
+    // The value in units of 2^-24, rounded to nearest even.
+    float scaled = floatOf(a) * 16777216.0f;                       // exact: a power of two
+    float r = nearbyintf(scaled);
+    return sign | uint16_t(r);
+  }
+  uint32_t mant = a & 0x7fffff, exp = (a >> 23) - 112;
+  uint32_t h = (exp << 10) | (mant >> 13);
+  uint32_t rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
+  return sign | uint16_t(h);
+}
+
+inline float f16ToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  if (exp == 0) {
+    float v = float(mant) * (1.0f / 16777216.0f);
+    return sign ? -v : v;
+  }
+  if (exp == 31) return floatOf(sign | 0x7f800000 | (mant << 13));
+  return floatOf(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+inline uint16_t bf16FromFloat(float x) {
+  uint32_t u = bitsOf(x);
+  if ((u & 0x7fffffff) > 0x7f800000) return uint16_t((u >> 16) | 0x40);
+  uint32_t rest = u & 0xffff, h = u >> 16;
+  if (rest > 0x8000 || (rest == 0x8000 && (h & 1))) h++;
+  return uint16_t(h);
+}
+
+inline float bf16ToFloat(uint16_t h) { return floatOf(uint32_t(h) << 16); }
+
+}  // namespace tb_host
+
+#define threadIdx (tb_host::threadIndex())
+#define blockIdx (tb_host::blockIndex())
+
+inline void __syncthreads() { tb_host::syncthreads(); }
+
+// ---- f32 and integer intrinsics.
+
+inline float __int_as_float(int x) { return tb_host::floatOf(uint32_t(x)); }
+inline int __float_as_int(float x) { return int(tb_host::bitsOf(x)); }
+inline float __uint_as_float(unsigned x) { return tb_host::floatOf(x); }
+inline unsigned __float_as_uint(float x) { return tb_host::bitsOf(x); }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return sqrtf(a); }
+inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
+inline float __int2float_rn(int a) { return float(a); }
+inline float __uint2float_rn(unsigned a) { return float(a); }
+// cvt.rzi: toward zero, saturating, NaN to 0.
+inline int __float2int_rz(float a) {
+  if (a != a) return 0;
+  if (a >= 2147483648.0f) return 2147483647;
+  if (a <= -2147483648.0f) return -2147483647 - 1;
+  return int(a);
+}
+inline unsigned __float2uint_rz(float a) {
+  if (!(a > 0)) return 0;
+  if (a >= 4294967296.0f) return 4294967295u;
+  return unsigned(a);
+}
+inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(unsigned(x)); }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline int __dp4a(int a, int b, int c) {
+  for (int i = 0; i < 4; i++) c += int(int8_t(a >> (8 * i))) * int(int8_t(b >> (8 * i)));
+  return c;
+}
+inline unsigned __dp4a(unsigned a, unsigned b, unsigned c) {
+  for (int i = 0; i < 4; i++) c += ((a >> (8 * i)) & 0xff) * ((b >> (8 * i)) & 0xff);
+  return c;
+}
+
+// Atomics: fibers switch only at barriers and warp instructions, so a plain read-modify-write is atomic.
+inline int atomicCAS(int* p, int compare, int value) { int old = *p; if (old == compare) *p = value; return old; }
+inline unsigned atomicCAS(unsigned* p, unsigned compare, unsigned value) { unsigned old = *p; if (old == compare) *p = value; return old; }
+inline unsigned atomicAnd(unsigned* p, unsigned v) { unsigned old = *p; *p = old & v; return old; }
+inline unsigned atomicOr(unsigned* p, unsigned v) { unsigned old = *p; *p = old | v; return old; }
+inline unsigned atomicAdd(unsigned* p, unsigned v) { unsigned old = *p; *p = old + v; return old; }
+
+template <class T>
+inline T __shfl_xor_sync(unsigned, T value, int laneMask) {
+  static_assert(sizeof(T) == 4, "32-bit shuffles only");
+  T result;
+  tb_host::warpExchange(
+    [&](uint64_t* s) { uint32_t u; memcpy(&u, &value, 4); s[0] = u; },
+    [&]() {
+      unsigned lane = tb_host::block().current & 31u, from = (lane ^ unsigned(laneMask)) & 31u;
+      if (from >= tb_host::laneCount()) tb_host::fail("a shuffle from a lane the block does not have");
+      uint32_t u = uint32_t(tb_host::slot(tb_host::warpBase() + from)[0]);
+      memcpy(&result, &u, 4);
+    });
+  return result;
+}
+
+// ---- f16 and bf16 types and the conversions the kernels use.
+
+struct __half { unsigned short x; };
+struct __half2 { __half x, y; };
+struct __nv_bfloat16 { unsigned short x; };
+inline __half __float2half_rn(float a) { return {tb_host::f16FromFloat(a)}; }
+inline float __half2float(__half h) { return tb_host::f16ToFloat(h.x); }
+inline __half __ushort_as_half(unsigned short x) { return {x}; }
+inline unsigned short __half_as_ushort(__half h) { return h.x; }
+inline __half2 __floats2half2_rn(float lo, float hi) { return {__float2half_rn(lo), __float2half_rn(hi)}; }
+// An f16 operation computed in f32 and rounded once to f16 is the correctly rounded f16 operation
+// (f32 carries more than 2 x 11 + 2 bits), and likewise for bf16.
+inline __half2 __hsub2(__half2 a, __half2 b) {
+  return {__float2half_rn(__half2float(a.x) - __half2float(b.x)), __float2half_rn(__half2float(a.y) - __half2float(b.y))};
+}
+inline __nv_bfloat16 __float2bfloat16_rn(float a) { return {tb_host::bf16FromFloat(a)}; }
+inline float __bfloat162float(__nv_bfloat16 h) { return tb_host::bf16ToFloat(h.x); }
+
+// ---- The PTX helpers of the generated prelude.
+
+static inline int tb_hmul2(int a, int b) {
+  uint16_t lo = tb_host::f16FromFloat(tb_host::f16ToFloat(uint16_t(a)) * tb_host::f16ToFloat(uint16_t(b)));
+  uint16_t hi = tb_host::f16FromFloat(tb_host::f16ToFloat(uint16_t(unsigned(a) >> 16)) * tb_host::f16ToFloat(uint16_t(unsigned(b) >> 16)));
+  return int(lo | (uint32_t(hi) << 16));
+}
+static inline int tb_bsub2(int a, int b) {
+  uint16_t lo = tb_host::bf16FromFloat(tb_host::bf16ToFloat(uint16_t(a)) - tb_host::bf16ToFloat(uint16_t(b)));
+  uint16_t hi = tb_host::bf16FromFloat(tb_host::bf16ToFloat(uint16_t(unsigned(a) >> 16)) - tb_host::bf16ToFloat(uint16_t(unsigned(b) >> 16)));
+  return int(lo | (uint32_t(hi) << 16));
+}
+
+template <int N>
+static inline void tb_cp_async(unsigned char* shared, const unsigned char* global) {
+  static_assert(N == 4 || N == 8 || N == 16, "cp.async copies 4, 8 or 16 bytes");
+  tb_host::Block& b = tb_host::block();
+  if ((reinterpret_cast<uintptr_t>(shared) | reinterpret_cast<uintptr_t>(global)) % N != 0) tb_host::fail("a cp.async whose addresses are not aligned to its size");
+  if (b.immediateCopies) { memcpy(shared, global, N); return; }
+  tb_host::Fiber& f = b.fibers[b.current];
+  tb_host::Copy c{shared, {}, N, f.committed};
+  memcpy(c.bytes, global, N);
+  f.copies.push_back(c);
+}
+static inline void tb_cp_async_commit() {
+  tb_host::Block& b = tb_host::block();
+  b.fibers[b.current].committed++;
+}
+template <int N>
+static inline void tb_cp_async_wait() {
+  tb_host::Block& b = tb_host::block();
+  tb_host::Fiber& f = b.fibers[b.current];
+  // Groups 0 .. committed - 1 are closed; all but the newest N of them land.
+  std::vector<tb_host::Copy> left;
+  for (const tb_host::Copy& c : f.copies) {
+    if (c.group < f.committed - N) memcpy(c.to, c.bytes, c.n);
+    else left.push_back(c);
+  }
+  f.copies.swap(left);
+}
+
+// ldmatrix: lane l deposits its row address; lane l receives one word of each matrix.
+template <bool Trans, int Count>
+static inline void tb_ldmatrix(const unsigned char* p, int* regs) {
+  tb_host::warpExchange(
+    [&](uint64_t* s) { s[0] = reinterpret_cast<uintptr_t>(p); },
+    [&]() {
+      unsigned lane = tb_host::block().current & 31u, base = tb_host::warpBase();
+      auto row = [&](int matrix, unsigned r) {
+        unsigned from = unsigned(matrix) * 8 + r;
+        if (from >= tb_host::laneCount()) tb_host::fail("an ldmatrix row address from a lane the block does not have");
+        return reinterpret_cast<const uint16_t*>(uintptr_t(tb_host::slot(base + from)[0]));
+      };
+      for (int m = 0; m < Count; m++) {
+        uint16_t lo, hi;
+        if (Trans) { lo = row(m, 2 * (lane % 4))[lane / 4]; hi = row(m, 2 * (lane % 4) + 1)[lane / 4]; }
+        else { const uint16_t* r = row(m, lane / 4); lo = r[2 * (lane % 4)]; hi = r[2 * (lane % 4) + 1]; }
+        regs[m] = int(lo | (uint32_t(hi) << 16));
+      }
+    });
+}
+template <bool Trans>
+static inline void tb_ldmatrix_x4(const unsigned char* p, int& r0, int& r1, int& r2, int& r3) {
+  int r[4];
+  tb_ldmatrix<Trans, 4>(p, r);
+  r0 = r[0]; r1 = r[1]; r2 = r[2]; r3 = r[3];
+}
+template <bool Trans>
+static inline void tb_ldmatrix_x2(const unsigned char* p, int& r0, int& r1) {
+  int r[2];
+  tb_ldmatrix<Trans, 2>(p, r);
+  r0 = r[0]; r1 = r[1];
+}
+template <bool Trans>
+static inline void tb_ldmatrix_x1(const unsigned char* p, int& r0) { tb_ldmatrix<Trans, 1>(p, &r0); }
+
+// mma.sync.m16n8k16: each lane deposits its fragments, then computes its own four outputs.
+template <bool Bf16>
+static inline void tb_mma(float& d0, float& d1, float& d2, float& d3, int a0, int a1, int a2, int a3, int b0, int b1) {
+  const int mine[6] = {a0, a1, a2, a3, b0, b1};
+  float c[4] = {d0, d1, d2, d3};
+  tb_host::warpExchange(
+    [&](uint64_t* s) { for (int i = 0; i < 6; i++) s[i] = uint32_t(mine[i]); },
+    [&]() {
+      if (tb_host::laneCount() != 32) tb_host::fail("an mma in a warp of fewer than 32 lanes");
+      unsigned lane = tb_host::block().current & 31u, base = tb_host::warpBase(), g = lane / 4, t = lane % 4;
+      auto value = [](uint32_t word, int half) {
+        uint16_t h = uint16_t(half ? word >> 16 : word);
+        return double(Bf16 ? tb_host::bf16ToFloat(h) : tb_host::f16ToFloat(h));
+      };
+      // A[r][k]: lane 4 (r % 8) + (k % 8) / 2, register r / 8 + 2 (k / 8), half k % 2.
+      auto A = [&](unsigned r, unsigned k) { return value(uint32_t(tb_host::slot(base + 4 * (r % 8) + (k % 8) / 2)[r / 8 + 2 * (k / 8)]), k % 2); };
+      // B[k][n]: lane 4 n + (k % 8) / 2, register 4 + k / 8, half k % 2.
+      auto B = [&](unsigned k, unsigned n) { return value(uint32_t(tb_host::slot(base + 4 * n + (k % 8) / 2)[4 + k / 8]), k % 2); };
+      for (int i = 0; i < 4; i++) {
+        unsigned r = g + 8 * (i / 2), n = 2 * t + (i % 2);
+        double sum = c[i];
+        for (unsigned k = 0; k < 16; k++) sum += A(r, k) * B(k, n);
+        c[i] = float(sum);
+      }
+    });
+  d0 = c[0]; d1 = c[1]; d2 = c[2]; d3 = c[3];
+}
+static inline void tb_mma_f16(float& d0, float& d1, float& d2, float& d3, int a0, int a1, int a2, int a3, int b0, int b1) { tb_mma<false>(d0, d1, d2, d3, a0, a1, a2, a3, b0, b1); }
+static inline void tb_mma_bf16(float& d0, float& d1, float& d2, float& d3, int a0, int a1, int a2, int a3, int b0, int b1) { tb_mma<true>(d0, d1, d2, d3, a0, a1, a2, a3, b0, b1); }
+
+// ---- The CUDA runtime calls of the harness.
+
+enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
+enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+inline const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "out of memory"; }
+inline cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
+inline cudaError_t cudaFuncSetAttribute(const void*, cudaFuncAttribute, int) { return cudaSuccess; }
+template <class T>
+inline cudaError_t cudaMalloc(T** p, size_t bytes) {
+  *p = static_cast<T*>(malloc(bytes));
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+inline cudaError_t cudaMemset(void* p, int v, size_t bytes) { memset(p, v, bytes); return cudaSuccess; }
+inline cudaError_t cudaMemcpy(void* to, const void* from, size_t bytes, cudaMemcpyKind) { memcpy(to, from, bytes); return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+#endif  // TILEBIT_HOST_H
