@@ -1,5 +1,5 @@
 // Writes a bundle for checking the GPU backends on a machine with an NVIDIA GPU and no Node.js: the CUDA
-// C of every case of test/support/gpu_cases.ts, the host harness, one launch file per case, the inputs
+// C of every case of test/support/gpu_cases.ts (the benchmark's kernels at small shapes among them), the host harness, one launch file per case, the inputs
 // and the VM's outputs, check.py (runs each case with the harness and compares with the VM), and the
 // same kernels as WGSL with webgpu-runner.mjs (imports only `webgpu`; Node.js and Dawn come from
 // ../shared/gpu/pack-webgpu.sh). scripts/gpu-check.sh builds and runs both there. With tilebit_host.h
@@ -21,7 +21,7 @@ import { lowerForGpu } from '../passes/pipeline.ts';
 import { cloneTensors, compile, prepareTensors, runOnVM } from '../src/api.ts';
 import { TOLERANCE } from '../src/testing/compare.ts';
 import { prepareLaunch } from '../src/vm/interpret.ts';
-import { gpuCases } from '../test/support/gpu_cases.ts';
+import { benchCases, gpuCases } from '../test/support/gpu_cases.ts';
 
 // Runs every case with the harness and compares with the VM's outputs: bit for bit, except f32, f16 and
 // bf16 outputs, which agree within the testing kit's tolerance (relative to the largest finite |value|).
@@ -82,7 +82,8 @@ interface WgslCase {
   readonly args: readonly number[];
 }
 const manifest: { case: string; kernel: string; grid: readonly number[]; outputs: { name: string; dtype: string; got: string; want: string }[]; wgsl: WgslCase | null }[] = [];
-for (const c of gpuCases) {
+const cases = [...gpuCases, ...benchCases];
+for (const c of cases) {
   const set = new Map(Object.entries(c.set ?? {}).map(([n, v]) => [n, String(v)]));
   const k0 = compile(c.source, { set, kernel: c.kernel });
   const k = { ...k0, name: `k_${c.name}` };
@@ -129,4 +130,4 @@ writeFileSync(join(dir, 'check.py'), CHECK_PY);
 copyFileSync(fileURLToPath(new URL('./webgpu-runner.mjs', import.meta.url)), join(dir, 'webgpu-runner.mjs'));
 // CUDA C on the CPU: the same harness and kernels compiled with TILEBIT_HOST (see the header).
 copyFileSync(fileURLToPath(new URL('../backends/cuda/host/tilebit_host.h', import.meta.url)), join(dir, 'tilebit_host.h'));
-console.log(`wrote ${gpuCases.length} cases to ${dir}`);
+console.log(`wrote ${cases.length} cases to ${dir}`);

@@ -17,7 +17,7 @@ import { verifyModule } from '../../ir/loop_verify.ts';
 import { compile } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
-import { gpuCases } from '../support/gpu_cases.ts';
+import { benchCases, gpuCases } from '../support/gpu_cases.ts';
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
 
@@ -154,7 +154,7 @@ describe('the GPU check bundle', () => {
 
   it.skipIf(!haveNvcc)('builds: launch files, inputs, the VM outputs, and a harness that compiles and links with the kernels', () => {
     const { dir, spec } = built();
-    expect(spec.cases.length).toBe(gpuCases.length);
+    expect(spec.cases.length).toBe(gpuCases.length + benchCases.length);
     for (const c of spec.cases) {
       expect(readFileSync(join(dir, `${c.case}.launch`), 'utf8')).toMatch(new RegExp(`^kernel k_${c.case}\ngrid \\d+ \\d+ \\d+\nthreads \\d+\n`));
       for (const o of c.outputs) expect(readFileSync(join(dir, o.want)).length).toBeGreaterThan(0);
@@ -168,15 +168,17 @@ describe('the GPU check bundle', () => {
 
   // The CUDA C of every case, compiled for the CPU and run with each block's threads as fibers: warp
   // shuffles, ldmatrix, mma.sync and cp.async as the PTX ISA defines them (tilebit_host.h). Copies land
-  // when a wait covers them (a kernel that reads a stage early reads stale data), or at once.
-  it.skipIf(!haveGxx)('runs on the CPU (TILEBIT_HOST) and agrees with the VM on every case, with cp.async copies landing late and at once', () => {
+  // when a wait covers them (a kernel that reads a stage early reads stale data), and for the cases of
+  // gpu_cases.ts also at once; the benchmark's kernels (at small shapes) share their mechanisms.
+  it.skipIf(!haveGxx)('runs on the CPU (TILEBIT_HOST) and agrees with the VM on every case and every benchmark kernel, with cp.async copies landing late and at once', () => {
     const { dir, spec } = built();
     const exe = join(dir, 'harness_host');
     execFileSync('g++', ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-I', dir, '-w', '-x', 'c++', '-o', exe, join(dir, 'harness.cu'), join(dir, 'kernels.cu')], { stdio: 'pipe' });
     const failures: string[] = [];
     let outputs = 0;
+    const cases = new Set(gpuCases.map((c) => c.name));
     for (const mode of ['late', 'immediate']) {
-      for (const c of spec.cases) {
+      for (const c of spec.cases.filter((c) => mode === 'late' || cases.has(c.case))) {
         const run = spawnSync(exe, [`${c.case}.launch`], { cwd: dir, encoding: 'utf8', env: { ...process.env, TILEBIT_HOST_ASYNC: mode } });
         if (run.status !== 0) {
           failures.push(`${c.case} (${mode}): ${(run.stdout + run.stderr).trim()}`);
@@ -196,7 +198,7 @@ describe('the GPU check bundle', () => {
       }
     }
     expect(failures).toEqual([]);
-    expect(outputs).toBeGreaterThanOrEqual(2 * gpuCases.length);
+    expect(outputs).toBeGreaterThanOrEqual(2 * gpuCases.length + benchCases.length);
   }, 240_000);
 });
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { decodeAttention, flashAttention } from '../../src/kernels/attention.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
+import { benchKernels, smallSizes } from '../../bench/gpu_kernels.ts';
 
 export interface GpuCase {
   readonly name: string;
@@ -440,3 +441,13 @@ export const gpuCases: readonly GpuCase[] = [
     cudaOnly: true,
   },
 ];
+
+/**
+ * Every kernel of the GPU benchmark (bench/gpu_kernels.ts) at small shapes (smallSizes), checked as CUDA
+ * C (on the CPU in the tests, and on the GPU by scripts/gpu-check.sh): the benchmark times only kernels
+ * that agree with the VM. Variants that differ only in their launch bounds (`cuda` options) are the
+ * same code and are left out.
+ */
+export const benchCases: readonly GpuCase[] = benchKernels()
+  .filter((k) => Object.keys(k.cuda).length === 0)
+  .map((k) => ({ name: `bench_${k.name}`, source: k.source, kernel: k.sequence?.kernel, set: { ...smallSizes(k), ...k.scalars }, cudaOnly: true }));
