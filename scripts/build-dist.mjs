@@ -2,7 +2,7 @@
 // TypeScript to JavaScript with declarations in dist/ (or the folder given), so that plain Node.js and
 // bundlers import `tilebit` and `tilebit/testing` with no TypeScript loader. The layout mirrors the
 // sources (dist/src, dist/backends, ...), and the files the code loads at run time beside itself are
-// copied: the grammar, the wasm worker and the binaryen loader. dist/SOURCES fingerprints the sources it was
+// copied: the grammar, the wasm worker, the binaryen loader and the header that runs CUDA C on the CPU. dist/SOURCES fingerprints the sources it was
 // made from, so that bin/tilebit.js runs it only while they are unchanged.
 //
 // Usage: node scripts/build-dist.mjs [OUT]
@@ -20,7 +20,7 @@ rmSync(out, { recursive: true, force: true });
 const hash = sourcesHash(pathToFileURL(`${root}/`)); // before compiling: the sources it compiles
 const r = spawnSync(tsc, ['-p', join(root, 'tsconfig.build.json'), '--outDir', out], { stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
-for (const f of ['dsl/tile.ohm', 'backends/wasm/worker.js', 'backends/wasm/load_binaryen.js', 'backends/wasm/load_binaryen.d.ts']) {
+for (const f of ['dsl/tile.ohm', 'backends/wasm/worker.js', 'backends/wasm/load_binaryen.js', 'backends/wasm/load_binaryen.d.ts', 'backends/cuda/host/tilebit_host.h']) {
   mkdirSync(dirname(join(out, f)), { recursive: true });
   copyFileSync(join(root, f), join(out, f));
 }

@@ -1,5 +1,5 @@
 // The targets a kernel runs on: the VM, WebAssembly (the default), WebGPU, and CUDA (through nvcc and a
-// generated host harness, where the machine has them and a GPU).
+// generated host harness, where the machine has them and a GPU; or emulated on the CPU through g++).
 
 import { runCuda } from '../backends/cuda/runtime.ts';
 import { gpuContext, runWebGpu } from '../backends/wgsl/runtime.ts';
@@ -22,6 +22,8 @@ export class TargetUnavailable extends Error {
 export interface RunOptions {
   /** Worker threads for wasm (default: one per core). */
   readonly workers?: number;
+  /** CUDA: run the CUDA C on the CPU (compiled with g++, each block's threads as fibers) instead of a GPU. */
+  readonly emulate?: boolean;
 }
 
 /** Runs a kernel on a target; outputs are written into `tensors`. */
@@ -35,7 +37,7 @@ export async function runOn(target: Target, k: Kernel, tensors: Map<string, Tens
       const ctx = await gpuContext();
       return runWebGpu(webGpuKernel(k, ctx.gpuFeatures, ctx.wgslOptions), tensors, values, outputTensors(k));
     case 'cuda':
-      runCuda(k, tensors, values, outputTensors(k));
+      runCuda(k, tensors, values, outputTensors(k), options.emulate ?? false);
       return;
   }
 }

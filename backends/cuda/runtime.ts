@@ -1,7 +1,9 @@
 // Running CUDA kernels from Node.js: the kernel's CUDA C and the host harness are compiled with nvcc
 // (cached by the source's hash), the launch's tensors are written to files, the harness runs the kernel
 // and writes the outputs back. Where nvcc is missing, or there is no CUDA device, the run stops with a
-// TargetUnavailable that says which (after compiling, when nvcc is there).
+// TargetUnavailable that says which (after compiling, when nvcc is there). Emulated (`emulate`), the
+// same CUDA C and harness are compiled with g++ against host/tilebit_host.h and run on the CPU: no GPU
+// needed, nothing timed.
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -29,23 +31,33 @@ export class CudaRunError extends Error {
   }
 }
 
-/** The harness binary for a kernel: built once per source text. */
-function harnessFor(k: Kernel): { binary: string; traps: readonly string[]; lowered: ReturnType<typeof lowerForCuda> } {
+/** The CUDA API and PTX helpers for running the CUDA C on the CPU (copied into dist/ beside this file). */
+const HOST_HEADER = new URL('./host/tilebit_host.h', import.meta.url);
+
+/** The harness binary for a kernel: built once per source text (and per compiler: nvcc, or g++ to emulate). */
+function harnessFor(k: Kernel, emulate: boolean): { binary: string; traps: readonly string[]; lowered: ReturnType<typeof lowerForCuda> } {
   const lowered = lowerForCuda(k);
   const cu = emitCudaFile([lowered]);
   const h = emitCudaHeader([{ kernel: lowered.kernel, lowered }]);
   const harness = harnessSource([lowered]);
-  const hash = createHash('sha256').update(cu).update(harness).digest('hex').slice(0, 16);
-  const dir = join(tmpdir(), 'tilebit-cuda', hash);
+  const header = emulate ? readFileSync(HOST_HEADER, 'utf8') : '';
+  const hash = createHash('sha256').update(cu).update(harness).update(header).digest('hex').slice(0, 16);
+  const dir = join(tmpdir(), emulate ? 'tilebit-cuda-host' : 'tilebit-cuda', hash);
   const binary = join(dir, 'harness');
   if (!existsSync(binary)) {
-    if (spawnSync('nvcc', ['--version']).status !== 0) throw new CudaUnavailable('nvcc is not on the PATH: install the CUDA toolkit, or write the CUDA C with tilebit compile --target cuda');
+    const [compiler, flags] = emulate
+      ? ['g++', ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-w', '-x', 'c++']]
+      : ['nvcc', ['-O3', '-arch=native']];
+    if (spawnSync(compiler, ['--version']).status !== 0) {
+      throw new CudaUnavailable(emulate ? 'g++ is not on the PATH: it compiles the CUDA C for the CPU (--emulate)' : 'nvcc is not on the PATH: install the CUDA toolkit, or write the CUDA C with tilebit compile --target cuda (or run it on the CPU with --emulate)');
+    }
     const build = mkdtempSync(join(tmpdir(), 'tilebit-nvcc-'));
     writeFileSync(join(build, 'kernels.cu'), cu);
     writeFileSync(join(build, 'kernels.h'), h);
     writeFileSync(join(build, 'harness.cu'), harness);
-    const r = spawnSync('nvcc', ['-O3', '-arch=native', '-o', join(build, 'harness'), join(build, 'harness.cu'), join(build, 'kernels.cu')], { encoding: 'utf8' });
-    if (r.status !== 0) throw new CudaRunError(`nvcc failed on the generated CUDA C (${build}):\n${r.stderr}`);
+    if (emulate) writeFileSync(join(build, 'tilebit_host.h'), header);
+    const r = spawnSync(compiler, [...flags, '-I', build, '-o', join(build, 'harness'), join(build, 'harness.cu'), join(build, 'kernels.cu')], { encoding: 'utf8' });
+    if (r.status !== 0) throw new CudaRunError(`${compiler} failed on the generated CUDA C (${build}):\n${r.stderr}`);
     mkdirSync(dir, { recursive: true });
     renameSync(join(build, 'harness'), binary);
     rmSync(build, { recursive: true, force: true });
@@ -53,10 +65,13 @@ function harnessFor(k: Kernel): { binary: string; traps: readonly string[]; lowe
   return { binary, traps: lowered.module.traps, lowered };
 }
 
-/** Runs a kernel on the machine's CUDA device; outputs are written back into `tensors`; ms: the mean of ten timed launches after it. */
-export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>): { ms: number } {
+/**
+ * Runs a kernel on the machine's CUDA device; outputs are written back into `tensors`; ms: the mean of
+ * ten timed launches after it. `emulate`: on the CPU instead (ms is NaN: nothing is timed).
+ */
+export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, emulate = false): { ms: number } {
   const launch = prepareLaunch(k, { tensors, scalars });
-  const { binary, traps, lowered } = harnessFor(k);
+  const { binary, traps, lowered } = harnessFor(k, emulate);
   const work = mkdtempSync(join(tmpdir(), 'tilebit-run-'));
   try {
     const outs = new Set(outputs);
@@ -76,7 +91,7 @@ export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: Readon
     if (r.status === 3) throw new CudaRunError(traps[Number(r.stdout.trim().split(' ').at(-1)) - 1] ?? r.stdout.trim());
     if (r.status !== 0) throw new CudaRunError(`the CUDA harness failed: ${(r.stderr || r.stdout).trim()}`);
     for (const name of outs) tensors.get(name)!.bytes.set(readFileSync(join(work, `${name}.out`)));
-    return { ms: Number(r.stdout.trim().split(' ').at(-1)) };
+    return { ms: emulate ? NaN : Number(r.stdout.trim().split(' ').at(-1)) };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

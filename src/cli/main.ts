@@ -31,6 +31,7 @@ commands:
   run FILE [options]         compile a kernel and run it (default target: wasm)
       --target vm|wasm|webgpu|cuda   --set NAME=VALUE,...   --seed N   --kernel NAME
       --input NAME=FILE.npy   --output NAME=FILE.npy   --check   --dump-ir PASS   --workers N   --quiet
+      --emulate                  cuda: run the CUDA C on the CPU (g++; no GPU, nothing timed)
   compile FILE --target wasm [-o FILE.wasm] [--text]   write the module, or print its text form
   compile FILE --target cuda|wgsl [-o FILE]           write (or print) CUDA C with its header, or WGSL
       --resources [--arch sm_80|sm_90a]   CUDA: registers, spills, shared memory, occupancy (needs nvcc)

@@ -123,7 +123,9 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   if (target === 'wasm') wasmKernel(k);
   const compileMs = performance.now() - compileStart;
   const start = performance.now();
-  await runOn(target as Target, k, tensors, values, { workers });
+  const emulate = args.options.has('emulate');
+  if (emulate && target !== 'cuda') throw new UsageError('--emulate runs the CUDA C on the CPU: it needs --target cuda');
+  await runOn(target as Target, k, tensors, values, { workers, emulate });
   const ms = performance.now() - start;
   let failed = false;
   if (args.options.has('check')) {
@@ -146,7 +148,7 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
     for (const name of outputs) print(summarize(name, tensors.get(name)!));
     print(target === 'wasm'
       ? `${k.name} on wasm: compiled in ${compileMs.toFixed(1)} ms, ran in ${ms.toFixed(1)} ms (one run, with copies in and out${target === 'wasm' && (workers ?? 2) > 1 ? ' and the worker threads\' start' : ''})`
-      : `${k.name} on ${target}: ${ms.toFixed(1)} ms (compiling and one run)`);
+      : `${k.name} on ${target}${emulate ? ' (emulated on the CPU)' : ''}: ${ms.toFixed(1)} ms (compiling and one run)`);
   }
   return failed ? 1 : 0;
 }

@@ -50,6 +50,14 @@ describe('tilebit run', () => {
     if (r.status === 0) expect(r.out).toMatch(/^check out: agrees with the VM/m);
     else expect(r.err).toMatch(/the kernel compiled with nvcc, but this machine has no CUDA device to run it|nvcc is not on the PATH/);
   }, 120_000);
+  it('runs the CUDA C on the CPU with --emulate (g++), checked against the VM, and refuses --emulate elsewhere', async () => {
+    // matmul: cp.async stages, ldmatrix and mma.sync; M, N and K not multiples of its 64 x 64 x 32 tiles.
+    const r = await cli('run', 'examples/matmul.tile', '--set', 'M=70,N=72,K=96', '--target', 'cuda', '--emulate', '--check');
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^check c: agrees with the VM/m);
+    expect(r.out).toMatch(/on cuda \(emulated on the CPU\)/);
+    expect((await cli('run', 'examples/vector_add.tile', '--set', 'N=30', '--emulate')).err).toMatch(/--emulate runs the CUDA C on the CPU: it needs --target cuda/);
+  }, 120_000);
   it('compiles to CUDA C with a header and to WGSL', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-compile-'));
     const r = await cli('compile', 'examples/softmax.tile', '--target', 'cuda', '-o', join(dir, 'softmax.cu'));
