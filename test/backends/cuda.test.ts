@@ -167,19 +167,20 @@ describe('the GPU check bundle', () => {
   }, 240_000);
 
   // The CUDA C of every case, compiled for the CPU and run with each block's threads as fibers: warp
-  // shuffles, ldmatrix, mma.sync and cp.async as the PTX ISA defines them (tilebit_host.h). Copies land
-  // when a wait covers them (a kernel that reads a stage early reads stale data), and for the cases of
-  // gpu_cases.ts also at once; the benchmark's kernels (at small shapes) share their mechanisms.
-  it.skipIf(!haveGxx)('runs on the CPU (TILEBIT_HOST) and agrees with the VM on every case and every benchmark kernel, with cp.async copies landing late and at once', () => {
+  // shuffles, ldmatrix, mma.sync and cp.async as the PTX ISA defines them (tilebit_host.h). Three
+  // schedules: copies landing when a wait covers them (a kernel that reads a stage early reads stale
+  // data) or at once, and threads run first to last or last to first (a missing barrier shows in one).
+  it.skipIf(!haveGxx)('runs on the CPU (TILEBIT_HOST) and agrees with the VM on every case and every benchmark kernel, under three schedules', () => {
     const { dir, spec } = built();
     const exe = join(dir, 'harness_host');
     execFileSync('g++', ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-I', dir, '-w', '-x', 'c++', '-o', exe, join(dir, 'harness.cu'), join(dir, 'kernels.cu')], { stdio: 'pipe' });
     const failures: string[] = [];
     let outputs = 0;
-    const cases = new Set(gpuCases.map((c) => c.name));
-    for (const mode of ['late', 'immediate']) {
-      for (const c of spec.cases.filter((c) => mode === 'late' || cases.has(c.case))) {
-        const run = spawnSync(exe, [`${c.case}.launch`], { cwd: dir, encoding: 'utf8', env: { ...process.env, TILEBIT_HOST_ASYNC: mode } });
+    const schedules = [{ copies: 'late', order: 'forward' }, { copies: 'immediate', order: 'forward' }, { copies: 'late', order: 'reverse' }];
+    for (const { copies, order } of schedules) {
+      const mode = `${copies} copies, ${order}`;
+      for (const c of spec.cases) {
+        const run = spawnSync(exe, [`${c.case}.launch`], { cwd: dir, encoding: 'utf8', env: { ...process.env, TILEBIT_HOST_ASYNC: copies, TILEBIT_HOST_ORDER: order } });
         if (run.status !== 0) {
           failures.push(`${c.case} (${mode}): ${(run.stdout + run.stderr).trim()}`);
           continue;
@@ -198,7 +199,7 @@ describe('the GPU check bundle', () => {
       }
     }
     expect(failures).toEqual([]);
-    expect(outputs).toBeGreaterThanOrEqual(2 * gpuCases.length + benchCases.length);
+    expect(outputs).toBeGreaterThanOrEqual(3 * (gpuCases.length + benchCases.length));
   }, 240_000);
 });
 

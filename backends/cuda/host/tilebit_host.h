@@ -4,10 +4,13 @@
 //
 //   g++ -std=c++17 -O1 -ffp-contract=off -DTILEBIT_HOST -I backends/cuda/host -x c++ harness.cu kernels.cu
 //
-// Execution model. A launch runs its blocks one after another. Each thread of a block is a fiber
-// (ucontext) on one OS thread, run until it reaches a barrier, a warp-wide instruction or its end; so a
-// block's threads interleave only at those points, which is a legal schedule of the real machine, and
-// each thread's locals (its registers) live on its own stack. `__syncthreads()` waits for every thread of
+// Execution model. A launch runs its blocks one after another. Each thread of a block is a fiber on one
+// OS thread (its own stack, entered once through ucontext, then switched by _setjmp/_longjmp), run until
+// it reaches a barrier, a warp-wide instruction or its end; so a block's threads interleave only at those
+// points, which is a legal schedule of the real machine, and each thread's locals (its registers) live on
+// its own stack. Threads run in index order, or from the last to the first (TILEBIT_HOST_ORDER=reverse):
+// a kernel that misses a barrier reads another thread's data before it is written in one order or the
+// other. `__syncthreads()` waits for every thread of
 // the block that has not returned; a warp-wide instruction (shuffle, ldmatrix, mma) waits for every
 // lane of its warp. Threads that wait at different barriers forever, or a warp instruction some lanes
 // never reach, stop the launch with a message (exit status 4): on a GPU that is undefined behaviour.
@@ -31,6 +34,7 @@
 #ifndef TILEBIT_HOST_H
 #define TILEBIT_HOST_H
 
+#include <setjmp.h>
 #include <ucontext.h>
 #include <cmath>
 #include <cstdint>
@@ -73,7 +77,9 @@ enum class State { Running, AtBarrier, AtWarp, Done };
 struct Copy { unsigned char* to; unsigned char bytes[16]; int n; long group; };
 
 struct Fiber {
-  ucontext_t context;
+  ucontext_t context;  // the first entry, on the fiber's own stack
+  jmp_buf resume;      // where it stopped since (_setjmp and _longjmp keep the signal mask: no system call)
+  bool started = false;
   std::unique_ptr<char[]> stack;
   State state = State::Done;
   std::vector<Copy> copies;  // issued, not landed
@@ -90,10 +96,12 @@ struct Block {
   unsigned current = 0;
   std::vector<Fiber> fibers;
   ucontext_t scheduler;
+  jmp_buf back;  // the scheduler, where a fiber that stops returns
   // Warp exchange: per lane, the words a warp-wide instruction deposits.
   std::vector<uint64_t> slots;
   std::vector<unsigned char> dynamic;
   bool immediateCopies = false;
+  bool reverse = false;  // run the threads from the last to the first
 };
 
 inline Block& block() {
@@ -108,7 +116,7 @@ inline uint3 blockIndex() { return block().index; }
 
 inline void yield() {
   Block& b = block();
-  swapcontext(&b.fibers[b.current].context, &b.scheduler);
+  if (!_setjmp(b.fibers[b.current].resume)) _longjmp(b.back, 1);
 }
 
 inline void syncthreads() {
@@ -144,7 +152,7 @@ inline void fiberMain() {
   Block& b = block();
   b.body(b.args);
   b.fibers[b.current].state = State::Done;
-  swapcontext(&b.fibers[b.current].context, &b.scheduler);
+  _longjmp(b.back, 1);
 }
 
 // Runs one block to its end.
@@ -158,14 +166,20 @@ inline void runBlock(Block& b) {
     f.context.uc_link = nullptr;
     makecontext(&f.context, fiberMain, 0);
     f.state = State::Running;
+    f.started = false;
     f.copies.clear();
     f.committed = 0;
   }
   for (;;) {
-    for (unsigned t = 0; t < b.threads; t++) {
+    for (unsigned i = 0; i < b.threads; i++) {
+      unsigned t = b.reverse ? b.threads - 1 - i : i;
       if (b.fibers[t].state != State::Running) continue;
       b.current = t;
-      swapcontext(&b.scheduler, &b.fibers[t].context);
+      Fiber& f = b.fibers[t];
+      if (_setjmp(b.back)) continue;  // it stopped
+      if (f.started) _longjmp(f.resume, 1);
+      f.started = true;
+      swapcontext(&b.scheduler, &f.context);
     }
     // Every thread has stopped: release a barrier that every live thread reached, and each warp whose
     // live lanes all reached a warp-wide instruction.
@@ -213,6 +227,8 @@ inline void launch(void (*body)(void**), dim3 grid, dim3 threads, void** args, s
   b.dynamic.assign(dynamicBytes, 0xcd);
   const char* mode = getenv("TILEBIT_HOST_ASYNC");
   b.immediateCopies = mode && strcmp(mode, "immediate") == 0;
+  const char* order = getenv("TILEBIT_HOST_ORDER");
+  b.reverse = order && strcmp(order, "reverse") == 0;
   for (unsigned z = 0; z < grid.z; z++)
     for (unsigned y = 0; y < grid.y; y++)
       for (unsigned x = 0; x < grid.x; x++) {
