@@ -117,7 +117,8 @@ const PRELUDE = `#ifdef TILEBIT_HOST
 #include <cuda_bf16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
-// Shared memory beyond the static 48 KB, sized at launch.
+// The block's shared memory: static, or beyond the static 48 KB and sized at launch.
+#define TB_SHARED(name, bytes) __shared__ __align__(16) unsigned char name[bytes]
 #define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
 
 // Two f16 pairs multiplied lane by lane, each product rounded once to nearest even (mul.rn: never
@@ -498,7 +499,7 @@ export function emitCudaKernel(lowered: CudaLowering): string {
   const bounds = minBlocks === null ? `${lowered.threads}` : `${lowered.threads}, ${minBlocks}`;
   out.push(`extern "C" __global__ void __launch_bounds__(${bounds}) ${name}(${params.join(', ')}) {`);
   if (dynamicSharedBytes(lowered) > 0) out.push(`  TB_DYNAMIC_SHARED(smem);  // ${lowered.sharedBytes} bytes, given at launch`);
-  else if (lowered.sharedBytes > 0) out.push(`  __shared__ __align__(16) unsigned char smem[${lowered.sharedBytes}];`);
+  else if (lowered.sharedBytes > 0) out.push(`  TB_SHARED(smem, ${lowered.sharedBytes});`);
   out.push('  const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;');
   const typed = typedStores(block);
   for (const l of typed.locals) out.push(`  ${ctype(l.type)} ${l.name} = 0;`);

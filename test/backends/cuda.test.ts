@@ -129,7 +129,8 @@ describe('CUDA limits', () => {
   });
   it('declares shared memory beyond the static 48 KB extern, and says in the header to launch with it', () => {
     const [small, large] = [withShared(12000), withShared(13000)];
-    expect(emitCudaFile([small])).toMatch(/^ {2}__shared__ __align__\(16\) unsigned char smem\[48000\];$/m);
+    expect(emitCudaFile([small])).toMatch(/^ {2}TB_SHARED\(smem, 48000\);$/m);
+    expect(emitCudaFile([small])).toContain('#define TB_SHARED(name, bytes) __shared__ __align__(16) unsigned char name[bytes]');
     expect(emitCudaFile([large])).toMatch(/^ {2}TB_DYNAMIC_SHARED\(smem\);  \/\/ 52000 bytes, given at launch$/m);
     expect(emitCudaFile([large])).toContain('#define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]');
     expect(emitCudaHeader([{ kernel: large.kernel, lowered: large }])).toMatch(/52000 bytes of dynamic shared memory \(launch with them, after cudaFuncSetAttribute\(big, cudaFuncAttributeMaxDynamicSharedMemorySize, 52000\)\)/);

@@ -50,10 +50,11 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __constant__
-// A block's threads share its `__shared__` array (blocks run one at a time).
-#define __shared__ static
-#define __align__(n) __attribute__((aligned(n)))
-#define TB_DYNAMIC_SHARED(name) unsigned char* name = tb_host::dynamicShared()
+// The block's shared memory, one buffer for its threads (blocks run one at a time), filled with
+// TILEBIT_HOST_POISON (a byte, default 0xff: NaN in f16 and f32, -1 in integers) before each block, as
+// a GPU leaves it unset: a kernel that reads what it has not written reads that.
+#define TB_SHARED(name, bytes) unsigned char* name = tb_host::blockShared(bytes)
+#define TB_DYNAMIC_SHARED(name) unsigned char* name = tb_host::blockShared(0)
 
 struct dim3 {
   unsigned x, y, z;
@@ -99,7 +100,10 @@ struct Block {
   jmp_buf back;  // the scheduler, where a fiber that stops returns
   // Warp exchange: per lane, the words a warp-wide instruction deposits.
   std::vector<uint64_t> slots;
-  std::vector<unsigned char> dynamic;
+  std::vector<unsigned char> shared;
+  size_t dynamicBytes = 0;
+  bool sharedReady = false;  // this block's shared memory is sized and poisoned
+  unsigned char poison = 0xff;
   bool immediateCopies = false;
   bool reverse = false;  // run the threads from the last to the first
 };
@@ -109,7 +113,15 @@ inline Block& block() {
   return b;
 }
 
-inline unsigned char* dynamicShared() { return block().dynamic.data(); }
+// Every thread asks at its start, for the same size (0: the launch's dynamic size).
+inline unsigned char* blockShared(size_t bytes) {
+  Block& b = block();
+  if (!b.sharedReady) {
+    b.shared.assign(bytes ? bytes : b.dynamicBytes, b.poison);
+    b.sharedReady = true;
+  }
+  return b.shared.data();
+}
 
 inline uint3 threadIndex() { return {block().current, 0, 0}; }
 inline uint3 blockIndex() { return block().index; }
@@ -170,6 +182,7 @@ inline void runBlock(Block& b) {
     f.copies.clear();
     f.committed = 0;
   }
+  b.sharedReady = false;
   for (;;) {
     for (unsigned i = 0; i < b.threads; i++) {
       unsigned t = b.reverse ? b.threads - 1 - i : i;
@@ -224,7 +237,9 @@ inline void launch(void (*body)(void**), dim3 grid, dim3 threads, void** args, s
   b.threads = threads.x;
   b.fibers.resize(threads.x);
   b.slots.assign(size_t(threads.x) * kSlot, 0);
-  b.dynamic.assign(dynamicBytes, 0xcd);
+  b.dynamicBytes = dynamicBytes;
+  const char* poison = getenv("TILEBIT_HOST_POISON");
+  b.poison = poison ? (unsigned char)strtoul(poison, nullptr, 0) : 0xff;
   const char* mode = getenv("TILEBIT_HOST_ASYNC");
   b.immediateCopies = mode && strcmp(mode, "immediate") == 0;
   const char* order = getenv("TILEBIT_HOST_ORDER");

@@ -10,7 +10,8 @@
 #include <cuda_bf16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
-// Shared memory beyond the static 48 KB, sized at launch.
+// The block's shared memory: static, or beyond the static 48 KB and sized at launch.
+#define TB_SHARED(name, bytes) __shared__ __align__(16) unsigned char name[bytes]
 #define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
 
 // Two f16 pairs multiplied lane by lane, each product rounded once to nearest even (mul.rn: never
@@ -130,7 +131,7 @@ static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, in
 __constant__ unsigned int dequant_gemm_u4_f16_f16_g32_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
 
 extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(unsigned char* __restrict__ g_a, unsigned char* __restrict__ g_w, unsigned char* __restrict__ g_s, unsigned char* __restrict__ g_c, int sym_M, int sym_K, int sym_N, int* __restrict__ tb_err) {
-  __shared__ __align__(16) unsigned char smem[4160];
+  TB_SHARED(smem, 4160);
   const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;
   int dim_a_0_0 = 0;
   int dim_a_1_1 = 0;

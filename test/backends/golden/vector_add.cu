@@ -10,7 +10,8 @@
 #include <cuda_bf16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
-// Shared memory beyond the static 48 KB, sized at launch.
+// The block's shared memory: static, or beyond the static 48 KB and sized at launch.
+#define TB_SHARED(name, bytes) __shared__ __align__(16) unsigned char name[bytes]
 #define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
 
 // Two f16 pairs multiplied lane by lane, each product rounded once to nearest even (mul.rn: never
