@@ -1556,7 +1556,7 @@ class GpuLowerer extends LowererBase {
       // leaves the rounding of its f32-to-f16 conversions open.
       const [sl, sh] = [x.scale(at), x.scale(add(at, i32(1)))];
       if (this.features.mma === 'native') return { k: 'intrinsic', name: 'gpu.f16x2_mul', type: 'i32', args: [word, pack(sl, sh)] };
-      const bits = (v: Expr): Expr => codeFromHeld('f16', v);
+      const bits = (v: Expr): Expr => codeFromHeld('f16', castHeld('f32', 'f16', v, this.tables));
       const half = (name: 'gpu.f16_lo' | 'gpu.f16_hi'): Expr => ({ k: 'intrinsic', name, type: 'f32', args: [word] });
       return op('i32.or', bits(op('f32.mul', half('gpu.f16_lo'), sl)), op('i32.shl', bits(op('f32.mul', half('gpu.f16_hi'), sh)), i32(16)));
     };

@@ -407,6 +407,10 @@ export const gpuCases: readonly GpuCase[] = [
   })),
   // Split-K: blocks along K add their partial tiles into an f32 C (three blocks over four groups: the
   // last has one group), on MMAs; and the GEMV split in two.
+  // Scales on the weights, split along K: C is f32, so the f16 rounding of each scaled weight is checked
+  // to f32's tolerance (the WebGPU emulation of mul.rn.f16x2 once truncated the products, taking f16
+  // codes of inexact f32 values, which the f16 outputs of the other cases hid).
+  { name: 'dequant_gemm_gpu_mma_u4_sw_splitk', source: dequantGemm({ weight: 'u4', groupSize: 64, activation: 'f16', m: 16, target: 'gpu', asyncCopies: false, splitK: 2, applyScales: 'weights' }).source, set: { M: 17, K: 256, N: 72 }, mma: true },
   { name: 'dequant_gemm_gpu_mma_u4_splitk', source: dequantGemm({ weight: 'u4', groupSize: 16, activation: 'f16', m: 16, target: 'gpu', splitK: 3 }).source, set: { M: 13, K: 64, N: 40 }, mma: true },
   { name: 'dequant_gemv_gpu_u4_splitk', source: dequantGemm({ weight: 'u4', groupSize: 32, activation: 'f16', m: 1, target: 'gpu', splitK: 2 }).source, set: { M: 2, K: 128, N: 100 } },
   // Weights in panels of the N tile (a K tile is one run of memory, loaded flat and reshaped): the
