@@ -77,6 +77,9 @@ export function benchKernels(small = false): BenchKernel[] {
       // The larger tiles with both: 105 registers on eight warps, two blocks per SM.
       [4096, 8192, { blockM: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bm128w8fragsw'],
       [4096, 8192, { blockN: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bn128w8fragsw'],
+      // Weights in panels of the 64-column N tile (one file for every form): each K tile one 16-byte-copied
+      // run, read from shared memory as in rows.
+      [16, 8192, { weightOrder: 'panels' }, 'panels'], [4096, 8192, { weightOrder: 'panels' }, 'panels'],
     ] as const) {
       const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
       add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);

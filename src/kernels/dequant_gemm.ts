@@ -56,12 +56,12 @@ export interface DequantGemmOptions {
    * as one wide word instead of one code at a time. On GPUs every M then runs on those tiles (16 rows
    * for decode-sized M, not the GEMV); the CPU tiles read the same tensor through the same reshape and
    * permute (gathers), so that one weight file serves every target.
-   * 'panels' (the GPU GEMV, M of 4 or fewer, and the CPU tiles): P[ceil(N / BN), K * BN], panel p holding columns p * BN
+   * 'panels' (every form): P[ceil(N / BN), K * BN], panel p holding columns p * BN
    * .. p * BN + BN - 1 of W row after row (src/kernels/panel_order.ts; the kernel's N tile BN is the
    * panel width), so that a block's K tile is one contiguous run of memory, copied in 16-byte chunks
    * whatever the width of the codes (in rows, a K tile's rows are BN * bits / 8 bytes each: 12 for 3-bit
-   * codes at BN = 32, copied 4 bytes at a time). The CPU tiles read the same panels where their N tile
-   * is the panel width (--bn); the GPU tiles (M over 4) do not read panels.
+   * codes at BN = 32, copied 4 bytes at a time). The CPU tiles and the GPU tiles (M over 4) read the
+   * same panels where their N tile is the panel width (--bn; 64 by default in both).
    */
   readonly weightOrder?: 'rows' | 'fragments' | 'panels';
   /**
@@ -122,7 +122,6 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const fragments = (o.weightOrder ?? 'rows') === 'fragments';
   const panels = o.weightOrder === 'panels';
   if (!['rows', 'fragments', 'panels'].includes(o.weightOrder ?? 'rows')) throw new GeneratorError(`the weight order is rows, fragments or panels; got ${o.weightOrder}`);
-  if (panels && o.target === 'gpu' && !decode) throw new GeneratorError(`weights in panels are read by the GPU GEMV (M of 4 or fewer) and the CPU tiles, not by the GPU tiles; got M ${o.m}`);
   if (fragments && G % UNIT_K !== 0) throw new GeneratorError(`weights in fragment order need a group size that is a multiple of ${UNIT_K}; got ${G}`);
   // What both forms share: the name's type suffix, the parameters and their declaration, the header.
   const shared: Shared = {
@@ -173,7 +172,8 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   // reshape, a permute and a reshape (on GPUs they move no element: each thread's codes stay its own).
   const units = `BK / ${UNIT_K}, 0 :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32`;
   const unitTile = (load: string): string => unitsToTile(load, w.bits, `(BK / ${UNIT_K})`, `(BN / ${UNIT_N})`);
-  const codes = fragments ? unitTile(`load sw[cur, 0 :+ ${units}]`) : 'load sw[cur, 0 :+ BK, 0 :+ BN]';
+  // In panels a K tile is one run, stored flat and read as the [BK, BN] tile it is (no element moves).
+  const codes = fragments ? unitTile(`load sw[cur, 0 :+ ${units}]`) : panels ? 'reshape(load sw[cur, 0 :+ BK * BN], [BK, BN])' : 'load sw[cur, 0 :+ BK, 0 :+ BN]';
   const weights = `cast<${act}>(${codes})${fixedZero ? ` - ${fixedZero}.0` : ''}`;
   const rowSums = zp !== null;
   const scaleWeights = (o.applyScales ?? 'sums') === 'weights';
@@ -186,7 +186,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
     `copy_async sa[${st}, 0 :+ BM, 0 :+ BK] <- a[m0 :+ BM, ${at} :+ BK];`,
     fragments
       ? `copy_async sw[${st}, 0 :+ ${units}] <- w[(${at}) / ${UNIT_K} :+ ${units.replace('0 :+ BN', `n0 / ${UNIT_N} :+ BN`)}];`
-      : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
+      : panels ? `copy_async sw[${st}, 0 :+ BK * BN] <- w[n0 / BN, (${at}) * BN :+ BK * BN];` : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
   ]);
   const body = halfDot
     ? `${tilePipeline.step('            ')}
@@ -222,7 +222,7 @@ kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}${halfDot ? `, STAGES = ${S}` :
     let m0 = block.x * BM;
     let n0 = block.y * BN;${kr.lets('    ')}${halfDot ? `
     let sa = shared<${act}>[STAGES, BM, BK];
-    let sw = shared<${o.weight}>[STAGES, ${fragments ? `BK / ${UNIT_K}, BN / ${UNIT_N}, 32, 32` : 'BK, BN'}];
+    let sw = shared<${o.weight}>[STAGES, ${fragments ? `BK / ${UNIT_K}, BN / ${UNIT_N}, 32, 32` : panels ? 'BK * BN' : 'BK, BN'}];
 ${tilePipeline.prologue('    ')}` : ''}
     var acc = zeros<f32>[BM, BN];
 ${loops}

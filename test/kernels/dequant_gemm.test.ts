@@ -34,7 +34,7 @@ interface Case {
   direct?: boolean;
   /** Weights in fragment order (src/kernels/fragment_order.ts; GPU tiles). */
   fragments?: boolean;
-  /** Weights in panels of the kernel's N tile (src/kernels/panel_order.ts; the GPU GEMV). */
+  /** Weights in panels of the kernel's N tile (src/kernels/panel_order.ts; every form). */
   panels?: boolean;
   /** Scales multiplied into the weights before the dot (GPU tiles). */
   scaleWeights?: boolean;
@@ -159,8 +159,13 @@ describe('generated dequant-GEMM', () => {
     const arb = arbCase.chain((c) => fc.record({ rowsPerThread: fc.constantFrom(1, 8), M: fc.constantFrom(1, 3), direct: fc.boolean(), splitK: fc.constantFrom(1, 1, 3) }).map((o) => ({ ...c, ...o, panels: true })));
     await fc.assert(fc.asyncProperty(arb, (c) => check(c, 'vm', 'gpu')), { numRuns: 10, seed: 5 });
   });
+  // And the GPU tiles (M over 4): each K tile copied flat into shared memory and read as [BK, BN].
+  it('its GPU tiles with weights in panels agree with A . dequantize(W) on the VM (random configurations)', async () => {
+    const arb = arbCase.chain((c) => fc.record({ M: fc.constantFrom(5, 17), direct: fc.boolean(), splitK: fc.constantFrom(1, 1, 2) }).map((o) => ({ ...c, ...o, panels: true })));
+    await fc.assert(fc.asyncProperty(arb, (c) => check(c, 'vm', 'gpu')), { numRuns: 8, seed: 8 });
+  });
   // The CPU tiles read the same panels (their N tile the panel width): one weight file for wasm and the
-  // GPU GEMV.
+  // GPU forms.
   it('its CPU tiles with weights in panels agree with A . dequantize(W) on wasm (random configurations)', async () => {
     await fc.assert(fc.asyncProperty(arbCase.map((c) => ({ ...c, panels: true })), (c) => check(c, 'wasm')), { numRuns: 10, seed: 6 });
   });

@@ -418,6 +418,11 @@ export const gpuCases: readonly GpuCase[] = [
   // split along K.
   { name: 'dequant_gemv_gpu_u3_panels_rows8', source: dequantGemm({ weight: 'u3', groupSize: 64, activation: 'f16', zeroPoint: 'u3', m: 2, target: 'gpu', rowsPerThread: 8, weightOrder: 'panels' }).source, set: { M: 3, K: 128, N: 100 } },
   { name: 'dequant_gemv_gpu_u5_panels_direct_splitk', source: dequantGemm({ weight: 'u5', groupSize: 32, activation: 'bf16', m: 1, target: 'gpu', asyncCopies: false, splitK: 2, weightOrder: 'panels' }).source, set: { M: 2, K: 128, N: 70 } },
+  // The MMA tiles (M over 4) read the same panels: each K tile copied flat into shared memory and read
+  // as the [BK, BN] tile it is. u3 with u8 zero points, N past the last whole panel; u4 split along K in
+  // the WebGPU form (no asynchronous copies).
+  { name: 'dequant_gemm_gpu_mma_u3_panels', source: dequantGemm({ weight: 'u3', groupSize: 64, activation: 'f16', zeroPoint: 'u8', m: 16, target: 'gpu', weightOrder: 'panels' }).source, set: { M: 20, K: 128, N: 100 }, mma: true },
+  { name: 'dequant_gemm_gpu_mma_u4_panels_splitk', source: dequantGemm({ weight: 'u4', groupSize: 64, activation: 'f16', m: 16, target: 'gpu', asyncCopies: false, splitK: 2, weightOrder: 'panels' }).source, set: { M: 17, K: 256, N: 72 }, mma: true },
   {
     // 53 KB of shared memory, beyond CUDA's 48 KB of static shared memory: declared extern and given at
     // launch (first and last rows used). CUDA only: WebGPU devices offer 16 to 48 KiB of workgroup storage.
