@@ -9,7 +9,7 @@ const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|b
                     [--zero U] [--m M] [--bm N] [--bn N] [--bk N] [--stages N] [--threads T] [--split-k S] [--name NAME]
                     [--target wasm|webgpu|cuda]   (--split-k: S blocks along K add into an f32 C, which must start at zero)
                     [--weight-order rows|fragments|panels]   (fragments: the GPU tiles (M > 4) read W as tilebit quantize --order fragments writes it;
-                                                              panels: the GPU GEMV (M <= 4) and the CPU tiles read W as tilebit quantize --order panels --panel BN writes it)
+                                                              panels: every form reads W as tilebit quantize --order panels --panel BN writes it)
                     [--apply-scales sums|weights]   (weights: the GPU tiles multiply each weight by its scale in f16/bf16 before the dot)
                     [--rows-per-thread R]   (the GPU GEMV, M <= 4: R rows of each K tile per thread, zero and scale once per R rows; one block for up to --m 4 rows of A)
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on the --target; cached)

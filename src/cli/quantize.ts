@@ -25,7 +25,7 @@ export function quantizeCommand(args: Args, print: (l: string) => void): number 
   if (order !== 'rows' && order !== 'fragments' && order !== 'panels') throw new UsageError(`--order ${order}: rows, fragments or panels`);
   const panel = Number(one('panel') ?? 64);
   if (one('panel') !== undefined && order !== 'panels') throw new UsageError('--panel goes with --order panels');
-  if (!(Number.isInteger(panel) && panel >= 1)) throw new UsageError(`--panel ${one('panel')}: a positive integer (the GEMV's N tile)`);
+  if (!(Number.isInteger(panel) && panel >= 1)) throw new UsageError(`--panel ${one('panel')}: a positive integer (the kernel's N tile)`);
   const array = readNpy(new Uint8Array(readFileSync(input)), input);
   if (array.shape.length !== 2) throw new UsageError(`${input} must hold a 2-D float32 array W[K, N]; its shape is (${array.shape.join(', ')})`);
   const [K, N] = array.shape as [number, number];

@@ -2,8 +2,9 @@
 // p * width .. p * width + width - 1 of W, row after row (the last panel's columns past N padded with
 // code 0). A GPU GEMV block whose N tile is one panel then finds each K tile of its weights in one
 // contiguous run of memory and copies it in 16-byte chunks, whatever the width of the codes; in rows, a
-// K tile is BK separate rows of width * bits / 8 bytes (12 for 3-bit codes in 32 columns). The CPU
-// tiles read the same panels (their N tile the panel width), loading each K tile flat and reshaping it.
+// K tile is BK separate rows of width * bits / 8 bytes (12 for 3-bit codes in 32 columns). The GPU
+// tiles (M over 4) and the CPU tiles read the same panels (their N tile the panel width), loading each K
+// tile flat and reshaping it.
 
 import { type Tensor, tensorElements, tensorFrom } from '../vm/memory.ts';
 
