@@ -168,16 +168,17 @@ describe('the GPU check bundle', () => {
   }, 240_000);
 
   // The CUDA C of every case, compiled for the CPU and run with each block's threads as fibers: warp
-  // shuffles, ldmatrix, mma.sync and cp.async as the PTX ISA defines them (tilebit_host.h). Three
+  // shuffles, ldmatrix, mma.sync and cp.async as the PTX ISA defines them (tilebit_host.h). Four
   // schedules: copies landing when a wait covers them (a kernel that reads a stage early reads stale
-  // data) or at once, and threads run first to last or last to first (a missing barrier shows in one).
-  it.skipIf(!haveGxx)('runs on the CPU (TILEBIT_HOST) and agrees with the VM on every case and every benchmark kernel, under three schedules', () => {
+  // data) or at once, and threads run first to last, last to first, or in random orders (a missing
+  // barrier shows in some order).
+  it.skipIf(!haveGxx)('runs on the CPU (TILEBIT_HOST) and agrees with the VM on every case and every benchmark kernel, under four schedules', () => {
     const { dir, spec } = built();
     const exe = join(dir, 'harness_host');
     execFileSync('g++', ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-I', dir, '-w', '-x', 'c++', '-o', exe, join(dir, 'harness.cu'), join(dir, 'kernels.cu')], { stdio: 'pipe' });
     const failures: string[] = [];
     let outputs = 0;
-    const schedules = [{ copies: 'late', order: 'forward' }, { copies: 'immediate', order: 'forward' }, { copies: 'late', order: 'reverse' }];
+    const schedules = [{ copies: 'late', order: 'forward' }, { copies: 'immediate', order: 'forward' }, { copies: 'late', order: 'reverse' }, { copies: 'late', order: 'random:7' }];
     for (const { copies, order } of schedules) {
       const mode = `${copies} copies, ${order}`;
       for (const c of spec.cases) {
@@ -200,7 +201,7 @@ describe('the GPU check bundle', () => {
       }
     }
     expect(failures).toEqual([]);
-    expect(outputs).toBeGreaterThanOrEqual(3 * (gpuCases.length + benchCases.length));
+    expect(outputs).toBeGreaterThanOrEqual(schedules.length * (gpuCases.length + benchCases.length));
   }, 240_000);
 });
 

@@ -8,9 +8,9 @@
 // OS thread (its own stack, entered once through ucontext, then switched by _setjmp/_longjmp), run until
 // it reaches a barrier, a warp-wide instruction or its end; so a block's threads interleave only at those
 // points, which is a legal schedule of the real machine, and each thread's locals (its registers) live on
-// its own stack. Threads run in index order, or from the last to the first (TILEBIT_HOST_ORDER=reverse):
-// a kernel that misses a barrier reads another thread's data before it is written in one order or the
-// other. `__syncthreads()` waits for every thread of
+// its own stack. Threads run in index order, from the last to the first (TILEBIT_HOST_ORDER=reverse),
+// or in an order drawn anew between barriers (TILEBIT_HOST_ORDER=random:SEED): a kernel that misses a
+// barrier reads another thread's data before it is written in some order. `__syncthreads()` waits for every thread of
 // the block that has not returned; a warp-wide instruction (shuffle, ldmatrix, mma) waits for every
 // lane of its warp. Threads that wait at different barriers forever, or a warp instruction some lanes
 // never reach, stop the launch with a message (exit status 4): on a GPU that is undefined behaviour.
@@ -41,7 +41,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #define __global__
@@ -106,6 +108,8 @@ struct Block {
   unsigned char poison = 0xff;
   bool immediateCopies = false;
   bool reverse = false;  // run the threads from the last to the first
+  uint64_t shuffle = 0;  // nonzero: run them in an order drawn anew each round, from this seed
+  std::vector<unsigned> order;
 };
 
 inline Block& block() {
@@ -183,9 +187,16 @@ inline void runBlock(Block& b) {
     f.committed = 0;
   }
   b.sharedReady = false;
+  b.order.resize(b.threads);
+  for (unsigned t = 0; t < b.threads; t++) b.order[t] = b.reverse ? b.threads - 1 - t : t;
   for (;;) {
+    // A random order: a Fisher-Yates shuffle driven by a 64-bit LCG.
+    for (unsigned i = b.threads; b.shuffle && i > 1; i--) {
+      b.shuffle = b.shuffle * 6364136223846793005ull + 1442695040888963407ull;
+      std::swap(b.order[i - 1], b.order[(b.shuffle >> 33) % i]);
+    }
     for (unsigned i = 0; i < b.threads; i++) {
-      unsigned t = b.reverse ? b.threads - 1 - i : i;
+      unsigned t = b.order[i];
       if (b.fibers[t].state != State::Running) continue;
       b.current = t;
       Fiber& f = b.fibers[t];
@@ -244,6 +255,7 @@ inline void launch(void (*body)(void**), dim3 grid, dim3 threads, void** args, s
   b.immediateCopies = mode && strcmp(mode, "immediate") == 0;
   const char* order = getenv("TILEBIT_HOST_ORDER");
   b.reverse = order && strcmp(order, "reverse") == 0;
+  b.shuffle = order && strncmp(order, "random:", 7) == 0 ? strtoull(order + 7, nullptr, 10) * 2 + 1 : 0;
   for (unsigned z = 0; z < grid.z; z++)
     for (unsigned y = 0; y < grid.y; y++)
       for (unsigned x = 0; x < grid.x; x++) {
