@@ -51,7 +51,7 @@ function harnessFor(k: Kernel, emulate: boolean): { binary: string; traps: reado
     if (spawnSync(compiler, ['--version']).status !== 0) {
       throw new CudaUnavailable(emulate ? 'g++ is not on the PATH: it compiles the CUDA C for the CPU (--emulate)' : 'nvcc is not on the PATH: install the CUDA toolkit, or write the CUDA C with tilebit compile --target cuda (or run it on the CPU with --emulate)');
     }
-    const build = mkdtempSync(join(tmpdir(), 'tilebit-nvcc-'));
+    const build = mkdtempSync(join(tmpdir(), 'tilebit-build-'));
     writeFileSync(join(build, 'kernels.cu'), cu);
     writeFileSync(join(build, 'kernels.h'), h);
     writeFileSync(join(build, 'harness.cu'), harness);
