@@ -1,12 +1,15 @@
 // Writes a bundle for checking the GPU backends on a machine with an NVIDIA GPU and no Node.js: the CUDA
-// C of every case of test/support/gpu_cases.ts (the benchmark's kernels at small shapes among them), the host harness, one launch file per case, the inputs
+// C of every case of test/support/gpu_cases.ts (with --bench-cases, the benchmark's kernels at small shapes too), the host harness, one launch file per case, the inputs
 // and the VM's outputs, check.py (runs each case with the harness and compares with the VM), and the
 // same kernels as WGSL with webgpu-runner.mjs (imports only `webgpu`; Node.js and Dawn come from
 // ../shared/gpu/pack-webgpu.sh). scripts/gpu-check.sh builds and runs both there. With tilebit_host.h
 // (backends/cuda/host), the CUDA C also builds and runs on a machine without a GPU (HOST=1 for
 // scripts/gpu-check.sh; test/backends/cuda.test.ts does that in every test run).
 //
-// Usage: npx tsx scripts/gpu-bundle.ts [DIR]   (default .gpu/bundle)
+// Usage: npx tsx scripts/gpu-bundle.ts [DIR] [--bench-cases]   (default .gpu/bundle; --bench-cases: also
+// every kernel of the GPU benchmark at small shapes, CUDA only: about 30 MB more, which the GPU machine's
+// 64 MiB for carried files does not leave room for beside the benchmark and WebGPU; the tests check them
+// on the CPU)
 
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { emitCudaFile, emitCudaHeader, lowerForCuda } from '../backends/cuda/emit.ts';
 import { harnessSource, launchFile } from '../backends/cuda/harness.ts';
 import { dataImage } from '../ir/loop_ir.ts';
-import { argWords } from '../passes/lower_gpu.ts';
+import { type GpuLowering, argWords } from '../passes/lower_gpu.ts';
 import { type WgslBinding, emitWgsl } from '../backends/wgsl/emit.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
 import { lowerForGpu } from '../passes/pipeline.ts';
@@ -68,7 +71,7 @@ print("%d of %d outputs disagree or failed" % (failed, len(rows)) if failed else
 sys.exit(1 if failed else 0)
 `;
 
-const dir = process.argv[2] ?? '.gpu/bundle';
+const dir = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? '.gpu/bundle';
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(join(dir, 'data'), { recursive: true });
 
@@ -82,7 +85,18 @@ interface WgslCase {
   readonly args: readonly number[];
 }
 const manifest: { case: string; kernel: string; grid: readonly number[]; outputs: { name: string; dtype: string; got: string; want: string }[]; wgsl: WgslCase | null }[] = [];
-const cases = [...gpuCases, ...benchCases];
+/** The same kernel as WGSL, for scripts/webgpu-runner.mjs: its code, constant tables and launch. */
+function wgslCase(name: string, l: GpuLowering, words: readonly number[]): WgslCase {
+  const w = emitWgsl(l);
+  writeFileSync(join(dir, `${name}.wgsl`), w.code);
+  writeFileSync(join(dir, `data/${name}.tables`), dataImage(l.module));
+  return {
+    file: `${name}.wgsl`, data: `data/${name}.tables`, bindings: w.bindings,
+    buffers: l.buffers.map((b) => ({ name: b.tensor, file: `data/${name}.${b.tensor}.in` })), args: words,
+  };
+}
+
+const cases = [...gpuCases, ...(process.argv.includes('--bench-cases') ? benchCases : [])];
 for (const c of cases) {
   const set = new Map(Object.entries(c.set ?? {}).map(([n, v]) => [n, String(v)]));
   const k0 = compile(c.source, { set, kernel: c.kernel });
@@ -111,15 +125,7 @@ for (const c of cases) {
   }
   const words = argWords(l.args, launch.symbols, values);
   writeFileSync(join(dir, `${c.name}.launch`), launchFile(k.name, launch.grid, l.threads, buffers, l.args, words, 20));
-  // The same kernel as WGSL, for scripts/webgpu-runner.mjs.
-  const w = emitWgsl(l);
-  writeFileSync(join(dir, `${c.name}.wgsl`), w.code);
-  writeFileSync(join(dir, `data/${c.name}.tables`), dataImage(l.module));
-  const wgsl: WgslCase = {
-    file: `${c.name}.wgsl`, data: `data/${c.name}.tables`, bindings: w.bindings,
-    buffers: l.buffers.map((b) => ({ name: b.tensor, file: `data/${c.name}.${b.tensor}.in` })), args: words,
-  };
-  manifest.push({ case: c.name, kernel: k.name, grid: launch.grid, outputs: outs, wgsl: c.cudaOnly ? null : wgsl });
+  manifest.push({ case: c.name, kernel: k.name, grid: launch.grid, outputs: outs, wgsl: c.cudaOnly ? null : wgslCase(c.name, l, words) });
 }
 
 writeFileSync(join(dir, "kernels.cu"), emitCudaFile(lowered));

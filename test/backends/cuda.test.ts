@@ -148,7 +148,7 @@ describe('the GPU check bundle', () => {
     if (bundle) return bundle;
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-bundle-'));
     const script = fileURLToPath(new URL('../../scripts/gpu-bundle.ts', import.meta.url));
-    execFileSync(process.execPath, ['--import', REGISTER, script, dir], { stdio: 'pipe' });
+    execFileSync(process.execPath, ['--import', REGISTER, script, dir, '--bench-cases'], { stdio: 'pipe' });
     bundle = { dir, spec: JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as Spec };
     return bundle;
   };
