@@ -24,6 +24,8 @@ export interface RunOptions {
   readonly workers?: number;
   /** CUDA: run the CUDA C on the CPU (compiled with g++, each block's threads as fibers) instead of a GPU. */
   readonly emulate?: boolean;
+  /** CUDA on the CPU: receives what the emulation reports (its shared-memory profile, with TILEBIT_HOST_PROFILE). */
+  readonly report?: (text: string) => void;
 }
 
 /** Runs a kernel on a target; outputs are written into `tensors`. */
@@ -37,7 +39,8 @@ export async function runOn(target: Target, k: Kernel, tensors: Map<string, Tens
       const ctx = await gpuContext();
       return runWebGpu(webGpuKernel(k, ctx.gpuFeatures, ctx.wgslOptions), tensors, values, outputTensors(k));
     case 'cuda':
-      runCuda(k, tensors, values, outputTensors(k), options.emulate ?? false);
+      const { report } = runCuda(k, tensors, values, outputTensors(k), options.emulate ?? false);
+      if (report.trim()) options.report?.(report);
       return;
   }
 }

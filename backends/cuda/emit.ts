@@ -27,6 +27,12 @@ const ctype = (t: LType): string => {
 /** A C identifier for a memory space. */
 const memPointer = (mem: string): string => (mem === 'shared' ? 'smem' : `g_${mem.slice(2)}`);
 
+/**
+ * The T at byte pointer p of a memory space, an lvalue. Shared memory goes through TB_REF (a plain
+ * dereference on the GPU), so that the CPU build can watch the accesses (TILEBIT_HOST_PROFILE).
+ */
+const memRef = (mem: string, type: string, p: string): string => (mem === 'shared' ? `TB_REF(${type}, ${p})` : `(*(${type}*)${p})`);
+
 function f32Literal(v: number): string {
   if (Number.isNaN(v)) return '__int_as_float(0x7fc00000)';
   if (v === Infinity) return '__int_as_float(0x7f800000)';
@@ -117,6 +123,8 @@ const PRELUDE = `#ifdef TILEBIT_HOST
 #include <cuda_bf16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
+// The T at byte pointer p (CPU builds watch these accesses).
+#define TB_REF(T, p) (*(T*)(p))
 // The block's shared memory: static, or beyond the static 48 KB and sized at launch.
 #define TB_SHARED(name, bytes) __shared__ __align__(16) unsigned char name[bytes]
 #define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
@@ -224,15 +232,15 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
   unsigned bit = (unsigned)index * (unsigned)width;
   const unsigned char* q = p + base + (bit >> 3);
   unsigned sh = bit & 7u;
-  unsigned v = q[0];
-  if (sh + (unsigned)width > 8u) v |= (unsigned)q[1] << 8;
+  unsigned v = TB_REF(const unsigned char, q);
+  if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
 }
 // The same for widths dividing 8 (1, 2, 4, 8 bits), whose fields never straddle a byte: one byte read
 // and no branch (nvcc does not prove that the straddle test above is always false).
 static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
-  return (int)(((unsigned)p[base + (bit >> 3)] >> (bit & 7u)) & ((1u << width) - 1u));
+  return (int)(((unsigned)TB_REF(const unsigned char, p + base + (bit >> 3)) >> (bit & 7u)) & ((1u << width) - 1u));
 }
 `;
 
@@ -256,9 +264,10 @@ class Printer {
         }
         const p = `(${memPointer(e.mem)} + (${addr}))`;
         if (e.type === 'v128') throw new CudaEmitError('v128 loads have no CUDA lowering');
-        if (e.bits === 32) return e.type === 'f32' ? `(*(const float*)${p})` : `(*(const int*)${p})`;
-        if (e.bits === 16) return e.signed ? `((int)*(const short*)${p})` : `((int)*(const unsigned short*)${p})`;
-        if (e.bits === 8) return e.signed ? `((int)*(const signed char*)${p})` : `((int)*(const unsigned char*)${p})`;
+        const ref = (type: string): string => memRef(e.mem!, type, p);
+        if (e.bits === 32) return ref(e.type === 'f32' ? 'const float' : 'const int');
+        if (e.bits === 16) return `((int)${ref(e.signed ? 'const short' : 'const unsigned short')})`;
+        if (e.bits === 8) return `((int)${ref(e.signed ? 'const signed char' : 'const unsigned char')})`;
         throw new CudaEmitError(`a ${e.bits}-bit load`);
       }
       case 'bits':
@@ -315,10 +324,10 @@ class Printer {
       case 'loadwords': {
         const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
         const n = s.names.length;
-        if (n === 1) out.push(`${indent}${s.names[0]} = *(const int*)${p};`);
+        if (n === 1) out.push(`${indent}${s.names[0]} = ${memRef(s.mem, 'const int', p)};`);
         else {
           const lanes = ['x', 'y', 'z', 'w'];
-          out.push(`${indent}{ const int${n} v_ = *(const int${n}*)${p}; ${s.names.map((x, i) => `${x} = v_.${lanes[i]};`).join(' ')} }`);
+          out.push(`${indent}{ const int${n} v_ = ${memRef(s.mem, `const int${n}`, p)}; ${s.names.map((x, i) => `${x} = v_.${lanes[i]};`).join(' ')} }`);
         }
         return;
       }
@@ -326,7 +335,7 @@ class Printer {
         const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
         const n = s.values.length;
         const vs = s.values.map((v) => this.expr(v));
-        out.push(n === 1 ? `${indent}*(int*)${p} = ${vs[0]};` : `${indent}*(int${n}*)${p} = make_int${n}(${vs.join(', ')});`);
+        out.push(n === 1 ? `${indent}${memRef(s.mem, 'int', p)} = ${vs[0]};` : `${indent}${memRef(s.mem, `int${n}`, p)} = make_int${n}(${vs.join(', ')});`);
         return;
       }
       case 'copywords': {
@@ -357,15 +366,15 @@ class Printer {
         if (s.mem === undefined) throw new CudaEmitError('a store to constant data');
         const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}${s.offset ? ` + ${s.offset}` : ''}))`;
         const v = this.expr(s.value);
-        if (s.bits === 32) out.push(`${indent}*(int*)${p} = ${v};`);
-        else if (s.bits === 16) out.push(`${indent}*(unsigned short*)${p} = (unsigned short)${v};`);
-        else if (s.bits === 8) out.push(`${indent}*(unsigned char*)${p} = (unsigned char)${v};`);
+        if (s.bits === 32) out.push(`${indent}${memRef(s.mem, 'int', p)} = ${v};`);
+        else if (s.bits === 16) out.push(`${indent}${memRef(s.mem, 'unsigned short', p)} = (unsigned short)${v};`);
+        else if (s.bits === 8) out.push(`${indent}${memRef(s.mem, 'unsigned char', p)} = (unsigned char)${v};`);
         else throw new CudaEmitError('128-bit stores have no CUDA lowering yet');
         return;
       }
       case 'atomic': {
         if (s.mem === undefined) throw new CudaEmitError('an atomic on constant data');
-        const p = `(unsigned*)(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
+        const p = `&${memRef(s.mem, 'unsigned', `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`)}`;
         if (s.op === 'fadd') out.push(`${indent}tb_atomic_fadd(${p}, ${this.expr(s.value)});`);
         else out.push(`${indent}${{ and: 'atomicAnd', or: 'atomicOr', add: 'atomicAdd' }[s.op]}(${p}, ${U(this.expr(s.value))});`);
         return;

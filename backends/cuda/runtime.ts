@@ -67,9 +67,10 @@ function harnessFor(k: Kernel, emulate: boolean): { binary: string; traps: reado
 
 /**
  * Runs a kernel on the machine's CUDA device; outputs are written back into `tensors`; ms: the mean of
- * ten timed launches after it. `emulate`: on the CPU instead (ms is NaN: nothing is timed).
+ * ten timed launches after it. `emulate`: on the CPU instead (ms is NaN: nothing is timed), and `report`
+ * holds what the emulation printed (its shared-memory profile, where TILEBIT_HOST_PROFILE is set).
  */
-export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, emulate = false): { ms: number } {
+export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, emulate = false): { ms: number; report: string } {
   const launch = prepareLaunch(k, { tensors, scalars });
   const { binary, traps, lowered } = harnessFor(k, emulate);
   const work = mkdtempSync(join(tmpdir(), 'tilebit-run-'));
@@ -91,7 +92,7 @@ export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: Readon
     if (r.status === 3) throw new CudaRunError(traps[Number(r.stdout.trim().split(' ').at(-1)) - 1] ?? r.stdout.trim());
     if (r.status !== 0) throw new CudaRunError(`the CUDA harness failed: ${(r.stderr || r.stdout).trim()}`);
     for (const name of outs) tensors.get(name)!.bytes.set(readFileSync(join(work, `${name}.out`)));
-    return { ms: emulate ? NaN : Number(r.stdout.trim().split(' ').at(-1)) };
+    return { ms: emulate ? NaN : Number(r.stdout.trim().split(' ').at(-1)), report: emulate ? r.stderr : '' };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -125,7 +125,7 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   const start = performance.now();
   const emulate = args.options.has('emulate');
   if (emulate && target !== 'cuda') throw new UsageError('--emulate runs the CUDA C on the CPU: it needs --target cuda');
-  await runOn(target as Target, k, tensors, values, { workers, emulate });
+  await runOn(target as Target, k, tensors, values, { workers, emulate, report: (text) => print(text.trimEnd()) });
   const ms = performance.now() - start;
   let failed = false;
   if (args.options.has('check')) {

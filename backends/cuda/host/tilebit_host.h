@@ -56,6 +56,8 @@
 // TILEBIT_HOST_POISON (a byte, default 0xff: NaN in f16 and f32, -1 in integers) before each block, as
 // a GPU leaves it unset: a kernel that reads what it has not written reads that.
 #define TB_SHARED(name, bytes) unsigned char* name = tb_host::blockShared(bytes)
+// A T at byte pointer p: shared-memory accesses are recorded where TILEBIT_HOST_PROFILE is set.
+#define TB_REF(T, p) (*tb_host::touch<T>(p))
 #define TB_DYNAMIC_SHARED(name) unsigned char* name = tb_host::blockShared(0)
 
 struct dim3 {
@@ -79,6 +81,9 @@ enum class State { Running, AtBarrier, AtWarp, Done };
 
 struct Copy { unsigned char* to; unsigned char bytes[16]; int n; long group; };
 
+// A shared-memory access by one thread: byte offset, bytes.
+struct Access { uint32_t at, bytes; };
+
 struct Fiber {
   ucontext_t context;  // the first entry, on the fiber's own stack
   jmp_buf resume;      // where it stopped since (_setjmp and _longjmp keep the signal mask: no system call)
@@ -87,6 +92,7 @@ struct Fiber {
   State state = State::Done;
   std::vector<Copy> copies;  // issued, not landed
   long committed = 0;        // groups closed by commit_group
+  std::vector<Access> accesses;  // shared-memory accesses since the warp last stopped together
 };
 
 constexpr size_t kStack = 512 * 1024;
@@ -110,6 +116,13 @@ struct Block {
   bool reverse = false;  // run the threads from the last to the first
   uint64_t shuffle = 0;  // nonzero: run them in an order drawn anew each round, from this seed
   std::vector<unsigned> order;
+  // TILEBIT_HOST_PROFILE: shared-memory requests of the launch (a warp's k-th accesses between two
+  // points where all its lanes stop), the wavefronts they take, and the fewest they could take.
+  bool profile = false;
+  uint64_t requests = 0, wavefronts = 0, ideal = 0;
+  // The same by the width of the accesses (1, 2, 4, 8 or 16 bytes), for TILEBIT_HOST_PROFILE=widths.
+  uint64_t byWidth[17][3] = {};
+  bool widths = false;
 };
 
 inline Block& block() {
@@ -125,6 +138,73 @@ inline unsigned char* blockShared(size_t bytes) {
     b.sharedReady = true;
   }
   return b.shared.data();
+}
+
+// Records an access of `bytes` at p by the running thread, where p is in the block's shared memory.
+inline void record(const void* p, size_t bytes) {
+  Block& b = block();
+  if (!b.profile || b.shared.empty()) return;
+  const unsigned char* q = static_cast<const unsigned char*>(p);
+  if (q < b.shared.data() || q >= b.shared.data() + b.shared.size()) return;
+  b.fibers[b.current].accesses.push_back({uint32_t(q - b.shared.data()), uint32_t(bytes)});
+}
+
+template <class T>
+inline T* touch(const void* p) {
+  record(p, sizeof(T));
+  return static_cast<T*>(const_cast<void*>(p));
+}
+
+// One request: the k-th access of each lane of a warp that made one. Shared memory has 32 banks of 4
+// bytes; a request of w-byte accesses is served in phases of 128 / w lanes (1 for 4 bytes or fewer), and
+// a phase takes as many wavefronts as the most distinct words it reads from one bank (lanes reading one
+// word share it).
+inline void request(const std::vector<Access>& lanes) {
+  Block& b = block();
+  uint32_t width = 1;
+  for (const Access& a : lanes) width = std::max(width, a.bytes);
+  size_t perPhase = width <= 4 ? 32 : 128 / width, bytes = 0;
+  uint64_t waves = 0;
+  for (size_t from = 0; from < lanes.size(); from += perPhase) {
+    std::vector<std::vector<uint32_t>> words(32);
+    for (size_t i = from; i < std::min(lanes.size(), from + perPhase); i++) {
+      for (uint32_t w = lanes[i].at / 4; w <= (lanes[i].at + lanes[i].bytes - 1) / 4; w++) {
+        std::vector<uint32_t>& bank = words[w % 32];
+        if (std::find(bank.begin(), bank.end(), w) == bank.end()) bank.push_back(w);
+      }
+      bytes += lanes[i].bytes;
+    }
+    size_t most = 1;
+    for (const auto& bank : words) most = std::max(most, bank.size());
+    waves += most;
+  }
+  uint64_t fewest = std::max<uint64_t>(1, (bytes + 127) / 128);
+  b.requests++;
+  b.wavefronts += waves;
+  b.ideal += fewest;
+  uint64_t* w = b.byWidth[std::min<uint32_t>(width, 16)];
+  w[0]++;
+  w[1] += waves;
+  w[2] += fewest;
+}
+
+// Every lane of every warp has stopped: their accesses since the last stop, paired by order, are requests.
+inline void settleAccesses() {
+  Block& b = block();
+  if (!b.profile) return;
+  for (unsigned w = 0; w < b.threads; w += 32) {
+    unsigned n = std::min(32u, b.threads - w);
+    size_t longest = 0;
+    for (unsigned l = 0; l < n; l++) longest = std::max(longest, b.fibers[w + l].accesses.size());
+    for (size_t k = 0; k < longest; k++) {
+      std::vector<Access> lanes;
+      for (unsigned l = 0; l < n; l++) {
+        if (k < b.fibers[w + l].accesses.size()) lanes.push_back(b.fibers[w + l].accesses[k]);
+      }
+      request(lanes);
+    }
+    for (unsigned l = 0; l < n; l++) b.fibers[w + l].accesses.clear();
+  }
 }
 
 inline uint3 threadIndex() { return {block().current, 0, 0}; }
@@ -185,6 +265,7 @@ inline void runBlock(Block& b) {
     f.started = false;
     f.copies.clear();
     f.committed = 0;
+    f.accesses.clear();
   }
   b.sharedReady = false;
   b.order.resize(b.threads);
@@ -207,6 +288,7 @@ inline void runBlock(Block& b) {
     }
     // Every thread has stopped: release a barrier that every live thread reached, and each warp whose
     // live lanes all reached a warp-wide instruction.
+    settleAccesses();
     bool live = false, released = false, allAtBarrier = true;
     for (unsigned t = 0; t < b.threads; t++) {
       State s = b.fibers[t].state;
@@ -256,12 +338,24 @@ inline void launch(void (*body)(void**), dim3 grid, dim3 threads, void** args, s
   const char* order = getenv("TILEBIT_HOST_ORDER");
   b.reverse = order && strcmp(order, "reverse") == 0;
   b.shuffle = order && strncmp(order, "random:", 7) == 0 ? strtoull(order + 7, nullptr, 10) * 2 + 1 : 0;
+  const char* profile = getenv("TILEBIT_HOST_PROFILE");
+  b.profile = profile != nullptr;
+  b.widths = profile && strcmp(profile, "widths") == 0;
+  b.requests = b.wavefronts = b.ideal = 0;
+  memset(b.byWidth, 0, sizeof b.byWidth);
   for (unsigned z = 0; z < grid.z; z++)
     for (unsigned y = 0; y < grid.y; y++)
       for (unsigned x = 0; x < grid.x; x++) {
         b.index = {x, y, z};
         runBlock(b);
       }
+  if (b.profile) {
+    fprintf(stderr, "shared memory: %llu requests, %llu wavefronts (%.2f per request; %llu at the fewest)\n", (unsigned long long)b.requests,
+            (unsigned long long)b.wavefronts, b.requests ? double(b.wavefronts) / double(b.requests) : 0.0, (unsigned long long)b.ideal);
+    for (int w = 1; b.widths && w <= 16; w++) {
+      if (b.byWidth[w][0]) fprintf(stderr, "  %2d-byte accesses: %llu requests, %llu wavefronts, %llu at the fewest\n", w, (unsigned long long)b.byWidth[w][0], (unsigned long long)b.byWidth[w][1], (unsigned long long)b.byWidth[w][2]);
+    }
+  }
 }
 
 // ---- f16 and bf16 by bits: round to nearest even, subnormals kept.
@@ -412,6 +506,7 @@ static inline void tb_cp_async(unsigned char* shared, const unsigned char* globa
   static_assert(N == 4 || N == 8 || N == 16, "cp.async copies 4, 8 or 16 bytes");
   tb_host::Block& b = tb_host::block();
   if ((reinterpret_cast<uintptr_t>(shared) | reinterpret_cast<uintptr_t>(global)) % N != 0) tb_host::fail("a cp.async whose addresses are not aligned to its size");
+  tb_host::record(shared, N);
   if (b.immediateCopies) { memcpy(shared, global, N); return; }
   tb_host::Fiber& f = b.fibers[b.current];
   tb_host::Copy c{shared, {}, N, f.committed};
@@ -439,7 +534,10 @@ static inline void tb_cp_async_wait() {
 template <bool Trans, int Count>
 static inline void tb_ldmatrix(const unsigned char* p, int* regs) {
   tb_host::warpExchange(
-    [&](uint64_t* s) { s[0] = reinterpret_cast<uintptr_t>(p); },
+    [&](uint64_t* s) {
+      s[0] = reinterpret_cast<uintptr_t>(p);
+      if ((tb_host::block().current & 31u) < 8u * Count) tb_host::record(p, 16);  // each row address one 16-byte read
+    },
     [&]() {
       unsigned lane = tb_host::block().current & 31u, base = tb_host::warpBase();
       auto row = [&](int matrix, unsigned r) {

@@ -10,6 +10,8 @@
 #include <cuda_bf16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
+// The T at byte pointer p (CPU builds watch these accesses).
+#define TB_REF(T, p) (*(T*)(p))
 // The block's shared memory: static, or beyond the static 48 KB and sized at launch.
 #define TB_SHARED(name, bytes) __shared__ __align__(16) unsigned char name[bytes]
 #define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
@@ -117,15 +119,15 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
   unsigned bit = (unsigned)index * (unsigned)width;
   const unsigned char* q = p + base + (bit >> 3);
   unsigned sh = bit & 7u;
-  unsigned v = q[0];
-  if (sh + (unsigned)width > 8u) v |= (unsigned)q[1] << 8;
+  unsigned v = TB_REF(const unsigned char, q);
+  if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
 }
 // The same for widths dividing 8 (1, 2, 4, 8 bits), whose fields never straddle a byte: one byte read
 // and no branch (nvcc does not prove that the straddle test above is always false).
 static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
-  return (int)(((unsigned)p[base + (bit >> 3)] >> (bit & 7u)) & ((1u << width) - 1u));
+  return (int)(((unsigned)TB_REF(const unsigned char, p + base + (bit >> 3)) >> (bit & 7u)) & ((1u << width) - 1u));
 }
 
 __constant__ unsigned int dequant_gemm_u4_f16_f16_g32_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
@@ -268,14 +270,14 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
     }
     for (k0_33 = g0_21; k0_33 < s_31; k0_33 += s_32) {
       if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) < ((unsigned)dim_a_0_0))) & ((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37)))) < ((unsigned)dim_a_1_1))))) {
-        ld_35 = ((int)*(const unsigned short*)(g_a + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) * ((unsigned)dim_a_1_1)))) + ((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37))))))) * ((unsigned)2))))));
+        ld_35 = ((int)(*(const unsigned short*)(g_a + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) * ((unsigned)dim_a_1_1)))) + ((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37))))))) * ((unsigned)2)))))));
       } else {
         ld_35 = 0;
       }
       r_34[0] = __half2float(__ushort_as_half((unsigned short)(ld_35)));
       r_39[0] = r_34[0];
       if ((((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) < ((unsigned)dim_w_1_3)))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) + ((unsigned)15)))) < ((unsigned)dim_w_1_3)))) & ((int)((((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4))) & 63) == 0)))) {
-        { const int2 v_ = *(const int2*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)))) >> (3 & 31))))); w_41 = v_.x; w_42 = v_.y; }
+        { const int2 v_ = (*(const int2*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)))) >> (3 & 31)))))); w_41 = v_.x; w_42 = v_.y; }
         r_40[0] = (w_41 & 15);
         r_40[1] = (((int)(((unsigned)w_41) >> (4 & 31))) & 15);
         r_40[2] = (((int)(((unsigned)w_41) >> (8 & 31))) & 15);
@@ -338,19 +340,19 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
         __syncthreads();
         if (t0_primary_38) {
           if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_53)))) < ((unsigned)16)))) {
-            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_53))))))) * ((unsigned)4))))) = __float_as_int(r_39[0]);
+            TB_REF(int, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_53))))))) * ((unsigned)4)))))) = __float_as_int(r_39[0]);
           }
         }
         #pragma unroll
         for (j_55 = 0; j_55 < 16; j_55 += 1) {
           if (((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_53)))) < ((unsigned)16)))) {
-            *(int*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_53)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_44) + ((unsigned)j_55))))))) * ((unsigned)4)))) + ((unsigned)64))))) = __float_as_int(r_49[j_55]);
+            TB_REF(int, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_53)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_44) + ((unsigned)j_55))))))) * ((unsigned)4)))) + ((unsigned)64)))))) = __float_as_int(r_49[j_55]);
           }
         }
         __syncthreads();
         for (kk_54 = 0; kk_54 < 16; kk_54 += 1) {
-          arow_59[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_56) * ((unsigned)16)))) + ((unsigned)kk_54)))) * ((unsigned)4))))));
-          bcol_60[0] = (*(const float*)(smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_54) * ((unsigned)64)))) + ((unsigned)t2_d1_57)))) * ((unsigned)4)))) + ((unsigned)64))))));
+          arow_59[0] = TB_REF(const float, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_56) * ((unsigned)16)))) + ((unsigned)kk_54)))) * ((unsigned)4))))));
+          bcol_60[0] = TB_REF(const float, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_54) * ((unsigned)64)))) + ((unsigned)t2_d1_57)))) * ((unsigned)4)))) + ((unsigned)64))))));
           acc_52[0] = __fadd_rn(acc_52[0], __fmul_rn(arow_59[0], bcol_60[0]));
         }
       }
@@ -377,7 +379,7 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
     s_74 = 32;
     s_75 = (((int)(s_74 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_74 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_74 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_74 == (-1))))) ? 1 : s_74))));
     if ((((int)(((unsigned)s_75) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_78)))) < ((unsigned)dim_s_1_5))))) {
-      ld_77 = ((int)*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_75) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_78))))))) * ((unsigned)2))))));
+      ld_77 = ((int)(*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_75) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_78))))))) * ((unsigned)2)))))));
     } else {
       ld_77 = 0;
     }
@@ -390,7 +392,7 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   r_83[0] = __half2float(__float2half_rn(r_82[0]));
   if (t2_primary_58) {
     if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_56)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_57)))) < ((unsigned)dim_c_1_7))))) {
-      *(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_56)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_57))))))) * ((unsigned)2))))) = (unsigned short)(int)__half_as_ushort(__float2half_rn(r_83[0]));
+      (*(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_56)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_57))))))) * ((unsigned)2)))))) = (unsigned short)(int)__half_as_ushort(__float2half_rn(r_83[0]));
     }
   }
 }

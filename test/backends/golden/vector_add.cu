@@ -10,6 +10,8 @@
 #include <cuda_bf16.h>
 #pragma nv_diag_suppress 177
 #pragma nv_diag_suppress 550
+// The T at byte pointer p (CPU builds watch these accesses).
+#define TB_REF(T, p) (*(T*)(p))
 // The block's shared memory: static, or beyond the static 48 KB and sized at launch.
 #define TB_SHARED(name, bytes) __shared__ __align__(16) unsigned char name[bytes]
 #define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
@@ -117,15 +119,15 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
   unsigned bit = (unsigned)index * (unsigned)width;
   const unsigned char* q = p + base + (bit >> 3);
   unsigned sh = bit & 7u;
-  unsigned v = q[0];
-  if (sh + (unsigned)width > 8u) v |= (unsigned)q[1] << 8;
+  unsigned v = TB_REF(const unsigned char, q);
+  if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
 }
 // The same for widths dividing 8 (1, 2, 4, 8 bits), whose fields never straddle a byte: one byte read
 // and no branch (nvcc does not prove that the straddle test above is always false).
 static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
-  return (int)(((unsigned)p[base + (bit >> 3)] >> (bit & 7u)) & ((1u << width) - 1u));
+  return (int)(((unsigned)TB_REF(const unsigned char, p + base + (bit >> 3)) >> (bit & 7u)) & ((1u << width) - 1u));
 }
 
 __constant__ unsigned int vector_add_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
@@ -174,7 +176,7 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   #pragma unroll
   for (j_11 = 0; j_11 < 2; j_11 += 1) {
     if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_x_0_0)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = *(const int4*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
+      { const int4 v_ = (*(const int4*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
       r_6[((int)(((unsigned)j_11) * ((unsigned)4)))] = __int_as_float(w_7);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
@@ -207,7 +209,7 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   #pragma unroll
   for (j_20 = 0; j_20 < 2; j_20 += 1) {
     if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = *(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))); w_16 = v_.x; w_17 = v_.y; w_18 = v_.z; w_19 = v_.w; }
+      { const int4 v_ = (*(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))); w_16 = v_.x; w_17 = v_.y; w_18 = v_.z; w_19 = v_.w; }
       r_15[((int)(((unsigned)j_20) * ((unsigned)4)))] = __int_as_float(w_16);
       r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_17);
       r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_18);
@@ -248,21 +250,21 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
     c_27 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)2)))]);
     c_28 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)3)))]);
     if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      *(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31))))) = make_int4((0 | c_25), (0 | c_26), (0 | c_27), (0 | c_28));
+      (*(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))) = make_int4((0 | c_25), (0 | c_26), (0 | c_27), (0 | c_28));
     } else {
       nb_30 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_out_0_2) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
       bp_31 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
       if (((int)(nb_30 > 0))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) << (2 & 31))))) = (0 | c_25);
+        (*(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) << (2 & 31)))))) = (0 | c_25);
       }
       if (((int)(((int)(((unsigned)nb_30) - ((unsigned)32))) > 0))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))) = (0 | c_26);
+        (*(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31)))))) = (0 | c_26);
       }
       if (((int)(((int)(((unsigned)nb_30) - ((unsigned)64))) > 0))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))) = (0 | c_27);
+        (*(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31)))))) = (0 | c_27);
       }
       if (((int)(((int)(((unsigned)nb_30) - ((unsigned)96))) > 0))) {
-        *(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))) = (0 | c_28);
+        (*(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31)))))) = (0 | c_28);
       }
     }
   }
