@@ -80,6 +80,9 @@ export function benchKernels(small = false): BenchKernel[] {
       // Weights in panels of the 64-column N tile (one file for every form): each K tile one 16-byte-copied
       // run, read from shared memory as in rows.
       [16, 8192, { weightOrder: 'panels' }, 'panels'], [4096, 8192, { weightOrder: 'panels' }, 'panels'],
+      // The activation tile in plain rows, as before it was swizzled: ldmatrix's 8 rows of 128 bytes
+      // then share their banks (8 wavefronts where 1 would do; TILEBIT_HOST_PROFILE counts them).
+      [16, 8192, { swizzle: false }, 'noswizzle'], [4096, 8192, { swizzle: false }, 'noswizzle'],
     ] as const) {
       const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: M, target: 'gpu', ...extra }).source;
       add(`gemm_u4_m${M}_n${N}_${tag}`, 'gemm', source, { M, K: 8192, N }, {}, (8192 * N) / 2, 2 * M * 8192 * N, false);
@@ -161,7 +164,8 @@ export function benchKernels(small = false): BenchKernel[] {
     if (!small) {
       // The CPU form (K and V straight from global memory into fragments) and a taller Q tile, CUDA only.
       add(`attention_s${S}_d${D}_direct`, 'attention', flashAttention({ headDim: D, causal: true }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
-      add(`attention_s${S}_d${D}_bq128`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu', blockQ: 128 }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
+      add(`attention_s${S}_d${D}_noswizzle`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu', swizzle: false }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
+    add(`attention_s${S}_d${D}_bq128`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu', blockQ: 128 }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false);
       // Four blocks per SM (128 registers, no spills; 155 and 3 blocks without): 512 blocks in one wave of 132 SMs.
       add(`attention_s${S}_d${D}_mb4`, 'attention', flashAttention({ headDim: D, causal: true, target: 'gpu' }).source, { H, HKV: H, S, SK: S }, { scale: 1 / Math.sqrt(D) }, 4 * H * S * D * 2, flops, false, undefined, { minBlocksPerSm: 4 });
     }

@@ -20,6 +20,10 @@ import { lowerForGpu } from '../../passes/pipeline.ts';
 import { benchCases, gpuCases } from '../support/gpu_cases.ts';
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
+import { runCuda } from '../../backends/cuda/runtime.ts';
+import { outputTensors } from '../../ir/tile_ir.ts';
+import { prepareTensors } from '../../src/api.ts';
+import { flashAttention } from '../../src/kernels/attention.ts';
 
 const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
 
@@ -203,6 +207,37 @@ describe('the GPU check bundle', () => {
     expect(failures).toEqual([]);
     expect(outputs).toBeGreaterThanOrEqual(schedules.length * (gpuCases.length + benchCases.length));
   }, 240_000);
+});
+
+describe('shared memory on the CPU (TILEBIT_HOST_PROFILE)', () => {
+  /** The 16-byte shared-memory accesses of one emulated launch: wavefronts taken, and the fewest possible. */
+  const sixteen = (source: string, sizes: Record<string, number>): { wavefronts: number; fewest: number } => {
+    const k = compile(source);
+    const values = new Map(Object.entries(sizes));
+    const tensors = prepareTensors(k, { values, seed: 3 }, new Set(outputTensors(k)));
+    const before = process.env.TILEBIT_HOST_PROFILE;
+    process.env.TILEBIT_HOST_PROFILE = 'widths';
+    try {
+      const { report } = runCuda(k, tensors, values, outputTensors(k), true);
+      const m = /16-byte accesses: \d+ requests, (\d+) wavefronts, (\d+) at the fewest/.exec(report);
+      expect(m, report).not.toBeNull();
+      return { wavefronts: Number(m![1]), fewest: Number(m![2]) };
+    } finally {
+      if (before === undefined) delete process.env.TILEBIT_HOST_PROFILE;
+      else process.env.TILEBIT_HOST_PROFILE = before;
+    }
+  };
+  // ldmatrix reads 8 rows of 16 bytes at once: rows of 128 bytes in plain row-major order start in the
+  // same banks (8 wavefronts for 1); the generators swizzle those tiles (ldmatrixLayout).
+  it.skipIf(!haveGxx)('the MMA tiles\' activations and flash attention\'s K and V reach ldmatrix without bank conflicts, unlike plain rows', () => {
+    const gemm = (swizzle: boolean) => sixteen(dequantGemm({ weight: 'u4', groupSize: 64, activation: 'f16', m: 16, target: 'gpu', swizzle }).source, { M: 16, K: 128, N: 64 });
+    const attention = (swizzle: boolean) => sixteen(flashAttention({ headDim: 64, causal: true, target: 'gpu', swizzle }).source, { H: 1, HKV: 1, S: 64, SK: 64, scale: 0.125 });
+    for (const run of [gemm, attention]) {
+      const [swizzled, plain] = [run(true), run(false)];
+      expect(swizzled.wavefronts).toBe(swizzled.fewest);
+      expect(plain.wavefronts).toBeGreaterThan(2 * plain.fewest);
+    }
+  }, 120_000);
 });
 
 describe('golden GPU code', () => {
