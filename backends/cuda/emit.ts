@@ -28,10 +28,10 @@ const ctype = (t: LType): string => {
 const memPointer = (mem: string): string => (mem === 'shared' ? 'smem' : `g_${mem.slice(2)}`);
 
 /**
- * The T at byte pointer p of a memory space, an lvalue. Shared memory goes through TB_REF (a plain
- * dereference on the GPU), so that the CPU build can watch the accesses (TILEBIT_HOST_PROFILE).
+ * The T at byte pointer p (global or shared memory), an lvalue: TB_REF, a plain dereference on the GPU,
+ * through which the CPU build watches the accesses (TILEBIT_HOST_PROFILE).
  */
-const memRef = (mem: string, type: string, p: string): string => (mem === 'shared' ? `TB_REF(${type}, ${p})` : `(*(${type}*)${p})`);
+const memRef = (_mem: string, type: string, p: string): string => `TB_REF(${type}, ${p})`;
 
 function f32Literal(v: number): string {
   if (Number.isNaN(v)) return '__int_as_float(0x7fc00000)';

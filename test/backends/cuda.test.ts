@@ -209,23 +209,34 @@ describe('the GPU check bundle', () => {
   }, 240_000);
 });
 
-describe('shared memory on the CPU (TILEBIT_HOST_PROFILE)', () => {
-  /** The 16-byte shared-memory accesses of one emulated launch: wavefronts taken, and the fewest possible. */
-  const sixteen = (source: string, sizes: Record<string, number>): { wavefronts: number; fewest: number } => {
+describe('memory traffic on the CPU (TILEBIT_HOST_PROFILE)', () => {
+  /** What one emulated launch reports, with the profile on. */
+  const profiled = (source: string, sizes: Record<string, number>): string => {
     const k = compile(source);
     const values = new Map(Object.entries(sizes));
     const tensors = prepareTensors(k, { values, seed: 3 }, new Set(outputTensors(k)));
     const before = process.env.TILEBIT_HOST_PROFILE;
     process.env.TILEBIT_HOST_PROFILE = 'widths';
     try {
-      const { report } = runCuda(k, tensors, values, outputTensors(k), true);
-      const m = /16-byte accesses: \d+ requests, (\d+) wavefronts, (\d+) at the fewest/.exec(report);
-      expect(m, report).not.toBeNull();
-      return { wavefronts: Number(m![1]), fewest: Number(m![2]) };
+      return runCuda(k, tensors, values, outputTensors(k), true).report;
     } finally {
       if (before === undefined) delete process.env.TILEBIT_HOST_PROFILE;
       else process.env.TILEBIT_HOST_PROFILE = before;
     }
+  };
+  /** The 16-byte shared-memory accesses of one emulated launch: wavefronts taken, and the fewest possible. */
+  const sixteen = (source: string, sizes: Record<string, number>): { wavefronts: number; fewest: number } => {
+    const report = profiled(source, sizes);
+    const m = /16-byte accesses: \d+ requests, (\d+) wavefronts, (\d+) at the fewest/.exec(report);
+    expect(m, report).not.toBeNull();
+    return { wavefronts: Number(m![1]), fewest: Number(m![2]) };
+  };
+  /** The 32-byte sectors of global memory one emulated launch touches. */
+  const sectors = (source: string, sizes: Record<string, number>): number => {
+    const report = profiled(source, sizes);
+    const m = /global memory: \d+ requests, (\d+) sectors of 32 bytes/.exec(report);
+    expect(m, report).not.toBeNull();
+    return Number(m![1]);
   };
   // ldmatrix reads 8 rows of 16 bytes at once: rows of 128 bytes in plain row-major order start in the
   // same banks (8 wavefronts for 1); the generators swizzle those tiles (ldmatrixLayout).
@@ -237,6 +248,12 @@ describe('shared memory on the CPU (TILEBIT_HOST_PROFILE)', () => {
       expect(swizzled.wavefronts).toBe(swizzled.fewest);
       expect(plain.wavefronts).toBeGreaterThan(2 * plain.fewest);
     }
+  }, 120_000);
+  // A u3 GEMV block's K tile in rows is 12 bytes of each of 128 rows, each in its own 32-byte sectors;
+  // in panels it is one run.
+  it.skipIf(!haveGxx)('the u3 GEMV touches fewer global sectors with its weights in panels than in rows', () => {
+    const gemv = (weightOrder: 'rows' | 'panels') => sectors(dequantGemm({ weight: 'u3', groupSize: 128, activation: 'f16', m: 1, target: 'gpu', weightOrder }).source, { M: 1, K: 256, N: 256 });
+    expect(gemv('panels') * 2).toBeLessThan(gemv('rows'));
   }, 120_000);
 });
 

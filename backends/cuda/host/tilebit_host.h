@@ -81,8 +81,8 @@ enum class State { Running, AtBarrier, AtWarp, Done };
 
 struct Copy { unsigned char* to; unsigned char bytes[16]; int n; long group; };
 
-// A shared-memory access by one thread: byte offset, bytes.
-struct Access { uint32_t at, bytes; };
+// A memory access by one thread: address (a byte offset in shared memory), bytes.
+struct Access { uint64_t at; uint32_t bytes; };
 
 struct Fiber {
   ucontext_t context;  // the first entry, on the fiber's own stack
@@ -93,6 +93,7 @@ struct Fiber {
   std::vector<Copy> copies;  // issued, not landed
   long committed = 0;        // groups closed by commit_group
   std::vector<Access> accesses;  // shared-memory accesses since the warp last stopped together
+  std::vector<Access> global;    // and global-memory ones
 };
 
 constexpr size_t kStack = 512 * 1024;
@@ -120,6 +121,10 @@ struct Block {
   // points where all its lanes stop), the wavefronts they take, and the fewest they could take.
   bool profile = false;
   uint64_t requests = 0, wavefronts = 0, ideal = 0;
+  // Global memory: requests, the 32-byte sectors they touch, and the fewest that hold their bytes.
+  uint64_t globalRequests = 0, sectors = 0, fewestSectors = 0;
+  // The launch's buffers (cudaMalloc), whose accesses count as global memory.
+  std::vector<std::pair<const unsigned char*, size_t>> buffers;
   // The same by the width of the accesses (1, 2, 4, 8 or 16 bytes), for TILEBIT_HOST_PROFILE=widths.
   uint64_t byWidth[17][3] = {};
   bool widths = false;
@@ -143,10 +148,18 @@ inline unsigned char* blockShared(size_t bytes) {
 // Records an access of `bytes` at p by the running thread, where p is in the block's shared memory.
 inline void record(const void* p, size_t bytes) {
   Block& b = block();
-  if (!b.profile || b.shared.empty()) return;
+  if (!b.profile) return;
   const unsigned char* q = static_cast<const unsigned char*>(p);
-  if (q < b.shared.data() || q >= b.shared.data() + b.shared.size()) return;
-  b.fibers[b.current].accesses.push_back({uint32_t(q - b.shared.data()), uint32_t(bytes)});
+  if (!b.shared.empty() && q >= b.shared.data() && q < b.shared.data() + b.shared.size()) {
+    b.fibers[b.current].accesses.push_back({uint64_t(q - b.shared.data()), uint32_t(bytes)});
+    return;
+  }
+  for (const auto& buffer : b.buffers) {
+    if (q >= buffer.first && q < buffer.first + buffer.second) {
+      b.fibers[b.current].global.push_back({uint64_t(reinterpret_cast<uintptr_t>(q)), uint32_t(bytes)});
+      return;
+    }
+  }
 }
 
 template <class T>
@@ -188,22 +201,42 @@ inline void request(const std::vector<Access>& lanes) {
   w[2] += fewest;
 }
 
+// One global-memory request: the 32-byte sectors its lanes' bytes fall in, against the fewest sectors
+// that could hold those (distinct) bytes.
+inline void globalRequest(const std::vector<Access>& lanes) {
+  Block& b = block();
+  std::vector<uint64_t> sectors, bytes;
+  for (const Access& a : lanes) {
+    for (uint64_t x = a.at; x < a.at + a.bytes; x++) {
+      if (std::find(bytes.begin(), bytes.end(), x) == bytes.end()) bytes.push_back(x);
+      if (std::find(sectors.begin(), sectors.end(), x / 32) == sectors.end()) sectors.push_back(x / 32);
+    }
+  }
+  b.globalRequests++;
+  b.sectors += sectors.size();
+  b.fewestSectors += (bytes.size() + 31) / 32;
+}
+
 // Every lane of every warp has stopped: their accesses since the last stop, paired by order, are requests.
 inline void settleAccesses() {
   Block& b = block();
   if (!b.profile) return;
   for (unsigned w = 0; w < b.threads; w += 32) {
     unsigned n = std::min(32u, b.threads - w);
-    size_t longest = 0;
-    for (unsigned l = 0; l < n; l++) longest = std::max(longest, b.fibers[w + l].accesses.size());
-    for (size_t k = 0; k < longest; k++) {
-      std::vector<Access> lanes;
-      for (unsigned l = 0; l < n; l++) {
-        if (k < b.fibers[w + l].accesses.size()) lanes.push_back(b.fibers[w + l].accesses[k]);
+    for (bool global : {false, true}) {
+      auto list = [&](unsigned l) -> std::vector<Access>& { return global ? b.fibers[w + l].global : b.fibers[w + l].accesses; };
+      size_t longest = 0;
+      for (unsigned l = 0; l < n; l++) longest = std::max(longest, list(l).size());
+      for (size_t k = 0; k < longest; k++) {
+        std::vector<Access> lanes;
+        for (unsigned l = 0; l < n; l++) {
+          if (k < list(l).size()) lanes.push_back(list(l)[k]);
+        }
+        if (global) globalRequest(lanes);
+        else request(lanes);
       }
-      request(lanes);
+      for (unsigned l = 0; l < n; l++) list(l).clear();
     }
-    for (unsigned l = 0; l < n; l++) b.fibers[w + l].accesses.clear();
   }
 }
 
@@ -266,6 +299,7 @@ inline void runBlock(Block& b) {
     f.copies.clear();
     f.committed = 0;
     f.accesses.clear();
+    f.global.clear();
   }
   b.sharedReady = false;
   b.order.resize(b.threads);
@@ -342,6 +376,7 @@ inline void launch(void (*body)(void**), dim3 grid, dim3 threads, void** args, s
   b.profile = profile != nullptr;
   b.widths = profile && strcmp(profile, "widths") == 0;
   b.requests = b.wavefronts = b.ideal = 0;
+  b.globalRequests = b.sectors = b.fewestSectors = 0;
   memset(b.byWidth, 0, sizeof b.byWidth);
   for (unsigned z = 0; z < grid.z; z++)
     for (unsigned y = 0; y < grid.y; y++)
@@ -352,6 +387,8 @@ inline void launch(void (*body)(void**), dim3 grid, dim3 threads, void** args, s
   if (b.profile) {
     fprintf(stderr, "shared memory: %llu requests, %llu wavefronts (%.2f per request; %llu at the fewest)\n", (unsigned long long)b.requests,
             (unsigned long long)b.wavefronts, b.requests ? double(b.wavefronts) / double(b.requests) : 0.0, (unsigned long long)b.ideal);
+    fprintf(stderr, "global memory: %llu requests, %llu sectors of 32 bytes (%.2f per request; %llu at the fewest)\n", (unsigned long long)b.globalRequests,
+            (unsigned long long)b.sectors, b.globalRequests ? double(b.sectors) / double(b.globalRequests) : 0.0, (unsigned long long)b.fewestSectors);
     for (int w = 1; b.widths && w <= 16; w++) {
       if (b.byWidth[w][0]) fprintf(stderr, "  %2d-byte accesses: %llu requests, %llu wavefronts, %llu at the fewest\n", w, (unsigned long long)b.byWidth[w][0], (unsigned long long)b.byWidth[w][1], (unsigned long long)b.byWidth[w][2]);
     }
@@ -507,6 +544,7 @@ static inline void tb_cp_async(unsigned char* shared, const unsigned char* globa
   tb_host::Block& b = tb_host::block();
   if ((reinterpret_cast<uintptr_t>(shared) | reinterpret_cast<uintptr_t>(global)) % N != 0) tb_host::fail("a cp.async whose addresses are not aligned to its size");
   tb_host::record(shared, N);
+  tb_host::record(global, N);
   if (b.immediateCopies) { memcpy(shared, global, N); return; }
   tb_host::Fiber& f = b.fibers[b.current];
   tb_host::Copy c{shared, {}, N, f.committed};
@@ -609,6 +647,7 @@ inline cudaError_t cudaFuncSetAttribute(const void*, cudaFuncAttribute, int) { r
 template <class T>
 inline cudaError_t cudaMalloc(T** p, size_t bytes) {
   *p = static_cast<T*>(malloc(bytes));
+  if (*p) tb_host::block().buffers.push_back({reinterpret_cast<const unsigned char*>(*p), bytes});
   return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
 inline cudaError_t cudaMemset(void* p, int v, size_t bytes) { memset(p, v, bytes); return cudaSuccess; }

@@ -270,14 +270,14 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
     }
     for (k0_33 = g0_21; k0_33 < s_31; k0_33 += s_32) {
       if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) < ((unsigned)dim_a_0_0))) & ((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37)))) < ((unsigned)dim_a_1_1))))) {
-        ld_35 = ((int)(*(const unsigned short*)(g_a + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) * ((unsigned)dim_a_1_1)))) + ((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37))))))) * ((unsigned)2)))))));
+        ld_35 = ((int)TB_REF(const unsigned short, (g_a + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) * ((unsigned)dim_a_1_1)))) + ((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37))))))) * ((unsigned)2)))))));
       } else {
         ld_35 = 0;
       }
       r_34[0] = __half2float(__ushort_as_half((unsigned short)(ld_35)));
       r_39[0] = r_34[0];
       if ((((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) < ((unsigned)dim_w_1_3)))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) + ((unsigned)15)))) < ((unsigned)dim_w_1_3)))) & ((int)((((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4))) & 63) == 0)))) {
-        { const int2 v_ = (*(const int2*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)))) >> (3 & 31)))))); w_41 = v_.x; w_42 = v_.y; }
+        { const int2 v_ = TB_REF(const int2, (g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)))) >> (3 & 31)))))); w_41 = v_.x; w_42 = v_.y; }
         r_40[0] = (w_41 & 15);
         r_40[1] = (((int)(((unsigned)w_41) >> (4 & 31))) & 15);
         r_40[2] = (((int)(((unsigned)w_41) >> (8 & 31))) & 15);
@@ -299,17 +299,17 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
         bp_46 = ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)));
         w_41 = 0;
         if (((int)(nb_45 > 0))) {
-          bw_47 = ((int)(((unsigned)(*(const int*)(g_w + (((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) << (2 & 31))))))) >> ((bp_46 & 31) & 31)));
+          bw_47 = ((int)(((unsigned)TB_REF(const int, (g_w + (((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) << (2 & 31))))))) >> ((bp_46 & 31) & 31)));
           if ((((int)((bp_46 & 31) != 0)) & ((int)(nb_45 > ((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))))))) {
-            bw_47 = (bw_47 | ((int)(((unsigned)(*(const int*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))) & 31))));
+            bw_47 = (bw_47 | ((int)(((unsigned)TB_REF(const int, (g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))) & 31))));
           }
           w_41 = (bw_47 & ((int)(((unsigned)(-1)) >> (((int)(((unsigned)32) - ((unsigned)min(nb_45, 32)))) & 31))));
         }
         w_42 = 0;
         if (((int)(((int)(((unsigned)nb_45) - ((unsigned)32))) > 0))) {
-          bw_47 = ((int)(((unsigned)(*(const int*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))))) >> ((bp_46 & 31) & 31)));
+          bw_47 = ((int)(((unsigned)TB_REF(const int, (g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))))) >> ((bp_46 & 31) & 31)));
           if ((((int)((bp_46 & 31) != 0)) & ((int)(((int)(((unsigned)nb_45) - ((unsigned)32))) > ((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))))))) {
-            bw_47 = (bw_47 | ((int)(((unsigned)(*(const int*)(g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))) & 31))));
+            bw_47 = (bw_47 | ((int)(((unsigned)TB_REF(const int, (g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))) & 31))));
           }
           w_42 = (bw_47 & ((int)(((unsigned)(-1)) >> (((int)(((unsigned)32) - ((unsigned)min(((int)(((unsigned)nb_45) - ((unsigned)32))), 32)))) & 31))));
         }
@@ -379,7 +379,7 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
     s_74 = 32;
     s_75 = (((int)(s_74 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_74 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_74 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_74 == (-1))))) ? 1 : s_74))));
     if ((((int)(((unsigned)s_75) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_78)))) < ((unsigned)dim_s_1_5))))) {
-      ld_77 = ((int)(*(const unsigned short*)(g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_75) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_78))))))) * ((unsigned)2)))))));
+      ld_77 = ((int)TB_REF(const unsigned short, (g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_75) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_78))))))) * ((unsigned)2)))))));
     } else {
       ld_77 = 0;
     }
@@ -392,7 +392,7 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   r_83[0] = __half2float(__float2half_rn(r_82[0]));
   if (t2_primary_58) {
     if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_56)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_57)))) < ((unsigned)dim_c_1_7))))) {
-      (*(unsigned short*)(g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_56)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_57))))))) * ((unsigned)2)))))) = (unsigned short)(int)__half_as_ushort(__float2half_rn(r_83[0]));
+      TB_REF(unsigned short, (g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_56)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_57))))))) * ((unsigned)2)))))) = (unsigned short)(int)__half_as_ushort(__float2half_rn(r_83[0]));
     }
   }
 }

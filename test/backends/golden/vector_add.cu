@@ -176,7 +176,7 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   #pragma unroll
   for (j_11 = 0; j_11 < 2; j_11 += 1) {
     if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_x_0_0)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = (*(const int4*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
+      { const int4 v_ = TB_REF(const int4, (g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
       r_6[((int)(((unsigned)j_11) * ((unsigned)4)))] = __int_as_float(w_7);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
@@ -186,19 +186,19 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
       bp_14 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
       w_7 = 0;
       if (((int)(nb_13 > 0))) {
-        w_7 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) << (2 & 31))))));
+        w_7 = TB_REF(const int, (g_x + (((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) << (2 & 31))))));
       }
       w_8 = 0;
       if (((int)(((int)(((unsigned)nb_13) - ((unsigned)32))) > 0))) {
-        w_8 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
+        w_8 = TB_REF(const int, (g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
       }
       w_9 = 0;
       if (((int)(((int)(((unsigned)nb_13) - ((unsigned)64))) > 0))) {
-        w_9 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
+        w_9 = TB_REF(const int, (g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
       }
       w_10 = 0;
       if (((int)(((int)(((unsigned)nb_13) - ((unsigned)96))) > 0))) {
-        w_10 = (*(const int*)(g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
+        w_10 = TB_REF(const int, (g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
       }
       r_6[((int)(((unsigned)j_11) * ((unsigned)4)))] = __int_as_float(w_7);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
@@ -209,7 +209,7 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   #pragma unroll
   for (j_20 = 0; j_20 < 2; j_20 += 1) {
     if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = (*(const int4*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))); w_16 = v_.x; w_17 = v_.y; w_18 = v_.z; w_19 = v_.w; }
+      { const int4 v_ = TB_REF(const int4, (g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))); w_16 = v_.x; w_17 = v_.y; w_18 = v_.z; w_19 = v_.w; }
       r_15[((int)(((unsigned)j_20) * ((unsigned)4)))] = __int_as_float(w_16);
       r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_17);
       r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_18);
@@ -219,19 +219,19 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
       bp_22 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
       w_16 = 0;
       if (((int)(nb_21 > 0))) {
-        w_16 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) << (2 & 31))))));
+        w_16 = TB_REF(const int, (g_y + (((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) << (2 & 31))))));
       }
       w_17 = 0;
       if (((int)(((int)(((unsigned)nb_21) - ((unsigned)32))) > 0))) {
-        w_17 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
+        w_17 = TB_REF(const int, (g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
       }
       w_18 = 0;
       if (((int)(((int)(((unsigned)nb_21) - ((unsigned)64))) > 0))) {
-        w_18 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
+        w_18 = TB_REF(const int, (g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
       }
       w_19 = 0;
       if (((int)(((int)(((unsigned)nb_21) - ((unsigned)96))) > 0))) {
-        w_19 = (*(const int*)(g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
+        w_19 = TB_REF(const int, (g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
       }
       r_15[((int)(((unsigned)j_20) * ((unsigned)4)))] = __int_as_float(w_16);
       r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_17);
@@ -250,21 +250,21 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
     c_27 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)2)))]);
     c_28 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)3)))]);
     if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      (*(int4*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))) = make_int4((0 | c_25), (0 | c_26), (0 | c_27), (0 | c_28));
+      TB_REF(int4, (g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))) = make_int4((0 | c_25), (0 | c_26), (0 | c_27), (0 | c_28));
     } else {
       nb_30 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_out_0_2) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
       bp_31 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
       if (((int)(nb_30 > 0))) {
-        (*(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) << (2 & 31)))))) = (0 | c_25);
+        TB_REF(int, (g_out + (((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) << (2 & 31)))))) = (0 | c_25);
       }
       if (((int)(((int)(((unsigned)nb_30) - ((unsigned)32))) > 0))) {
-        (*(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31)))))) = (0 | c_26);
+        TB_REF(int, (g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31)))))) = (0 | c_26);
       }
       if (((int)(((int)(((unsigned)nb_30) - ((unsigned)64))) > 0))) {
-        (*(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31)))))) = (0 | c_27);
+        TB_REF(int, (g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31)))))) = (0 | c_27);
       }
       if (((int)(((int)(((unsigned)nb_30) - ((unsigned)96))) > 0))) {
-        (*(int*)(g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31)))))) = (0 | c_28);
+        TB_REF(int, (g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31)))))) = (0 | c_28);
       }
     }
   }
