@@ -10,10 +10,15 @@
 // points, which is a legal schedule of the real machine, and each thread's locals (its registers) live on
 // its own stack. Threads run in index order, from the last to the first (TILEBIT_HOST_ORDER=reverse),
 // or in an order drawn anew between barriers (TILEBIT_HOST_ORDER=random:SEED): a kernel that misses a
-// barrier reads another thread's data before it is written in some order. `__syncthreads()` waits for every thread of
-// the block that has not returned; a warp-wide instruction (shuffle, ldmatrix, mma) waits for every
-// lane of its warp. Threads that wait at different barriers forever, or a warp instruction some lanes
-// never reach, stop the launch with a message (exit status 4): on a GPU that is undefined behaviour.
+// barrier reads another thread's data before it is written in some order. `__syncthreads()` waits for
+// every thread of the block that has not returned; a warp-wide instruction (shuffle, ldmatrix, mma)
+// waits for every lane of its warp. Threads that wait at different barriers forever, or a warp
+// instruction some lanes never reach, stop the launch with a message (exit status 4): on a GPU that is
+// undefined behaviour. Shared memory starts as TILEBIT_HOST_POISON (a byte, default 0xff) in each block.
+//
+// TILEBIT_HOST_PROFILE (=widths for more detail) prints, after each launch, its shared-memory requests
+// and the wavefronts they take on 32 banks of 4 bytes, and its global-memory requests and the 32-byte
+// sectors they touch, each beside the fewest possible: a model of the memory system, not a timing.
 //
 // What the instructions do, from the PTX ISA:
 // - mma.sync.m16n8k16 (f16 or bf16 in, f32 accumulators): lane l = 4 g + t holds A's rows g and g + 8,
