@@ -105,6 +105,15 @@ export function ldmatrixLayout(row: number): string {
   return ` @ row_major.swizzle(${Math.min(3, log - 3)}, 3, ${Math.max(3, log - 3)})`;
 }
 
+/**
+ * How both GPU forms stage W's K tiles in `sw`: a stage's shape, and the copy of K tile `at` (of the
+ * block's N tile) into stage `st`. In panels, one flat run of BK * BN codes; in rows, BK rows of BN.
+ */
+const stagedWeights = (panels: boolean): string => (panels ? 'BK * BN' : 'BK, BN');
+const stageWeights = (panels: boolean, st: string, at: string): string => (panels
+  ? `copy_async sw[${st}, 0 :+ BK * BN] <- w[n0 / BN, (${at}) * BN :+ BK * BN];`
+  : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`);
+
 export class GeneratorError extends Error {
   constructor(message: string) {
     super(message);
@@ -206,7 +215,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
     `copy_async sa[${st}, 0 :+ BM, 0 :+ BK] <- a[m0 :+ BM, ${at} :+ BK];`,
     fragments
       ? `copy_async sw[${st}, 0 :+ ${units}] <- w[(${at}) / ${UNIT_K} :+ ${units.replace('0 :+ BN', `n0 / ${UNIT_N} :+ BN`)}];`
-      : panels ? `copy_async sw[${st}, 0 :+ BK * BN] <- w[n0 / BN, (${at}) * BN :+ BK * BN];` : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
+      : stageWeights(panels, st, at),
   ]);
   const body = halfDot
     ? `${tilePipeline.step('            ')}
@@ -242,7 +251,7 @@ kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}${halfDot ? `, STAGES = ${S}` :
     let m0 = block.x * BM;
     let n0 = block.y * BN;${kr.lets('    ')}${halfDot ? `
     let sa = shared<${act}>[STAGES, BM, BK]${o.swizzle === false ? '' : ldmatrixLayout(BK)};
-    let sw = shared<${o.weight}>[STAGES, ${fragments ? `BK / ${UNIT_K}, BN / ${UNIT_N}, 32, 32` : panels ? 'BK * BN' : 'BK, BN'}];
+    let sw = shared<${o.weight}>[STAGES, ${fragments ? `BK / ${UNIT_K}, BN / ${UNIT_N}, 32, 32` : stagedWeights(panels)}];
 ${tilePipeline.prologue('    ')}` : ''}
     var acc = zeros<f32>[BM, BN];
 ${loops}
@@ -414,7 +423,7 @@ function gemvSource(o: DequantGemmOptions, act: string, G: number, shared: Share
   const panels = o.weightOrder === 'panels';
   if (panels && g.BN !== g.rowOfThreads) throw new GeneratorError(`weights in panels need the GPU GEMV's N tile to be one run of each thread, ${g.rowOfThreads} columns; got ${g.BN}`);
   const stages = pipeline(kr, (st, at) => [
-    panels ? `copy_async sw[${st}, 0 :+ BK * BN] <- w[n0 / BN, (${at}) * BN :+ BK * BN];` : `copy_async sw[${st}, 0 :+ BK, 0 :+ BN] <- w[${at} :+ BK, n0 :+ BN];`,
+    stageWeights(panels, st, at),
     MB > 1 ? `copy_async sa[${st}, 0 :+ ${MB}, 0 :+ BK] <- a[m0 :+ ${MB}, ${at} :+ BK];` : `copy_async sa[${st}, 0 :+ BK] <- a[m, ${at} :+ BK];`,
     `copy_async ss[${st}, 0 :+ BN] <- s[(${at}) / ${G}, n0 :+ BN];`,
     ...(zp ? [`copy_async sz[${st}, 0 :+ BN] <- z[(${at}) / ${G}, n0 :+ BN];`] : []),
@@ -442,7 +451,7 @@ kernel ${name}<BN = ${g.BN}, BK = ${g.BK}${staged ? `, STAGES = ${S}` : ''}${spl
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
     let ${MB > 1 ? `m0 = block.x * ${MB}` : 'm = block.x'};
     let n0 = block.y * BN;${kr.lets('    ')}${staged ? `
-    let sw = shared<${o.weight}>[STAGES, ${panels ? 'BK * BN' : 'BK, BN'}];
+    let sw = shared<${o.weight}>[STAGES, ${stagedWeights(panels)}];
     let sa = shared<${act}>[STAGES, ${MB > 1 ? `${MB}, ` : ''}BK];
     let ss = shared<${shared.scale}>[STAGES, BN];${zp ? `
     let sz = shared<${zp}>[STAGES, BN];` : ''}
