@@ -31,7 +31,7 @@ const memPointer = (mem: string): string => (mem === 'shared' ? 'smem' : `g_${me
  * The T at byte pointer p (global or shared memory), an lvalue: TB_REF, a plain dereference on the GPU,
  * through which the CPU build watches the accesses (TILEBIT_HOST_PROFILE).
  */
-const memRef = (_mem: string, type: string, p: string): string => `TB_REF(${type}, ${p})`;
+const memRef = (type: string, p: string): string => `TB_REF(${type}, ${p})`;
 
 function f32Literal(v: number): string {
   if (Number.isNaN(v)) return '__int_as_float(0x7fc00000)';
@@ -264,7 +264,7 @@ class Printer {
         }
         const p = `(${memPointer(e.mem)} + (${addr}))`;
         if (e.type === 'v128') throw new CudaEmitError('v128 loads have no CUDA lowering');
-        const ref = (type: string): string => memRef(e.mem!, type, p);
+        const ref = (type: string): string => memRef(type, p);
         if (e.bits === 32) return ref(e.type === 'f32' ? 'const float' : 'const int');
         if (e.bits === 16) return `((int)${ref(e.signed ? 'const short' : 'const unsigned short')})`;
         if (e.bits === 8) return `((int)${ref(e.signed ? 'const signed char' : 'const unsigned char')})`;
@@ -324,10 +324,10 @@ class Printer {
       case 'loadwords': {
         const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
         const n = s.names.length;
-        if (n === 1) out.push(`${indent}${s.names[0]} = ${memRef(s.mem, 'const int', p)};`);
+        if (n === 1) out.push(`${indent}${s.names[0]} = ${memRef('const int', p)};`);
         else {
           const lanes = ['x', 'y', 'z', 'w'];
-          out.push(`${indent}{ const int${n} v_ = ${memRef(s.mem, `const int${n}`, p)}; ${s.names.map((x, i) => `${x} = v_.${lanes[i]};`).join(' ')} }`);
+          out.push(`${indent}{ const int${n} v_ = ${memRef(`const int${n}`, p)}; ${s.names.map((x, i) => `${x} = v_.${lanes[i]};`).join(' ')} }`);
         }
         return;
       }
@@ -335,7 +335,7 @@ class Printer {
         const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
         const n = s.values.length;
         const vs = s.values.map((v) => this.expr(v));
-        out.push(n === 1 ? `${indent}${memRef(s.mem, 'int', p)} = ${vs[0]};` : `${indent}${memRef(s.mem, `int${n}`, p)} = make_int${n}(${vs.join(', ')});`);
+        out.push(n === 1 ? `${indent}${memRef('int', p)} = ${vs[0]};` : `${indent}${memRef(`int${n}`, p)} = make_int${n}(${vs.join(', ')});`);
         return;
       }
       case 'copywords': {
@@ -366,15 +366,15 @@ class Printer {
         if (s.mem === undefined) throw new CudaEmitError('a store to constant data');
         const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}${s.offset ? ` + ${s.offset}` : ''}))`;
         const v = this.expr(s.value);
-        if (s.bits === 32) out.push(`${indent}${memRef(s.mem, 'int', p)} = ${v};`);
-        else if (s.bits === 16) out.push(`${indent}${memRef(s.mem, 'unsigned short', p)} = (unsigned short)${v};`);
-        else if (s.bits === 8) out.push(`${indent}${memRef(s.mem, 'unsigned char', p)} = (unsigned char)${v};`);
+        if (s.bits === 32) out.push(`${indent}${memRef('int', p)} = ${v};`);
+        else if (s.bits === 16) out.push(`${indent}${memRef('unsigned short', p)} = (unsigned short)${v};`);
+        else if (s.bits === 8) out.push(`${indent}${memRef('unsigned char', p)} = (unsigned char)${v};`);
         else throw new CudaEmitError('128-bit stores have no CUDA lowering yet');
         return;
       }
       case 'atomic': {
         if (s.mem === undefined) throw new CudaEmitError('an atomic on constant data');
-        const p = `&${memRef(s.mem, 'unsigned', `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`)}`;
+        const p = `&${memRef('unsigned', `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`)}`;
         if (s.op === 'fadd') out.push(`${indent}tb_atomic_fadd(${p}, ${this.expr(s.value)});`);
         else out.push(`${indent}${{ and: 'atomicAnd', or: 'atomicOr', add: 'atomicAdd' }[s.op]}(${p}, ${U(this.expr(s.value))});`);
         return;

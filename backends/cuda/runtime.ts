@@ -34,6 +34,13 @@ export class CudaRunError extends Error {
 /** The CUDA API and PTX helpers for running the CUDA C on the CPU (copied into dist/ beside this file). */
 const HOST_HEADER = new URL('./host/tilebit_host.h', import.meta.url);
 
+/**
+ * g++'s flags for the CUDA C on the CPU (then `-I` the header's folder, `-o`, the files): C++17, f32
+ * arithmetic never contracted into fused multiply-adds (as the kernels' `__f*_rn` intrinsics), and
+ * CUDA's pragmas and unused helpers unwarned.
+ */
+export const HOST_CXX_FLAGS: readonly string[] = ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-w', '-x', 'c++'];
+
 /** The harness binary for a kernel: built once per source text (and per compiler: nvcc, or g++ to emulate). */
 function harnessFor(k: Kernel, emulate: boolean): { binary: string; traps: readonly string[]; lowered: ReturnType<typeof lowerForCuda> } {
   const lowered = lowerForCuda(k);
@@ -46,7 +53,7 @@ function harnessFor(k: Kernel, emulate: boolean): { binary: string; traps: reado
   const binary = join(dir, 'harness');
   if (!existsSync(binary)) {
     const [compiler, flags] = emulate
-      ? ['g++', ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-w', '-x', 'c++']]
+      ? ['g++', HOST_CXX_FLAGS]
       : ['nvcc', ['-O3', '-arch=native']];
     if (spawnSync(compiler, ['--version']).status !== 0) {
       throw new CudaUnavailable(emulate ? 'g++ is not on the PATH: it compiles the CUDA C for the CPU (--emulate)' : 'nvcc is not on the PATH: install the CUDA toolkit, or write the CUDA C with tilebit compile --target cuda (or run it on the CPU with --emulate)');

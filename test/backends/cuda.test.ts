@@ -20,7 +20,7 @@ import { lowerForGpu } from '../../passes/pipeline.ts';
 import { benchCases, gpuCases } from '../support/gpu_cases.ts';
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
-import { runCuda } from '../../backends/cuda/runtime.ts';
+import { HOST_CXX_FLAGS, runCuda } from '../../backends/cuda/runtime.ts';
 import { outputTensors } from '../../ir/tile_ir.ts';
 import { prepareTensors } from '../../src/api.ts';
 import { flashAttention } from '../../src/kernels/attention.ts';
@@ -179,7 +179,7 @@ describe('the GPU check bundle', () => {
   it.skipIf(!haveGxx)('runs on the CPU (TILEBIT_HOST) and agrees with the VM on every case and every benchmark kernel, under four schedules', () => {
     const { dir, spec } = built();
     const exe = join(dir, 'harness_host');
-    execFileSync('g++', ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-I', dir, '-w', '-x', 'c++', '-o', exe, join(dir, 'harness.cu'), join(dir, 'kernels.cu')], { stdio: 'pipe' });
+    execFileSync('g++', [...HOST_CXX_FLAGS, '-I', dir, '-o', exe, join(dir, 'harness.cu'), join(dir, 'kernels.cu')], { stdio: 'pipe' });
     const failures: string[] = [];
     let outputs = 0;
     const schedules = [{ copies: 'late', order: 'forward' }, { copies: 'immediate', order: 'forward' }, { copies: 'late', order: 'reverse' }, { copies: 'late', order: 'random:7' }];
