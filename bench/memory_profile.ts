@@ -2,10 +2,11 @@
 // on the CPU (backends/cuda/host/tilebit_host.h) with TILEBIT_HOST_PROFILE=widths, which counts its
 // shared-memory requests and the wavefronts they take on 32 banks of 4 bytes, and its global-memory
 // requests and the 32-byte sectors they touch (a model of the hardware, not a timing). Prints two tables:
-// the MMA tiles and flash attention, then the GEMVs. Needs g++.
+// the MMA tiles, flash attention and the matmul example, then the GEMVs. Needs g++.
 //
 // Usage: npm run bench:memory
 
+import { readFileSync } from 'node:fs';
 import { runCuda } from '../backends/cuda/runtime.ts';
 import { outputTensors } from '../ir/tile_ir.ts';
 import { compile, prepareTensors } from '../src/api.ts';
@@ -19,6 +20,8 @@ for (const [tag, o] of [['rows', {}], ['rows, no swizzle', { swizzle: false }], 
 for (const [tag, o] of [['rows', {}], ['rows, no swizzle', { swizzle: false }], ['fragments', { weightOrder: 'fragments' }], ['fragments, scales on the weights', { weightOrder: 'fragments', applyScales: 'weights' }], ['panels', { weightOrder: 'panels' }]] as const) rows.push([`u4, M = 4096 tiles, ${tag}`, g({ m: 4096, ...o }), { M: 128, K: 512, N: 320 }]);
 for (const [tag, o] of [['rows', {}], ['fragments', { weightOrder: 'fragments' }]] as const) rows.push([`u3, M = 4096 tiles, ${tag}`, g({ m: 4096, weight: 'u3', ...o }), { M: 128, K: 512, N: 320 }]);
 for (const [tag, sw] of [['', true], [', no swizzle', false]] as const) rows.push([`flash attention, D = 64, causal${tag}`, flashAttention({ headDim: 64, causal: true, target: 'gpu', swizzle: sw }).source, { H: 2, HKV: 2, S: 256, SK: 256, scale: 0.125 }]);
+const matmul = readFileSync(new URL('../examples/matmul.tile', import.meta.url), 'utf8');
+for (const [tag, src] of [['', matmul], [', @ row_major', matmul.replaceAll(/shared<f16>\[[^\]]*\]/g, '$& @ row_major')]] as const) rows.push([`examples/matmul.tile${tag}`, src, { M: 128, K: 256, N: 128 }]);
 /** The launch's profile: shared requests, wavefronts, fewest; 16-byte wavefronts, fewest; global requests, sectors, fewest. */
 function profile(src: string, sizes: Record<string, number>): number[] {
   const k = compile(src);

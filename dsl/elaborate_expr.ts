@@ -303,7 +303,7 @@ export function elabExpr(cx: Context, e: A.Expr): EVal {
       if (!dtype || !shape) return ERROR;
       const layout = sharedLayout(cx, e.layout, shape);
       if (!layout) return ERROR;
-      const type = { kind: 'shared' as const, dtype, shape, layout };
+      const type = { kind: 'shared' as const, dtype, shape, layout, layoutGiven: e.layout !== null };
       return { kind: 'shared', id: emit(cx, { op: 'alloc_shared' }, type), type };
     }
     case 'convert':

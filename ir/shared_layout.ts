@@ -58,6 +58,21 @@ export function withSwizzle(l: SharedLayout, bits: number, base: number, shift: 
   return { ...l, swizzle: { bits, base, shift } };
 }
 
+/**
+ * The swizzle for a tile of 16-bit elements with rows of `row` elements that ldmatrix (or the MMA's
+ * 32-bit fragment reads) takes 8 rows of at once, 16 bytes of each: rows of 32 bytes or more start in
+ * the same banks every 128 bytes (rows of 128 bytes: all 8 rows, an 8-way conflict), so each row's
+ * 16-byte chunks are XORed with bits of its row index (CUTLASS's Swizzle<bits, 3, shift>): chunk c of
+ * row r moves to chunk c ^ (r mod 2^bits) of its 128-byte window, and 8 consecutive rows fill all 8
+ * chunk positions. Whole 16-byte chunks move, so 16-byte copies and ldmatrix rows stay whole. Null where
+ * rows are not a power of two of at least 16 elements (rows of 16 bytes already fill the window).
+ */
+export function ldmatrixSwizzle(row: number): Swizzle | null {
+  const log = Math.log2(row);
+  if (!Number.isInteger(log) || log <= 3) return null;
+  return { bits: Math.min(3, log - 3), base: 3, shift: Math.max(3, log - 3) };
+}
+
 /** The swizzled image of an element offset. */
 export function swizzleOffset(s: Swizzle, offset: number): number {
   const mask = (1 << s.bits) - 1;

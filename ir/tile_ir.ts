@@ -32,6 +32,11 @@ export interface SharedType {
   readonly dtype: string;
   readonly shape: readonly number[];
   readonly layout: SharedLayout;
+  /**
+   * Whether the source gave the layout. One it did not is row-major, which a GPU lowering may swizzle
+   * (see lower_gpu's sharedLayoutFor): no instruction observes where an element lies.
+   */
+  readonly layoutGiven: boolean;
 }
 
 export type Type = ScalarType | TileType | SharedType;

@@ -20,7 +20,7 @@ import {
   reduce as reduceLayout, tryReshape,
 } from '../ir/layout_ops.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
-import { sharedSpan } from '../ir/shared_layout.ts';
+import { ldmatrixSwizzle, sharedSpan, withSwizzle } from '../ir/shared_layout.ts';
 import {
   type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type TileType, type Type, type ValueId, rowMajorStrides,
   walkStmts,
@@ -146,6 +146,31 @@ export function lowerGpu(k: Kernel, features: GpuFeatures = NO_GPU_FEATURES): Gp
 }
 
 /**
+ * The layout a shared allocation gets on a GPU: the source's where it gave one; else row-major, and
+ * swizzled (ldmatrixSwizzle) where the allocation holds 16-bit elements whose MMA fragments are read
+ * from it in place (ldmatrix, or 32-bit fragment reads), which a plain layout with rows of 32 bytes or
+ * more serves with bank conflicts (examples/matmul.tile: 13 wavefronts per 16-byte request where 3 would
+ * do). The swizzle moves whole 16-byte chunks, so copies into the tile keep their width.
+ */
+export function sharedLayoutFor(t: SharedType, fragmentsReadInPlace: boolean): SharedType {
+  if (t.layoutGiven || !fragmentsReadInPlace || parseDType(t.dtype).bits !== 16 || t.shape.length < 2) return t;
+  const s = ldmatrixSwizzle(t.shape.at(-1)!);
+  return s ? { ...t, layout: withSwizzle(t.layout, s.bits, s.base, s.shift) } : t;
+}
+
+/** The kernel with each shared allocation's type as placed (sharedLayoutFor). */
+function withSharedTypes(k: Kernel, slots: ReadonlyMap<ValueId, SharedSlot>): Kernel {
+  const visit = (body: readonly TStmt[]): TStmt[] =>
+    body.map((s): TStmt => {
+      if (s.kind === 'def' && slots.has(s.result.id)) return { ...s, result: { ...s.result, type: slots.get(s.result.id)!.type } };
+      if (s.kind === 'for') return { ...s, body: visit(s.body) };
+      if (s.kind === 'if') return { ...s, then: visit(s.then), else: visit(s.else) };
+      return s;
+    });
+  return { ...k, body: visit(k.body) };
+}
+
+/**
  * A slice of a shared tensor read in place: tile coordinates map to the slice's through `index`, after
  * swapping the two for a transposed view (a dot operand `transpose(load s[...])`).
  */
@@ -229,8 +254,17 @@ class GpuLowerer extends LowererBase {
     const written = new Set<string>();
     walkStmts(k.body, (s) => {
       if (s.kind === 'store') written.add(s.tensor);
+    });
+    this.fusible = fusibleValues(k);
+    this.recordValues(k.body);
+    this.deferredShared = this.directMmaOperands(k.body);
+    const fragmentSources = new Set<ValueId>();
+    walkStmts(k.body, (s) => {
+      if (s.kind === 'def' && s.inst.op === 'load_shared' && this.deferredShared.has(s.result.id)) fragmentSources.add(s.inst.shared);
+    });
+    walkStmts(k.body, (s) => {
       if (s.kind === 'def' && s.inst.op === 'alloc_shared' && s.result.type.kind === 'shared') {
-        const t = s.result.type;
+        const t = sharedLayoutFor(s.result.type, fragmentSources.has(s.result.id));
         this.shared.set(s.result.id, { offset: this.sharedTop, type: t });
         this.sharedTop += align16(Math.ceil((sharedSpan(t.layout) * parseDType(t.dtype).bits) / 8));
       }
@@ -248,9 +282,6 @@ class GpuLowerer extends LowererBase {
       this.tensors.set(p.name, { mem, dims, dtype: p.dtype });
       buffers.push({ tensor: p.name, mem, dtype: p.dtype, written: written.has(p.name) });
     }
-    this.fusible = fusibleValues(k);
-    this.recordValues(k.body);
-    this.deferredShared = this.directMmaOperands(k.body);
     this.body(k.body);
     const block: LFunction = {
       name: 'block', result: null,
@@ -266,7 +297,7 @@ class GpuLowerer extends LowererBase {
       dataBytes: this.tables.bytes,
       scratchBytes: 0,
     };
-    return { kernel: k, module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups, dot4x8: this.usedDot4, mma: this.usedMma } };
+    return { kernel: withSharedTypes(k, this.shared), module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups, dot4x8: this.usedDot4, mma: this.usedMma } };
   }
 
   // ---- layouts ----

@@ -4,7 +4,7 @@
 
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { symmetricZero } from '../quantize.ts';
-import { GeneratorError, type Generated, ldmatrixLayout } from './dequant_gemm.ts';
+import { GeneratorError, type Generated } from './dequant_gemm.ts';
 
 export interface FlashAttentionOptions {
   /** Head size. */
@@ -27,7 +27,7 @@ export interface FlashAttentionOptions {
    * 2.22 ms direct in three).
    */
   readonly asyncCopies?: boolean;
-  /** The staged K and V tiles swizzled (ldmatrixLayout; the default), free of ldmatrix bank conflicts; false keeps plain rows. */
+  /** False gives the staged K and V tiles plain rows (`@ row_major`); by default the GPU lowering swizzles them, free of ldmatrix bank conflicts. */
   readonly swizzle?: boolean;
   readonly name?: string;
 }
@@ -54,8 +54,8 @@ export function flashAttention(o: FlashAttentionOptions): Generated {
   const name = o.name ?? `flash_attention_${T}_d${D}${o.causal ? '_causal' : ''}`;
   const toT = (e: string): string => (T === 'f32' ? e : `cast<${T}>(${e})`);
   const staged = o.target === 'gpu' && o.asyncCopies !== false && 2 * 2 * BKV * D * (parseDType(T).bits / 8) <= 40 * 1024;
-  // The K and V tiles reach the MMAs by ldmatrix (16-bit elements): swizzled rows, free of bank conflicts.
-  const swizzled = parseDType(T).bits === 16 && o.swizzle !== false ? ldmatrixLayout(D) : '';
+  // The K and V tiles reach the MMAs by ldmatrix: the GPU lowering swizzles them unless told not to.
+  const plain = o.swizzle === false ? ' @ row_major' : '';
   const end = o.causal ? 'min(SK, q0 + BQ + SK - S)' : 'SK';
   const tile = (t: string, at: string): string => (staged ? `load s${t}[${at}, 0 :+ BKV, 0 :+ ${D}]` : `load ${t}[hk, k0 :+ BKV, 0 :+ ${D}]`);
   // The CPU form: K tiles before kfull are whole and wholly visible to every query of the block
@@ -105,8 +105,8 @@ ${o.causal ? '    assert SK >= S, "a causal prefill needs at least as many keys 
     var acc = zeros<f32>[BQ, ${D}];${split ? `
     let kfull = ${full};` : ''}${staged ? `
     let kend = ${end};
-    let sk = shared<${T}>[2, BKV, ${D}]${swizzled};
-    let sv = shared<${T}>[2, BKV, ${D}]${swizzled};
+    let sk = shared<${T}>[2, BKV, ${D}]${plain};
+    let sv = shared<${T}>[2, BKV, ${D}]${plain};
     copy_async sk[0, 0 :+ BKV, 0 :+ ${D}] <- k[hk, 0 :+ BKV, 0 :+ ${D}];
     copy_async sv[0, 0 :+ BKV, 0 :+ ${D}] <- v[hk, 0 :+ BKV, 0 :+ ${D}];` : ''}
 ${split ? `${loop('0', 'kfull', false)}${loop('kfull', end, true)}` : loop('0', staged ? 'kend' : end, true)}    store o[h, q0 :+ BQ, 0 :+ ${D}] = ${toT('acc / unsqueeze(l, 1)')};

@@ -39,8 +39,9 @@ export interface DequantGemmOptions {
    */
   readonly asyncCopies?: boolean;
   /**
-   * GPU tiles: the activation tile in shared memory swizzled (ldmatrixLayout; the default), so that
-   * ldmatrix reads it without bank conflicts; false keeps plain rows (for comparison on a GPU).
+   * GPU tiles: false gives the activation tile in shared memory plain rows (`@ row_major`, for
+   * comparison on a GPU); by default the source gives no layout, and the GPU lowering swizzles the tile,
+   * which ldmatrix reads, free of bank conflicts (lower_gpu's sharedLayoutFor).
    */
   readonly swizzle?: boolean;
   /**
@@ -88,21 +89,6 @@ export interface DequantGemmOptions {
    */
   readonly rowsPerThread?: number;
   readonly name?: string;
-}
-
-/**
- * The shared layout of a tile of 16-bit elements with rows of `row` elements (a power of two) that
- * ldmatrix reads: 8 rows of 16 bytes at once, from 8 different rows of the tile. Where a row is 32
- * bytes or more, those rows start in the same banks (rows of 128 bytes: every row; an 8-way conflict,
- * 8 wavefronts where 1 would do), so each row's 16-byte chunks are XORed with bits of its row index
- * (CUTLASS's Swizzle<bits, 3, shift>): chunk c of row r lands in chunk c ^ (r mod 2^bits) of its
- * 128-byte window, and the 8 rows fill all 8 chunk positions. Copies and ldmatrix move whole 16-byte
- * chunks, which the swizzle keeps together.
- */
-export function ldmatrixLayout(row: number): string {
-  const log = Math.log2(row);
-  if (!Number.isInteger(log) || log <= 3) return '';
-  return ` @ row_major.swizzle(${Math.min(3, log - 3)}, 3, ${Math.max(3, log - 3)})`;
 }
 
 /**
@@ -250,7 +236,7 @@ kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}${halfDot ? `, STAGES = ${S}` :
     assert K % ${G} == 0, "K must be a multiple of the group size ${G}";
     let m0 = block.x * BM;
     let n0 = block.y * BN;${kr.lets('    ')}${halfDot ? `
-    let sa = shared<${act}>[STAGES, BM, BK]${o.swizzle === false ? '' : ldmatrixLayout(BK)};
+    let sa = shared<${act}>[STAGES, BM, BK]${o.swizzle === false ? ' @ row_major' : ''};
     let sw = shared<${o.weight}>[STAGES, ${fragments ? `BK / ${UNIT_K}, BN / ${UNIT_N}, 32, 32` : stagedWeights(panels)}];
 ${tilePipeline.prologue('    ')}` : ''}
     var acc = zeros<f32>[BM, BN];

@@ -239,11 +239,13 @@ describe('memory traffic on the CPU (TILEBIT_HOST_PROFILE)', () => {
     return Number(m![1]);
   };
   // ldmatrix reads 8 rows of 16 bytes at once: rows of 128 bytes in plain row-major order start in the
-  // same banks (8 wavefronts for 1); the generators swizzle those tiles (ldmatrixLayout).
-  it.skipIf(!haveGxx)('the MMA tiles\' activations and flash attention\'s K and V reach ldmatrix without bank conflicts, unlike plain rows', () => {
+  // same banks (8 wavefronts for 1); the GPU lowering swizzles such tiles where the source gives no
+  // layout (sharedLayoutFor), and `@ row_major` (swizzle: false in the generators) keeps plain rows.
+  it.skipIf(!haveGxx)('the MMA tiles\' activations, flash attention\'s K and V and the matmul example\'s tiles reach ldmatrix without bank conflicts, unlike plain rows', () => {
     const gemm = (swizzle: boolean) => sixteen(dequantGemm({ weight: 'u4', groupSize: 64, activation: 'f16', m: 16, target: 'gpu', swizzle }).source, { M: 16, K: 128, N: 64 });
     const attention = (swizzle: boolean) => sixteen(flashAttention({ headDim: 64, causal: true, target: 'gpu', swizzle }).source, { H: 1, HKV: 1, S: 64, SK: 64, scale: 0.125 });
-    for (const run of [gemm, attention]) {
+    const matmul = (swizzle: boolean) => sixteen(swizzle ? example('matmul') : example('matmul').replaceAll(/shared<f16>\[[^\]]*\]/g, '$& @ row_major'), { M: 64, K: 64, N: 64 });
+    for (const run of [gemm, attention, matmul]) {
       const [swizzled, plain] = [run(true), run(false)];
       expect(swizzled.wavefronts).toBe(swizzled.fewest);
       expect(plain.wavefronts).toBeGreaterThan(2 * plain.fewest);

@@ -4,10 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { lowerForCuda } from '../../backends/cuda/emit.ts';
 import { type Stmt, forEachExpr } from '../../ir/loop_ir.ts';
+import { type Kernel, walkStmts } from '../../ir/tile_ir.ts';
+import { printShared } from '../../ir/tile_print.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
 import { compile } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
-import { gpuCases } from '../support/gpu_cases.ts';
+import { example, gpuCases } from '../support/gpu_cases.ts';
 
 /** Words per global-to-shared `copywords`, in order. */
 function wordLoads(body: readonly Stmt[]): number[] {
@@ -40,6 +42,31 @@ describe('global-to-shared copies', () => {
     const source = gpuCases.find((c) => c.name === 'copies_u4_0_row_major')!;
     expect(wordLoads(lowered(source.source, { ...source.set, T: 'u3' }))).toEqual([1, 1, 1]);
     expect(wordLoads(lowered(source.source.replaceAll('32', '24'), { ...source.set, T: 'u3' }))).toEqual([]);
+  });
+});
+
+describe('shared layouts', () => {
+  /** Each shared allocation's layout as the GPU lowering placed it, by name. */
+  const placed = (k: Kernel): Record<string, string> => {
+    const out: Record<string, string> = {};
+    walkStmts(k.body, (s) => {
+      if (s.kind === 'def' && s.result.type.kind === 'shared') out[s.result.name!] = printShared(s.result.type.layout);
+    });
+    return out;
+  };
+  it('swizzle 16-bit tiles that MMA fragments are read from in place, where the source gives no layout', () => {
+    // matmul: A's rows are BK = 32 f16 (64 bytes), B's BN = 64 (128 bytes); ldmatrix reads both.
+    expect(placed(lowerForCuda(compile(example('matmul'))).kernel)).toEqual({ sa: 'strided(2048, 32, 1).swizzle(2, 3, 3)', sb: 'strided(2048, 64, 1).swizzle(3, 3, 3)' });
+    // Rows of 16 f16 (sc: B of the second dot); a layout the source gives stays as written.
+    expect(placed(lowerForCuda(compile(gpuCases.find((x) => x.name === 'mma_shared_operands')!.source)).kernel)).toEqual({
+      sa: 'strided(48, 1).swizzle(2, 3, 3)', sb: 'strided(1, 48)', sc: 'strided(16, 1).swizzle(1, 3, 3)',
+    });
+    expect(placed(lowerForCuda(compile(example('matmul').replace('shared<f16>[2, BM, BK]', 'shared<f16>[2, BM, BK] @ row_major'))).kernel).sa).toBe('strided(2048, 32, 1)');
+  });
+
+  it('keep plain rows where no MMA reads fragments from them: WebGPU without MMAs, rows of 8 elements', () => {
+    expect(placed(lowerForGpu(compile(example('matmul'))).kernel)).toEqual({ sa: 'strided(2048, 32, 1)', sb: 'strided(2048, 64, 1)' });
+    expect(placed(lowerForCuda(compile(example('matmul'), { set: new Map([['BK', '8'], ['BN', '8']]) })).kernel)).toEqual({ sa: 'strided(512, 8, 1)', sb: 'strided(64, 8, 1)' });
   });
 });
 

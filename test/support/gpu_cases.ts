@@ -34,7 +34,7 @@ export interface GpuCase {
   readonly cudaOnly?: boolean;
 }
 
-const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
+export const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
 
 /**
  * Accumulating stores from many blocks into the same elements (B blocks add rows of x and y into c and
