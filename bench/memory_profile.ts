@@ -55,3 +55,15 @@ for (const weight of ['u4', 'u3', 'u2']) {
     }
   }
 }
+
+// Widths N whose rows of weights leave copy runs misaligned (328 u4: rows of 164 bytes; 330: 165;
+// u3 at 330: 123.75 bytes), beside N = 320, whose rows are whole 16-byte chunks.
+console.log('');
+console.log('| kernel | N | global requests | sectors | fewest | shared requests | wavefronts | fewest |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const [name, o, M] of [['u4, M = 16 tiles', { m: 16 }, 16], ['u4 GEMV', { m: 1 }, 1], ['u3 GEMV', { m: 1, weight: 'u3' }, 1]] as const) {
+  for (const N of [320, 328, 330]) {
+    const [sr, sw, sf, , , gr, gs, gf] = profile(g(o), { M, K: 512, N });
+    console.log(`| ${name} | ${N} | ${gr} | ${gs} | ${gf} | ${sr} | ${sw} | ${sf} |`);
+  }
+}

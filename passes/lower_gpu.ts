@@ -570,8 +570,10 @@ class GpuLowerer extends LowererBase {
    * dimension is the tensor's last and contiguous in shared memory, the shared strides and slot offset
    * keep chunks aligned, a swizzle moves whole runs, and the slice's last extent is a whole number of
    * runs. Each thread copies runs as words (`copywords`: asynchronous where the target has it, CUDA's
-   * cp.async); a run at the tensor's edge, or misaligned in either memory (checked at run time), goes
-   * element by element, at once, with zeros outside. Null when it does not apply.
+   * cp.async); checked at run time, a run inside the tensor that is misaligned for its chunks goes by
+   * 4-byte chunks where both ends allow; else, and at the tensor's edge, each of its shared words is
+   * shifted together from the global words it straddles, at once, with zeros outside; a run misaligned
+   * in shared memory goes element by element. Null when it does not apply.
    */
   copyByRuns(sh: SharedSlot, sharedIndex: readonly IndexEntry[], t: TensorInfo, index: readonly IndexEntry[]): Stmt[] | null {
     const bits = parseDType(t.dtype).bits;
@@ -589,7 +591,6 @@ class GpuLowerer extends LowererBase {
     });
     if (bytes === undefined) return null;
     const run = runOfChunk(bytes);
-    const chunks = (run * bits) / (bytes * 8);
     const runShape = [...shape.slice(0, -1), shape.at(-1)! / run];
     const st = rowMajorStrides(runShape);
     const r = this.fresh('r', 'i32');
@@ -604,17 +605,37 @@ class GpuLowerer extends LowererBase {
     const bitAt = mul(this.globalLinear(t, src), i32(bits));
     const sharedBitAt = mul(sharedElementOffset(l, dst), i32(bits));
     const to = add(i32(sh.offset), op('i32.shr_u', sharedBitAt, i32(3)));
-    // Both ends aligned (a slice may start anywhere along the last dimension, in either memory).
-    const aligned = op('i32.eqz', op('i32.and', op('i32.or', bitAt, sharedBitAt), i32(bytes * 8 - 1)));
-    const fast: Stmt[] = Array.from({ length: chunks }, (_, c) => ({
-      k: 'copywords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(c * bytes)), sharedAddr: add(to, i32(c * bytes)), words: (bytes / 4) as 1 | 2 | 4,
+    // Both ends aligned to n bytes (a slice may start anywhere along the last dimension, in either memory).
+    const aligned = (n: number, at: Expr): Expr => op('i32.eqz', op('i32.and', at, i32(n * 8 - 1)));
+    const both = op('i32.or', bitAt, sharedBitAt);
+    const inChunks = (n: number): Stmt[] => Array.from({ length: (run * bits) / (n * 8) }, (_, c) => ({
+      k: 'copywords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(c * n)), sharedAddr: add(to, i32(c * n)), words: (n / 4) as 1 | 2 | 4,
     }));
-    // The rare path, element by element.
+    // A run that its row leaves misaligned for the chunk (a row of 328 u4 is 164 bytes) goes by words
+    // where both ends are word-aligned. Else, where the shared end is, its shared words are stored whole
+    // (they are this thread's: no atomics), each shifted together from the two global words it
+    // straddles (inside the tensor: the run's bits start s bits into a global word, 0 < s < 32), or at
+    // the tensor's edge from those holding elements inside, zeros past it (edgeWords). Else element by
+    // element, at once, with zeros outside.
+    const words = Array.from({ length: (run * bits) / 32 }, () => this.fresh('cw', 'i32'));
+    const storeWords = words.map((x, w): Stmt => ({ k: 'store', bits: 32, addr: add(to, i32(4 * w)), offset: 0, mem: 'shared', value: get(x) }));
+    const s = this.fresh('s', 'i32');
+    const g = [...words, this.fresh('cw', 'i32')];
+    const from = op('i32.shl', op('i32.shr_u', bitAt, i32(5)), i32(2));
+    const straddling: Stmt[] = [
+      set(s, op('i32.and', bitAt, i32(31))),
+      ...g.map((x, w) => set(x, { k: 'load', type: 'i32', bits: 32, signed: false, addr: add(from, i32(4 * w)), offset: 0, mem: t.mem } as Expr)),
+      ...words.map((x, w) => set(x, op('i32.or', op('i32.shr_u', get(x), get(s)), op('i32.shl', get(g[w + 1]!), op('i32.sub', i32(32), get(s)))))),
+      ...storeWords,
+    ];
+    const edge: Stmt[] = [...this.edgeWords(t, src, bitAt, run, bits, words), ...storeWords];
     const u = this.fresh('u', 'i32');
     const code = this.fresh('cp', 'i32');
     const at = (coords: Expr[]): Expr[] => [...coords.slice(0, -1), add(coords.at(-1)!, get(u))];
     const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, at(src), code), ...this.writeShared(sh, at(dst), get(code))] }];
-    return [forLoop(r, get('tid'), i32(size(runShape)), [ifThen(op('i32.and', inside, aligned), fast, slow)], i32(this.kernel.threads))];
+    const misaligned = ifThen(aligned(4, sharedBitAt), [ifThen(inside, straddling, edge)], slow);
+    const inside4 = bytes > 4 ? ifThen(op('i32.and', inside, aligned(4, both)), inChunks(4), [misaligned]) : misaligned;
+    return [forLoop(r, get('tid'), i32(size(runShape)), [ifThen(op('i32.and', inside, aligned(bytes, both)), inChunks(bytes), [inside4])], i32(this.kernel.threads))];
   }
 
   // ---- global and shared memory ----

@@ -251,6 +251,20 @@ export const gpuCases: readonly GpuCase[] = [
     set: { T, R, C },
     seed: 23,
   })),
+  // A copy into a shared slice that starts mid-word (5 u4 in): each run element by element; rows of 35
+  // bytes leave global runs misaligned too, and the last block's runs cross the tensor's edge.
+  {
+    name: 'copies_u4_shared_offset',
+    source: `kernel copies_at(x: u4[R, C], y: u4[R, C]) grid(cdiv(R, 8), cdiv(C, 32)) threads(32) {
+      let s = shared<u4>[8, 64];
+      copy_async s[0 :+ 8, 5 :+ 32] <- x[block.x * 8 :+ 8, block.y * 32 :+ 32];
+      wait_async(0);
+      sync;
+      store y[block.x * 8 :+ 8, block.y * 32 :+ 32] = load s[0 :+ 8, 5 :+ 32];
+    }`,
+    set: { R: 13, C: 70 },
+    seed: 29,
+  },
   // Integers of 8 bits or fewer to floats (the GPU lowering's exponent-field conversion), every code.
   ...['u1', 'u3', 'i3', 'i5', 'u8', 'i8'].map((W) => ({
     name: `int_casts_${W}`,
