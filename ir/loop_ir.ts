@@ -101,9 +101,10 @@ export type Stmt =
    */
   | { readonly k: 'atomic'; readonly op: AtomicOp; readonly addr: Expr; readonly value: Expr; readonly mem?: string }
   /**
-   * for (var = start; var < end; var += step); `var` is an i32 local, step an i32 > 0. `unroll` marks a
-   * loop of constant trip count that backends should unroll (GPU loops over a thread's locals, so that
-   * register arrays stay in registers).
+   * for (var = start; var < end; var += step); `var` is an i32 local, step an i32 > 0. `unroll: true`
+   * marks a loop of constant trip count that backends should unroll (GPU loops over a thread's locals, so
+   * that register arrays stay in registers); `unroll: false` one they should keep rolled (a rare path
+   * whose unrolled copies would take registers from the rest); absent, the target's compiler decides.
    */
   | { readonly k: 'for'; readonly var: string; readonly start: Expr; readonly end: Expr; readonly step: Expr; readonly body: readonly Stmt[]; readonly unroll?: boolean }
   | { readonly k: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else: readonly Stmt[] }

@@ -69,7 +69,7 @@ function printStmts(body: readonly Stmt[], indent: string, out: string[]): void 
         out.push(`${indent}atomic.${s.op}32${memOf(s.mem)}[${printExpr(s.addr)}] ${printExpr(s.value)}`);
         break;
       case 'for':
-        out.push(`${indent}for${s.unroll ? '.unroll' : ''} ${s.var} in ${printExpr(s.start)} .. ${printExpr(s.end)} step ${printExpr(s.step)} {`);
+        out.push(`${indent}for${s.unroll === undefined ? '' : s.unroll ? '.unroll' : '.rolled'} ${s.var} in ${printExpr(s.start)} .. ${printExpr(s.end)} step ${printExpr(s.step)} {`);
         printStmts(s.body, indent + '  ', out);
         out.push(`${indent}}`);
         break;

@@ -613,29 +613,66 @@ class GpuLowerer extends LowererBase {
     }));
     // A run that its row leaves misaligned for the chunk (a row of 328 u4 is 164 bytes) goes by words
     // where both ends are word-aligned. Else, where the shared end is, its shared words are stored whole
-    // (they are this thread's: no atomics), each shifted together from the two global words it
-    // straddles (inside the tensor: the run's bits start s bits into a global word, 0 < s < 32), or at
-    // the tensor's edge from those holding elements inside, zeros past it (edgeWords). Else element by
-    // element, at once, with zeros outside.
-    const words = Array.from({ length: (run * bits) / 32 }, () => this.fresh('cw', 'i32'));
-    const storeWords = words.map((x, w): Stmt => ({ k: 'store', bits: 32, addr: add(to, i32(4 * w)), offset: 0, mem: 'shared', value: get(x) }));
-    const s = this.fresh('s', 'i32');
-    const g = [...words, this.fresh('cw', 'i32')];
-    const from = op('i32.shl', op('i32.shr_u', bitAt, i32(5)), i32(2));
-    const straddling: Stmt[] = [
-      set(s, op('i32.and', bitAt, i32(31))),
-      ...g.map((x, w) => set(x, { k: 'load', type: 'i32', bits: 32, signed: false, addr: add(from, i32(4 * w)), offset: 0, mem: t.mem } as Expr)),
-      ...words.map((x, w) => set(x, op('i32.or', op('i32.shr_u', get(x), get(s)), op('i32.shl', get(g[w + 1]!), op('i32.sub', i32(32), get(s)))))),
-      ...storeWords,
-    ];
-    const edge: Stmt[] = [...this.edgeWords(t, src, bitAt, run, bits, words), ...storeWords];
+    // (they are this thread's: no atomics), put together from the global words they straddle; else
+    // element by element, at once, with zeros outside.
     const u = this.fresh('u', 'i32');
     const code = this.fresh('cp', 'i32');
     const at = (coords: Expr[]): Expr[] => [...coords.slice(0, -1), add(coords.at(-1)!, get(u))];
     const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, at(src), code), ...this.writeShared(sh, at(dst), get(code))] }];
+    const words = (run * bits) / 32;
+    const straddling = this.shiftedWords(t.mem, bitAt, to, words);
+    const edge = zeroCode(t.dtype) === 0 ? this.edgeWordsToShared(t, src, bitAt, run, bits, to) : slow;
     const misaligned = ifThen(aligned(4, sharedBitAt), [ifThen(inside, straddling, edge)], slow);
     const inside4 = bytes > 4 ? ifThen(op('i32.and', inside, aligned(4, both)), inChunks(4), [misaligned]) : misaligned;
     return [forLoop(r, get('tid'), i32(size(runShape)), [ifThen(op('i32.and', inside, aligned(bytes, both)), inChunks(bytes), [inside4])], i32(this.kernel.threads))];
+  }
+
+  /**
+   * Stores `words` words at shared byte `to`: the global bits from `bitAt` on (not word-aligned: s bits
+   * into a global word, 0 < s < 32), each word shifted together from the two global words it straddles,
+   * in a loop kept rolled (unrolled, the twelve words of a u3 run took 8 more registers in the u3 GEMV).
+   */
+  shiftedWords(mem: string, bitAt: Expr, to: Expr, words: number): Stmt[] {
+    const [s, w, lo, hi] = [this.fresh('s', 'i32'), this.fresh('w', 'i32'), this.fresh('cw', 'i32'), this.fresh('cw', 'i32')];
+    const from = this.fresh('ga', 'i32');
+    const globalWord = (at: Expr): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr: at, offset: 0, mem });
+    return [
+      set(s, op('i32.and', bitAt, i32(31))),
+      set(from, op('i32.shl', op('i32.shr_u', bitAt, i32(5)), i32(2))),
+      set(lo, globalWord(get(from))),
+      {
+        k: 'for', var: w, start: i32(0), end: i32(words), step: i32(1), unroll: false, body: [
+          set(hi, globalWord(add(get(from), op('i32.shl', add(get(w), i32(1)), i32(2))))),
+          { k: 'store', bits: 32, addr: add(to, op('i32.shl', get(w), i32(2))), offset: 0, mem: 'shared', value: op('i32.or', op('i32.shr_u', get(lo), get(s)), op('i32.shl', get(hi), op('i32.sub', i32(32), get(s)))) },
+          set(lo, get(hi)),
+        ],
+      },
+    ];
+  }
+
+  /**
+   * Stores the words of a run at the tensor's edge (edgeRun) at shared byte `to`, in a loop: each word
+   * from the one or two global words holding its bits inside the tensor (only those are read), its bits
+   * past the edge 0, the code of zero; the loop kept rolled (unrolled, as edgeWords is, it took 7 more
+   * registers in the u4 M = 4096 tiles).
+   */
+  edgeWordsToShared(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, to: Expr): Stmt[] {
+    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
+    const [w, word, valid] = [this.fresh('w', 'i32'), this.fresh('cw', 'i32'), this.fresh('nv', 'i32')];
+    const at = op('i32.add', op('i32.shr_u', get(pos), i32(5)), get(w));
+    const load = (a: Expr): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr: op('i32.shl', a, i32(2)), offset: 0, mem: t.mem });
+    return [...stmts, { k: 'for', var: w, start: i32(0), end: i32((run * bits) / 32), step: i32(1), unroll: false, body: [
+      set(valid, op('i32.sub', get(inBits), op('i32.shl', get(w), i32(5)))),
+      set(word, i32(0)),
+      ifThen(op('i32.gt_s', get(valid), i32(0)), [
+        set(word, op('i32.shr_u', load(at), sh)),
+        ifThen(op('i32.and', op('i32.ne', sh, i32(0)), op('i32.gt_s', get(valid), op('i32.sub', i32(32), sh))), [
+          set(word, op('i32.or', get(word), op('i32.shl', load(op('i32.add', at, i32(1))), op('i32.sub', i32(32), sh)))),
+        ]),
+        set(word, op('i32.and', get(word), lowBits(get(valid)))),
+      ]),
+      { k: 'store', bits: 32, addr: add(to, op('i32.shl', get(w), i32(2))), offset: 0, mem: 'shared', value: get(word) },
+    ] }];
   }
 
   // ---- global and shared memory ----

@@ -380,7 +380,7 @@ class Printer {
         return;
       }
       case 'for':
-        if (s.unroll) out.push(`${indent}#pragma unroll`);
+        if (s.unroll !== undefined) out.push(`${indent}#pragma unroll${s.unroll ? '' : ' 1'}`);
         out.push(`${indent}for (${s.var} = ${this.expr(s.start)}; ${s.var} < ${this.expr(s.end)}; ${s.var} += ${this.expr(s.step)}) {`);
         this.stmts(s.body, indent + '  ', out);
         out.push(`${indent}}`);
