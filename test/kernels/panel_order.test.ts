@@ -50,8 +50,10 @@ describe('the GPU GEMV with weights in panels', () => {
     const o = { weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: rows } as const;
     const inRows = copiesAndBarriers(dequantGemm(o).source);
     const inPanels = copiesAndBarriers(dequantGemm({ ...o, weightOrder: 'panels' }).source);
-    expect(Object.keys(inRows.copies)).not.toEqual(['4']);
-    expect(Object.keys(inPanels.copies)).toEqual(['4']);
+    // The widest copy of each (a copy also has 4-byte chunks for runs its rows leave misaligned at run time).
+    const widest = (copies: Record<number, number>): number => Math.max(...Object.keys(copies).map(Number));
+    expect(widest(inRows.copies)).toBeLessThan(4);
+    expect(widest(inPanels.copies)).toBe(4);
     expect(inPanels.barriers).toBe(inRows.barriers);
   });
 
