@@ -4,11 +4,12 @@
 // W's tiles with `reshape` and `permute`, which the layouts make free).
 //
 // The tensor is F[K / 16, ceil(N / 64), 32, 32]: one unit per 16 rows of K and 64 columns of N (the
-// last columns padded with code 0), each unit 32 lanes of 32 codes. Lane 4 g + q holds, for each of
-// the 8 atom columns c of the unit (columns 8 c + g), the four codes of its B fragment: rows
-// 2 q + k0 + 8 kh (k0, kh in {0, 1}). Their order within the lane's 32 codes is chosen so that, for
-// widths that divide 16, the two codes of one f16 pair (k0 = 0 and 1) sit 16 bits apart in one 32-bit
-// word: one shift and one mask move both into the halves of an f16x2 (the magic-number conversion).
+// last columns padded with code 0), each unit the 32 codes of each of 32 lanes. Lane 4 g + q holds,
+// for each of the 8 atom columns c of the unit (columns 8 c + g), the four codes of its B fragment:
+// rows 2 q + k0 + 8 kh (k0, kh in {0, 1}). Their order is chosen so that, for widths that divide 16,
+// the two codes of one f16 pair (k0 = 0 and 1) sit 16 bits apart in one 32-bit word: one shift and one
+// mask move both into the halves of an f16x2 (the magic-number conversion); and, at 2, 4 and 8 bits,
+// so that each lane's words lie in blocks, word w of every lane in block w (see unitDigits).
 
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { type Tensor, tensorElements, tensorFrom } from '../vm/memory.ts';
@@ -28,18 +29,20 @@ export function pairsPerWord(bits: number): number {
 }
 
 /**
- * The digits of a unit's 1024 codes in storage order, outermost first (lane: g, q; then the lane's
- * codes), without unit extents. Widths of 1, 2, 4 and 8 bits: the atom column c splits into ch and cl
- * (c = ch P/2 + cl, P pairs per word), and a word holds P first codes (k0 = 0) and then their P
- * partners; other widths: c, kh, k0.
+ * The digits of a unit's 1024 codes in storage order, outermost first, without unit extents. Widths of
+ * 1, 2, 4 and 8 bits: the atom column c splits into ch and cl (c = ch P/2 + cl, P pairs per word); a
+ * word holds P first codes (k0 = 0) and then their P partners, and the unit is 16 / P blocks (ch), each
+ * a word of every lane (g, q) in lane order: the warps of a tile that splits N take whole blocks, so a
+ * warp's 32 lanes read 128 contiguous bytes, one wavefront (with ch inside each lane's codes they read
+ * a word every 16 bytes at 4 bits: a 4-way bank conflict). Other widths: lane, then c, kh, k0.
  */
 export function unitDigits(bits: number): readonly Digit[] {
   const P = pairsPerWord(bits);
-  const codes: Digit[] = P === 1
-    ? [{ name: 'c', extent: 8 }, { name: 'kh', extent: 2 }, { name: 'k0', extent: 2 }]
-    : [{ name: 'ch', extent: 16 / P }, { name: 'k0', extent: 2 }, { name: 'cl', extent: P / 2 }, { name: 'kh', extent: 2 }];
   const lane: Digit[] = [{ name: 'g', extent: 8 }, { name: 'q', extent: 4 }];
-  return [...lane, ...codes].filter((d) => d.extent > 1);
+  const digits: Digit[] = P === 1
+    ? [...lane, { name: 'c', extent: 8 }, { name: 'kh', extent: 2 }, { name: 'k0', extent: 2 }]
+    : [{ name: 'ch', extent: 16 / P }, ...lane, { name: 'k0', extent: 2 }, { name: 'cl', extent: P / 2 }, { name: 'kh', extent: 2 }];
+  return digits.filter((d) => d.extent > 1);
 }
 
 /** The digits of a unit's row (k = 8 kh + 2 q + k0) and column (n = 8 c + g), outermost first. */

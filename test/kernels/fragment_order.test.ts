@@ -1,4 +1,5 @@
-// Fragment order: the layout of weight codes that puts each lane's MMA B-fragment codes side by side.
+// Fragment order: the layout of weight codes that puts each lane's MMA B-fragment codes side by side
+// (at 2, 4 and 8 bits, in blocks of atom columns that the warps of a tile read whole).
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -7,16 +8,22 @@ import { fragmentOrderTensor, fragmentShape, fromFragmentOrder, pairsPerWord, to
 import { tensorElements, tensorFrom } from '../../src/vm/memory.ts';
 
 describe('fragment order', () => {
-  it.each([1, 2, 3, 4, 5, 6, 7, 8])('%i-bit codes: each lane holds its B fragments (mma.m16n8k16), every position once', (bits) => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('%i-bit codes: each lane holds its B fragments (mma.m16n8k16), every position once; at 2, 4 and 8 bits in blocks of atom columns, a word of every lane each', (bits) => {
     const at = unitPositions(bits);
     const seen = new Set<number>();
+    // Widths with pairs per word P > 1 (but 1 bit, whose lanes hold one word): 16 / P blocks, each the
+    // atom columns of one word (P / 2 of them) of every lane, lane after lane; others: lane after lane.
+    const P = pairsPerWord(bits);
+    const blocks = P > 1 ? 16 / P : 1;
     for (let i = 0; i < 1024; i++) {
       const [k, n] = [at[2 * i]!, at[2 * i + 1]!];
       seen.add(k * 64 + n);
+      const block = Math.floor(i / (1024 / blocks));
       // Lane 4 g + q: column g of each atom, rows 2 q + k0 (+ 8).
-      const lane = Math.floor(i / 32);
+      const lane = Math.floor((i % (1024 / blocks)) / (32 / blocks));
       expect(n % 8).toBe(lane >> 2);
       expect((k % 8) >> 1).toBe(lane & 3);
+      if (blocks > 1) expect(Math.floor(Math.floor(n / 8) / (P / 2))).toBe(block);
     }
     expect(seen.size).toBe(1024);
   });
