@@ -660,17 +660,10 @@ class GpuLowerer extends LowererBase {
     const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
     const [w, word, valid] = [this.fresh('w', 'i32'), this.fresh('cw', 'i32'), this.fresh('nv', 'i32')];
     const at = op('i32.add', op('i32.shr_u', get(pos), i32(5)), get(w));
-    const load = (a: Expr): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr: op('i32.shl', a, i32(2)), offset: 0, mem: t.mem });
     return [...stmts, { k: 'for', var: w, start: i32(0), end: i32((run * bits) / 32), step: i32(1), unroll: false, body: [
       set(valid, op('i32.sub', get(inBits), op('i32.shl', get(w), i32(5)))),
       set(word, i32(0)),
-      ifThen(op('i32.gt_s', get(valid), i32(0)), [
-        set(word, op('i32.shr_u', load(at), sh)),
-        ifThen(op('i32.and', op('i32.ne', sh, i32(0)), op('i32.gt_s', get(valid), op('i32.sub', i32(32), sh))), [
-          set(word, op('i32.or', get(word), op('i32.shl', load(op('i32.add', at, i32(1))), op('i32.sub', i32(32), sh)))),
-        ]),
-        set(word, op('i32.and', get(word), lowBits(get(valid)))),
-      ]),
+      ifThen(op('i32.gt_s', get(valid), i32(0)), [...straddledWord(t.mem, at, sh, get(valid), word), set(word, op('i32.and', get(word), lowBits(get(valid))))]),
       { k: 'store', bits: 32, addr: add(to, op('i32.shl', get(w), i32(2))), offset: 0, mem: 'shared', value: get(word) },
     ] }];
   }
@@ -1089,25 +1082,18 @@ class GpuLowerer extends LowererBase {
       }
       return v | 0;
     };
-    const loadWord = (at: Expr): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr: op('i32.shl', at, i32(2)), offset: 0, mem: t.mem });
     const out = [...stmts];
     names.forEach((name, w) => {
       const valid = op('i32.sub', get(inBits), i32(32 * w));
       const at = op('i32.add', op('i32.shr_u', get(pos), i32(5)), i32(w));
       if (bits === 32) {
         // Elements of a word each: the run starts on a word, and a word is inside or outside whole.
-        out.push(set(name, i32(zero)), ifThen(op('i32.gt_s', valid, i32(0)), [set(name, loadWord(at))]));
+        out.push(set(name, i32(zero)), ifThen(op('i32.gt_s', valid, i32(0)), [set(name, wordAt(t.mem, at))]));
         return;
       }
       const mask = lowBits(valid);
       const masked = zeroWord(w) === 0 ? op('i32.and', get(word), mask) : op('i32.or', op('i32.and', get(word), mask), op('i32.and', i32(zeroWord(w)), op('i32.xor', mask, i32(-1))));
-      out.push(set(name, i32(zeroWord(w))), ifThen(op('i32.gt_s', valid, i32(0)), [
-        set(word, op('i32.shr_u', loadWord(at), sh)),
-        ifThen(op('i32.and', op('i32.ne', sh, i32(0)), op('i32.gt_s', valid, op('i32.sub', i32(32), sh))), [
-          set(word, op('i32.or', get(word), op('i32.shl', loadWord(op('i32.add', at, i32(1))), op('i32.sub', i32(32), sh)))),
-        ]),
-        set(name, masked),
-      ]));
+      out.push(set(name, i32(zeroWord(w))), ifThen(op('i32.gt_s', valid, i32(0)), [...straddledWord(t.mem, at, sh, valid, word), set(name, masked)]));
     });
     return out;
   }
@@ -2049,6 +2035,24 @@ function unpackRun(names: readonly string[], run: number | readonly number[], bi
     if (bits < 32) v = op('i32.and', v, i32(mask));
     return aset(out, add(j0, i32(at)), heldFromCode(dtype, v));
   });
+}
+
+/** The 32-bit word at word index `at` of `mem`. */
+function wordAt(mem: string, at: Expr): Expr {
+  return { k: 'load', type: 'i32', bits: 32, signed: false, addr: op('i32.shl', at, i32(2)), offset: 0, mem };
+}
+
+/**
+ * Sets `word` to the 32 bits that start `sh` bits (0 to 31) into word `at` of `mem`, of which `valid`
+ * (> 0) are wanted: the next word is read only where wanted bits lie in it.
+ */
+function straddledWord(mem: string, at: Expr, sh: Expr, valid: Expr, word: string): Stmt[] {
+  return [
+    set(word, op('i32.shr_u', wordAt(mem, at), sh)),
+    ifThen(op('i32.and', op('i32.ne', sh, i32(0)), op('i32.gt_s', valid, op('i32.sub', i32(32), sh))), [
+      set(word, op('i32.or', get(word), op('i32.shl', wordAt(mem, op('i32.add', at, i32(1))), op('i32.sub', i32(32), sh)))),
+    ]),
+  ];
 }
 
 /** The low `n` bits set, all 32 from n = 32 up (n > 0). */
