@@ -17,7 +17,7 @@ import { verifyModule } from '../../ir/loop_verify.ts';
 import { compile } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
-import { benchCases, gpuCases } from '../support/gpu_cases.ts';
+import { benchCases, example, gpuCases } from '../support/gpu_cases.ts';
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
 import { HOST_CXX_FLAGS, runCuda } from '../../backends/cuda/runtime.ts';
@@ -25,7 +25,6 @@ import { outputTensors } from '../../ir/tile_ir.ts';
 import { prepareTensors } from '../../src/api.ts';
 import { flashAttention } from '../../src/kernels/attention.ts';
 
-const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.tile`, import.meta.url), 'utf8');
 
 const sources: { name: string; source: string; kernel?: string; set?: Record<string, string | number> }[] = [
   ...['vector_add', 'softmax', 'matmul', 'dequant_gemm', 'flash_attention'].map((name) => ({ name: `example_${name}`, source: example(name) })),
