@@ -16,8 +16,14 @@ process.env.TILEBIT_HOST_PROFILE = 'widths';
 /** Kernels compared: name, source, sizes (no tile edges: N a multiple of 64). */
 const rows: [string, string, Record<string, number>][] = [];
 const g = (o: object) => dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', target: 'gpu', ...o } as never).source;
-for (const [tag, o] of [['rows', {}], ['rows, no swizzle', { swizzle: false }], ['fragments', { weightOrder: 'fragments' }], ['panels', { weightOrder: 'panels' }]] as const) rows.push([`u4, M = 16 tiles, ${tag}`, g({ m: 16, ...o }), { M: 16, K: 512, N: 320 }]);
-for (const [tag, o] of [['rows', {}], ['rows, no swizzle', { swizzle: false }], ['fragments', { weightOrder: 'fragments' }], ['fragments, scales on the weights', { weightOrder: 'fragments', applyScales: 'weights' }], ['panels', { weightOrder: 'panels' }]] as const) rows.push([`u4, M = 4096 tiles, ${tag}`, g({ m: 4096, ...o }), { M: 128, K: 512, N: 320 }]);
+// The weight tile in plain rows (`@ row_major`), where the lowering would swizzle it (readSwizzle).
+const plainWeights = (src: string): string => src.replace(/shared<[a-z0-9]+>\[STAGES, BK(, | \* )BN\]/, '$& @ row_major');
+const weightsPlain = ['rows, weights in plain rows', { plain: true }] as const;
+const tile = (o: { readonly plain?: boolean; readonly [option: string]: unknown }): string => (o.plain ? plainWeights(g({ ...o, plain: undefined })) : g(o));
+for (const [tag, o] of [['rows', {}], weightsPlain, ['rows, no swizzle', { swizzle: false }], ['fragments', { weightOrder: 'fragments' }], ['panels', { weightOrder: 'panels' }]] as const) rows.push([`u4, M = 16 tiles, ${tag}`, tile({ m: 16, ...o }), { M: 16, K: 512, N: 320 }]);
+for (const [tag, o] of [['rows', {}], weightsPlain] as const) rows.push([`u8, M = 16 tiles, ${tag}`, tile({ m: 16, weight: 'u8', ...o }), { M: 16, K: 512, N: 320 }]);
+for (const [tag, o] of [['rows', {}], weightsPlain, ['rows, no swizzle', { swizzle: false }], ['fragments', { weightOrder: 'fragments' }], ['fragments, scales on the weights', { weightOrder: 'fragments', applyScales: 'weights' }], ['panels', { weightOrder: 'panels' }]] as const) rows.push([`u4, M = 4096 tiles, ${tag}`, tile({ m: 4096, ...o }), { M: 128, K: 512, N: 320 }]);
+for (const [tag, o] of [['rows', {}], weightsPlain] as const) rows.push([`u8, M = 4096 tiles, ${tag}`, tile({ m: 4096, weight: 'u8', ...o }), { M: 128, K: 512, N: 320 }]);
 for (const [tag, o] of [['rows', {}], ['fragments', { weightOrder: 'fragments' }]] as const) rows.push([`u3, M = 4096 tiles, ${tag}`, g({ m: 4096, weight: 'u3', ...o }), { M: 128, K: 512, N: 320 }]);
 for (const [tag, sw] of [['', true], [', no swizzle', false]] as const) rows.push([`flash attention, D = 64, causal${tag}`, flashAttention({ headDim: 64, causal: true, target: 'gpu', swizzle: sw }).source, { H: 2, HKV: 2, S: 256, SK: 256, scale: 0.125 }]);
 const matmul = readFileSync(new URL('../examples/matmul.tile', import.meta.url), 'utf8');

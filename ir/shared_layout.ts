@@ -118,3 +118,57 @@ export function isInjective(l: SharedLayout): boolean {
   });
   return ok;
 }
+
+/**
+ * One warp-wide access to a shared tile: the index each lane reads, or null for a lane that reads
+ * nothing.
+ */
+export type WarpAccess = readonly (readonly number[] | null)[];
+
+/**
+ * The wavefronts that a warp-wide access of one element of `bits` bits per lane takes on 32 banks of
+ * 4-byte words: the most distinct words one bank serves (lanes that read the same word share it).
+ */
+export function accessWavefronts(l: SharedLayout, bits: number, access: WarpAccess): number {
+  const perBank = new Map<number, Set<number>>();
+  for (const index of access) {
+    if (!index) continue;
+    const word = Math.floor((sharedOffset(l, index) * bits) / 32);
+    const words = perBank.get(word % 32) ?? new Set<number>();
+    words.add(word);
+    perBank.set(word % 32, words);
+  }
+  return Math.max(0, ...[...perBank.values()].map((w) => w.size));
+}
+
+/**
+ * The swizzle under which a row-major tile of `bits`-bit elements serves `accesses` (warp-wide reads of
+ * one element per lane, as the lowering issues them for tiles it reads element by element) in the
+ * fewest wavefronts, among those that move whole 16-byte chunks (so copies into the tile keep their
+ * width) by higher bits of the offset within the dimensions the reads span (those from the first whose
+ * index varies: a K tile of a staged buffer, not the stage, which the reads give as a variable); null
+ * where none saves at least a quarter of the plain layout's wavefronts, or those dimensions do not hold
+ * a power of two of elements. The u4 B tiles of the M = 16 dequant-GEMM (rows of 32 bytes) have each
+ * warp read a byte of rows 0, 2, 4 and 6 of a fragment, where rows 0 and 4 share banks: Swizzle<1, 5, 3>
+ * moves rows 4 to 7 by 16 bytes.
+ */
+export function readSwizzle(l: SharedLayout, bits: number, accesses: readonly WarpAccess[]): Swizzle | null {
+  const base = Math.log2(128 / bits);
+  if (l.swizzle || !Number.isInteger(base) || accesses.length === 0) return null;
+  if (l.strides.join() !== rowMajorStrides(l.shape).join()) return null;
+  // The first dimension whose index differs between reads, and the offset bits from there on.
+  const first = l.shape.findIndex((_, d) => accesses.some((a) => a.some((x) => x && x[d] !== accesses[0]!.find((y) => y)![d])));
+  if (first < 0) return null;
+  const top = Math.log2(l.shape.slice(first).reduce((a, b) => a * b, 1));
+  if (!Number.isInteger(top)) return null;
+  const cost = (layout: SharedLayout): number => accesses.reduce((n, a) => n + accessWavefronts(layout, bits, a), 0);
+  const plain = cost(l);
+  let best: { swizzle: Swizzle; cost: number } | null = null;
+  for (let b = 1; b <= 3; b++) {
+    for (let shift = b; base + shift + b <= top; shift++) {
+      const c = cost(withSwizzle(l, b, base, shift));
+      if (!best || c < best.cost) best = { swizzle: { bits: b, base, shift }, cost: c };
+    }
+  }
+  return best && best.cost <= 0.75 * plain ? best.swizzle : null;
+}

@@ -2,7 +2,7 @@
 // neighbour's bits, and element offsets in shared layouts.
 
 import { type Expr, type Stmt, add, get, i32, ifThen, mul, op, set } from '../../ir/loop_ir.ts';
-import type { SharedLayout } from '../../ir/shared_layout.ts';
+import type { SharedLayout, Swizzle } from '../../ir/shared_layout.ts';
 
 /**
  * A store of a `bits`-wide field (bits < 8, or any width at a bit offset) at element `linear` of the
@@ -39,10 +39,11 @@ export function setBits(mem: string | undefined, word: Expr, sh: Expr, value: Ex
 
 /** The element offset of `coords` in a shared layout: strides, then the XOR swizzle. */
 export function sharedElementOffset(l: SharedLayout, coords: readonly Expr[]): Expr {
-  let o = coords.reduce<Expr>((acc, c, d) => add(acc, mul(c, i32(l.strides[d]!))), i32(0));
-  if (l.swizzle) {
-    const { bits, base, shift } = l.swizzle;
-    o = op('i32.xor', o, op('i32.shl', op('i32.and', op('i32.shr_u', o, i32(base + shift)), i32((1 << bits) - 1)), i32(base)));
-  }
-  return o;
+  const o = coords.reduce<Expr>((acc, c, d) => add(acc, mul(c, i32(l.strides[d]!))), i32(0));
+  return l.swizzle ? swizzled(l.swizzle, o) : o;
+}
+
+/** The swizzle of an element offset (shared_layout's swizzleOffset as an expression). */
+export function swizzled(s: Swizzle, o: Expr): Expr {
+  return op('i32.xor', o, op('i32.shl', op('i32.and', op('i32.shr_u', o, i32(s.base + s.shift)), i32((1 << s.bits) - 1)), i32(s.base)));
 }

@@ -250,6 +250,28 @@ describe('memory traffic on the CPU (TILEBIT_HOST_PROFILE)', () => {
       expect(plain.wavefronts).toBeGreaterThan(2 * plain.fewest);
     }
   }, 120_000);
+  /** The shared-memory wavefronts of one emulated launch, and the fewest possible. */
+  const shared = (source: string, sizes: Record<string, number>): { wavefronts: number; fewest: number } => {
+    const report = profiled(source, sizes);
+    const m = /shared memory: \d+ requests, (\d+) wavefronts \([^;]*; (\d+) at the fewest\)/.exec(report);
+    expect(m, report).not.toBeNull();
+    return { wavefronts: Number(m![1]), fewest: Number(m![2]) };
+  };
+  // The MMA tiles read their B fragments' codes a byte at a time: a warp reads rows 0, 2, 4 and 6 of a
+  // fragment, which plain rows of 32 bytes (u4) or 64 (u8) put in the same banks; the lowering swizzles
+  // such tiles by what their reads touch (readSwizzle).
+  it.skipIf(!haveGxx)('the MMA tiles read their u4 and u8 weight codes without bank conflicts, unlike plain rows', () => {
+    for (const weight of ['u4', 'u8']) {
+      for (const weightOrder of ['rows', 'panels'] as const) {
+        const source = dequantGemm({ weight, groupSize: 64, activation: 'f16', m: 16, target: 'gpu', weightOrder }).source;
+        const decl = weightOrder === 'rows' ? `shared<${weight}>[STAGES, BK, BN]` : `shared<${weight}>[STAGES, BK * BN]`;
+        expect(source).toContain(decl);
+        const [chosen, plain] = [source, source.replace(decl, `${decl} @ row_major`)].map((s) => shared(s, { M: 16, K: 128, N: 64 }));
+        expect(chosen!.wavefronts).toBe(chosen!.fewest);
+        expect(plain!.wavefronts).toBeGreaterThan(1.4 * plain!.fewest);
+      }
+    }
+  }, 120_000);
   // A u3 GEMV block's K tile in rows is 12 bytes of each of 128 rows, each in its own 32-byte sectors;
   // in panels it is one run.
   it.skipIf(!haveGxx)('the u3 GEMV touches fewer global sectors with its weights in panels than in rows', () => {

@@ -74,6 +74,14 @@ describe('shared layouts', () => {
     expect(placed(lowerForCuda(compile(example('matmul').replace('shared<f16>[2, BM, BK]', 'shared<f16>[2, BM, BK] @ row_major'))).kernel).sa).toBe('strided(2048, 32, 1)');
   });
 
+  it('swizzle weight codes by their element reads: u4 and u8 B fragments, not u2 (rows of 16 bytes) or u3', () => {
+    const tiles = (weight: string) => placed(lowerForCuda(compile(dequantGemm({ weight, groupSize: 64, activation: 'f16', m: 16, target: 'gpu' }).source)).kernel);
+    expect(tiles('u4')).toEqual({ sa: 'strided(1024, 64, 1).swizzle(3, 3, 3)', sw: 'strided(4096, 64, 1).swizzle(1, 5, 3)' });
+    expect(tiles('u8').sw).toBe('strided(4096, 64, 1).swizzle(2, 4, 3)');
+    expect(tiles('u2').sw).toBe('strided(4096, 64, 1)');
+    expect(tiles('u3').sw).toBe('strided(4096, 64, 1)');
+  });
+
   it('keep plain rows where no MMA reads fragments from them: WebGPU without MMAs, rows of 8 elements', () => {
     expect(placed(lowerForGpu(compile(example('matmul'))).kernel)).toEqual({ sa: 'strided(2048, 32, 1)', sb: 'strided(2048, 64, 1)' });
     expect(placed(lowerForCuda(compile(example('matmul'), { set: new Map([['BK', '8'], ['BN', '8']]) })).kernel)).toEqual({ sa: 'strided(512, 8, 1)', sb: 'strided(64, 8, 1)' });

@@ -414,6 +414,14 @@ export const gpuCases: readonly GpuCase[] = [
     set: { M: 13, K: 64, N: 40 },
     mma: true,
   },
+  // 64-row tiles reading u8 codes in rows, which the lowering swizzles (readSwizzle): each element's
+  // address is the thread's part exclusive-or the local's (splitSwizzle), as the two parts do not add.
+  {
+    name: 'dequant_gemm_gpu_mma_u8_rows64',
+    source: dequantGemm({ weight: 'u8', groupSize: 32, activation: 'f16', m: 64, target: 'gpu' }).source,
+    set: { M: 13, K: 64, N: 40 },
+    mma: true,
+  },
   ...['u1', 'u2', 'i4', 'u8', 'f8e4m3'].map((w) => ({
     name: `dequant_gen_${w}`,
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 3 }).source,
