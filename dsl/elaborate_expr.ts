@@ -22,7 +22,7 @@ SYMBOL.max = 'max';
 SYMBOL.min = 'min';
 
 const UNARY_CALLS: ReadonlySet<string> = new Set(['exp', 'exp2', 'log', 'log2', 'sqrt', 'rsqrt', 'abs']);
-const FUNCTIONS = 'exp, exp2, log, log2, sqrt, rsqrt, abs, max, min, sum, where, dot, cdiv, transpose, permute, unsqueeze, broadcast, reshape';
+const FUNCTIONS = 'exp, exp2, log, log2, sqrt, rsqrt, abs, max, min, sum, where, fma, dot, cdiv, transpose, permute, unsqueeze, broadcast, reshape';
 
 const isComparison = (fn: BinaryFn): boolean => ['eq', 'ne', 'lt', 'le', 'gt', 'ge'].includes(fn);
 
@@ -387,6 +387,8 @@ function elabCall(cx: Context, e: Extract<A.Expr, { kind: 'call' }>): EVal {
     }
     case 'where':
       return elabWhere(cx, e);
+    case 'fma':
+      return elabFma(cx, e);
     case 'dot':
       return elabDot(cx, e);
     case 'cdiv': {
@@ -477,6 +479,38 @@ function elabWhere(cx: Context, e: Extract<A.Expr, { kind: 'call' }>): EVal {
   if (!full) return report(cx, e.span, `cannot broadcast ${describeType(ct)}, ${describeType(at)} and ${describeType(bt)} together`);
   const type = tileType(elem, full);
   return { kind: 'tile', id: emit(cx, { op: 'select', cond: ct.id, a: at.id, b: bt.id }, type), type };
+}
+
+/**
+ * fma(a, b, c): a * b + c rounded once, element-wise with broadcasting, on f32, f16 or bf16 tiles (the
+ * scalars among the operands take the tiles' type) or on f32 scalars.
+ */
+function elabFma(cx: Context, e: Extract<A.Expr, { kind: 'call' }>): EVal {
+  const args = positional(cx, e, 3);
+  if (!args) return ERROR;
+  const vals = args.map((x) => elabExpr(cx, x));
+  if (vals.some((v) => v.kind === 'error')) return ERROR;
+  if (vals.some((v) => v.kind === 'shared')) return report(cx, e.span, 'shared memory must be read with `load` first');
+  const tiles = vals.filter((x): x is Extract<EVal, { kind: 'tile' }> => x.kind === 'tile');
+  const elem = tiles[0]?.type.dtype ?? 'f32';
+  const bad = vals.some((v) => (v.kind === 'tile' ? v.type.dtype !== elem : isScalarLike(v) && v.dtype === 'bool'));
+  if (!arith.FMA_TYPES.has(elem) || bad) {
+    return report(cx, e.span, `fma(a, b, c) takes f32, f16 or bf16 values of one type (scalars take the tiles' type); got ${vals.map(describeType).join(', ')}`);
+  }
+  const scalars = vals as Extract<EVal, { kind: 'const' | 'scalar' }>[];
+  if (tiles.length === 0) {
+    if (scalars.every((v) => v.kind === 'const')) return { kind: 'const', dtype: 'f32', value: arith.fma('f32', ...scalars.map((v) => castElement(v.dtype, 'f32', (v as { value: number }).value)) as [number, number, number]) };
+    const [a, b, c] = scalars.map((v) => scalarOperand(cx, v, 'f32')) as [ValueId, ValueId, ValueId];
+    return { kind: 'scalar', id: emit(cx, { op: 'fma', a, b, c }, scalarType('f32')), dtype: 'f32' };
+  }
+  const asTile = vals.map((v, i) => (isScalarLike(v) ? scalarAsTile(cx, v, elem, args[i]!.span) : v));
+  if (asTile.some((v) => v.kind !== 'tile')) return ERROR;
+  const [at, bt, ct] = asTile as Extract<EVal, { kind: 'tile' }>[];
+  const s1 = broadcastShapes(at!.type.shape, bt!.type.shape);
+  const full = s1 && broadcastShapes(s1, ct!.type.shape);
+  if (!full) return report(cx, e.span, `cannot broadcast ${describeType(at!)}, ${describeType(bt!)} and ${describeType(ct!)} together`);
+  const type = tileType(elem, full);
+  return { kind: 'tile', id: emit(cx, { op: 'fma', a: at!.id, b: bt!.id, c: ct!.id }, type), type };
 }
 
 const DOT_INPUTS: ReadonlySet<string> = new Set(['f16', 'bf16', 'f32', 'i8', 'u8']);

@@ -33,6 +33,40 @@ export function roundTo(dtype: string, x: number): number {
 
 const isInt = (dtype: string): boolean => dtype === 'i32' || dtype === 'u32';
 
+/** The float types `fma` takes. */
+export const FMA_TYPES: ReadonlySet<string> = new Set(['f32', 'f16', 'bf16']);
+
+const F64 = new Float64Array(1);
+const BITS = new BigInt64Array(F64.buffer);
+
+/**
+ * a * b + c of f32 values, exact but for a rounding to odd at f64's 53 bits: the product is exact in
+ * f64 (48 bits), and where the sum is not, its rounding error (exact by TwoSum) takes it one step away
+ * from an even last bit towards the exact sum. Rounding that to nearest at 24 bits or fewer is rounding
+ * the exact value to nearest once (Boldo and Melquiond, 2008). Infinities as IEEE gives them; a NaN
+ * result is the positive quiet NaN.
+ */
+export function fmaToOdd(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  // A NaN as a constant: positive and quiet, whatever sign the arithmetic gave it.
+  if (!Number.isFinite(s)) return Number.isNaN(s) ? NaN : s;
+  const v = s - p;
+  const e = (p - (s - v)) + (c - v);
+  if (e === 0) return s;
+  F64[0] = s;
+  if ((BITS[0]! & 1n) === 0n) BITS[0] = BITS[0]! + ((s > 0) === (e > 0) ? 1n : -1n);
+  return F64[0]!;
+}
+
+/**
+ * fma(a, b, c): a * b + c rounded once to f32 (IEEE fusedMultiplyAdd); for f16 and bf16 that f32
+ * operation rounded once more to the type, as every f16 and bf16 operation is.
+ */
+export function fma(dtype: string, a: number, b: number, c: number): number {
+  return rounder(dtype)(fmaToOdd(a, b, c));
+}
+
 function intDiv(a: number, b: number): number {
   return b === 0 ? 0 : Math.trunc(a / b);
 }

@@ -13,8 +13,8 @@
 /** Value types. v128 holds four f32 or i32, eight i16 or sixteen i8 lanes, by the op that reads it. */
 export type LType = 'i32' | 'f32' | 'v128';
 
-export type MathFn = 'exp' | 'exp2' | 'log' | 'log2' | 'rsqrt' | 'fmod';
-export const MATH_ARITY: Readonly<Record<MathFn, number>> = { exp: 1, exp2: 1, log: 1, log2: 1, rsqrt: 1, fmod: 2 };
+export type MathFn = 'exp' | 'exp2' | 'log' | 'log2' | 'rsqrt' | 'fmod' | 'fma';
+export const MATH_ARITY: Readonly<Record<MathFn, number>> = { exp: 1, exp2: 1, log: 1, log2: 1, rsqrt: 1, fmod: 2, fma: 3 };
 
 /** Lane shapes of v128 operations. */
 export type Lanes = 'f32x4' | 'i32x4' | 'i16x8' | 'i8x16';
@@ -41,8 +41,9 @@ export type Expr =
   | { readonly k: 'select'; readonly cond: Expr; readonly a: Expr; readonly b: Expr }
   /**
    * A math function on f32 (or on the four f32 lanes of a v128; the result has the arguments' type).
-   * log, log2, rsqrt and fmod are the exact result rounded once, as the VM computes them; exp and exp2
-   * are within 2 ulp of it (backends approximate them with polynomials).
+   * log, log2, rsqrt, fmod and fma (a * b + c) are the exact result rounded once, as the VM computes
+   * them; exp and exp2 are within 2 ulp of it (backends approximate them with polynomials). WGSL's fma
+   * may round the product first (its accuracy is that of a * b + c).
    */
   | { readonly k: 'math'; readonly fn: MathFn; readonly args: readonly Expr[] }
   /** A call of another function of the module. */

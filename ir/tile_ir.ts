@@ -92,6 +92,8 @@ export type Inst =
   | { readonly op: 'binary'; readonly fn: BinaryFn; readonly a: ValueId; readonly b: ValueId }
   /** cond ? a : b element-wise; cond is bool; a and b have the result's element type. */
   | { readonly op: 'select'; readonly cond: ValueId; readonly a: ValueId; readonly b: ValueId }
+  /** a * b + c element-wise, rounded once (IEEE fusedMultiplyAdd); f32, with broadcasting. */
+  | { readonly op: 'fma'; readonly a: ValueId; readonly b: ValueId; readonly c: ValueId }
   /** Converts values to the result's element type by the cast rules; same shape. */
   | { readonly op: 'cast'; readonly x: ValueId }
   /** Reinterprets bits; the last dimension scales by the ratio of bit widths. */
@@ -220,6 +222,7 @@ export function operandsOf(s: Stmt): ValueId[] {
       if ('x' in i) out.push(i.x);
       if (i.op === 'binary') out.push(i.a, i.b);
       if (i.op === 'select') out.push(i.cond, i.a, i.b);
+      if (i.op === 'fma') out.push(i.a, i.b, i.c);
       if (i.op === 'full') out.push(i.value);
       if (i.op === 'dot') out.push(i.a, i.b, ...(i.c === null ? [] : [i.c]));
       if (i.op === 'load' || i.op === 'load_shared') out.push(...ix(i.index));

@@ -46,6 +46,8 @@ export function printKernel(k: Kernel): string {
         return `${i.fn} ${ref(i.a)}, ${ref(i.b)}`;
       case 'select':
         return `select ${ref(i.cond)}, ${ref(i.a)}, ${ref(i.b)}`;
+      case 'fma':
+        return `fma ${ref(i.a)}, ${ref(i.b)}, ${ref(i.c)}`;
       case 'cast':
       case 'view':
       case 'broadcast':

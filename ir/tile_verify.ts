@@ -98,6 +98,14 @@ export function verifyKernel(k: Kernel): void {
         expectElem(isBinaryComparison(inst.fn) || logical ? 'bool' : a.dtype, shape);
         return;
       }
+      case 'fma': {
+        const [a, b, c] = [elemOf(inst.a, where), elemOf(inst.b, where), elemOf(inst.c, where)];
+        if (!a || !b || !c) return;
+        expect(a.dtype === 'f32' && b.dtype === 'f32' && c.dtype === 'f32', `${where}: fma takes f32 operands`);
+        const s1 = broadcastShapes(a.shape, b.shape);
+        expectElem('f32', s1 && broadcastShapes(s1, c.shape));
+        return;
+      }
       case 'select': {
         const [c, a, b] = [elemOf(inst.cond, where), elemOf(inst.a, where), elemOf(inst.b, where)];
         if (!c || !a || !b) return;

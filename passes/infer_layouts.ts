@@ -281,6 +281,8 @@ function elementOperands(inst: Inst): ValueId[] | null {
       return [inst.a, inst.b];
     case 'select':
       return [inst.cond, inst.a, inst.b];
+    case 'fma':
+      return [inst.a, inst.b, inst.c];
     default:
       return null;
   }
@@ -301,8 +303,10 @@ function assignLayouts(k: Kernel, hints: ReadonlyMap<ValueId, RegisterLayout>): 
     return l;
   };
 
+  // The first operand of the result's shape gives its layout; fma's addend first, as in c + a * b, so
+  // that an accumulator updated by fma keeps its layout (the GEMV's, written in its source).
   const sameShapeOperand = (inst: Inst, shape: readonly number[]): RegisterLayout | null => {
-    const ids = inst.op === 'unary' || inst.op === 'cast' ? [inst.x] : inst.op === 'binary' ? [inst.a, inst.b] : inst.op === 'select' ? [inst.a, inst.b, inst.cond] : [];
+    const ids = inst.op === 'unary' || inst.op === 'cast' ? [inst.x] : inst.op === 'binary' ? [inst.a, inst.b] : inst.op === 'select' ? [inst.a, inst.b, inst.cond] : inst.op === 'fma' ? [inst.c, inst.a, inst.b] : [];
     for (const id of ids) {
       const t = types.get(id);
       if (t?.kind === 'tile' && t.shape.length === shape.length && t.shape.every((s, i) => s === shape[i])) return layouts.get(id)!;

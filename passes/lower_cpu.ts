@@ -27,7 +27,7 @@ interface Lazy {
 const CPU_CASTS = { minifloatArithmetic: true } as const;
 import { sharedElementOffset, subByteStore } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
-import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
+import { binaryElem, fmaElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 import { type FieldSource, affineIn, coefficient, mentionsLocal, rowFieldShifts, rowFields, rowFieldsInPlace, useTables, vectorizeExpr } from './vectorize_loops.ts';
 
 export interface ArgLayout {
@@ -420,6 +420,8 @@ class CpuLowerer extends LowererBase {
       }
       case 'select':
         return each((c) => ({ k: 'select', cond: this.operand(inst.cond, c), a: this.operand(inst.a, c), b: this.operand(inst.b, c) }));
+      case 'fma':
+        return each((c) => fmaElem(type.dtype, this.operand(inst.a, c), this.operand(inst.b, c), this.operand(inst.c, c), this.tables));
       case 'cast': {
         const from = this.typeOfValue(inst.x);
         return each((c) => castHeld(from, type.dtype, this.operand(inst.x, c), this.tables, CPU_CASTS));
@@ -508,6 +510,8 @@ class CpuLowerer extends LowererBase {
       }
       case 'select':
         return (c) => ({ k: 'select', cond: this.operand(inst.cond, c), a: this.operand(inst.a, c), b: this.operand(inst.b, c) });
+      case 'fma':
+        return (c) => fmaElem(type.dtype, this.operand(inst.a, c), this.operand(inst.b, c), this.operand(inst.c, c), this.tables);
       case 'cast': {
         const from = this.typeOfValue(inst.x);
         return (c) => castHeld(from, type.dtype, this.operand(inst.x, c), this.tables, CPU_CASTS);

@@ -30,7 +30,7 @@ import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from '
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
 import { setBits, sharedElementOffset, subByteStore, swizzled } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
-import { binaryElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
+import { binaryElem, fmaElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 
 /** A global buffer: one per tensor parameter, in parameter order. */
 export interface GpuBuffer {
@@ -863,7 +863,7 @@ class GpuLowerer extends LowererBase {
     // A value built from bits (scaledConversion) is formed the same way where it has several uses, and
     // then computed into registers once.
     const bitsBuilt = this.scaledBiasedCasts.has(id) && !this.fusible.has(id);
-    if ((this.fusible.has(id) || bitsBuilt) && ['unary', 'binary', 'select', 'cast', 'iota'].includes(inst.op)) {
+    if ((this.fusible.has(id) || bitsBuilt) && ['unary', 'binary', 'select', 'fma', 'cast', 'iota'].includes(inst.op)) {
       const layout = type.layout!;
       const shape = type.shape;
       // Operands are taken now (converted if they need it), elements later, where the one use needs them.
@@ -909,6 +909,11 @@ class GpuLowerer extends LowererBase {
         case 'select': {
           const [c, a, b] = [this.elementOperand(inst.cond, probe), this.elementOperand(inst.a, probe), this.elementOperand(inst.b, probe)];
           at = (j) => ({ k: 'select', cond: c(j), a: a(j), b: b(j) });
+          break;
+        }
+        case 'fma': {
+          const [a, b, c] = [this.elementOperand(inst.a, probe), this.elementOperand(inst.b, probe), this.elementOperand(inst.c, probe)];
+          at = (j) => fmaElem(type.dtype, a(j), b(j), c(j), this.tables);
           break;
         }
         case 'cast': {
@@ -1039,6 +1044,11 @@ class GpuLowerer extends LowererBase {
         const out = this.newTile(type.dtype, type.shape, layout);
         const [c, a, b] = [this.elementOperand(inst.cond, out), this.elementOperand(inst.a, out), this.elementOperand(inst.b, out)];
         return each(out, (j) => ({ k: 'select', cond: c(j), a: a(j), b: b(j) }));
+      }
+      case 'fma': {
+        const out = this.newTile(type.dtype, type.shape, layout);
+        const [a, b, c] = [this.elementOperand(inst.a, out), this.elementOperand(inst.b, out), this.elementOperand(inst.c, out)];
+        return each(out, (j) => fmaElem(type.dtype, a(j), b(j), c(j), this.tables));
       }
       case 'cast': {
         const out = this.newTile(type.dtype, type.shape, layout);

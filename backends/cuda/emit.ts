@@ -106,7 +106,7 @@ const UNARY: Readonly<Record<string, (a: string) => string>> = {
   'i32.bits_of': (a) => `__float_as_int(${a})`,
 };
 
-const MATH: Readonly<Record<string, string>> = { exp: 'expf', exp2: 'exp2f', log: 'logf', log2: 'log2f', rsqrt: 'rsqrtf', fmod: 'fmodf' };
+const MATH: Readonly<Record<string, string>> = { exp: 'expf', exp2: 'exp2f', log: 'logf', log2: 'log2f', rsqrt: 'rsqrtf', fmod: 'fmodf', fma: '__fmaf_rn' };
 
 /**
  * Helpers every kernel file starts with. Each PTX instruction the kernels use is one helper here, so

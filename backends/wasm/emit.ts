@@ -70,7 +70,8 @@ function intrinsicTable(m: M): Record<string, (...a: Ref[]) => Ref> {
   };
 }
 
-const MATH_IMPORTS = Object.keys(MATH_ARITY) as MathFn[];
+// fma is the module's own function (fmaFunction), the others the host's.
+const MATH_IMPORTS = (Object.keys(MATH_ARITY) as MathFn[]).filter((fn) => fn !== 'fma');
 
 /**
  * exp2(x) or exp(x) on f32 or four f32 lanes, within 2 ulp, without branches: clamp the argument
@@ -123,6 +124,37 @@ function exponential(m: M, fn: 'exp' | 'exp2', x: Ref, vector: boolean, temp: (t
   return m.block(null, [...steps, scaled], F);
 }
 
+const FMA_FUNCTION = 'tb_fma';
+
+/**
+ * f32 a * b + c rounded once, as the module's function `tb_fma` (wasm has no scalar fma; the binaryen
+ * optimizer drops it where unused). As the VM computes it (ir/arith.ts fmaToOdd): the product is exact
+ * in f64, the sum is rounded to odd there (its rounding error, exact by TwoSum, moves an even last bit
+ * one step towards the exact sum), and that rounds to f32 as the exact sum would.
+ */
+function addFmaFunction(m: M): void {
+  const D = binaryen.f64;
+  const [A, B, C, P, S, V, E, BITS] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const get = (i: number): Ref => m.local.get(i, i === BITS ? binaryen.i64 : i < 3 ? binaryen.f32 : D);
+  const c = m.f64.promote(get(C));
+  const body = m.block(null, [
+    m.local.set(P, m.f64.mul(m.f64.promote(get(A)), m.f64.promote(get(B)))),
+    m.local.set(S, m.f64.add(get(P), c)),
+    m.local.set(V, m.f64.sub(get(S), get(P))),
+    m.local.set(E, m.f64.add(m.f64.sub(get(P), m.f64.sub(get(S), get(V))), m.f64.sub(m.f64.promote(get(C)), get(V)))),
+    m.local.set(BITS, m.i64.reinterpret(get(S))),
+    // Rounded (e != 0), finite (s - s == 0), last bit even: one step up in magnitude where e has s's sign, else down.
+    m.local.set(S, m.f64.reinterpret(m.select(
+      m.i32.and(m.i32.and(m.f64.ne(get(E), m.f64.const(0)), m.f64.eq(m.f64.sub(get(S), get(S)), m.f64.const(0))), m.i64.eqz(m.i64.and(get(BITS), m.i64.const(1n)))),
+      m.i64.add(get(BITS), m.select(m.i32.eq(m.f64.gt(get(S), m.f64.const(0)), m.f64.gt(get(E), m.f64.const(0))), m.i64.const(1n), m.i64.const(-1n))),
+      get(BITS),
+    ))),
+    // A NaN as the VM's, positive and quiet (the sign of a wasm NaN is the engine's choice).
+    m.select(m.f64.ne(get(S), get(S)), m.f32.const(NaN), m.f32.demote(get(S))),
+  ], binaryen.f32);
+  m.addFunction(FMA_FUNCTION, binaryen.createType([binaryen.f32, binaryen.f32, binaryen.f32]), binaryen.f32, [D, D, D, D, binaryen.i64], body);
+}
+
 export function emitWasm(lm: LModule, options: EmitOptions = {}): WasmBinary {
   const m = new binaryen.Module();
   m.setFeatures(
@@ -136,6 +168,7 @@ export function emitWasm(lm: LModule, options: EmitOptions = {}): WasmBinary {
   for (const fn of MATH_IMPORTS) {
     m.addFunctionImport(`math_${fn}`, 'env', fn, binaryen.createType(new Array(MATH_ARITY[fn]).fill(binaryen.f64)), binaryen.f64);
   }
+  addFmaFunction(m);
   const ops = opTable(m);
   const intrinsics = intrinsicTable(m);
   for (const f of lm.functions) emitFunction(m, f, ops, intrinsics);
@@ -200,6 +233,7 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
       case 'math': {
         const vector = typeOf(e.args[0]!, types) === 'v128';
         if (e.fn === 'exp' || e.fn === 'exp2') return exponential(m, e.fn, expr(e.args[0]!), vector, temp);
+        if (e.fn === 'fma') return m.call(FMA_FUNCTION, e.args.map(expr), binaryen.f32);
         return m.f32.demote(m.call(`math_${e.fn}`, e.args.map((a) => m.f64.promote(expr(a))), binaryen.f64));
       }
       case 'call':

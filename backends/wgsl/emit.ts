@@ -244,6 +244,7 @@ class Printer {
         return `select(${this.expr(e.b)}, ${this.expr(e.a)}, ${this.cond(e.cond)})`;
       case 'math':
         if (e.fn === 'fmod') return `tb_fmod(${this.expr(e.args[0]!)}, ${this.expr(e.args[1]!)})`;
+        if (e.fn === 'fma') return `fma(${e.args.map((a) => this.expr(a)).join(', ')})`;
         return `${MATH[e.fn]}(${this.expr(e.args[0]!)})`;
       case 'call':
         return `fn_${e.fn}(${e.args.map((a) => this.expr(a)).join(', ')})`;

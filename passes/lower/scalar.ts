@@ -59,6 +59,8 @@ export function scalarInst(inst: Inst, dtype: string, env: ScalarEnv): Expr {
       return binaryElem(inst.fn, env.dtypeOf(inst.a), v(inst.a), v(inst.b), env.tables);
     case 'select':
       return { k: 'select', cond: v(inst.cond), a: v(inst.a), b: v(inst.b) };
+    case 'fma':
+      return fmaElem(dtype, v(inst.a), v(inst.b), v(inst.c), env.tables);
     case 'cast':
       return castHeld(env.dtypeOf(inst.x), dtype, v(inst.x), env.tables);
     case 'var_get':
@@ -80,6 +82,12 @@ function intDivide(kind: 'div' | 'rem', signed: boolean, a: Expr, b: Expr): Expr
 }
 
 /** One element of a binary operation on `dtype` operands, as ir/arith.ts defines it. */
+/** fma(a, b, c) on held values of an f32, f16 or bf16 element: rounded once to f32, then to the type. */
+export function fmaElem(dtype: string, a: Expr, b: Expr, c: Expr, tables: Tables): Expr {
+  const r: Expr = { k: 'math', fn: 'fma', args: [a, b, c] };
+  return dtype === 'f32' ? r : castHeld('f32', dtype, r, tables);
+}
+
 export function binaryElem(fn: BinaryFn, dtype: string, a: Expr, b: Expr, tables: Tables): Expr {
   if (heldOf(dtype) === 'f32' && dtype !== 'bool') {
     const cmp: Partial<Record<BinaryFn, string>> = { eq: 'f32.eq', ne: 'f32.ne', lt: 'f32.lt', le: 'f32.le', gt: 'f32.gt', ge: 'f32.ge' };

@@ -284,8 +284,8 @@ ${i}let ke = min(K, kb + cdiv(K / ${G}, SPLITK) * ${G});`,
 /**
  * The GPU form for small M: one block per row of A and BN columns. Its threads split the K tile: each
  * holds one row of it and a run of R consecutive weights (up to 128 bits), multiplies them by the row's
- * activation and accumulates in registers; the partial sums over K are reduced across threads once, at
- * the end (warp or subgroup shuffles, then shared memory). Scales, zero points and activations are laid
+ * activation and accumulates in registers (one fma per weight); the partial sums over K are reduced
+ * across threads once, at the end (warp or subgroup shuffles, then shared memory). Scales, zero points and activations are laid
  * out so that each thread holds the ones it needs (broadcasts need no exchange).
  *
  * The weight, activation, scale (and zero-point) tiles reach shared memory by copy_async, STAGES - 1 K
@@ -317,7 +317,7 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
 // with runs of ${R} weights, and reduce their partial sums once, at the end.`,
     `zeros<f32>[BK, BN] @ (local(1, BN / ${TN * R}) * spatial(BK, ${TN}) * local(1, ${R}))`,
     (t) => `let tw = (cast<f32>(${t.weights()}) - ${zero ?? t.row('z')}) * ${t.row('s')};
-        ${t.acc(0)} = ${t.acc(0)} + unsqueeze(cast<f32>(${t.activations(0)}), 1) * tw;`);
+        ${t.acc(0)} = fma(unsqueeze(cast<f32>(${t.activations(0)}), 1), tw, ${t.acc(0)});`);
 }
 
 /**

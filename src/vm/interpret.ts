@@ -8,7 +8,7 @@ import type { IndexEntry, Inst, Kernel, Stmt, Type, ValueId } from '../../ir/til
 import * as arith from '../../ir/arith.ts';
 import { type Tensor, elementReader, elementWriter } from './memory.ts';
 import {
-  type Tile, binaryTile, broadcastTo, castTile, dotTile, fullTile, iotaTile, permuteTile, reduceTile, selectTile,
+  type Tile, binaryTile, broadcastTo, castTile, dotTile, fmaTile, fullTile, iotaTile, permuteTile, reduceTile, selectTile,
   sizeOf, stridesOf, unaryTile, viewTile,
 } from './tile_ops.ts';
 
@@ -236,6 +236,10 @@ class BlockRunner {
         const operand = this.types.get(inst.a)!.dtype;
         if (typeof x === 'number' && typeof y === 'number') return arith.binary(inst.fn, operand, x, y);
         return binaryTile(inst.fn, this.tile(inst.a), this.tile(inst.b), type.dtype, shapeOf(type));
+      }
+      case 'fma': {
+        if (type.kind === 'scalar') return arith.fma(type.dtype, this.scalar(inst.a), this.scalar(inst.b), this.scalar(inst.c));
+        return fmaTile(this.tile(inst.a), this.tile(inst.b), this.tile(inst.c), type.dtype, shapeOf(type));
       }
       case 'select': {
         if (type.kind === 'scalar') return this.scalar(inst.cond) ? this.scalar(inst.a) : this.scalar(inst.b);

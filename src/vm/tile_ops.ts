@@ -74,6 +74,13 @@ export function binaryTile(fn: BinaryFn, a: Tile, b: Tile, resultDType: string, 
   return { dtype: resultDType, shape, data };
 }
 
+export function fmaTile(a: Tile, b: Tile, c: Tile, dtype: string, shape: readonly number[]): Tile {
+  const [x, y, z] = [broadcastTo(a, shape), broadcastTo(b, shape), broadcastTo(c, shape)];
+  const data = new Float64Array(sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = arith.fma(dtype, x.data[i]!, y.data[i]!, z.data[i]!);
+  return { dtype, shape, data };
+}
+
 export function selectTile(c: Tile, a: Tile, b: Tile, shape: readonly number[]): Tile {
   const [cc, x, y] = [broadcastTo(c, shape), broadcastTo(a, shape), broadcastTo(b, shape)];
   const data = new Float64Array(sizeOf(shape));

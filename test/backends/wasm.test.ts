@@ -242,6 +242,41 @@ describe('casts agree with the VM bit for bit', () => {
   });
 });
 
+describe('fma agrees with the VM bit for bit', () => {
+  // Every pair of special values with a third, and products nearly cancelled by c (where rounding the
+  // product first, or the sum twice, gives another result); in f32, and in f16 and bf16 (the f32 fma
+  // rounded once more).
+  it('on special values and nearly cancelling triples, in f32, f16 and bf16', async () => {
+    const n = SPECIAL.length;
+    const a = Array.from({ length: n * n }, (_, i) => SPECIAL[i % n]!);
+    const b = Array.from({ length: n * n }, (_, i) => SPECIAL[Math.floor(i / n)]!);
+    const c = a.map((_, i) => (i % 3 === 0 ? -Math.fround(a[i]! * b[i]!) : i % 3 === 1 ? SPECIAL[(i * 7) % n]! : Math.fround(a[i]! * b[i]!) * -(1 + 2 ** -20)));
+    const N = a.length;
+    const source = `kernel k(a: f32[N], b: f32[N], c: f32[N], o: f32[N], h: f16[N], g: bf16[N]) grid(1) threads(32) {
+      let x = load a[0 :+ ${N}];
+      let y = load b[0 :+ ${N}];
+      let z = load c[0 :+ ${N}];
+      store o[0 :+ ${N}] = fma(x, y, z);
+      store h[0 :+ ${N}] = fma(cast<f16>(x), cast<f16>(y), cast<f16>(z));
+      store g[0 :+ ${N}] = fma(cast<bf16>(x), cast<bf16>(y), cast<bf16>(z));
+    }`;
+    const r = await both({ source, tensors: { a: tensorFrom('f32', [N], a), b: tensorFrom('f32', [N], b), c: tensorFrom('f32', [N], c) } }, 0, 0);
+    expectBitExact(r);
+    // Not the unfused result everywhere: the cancelling triples keep the product's rounding error.
+    const o = r.vm.get('o')!;
+    expect(tensorElements(o).some((v, i) => v !== 0 && Math.fround(Math.fround(a[i]! * b[i]!) + c[i]!) === 0)).toBe(true);
+  });
+  it('on runtime scalars', async () => {
+    // (1 + 2^-23)^2 - (1 + 2^-22) is 2^-46 fused, 0 with the product rounded first.
+    const source = `kernel k(a: f32[N], o: f32[N], s: f32, t: f32) grid(1) threads(32) {
+      store o[0 :+ 4] = load a[0 :+ 4] + fma(s, s, t);
+    }`;
+    const r = await both({ source, set: { N: 4, s: 1 + 2 ** -23, t: -(1 + 2 ** -22) }, tensors: { a: tensorFrom('f32', [4], [0, 1, -1, 2 ** -40]) } }, 0, 0);
+    expectBitExact(r);
+    expect(tensorElements(r.wasm.get('o')!)[0]).toBe(2 ** -46);
+  });
+});
+
 describe('memory', () => {
   it.each([[1, 1], [3, 1], [3, 2], [5, 2], [7, 2]])('u%i stores from neighbouring blocks keep each other\'s bits (%i workers)', async (bits, workers) => {
     // Each block stores 3 elements at 3 * block.x: stores start and end inside bytes, and inside words.

@@ -251,6 +251,19 @@ export const gpuCases: readonly GpuCase[] = [
     set: { T, R, C },
     seed: 23,
   })),
+  // fma: a * b + c rounded once (CUDA's __fmaf_rn; WGSL's fma may round the product first, within the
+  // tolerance), with a scalar operand, and in f16 (the f32 fma rounded once more).
+  {
+    name: 'fma',
+    source: `kernel fma_k(a: f32[N], b: f32[N], c: f32[N], o: f32[N], h: f16[N]) grid(cdiv(N, 64)) threads(32) {
+      let i = block.x * 64;
+      let x = load a[i :+ 64];
+      let y = load b[i :+ 64];
+      store o[i :+ 64] = fma(x, y, load c[i :+ 64]);
+      store h[i :+ 64] = fma(cast<f16>(x), cast<f16>(y), 0.5);
+    }`,
+    set: { N: 100 },
+  },
   // A copy into a shared slice that starts mid-word (5 u4 in): each run element by element; rows of 35
   // bytes leave global runs misaligned too, and the last block's runs cross the tensor's edge.
   {
