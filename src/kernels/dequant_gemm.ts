@@ -326,7 +326,7 @@ function gpuGemv(o: DequantGemmOptions, bits: number, act: string, G: number, sy
  * row are contiguous in shared memory) and 8 consecutive columns. Each thread sums its rows' products
  * per column, p = sum_r a_r v_r, and adds the group's term to its accumulator once per K tile (a K tile
  * lies within one group): per weight a multiply and an add, per column and K tile the zero and the
- * scale. Integer codes are taken as v = 1 + (code + S) / 2^b (S: 2^(b-1) for signed codes, else 0),
+ * scale (two fused multiply-adds). Integer codes are taken as v = 1 + (code + S) / 2^b (S: 2^(b-1) for signed codes, else 0),
  * which the GPU lowering forms from the code's bits alone (lower_gpu scaledConversion); then
  * sum_r a_r (w_r - z) = 2^b p - (2^b + S + z) sum_r a_r. Exact but for the sums' rounding, as the VM
  * computes the same expression. Minifloats: v = cast(code), no zero. Tuned for M of 2 to 4 (o.m), a
@@ -375,8 +375,8 @@ function gpuGemvRows(o: DequantGemmOptions, RK: number, act: string, G: number, 
         return `let ta${x} = cast<f32>(reshape(${t.activations(i)}, [${RK}, ${RT}]));
         let p${x} = sum(unsqueeze(ta${x}, 2) * ${v}, axis=0);${integer ? `
         let asum${x} = sum(ta${x}, axis=0);
-        ${acc} = ${acc} + (p${x} * ${unit}.0 - unsqueeze(asum${x}, 1) * ${zero}) * ${scales};` : `
-        ${acc} = ${acc} + p${x} * ${scales};`}`;
+        ${acc} = fma(fma(-unsqueeze(asum${x}, 1), ${zero}, p${x} * ${unit}.0), ${scales}, ${acc});` : `
+        ${acc} = fma(p${x}, ${scales}, ${acc});`}`;
       });
       const once = [`let v = ${value};`, `let sr = ${t.row('s')};`, ...(zeroRow !== null && integer ? [`let zr = ${zeroRow};`] : [])];
       return (MB > 1 ? [...once, ...rows] : rows).join('\n        ');
