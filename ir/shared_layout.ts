@@ -157,7 +157,8 @@ export function readSwizzle(l: SharedLayout, bits: number, accesses: readonly Wa
   if (l.swizzle || !Number.isInteger(base) || accesses.length === 0) return null;
   if (l.strides.join() !== rowMajorStrides(l.shape).join()) return null;
   // The first dimension whose index differs between reads, and the offset bits from there on.
-  const first = l.shape.findIndex((_, d) => accesses.some((a) => a.some((x) => x && x[d] !== accesses[0]!.find((y) => y)![d])));
+  const ref = accesses.flat().find((x) => x);
+  const first = ref ? l.shape.findIndex((_, d) => accesses.some((a) => a.some((x) => x && x[d] !== ref[d]))) : -1;
   if (first < 0) return null;
   const top = Math.log2(l.shape.slice(first).reduce((a, b) => a * b, 1));
   if (!Number.isInteger(top)) return null;

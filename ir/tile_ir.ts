@@ -92,7 +92,7 @@ export type Inst =
   | { readonly op: 'binary'; readonly fn: BinaryFn; readonly a: ValueId; readonly b: ValueId }
   /** cond ? a : b element-wise; cond is bool; a and b have the result's element type. */
   | { readonly op: 'select'; readonly cond: ValueId; readonly a: ValueId; readonly b: ValueId }
-  /** a * b + c element-wise, rounded once (IEEE fusedMultiplyAdd); f32, with broadcasting. */
+  /** a * b + c element-wise with broadcasting, rounded once to f32 (IEEE fusedMultiplyAdd), then to the type (f32, f16 or bf16). */
   | { readonly op: 'fma'; readonly a: ValueId; readonly b: ValueId; readonly c: ValueId }
   /** Converts values to the result's element type by the cast rules; same shape. */
   | { readonly op: 'cast'; readonly x: ValueId }

@@ -2,6 +2,7 @@
 // value is defined before it is used (in its block or an enclosing one), and that vars keep their type.
 // Tests run it after every pass.
 
+import { FMA_TYPES } from './arith.ts';
 import { dtype as parseDType } from './dtype.ts';
 import { localSize, threadCount, tileSize } from './layout.ts';
 import { printType } from './tile_print.ts';
@@ -101,9 +102,9 @@ export function verifyKernel(k: Kernel): void {
       case 'fma': {
         const [a, b, c] = [elemOf(inst.a, where), elemOf(inst.b, where), elemOf(inst.c, where)];
         if (!a || !b || !c) return;
-        expect(a.dtype === 'f32' && b.dtype === 'f32' && c.dtype === 'f32', `${where}: fma takes f32 operands`);
+        expect(a.dtype === b.dtype && b.dtype === c.dtype && FMA_TYPES.has(a.dtype), `${where}: fma takes f32, f16 or bf16 operands of one type`);
         const s1 = broadcastShapes(a.shape, b.shape);
-        expectElem('f32', s1 && broadcastShapes(s1, c.shape));
+        expectElem(a.dtype, s1 && broadcastShapes(s1, c.shape));
         return;
       }
       case 'select': {

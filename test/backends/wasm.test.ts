@@ -13,6 +13,7 @@ import { forEachExpr } from '../../ir/loop_ir.ts';
 import { decode } from '../../ir/codec.ts';
 import { dtype as parseDType, narrowTypes } from '../../ir/dtype.ts';
 import { type Kernel, outputTensors } from '../../ir/tile_ir.ts';
+import { verifyKernel } from '../../ir/tile_verify.ts';
 import { cloneTensors, compile, prepareTensors, runOnVM } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
@@ -261,6 +262,7 @@ describe('fma agrees with the VM bit for bit', () => {
       store g[0 :+ ${N}] = fma(cast<bf16>(x), cast<bf16>(y), cast<bf16>(z));
     }`;
     const r = await both({ source, tensors: { a: tensorFrom('f32', [N], a), b: tensorFrom('f32', [N], b), c: tensorFrom('f32', [N], c) } }, 0, 0);
+    expect(() => verifyKernel(r.k)).not.toThrow();
     expectBitExact(r);
     // Not the unfused result everywhere: the cancelling triples keep the product's rounding error.
     const o = r.vm.get('o')!;
