@@ -70,7 +70,7 @@ function intrinsicTable(m: M): Record<string, (...a: Ref[]) => Ref> {
   };
 }
 
-// fma is the module's own function (fmaFunction), the others the host's.
+// fma is the module's own function (tb_fma: addFmaFunction), the others the host's.
 const MATH_IMPORTS = (Object.keys(MATH_ARITY) as MathFn[]).filter((fn) => fn !== 'fma');
 
 /**
