@@ -101,6 +101,24 @@ describe('CUDA C', () => {
     expect(cu('f4e2m1', 'bf16')).toMatch(/_data\[\(/);
   });
 
+  it.skipIf(!haveNvcc)('forms each f16 pair of u4 and i4 weight codes with one mask of their word (nvcc -ptx)', () => {
+    // Weights in fragment order: each thread's word holds the codes of its B fragments, pairs 16 bits
+    // apart, so that a pair is (word >> 4i) & 0x000F000F, then one exclusive or (magic exponent, sign
+    // bits) and the f16x2 subtraction: as many masks of 0xF000F as subtractions, and no bit-field inserts
+    // (formed field by field, 3 of every 4 pairs took a bfi.b32 and two more shifts and masks).
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-pairs-'));
+    for (const weight of ['u4', 'i4']) {
+      const cu = join(dir, `${weight}.cu`);
+      writeFileSync(cu, emitCudaFile([lowerForCuda(compile(dequantGemm({ weight, groupSize: 128, activation: 'f16', m: 16, target: 'gpu', weightOrder: 'fragments' }).source))]));
+      execFileSync('nvcc', ['-O3', '-arch=sm_90a', '-ptx', '-o', join(dir, `${weight}.ptx`), cu], { stdio: 'pipe' });
+      const ptx = readFileSync(join(dir, `${weight}.ptx`), 'utf8');
+      const subs = ptx.match(/sub\.f16x2/g)?.length ?? 0;
+      expect(subs, weight).toBeGreaterThan(0);
+      expect(ptx.match(/and\.b32\s+%r\d+, %r\d+, 983055;/g)?.length, weight).toBe(subs);
+      expect(ptx, weight).not.toMatch(/bfi\.b32\s+%r\d+, %r\d+, %r\d+, 16, 4;/); // a code inserted at bit 16
+    }
+  }, 60_000);
+
   it.skipIf(!haveNvcc)('every kernel compiles with nvcc for sm_80 and sm_90a', () => {
     const all = lowerAll();
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-cuda-'));

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { lowerForCuda } from '../../backends/cuda/emit.ts';
-import { type Stmt, forEachExpr } from '../../ir/loop_ir.ts';
+import { type Expr, type Stmt, forEachExpr } from '../../ir/loop_ir.ts';
 import { type Kernel, walkStmts } from '../../ir/tile_ir.ts';
 import { printShared } from '../../ir/tile_print.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
@@ -132,6 +132,21 @@ describe('MMA operands', () => {
     expect(barriers(body)).toBe(3);
   });
 
+  it('accumulate onto an f32 addend (the accumulators start as it: no addition after the MMAs); another type is added after', () => {
+    const source = (t: string): string => `kernel dots(a: f16[16, 16], b: f16[16, 8], c: ${t}[16, 8], o: ${t}[16, 8]) grid(1) threads(32) {
+    store o[0 :+ 16, 0 :+ 8] = dot(load a[0 :+ 16, 0 :+ 16], load b[0 :+ 16, 0 :+ 8], load c[0 :+ 16, 0 :+ 8]);
+}`;
+    const adds = (t: string): number => {
+      let n = 0;
+      forEachExpr(lowerForCuda(compile(source(t))).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+        if (e.k === 'op' && e.op === 'f32.add') n++;
+      });
+      return n;
+    };
+    expect(adds('f32')).toBe(0);
+    expect(adds('f16')).toBe(1); // in the loop over the result's locals
+  });
+
   it('come from registers when they were loaded as the fragments (layout inference hints them back to the loads)', () => {
     const c = gpuCases.find((x) => x.name === 'mma_bf16_replicated')!;
     const body = lowerForCuda(compile(c.source)).module.functions.find((f) => f.name === 'block')!.body;
@@ -172,6 +187,29 @@ describe('dequantized MMA operands', () => {
       if (e.k === 'intrinsic' && e.name === 'gpu.f16x2_mul' && e.args[1]!.k === 'const') factors.push(Number(e.args[1]!.value) >>> 0);
     });
     expect(factors).toEqual([0x74007400]);
+  });
+
+  it('form both codes of a pair at once: one mask of lo | hi << 16, one exclusive or for the sign bits and the magic exponent', () => {
+    // ((lo & m) | hi << 16) & (m | m << 16) ^ (magic | S) * 0x10001: where lo and hi are fields of one
+    // word 16 bits apart, nvcc sees one shift and one mask of the word (cuda.test.ts checks its PTX).
+    const words = (weight: string, activation = 'f16'): string[] => {
+      const k = compile(dequantGemm({ weight, groupSize: 32, activation, m: 16, target: 'gpu' }).source);
+      const out: string[] = [];
+      forEachExpr(lowerForCuda(k).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+        if (e.k !== 'intrinsic' || !e.name.endsWith('x2_sub')) return;
+        const x = e.args[0]!;
+        const masked = x.k === 'op' && x.op === 'i32.xor' ? x.args[0]! : null;
+        const pair = masked?.k === 'op' && masked.op === 'i32.and' ? masked.args[0]! : null;
+        const hex = (v: Expr): string => (v.k === 'const' ? (Number(v.value) >>> 0).toString(16) : '?');
+        if (x.k === 'op' && masked?.k === 'op' && pair?.k === 'op' && pair.op === 'i32.or' && pair.args[1]!.k === 'op' && pair.args[1]!.op === 'i32.shl') out.push(`${hex(masked.args[1]!)} ^ ${hex(x.args[1]!)}`);
+        else out.push('not paired');
+      });
+      return out;
+    };
+    expect(words('u4')).toEqual(['f000f ^ 64006400']);
+    expect(words('i4')).toEqual(['f000f ^ 64086408']);
+    expect(words('u2')).toEqual(['30003 ^ 64006400']);
+    expect(words('i3', 'bf16')).toEqual(['70007 ^ 43044304']);
   });
 
   it("take a constant zero point off in that subtraction (1024 + zero), and then need no row sums of A", () => {
