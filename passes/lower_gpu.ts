@@ -1277,10 +1277,23 @@ class GpuLowerer extends LowererBase {
     const word = (at: Expr, i: number): Expr => Array.from({ length: Math.min(perWord, pieces - i * perWord) }, (_, u) => i * perWord + u)
       .map((p, u) => (u === 0 ? pieceAt(at, p) : op('i32.shl', pieceAt(at, p), i32(u * piece))))
       .reduce((x, y) => op('i32.or', x, y));
+    // Unswizzled, where every run starts on a whole byte of the local part of its offset: the byte
+    // address is the thread's (computed once) plus the local's, a constant once the loop is unrolled
+    // (((a + c) * bits) >> 3 = ((a * bits) >> 3) + c * bits / 8 for c * bits a multiple of 8), which
+    // the load takes as its immediate offset; the whole offset's shift would cost each run an addition,
+    // a shift and a mask.
+    const l = sh.type.layout;
+    const tileDims = index.flatMap((e, d) => (e.extent === null ? [] : [d]));
+    const localOffset = (c: readonly number[]): number => tileDims.reduce((o, d, i) => o + c[i]! * l.strides[d]!, 0);
+    const split = l.swizzle === null && runs.starts.every((j) => (localOffset(localCoords(layout, j)) * bits) % 8 === 0);
+    const threadByte = split ? add(op('i32.shr_u', mul(sharedElementOffset(l, sliceCoords(index, this.layoutOf(layout).coords.map((c) => get(c)), (v) => this.scalar(v))), i32(bits)), i32(3)), i32(sh.offset)) : null;
     this.out.push(...this.forLocals(runs.count, (q) => {
       const j0 = runs.first(q);
       const first = sliceCoords(index, this.coordsOf(layout, j0), (v) => this.scalar(v));
-      const byteAt = add(op('i32.shr_u', mul(sharedElementOffset(sh.type.layout, first), i32(bits)), i32(3)), i32(sh.offset));
+      const local = this.localCoordsOf(layout, j0);
+      const byteAt = threadByte
+        ? add(threadByte, op('i32.shr_u', mul(tileDims.reduce<Expr>((o, d, i) => add(o, mul(local[i]!, i32(l.strides[d]!))), i32(0)), i32(bits)), i32(3)))
+        : add(op('i32.shr_u', mul(sharedElementOffset(l, first), i32(bits)), i32(3)), i32(sh.offset));
       const loads: Stmt[] = [];
       // A swizzle keeps each access whole (runsWhole), but may move a run's accesses apart: then each
       // access's address comes from the coordinates of its first element.
@@ -2037,7 +2050,7 @@ function runOf(l: RegisterLayout): number | null {
  * local order). A run in local order (runOf) is the case offsets[u] = u. Null where the last
  * dimension's innermost mode is spatial (or the tile has rank 0). At most `most` modes.
  */
-function runsOf(l: RegisterLayout, most = Infinity): { readonly length: number; readonly count: number; readonly offsets: readonly number[]; readonly first: (q: Expr) => Expr } | null {
+function runsOf(l: RegisterLayout, most = Infinity): { readonly length: number; readonly count: number; readonly offsets: readonly number[]; readonly first: (q: Expr) => Expr; readonly starts: readonly number[] } | null {
   const d = l.shape.length - 1;
   const dimModes = l.modes.flatMap((m, e) => (m.dim === d ? [e] : []));
   const run: number[] = [];
@@ -2071,7 +2084,17 @@ function runsOf(l: RegisterLayout, most = Infinity): { readonly length: number; 
     }
     return j;
   };
-  return { length, count, offsets, first };
+  // The same, as numbers: the first local of each run.
+  const starts = Array.from({ length: count }, (_, q) => {
+    let [j, below] = [0, 1];
+    for (let i = others.length - 1; i >= 0; i--) {
+      const ext = entryExtent(l, others[i]!);
+      j += (Math.floor(q / below) % ext) * stride.get(others[i]!)!;
+      below *= ext;
+    }
+    return j;
+  });
+  return { length, count, offsets, first, starts };
 }
 
 /** The compile-time part of local j's coordinates. */

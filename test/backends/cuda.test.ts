@@ -119,6 +119,25 @@ describe('CUDA C', () => {
     }
   }, 60_000);
 
+  it.skipIf(!haveNvcc)('reads a thread\'s runs of codes from shared memory at one address plus constants (nvcc -ptx)', () => {
+    // The GEMV with 8 rows per thread reads 8 words of u4 codes per K tile, the M = 16 tiles in fragment
+    // order 4: each at the thread's address plus the run's offset, an immediate of the load (the whole
+    // offset shifted per run took an addition, a shift and a mask each).
+    const dir = mkdtempSync(join(tmpdir(), 'tilebit-runs-'));
+    const kernels = {
+      gemv: dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 8 }).source,
+      tiles: dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 16, target: 'gpu', weightOrder: 'fragments' }).source,
+    };
+    for (const [name, source] of Object.entries(kernels)) {
+      const cu = join(dir, `${name}.cu`);
+      writeFileSync(cu, emitCudaFile([lowerForCuda(compile(source))]));
+      execFileSync('nvcc', ['-O3', '-arch=sm_90a', '-ptx', '-o', join(dir, `${name}.ptx`), cu], { stdio: 'pipe' });
+      const loads = [...readFileSync(join(dir, `${name}.ptx`), 'utf8').matchAll(/ld\.shared\.u32\s+%r\d+, \[(%r\d+)(\+\d+)?\];/g)];
+      expect(loads.length, name).toBe(name === 'gemv' ? 8 : 4);
+      expect(new Set(loads.map((m) => m[1])).size, name).toBe(1);
+    }
+  }, 60_000);
+
   it.skipIf(!haveNvcc)('every kernel compiles with nvcc for sm_80 and sm_90a', () => {
     const all = lowerAll();
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-cuda-'));
