@@ -766,7 +766,7 @@ class GpuLowerer extends LowererBase {
    * either, each element's offset is swizzled whole: about five more operations per element read (the u4
    * B tiles of the M = 16 dequant-GEMM: 62 -> 103 registers on sm_90a). Null where neither holds.
    */
-  splitSwizzle(sh: SharedSlot, index: readonly IndexEntry[], layout: RegisterLayout): ((j: Expr) => Expr) | null {
+  splitSwizzle(sh: SharedSlot, index: readonly IndexEntry[], layout: RegisterLayout): SplitSwizzle | null {
     const l = sh.type.layout;
     const sw = l.swizzle;
     if (!sw) return null;
@@ -792,15 +792,47 @@ class GpuLowerer extends LowererBase {
       }
       return true;
     };
-    const combine = holds((x, y) => x + y) ? add : holds((x, y) => x ^ y) ? (x: Expr, y: Expr) => op('i32.xor', x, y) : null;
+    const combine = holds((x, y) => x + y) ? 'add' : holds((x, y) => x ^ y) ? 'xor' : null;
     if (!combine) return null;
     const plain = { ...l, swizzle: null };
     const { coords } = this.layoutOf(layout);
     const thread = swizzled(sw, sharedElementOffset(plain, sliceCoords(index, coords.map((c) => get(c)), (v) => this.scalar(v))));
-    return (j) => {
-      const local = this.localCoordsOf(layout, j);
-      return combine(thread, swizzled(sw, tileDims.reduce<Expr>((o, d, i) => add(o, mul(local[i]!, i32(l.strides[d]!))), i32(0))));
+    return {
+      thread,
+      local: (j) => {
+        const local = this.localCoordsOf(layout, j);
+        return swizzled(sw, tileDims.reduce<Expr>((o, d, i) => add(o, mul(local[i]!, i32(l.strides[d]!))), i32(0)));
+      },
+      locals: locals.map(f),
+      combine,
     };
+  }
+
+  /**
+   * The reads of a load's elements at the offsets of a split swizzle (splitSwizzle). Codes of whole
+   * bytes: at the thread's address combined with the local's, both scaled to bytes (an addition
+   * becomes the load's immediate offset). Codes of 1, 2 or 4 bits where every local's part holds whole
+   * bytes: the byte at the thread's byte plus (or exclusive or) the local's, shifted by the thread's own
+   * bit position, one shift and one mask per code (the whole offset's byte and bit position took about
+   * ten operations per code: the u4 B tiles of the M = 16 dequant-GEMM). Else each offset whole.
+   */
+  readSplit(sh: SharedSlot, split: SplitSwizzle): (j: Expr) => Expr {
+    const bits = parseDType(sh.type.dtype).bits;
+    const join = (x: Expr, y: Expr): Expr => (split.combine === 'add' ? add(x, y) : op('i32.xor', x, y));
+    // Multiplying by a power of two distributes over both combinations, shifting right over an
+    // exclusive or, and over an addition whose second term is a multiple of the divisor.
+    if (bits === 8 || bits === 16 || bits === 32) {
+      const b = i32(bits / 8);
+      return (j) => ({ k: 'load', type: 'i32', bits, signed: false, addr: add(join(mul(split.thread, b), mul(split.local(j), b)), i32(sh.offset)), offset: 0, mem: 'shared' });
+    }
+    const per = 8 / bits;
+    if (Number.isInteger(per) && split.locals.every((v) => v % per === 0)) {
+      const s = Math.log2(per);
+      const byte = op('i32.shr_u', split.thread, i32(s));
+      const shift = mul(op('i32.and', split.thread, i32(per - 1)), i32(bits));
+      return (j) => op('i32.and', op('i32.shr_u', { k: 'load', type: 'i32', bits: 8, signed: false, addr: add(join(byte, op('i32.shr_u', split.local(j), i32(s))), i32(sh.offset)), offset: 0, mem: 'shared' }, shift), i32((1 << bits) - 1));
+    }
+    return (j) => this.readSharedAt(sh, join(split.thread, split.local(j)));
   }
 
   /**
@@ -1107,7 +1139,10 @@ class GpuLowerer extends LowererBase {
         const vector = this.vectorLoadShared(sh, inst.index, type, layout);
         if (vector) return vector;
         const split = this.splitSwizzle(sh, inst.index, layout);
-        if (split) return each(this.newTile(type.dtype, type.shape, layout), (j) => heldFromCode(sh.type.dtype, this.readSharedAt(sh, split(j))));
+        if (split) {
+          const read = this.readSplit(sh, split);
+          return each(this.newTile(type.dtype, type.shape, layout), (j) => heldFromCode(sh.type.dtype, read(j)));
+        }
         return each(this.newTile(type.dtype, type.shape, layout), (_, c) => heldFromCode(sh.type.dtype, this.readShared(sh, sliceCoords(inst.index, c(), (v) => this.scalar(v)))));
       }
       case 'view':
@@ -2095,6 +2130,17 @@ function runsOf(l: RegisterLayout, most = Infinity): { readonly length: number; 
     return j;
   });
   return { length, count, offsets, first, starts };
+}
+
+/**
+ * A swizzled element offset split into the thread's part and the local's (splitSwizzle): the offset of
+ * local j is combine(thread, local(j)); `locals` are the local parts as numbers, swizzled.
+ */
+interface SplitSwizzle {
+  readonly thread: Expr;
+  readonly local: (j: Expr) => Expr;
+  readonly locals: readonly number[];
+  readonly combine: 'add' | 'xor';
 }
 
 /** The compile-time part of local j's coordinates. */

@@ -122,18 +122,22 @@ describe('CUDA C', () => {
   it.skipIf(!haveNvcc)('reads a thread\'s runs of codes from shared memory at one address plus constants (nvcc -ptx)', () => {
     // The GEMV with 8 rows per thread reads 8 words of u4 codes per K tile, the M = 16 tiles in fragment
     // order 4: each at the thread's address plus the run's offset, an immediate of the load (the whole
-    // offset shifted per run took an addition, a shift and a mask each).
+    // offset shifted per run took an addition, a shift and a mask each). In plain rows (swizzled), the
+    // M = 16 tiles read 32 bytes of one code each: at the thread's byte plus the local's, shifted by the
+    // thread's own nibble position (about ten operations per code before).
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-runs-'));
-    const kernels = {
-      gemv: dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 8 }).source,
-      tiles: dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', m: 16, target: 'gpu', weightOrder: 'fragments' }).source,
-    };
-    for (const [name, source] of Object.entries(kernels)) {
+    const gemm = (o: object) => dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', target: 'gpu', ...o }).source;
+    const kernels = [
+      { name: 'gemv', source: gemm({ m: 1, rowsPerThread: 8 }), load: 'u32', count: 8 },
+      { name: 'fragments', source: gemm({ m: 16, weightOrder: 'fragments' }), load: 'u32', count: 4 },
+      { name: 'rows', source: gemm({ m: 16 }), load: 'u8', count: 32 },
+    ];
+    for (const { name, source, load, count } of kernels) {
       const cu = join(dir, `${name}.cu`);
       writeFileSync(cu, emitCudaFile([lowerForCuda(compile(source))]));
       execFileSync('nvcc', ['-O3', '-arch=sm_90a', '-ptx', '-o', join(dir, `${name}.ptx`), cu], { stdio: 'pipe' });
-      const loads = [...readFileSync(join(dir, `${name}.ptx`), 'utf8').matchAll(/ld\.shared\.u32\s+%r\d+, \[(%r\d+)(\+\d+)?\];/g)];
-      expect(loads.length, name).toBe(name === 'gemv' ? 8 : 4);
+      const loads = [...readFileSync(join(dir, `${name}.ptx`), 'utf8').matchAll(new RegExp(`ld\\.shared\\.${load}\\s+%r\\d+, \\[(%r\\d+)(\\+\\d+)?\\];`, 'g'))];
+      expect(loads.length, name).toBe(count);
       expect(new Set(loads.map((m) => m[1])).size, name).toBe(1);
     }
   }, 60_000);
