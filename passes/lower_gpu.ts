@@ -20,7 +20,7 @@ import {
   reduce as reduceLayout, tryReshape,
 } from '../ir/layout_ops.ts';
 import { type Expr, type LFunction, type LModule, type LType, type Stmt, add, f32, forLoop, get, i32, ifThen, mul, op, set } from '../ir/loop_ir.ts';
-import { type WarpAccess, ldmatrixSwizzle, readSwizzle, sharedSpan, swizzleOffset, withSwizzle } from '../ir/shared_layout.ts';
+import { type SharedLayout, type WarpAccess, ldmatrixSwizzle, readSwizzle, sharedSpan, swizzleOffset, withSwizzle } from '../ir/shared_layout.ts';
 import {
   type IndexEntry, type Inst, type Kernel, type SharedType, type Stmt as TStmt, type TileType, type Type, type ValueId, rowMajorStrides,
   walkStmts,
@@ -756,6 +756,11 @@ class GpuLowerer extends LowererBase {
     return { k: 'bits', base: i32(sh.offset), index: o, width: bits, mem: 'shared' };
   }
 
+  /** The unswizzled element offset in `l` of the thread's first element of a slice laid out by `layout`. */
+  threadOffset(l: SharedLayout, index: readonly IndexEntry[], layout: RegisterLayout): Expr {
+    return sharedElementOffset({ ...l, swizzle: null }, sliceCoords(index, this.layoutOf(layout).coords.map((c) => get(c)), (v) => this.scalar(v)));
+  }
+
   /**
    * The swizzled offsets of a slice's elements held in `layout` as the sum of a thread's part and a
    * local's, each swizzled on its own, where that sum equals the swizzle of the whole offset for every
@@ -779,8 +784,7 @@ class GpuLowerer extends LowererBase {
       if (c === undefined && l.strides[d]! % period !== 0) return null;
       fixed.push(c ?? 0);
     }
-    const tileDims = index.flatMap((e, d) => (e.extent === null ? [] : [d]));
-    const offsetOf = (coords: readonly number[]): number => tileDims.reduce((o, d, i) => o + coords[i]! * l.strides[d]!, 0);
+    const offsetOf = (coords: readonly number[]): number => tileOffset(l, index, coords);
     const base = fixed.reduce((o, c, d) => o + c * l.strides[d]!, 0);
     const locals = Array.from({ length: localSize(layout) }, (_, j) => offsetOf(localCoords(layout, j)));
     // The two parts combine by an addition (foldable into the address) where that gives every element's
@@ -794,15 +798,9 @@ class GpuLowerer extends LowererBase {
     };
     const combine = holds((x, y) => x + y) ? 'add' : holds((x, y) => x ^ y) ? 'xor' : null;
     if (!combine) return null;
-    const plain = { ...l, swizzle: null };
-    const { coords } = this.layoutOf(layout);
-    const thread = swizzled(sw, sharedElementOffset(plain, sliceCoords(index, coords.map((c) => get(c)), (v) => this.scalar(v))));
     return {
-      thread,
-      local: (j) => {
-        const local = this.localCoordsOf(layout, j);
-        return swizzled(sw, tileDims.reduce<Expr>((o, d, i) => add(o, mul(local[i]!, i32(l.strides[d]!))), i32(0)));
-      },
+      thread: swizzled(sw, this.threadOffset(l, index, layout)),
+      local: (j) => swizzled(sw, tileOffsetExpr(l, index, this.localCoordsOf(layout, j))),
       locals: locals.map(f),
       combine,
     };
@@ -1318,17 +1316,13 @@ class GpuLowerer extends LowererBase {
     // the load takes as its immediate offset; the whole offset's shift would cost each run an addition,
     // a shift and a mask.
     const l = sh.type.layout;
-    const tileDims = index.flatMap((e, d) => (e.extent === null ? [] : [d]));
-    const localOffset = (c: readonly number[]): number => tileDims.reduce((o, d, i) => o + c[i]! * l.strides[d]!, 0);
-    const split = l.swizzle === null && runs.starts.every((j) => (localOffset(localCoords(layout, j)) * bits) % 8 === 0);
-    const threadByte = split ? add(op('i32.shr_u', mul(sharedElementOffset(l, sliceCoords(index, this.layoutOf(layout).coords.map((c) => get(c)), (v) => this.scalar(v))), i32(bits)), i32(3)), i32(sh.offset)) : null;
+    const split = l.swizzle === null && runs.starts.every((j) => (tileOffset(l, index, localCoords(layout, j)) * bits) % 8 === 0);
+    const threadByte = split ? add(op('i32.shr_u', mul(this.threadOffset(l, index, layout), i32(bits)), i32(3)), i32(sh.offset)) : null;
     this.out.push(...this.forLocals(runs.count, (q) => {
       const j0 = runs.first(q);
-      const first = sliceCoords(index, this.coordsOf(layout, j0), (v) => this.scalar(v));
-      const local = this.localCoordsOf(layout, j0);
       const byteAt = threadByte
-        ? add(threadByte, op('i32.shr_u', mul(tileDims.reduce<Expr>((o, d, i) => add(o, mul(local[i]!, i32(l.strides[d]!))), i32(0)), i32(bits)), i32(3)))
-        : add(op('i32.shr_u', mul(sharedElementOffset(l, first), i32(bits)), i32(3)), i32(sh.offset));
+        ? add(threadByte, op('i32.shr_u', mul(tileOffsetExpr(l, index, this.localCoordsOf(layout, j0)), i32(bits)), i32(3)))
+        : add(op('i32.shr_u', mul(sharedElementOffset(l, sliceCoords(index, this.coordsOf(layout, j0), (v) => this.scalar(v))), i32(bits)), i32(3)), i32(sh.offset));
       const loads: Stmt[] = [];
       // A swizzle keeps each access whole (runsWhole), but may move a run's accesses apart: then each
       // access's address comes from the coordinates of its first element.
@@ -2130,6 +2124,18 @@ function runsOf(l: RegisterLayout, most = Infinity): { readonly length: number; 
     return j;
   });
   return { length, count, offsets, first, starts };
+}
+
+/**
+ * The unswizzled element offset in `l` of a slice's tile coordinates relative to its origin (the
+ * strides of the slice's dimensions that have an extent): a local's part of an element's offset.
+ */
+function tileOffset(l: SharedLayout, index: readonly IndexEntry[], coords: readonly number[]): number {
+  return index.flatMap((e, d) => (e.extent === null ? [] : [d])).reduce((o, d, i) => o + coords[i]! * l.strides[d]!, 0);
+}
+
+function tileOffsetExpr(l: SharedLayout, index: readonly IndexEntry[], coords: readonly Expr[]): Expr {
+  return index.flatMap((e, d) => (e.extent === null ? [] : [d])).reduce<Expr>((o, d, i) => add(o, mul(coords[i]!, i32(l.strides[d]!))), i32(0));
 }
 
 /**
