@@ -251,6 +251,22 @@ export const gpuCases: readonly GpuCase[] = [
     set: { T, R, C },
     seed: 23,
   })),
+  // Codes of 1, 2, 4 and 8 bits read one by one from a swizzled tile (each thread 8 rows by 2 columns
+  // 32 apart: no runs), where the thread's part and the local's part of each offset combine by an
+  // exclusive or (bit 5 ^= bit 6 moves a column 32 apart by the thread's row), so that each code is
+  // read at the thread's byte xor the local's and shifted by the thread's own bit position (readSplit).
+  ...(['u1', 'u2', 'u4', 'u8'] as const).map((T) => ({
+    name: `swizzled_reads_${T}`,
+    source: `kernel swizzled_reads<T: dtype = u4>(x: T[16, 64], y: T[16, 64]) grid(1) threads(64) {
+      let s = shared<T>[16, 64] @ row_major.swizzle(1, 5, 1);
+      copy_async s[0 :+ 16, 0 :+ 64] <- x[0 :+ 16, 0 :+ 64];
+      wait_async(0);
+      sync;
+      store y[0 :+ 16, 0 :+ 64] = load s[0 :+ 16, 0 :+ 64] @ (local(8, 2) * spatial(2, 32));
+    }`,
+    set: { T },
+    seed: 29,
+  })),
   // fma: a * b + c rounded once (CUDA's __fmaf_rn; WGSL's fma may round the product first, within the
   // tolerance), with a scalar operand, and in f16 (the f32 fma rounded once more).
   {
