@@ -57,7 +57,9 @@ describe('CUDA C', () => {
 
   it('copies global to shared memory with cp.async in the DSL\'s groups (matmul\'s two-stage pipeline)', () => {
     const cu = emitCudaFile([lowerForCuda(compile(example('matmul')))]);
-    expect(cu.match(/tb_cp_async<16>\(/g)?.length).toBe(4); // a and b, before and in the loop
+    // a and b, before and in the loop, two runs per thread each: once for the whole tile (inside the
+    // matrix, every run aligned), once run by run
+    expect(cu.match(/tb_cp_async<16>\(/g)?.length).toBe(8);
     expect(cu.match(/tb_cp_async_commit\(\);/g)?.length).toBe(2);
     expect(cu).toContain('tb_cp_async_wait<1>();');
     expect(cu).toContain('tb_cp_async_wait<0>();');

@@ -239,9 +239,16 @@ export const gpuCases: readonly GpuCase[] = [
     ['u8', 'row_major.swizzle(1, 2, 4)', 4, 9, 64],
     ['u3', 'row_major', 0, 20, 128], // runs of 32 elements in three words
     ['f6e3m2', 'row_major', 0, 9, 70], // runs of 16 in three words; rows of 420 bits: misaligned ones go element by element
-  ] as const).map(([T, layout, c0, R, C]) => ({
-    name: `copies_${T}_${c0}_${layout.replace(/\W+/g, '_')}`,
-    source: `kernel copies<T: dtype = f16>(x: T[R, C], y: T[R, C]) grid(cdiv(R, 8), cdiv(C, 32)) threads(32) {
+    // On 4 threads, two runs or more per thread: the slice is checked once (inside the tensor, every run
+    // aligned), and a slice that fails the check (at the edge, rows that leave runs misaligned) goes run by run.
+    ['f16', 'row_major.swizzle(2, 3, 3)', 0, 37, 70, 4],
+    ['u4', 'row_major', 0, 20, 130, 4],
+    ['u4', 'row_major', 0, 20, 128, 4],
+    ['u3', 'row_major', 0, 20, 128, 4],
+    ['f6e3m2', 'row_major', 0, 9, 70, 4],
+  ] as const).map(([T, layout, c0, R, C, threads = 32]) => ({
+    name: `copies_${T}_${c0}_${layout.replace(/\W+/g, '_')}${threads === 32 ? '' : `_t${threads}_c${C}`}`,
+    source: `kernel copies<T: dtype = f16>(x: T[R, C], y: T[R, C]) grid(cdiv(R, 8), cdiv(C, 32)) threads(${threads}) {
       let s = shared<T>[8, 32] @ ${layout};
       copy_async s[0 :+ 8, 0 :+ 32] <- x[block.x * 8 :+ 8, block.y * 32 + ${c0} :+ 32];
       wait_async(0);
