@@ -666,38 +666,7 @@ class GpuLowerer extends LowererBase {
     const edge = zeroCode(t.dtype) === 0 ? this.edgeWordsToShared(t, src, bitAt, run, bits, to) : slow;
     const misaligned = ifThen(aligned(4, sharedBitAt), [ifThen(inside, straddling, edge)], slow);
     const inside4 = bytes > 4 ? ifThen(op('i32.and', inside, aligned(4, both)), inChunks(4), [misaligned]) : misaligned;
-    const checked = forLoop(r, get('tid'), i32(size(runShape)), [ifThen(op('i32.and', inside, aligned(bytes, both)), inChunks(bytes), [inside4])], i32(this.kernel.threads));
-    // Where each thread copies two runs or more, the slice is checked once: where every run lies inside
-    // the tensor and is aligned for its chunks in both memories (the usual case: a tile inside the
-    // tensor, rows a whole number of chunks), the runs go by chunks with no check per run. Coordinates
-    // grow with the slice's, so the slice is inside when its first and last runs are; a run's offset is
-    // the first run's plus whole multiples of the strides of the dimensions it moves along (the shared
-    // ones, and the last dimension's step of `run` elements, aligned by the choice of `bytes`), so all
-    // are aligned when those are. With one run per thread the slice's check costs what the run's does,
-    // and nvcc keeps the copy's address parts in registers across the loop that holds it (the u4 GEMV
-    // with 4 rows per thread: 31 to 40 registers).
-    const count = Math.ceil(size(runShape) / this.kernel.threads);
-    if (count < 2) return [checked];
-    const first = runShape.map(() => i32(0));
-    const last = runShape.map((n, d) => i32(d === runShape.length - 1 ? (n - 1) * run : n - 1));
-    const srcLast = sliceCoords(index, last, (id) => this.scalar(id));
-    const sliceInside = op('i32.and', this.inside(t, sliceCoords(index, first, (id) => this.scalar(id))),
-      this.inside(t, [...srcLast.slice(0, -1), add(srcLast[d]!, i32(run - 1))]));
-    const strides = this.globalStrides(t);
-    const moved = index.flatMap((e, i) => (e.extent !== null && e.extent > 1 && i < index.length - 1 ? [mul(strides[i]!, i32(bits))] : []));
-    const starts = [this.globalLinear(t, sliceCoords(index, first, (id) => this.scalar(id))), sharedElementOffset(l, sliceCoords(sharedIndex, first, (id) => this.scalar(id)))];
-    const sliceAligned = aligned(bytes, [...starts.map((x) => mul(x, i32(bits))), ...moved].reduce((a, b) => op('i32.or', a, b)));
-    const i = this.fresh('i', 'i32');
-    const whole = size(runShape) % this.kernel.threads === 0;
-    const byChunks: Stmt = count <= 8
-      ? { k: 'for', var: i, start: i32(0), end: i32(count), step: i32(1), unroll: true, body: [set(r, add(get('tid'), mul(get(i), i32(this.kernel.threads)))), ...(whole ? inChunks(bytes) : [ifThen(op('i32.lt_u', get(r), i32(size(runShape))), inChunks(bytes))])] }
-      : forLoop(r, get('tid'), i32(size(runShape)), inChunks(bytes), i32(this.kernel.threads));
-    return [ifThen(op('i32.and', sliceInside, sliceAligned), [byChunks], [checked])];
-  }
-
-  /** The element strides of a global tensor, row-major over its dimensions. */
-  globalStrides(t: TensorInfo): Expr[] {
-    return t.dims.map((_, i) => t.dims.slice(i + 1).reduce<Expr>((acc, dim) => mul(acc, get(dim)), i32(1)));
+    return [forLoop(r, get('tid'), i32(size(runShape)), [ifThen(op('i32.and', inside, aligned(bytes, both)), inChunks(bytes), [inside4])], i32(this.kernel.threads))];
   }
 
   /**

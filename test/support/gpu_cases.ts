@@ -239,8 +239,7 @@ export const gpuCases: readonly GpuCase[] = [
     ['u8', 'row_major.swizzle(1, 2, 4)', 4, 9, 64],
     ['u3', 'row_major', 0, 20, 128], // runs of 32 elements in three words
     ['f6e3m2', 'row_major', 0, 9, 70], // runs of 16 in three words; rows of 420 bits: misaligned ones go element by element
-    // On 4 threads, two runs or more per thread: the slice is checked once (inside the tensor, every run
-    // aligned), and a slice that fails the check (at the edge, rows that leave runs misaligned) goes run by run.
+    // On 4 threads: two runs per thread, each checked (at the edge, rows that leave runs misaligned).
     ['f16', 'row_major.swizzle(2, 3, 3)', 0, 37, 70, 4],
     ['u4', 'row_major', 0, 20, 130, 4],
     ['u4', 'row_major', 0, 20, 128, 4],
