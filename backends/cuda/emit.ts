@@ -10,6 +10,7 @@ import { printSym } from '../../ir/sym.ts';
 import type { Kernel } from '../../ir/tile_ir.ts';
 import type { GpuFeatures, GpuLowering } from '../../passes/lower_gpu.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
+import { GPU_TENSOR_MAX_BYTES } from '../gpu_addressing.ts';
 import { CUDA_RULES } from './rules.ts';
 
 export class CudaEmitError extends Error {
@@ -544,7 +545,8 @@ export function emitCudaHeader(kernels: readonly { kernel: Kernel; lowered: GpuL
     for (const p of kernel.params) {
       out.push(p.kind === 'tensor' ? ` *   ${p.name}: ${p.dtype}[${p.shape.map(printSym).join(', ')}], row-major, packed little-endian` : ` *   ${p.name}: ${p.dtype} scalar`);
     }
-    out.push(' *   tb_err: one int, 0 before the launch; a failed assert leaves its code (1-based) there. */');
+    out.push(` *   tb_err: one int, 0 before the launch; a failed assert leaves its code (1-based) there.`);
+    out.push(` *   Each tensor holds at most ${GPU_TENSOR_MAX_BYTES} bytes (offsets in bits are 32-bit: larger ones wrap, unchecked). */`);
     const params = [
       ...lowered.buffers.map((b) => `unsigned char* g_${b.tensor}`),
       ...lowered.args.map((a) => `${ctype(a.type)} ${a.name}`),

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Kernel, accumulatedTensors } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
+import { checkGpuTensorSizes } from '../gpu_addressing.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
 import { emitCudaFile, emitCudaHeader, lowerForCuda } from './emit.ts';
 import { argWords } from '../../passes/lower_gpu.ts';
@@ -79,6 +80,7 @@ function harnessFor(k: Kernel, emulate: boolean): { binary: string; traps: reado
  */
 export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, emulate = false): { ms: number; report: string } {
   const launch = prepareLaunch(k, { tensors, scalars });
+  checkGpuTensorSizes(k, tensors, 'CUDA C');
   const { binary, traps, lowered } = harnessFor(k, emulate);
   const work = mkdtempSync(join(tmpdir(), 'tilebit-run-'));
   try {

@@ -6,6 +6,7 @@
 
 import { type Kernel, accumulatedTensors } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
+import { checkGpuTensorSizes } from '../gpu_addressing.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
 import { dataImage } from '../../ir/loop_ir.ts';
 import { type GpuFeatures, type GpuFeaturesUsed, type GpuLowering, NO_GPU_FEATURES, argWords } from '../../passes/lower_gpu.ts';
@@ -253,13 +254,14 @@ export interface WebGpuLaunch {
 
 /** Binds a kernel to a launch: uploads the tensors and makes the bind groups of its (split) grid. */
 export async function bindWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, options: WebGpuRunOptions = {}): Promise<WebGpuLaunch> {
-  const { device, gpuFeatures } = await gpuContext();
   const k = wk.kernel;
+  const launch = prepareLaunch(k, { tensors, scalars });
+  checkGpuTensorSizes(k, tensors, 'WebGPU');
+  const { device, gpuFeatures } = await gpuContext();
   checkLimits(wk.wgsl, k.name, device.limits);
   if (wk.features.subgroups && (gpuFeatures.subgroupMinSize ?? 0) < wk.compiledFor.subgroupMinSize!) {
     throw new WebGpuLimitError(`kernel ${k.name} was compiled for subgroups of at least ${wk.compiledFor.subgroupMinSize} invocations; this device ${gpuFeatures.subgroupMinSize ? `has subgroups of ${gpuFeatures.subgroupMinSize}` : 'has no usable subgroups'} (compile it with gpuContext().gpuFeatures)`);
   }
-  const launch = prepareLaunch(k, { tensors, scalars });
   const pipeline = await pipelineFor(device, wk.wgsl);
   const words = argWords(wk.args, launch.symbols, scalars);
   const outs = new Set(outputs);

@@ -5,6 +5,7 @@ import { WebGpuLimitError, WebGpuRunError, WebGpuUnavailable } from '../../backe
 import { LayoutError } from '../../ir/layout.ts';
 import { CudaEmitError } from '../../backends/cuda/emit.ts';
 import { CudaRunError, CudaUnavailable } from '../../backends/cuda/runtime.ts';
+import { TensorTooLarge } from '../../backends/gpu_addressing.ts';
 import { WasmRunError } from '../../backends/wasm/runtime.ts';
 import { DiagnosticError } from '../../dsl/diagnostics.ts';
 import { DTypeError } from '../../ir/dtype.ts';
@@ -23,7 +24,7 @@ import { checkCommand, compileCommand, runCommand } from './run.ts';
 import { TuneError } from '../tune.ts';
 
 /** Errors about the user's input or program: one line and exit status 1, never a stack trace. */
-const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError, WebGpuUnavailable, WebGpuRunError, WebGpuLimitError, LayoutError, CudaEmitError, CudaUnavailable, CudaRunError, TuneError];
+const USER_ERRORS = [DTypeError, VMError, NpyError, WasmRunError, TargetUnavailable, QuantizeError, GeneratorError, BuildError, WebGpuUnavailable, WebGpuRunError, WebGpuLimitError, LayoutError, CudaEmitError, CudaUnavailable, CudaRunError, TensorTooLarge, TuneError];
 
 const USAGE = `usage: tilebit <command> ...
 
