@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The GPU GEMV's cost per weight without a GPU: for each weight type, rows per thread and weight order
 # (rows, or panels of the N tile), ptxas's registers for sm_90a, the PTX instructions of one K tile's
-# work per weight (nvcc -O3 -ptx; the instructions after the last `cp.async.wait_group 0` up to the
-# second barrier after it, which is the unrolled body of the K loop's last iteration; movs and 16-bit
-# truncations left out: ptxas folds them; the f16 conversions and f16x2 operations of cuda_fp16.h and
-# of the kernel's own inline PTX, written as `{ cvt.f32.f16 ...}`, counted), and the kernel's cp.async
-# instructions by size. Static counts, not timings: the GEMV was bound by instruction issue on an H200
-# (bench/RESULTS.md).
+# work per weight (nvcc -O3 -ptx; bench/ptx_loop.py: in the K loop, the stretch between two barriers
+# with the most f32 fused multiply-adds, i.e. the tile's work after the wait for its copies; movs and
+# 16-bit truncations left out: ptxas folds them; the f16 conversions and f16x2 operations of
+# cuda_fp16.h and of the kernel's own inline PTX, written as `{ cvt.f32.f16 ...}`, counted), and the
+# kernel's cp.async instructions by size. Static counts, not
+# timings: the GEMV was bound by instruction issue on an H200 (bench/RESULTS.md).
 #
-# Usage: bash bench/gemv_ptx.sh [REPO]   (REPO: a checkout to measure, default this one; needs nvcc)
+# Usage: bash bench/gemv_ptx.sh [REPO]   (REPO: a checkout to measure, default this one; needs nvcc, python3)
 set -euo pipefail
 repo=$(cd "${1:-$(dirname "$0")/..}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "| weight | rows per thread | weight order | registers | blocks/SM | K-loop PTX | weights per thread | PTX per weight | cp.async by bytes |"
+echo "| weight | rows per thread | weight order | registers | blocks/SM | K-tile compute PTX | weights per thread | PTX per weight | cp.async by bytes |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for w in u4 u3 u2 f4e2m1 f6e3m2; do
   for rk in 1 4 8; do
@@ -25,8 +26,7 @@ for w in u4 u3 u2 f4e2m1 f6e3m2; do
     regs=$(grep -oE "[0-9]+ registers per thread" <<< "$res" | cut -d' ' -f1)
     blocks=$(grep -oE "[0-9]+ blocks \(" <<< "$res" | cut -d' ' -f1)
     nvcc -O3 -arch=sm_90a -ptx "$f.cu" -o "$f.ptx"
-    from=$(grep -n "cp.async.wait_group 0" "$f.ptx" | tail -1 | cut -d: -f1)
-    n=$(awk -v L="$from" 'NR > L' "$f.ptx" | awk '/bar.sync/ { n++ } n < 2' | sed -E 's/^\s*\{\s*/\t/' | grep -E "^\s+[a-z]" | grep -cvE "^\s+(mov|cvt\.u16\.u32|bar)")
+    read -r _ _ _ n < <(python3 "$here/ptx_loop.py" "$f.ptx" fma.rn.f32 cp.async.wait_group)
     per=$([ "$rk" -gt 1 ] && echo $((rk * 8)) || echo 32)
     # Every cp.async of the kernel (weights, activations, scales), by its size in bytes: "16x10 8x6".
     copies=$(grep -oE "cp\.async\.c[ag]\.shared\.global[^;]*, [0-9]+;" "$f.ptx" | grep -oE "[0-9]+;$" | tr -d ';' | sort -n | uniq -c | awk '{ printf "%s%sx%s", sep, $2, $1; sep = " " }')
