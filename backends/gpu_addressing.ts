@@ -6,9 +6,8 @@
 // the bound keeps 16 bytes more free. wasm addresses its memory by bytes and has no such bound below
 // its 4 GiB (a u4[1074790400] copies correctly there).
 
-import { dtype as parseDType } from '../ir/dtype.ts';
 import type { Kernel } from '../ir/tile_ir.ts';
-import type { Tensor } from '../src/vm/memory.ts';
+import { type Tensor, tensorBytes } from '../src/vm/memory.ts';
 
 /** The most bytes a tensor of a GPU kernel (CUDA C or WGSL) may hold: 2^29 - 16, just under 512 MiB. */
 export const GPU_TENSOR_MAX_BYTES = 2 ** 29 - 16;
@@ -20,9 +19,6 @@ export class TensorTooLarge extends Error {
   }
 }
 
-/** The bytes of a packed tensor of `elements` elements of `bits` bits. */
-const packedBytes = (elements: number, bits: number): number => Math.ceil((elements * bits) / 8);
-
 /**
  * Throws TensorTooLarge where a tensor of a launch holds more than GPU_TENSOR_MAX_BYTES; `target` names
  * the target in the message ("CUDA C", "WebGPU").
@@ -32,7 +28,7 @@ export function checkGpuTensorSizes(k: Kernel, tensors: ReadonlyMap<string, Tens
     if (p.kind !== 'tensor') continue;
     const t = tensors.get(p.name);
     if (!t) continue;
-    const bytes = packedBytes(t.shape.reduce((a, b) => a * b, 1), parseDType(p.dtype).bits);
+    const bytes = tensorBytes(p.dtype, t.shape);
     if (bytes > GPU_TENSOR_MAX_BYTES) {
       throw new TensorTooLarge(
         `tensor '${p.name}' (${p.dtype}[${t.shape.join(', ')}]) holds ${bytes} bytes; ${target} kernels address a tensor by 32-bit offsets in bits, ` +

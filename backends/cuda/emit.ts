@@ -546,7 +546,8 @@ export function emitCudaHeader(kernels: readonly { kernel: Kernel; lowered: GpuL
       out.push(p.kind === 'tensor' ? ` *   ${p.name}: ${p.dtype}[${p.shape.map(printSym).join(', ')}], row-major, packed little-endian` : ` *   ${p.name}: ${p.dtype} scalar`);
     }
     out.push(` *   tb_err: one int, 0 before the launch; a failed assert leaves its code (1-based) there.`);
-    out.push(` *   Each tensor holds at most ${GPU_TENSOR_MAX_BYTES} bytes (offsets in bits are 32-bit: larger ones wrap, unchecked). */`);
+    out.push(` *   Each tensor holds at most ${GPU_TENSOR_MAX_BYTES} bytes (offsets in bits are 32-bit: larger ones wrap, unchecked);`);
+    out.push(` *   the grid, at most CUDA's 2^31 - 1 blocks along x and 65535 along y and z, is launched whole. */`);
     const params = [
       ...lowered.buffers.map((b) => `unsigned char* g_${b.tensor}`),
       ...lowered.args.map((a) => `${ctype(a.type)} ${a.name}`),

@@ -42,6 +42,21 @@ const HOST_HEADER = new URL('./host/tilebit_host.h', import.meta.url);
  */
 export const HOST_CXX_FLAGS: readonly string[] = ['-std=c++17', '-O1', '-ffp-contract=off', '-DTILEBIT_HOST', '-w', '-x', 'c++'];
 
+/** CUDA's largest grid: 2^31 - 1 blocks along x, 65535 along y and z. */
+export const CUDA_MAX_GRID: readonly [number, number, number] = [2 ** 31 - 1, 65535, 65535];
+
+/**
+ * Throws CudaRunError where a launch's grid exceeds CUDA's limits (which a launch of the generated
+ * kernels does not split, unlike WebGPU's dispatches), also on the CPU build, so that it fails as the
+ * GPU would.
+ */
+export function checkCudaGrid(name: string, grid: readonly number[]): void {
+  const over = grid.findIndex((g, d) => g > CUDA_MAX_GRID[d]!);
+  if (over >= 0) {
+    throw new CudaRunError(`kernel ${name}: its grid (${grid.join(', ')}) has ${grid[over]} blocks along ${'xyz'[over]}; CUDA allows at most ${CUDA_MAX_GRID[over]} (2^31 - 1 along x, 65535 along y and z): put the largest count of blocks first in the kernel's grid`);
+  }
+}
+
 /** The harness binary for a kernel: built once per source text (and per compiler: nvcc, or g++ to emulate). */
 function harnessFor(k: Kernel, emulate: boolean): { binary: string; traps: readonly string[]; lowered: ReturnType<typeof lowerForCuda> } {
   const lowered = lowerForCuda(k);
@@ -79,8 +94,9 @@ function harnessFor(k: Kernel, emulate: boolean): { binary: string; traps: reado
  * holds what the emulation printed (its shared-memory profile, where TILEBIT_HOST_PROFILE is set).
  */
 export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, emulate = false): { ms: number; report: string } {
-  const launch = prepareLaunch(k, { tensors, scalars });
   checkGpuTensorSizes(k, tensors, 'CUDA C');
+  const launch = prepareLaunch(k, { tensors, scalars });
+  checkCudaGrid(k.name, launch.grid);
   const { binary, traps, lowered } = harnessFor(k, emulate);
   const work = mkdtempSync(join(tmpdir(), 'tilebit-run-'));
   try {
@@ -99,7 +115,11 @@ export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: Readon
     const r = spawnSync(binary, ['launch'], { cwd: work, encoding: 'utf8' });
     if (r.status === 2) throw new CudaUnavailable(`the kernel compiled with nvcc, but this machine has no CUDA device to run it (${r.stderr.trim()})`);
     if (r.status === 3) throw new CudaRunError(traps[Number(r.stdout.trim().split(' ').at(-1)) - 1] ?? r.stdout.trim());
-    if (r.status !== 0) throw new CudaRunError(`the CUDA harness failed: ${(r.stderr || r.stdout).trim()}`);
+    if (r.status !== 0) {
+      // A harness killed by a signal (a kernel's fault on the CPU build: SIGSEGV) prints nothing.
+      const how = r.signal ? `killed by ${r.signal}` : r.error ? r.error.message : `exit status ${r.status}`;
+      throw new CudaRunError(`the CUDA harness failed (${how})${(r.stderr || r.stdout).trim() ? `: ${(r.stderr || r.stdout).trim()}` : ''}`);
+    }
     for (const name of outs) tensors.get(name)!.bytes.set(readFileSync(join(work, `${name}.out`)));
     return { ms: emulate ? NaN : Number(r.stdout.trim().split(' ').at(-1)), report: emulate ? r.stderr : '' };
   } finally {

@@ -255,8 +255,8 @@ export interface WebGpuLaunch {
 /** Binds a kernel to a launch: uploads the tensors and makes the bind groups of its (split) grid. */
 export async function bindWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>, scalars: ReadonlyMap<string, number>, outputs: Iterable<string>, options: WebGpuRunOptions = {}): Promise<WebGpuLaunch> {
   const k = wk.kernel;
-  const launch = prepareLaunch(k, { tensors, scalars });
   checkGpuTensorSizes(k, tensors, 'WebGPU');
+  const launch = prepareLaunch(k, { tensors, scalars });
   const { device, gpuFeatures } = await gpuContext();
   checkLimits(wk.wgsl, k.name, device.limits);
   if (wk.features.subgroups && (gpuFeatures.subgroupMinSize ?? 0) < wk.compiledFor.subgroupMinSize!) {

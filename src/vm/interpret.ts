@@ -6,7 +6,7 @@ import { type SharedLayout, sharedOffset, sharedSpan } from '../../ir/shared_lay
 import { evalSym, printSym } from '../../ir/sym.ts';
 import type { IndexEntry, Inst, Kernel, Stmt, Type, ValueId } from '../../ir/tile_ir.ts';
 import * as arith from '../../ir/arith.ts';
-import { type Tensor, elementReader, elementWriter } from './memory.ts';
+import { type Tensor, elementReader, elementWriter, tensorBytes } from './memory.ts';
 import {
   type Tile, binaryTile, broadcastTo, castTile, dotTile, fmaTile, fullTile, iotaTile, permuteTile, reduceTile, selectTile,
   sizeOf, stridesOf, unaryTile, viewTile,
@@ -84,6 +84,8 @@ export function prepareLaunch(k: Kernel, args: LaunchArgs): Launch {
       const given = [...symbols].map(([n, v]) => `${n} = ${v}`).join(', ');
       throw new VMError(`tensor '${p.name}' has shape [${t.shape.join(', ')}]; its declaration [${p.shape.map(printSym).join(', ')}] needs [${want.join(', ')}] (${given})`);
     }
+    const need = tensorBytes(p.dtype, t.shape);
+    if (t.bytes.length < need) throw new VMError(`tensor '${p.name}' (${p.dtype}[${t.shape.join(', ')}]) has ${t.bytes.length} bytes; its elements need ${need}`);
   }
   for (const c of k.checks) {
     if (!evalSym(c.cond, env)) throw new VMError(`launch check failed: ${c.message} (${printSym(c.cond)})`);

@@ -15,10 +15,12 @@ export interface Tensor {
 
 export const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
+/** The bytes of a tensor's packed elements. */
+export const tensorBytes = (dtype: string, shape: readonly number[]): number => Math.ceil((elementCount(shape) * parseDType(dtype).bits) / 8);
+
 /** A zero-filled tensor. */
 export function allocTensor(dtype: string, shape: readonly number[]): Tensor {
-  const bits = parseDType(dtype).bits;
-  return { dtype, shape: [...shape], bytes: new Uint8Array(Math.ceil((elementCount(shape) * bits) / 8)) };
+  return { dtype, shape: [...shape], bytes: new Uint8Array(tensorBytes(dtype, shape)) };
 }
 
 const f32 = new Float32Array(1);

@@ -20,7 +20,7 @@ import { lowerForGpu } from '../../passes/pipeline.ts';
 import { benchCases, example, gpuCases } from '../support/gpu_cases.ts';
 import { dtype as parseDType } from '../../ir/dtype.ts';
 import { compareTensors } from '../../src/testing/compare.ts';
-import { HOST_CXX_FLAGS, runCuda } from '../../backends/cuda/runtime.ts';
+import { HOST_CXX_FLAGS, checkCudaGrid, runCuda } from '../../backends/cuda/runtime.ts';
 import { outputTensors } from '../../ir/tile_ir.ts';
 import { prepareTensors } from '../../src/api.ts';
 import { flashAttention } from '../../src/kernels/attention.ts';
@@ -181,6 +181,16 @@ describe('CUDA limits', () => {
     const harness = harnessSource([small, { ...large, kernel: { ...large.kernel, name: 'big2' } }]);
     expect(harness).toContain('{"big", (const void*)big, 0, CALL(big)},');
     expect(harness).toContain('{"big2", (const void*)big2, 52000, CALL(big2)},');
+  });
+  it('refuses a grid past CUDA\'s 65535 blocks along y or z before compiling, on the CPU build too; x may hold 2^31 - 1', () => {
+    const k = compile('kernel tall(o: f32[N]) grid(1, N) threads(32) { store o[block.y :+ 1] = full<f32>[1](1.0); }');
+    const tensors = (n: number) => new Map([['o', { dtype: 'f32', shape: [n], bytes: new Uint8Array(4 * n) }]]);
+    expect(() => runCuda(k, tensors(65536), new Map(), ['o'], true)).toThrow(
+      'kernel tall: its grid (1, 65536, 1) has 65536 blocks along y; CUDA allows at most 65535 (2^31 - 1 along x, 65535 along y and z): put the largest count of blocks first in the kernel\'s grid',
+    );
+    expect(() => checkCudaGrid('wide', [2 ** 31 - 1, 65535, 65535])).not.toThrow();
+    expect(() => checkCudaGrid('wide', [2 ** 31, 1, 1])).toThrow(/has 2147483648 blocks along x; CUDA allows at most 2147483647/);
+    expect(() => checkCudaGrid('deep', [1, 1, 65536])).toThrow(/along z/);
   });
 });
 

@@ -127,6 +127,12 @@ describe('launch', () => {
     );
     expect(() => run(src, { a: allocTensor('f32', [8, 3]) })).toThrow("tensor 'a' must hold f16; got f32");
   });
+  it('checks that each tensor holds the bytes of its elements (packed: 5 u3 in 2 bytes)', () => {
+    const src = 'kernel k(x: u3[N], o: f32[N]) grid(1) threads(32) { store o[0 :+ 8] = cast<f32>(load x[0 :+ 8]); }';
+    const short = { dtype: 'u3', shape: [6], bytes: new Uint8Array(2) };
+    expect(() => run(src, { x: short })).toThrow("tensor 'x' (u3[6]) has 2 bytes; its elements need 3");
+    expect(Array.from(tensorElements(run(src, { x: { dtype: 'u3', shape: [5], bytes: new Uint8Array([0xff, 0x7f]) } }).get('o')!))).toEqual([7, 7, 7, 7, 7]);
+  });
   it('runs runtime asserts per block and names the block', () => {
     const src = 'kernel k(o: f32[N]) grid(4) threads(32) { assert block.x < 3, "too far"; }';
     expect(() => run(src, { o: allocTensor('f32', [4]) })).toThrow('block (3, 0, 0): assertion failed: too far');
