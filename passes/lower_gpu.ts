@@ -2104,25 +2104,16 @@ function runsOf(l: RegisterLayout, most = Infinity): { readonly length: number; 
   });
   const others = l.local.filter((e) => !run.includes(e));
   const count = others.reduce((n, e) => n * entryExtent(l, e), 1);
-  const first = (q: Expr): Expr => {
-    let [j, below]: [Expr, number] = [i32(0), 1];
-    for (let i = others.length - 1; i >= 0; i--) {
-      const ext = entryExtent(l, others[i]!);
-      j = add(j, mul(op('i32.rem_u', op('i32.div_u', q, i32(below)), i32(ext)), i32(stride.get(others[i]!)!)));
-      below *= ext;
-    }
-    return j;
-  };
-  // The same, as numbers: the first local of each run.
-  const starts = Array.from({ length: count }, (_, q) => {
-    let [j, below] = [0, 1];
-    for (let i = others.length - 1; i >= 0; i--) {
-      const ext = entryExtent(l, others[i]!);
-      j += (Math.floor(q / below) % ext) * stride.get(others[i]!)!;
-      below *= ext;
-    }
-    return j;
+  // Run q's first local: each other local entry a digit of q (q / below % extent, the innermost entry
+  // first), at its stride in the local index; `first` as an expression of q, `starts` as numbers.
+  let below = 1;
+  const digits = [...others].reverse().map((e) => {
+    const g = { below, ext: entryExtent(l, e), stride: stride.get(e)! };
+    below *= g.ext;
+    return g;
   });
+  const first = (q: Expr): Expr => digits.reduce<Expr>((j, g) => add(j, mul(op('i32.rem_u', op('i32.div_u', q, i32(g.below)), i32(g.ext)), i32(g.stride))), i32(0));
+  const starts = Array.from({ length: count }, (_, q) => digits.reduce((j, g) => j + (Math.floor(q / g.below) % g.ext) * g.stride, 0));
   return { length, count, offsets, first, starts };
 }
 
