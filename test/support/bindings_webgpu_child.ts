@@ -25,13 +25,14 @@ async function add(): Promise<object> {
   const same = onWasm.length === onGpu.length && onWasm.every((v, i) => v === onGpu[i]);
   const expected = Array.from(x, (v, i) => Math.fround(v + y[i]!));
   const gpuValues = Array.from(new Float32Array(onGpu.buffer, onGpu.byteOffset, n));
-  let failed = '';
-  try {
-    await b.add_webgpu({ ...args, y: { data: y, shape: [n + 1] } }, {}, { device });
-  } catch (e) {
-    failed = (e as Error).message;
-  }
-  return { same, exact: gpuValues.every((v, i) => v === expected[i]), failed };
+  const message = async (launch: Promise<unknown>): Promise<string> => launch.then(() => '', (e: Error) => e.message);
+  const failed = await message(b.add_webgpu({ ...args, y: { data: y, shape: [n + 1] } }, {}, { device }));
+  // Tensors past the GPU bound (2^29 - 16 bytes): refused before anything is uploaded (the arrays are
+  // never written, so their pages are never touched).
+  const big = 2 ** 27 + 2 ** 16;
+  const huge = { data: new Float32Array(big), shape: [big] };
+  const tooLarge = await message(b.add_webgpu({ x: huge, y: huge, out: huge }, {}, { device }));
+  return { same, exact: gpuValues.every((v, i) => v === expected[i]), failed, tooLarge };
 }
 
 /** Softmax rows (built to reduce within subgroups on WebGPU) both ways, each against float64 softmax. */
