@@ -6,10 +6,10 @@
 // (backends/cuda/host), the CUDA C also builds and runs on a machine without a GPU (HOST=1 for
 // scripts/gpu-check.sh; test/backends/cuda.test.ts does that in every test run).
 //
-// Usage: npx tsx scripts/gpu-bundle.ts [DIR] [--bench-cases]   (default .gpu/bundle; --bench-cases: also
-// every kernel of the GPU benchmark at small shapes, CUDA only: about 30 MB more, which the GPU machine's
-// 64 MiB for carried files does not leave room for beside the benchmark and WebGPU; the tests check them
-// on the CPU)
+// Usage: npx tsx scripts/gpu-bundle.ts [DIR] [--bench-cases] [--only REGEX]   (default .gpu/bundle;
+// --bench-cases: also every kernel of the GPU benchmark at small shapes, CUDA only: about 30 MB more,
+// which the GPU machine's 64 MiB for carried files does not leave room for beside the benchmark and
+// WebGPU; the tests check them on the CPU. --only: just the cases whose names REGEX finds)
 
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +71,10 @@ print("%d of %d outputs disagree or failed" % (failed, len(rows)) if failed else
 sys.exit(1 if failed else 0)
 `;
 
-const dir = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? '.gpu/bundle';
+const argv = process.argv.slice(2);
+const onlyAt = argv.indexOf('--only');
+const only = onlyAt < 0 ? null : new RegExp(argv[onlyAt + 1] ?? '');
+const dir = argv.find((a, i) => !a.startsWith('--') && (onlyAt < 0 || i !== onlyAt + 1)) ?? '.gpu/bundle';
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(join(dir, 'data'), { recursive: true });
 
@@ -96,7 +99,7 @@ function wgslCase(name: string, l: GpuLowering, words: readonly number[]): WgslC
   };
 }
 
-const cases = [...gpuCases, ...(process.argv.includes('--bench-cases') ? benchCases : [])];
+const cases = [...gpuCases, ...(argv.includes('--bench-cases') ? benchCases : [])].filter((c) => only === null || only.test(c.name));
 for (const c of cases) {
   const set = new Map(Object.entries(c.set ?? {}).map(([n, v]) => [n, String(v)]));
   const k0 = compile(c.source, { set, kernel: c.kernel });
