@@ -260,7 +260,9 @@ export function gpuDequantGemmCandidates(sizes: { readonly M: number; readonly K
     for (const T of [128, 256]) for (const SK of splits) out.push({ T, BK, SK, RK: 8 });
   } else {
     const top = Math.min(128, 2 ** Math.ceil(Math.log2(sizes.M)));
-    const bms = [...new Set([Math.max(16, top / 2), Math.min(64, top), top])].filter((b) => b >= 16);
+    // Tiles of 8 rows (M of 8 or fewer) put the weights in the MMA's A operand (the generator's
+    // weightOperand default), 16 rows or more in its B operand.
+    const bms = [...new Set([Math.max(16, top / 2), Math.min(64, top), top])].filter((b) => b >= 8);
     for (const BM of bms) {
       for (const BN of [32, 64, 128]) {
         for (const T of [128, 256]) {

@@ -224,8 +224,8 @@ describe('tilebit build', () => {
     const gemv = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).kernels[0];
     expect(gemv.params.map((p: { name: string; shape: unknown }) => p.name)).toEqual(['a', 'w', 's', 'c']);
     expect(Object.keys(gemv).filter((x) => ['cuda', 'wgsl', 'file'].includes(x)).sort()).toEqual(['cuda', 'file', 'wgsl']);
-    // The GPU forms read the same tensor on MMA tiles (16 rows for M = 1).
-    expect(dequantGemm({ ...options, target: 'gpu', activation: 'f16' } as const).source).toContain('<BM = 16, BN = 64');
+    // The GPU forms read the same tensor on MMA tiles (8 rows for M = 1, the weights as the A operand).
+    expect(dequantGemm({ ...options, target: 'gpu', activation: 'f16' } as const).source).toContain('<BM = 8, BN = 64');
     await builtGemvAgrees(out, 'gemv_frag', 'u4', 32, [64, 70], fragmentOrderTensor);
   });
 

@@ -82,6 +82,10 @@ describe('GPU candidates', () => {
     expect(withConfig(base, gemv.find((c) => c.RK === 8)!).rowsPerThread).toBe(8);
     const split = gpuDequantGemmCandidates({ M: 1, K: 128, N: 4096 }, { ...base, splitK: 2 });
     expect([...new Set(split.map((c) => c.SK))]).toEqual([2, 4]);
+    // M of 8 or fewer: 8-row tiles (the weights as the MMA's A operand) and 16-row ones (as its B).
+    const small = gpuDequantGemmCandidates({ M: 8, K: 8192, N: 8192 }, { ...base, m: 8 });
+    expect([...new Set(small.map((c) => c.BM))]).toEqual([16, 8]);
+    expect(dequantGemm(withConfig({ ...base, m: 8, target: 'gpu' }, small.find((c) => c.BM === 8)!)).source).toContain('dot(cast<f16>(permute(load sw[');
     const tiles = gpuDequantGemmCandidates({ M: 16, K: 8192, N: 8192 }, { ...base, m: 16, splitK: 4 });
     expect(tiles.every((c) => c.BM !== undefined && c.BN !== undefined && c.SK! >= 2)).toBe(true);
   });

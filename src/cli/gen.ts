@@ -12,6 +12,7 @@ const USAGE = `usage: tilebit gen dequant-gemm --weight T --group G [--act f16|b
                                                               panels: every form reads W as tilebit quantize --order panels --panel BN writes it)
                     [--apply-scales sums|weights]   (weights: the GPU tiles multiply each weight by its scale in f16/bf16 before the dot)
                     [--rows-per-thread R]   (the GPU GEMV, M <= 4: R rows of each K tile per thread, zero and scale once per R rows; one block for up to --m 4 rows of A)
+                    [--weight-operand a|b]   (the GPU MMA tiles: a, C^T = W^T . A^T with 8-row tiles, the default for M <= 8; b, C = A . W with 16-row tiles)
                     [--tune --k K --n N [--tune-cache FILE]]   (time tile candidates on the --target; cached)
        tilebit gen flash-attention --head-dim D [--causal] [--dtype f16|bf16|f32] [--bq N] [--bkv N] [--target wasm|webgpu|cuda]
        tilebit gen decode-attention --head-dim D --cache T [--scales token|channel] [--dtype f16|bf16|f32] [--bkv N]
@@ -20,6 +21,11 @@ const KINDS = ['dequant-gemm', 'flash-attention', 'decode-attention'];
 
 function weightOrder(v: string | undefined): 'rows' | 'fragments' | 'panels' | undefined {
   if (v !== undefined && v !== 'rows' && v !== 'fragments' && v !== 'panels') throw new UsageError(`--weight-order ${v}: rows, fragments or panels`);
+  return v;
+}
+
+function weightOperand(v: string | undefined): 'a' | 'b' | undefined {
+  if (v !== undefined && v !== 'a' && v !== 'b') throw new UsageError(`--weight-operand ${v}: a or b`);
   return v;
 }
 
@@ -61,6 +67,7 @@ export async function genCommand(args: Args, print: (l: string) => void): Promis
     weight, groupSize: group, activation: one('act'), scale: one('scale'), zeroPoint: one('zero') ?? null,
     m: int('m'), blockM: int('bm'), blockN: int('bn'), blockK: int('bk'), stages: int('stages'), threads: int('threads'), splitK: int('split-k'), name: one('name'),
     rowsPerThread: int('rows-per-thread'), target: shapedFor, asyncCopies, weightOrder: weightOrder(one('weight-order')), applyScales: applyScales(one('apply-scales')),
+    weightOperand: weightOperand(one('weight-operand')),
   };
   if (!args.options.has('tune')) {
     print(dequantGemm(options).source.trimEnd());

@@ -69,7 +69,7 @@ const commands: Record<string, Command> = {
   run: { valued: new Set(['target', 'set', 'seed', 'kernel', 'input', 'output', 'dump-ir', 'workers']), run: runCommand },
   compile: { valued: new Set(['target', 'set', 'kernel', 'o', 'output', 'dump-ir', 'arch', 'min-blocks']), run: compileCommand },
   check: { valued: new Set(['set']), run: checkCommand },
-  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'stages', 'threads', 'split-k', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'split-kv', 'k', 'n', 'tune-cache', 'target', 'weight-order', 'apply-scales', 'rows-per-thread']), run: genCommand },
+  gen: { valued: new Set(['weight', 'group', 'act', 'scale', 'zero', 'm', 'bm', 'bn', 'bk', 'stages', 'threads', 'split-k', 'name', 'head-dim', 'dtype', 'cache', 'scales', 'bq', 'bkv', 'split-kv', 'k', 'n', 'tune-cache', 'target', 'weight-order', 'apply-scales', 'rows-per-thread', 'weight-operand']), run: genCommand },
   build: { valued: new Set(['out', 'targets', 'workers', 'wgsl-subgroups', 'tune-cache']), run: buildCommand },
   quantize: { valued: new Set(['type', 'group', 'scale', 'zero', 'w', 's', 'z', 'order', 'panel']), run: quantizeCommand },
 };

@@ -88,6 +88,16 @@ export interface DequantGemmOptions {
    * forms (CPU, GPU tiles) ignore it, so that one declaration serves every target.
    */
   readonly rowsPerThread?: number;
+  /**
+   * The GPU tiles with f16 or bf16 activations (tensor cores): which operand of the MMA (m16n8k16) holds
+   * the weights. 'b': C = A . W, an atom 16 rows of A by 8 columns of W, so that M is padded to 16.
+   * 'a': C^T = W^T . A^T, an atom 16 columns of W by 8 rows of A, each thread's A fragment 8 weights: for
+   * M of 8 or fewer, no MMA multiplies padding rows (half the MMAs of 'b' at M <= 8), the activation tile
+   * is 8 rows, and the weights' fragments are those of 'b' two atom columns at a time (the same fragment
+   * order). Default: 'a' where the tile has 8 rows or fewer (M <= 8), else 'b'. The other forms (CPU
+   * tiles, the GPU GEMV, f32 activations) have no MMA and ignore it.
+   */
+  readonly weightOperand?: 'a' | 'b';
   readonly name?: string;
 }
 
@@ -150,11 +160,22 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
     store: (slice, acc) => (split ? `store c[${slice}] += ${acc};` : `store c[${slice}] = ${act === 'f32' ? acc : `cast<${act}>(${acc})`};`),
   };
   if (o.rowsPerThread !== undefined && !(Number.isInteger(o.rowsPerThread) && o.rowsPerThread >= 1)) throw new GeneratorError(`the GPU GEMV's rows per thread must be a positive integer; got ${o.rowsPerThread}`);
-  // Weights in fragment order are read by the MMA tiles, also for decode-sized M on GPUs (16 rows).
+  // Weights in fragment order are read by the MMA tiles, also for decode-sized M on GPUs (8 rows, the
+  // weights as the MMA's A operand).
   if (o.target === 'gpu' && decode && !fragments) return gpuGemv(o, w.bits, act, G, zp ? null : symmetricZero(w), shared);
   const gpu = o.target === 'gpu';
-  // GPUs: as many rows as M asks for, up to 64, and shorter K tiles (the dot stages both operands).
-  const BM = o.blockM ?? (decode && !gpu ? 1 : gpu ? Math.min(64, Math.max(fragments ? 16 : 1, 2 ** Math.ceil(Math.log2(o.m ?? 1)))) : 16);
+  // On GPUs, f16 and bf16 activations meet the weight codes in their own type (every code of 8 bits or
+  // fewer is exact in both), so the dot can run on tensor cores (mma.sync, f32 accumulation): the same
+  // products and sums as in f32.
+  const halfDot = gpu && act !== 'f32';
+  if (!['a', 'b', undefined].includes(o.weightOperand)) throw new GeneratorError(`the weights are the MMA's operand a or b; got ${o.weightOperand}`);
+  // GPUs: as many rows as M asks for, up to 64 (at least 8 with the weights as the MMA's A operand, whose
+  // atom takes 8 rows of A; at least 16 in fragment order with them as B), and shorter K tiles (the dot
+  // stages both operands).
+  const rowsFor = (least: number): number => Math.min(64, Math.max(least, 2 ** Math.ceil(Math.log2(o.m ?? 1))));
+  const weightsA = halfDot && (o.weightOperand ?? ((o.blockM ?? rowsFor(8)) <= 8 ? 'a' : 'b')) === 'a';
+  const BM = o.blockM ?? (decode && !gpu ? 1 : gpu ? rowsFor(weightsA ? 8 : fragments ? 16 : 1) : 16);
+  if (weightsA && BM % 8 !== 0) throw new GeneratorError(`with the weights as the MMA's A operand, the tile's rows of A are whole atoms of 8; got ${BM}`);
   const BN = o.blockN ?? 64;
   const BK = o.blockK ?? largestDivisor(G, gpu ? 64 : 128);
   if (G % BK !== 0) throw new GeneratorError(`the K tile ${BK} must divide the group size ${G}`);
@@ -162,15 +183,16 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
     throw new GeneratorError(`weights in fragment order need K tiles of a multiple of ${UNIT_K} rows and N tiles of a multiple of ${UNIT_N} columns; got ${BK} and ${BN}`);
   }
   const name = o.name ?? `dequant_gemm_${shared.types}`;
-  const zero = zp ? `cast<f32>(load z[g0 / ${G}, n0 :+ BN])` : `${symmetricZero(w)}.0`;
-  // On GPUs, f16 and bf16 activations meet the weight codes in their own type (every code of 8 bits or
-  // fewer is exact in both), so the dot can run on tensor cores (mma.sync, f32 accumulation): the same
-  // products and sums as in f32.
+  // A row of the N tile ([BN]) and a column of the M tile ([BM]) spread over the accumulators' tile:
+  // [BM, BN], or [BN, BM] with the weights as the MMA's A operand (C^T).
+  const overN = (x: string): string => `unsqueeze(${x}, ${weightsA ? 1 : 0})`;
+  const overM = (x: string): string => `unsqueeze(${x}, ${weightsA ? 0 : 1})`;
+  const zeroRow = `cast<f32>(load z[g0 / ${G}, n0 :+ BN])`;
+  const zero = zp ? (weightsA ? overN(zeroRow) : zeroRow) : `${symmetricZero(w)}.0`;
   // The activation and weight tiles are staged in shared memory by copy_async (whole 16-byte runs where
   // the rows allow: coalesced, where each thread's fragment elements are scattered over K rows), then
   // the dot reads its fragments from there (ldmatrix for the activations); STAGES stages: the copies of
   // the next STAGES - 1 K tiles (across group boundaries too) are in flight while this one is multiplied.
-  const halfDot = gpu && act !== 'f32';
   // Three stages where they fit in 32 KB (the rest of the 48 KB of static shared memory is left to the
   // lowering's scratch), else two.
   const stageBytes = BM * BK * (parseDType(act).bits / 8) + (BK * BN * w.bits) / 8;
@@ -186,9 +208,18 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   // In fragment order, a K tile is BK / 16 by BN / 64 units, turned back into the [BK, BN] tile by a
   // reshape, a permute and a reshape (on GPUs they move no element: each thread's codes stay its own).
   const units = `BK / ${UNIT_K}, 0 :+ BN / ${UNIT_N}, 0 :+ 32, 0 :+ 32`;
-  const unitTile = (load: string): string => unitsToTile(load, w.bits, `(BK / ${UNIT_K})`, `(BN / ${UNIT_N})`);
+  const unitTile = (load: string, transposed = false): string => unitsToTile(load, w.bits, `(BK / ${UNIT_K})`, `(BN / ${UNIT_N})`, transposed);
   // In panels a K tile is one run, stored flat and read as the [BK, BN] tile it is (no element moves).
-  const codes = fragments ? unitTile(`load sw[cur, 0 :+ ${units}]`) : panels ? 'reshape(load sw[cur, 0 :+ BK * BN], [BK, BN])' : 'load sw[cur, 0 :+ BK, 0 :+ BN]';
+  // With the weights as the MMA's A operand, the codes are the staged tile's transpose, [BN, BK] (the
+  // fragment order's permute makes it directly): the cast and the zero then apply to the operand itself,
+  // which the lowering turns into f16 pairs in the A fragments' registers.
+  const transpose = (x: string): string => `permute(${x}, [1, 0])`;
+  const stagedTile = panels ? 'reshape(load sw[cur, 0 :+ BK * BN], [BK, BN])' : 'load sw[cur, 0 :+ BK, 0 :+ BN]';
+  const codes = fragments ? unitTile(`load sw[cur, 0 :+ ${units}]`, weightsA) : weightsA ? transpose(stagedTile) : stagedTile;
+  // The dot's product of the activation tile and the weights: A . W, or W^T . A^T into accumulators [BN, BM].
+  const staged = 'load sa[cur, 0 :+ BM, 0 :+ BK]';
+  const product = (weights: string, acc: string): string => (weightsA ? `dot(${weights}, ${transpose(staged)}, ${acc})` : `dot(${staged}, ${weights}, ${acc})`);
+  const accTile = weightsA ? 'zeros<f32>[BN, BM]' : 'zeros<f32>[BM, BN]';
   const weights = `cast<${act}>(${codes})${fixedZero ? ` - ${fixedZero}.0` : ''}`;
   const rowSums = zp !== null;
   const scaleWeights = (o.applyScales ?? 'sums') === 'weights';
@@ -205,7 +236,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   ]);
   const body = halfDot
     ? `${tilePipeline.step('            ')}
-            part = dot(load sa[cur, 0 :+ BM, 0 :+ BK], ${weights}, part);${rowSums ? `
+            part = ${product(weights, 'part')};${rowSums ? `
             asum = asum + sum(cast<f32>(load sa[cur, 0 :+ BM, 0 :+ BK]), axis=1);` : ''}
             sync;`
     : `            let ta = ${act === 'f32' ? 'load a[m0 :+ BM, k0 :+ BK]' : `cast<f32>(load a[m0 :+ BM, k0 :+ BK])`};
@@ -213,21 +244,21 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
             asum = asum + sum(ta, axis=1);`;
   // Scales on the weights: one K loop, each K tile's weights (less their group's zero points, exactly)
   // times its group's scales, one accumulator.
-  const zeroed = zp ? `(${weights} - unsqueeze(cast<${act}>(load z[k0 / ${G}, n0 :+ BN]), 0))` : `(${weights})`;
+  const zeroed = zp ? `(${weights} - ${overN(`cast<${act}>(load z[k0 / ${G}, n0 :+ BN])`)})` : `(${weights})`;
   // The group's term, acc + (part - asum z) s: on GPUs by fused multiply-adds (one rounding each, as
   // the VM's fma; one instruction instead of two per element), on the CPU tiles as written (wasm has
   // no fused multiply-add instruction: fma costs it several).
-  const groupSum = !halfDot || rowSums ? (gpu ? `fma(-unsqueeze(asum, 1), ${zero}, part)` : `(part - unsqueeze(asum, 1) * ${zero})`) : 'part';
+  const groupSum = !halfDot || rowSums ? (gpu ? `fma(-${overM('asum')}, ${zero}, part)` : `(part - unsqueeze(asum, 1) * ${zero})`) : 'part';
   const groupScales = `cast<f32>(load s[g0 / ${G}, n0 :+ BN])`;
-  const groupTerm = gpu ? `acc = fma(${groupSum}, unsqueeze(${groupScales}, 0), acc);` : `acc = acc + ${groupSum} * ${groupScales};`;
+  const groupTerm = gpu ? `acc = fma(${groupSum}, ${overN(groupScales)}, acc);` : `acc = acc + ${groupSum} * ${groupScales};`;
   const loops = scaleWeights
     ? `    for k0 in range(${kr.begin}, ${kr.end}, BK) {
 ${tilePipeline.step('        ')}
-        acc = dot(load sa[cur, 0 :+ BM, 0 :+ BK], ${zeroed} * unsqueeze(load s[k0 / ${G}, n0 :+ BN], 0), acc);
+        acc = ${product(`${zeroed} * ${overN(`load s[k0 / ${G}, n0 :+ BN]`)}`, 'acc')};
         sync;
     }`
     : `    for g0 in range(${kr.begin}, ${kr.end}, ${G}) {
-        var part = zeros<f32>[BM, BN];${!halfDot || rowSums ? `
+        var part = ${accTile};${!halfDot || rowSums ? `
         var asum = zeros<f32>[BM];` : ''}
         for k0 in range(g0, g0 + ${G}, BK) {
 ${body}
@@ -235,7 +266,8 @@ ${body}
         ${groupTerm}
     }`;
   const source = `// Generated by tilebit: dequant-GEMM, ${shared.about}.
-// C = A . ((W - Z) * S); ${scaleWeights ? `the scale multiplies each weight in ${act} (rounded once), before the dot.` : 'the zero point and the scale apply once per group, to the partial sums.'}
+// C = A . ((W - Z) * S); ${scaleWeights ? `the scale multiplies each weight in ${act} (rounded once), before the dot.` : 'the zero point and the scale apply once per group, to the partial sums.'}${weightsA ? `
+// The weights are the MMA's A operand: the tile computes C^T = W^T . A^T, its accumulators [BN, BM].` : ''}
 kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}${halfDot ? `, STAGES = ${S}` : ''}${split ? `, SPLITK = ${splitK}` : ''}>(
     ${shared.declaration})
     grid(cdiv(M, BM), cdiv(N, BN)${split ? ', SPLITK' : ''}) threads(${threads}) {
@@ -245,9 +277,9 @@ kernel ${name}<BM = ${BM}, BN = ${BN}, BK = ${BK}${halfDot ? `, STAGES = ${S}` :
     let sa = shared<${act}>[STAGES, BM, BK]${o.swizzle === false ? ' @ row_major' : ''};
     let sw = shared<${o.weight}>[STAGES, ${fragments ? `BK / ${UNIT_K}, BN / ${UNIT_N}, 32, 32` : stagedWeights(panels)}];
 ${tilePipeline.prologue('    ')}` : ''}
-    var acc = zeros<f32>[BM, BN];
+    var acc = ${accTile};
 ${loops}
-    ${shared.store('m0 :+ BM, n0 :+ BN', 'acc')}
+    ${shared.store('m0 :+ BM, n0 :+ BN', weightsA ? transpose('acc') : 'acc')}
 }
 `;
   return { name, source, params: shared.params };

@@ -120,16 +120,19 @@ export function fromFragmentOrder(ordered: ArrayLike<number>, K: number, N: numb
 
 /**
  * The `.tile` expression that turns a tile of units t[KB, NB, 32, 32] (KB, NB compile-time) back into
- * W's tile [16 KB, 64 NB]: a reshape into the unit's digits, a permute into row and column order, and a
- * reshape into two dimensions.
+ * W's tile [16 KB, 64 NB], or with `transposed` into its transpose [64 NB, 16 KB]: a reshape into the
+ * unit's digits, a permute into row and column order (columns first for the transpose), and a reshape
+ * into two dimensions.
  */
-export function unitsToTile(t: string, bits: number, KB: string, NB: string): string {
+export function unitsToTile(t: string, bits: number, KB: string, NB: string, transposed = false): string {
   const digits = unitDigits(bits);
   const { k, n } = logicalDigits(bits);
   const index = (name: string): number => 2 + digits.findIndex((d) => d.name === name);
-  const perm = [0, ...k.map(index), 1, ...n.map(index)];
+  const [rows, cols] = [[0, ...k.map(index)], [1, ...n.map(index)]];
+  const perm = transposed ? [...cols, ...rows] : [...rows, ...cols];
   const split = `reshape(${t}, [${[KB, NB, ...digits.map((d) => `${d.extent}`)].join(', ')}])`;
-  return `reshape(permute(${split}, [${perm.join(', ')}]), [${KB} * ${UNIT_K}, ${NB} * ${UNIT_N}])`;
+  const shape = [`${KB} * ${UNIT_K}`, `${NB} * ${UNIT_N}`];
+  return `reshape(permute(${split}, [${perm.join(', ')}]), [${(transposed ? shape.reverse() : shape).join(', ')}])`;
 }
 
 /** A tensor of codes W[K, N] (as quantize() writes it) in fragment order: F[K / 16, ceil(N / 64), 32, 32]. */

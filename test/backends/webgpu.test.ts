@@ -119,9 +119,10 @@ describe('WebGPU against the VM: random fragment-order MMA tiles', () => {
       scales: fc.constantFrom('sums' as const, 'weights' as const),
     }),
     { numRuns: 3, seed: 20261128 },
-  );
-  it.each(configs.map((c) => [`${c.weight} m=${c.m} k=${32 * c.groups} n=${c.n} scales on the ${c.scales}`, c] as const))('%s', (_, c) => {
-    const source = dequantGemm({ weight: c.weight, groupSize: 32, activation: 'f16', m: 16, target: 'gpu', weightOrder: 'fragments', applyScales: c.scales }).source;
+  ).map((c, i) => ({ ...c, operand: i % 2 === 0 ? 'a' as const : 'b' as const }));
+  // The weights as the MMA's A operand (8-row tiles, C^T) and as its B operand (16-row tiles), in turn.
+  it.each(configs.map((c) => [`${c.weight} m=${c.m} k=${32 * c.groups} n=${c.n} scales on the ${c.scales}, weights as operand ${c.operand}`, c] as const))('%s', (_, c) => {
+    const source = dequantGemm({ weight: c.weight, groupSize: 32, activation: 'f16', m: c.operand === 'a' ? 8 : 16, target: 'gpu', weightOrder: 'fragments', applyScales: c.scales, weightOperand: c.operand }).source;
     expectAgrees({ name: 'random_frag', source, set: { M: c.m, K: 32 * c.groups, N: c.n }, seed: c.n, mma: true });
   }, ATTEMPTS * 30_000);
 });

@@ -3,9 +3,11 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { compile } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
-import { fragmentOrderTensor, fragmentShape, fromFragmentOrder, pairsPerWord, toFragmentOrder, unitPositions } from '../../src/kernels/fragment_order.ts';
-import { tensorElements, tensorFrom } from '../../src/vm/memory.ts';
+import { fragmentOrderTensor, fragmentShape, fromFragmentOrder, pairsPerWord, toFragmentOrder, unitPositions, unitsToTile } from '../../src/kernels/fragment_order.ts';
+import { runOn } from '../../src/targets.ts';
+import { allocTensor, tensorElements, tensorFrom } from '../../src/vm/memory.ts';
 
 describe('fragment order', () => {
   it.each([1, 2, 3, 4, 5, 6, 7, 8])('%i-bit codes: each lane holds its B fragments (mma.m16n8k16), every position once; at 2, 4 and 8 bits in blocks of atom columns, a word of every lane each', (bits) => {
@@ -53,6 +55,19 @@ describe('fragment order', () => {
       });
     }), { numRuns: 40, seed: 3 });
   });
+  it.each([3, 4])('%i-bit codes: unitsToTile turns the units back into W\'s tile, and into its transpose (on the VM)', async (bits) => {
+    const [K, N] = [32, 128];
+    const codes = Array.from({ length: K * N }, (_, i) => (i * 2654435761) % 2 ** bits);
+    const units = `load f[0 :+ 2, 0 :+ 2, 0 :+ 32, 0 :+ 32]`;
+    const k = compile(`kernel back(f: u${bits}[2, 2, 32, 32], w: u${bits}[${K}, ${N}], t: u${bits}[${N}, ${K}]) grid(1) threads(32) {
+      store w[0 :+ ${K}, 0 :+ ${N}] = ${unitsToTile(units, bits, '2', '2')};
+      store t[0 :+ ${N}, 0 :+ ${K}] = ${unitsToTile(units, bits, '2', '2', true)};
+    }`);
+    const tensors = new Map([['f', tensorFrom(`u${bits}`, fragmentShape(K, N), toFragmentOrder(codes, K, N, bits))], ['w', allocTensor(`u${bits}`, [K, N])], ['t', allocTensor(`u${bits}`, [N, K])]]);
+    await runOn('vm', k, tensors, new Map());
+    expect(Array.from(tensorElements(tensors.get('w')!))).toEqual(codes);
+    expect(Array.from(tensorElements(tensors.get('t')!))).toEqual(Array.from({ length: K * N }, (_, i) => codes[(i % K) * N + Math.floor(i / K)]));
+  });
   it('reorders a tensor of codes and says what it cannot', () => {
     const w = tensorFrom('u3', [32, 5], Array.from({ length: 160 }, (_, i) => i % 8));
     const f = fragmentOrderTensor(w);
@@ -61,8 +76,11 @@ describe('fragment order', () => {
     expect(() => fragmentShape(24, 8)).toThrow('fragment order needs K a positive multiple of 16; got 24');
     expect(() => fragmentOrderTensor(tensorFrom('u4', [16], new Array(16).fill(0)))).toThrow('fragment order takes codes W[K, N]');
   });
-  it('is read by the tiles of every target, decode-sized M on GPUs by the 16-row MMA tiles; needs whole units per tile', () => {
-    expect(dequantGemm({ weight: 'u4', groupSize: 32, m: 1, target: 'gpu', weightOrder: 'fragments' }).source).toMatch(/<BM = 16, BN = 64, BK = 32, STAGES = \d+>/);
+  it('is read by the tiles of every target, decode-sized M on GPUs by the MMA tiles (8 rows, weights as the A operand; 16 with them as B); needs whole units per tile', () => {
+    const a = dequantGemm({ weight: 'u4', groupSize: 32, m: 1, target: 'gpu', weightOrder: 'fragments' }).source;
+    expect(a).toMatch(/<BM = 8, BN = 64, BK = 32, STAGES = \d+>/);
+    expect(a).toContain('part = dot(cast<f16>(reshape(permute(reshape(load sw[');
+    expect(dequantGemm({ weight: 'u4', groupSize: 32, m: 1, target: 'gpu', weightOrder: 'fragments', weightOperand: 'b' }).source).toMatch(/<BM = 16, BN = 64, BK = 32, STAGES = \d+>/);
     expect(dequantGemm({ weight: 'u4', groupSize: 32, m: 1, weightOrder: 'fragments' }).source).toContain('permute(reshape(load w[');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 24, m: 16, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order need a group size that is a multiple of 16; got 24');
     expect(() => dequantGemm({ weight: 'u4', groupSize: 32, m: 16, blockN: 32, target: 'gpu', weightOrder: 'fragments' })).toThrow('weights in fragment order need K tiles of a multiple of 16 rows and N tiles of a multiple of 64 columns; got 32 and 32');

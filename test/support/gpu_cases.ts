@@ -441,6 +441,28 @@ export const gpuCases: readonly GpuCase[] = [
     set: { M: 13, K: 64, N: w === 'u4' ? 100 : 40 },
     mma: true,
   })),
+  // M of 8 or fewer: the weights as the MMA's A operand (C^T = W^T . A^T, tiles of 8 rows of A, the
+  // accumulators [BN, BM] stored transposed). In fragment order (the A fragments two B fragments
+  // apart), one row of A and N past the last unit, u3's bytes, minifloats, two blocks of M; in rows with
+  // u8 zero points (the row sums of A spread along the accumulators' columns); in panels, split along
+  // K; scales on the weights; bf16; the WebGPU form (no asynchronous copies); 16 rows of A.
+  ...([
+    ['u4_frag_m1', 'u4', { m: 1, weightOrder: 'fragments' }, { M: 1, K: 64, N: 100 }],
+    ['u3_frag_m4', 'u3', { m: 4, weightOrder: 'fragments' }, { M: 5, K: 64, N: 40 }],
+    ['f4e2m1_frag_m8', 'f4e2m1', { m: 8, weightOrder: 'fragments' }, { M: 13, K: 32, N: 64 }],
+    ['u4_zu8_m8', 'u4', { m: 8, zeroPoint: 'u8' }, { M: 13, K: 64, N: 70 }],
+    ['u3_panels_splitk_m6', 'u3', { m: 6, weightOrder: 'panels', splitK: 2 }, { M: 7, K: 128, N: 100 }],
+    ['u4_sw_zu4_frag_m8', 'u4', { m: 8, applyScales: 'weights', zeroPoint: 'u4', weightOrder: 'fragments' }, { M: 9, K: 64, N: 70 }],
+    ['i8_bf16_m8', 'i8', { m: 8, activation: 'bf16' }, { M: 8, K: 64, N: 40 }],
+    ['u2_direct_m5', 'u2', { m: 5, asyncCopies: false }, { M: 6, K: 64, N: 72 }],
+    // 16 rows of A: two atoms of 8 along the accumulators' columns.
+    ['u4_frag_bm16', 'u4', { m: 16, weightOrder: 'fragments', weightOperand: 'a' }, { M: 20, K: 64, N: 70 }],
+  ] as const).map(([name, w, o, set]) => ({
+    name: `dequant_gemm_gpu_mma_wa_${name}`,
+    source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', target: 'gpu', ...o }).source,
+    set,
+    mma: true,
+  })),
   // 64-row tiles (warps 2 by 2): each thread's 16 codes of 5 bits per unit are five 16-bit halves
   // (the 16-row tiles above read u3's 8 codes as three bytes).
   {
