@@ -74,6 +74,12 @@ export function benchKernels(small = false): BenchKernel[] {
       // registers instead of 56).
       [16, 8192, { weightOrder: 'fragments', applyScales: 'weights' }, 'fragsw'], [16, 8192, { weightOrder: 'fragments', applyScales: 'weights', splitK: 4 }, 'fragswsplitk4'],
       [1, 28672, { m: 16, weightOrder: 'fragments', applyScales: 'weights' }, 'mmafragsw'],
+      // M = 1 with the weights as the MMA's A operand (C^T = W^T . A^T: 8-row tiles, 7 rows padding,
+      // half the MMAs of the 16-row tiles, 40 registers instead of 45); split along K for more blocks
+      // (448 output tiles); scales on the weights. And at M = 16 (two atoms of 8 rows), for comparison.
+      [1, 28672, { weightOrder: 'fragments' }, 'wafrag'], [1, 28672, { weightOrder: 'fragments', splitK: 4 }, 'wafragsplitk4'],
+      [1, 28672, { weightOrder: 'fragments', applyScales: 'weights' }, 'wafragsw'],
+      [16, 8192, { weightOrder: 'fragments', weightOperand: 'a' }, 'wafrag'],
       // The larger tiles with both: 105 registers on eight warps, two blocks per SM.
       [4096, 8192, { blockM: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bm128w8fragsw'],
       [4096, 8192, { blockN: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bn128w8fragsw'],
@@ -135,6 +141,11 @@ export function benchKernels(small = false): BenchKernel[] {
     // weights; with rows per thread, one block takes all four rows and decodes each weight once.
     add(`gemm_u4_m4_n${N}`, 'gemm', dequantGemm({ ...u4, m: 4 }).source, { M: 4, K, N }, {}, (K * N) / 2, 2 * 4 * K * N, false);
     add(`gemm_u4_m4_n${N}_rows8`, 'gemm', dequantGemm({ ...u4, m: 4, rowsPerThread: 8 }).source, { M: 4, K, N }, {}, (K * N) / 2, 2 * 4 * K * N, false);
+    // And the 8-row MMA tiles with the weights as the A operand, in fragment order: each weight decoded
+    // once per block for all four rows, on tensor cores. M = 8 in rows: the same tiles (before, 8-row
+    // tiles had no MMA: 72 registers and spills).
+    add(`gemm_u4_m4_n${N}_wafrag`, 'gemm', dequantGemm({ ...u4, m: 4, weightOrder: 'fragments' }).source, { M: 4, K, N }, {}, (K * N) / 2, 2 * 4 * K * N, false);
+    add(`gemm_u4_m8_n${N}`, 'gemm', dequantGemm({ ...u4, m: 8 }).source, { M: 8, K, N }, {}, (K * N) / 2, 2 * 8 * K * N, false);
   }
   // Prefill-sized GEMMs, CUDA only (WGSL has no tensor cores and no f16 here), with the generator's tiles
   // (64x64; larger tiles still need more shared memory for layout conversions than a static allocation has).
