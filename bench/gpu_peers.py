@@ -6,7 +6,8 @@
 # bytes and its share of the copy bandwidth (bytes read + written per second), TFLOP/s, and tilebit's
 # ratio to each peer (above 1: tilebit is faster); and, where Node.js and the webgpu package are present
 # (../shared/gpu/pack-webgpu.sh), the same kernels' WGSL timed through Dawn by webgpu_bench.mjs
-# (WGSL_TIMEOUT seconds at most, default 300).
+# (WGSL_TIMEOUT seconds at most, default 300). BENCH_ONLY=REGEX: only the entries whose names it finds,
+# and the main kernels of their shapes (whose peers their rows are compared with), for a short GPU session.
 import os
 import json
 import re
@@ -90,6 +91,13 @@ except Exception as err:  # no Triton here
 # The main kernels: a name with nothing after its shape. Every other entry is a variant of one of them
 # (tiles, stages, split-K, weight order, ...): same shape, so the peers are timed once, for the main one.
 MAIN = re.compile(r"(gemm_\w+?_m\d+_n\d+|attention_s\d+_d\d+|decode_\w+?_s\d+_d\d+(_split\d+_(partial|combine))?)")
+
+only = os.environ.get("BENCH_ONLY")
+if only:
+    kept = [e for e in spec["entries"] if re.search(only, e["name"])]
+    mains = {MAIN.match(e["name"]).group(0) for e in kept if MAIN.match(e["name"])}
+    spec["entries"] = [e for e in spec["entries"] if e in kept or e["name"] in mains]
+    print("BENCH_ONLY:", len(spec["entries"]), "entries", flush=True)
 
 rows = []
 for e in spec["entries"]:

@@ -5,7 +5,8 @@
 #   npx tsx scripts/gpu-bundle.ts .gpu/bundle && npx tsx bench/gpu_bundle.ts .gpu/bench && ../shared/gpu/pack-webgpu.sh
 # then on the GPU machine, with .gpu carried: bash scripts/gpu-all.sh [LOG_DIR]   (default $OUT or .gpu/out)
 # Each step has a time limit, and its log is written to LOG_DIR as it runs, so a step that hangs costs
-# only its own results.
+# only its own results. BENCH_ONLY=REGEX times only the benchmark entries whose names it finds (and the
+# main kernels of their shapes, with the peers), for a session with little device time.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mkdir -p "${1:-${OUT:-$root/.gpu/out}}" && cd "${1:-${OUT:-$root/.gpu/out}}" && pwd)
