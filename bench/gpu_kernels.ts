@@ -76,9 +76,10 @@ export function benchKernels(small = false): BenchKernel[] {
       [1, 28672, { m: 16, weightOrder: 'fragments', applyScales: 'weights' }, 'mmafragsw'],
       // M = 1 with the weights as the MMA's A operand (C^T = W^T . A^T: 8-row tiles, 7 rows padding,
       // half the MMAs of the 16-row tiles, 40 registers instead of 45); split along K for more blocks
-      // (448 output tiles); scales on the weights. And at M = 16 (two atoms of 8 rows), for comparison.
+      // (448 output tiles); scales on the weights; K tiles of 64 rows (the default is 128 there). And at
+      // M = 16 (two atoms of 8 rows), for comparison.
       [1, 28672, { weightOrder: 'fragments' }, 'wafrag'], [1, 28672, { weightOrder: 'fragments', splitK: 4 }, 'wafragsplitk4'],
-      [1, 28672, { weightOrder: 'fragments', applyScales: 'weights' }, 'wafragsw'],
+      [1, 28672, { weightOrder: 'fragments', applyScales: 'weights' }, 'wafragsw'], [1, 28672, { weightOrder: 'fragments', blockK: 64 }, 'wafragbk64'],
       [16, 8192, { weightOrder: 'fragments', weightOperand: 'a' }, 'wafrag'],
       // The larger tiles with both: 105 registers on eight warps, two blocks per SM.
       [4096, 8192, { blockM: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bm128w8fragsw'],

@@ -177,7 +177,12 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const BM = o.blockM ?? (decode && !gpu ? 1 : gpu ? rowsFor(weightsA ? 8 : fragments ? 16 : 1) : 16);
   if (weightsA && BM % 8 !== 0) throw new GeneratorError(`with the weights as the MMA's A operand, the tile's rows of A are whole atoms of 8; got ${BM}`);
   const BN = o.blockN ?? 64;
-  const BK = o.blockK ?? largestDivisor(G, gpu ? 64 : 128);
+  // K tiles of up to 64 rows on GPUs; 128 with the weights as the A operand in fragment order (M of 8 or
+  // fewer: each K tile's copies, barriers and pipeline steps then serve twice the weights, 6.6 PTX per
+  // weight of a thread's share in the u4 M = 1 K loop against 10.4; the GEMV, also memory-bound, ran at
+  // 0.112 ms with K tiles of 128 rows against 0.140 with 64 on an H200). Not in rows, whose codes of
+  // widths such as 3 bits are read one at a time: u3 at M = 8 took 153 registers with 128 rows, 85 with 64.
+  const BK = o.blockK ?? largestDivisor(G, gpu ? (weightsA && fragments ? 128 : 64) : 128);
   if (G % BK !== 0) throw new GeneratorError(`the K tile ${BK} must divide the group size ${G}`);
   if (fragments && (BK % UNIT_K !== 0 || BN % UNIT_N !== 0)) {
     throw new GeneratorError(`weights in fragment order need K tiles of a multiple of ${UNIT_K} rows and N tiles of a multiple of ${UNIT_N} columns; got ${BK} and ${BN}`);

@@ -133,7 +133,7 @@ describe('CUDA C', () => {
       writeFileSync(join(dir, `${name}.cu`), cu);
       execFileSync('nvcc', ['-O3', '-arch=sm_90a', '-ptx', '-o', join(dir, `${name}.ptx`), join(dir, `${name}.cu`)], { stdio: 'pipe' });
       const ptx = readFileSync(join(dir, `${name}.ptx`), 'utf8');
-      // BK = 64: four MMAs per K tile (16 columns of N per warp), unrolled.
+      // Four MMAs per 64 rows of a K tile (16 columns of N per warp), unrolled.
       expect(ptx.match(/mma\.sync\.aligned\.m16n8k16/g)?.length, name).toBeGreaterThanOrEqual(4);
       const subs = ptx.match(/sub\.f16x2/g)?.length ?? 0;
       expect(subs, name).toBeGreaterThanOrEqual(16);

@@ -448,6 +448,8 @@ export const gpuCases: readonly GpuCase[] = [
   // K; scales on the weights; bf16; the WebGPU form (no asynchronous copies); 16 rows of A.
   ...([
     ['u4_frag_m1', 'u4', { m: 1, weightOrder: 'fragments' }, { M: 1, K: 64, N: 100 }],
+    // Groups of 128: K tiles of 128 rows (the default with the weights as A), three of them.
+    ['u4_frag_g128', 'u4', { m: 1, weightOrder: 'fragments', groupSize: 128 }, { M: 3, K: 384, N: 70 }],
     ['u3_frag_m4', 'u3', { m: 4, weightOrder: 'fragments' }, { M: 5, K: 64, N: 40 }],
     ['f4e2m1_frag_m8', 'f4e2m1', { m: 8, weightOrder: 'fragments' }, { M: 13, K: 32, N: 64 }],
     ['u4_zu8_m8', 'u4', { m: 8, zeroPoint: 'u8' }, { M: 13, K: 64, N: 70 }],
