@@ -242,7 +242,8 @@ export function dequantGemmCandidates(M: number, groupSize: number): Config[] {
 
 /**
  * Candidate configurations of a dequant-GEMM's GPU form (CUDA, WebGPU) for sizes M, K, N: T threads per
- * block, with BK (the GEMV's K tile; and RK, its rows per thread) or BM and BN (the tiles') where M asks for the tiles. Tuning never
+ * block, with BK (the GEMV's K tile; and RK, its rows per thread) or BM and BN (the tiles') where M or
+ * fragment order asks for the tiles. Tuning never
  * changes the kernel's parameters: a kernel split along K (base.splitK > 1: C is f32 and accumulated)
  * also tries SK = 2, 4, 8 and 16 blocks along K, up to the number of groups; an unsplit one stays
  * unsplit. Only configurations the generator accepts are listed.
@@ -252,14 +253,15 @@ export function gpuDequantGemmCandidates(sizes: { readonly M: number; readonly K
   const groups = Math.floor(sizes.K / groupSize);
   const splits = (base.splitK ?? 1) > 1 ? [...new Set([2, 4, 8, 16].filter((s) => s <= groups).concat(base.splitK!))].sort((a, b) => a - b) : [1];
   const out: Config[] = [];
-  if (sizes.M <= 4) {
+  // Weights in fragment order are read by the MMA tiles at every M (the GEMV reads rows or panels).
+  if (sizes.M <= 4 && base.weightOrder !== 'fragments') {
     const bks = [32, 64, 128].filter((b) => groupSize % b === 0);
     for (const T of [128, 256]) for (const BK of bks.length ? bks : [groupSize]) for (const SK of splits) out.push({ T, BK, SK });
     // And 8 rows of each K tile per thread (rowsPerThread), with the longest K tile.
     const BK = Math.max(...(bks.length ? bks : [groupSize]));
     for (const T of [128, 256]) for (const SK of splits) out.push({ T, BK, SK, RK: 8 });
   } else {
-    const top = Math.min(128, 2 ** Math.ceil(Math.log2(sizes.M)));
+    const top = Math.min(128, Math.max(8, 2 ** Math.ceil(Math.log2(sizes.M))));
     // Tiles of 8 rows (M of 8 or fewer) put the weights in the MMA's A operand (the generator's
     // weightOperand default), 16 rows or more in its B operand.
     const bms = [...new Set([Math.max(16, top / 2), Math.min(64, top), top])].filter((b) => b >= 8);

@@ -83,6 +83,11 @@ describe('GPU candidates', () => {
     const split = gpuDequantGemmCandidates({ M: 1, K: 128, N: 4096 }, { ...base, splitK: 2 });
     expect([...new Set(split.map((c) => c.SK))]).toEqual([2, 4]);
     // M of 8 or fewer: 8-row tiles (the weights as the MMA's A operand) and 16-row ones (as its B).
+    // In fragment order, decode-sized M too (the GEMV reads rows or panels).
+    const frag = gpuDequantGemmCandidates({ M: 1, K: 8192, N: 8192 }, { ...base, m: 1, weightOrder: 'fragments' });
+    expect(frag.length).toBeGreaterThan(1);
+    expect(frag.every((c) => c.BM !== undefined && c.BN! % 64 === 0)).toBe(true);
+    expect([...new Set(frag.map((c) => c.BM))]).toEqual([16, 8]);
     const small = gpuDequantGemmCandidates({ M: 8, K: 8192, N: 8192 }, { ...base, m: 8 });
     expect([...new Set(small.map((c) => c.BM))]).toEqual([16, 8]);
     expect(dequantGemm(withConfig({ ...base, m: 8, target: 'gpu' }, small.find((c) => c.BM === 8)!)).source).toContain('dot(cast<f16>(permute(load sw[');
