@@ -13,6 +13,7 @@
 // sub-byte elements use atomic and/or on words, so threads and blocks that write neighbours in one
 // word never clobber each other.
 
+import { codeOf } from '../ir/cast.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { type RegisterLayout, entryExtent, gcd, layoutEquals, localSize, logicalIndex, multiply, threadCount } from '../ir/layout.ts';
 import {
@@ -109,6 +110,9 @@ export function argWords(args: GpuLowering['args'], symbols: ReadonlyMap<string,
     return u32[0]!;
   });
 }
+
+/** Per element of a register array of codes: its word and bit shift there (undefined: not known). */
+type CodeFields = readonly ({ readonly word: number; readonly shift: number } | undefined)[];
 
 /** A register tile: thread t's local j is element j of the register array `array`. */
 interface RTile {
@@ -234,6 +238,12 @@ class GpuLowerer extends LowererBase {
   readonly constantTiles = new Map<ValueId, number>();
   /** Scalar constants of the kernel, by value (what sharedPair needs to know of slice offsets). */
   readonly constants = new Map<ValueId, number>();
+  /**
+   * Register arrays of codes unpacked from words (vectorLoadShared): for each element, the word it came
+   * from (numbered across the array's runs) and its bit shift there; what mmaDot needs to form f16 pairs
+   * of codes with fewer shifts (codesWord).
+   */
+  readonly codeFields = new Map<string, CodeFields>();
 
   constructor(readonly kernel: Kernel, readonly features: GpuFeatures) {
     super();
@@ -465,6 +475,8 @@ class GpuLowerer extends LowererBase {
     if (perm) {
       const out = this.newTile(x.dtype, x.shape, layout);
       this.out.push(...perm.map((from, j) => aset(out, i32(j), aget(x, i32(from)))));
+      const fields = this.codeFields.get(x.array);
+      if (fields) this.codeFields.set(out.array, perm.map((from) => fields[from]));
       return out;
     }
     const st = rowMajorStrides(x.shape);
@@ -1339,6 +1351,14 @@ class GpuLowerer extends LowererBase {
       }
       return [...loads, ...unpackRun(names, runs.offsets, bits, sh.type.dtype, out, j0)];
     }));
+    // Where each element came from: word q * words + (u * bits) / 32 of the tile's runs (read whole or in
+    // pieces), (u * bits) % 32 bits up; fields that straddle two words are left out.
+    const fields: ({ word: number; shift: number } | undefined)[] = new Array(out.length);
+    runs.starts.forEach((j, q) => runs.offsets.forEach((at, u) => {
+      const shift = (u * bits) & 31;
+      if (shift + bits <= 32) fields[j + at] = { word: q * words + ((u * bits) >> 5), shift };
+    }));
+    this.codeFields.set(out.array, fields);
     return out;
   }
 
@@ -1716,10 +1736,10 @@ class GpuLowerer extends LowererBase {
     // zero point); minifloat codes; a register tile; or an element-wise tile not yet computed (lazy),
     // whose elements are then computed where the fragment words are packed, so that a cast to f16 folds
     // into the packing conversion where the target rounds in hardware (flash attention's P).
-    type Held = { readonly dtype: string; readonly at: (j: Expr) => Expr; readonly bias: number; readonly scale?: (j: Expr) => Expr };
+    type Held = { readonly dtype: string; readonly at: (j: Expr) => Expr; readonly bias: number; readonly scale?: (j: Expr) => Expr; readonly fields?: CodeFields };
     const held = (id: ValueId, want: RegisterLayout): Held | null => {
       const codes = this.fragmentCodes(id, dtype, want);
-      if (codes) return { dtype: codes.codes.dtype, at: (j) => aget(codes.codes, j), bias: codes.bias, scale: codes.scale };
+      if (codes) return { dtype: codes.codes.dtype, at: (j) => aget(codes.codes, j), bias: codes.bias, scale: codes.scale, fields: this.codeFields.get(codes.codes.array) };
       if (this.sharedOperands.has(id)) return null;
       const lazy = this.lazy.get(id);
       if (lazy && layoutEquals(lazy.layout, want)) return { dtype: lazy.dtype, at: lazy.at, bias: 0 };
@@ -1822,9 +1842,26 @@ class GpuLowerer extends LowererBase {
       // fields of one word 16 bits apart, the compiler below sees one shift and one mask of that word
       // (nvcc: 11 instructions for the four pairs of an 8-code word, against 17 field by field).
       const m = (1 << t.bits) - 1;
-      const fields = op('i32.and', op('i32.or', op('i32.and', lo, i32(m)), op('i32.shl', hi, i32(16))), i32(m * 0x10001));
-      const word = op('i32.xor', fields, i32((magic | S) * 0x10001));
-      return { k: 'intrinsic', name: dtype === 'f16' ? 'gpu.f16x2_sub' : 'gpu.bf16x2_sub', type: 'i32', args: [word, i32((magic + S + x.bias) * 0x10001)] };
+      const pair = (k: number): Expr => {
+        const fields = op('i32.and', op('i32.or', op('i32.shl', op('i32.and', lo, i32(m)), i32(k)), op('i32.shl', hi, i32(16 + k))), i32((m << k) * 0x10001));
+        const word = op('i32.xor', fields, i32((magic | (S << k)) * 0x10001));
+        if (k === 0) return { k: 'intrinsic', name: dtype === 'f16' ? 'gpu.f16x2_sub' : 'gpu.bf16x2_sub', type: 'i32', args: [word, i32((magic + S + x.bias) * 0x10001)] };
+        // The fields k bits up: the f16 is 1024 + 2^k (code + S), which one fused multiply-add by 2^-k,
+        // less 1024 / 2^k + S + bias, turns into the value, exactly (every step is an f16).
+        const half = (v: number): number => codeOf('f16', v) * 0x10001;
+        return { k: 'intrinsic', name: 'gpu.f16x2_fma', type: 'i32', args: [word, i32(half(2 ** -k) | 0), i32(half(-(1024 / 2 ** k + S + x.bias)) | 0)] };
+      };
+      // Codes unpacked from words where each pair's two codes lie 16 bits apart (fragment order at 2 and
+      // 4 bits): a pair whose fields start k bits into their byte is taken k bits up, masked in place in
+      // the word shifted by whole bytes, so that the pairs of one byte position share one shift (u4: one
+      // shift per word instead of three; pairs at k > 0 end in an f16x2 fused multiply-add instead of a
+      // subtraction). Exact for any codes, so the fields only choose where it saves shifts. CUDA only:
+      // the choice per pair is a select on the pair's index, which nvcc folds once its loops are unrolled
+      // (`bash bench/tiles_ptx.sh`: the u4 M = 1 tile's compute 191 -> 177 PTX per K tile).
+      const ks = this.features.mma === 'native' && dtype === 'f16' ? pairShifts(x.fields, t.bits) : null;
+      if (ks === null) return pair(0);
+      const k = mul(op('i32.and', op('i32.shr_u', i32(ks.mask), mul(op('i32.and', op('i32.shr_u', at, i32(1)), i32(ks.period - 1)), i32(ks.width))), i32((1 << ks.width) - 1)), i32(t.bits));
+      return ks.values.slice(1).reduce<Expr>((e, v) => ({ k: 'select', cond: op('i32.eq', k, i32(v)), a: pair(v), b: e }), pair(ks.values[0]!));
     };
     const kStep = op('i32.shr_u', add(k0e, get(kk)), i32(4));
     // A word r of atom row ra: rows g + 8 (r % 2) of the atom, K columns 2t + 8 (r / 2) and the next.
@@ -2212,6 +2249,28 @@ function largestDivisorBelow(n: number, below: number): number {
 function zeroCode(dtype: string): number {
   const z = heldZero(dtype);
   return heldOf(dtype) === 'f32' || z.k !== 'const' ? 0 : z.value;
+}
+
+/**
+ * For codes of 1, 2 or 4 bits whose pairs (elements 2i and 2i + 1) come from one word 16 bits apart
+ * (`fields`, from vectorLoadShared): the shift within its byte of each pair's first field, k (a multiple
+ * of `bits`), as a table `mask` of k / bits in `width` bits per pair, repeating every `period` pairs (a
+ * power of two that fits the table in 32 bits), and the values k takes. Null where some pair is not so,
+ * or the table has no period that short, or every k is the same.
+ */
+function pairShifts(fields: CodeFields | undefined, bits: number): { readonly mask: number; readonly width: number; readonly period: number; readonly values: readonly number[] } | null {
+  if (!fields || ![1, 2, 4].includes(bits) || fields.length % 2 !== 0) return null;
+  const ks: number[] = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    const [lo, hi] = [fields[i], fields[i + 1]];
+    if (!lo || !hi || lo.word !== hi.word || hi.shift !== lo.shift + 16) return null;
+    ks.push(lo.shift % 8);
+  }
+  const width = Math.log2(8 / bits);
+  const period = [1, 2, 4, 8, 16, 32].find((p) => p * width <= 32 && ks.every((k, i) => k === ks[i % p]));
+  const values = [...new Set(ks)].sort((a, b) => a - b);
+  if (period === undefined || values.length < 2) return null;
+  return { mask: ks.slice(0, period).reduce((m, k, i) => m | ((k / bits) << (width * i)), 0), width, period, values };
 }
 
 /** Unpacks `run` fields of `bits` from the words `names` (little-endian, as in memory) into out[j0 ..]. */

@@ -219,6 +219,11 @@ static __device__ __forceinline__ int tb_hsub2(int a, int b) {
   __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
   return *reinterpret_cast<int*>(&h);
 }
+// a * b + c on two f16 pairs lane by lane, rounded once (fma.rn.f16x2).
+static __device__ __forceinline__ int tb_hfma2(int a, int b, int c) {
+  __half2 h = __hfma2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b), *reinterpret_cast<__half2*>(&c));
+  return *reinterpret_cast<int*>(&h);
+}
 // An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
 // floats in global memory flushes subnormals to zero).
 static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
@@ -298,6 +303,7 @@ class Printer {
         if (e.name === 'gpu.pack_f16x2') return `tb_pack_f16x2(${x}, ${y})`;
         if (e.name === 'gpu.fma') return `__fmaf_rn(${x}, ${y}, ${this.expr(e.args[2]!)})`;
         if (e.name === 'gpu.f16x2_sub') return `tb_hsub2(${x}, ${y})`;
+        if (e.name === 'gpu.f16x2_fma') return `tb_hfma2(${x}, ${y}, ${this.expr(e.args[2]!)})`;
         if (e.name === 'gpu.f16x2_mul') return `tb_hmul2(${x}, ${y})`;
         if (e.name === 'gpu.bf16x2_sub') return `tb_bsub2(${x}, ${y})`;
         // backends/cuda/rules.ts: rounding by the hardware's conversions.

@@ -101,11 +101,14 @@ describe('CUDA C', () => {
     expect(cu('f4e2m1', 'bf16')).toMatch(/_data\[\(/);
   });
 
-  it.skipIf(!haveNvcc)('forms each f16 pair of u4 and i4 weight codes with one mask of their word (nvcc -ptx)', () => {
+  it.skipIf(!haveNvcc)('forms each f16 pair of u4 and i4 weight codes with one mask of their word, one shift per word (nvcc -ptx)', () => {
     // Weights in fragment order: each thread's word holds the codes of its B fragments, pairs 16 bits
-    // apart, so that a pair is (word >> 4i) & 0x000F000F, then one exclusive or (magic exponent, sign
-    // bits) and the f16x2 subtraction: as many masks of 0xF000F as subtractions, and no bit-field inserts
-    // (formed field by field, 3 of every 4 pairs took a bfi.b32 and two more shifts and masks).
+    // apart, so that a pair is (word >> 8i) & 0x000F000F or, four bits up, (word >> 8i) & 0x00F000F0,
+    // then one exclusive or (magic exponent, sign bits) and the f16x2 subtraction, or for the pairs four
+    // bits up one f16x2 fused multiply-add by 1/16: as many masks of 0xF000F as subtractions, of
+    // 0xF000F0 as multiply-adds, no shift by 4 or 12 (each word's pairs share the shift by 8), and no
+    // bit-field inserts (formed field by field, 3 of every 4 pairs took a bfi.b32 and two more shifts
+    // and masks).
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-pairs-'));
     for (const weight of ['u4', 'i4']) {
       const cu = join(dir, `${weight}.cu`);
@@ -115,6 +118,10 @@ describe('CUDA C', () => {
       const subs = ptx.match(/sub\.f16x2/g)?.length ?? 0;
       expect(subs, weight).toBeGreaterThan(0);
       expect(ptx.match(/and\.b32\s+%r\d+, %r\d+, 983055;/g)?.length, weight).toBe(subs);
+      const fmas = ptx.match(/fma\.rn\.f16x2/g)?.length ?? 0;
+      expect(fmas, weight).toBe(subs);
+      expect(ptx.match(/and\.b32\s+%r\d+, %r\d+, 15728880;/g)?.length, weight).toBe(fmas);
+      expect(ptx, weight).not.toMatch(/shr\.u32\s+%r\d+, %r\d+, (4|12);/);
       expect(ptx, weight).not.toMatch(/bfi\.b32\s+%r\d+, %r\d+, %r\d+, 16, 4;/); // a code inserted at bit 16
     }
   }, 60_000);

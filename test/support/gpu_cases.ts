@@ -451,6 +451,8 @@ export const gpuCases: readonly GpuCase[] = [
     // Groups of 128: K tiles of 128 rows (the default with the weights as A), three of them.
     ['u4_frag_g128', 'u4', { m: 1, weightOrder: 'fragments', groupSize: 128 }, { M: 3, K: 384, N: 70 }],
     ['u3_frag_m4', 'u3', { m: 4, weightOrder: 'fragments' }, { M: 5, K: 64, N: 40 }],
+    // Signed 4-bit codes: pairs taken 4 bits up carry their sign flip there too (codesWord).
+    ['i4_frag_m8', 'i4', { m: 8, weightOrder: 'fragments' }, { M: 8, K: 64, N: 70 }],
     ['f4e2m1_frag_m8', 'f4e2m1', { m: 8, weightOrder: 'fragments' }, { M: 13, K: 32, N: 64 }],
     ['u4_zu8_m8', 'u4', { m: 8, zeroPoint: 'u8' }, { M: 13, K: 64, N: 70 }],
     ['u3_panels_splitk_m6', 'u3', { m: 6, weightOrder: 'panels', splitK: 2 }, { M: 7, K: 128, N: 100 }],
@@ -471,6 +473,14 @@ export const gpuCases: readonly GpuCase[] = [
     name: 'dequant_gemm_gpu_mma_u5_frag64',
     source: dequantGemm({ weight: 'u5', groupSize: 32, activation: 'f16', m: 64, target: 'gpu', weightOrder: 'fragments' }).source,
     set: { M: 13, K: 64, N: 40 },
+    mma: true,
+  },
+  // 64-row tiles in fragment order at 2 bits: the pairs of each word's four byte positions share a
+  // shift (codesWord's pairs taken 0, 2, 4 or 6 bits up).
+  {
+    name: 'dequant_gemm_gpu_mma_u2_frag64',
+    source: dequantGemm({ weight: 'u2', groupSize: 32, activation: 'f16', m: 64, target: 'gpu', weightOrder: 'fragments' }).source,
+    set: { M: 13, K: 64, N: 70 },
     mma: true,
   },
   // 64-row tiles reading u8 codes in rows, which the lowering swizzles (readSwizzle): each element's

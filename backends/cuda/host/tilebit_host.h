@@ -527,6 +527,13 @@ inline __half2 __floats2half2_rn(float lo, float hi) { return {__float2half_rn(l
 inline __half2 __hsub2(__half2 a, __half2 b) {
   return {__float2half_rn(__half2float(a.x) - __half2float(b.x)), __float2half_rn(__half2float(a.y) - __half2float(b.y))};
 }
+// a * b + c, computed exactly in double (f16 operands), then rounded to f32 and to f16: the correctly
+// rounded f16 wherever the first rounding is exact, as in the generated code's uses (codes times a power
+// of two, less a constant), whose results are f16 values.
+inline __half __hfma(__half a, __half b, __half c) {
+  return __float2half_rn(float(double(__half2float(a)) * double(__half2float(b)) + double(__half2float(c))));
+}
+inline __half2 __hfma2(__half2 a, __half2 b, __half2 c) { return {__hfma(a.x, b.x, c.x), __hfma(a.y, b.y, c.y)}; }
 inline __nv_bfloat16 __float2bfloat16_rn(float a) { return {tb_host::bf16FromFloat(a)}; }
 inline float __bfloat162float(__nv_bfloat16 h) { return tb_host::bf16ToFloat(h.x); }
 

@@ -105,6 +105,11 @@ static __device__ __forceinline__ int tb_hsub2(int a, int b) {
   __half2 h = __hsub2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b));
   return *reinterpret_cast<int*>(&h);
 }
+// a * b + c on two f16 pairs lane by lane, rounded once (fma.rn.f16x2).
+static __device__ __forceinline__ int tb_hfma2(int a, int b, int c) {
+  __half2 h = __hfma2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b), *reinterpret_cast<__half2*>(&c));
+  return *reinterpret_cast<int*>(&h);
+}
 // An f32 added atomically to the word at p, with subnormals kept (a compare-and-swap loop: atomicAdd on
 // floats in global memory flushes subnormals to zero).
 static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
