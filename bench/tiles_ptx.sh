@@ -30,7 +30,7 @@ for w in u4 i4 u8 f4e2m1 u3; do
         regs=$(grep -oE "[0-9]+ registers per thread" <<< "$res" | cut -d' ' -f1)
         blocks=$(grep -oE "[0-9]+ blocks \(" <<< "$res" | cut -d' ' -f1)
         nvcc -O3 -arch=sm_90a -ptx "$f.cu" -o "$f.ptx"
-        # No loop with MMAs (the 16-row MMA atom does not divide an 8-row tile): dashes.
+        # No loop with MMAs (a tile the MMA atom does not divide): dashes.
         read -r n mma compute _ < <(python3 "$here/ptx_loop.py" "$f.ptx" mma.sync 2>/dev/null || echo "- 0 - -")
         # The thread's weights per K tile, from the kernel's tile sizes and threads.
         per=$(python3 -c 'import re, sys; s = open(sys.argv[1]).read(); t = dict(re.findall(r"\b(BN|BK) = (\d+)", s)); print(int(t["BN"]) * int(t["BK"]) // int(re.search(r"threads\((\d+)\)", s).group(1)))' "$f.tile")

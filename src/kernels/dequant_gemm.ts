@@ -170,11 +170,11 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const halfDot = gpu && act !== 'f32';
   if (!['a', 'b', undefined].includes(o.weightOperand)) throw new GeneratorError(`the weights are the MMA's operand a or b; got ${o.weightOperand}`);
   // GPUs: as many rows as M asks for, up to 64 (at least 8 with the weights as the MMA's A operand, whose
-  // atom takes 8 rows of A; at least 16 in fragment order with them as B), and shorter K tiles (the dot
-  // stages both operands).
+  // atom takes 8 rows of A; at least 16 with them as B, the atom's rows, for f16 and bf16 activations
+  // and for fragment order), and shorter K tiles (the dot stages both operands).
   const rowsFor = (least: number): number => Math.min(64, Math.max(least, 2 ** Math.ceil(Math.log2(o.m ?? 1))));
   const weightsA = halfDot && (o.weightOperand ?? ((o.blockM ?? rowsFor(8)) <= 8 ? 'a' : 'b')) === 'a';
-  const BM = o.blockM ?? (decode && !gpu ? 1 : gpu ? rowsFor(weightsA ? 8 : fragments ? 16 : 1) : 16);
+  const BM = o.blockM ?? (decode && !gpu ? 1 : gpu ? rowsFor(weightsA ? 8 : halfDot || fragments ? 16 : 1) : 16);
   if (weightsA && BM % 8 !== 0) throw new GeneratorError(`with the weights as the MMA's A operand, the tile's rows of A are whole atoms of 8; got ${BM}`);
   const BN = o.blockN ?? 64;
   // K tiles of up to 64 rows on GPUs; 128 with the weights as the A operand in fragment order (M of 8 or

@@ -121,6 +121,12 @@ describe('tilebit gen', () => {
     expect(split).toMatch(/c: f32\[M, N\]\)\n    grid\(cdiv\(M, BM\), cdiv\(N, BN\), SPLITK\)/);
     expect(split).toMatch(/store c\[m0 :\+ BM, n0 :\+ BN\] \+= acc;/);
     expect((await cli('gen', 'dequant-gemm', '--weight', 'u4', '--group', '128', '--split-k', '0')).err).toMatch(/split-K needs a positive integer number of blocks along K; got 0/);
+    // M of 8 or fewer: 8-row MMA tiles with the weights as the A operand (C^T), or 16-row ones with them as B.
+    const m8 = ['dequant-gemm', '--weight', 'u4', '--group', '128', '--m', '8', '--target', 'cuda'];
+    expect((await cli('gen', ...m8)).out).toMatch(/^kernel dequant_gemm_u4_f16_f16_g128<BM = 8, BN = 64, BK = 64, STAGES = 3>[^]*part = dot\(cast<f16>\(permute\(load sw/m);
+    expect((await cli('gen', ...m8, '--weight-operand', 'b')).out).toMatch(/^kernel dequant_gemm_u4_f16_f16_g128<BM = 16, [^]*part = dot\(load sa/m);
+    const bad = await cli('gen', ...m8, '--weight-operand', 'c');
+    expect([bad.status, bad.err]).toEqual([2, expect.stringMatching(/--weight-operand c: a or b/)]);
     // Flash attention's GPU form stages K and V in shared memory; its CPU form loads them directly.
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal', '--target', 'cuda')).out).toMatch(/copy_async sk\[0, 0 :\+ BKV, 0 :\+ 64\] <- k/);
     expect((await cli('gen', 'flash-attention', '--head-dim', '64', '--causal', '--target', 'webgpu')).out).not.toMatch(/copy_async/);
