@@ -1779,7 +1779,13 @@ class GpuLowerer extends LowererBase {
     const { coords } = this.layoutOf(layout);
     const [atomRows, atomCols] = [localSubSize(quotient, 0), localSubSize(quotient, 1)];
     const af = this.newArray('i32', atomRows * 4, 'afrag');
-    const bf = this.newArray('i32', atomCols * 2, 'bfrag');
+    const bMatrices = bShared && this.ldmatrixFits(bShared, 1) ? 'rows' : bShared && this.ldmatrixFits(bShared, 0) ? 'columns' : null;
+    // B by ldmatrix from a shared tensor, A from registers (so the K loop is unrolled), on CUDA: one
+    // ldmatrix.x4 per atom column takes the B fragments of two K steps, at the even steps (half the
+    // ldmatrix instructions and their addresses: the weights-as-A tiles of small M).
+    const pairedB = bMatrices !== null && aRegs !== null && kc % 32 === 0 && this.features.mma === 'native';
+    const bWords = pairedB ? 4 : 2;
+    const bf = this.newArray('i32', atomCols * bWords, 'bfrag');
     const [lo, hi] = [this.fresh('w', 'i32'), this.fresh('w', 'i32')];
     // The word of two 16-bit codes at `row`, K columns k and k + 1 (k even, chunk-relative) of an operand:
     // from its shared tensor (coordinates [row, k] of A or [k, row] of B), or two adjacent f32 words of scratch.
@@ -1873,7 +1879,6 @@ class GpuLowerer extends LowererBase {
     const lane = op('i32.and', get('tid'), i32(7));
     const matrix = op('i32.and', op('i32.shr_u', get('tid'), i32(3)), i32(3));
     const aMatrices = aShared && this.ldmatrixFits(aShared, 1) ? 'rows' : aShared && this.ldmatrixFits(aShared, 0) ? 'columns' : null;
-    const bMatrices = bShared && this.ldmatrixFits(bShared, 1) ? 'rows' : bShared && this.ldmatrixFits(bShared, 0) ? 'columns' : null;
     const frag = [0, 1, 2, 3].map(() => this.fresh('f', 'i32'));
     const loadAMatrices = aShared && aMatrices ? this.forLocals(atomRows, (ra) => {
       const m = add(rowBase(ra), mul(op('i32.and', matrix, i32(1)), i32(8)));
@@ -1883,10 +1888,12 @@ class GpuLowerer extends LowererBase {
       return [...this.ldmatrix(aShared, at, aMatrices === 'columns', frag, emulation), ...frag.map((f, i) => aset(af, add(mul(ra, i32(4)), i32(i)), get(f)))];
     }) : null;
     const loadBMatrices = bShared && bMatrices ? this.forLocals(atomCols, (cb) => {
-      const k = add(add(k0e, get(kk)), mul(op('i32.and', matrix, i32(1)), i32(8)));
+      // Paired: matrices 2 and 3 are the next K step's.
+      const k = add(add(k0e, get(kk)), add(mul(op('i32.and', matrix, i32(1)), i32(8)), pairedB ? mul(op('i32.shr_u', matrix, i32(1)), i32(16)) : i32(0)));
       // N contiguous: lane rows are K, transposed; K contiguous: lane rows are B's columns.
       const at = bMatrices === 'rows' ? [add(k, lane), colBase(cb)] : [k, add(colBase(cb), lane)];
-      return [...this.ldmatrix(bShared, at, bMatrices === 'rows', frag.slice(0, 2), emulation), ...[0, 1].map((i) => aset(bf, add(mul(cb, i32(2)), i32(i)), get(frag[i]!)))];
+      const words = Array.from({ length: bWords }, (_, i) => i);
+      return [...this.ldmatrix(bShared, at, bMatrices === 'rows', frag.slice(0, bWords), emulation), ...words.map((i) => aset(bf, add(mul(cb, i32(bWords)), i32(i)), get(frag[i]!)))];
     }) : null;
     const loadA = loadAMatrices ?? this.forLocals(atomRows * 4, (x) => {
       const row = add(get(coords[0]!), localSubOffset(layout, 0, add(mul(op('i32.div_u', x, i32(4)), i32(2)), op('i32.and', x, i32(1)))));
@@ -1897,7 +1904,7 @@ class GpuLowerer extends LowererBase {
     });
     // B word r of atom column cb: column g of the atom, K rows 2t + 8r and the next. The thread's own
     // column (from the accumulator's layout) is 2t into the atom.
-    const loadB = loadBMatrices ?? this.forLocals(atomCols * 2, (x) => {
+    const loadB = loadBMatrices && pairedB ? [ifThen(op('i32.eqz', op('i32.and', get(kk), i32(16))), loadBMatrices)] : loadBMatrices ?? this.forLocals(atomCols * 2, (x) => {
       const col = add(op('i32.sub', add(get(coords[1]!), get(g)), mul(get(t), i32(2))), localSubOffset(layout, 1, mul(op('i32.div_u', x, i32(2)), i32(2))));
       const k = add(add(get(kk), mul(get(t), i32(2))), mul(op('i32.and', x, i32(1)), i32(8)));
       if (bRegs) return [aset(bf, x, regWord(bRegs, add(mul(op('i32.div_u', x, i32(2)), i32(K / 16)), kStep), 4, op('i32.and', x, i32(1))))];
@@ -1909,7 +1916,7 @@ class GpuLowerer extends LowererBase {
       const stmt: Stmt = {
         k: 'mma', type: dtype,
         a: [0, 1, 2, 3].map((r) => ({ k: 'aget', array: af, index: add(mul(ra, i32(4)), i32(r)) }) as Expr),
-        b: [0, 1].map((r) => ({ k: 'aget', array: bf, index: add(mul(cb, i32(2)), i32(r)) }) as Expr),
+        b: [0, 1].map((r) => ({ k: 'aget', array: bf, index: add(mul(cb, i32(bWords)), pairedB ? add(op('i32.and', op('i32.shr_u', get(kk), i32(3)), i32(2)), i32(r)) : i32(r)) }) as Expr),
         acc: acc.array,
         at: [0, 1, 2, 3].map((i) => add(mul(q, i32(4)), i32(i))),
       };

@@ -127,21 +127,25 @@ describe('CUDA C', () => {
   }, 60_000);
 
   it.skipIf(!haveNvcc)('multiplies 8 rows or fewer on MMAs with the weights as the A operand: their fragments\' f16 pairs from codes, the activations by ldmatrix (nvcc -ptx)', () => {
-    // C^T = W^T . A^T: each MMA takes 8 weights per thread (A) and 8 rows of activations (B, by
-    // ldmatrix.x2 from the staged tile). In fragment order at M = 1, each pair is a mask of its word and an
-    // f16x2 subtraction (as for B fragments); in rows at M = 8 (whose 8-row tiles had no MMA before:
-    // 72 registers and spills), the MMAs too.
+    // C^T = W^T . A^T: each MMA takes 8 weights per thread (A) and 8 rows of activations (B, from the
+    // staged tile, one ldmatrix.x4 for two K steps). In fragment order at M = 1, each pair is a mask of
+    // its word and an f16x2 subtraction or multiply-add (as for B fragments); in rows at M = 8 (whose
+    // 8-row tiles had no MMA before: 72 registers and spills), the MMAs too.
     const dir = mkdtempSync(join(tmpdir(), 'tilebit-wa-'));
     for (const [name, o] of [['frag_m1', { m: 1, weightOrder: 'fragments' }], ['rows_m8', { m: 8 }]] as const) {
       const source = dequantGemm({ weight: 'u4', groupSize: 128, activation: 'f16', target: 'gpu', ...o }).source;
       expect(source, name).toMatch(/<BM = 8, /);
       const cu = emitCudaFile([lowerForCuda(compile(source))]);
-      expect(cu, name).toMatch(/tb_ldmatrix_x2<false>\(/);
+      expect(cu, name).toMatch(/tb_ldmatrix_x4<false>\(/);
       writeFileSync(join(dir, `${name}.cu`), cu);
       execFileSync('nvcc', ['-O3', '-arch=sm_90a', '-ptx', '-o', join(dir, `${name}.ptx`), join(dir, `${name}.cu`)], { stdio: 'pipe' });
       const ptx = readFileSync(join(dir, `${name}.ptx`), 'utf8');
-      // Four MMAs per 64 rows of a K tile (16 columns of N per warp), unrolled.
-      expect(ptx.match(/mma\.sync\.aligned\.m16n8k16/g)?.length, name).toBeGreaterThanOrEqual(4);
+      // Four MMAs per 64 rows of a K tile (16 columns of N per warp), unrolled; every ldmatrix (all of
+      // them B's) serves two.
+      const mmas = ptx.match(/mma\.sync\.aligned\.m16n8k16/g)?.length ?? 0;
+      expect(mmas, name).toBeGreaterThanOrEqual(4);
+      expect(2 * (ptx.match(/ldmatrix\.sync\.aligned\.m8n8\.x4/g)?.length ?? 0), name).toBe(mmas);
+      expect(ptx, name).not.toMatch(/ldmatrix\.sync\.aligned\.m8n8\.x2/);
       const subs = ptx.match(/sub\.f16x2/g)?.length ?? 0;
       expect(subs, name).toBeGreaterThanOrEqual(16);
       if (name === 'frag_m1') expect(ptx.match(/and\.b32\s+%r\d+, %r\d+, 983055;/g)?.length, name).toBe(subs);
