@@ -111,8 +111,13 @@ export function argWords(args: GpuLowering['args'], symbols: ReadonlyMap<string,
   });
 }
 
-/** Per element of a register array of codes: its word and bit shift there (undefined: not known). */
-type CodeFields = readonly ({ readonly word: number; readonly shift: number } | undefined)[];
+/** Where a code in a register array came from: its word (numbered across the array's runs) and bit shift there. */
+interface CodeField {
+  readonly word: number;
+  readonly shift: number;
+}
+/** Per element of a register array of codes, its CodeField (undefined: not known). */
+type CodeFields = readonly (CodeField | undefined)[];
 
 /** A register tile: thread t's local j is element j of the register array `array`. */
 interface RTile {
@@ -239,9 +244,10 @@ class GpuLowerer extends LowererBase {
   /** Scalar constants of the kernel, by value (what sharedPair needs to know of slice offsets). */
   readonly constants = new Map<ValueId, number>();
   /**
-   * Register arrays of codes unpacked from words (vectorLoadShared): for each element, the word it came
-   * from (numbered across the array's runs) and its bit shift there; what mmaDot needs to form f16 pairs
-   * of codes with fewer shifts (codesWord).
+   * Register arrays of codes unpacked from words (vectorLoadShared), and their register permutations:
+   * for each element, the word it came from and its bit shift there; what mmaDot needs to form f16 pairs
+   * of codes with fewer shifts (codesWord). A hint only: that form is exact for any codes, so an array
+   * later overwritten with other values costs instructions, never correctness.
    */
   readonly codeFields = new Map<string, CodeFields>();
 
@@ -1353,7 +1359,7 @@ class GpuLowerer extends LowererBase {
     }));
     // Where each element came from: word q * words + (u * bits) / 32 of the tile's runs (read whole or in
     // pieces), (u * bits) % 32 bits up; fields that straddle two words are left out.
-    const fields: ({ word: number; shift: number } | undefined)[] = new Array(out.length);
+    const fields: (CodeField | undefined)[] = new Array(out.length);
     runs.starts.forEach((j, q) => runs.offsets.forEach((at, u) => {
       const shift = (u * bits) & 31;
       if (shift + bits <= 32) fields[j + at] = { word: q * words + ((u * bits) >> 5), shift };

@@ -193,6 +193,7 @@ export function dequantGemm(o: DequantGemmOptions): Generated {
   const overN = (x: string): string => `unsqueeze(${x}, ${weightsA ? 1 : 0})`;
   const overM = (x: string): string => `unsqueeze(${x}, ${weightsA ? 0 : 1})`;
   const zeroRow = `cast<f32>(load z[g0 / ${G}, n0 :+ BN])`;
+  // (With the weights as B, a [BN] row broadcasts over [BM, BN] as it is, as the CPU tiles also use it.)
   const zero = zp ? (weightsA ? overN(zeroRow) : zeroRow) : `${symmetricZero(w)}.0`;
   // The activation and weight tiles are staged in shared memory by copy_async (whole 16-byte runs where
   // the rows allow: coalesced, where each thread's fragment elements are scattered over K rows), then
