@@ -1,5 +1,6 @@
 // Dense little-endian bit streams: element i of an N-bit tensor occupies bits [i*N, (i+1)*N), and bit
 // k of the stream is bit k % 8 of byte k / 8. Widths 1..32. Writes touch no bit outside their range.
+// Bit positions are numbers, not 32-bit integers: a stream past 512 MiB has bits past 2^32.
 
 /** Reads one `width`-bit code that starts at bit `bit` of `bytes`. */
 export function readBits(bytes: Uint8Array, bit: number, width: number): number {
@@ -9,7 +10,7 @@ export function readBits(bytes: Uint8Array, bit: number, width: number): number 
     const pos = bit + done;
     const off = pos & 7;
     const n = Math.min(8 - off, width - done);
-    const piece = (bytes[pos >>> 3]! >>> off) & ((1 << n) - 1);
+    const piece = (bytes[(pos - off) / 8]! >>> off) & ((1 << n) - 1);
     value += piece * 2 ** done; // not `|`: a 32-bit code would turn negative
     done += n;
   }
@@ -25,7 +26,7 @@ export function writeBits(bytes: Uint8Array, bit: number, width: number, code: n
     const n = Math.min(8 - off, width - done);
     const mask = ((1 << n) - 1) << off;
     const piece = (Math.floor(code / 2 ** done) & ((1 << n) - 1)) << off;
-    const i = pos >>> 3;
+    const i = (pos - off) / 8;
     bytes[i] = (bytes[i]! & ~mask) | piece;
     done += n;
   }
@@ -35,7 +36,7 @@ export function writeBits(bytes: Uint8Array, bit: number, width: number, code: n
 export function pack(codes: ArrayLike<number>, width: number, bytes: Uint8Array, bitOffset = 0): void {
   checkRange(bytes, width, bitOffset, codes.length, 'pack');
   if (width === 8 && bitOffset % 8 === 0) {
-    bytes.set(codes, bitOffset >>> 3);
+    bytes.set(codes, bitOffset / 8);
     return;
   }
   for (let i = 0; i < codes.length; i++) writeBits(bytes, bitOffset + i * width, width, codes[i]!);
@@ -46,7 +47,7 @@ export function unpack(bytes: Uint8Array, width: number, count: number, bitOffse
   checkRange(bytes, width, bitOffset, count, 'unpack');
   const out = new Uint32Array(count);
   if (width === 8 && bitOffset % 8 === 0) {
-    out.set(bytes.subarray(bitOffset >>> 3, (bitOffset >>> 3) + count));
+    out.set(bytes.subarray(bitOffset / 8, bitOffset / 8 + count));
     return out;
   }
   for (let i = 0; i < count; i++) out[i] = readBits(bytes, bitOffset + i * width, width);

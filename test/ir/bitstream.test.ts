@@ -52,6 +52,21 @@ describe('bit-stream packing', () => {
     expect(Array.from(unpack(bytes, 32, 2, 4))).toEqual([0xffffffff, 0x80000001]);
   });
 
+  it('addresses bits past 2^32 (streams past 512 MiB), not wrapping them onto the stream\'s head', () => {
+    const bytes = new Uint8Array(2 ** 29 + 8);
+    // Element 2^30 + 1 of 4 bits starts at bit 2^32 + 4; 3 bits at 2^32 + 1 straddle nothing.
+    writeBits(bytes, 2 ** 32 + 4, 4, 0xa);
+    pack([5, 3], 3, bytes, 2 ** 32 + 9);
+    expect(bytes[2 ** 29]).toBe(0xa0);
+    expect(bytes[0]).toBe(0);
+    expect(bytes[1]).toBe(0);
+    expect(readBits(bytes, 2 ** 32 + 4, 4)).toBe(0xa);
+    expect(Array.from(unpack(bytes, 3, 2, 2 ** 32 + 9))).toEqual([5, 3]);
+    pack([7], 8, bytes, 2 ** 32 + 32);
+    expect(Array.from(unpack(bytes, 8, 1, 2 ** 32 + 32))).toEqual([7]);
+    expect(bytes[2 ** 29 + 4]).toBe(7);
+  });
+
   it('refuses ranges outside the buffer and widths outside 1..32', () => {
     expect(() => pack([1, 2, 3], 3, new Uint8Array(1))).toThrow(/need 2 bytes; the buffer has 1/);
     expect(() => unpack(new Uint8Array(4), 33, 1)).toThrow(/width 33/);
