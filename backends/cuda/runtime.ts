@@ -14,6 +14,7 @@ import { type Kernel, accumulatedTensors } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import { checkGpuTensorSizes } from '../gpu_addressing.ts';
 import type { Tensor } from '../../src/vm/memory.ts';
+import { readBytes, writeBytes } from '../../src/io/files.ts';
 import { emitCudaFile, emitCudaHeader, lowerForCuda } from './emit.ts';
 import { argWords } from '../../passes/lower_gpu.ts';
 import { harnessSource, launchFile } from './harness.ts';
@@ -103,7 +104,7 @@ export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: Readon
     const outs = new Set(outputs);
     const buffers = lowered.buffers.map((b) => {
       const t = tensors.get(b.tensor)!;
-      writeFileSync(join(work, `${b.tensor}.in`), t.bytes);
+      writeBytes(join(work, `${b.tensor}.in`), t.bytes);
       return [t.bytes.length, `${b.tensor}.in`, outs.has(b.tensor) ? `${b.tensor}.out` : '-'] as const;
     });
     const words = argWords(lowered.args, launch.symbols, scalars);
@@ -120,7 +121,7 @@ export function runCuda(k: Kernel, tensors: Map<string, Tensor>, scalars: Readon
       const how = r.signal ? `killed by ${r.signal}` : r.error ? r.error.message : `exit status ${r.status}`;
       throw new CudaRunError(`the CUDA harness failed (${how})${(r.stderr || r.stdout).trim() ? `: ${(r.stderr || r.stdout).trim()}` : ''}`);
     }
-    for (const name of outs) tensors.get(name)!.bytes.set(readFileSync(join(work, `${name}.out`)));
+    for (const name of outs) readBytes(join(work, `${name}.out`), tensors.get(name)!.bytes);
     return { ms: emulate ? NaN : Number(r.stdout.trim().split(' ').at(-1)), report: emulate ? r.stderr : '' };
   } finally {
     rmSync(work, { recursive: true, force: true });

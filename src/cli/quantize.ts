@@ -1,6 +1,6 @@
 // `tilebit quantize WEIGHTS.npy --type T --group G [--scale f16] [--zero U] [--order rows|fragments|panels] [--panel P] --w W.npy --s S.npy [--z Z.npy]`
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readBytes, writeBytes } from '../io/files.ts';
 import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
 import { UNIT_K, fragmentOrderTensor } from '../kernels/fragment_order.ts';
 import { panelOrderTensor } from '../kernels/panel_order.ts';
@@ -26,16 +26,16 @@ export function quantizeCommand(args: Args, print: (l: string) => void): number 
   const panel = Number(one('panel') ?? 64);
   if (one('panel') !== undefined && order !== 'panels') throw new UsageError('--panel goes with --order panels');
   if (!(Number.isInteger(panel) && panel >= 1)) throw new UsageError(`--panel ${one('panel')}: a positive integer (the kernel's N tile)`);
-  const array = readNpy(new Uint8Array(readFileSync(input)), input);
+  const array = readNpy(readBytes(input), input);
   if (array.shape.length !== 2) throw new UsageError(`${input} must hold a 2-D float32 array W[K, N]; its shape is (${array.shape.join(', ')})`);
   const [K, N] = array.shape as [number, number];
   const x = Array.from(tensorElements(tensorFromNpy(array, 'f32', input)));
   const q = quantize(x, K, N, { weight: type, groupSize: Number(group), scale: one('scale') ?? 'f16', zeroPoint });
   if (order === 'fragments' && K % UNIT_K !== 0) throw new UsageError(`--order fragments needs K a multiple of ${UNIT_K}; K is ${K}`);
   const w = order === 'fragments' ? fragmentOrderTensor(q.w) : order === 'panels' ? panelOrderTensor(q.w, panel) : q.w;
-  writeFileSync(wOut, writeNpy(npyFromTensor(w)));
-  writeFileSync(sOut, writeNpy(npyFromTensor(q.s)));
-  if (q.z && zOut) writeFileSync(zOut, writeNpy(npyFromTensor(q.z)));
+  writeBytes(wOut, writeNpy(npyFromTensor(w)));
+  writeBytes(sOut, writeNpy(npyFromTensor(q.s)));
+  if (q.z && zOut) writeBytes(zOut, writeNpy(npyFromTensor(q.z)));
   const e = quantizationError(x, q);
   print(`${type} codes [${K}, ${N}]${order === 'fragments' ? ` in fragment order [${w.shape.join(', ')}]` : order === 'panels' ? ` in panels of ${panel} columns [${w.shape.join(', ')}]` : ''}, ${q.options.scale} scales [${K / q.options.groupSize}, ${N}]${q.z ? `, ${zeroPoint} zero points` : `, fixed zero ${q.fixedZero} (the kernel's ZERO)`}`);
   print(`error: max ${e.maxAbs.toPrecision(4)}, rms ${e.rms.toPrecision(4)}, relative rms ${e.relativeRms.toPrecision(4)}, SNR ${e.snrDb.toFixed(1)} dB`);

@@ -9,6 +9,7 @@ import { passNames } from '../../passes/pipeline.ts';
 import { cloneTensors, compile, prepareTensors } from '../api.ts';
 import { TARGETS, type Target, runOn, wasmKernel } from '../targets.ts';
 import { compareTensors } from '../testing/compare.ts';
+import { readBytes, writeBytes } from '../io/files.ts';
 import { npyFromTensor, readNpy, tensorFromNpy, writeNpy } from '../io/npy.ts';
 import { type Tensor, tensorElements } from '../vm/memory.ts';
 import { valueOf } from '../../ir/cast.ts';
@@ -106,7 +107,7 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   for (const [name, path] of pairs(args, 'input')) {
     const p = k.params.find((q) => q.name === name);
     if (!p || p.kind !== 'tensor') throw new UsageError(`--input ${name}: the kernel has no tensor parameter named ${name}`);
-    given.set(name, tensorFromNpy(readNpy(new Uint8Array(readFileSync(path)), path), p.dtype, path));
+    given.set(name, tensorFromNpy(readNpy(readBytes(path), path), p.dtype, path));
   }
   const outputs = new Set(outputTensors(k));
   const seed = Number(args.options.get('seed')?.at(-1) ?? '0');
@@ -142,7 +143,7 @@ export async function runCommand(args: Args, print: (l: string) => void): Promis
   for (const [name, path] of writes) {
     const t = tensors.get(name);
     if (!t) throw new UsageError(`--output ${name}: the kernel has no tensor parameter named ${name}`);
-    writeFileSync(path, writeNpy(npyFromTensor(t)));
+    writeBytes(path, writeNpy(npyFromTensor(t)));
   }
   if (!args.options.has('quiet')) {
     for (const name of outputs) print(summarize(name, tensors.get(name)!));
