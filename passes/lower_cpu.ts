@@ -25,7 +25,7 @@ interface Lazy {
 
 /** On CPUs, minifloats of 5 to 8 bits decode by arithmetic where exact: loops of such casts vectorize. */
 const CPU_CASTS = { minifloatArithmetic: true } as const;
-import { sharedElementOffset, subByteStore } from './lower/memory.ts';
+import { fieldByte, sharedElementOffset, subByteStore } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, fmaElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 import { type FieldSource, affineIn, coefficient, mentionsLocal, rowFieldShifts, rowFields, rowFieldsInPlace, useTables, vectorizeExpr } from './vectorize_loops.ts';
@@ -835,7 +835,7 @@ class CpuLowerer extends LowererBase {
     const acc = Array.from({ length: MR }, () => Array.from({ length: groups }, () => this.fresh('acc', 'v128')));
     const xa = Array.from({ length: MR }, () => this.fresh('xa', 'v128'));
     const pa = Array.from({ length: MR }, () => this.fresh('pa', 'i32'));
-    const [bv, win, bit] = [this.fresh('bv', 'v128'), this.fresh('win', 'v128'), this.fresh('bit', 'i32')];
+    const [bv, win, at] = [this.fresh('bv', 'v128'), this.fresh('win', 'v128'), this.fresh('at', 'i32')];
     const outAt = (r: number, j: number): Expr => add(get('scratch'), add(i32(out.offset), mul(add(mul(add(get(m0), i32(r)), i32(N)), add(get(n0), i32(4 * j))), i32(4))));
     // When b is the unsigned field itself as f32, a group's fields need not be shifted down: each lane
     // keeps its field where the window has it, masked (a value q * 2^s, s the field's bit offset in its
@@ -856,7 +856,7 @@ class CpuLowerer extends LowererBase {
     const madds = (j: number, scaled = false): Stmt[] =>
       acc.map((row, r) => set(row[j]!, op('f32x4.add', get(row[j]!), op('f32x4.mul', get(scaled ? xs[r]![factor(j)]! : xa[r]!), get(bv)))));
     const windowed: Stmt[] = [
-      set(win, stream.kind === 'bits' ? loadV128(add(atK(stream.base), op('i32.shr_u', get(bit), i32(3)))) : loadV128(atK(stream.addr), stream.offset)),
+      set(win, stream.kind === 'bits' ? loadV128(add(atK(stream.base), get(at))) : loadV128(atK(stream.addr), stream.offset)),
       ...(linear ? xs.flatMap((row, r) => row.map((x, f) => {
         const scale = patterns[f]!.split(',').flatMap((shift) => [...new Uint8Array(new Float32Array([2 ** -Number(shift)]).buffer)]);
         return set(x, op('f32x4.mul', get(xa[r]!), { k: 'vconst', bytes: scale }));
@@ -868,7 +868,7 @@ class CpuLowerer extends LowererBase {
     ]).flat();
     const step = (decode: Stmt[]): Stmt[] => [
       ...xa.map((x, r) => set(x, op('f32x4.splat', loadF32(get(pa[r]!))))),
-      ...(stream.kind === 'bits' ? [set(bit, mul(atK(stream.index), i32(width)))] : []),
+      ...(stream.kind === 'bits' ? [set(at, fieldByte(atK(stream.index), width))] : []),
       ...decode,
       ...pa.map((p) => set(p, add(get(p), i32(4)))),
     ];
@@ -881,11 +881,11 @@ class CpuLowerer extends LowererBase {
     else {
       // The field's bit position is affine in k, so rows 0 and 1 starting on a byte boundary means every
       // row does: the test is made once, outside the k loop (a branch inside it costs engines their registers).
-      const first = this.fresh('bit', 'i32');
+      const [first, second] = [this.fresh('f', 'i32'), this.fresh('f', 'i32')];
       loops = [
-        set(kk, i32(0)), set(first, mul(atK(stream.index), i32(width))),
-        set(kk, i32(1)), set(bit, mul(atK(stream.index), i32(width))),
-        ifThen(op('i32.eqz', op('i32.and', op('i32.or', get(first), get(bit)), i32(7))),
+        set(kk, i32(0)), set(first, atK(stream.index)),
+        set(kk, i32(1)), set(second, atK(stream.index)),
+        ifThen(op('i32.eqz', op('i32.and', op('i32.or', mul(get(first), i32(width)), mul(get(second), i32(width))), i32(7))),
           [forLoop(kk, i32(0), i32(K), step(windowed))], [forLoop(kk, i32(0), i32(K), step(plain))]),
       ];
     }

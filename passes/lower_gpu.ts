@@ -29,7 +29,7 @@ import {
 import { inferLayouts, mmaInputs } from './infer_layouts.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
-import { setBits, sharedElementOffset, subByteStore, swizzled } from './lower/memory.ts';
+import { alignedFieldByte, fieldBit, fieldByte, fieldWord, setBits, sharedElementOffset, subByteStore, swizzled } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, fmaElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 
@@ -662,14 +662,17 @@ class GpuLowerer extends LowererBase {
     const dst = sliceCoords(sharedIndex, vars, (id) => this.scalar(id));
     const d = src.length - 1;
     const inside = op('i32.and', this.inside(t, src), op('i32.lt_u', add(src[d]!, i32(run - 1)), get(t.dims[d]!)));
-    const bitAt = mul(this.globalLinear(t, src), i32(bits));
+    // The global end's bytes from its element index (alignedFieldByte: its offset in bits wraps past 512
+    // MiB, though not its low bits, which the alignment tests read); the shared end by its bit offset.
+    const linear = this.globalLinear(t, src);
+    const bitAt = mul(linear, i32(bits));
     const sharedBitAt = mul(sharedElementOffset(l, dst), i32(bits));
     const to = add(i32(sh.offset), op('i32.shr_u', sharedBitAt, i32(3)));
     // Both ends aligned to n bytes (a slice may start anywhere along the last dimension, in either memory).
     const aligned = (n: number, at: Expr): Expr => op('i32.eqz', op('i32.and', at, i32(n * 8 - 1)));
-    const both = op('i32.or', bitAt, sharedBitAt);
+    const both = (n: number): Expr => aligned(n, op('i32.or', bitAt, sharedBitAt));
     const inChunks = (n: number): Stmt[] => Array.from({ length: (run * bits) / (n * 8) }, (_, c) => ({
-      k: 'copywords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(c * n)), sharedAddr: add(to, i32(c * n)), words: (n / 4) as 1 | 2 | 4,
+      k: 'copywords', mem: t.mem, addr: add(alignedFieldByte(linear, bits, n * 8), i32(c * n)), sharedAddr: add(to, i32(c * n)), words: (n / 4) as 1 | 2 | 4,
     }));
     // A run that its row leaves misaligned for the chunk (a row of 328 u4 is 164 bytes) goes by words
     // where both ends are word-aligned. Else, where the shared end is, its shared words are stored whole
@@ -680,25 +683,26 @@ class GpuLowerer extends LowererBase {
     const at = (coords: Expr[]): Expr[] => [...coords.slice(0, -1), add(coords.at(-1)!, get(u))];
     const slow: Stmt[] = [{ k: 'for', var: u, start: i32(0), end: i32(run), step: i32(1), body: [...this.readGlobalCode(t, at(src), code), ...this.writeShared(sh, at(dst), get(code))] }];
     const words = (run * bits) / 32;
-    const straddling = this.shiftedWords(t.mem, bitAt, to, words);
-    const edge = zeroCode(t.dtype) === 0 ? this.edgeWordsToShared(t, src, bitAt, run, bits, to) : slow;
+    const straddling = this.shiftedWords(t.mem, linear, bits, to, words);
+    const edge = zeroCode(t.dtype) === 0 ? this.edgeWordsToShared(t, src, linear, run, bits, to) : slow;
     const misaligned = ifThen(aligned(4, sharedBitAt), [ifThen(inside, straddling, edge)], slow);
-    const inside4 = bytes > 4 ? ifThen(op('i32.and', inside, aligned(4, both)), inChunks(4), [misaligned]) : misaligned;
-    return [forLoop(r, get('tid'), i32(size(runShape)), [ifThen(op('i32.and', inside, aligned(bytes, both)), inChunks(bytes), [inside4])], i32(this.kernel.threads))];
+    const inside4 = bytes > 4 ? ifThen(op('i32.and', inside, both(4)), inChunks(4), [misaligned]) : misaligned;
+    return [forLoop(r, get('tid'), i32(size(runShape)), [ifThen(op('i32.and', inside, both(bytes)), inChunks(bytes), [inside4])], i32(this.kernel.threads))];
   }
 
   /**
-   * Stores `words` words at shared byte `to`: the global bits from `bitAt` on (not word-aligned: s bits
-   * into a global word, 0 < s < 32), each word shifted together from the two global words it straddles,
-   * in a loop kept rolled (unrolled, the twelve words of a u3 run took 8 more registers in the u3 GEMV).
+   * Stores `words` words at shared byte `to`: the global bits from field `linear` (of `bits` bits) on
+   * (not word-aligned: s bits into a global word, 0 < s < 32), each word shifted together from the two
+   * global words it straddles, in a loop kept rolled (unrolled, the twelve words of a u3 run took 8 more
+   * registers in the u3 GEMV).
    */
-  shiftedWords(mem: string, bitAt: Expr, to: Expr, words: number): Stmt[] {
+  shiftedWords(mem: string, linear: Expr, bits: number, to: Expr, words: number): Stmt[] {
     const [s, w, lo, hi] = [this.fresh('s', 'i32'), this.fresh('w', 'i32'), this.fresh('cw', 'i32'), this.fresh('cw', 'i32')];
     const from = this.fresh('ga', 'i32');
     const globalWord = (at: Expr): Expr => ({ k: 'load', type: 'i32', bits: 32, signed: false, addr: at, offset: 0, mem });
     return [
-      set(s, op('i32.and', bitAt, i32(31))),
-      set(from, op('i32.shl', op('i32.shr_u', bitAt, i32(5)), i32(2))),
+      set(s, fieldBit(linear, bits)),
+      set(from, op('i32.shl', fieldWord(linear, bits), i32(2))),
       set(lo, globalWord(get(from))),
       {
         k: 'for', var: w, start: i32(0), end: i32(words), step: i32(1), unroll: false, body: [
@@ -716,10 +720,10 @@ class GpuLowerer extends LowererBase {
    * past the edge 0, the code of zero; the loop kept rolled (unrolled, as edgeWords is, it took 7 more
    * registers in the u4 M = 4096 tiles).
    */
-  edgeWordsToShared(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, to: Expr): Stmt[] {
-    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
+  edgeWordsToShared(t: TensorInfo, first: readonly Expr[], linear: Expr, run: number, bits: number, to: Expr): Stmt[] {
+    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, linear, run, bits);
     const [w, word, valid] = [this.fresh('w', 'i32'), this.fresh('cw', 'i32'), this.fresh('nv', 'i32')];
-    const at = op('i32.add', op('i32.shr_u', get(pos), i32(5)), get(w));
+    const at = op('i32.add', get(pos), get(w));
     return [...stmts, { k: 'for', var: w, start: i32(0), end: i32((run * bits) / 32), step: i32(1), unroll: false, body: [
       set(valid, op('i32.sub', get(inBits), op('i32.shl', get(w), i32(5)))),
       set(word, i32(0)),
@@ -1188,37 +1192,40 @@ class GpuLowerer extends LowererBase {
       const d = first.length - 1;
       const end = add(first[d]!, i32(run - 1));
       const inside = op('i32.and', this.inside(t, first), op('i32.lt_u', end, get(t.dims[d]!)));
-      const bitAt = mul(this.globalLinear(t, first), i32(bits));
-      const aligned = op('i32.eqz', op('i32.and', bitAt, i32(group * 32 - 1)));
+      // Its words from the run's element index (alignedFieldByte: its offset in bits wraps past 512 MiB,
+      // though not the low bits that say whether it is aligned).
+      const linear = this.globalLinear(t, first);
+      const aligned = op('i32.eqz', op('i32.and', mul(linear, i32(bits)), i32(group * 32 - 1)));
       const fast: Stmt[] = [];
       for (let g = 0; g < words; g += group) {
-        fast.push({ k: 'loadwords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), names: names.slice(g, g + group) });
+        fast.push({ k: 'loadwords', mem: t.mem, addr: add(alignedFieldByte(linear, bits, group * 32), i32(4 * g)), names: names.slice(g, g + group) });
       }
       // The rare path (a run at an edge or misaligned) reads the same words at any bit position, with
       // the elements past the tensor's edge masked off, and unpacks them the same way: no register array
       // indexed by a loop variable, which a GPU compiler that does not unroll the loop keeps in memory.
       // (Each path unpacks its own words: one unpacking after both costs ptxas up to 37 registers in
       // the M = 4096 tiles.)
-      const slow = this.edgeWords(t, first, bitAt, run, bits, names);
+      const slow = this.edgeWords(t, first, linear, run, bits, names);
       const unpack = unpackRun(names, run, bits, t.dtype, out, j0);
       return [ifThen(op('i32.and', inside, aligned), [...fast, ...unpack], [...slow, ...unpack])];
     });
   }
 
   /**
-   * The bit position of a run of elements along the last dimension that starts at `first` (bit `bitAt`
-   * of t's memory), its offset in its memory word, and how many of its bits lie inside the tensor (none
-   * where `first` is outside): the edge paths of word-run loads and stores, which read or write each of
-   * the run's words at any bit alignment, up to the tensor's edge.
+   * Where a run of elements along the last dimension that starts at `first` (element `linear` of t's
+   * memory) lies: its first memory word (`pos`, a local), its bit in that word (`sh`), and how many of
+   * its bits lie inside the tensor (none where `first` is outside): the edge paths of word-run loads and
+   * stores, which read or write each of the run's words at any bit alignment, up to the tensor's edge.
    */
-  edgeRun(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number): { readonly stmts: Stmt[]; readonly inBits: string; readonly pos: string; readonly sh: Expr } {
+  edgeRun(t: TensorInfo, first: readonly Expr[], linear: Expr, run: number, bits: number): { readonly stmts: Stmt[]; readonly inBits: string; readonly pos: string; readonly sh: Expr } {
     const d = first.length - 1;
-    const [inBits, pos] = [this.fresh('nb', 'i32'), this.fresh('bp', 'i32')];
+    const [inBits, pos, sh] = [this.fresh('nb', 'i32'), this.fresh('bp', 'i32'), this.fresh('bs', 'i32')];
     const stmts = [
       set(inBits, { k: 'select', cond: this.inside(t, first), a: mul(op('i32.min_s', op('i32.sub', get(t.dims[d]!), first[d]!), i32(run)), i32(bits)), b: i32(0) }),
-      set(pos, bitAt),
+      set(pos, fieldWord(linear, bits)),
+      set(sh, fieldBit(linear, bits)),
     ];
-    return { stmts, inBits, pos, sh: op('i32.and', get(pos), i32(31)) };
+    return { stmts, inBits, pos, sh: get(sh) };
   }
 
   /**
@@ -1226,8 +1233,8 @@ class GpuLowerer extends LowererBase {
    * words it straddles, its bits past the tensor's edge replaced by the code of zero. Only memory words
    * holding elements inside the tensor are read.
    */
-  edgeWords(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, names: readonly string[]): Stmt[] {
-    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
+  edgeWords(t: TensorInfo, first: readonly Expr[], linear: Expr, run: number, bits: number, names: readonly string[]): Stmt[] {
+    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, linear, run, bits);
     const word = bits === 32 ? '' : this.fresh('bw', 'i32');
     const zero = zeroCode(t.dtype);
     const zeroWord = (w: number): number => {
@@ -1241,7 +1248,7 @@ class GpuLowerer extends LowererBase {
     const out = [...stmts];
     names.forEach((name, w) => {
       const valid = op('i32.sub', get(inBits), i32(32 * w));
-      const at = op('i32.add', op('i32.shr_u', get(pos), i32(5)), i32(w));
+      const at = op('i32.add', get(pos), i32(w));
       if (bits === 32) {
         // Elements of a word each: the run starts on a word, and a word is inside or outside whole.
         out.push(set(name, i32(zero)), ifThen(op('i32.gt_s', valid, i32(0)), [set(name, wordAt(t.mem, at))]));
@@ -1260,18 +1267,20 @@ class GpuLowerer extends LowererBase {
    * word of the run (`values`) at a time, its bits inside the tensor cleared and set atomically in the
    * one or two memory words they straddle (setBits), as every store of less than a byte is.
    */
-  edgeStore(t: TensorInfo, first: readonly Expr[], bitAt: Expr, run: number, bits: number, values: readonly Expr[], codes: readonly string[]): Stmt[] {
-    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, bitAt, run, bits);
+  edgeStore(t: TensorInfo, first: readonly Expr[], linear: Expr, run: number, bits: number, values: readonly Expr[], codes: readonly string[]): Stmt[] {
     if (bits === 8 || bits === 16) {
-      return [...stmts, ...codes.map((c, u) => ifThen(op('i32.gt_s', get(inBits), i32(u * bits)), [
-        { k: 'store', bits, addr: add(op('i32.shr_u', get(pos), i32(3)), i32((u * bits) / 8)), offset: 0, value: get(c), mem: t.mem } as Stmt,
+      const { stmts, inBits } = this.edgeRun(t, first, linear, run, bits);
+      const at = this.fresh('ba', 'i32');
+      return [...stmts, set(at, fieldByte(linear, bits)), ...codes.map((c, u) => ifThen(op('i32.gt_s', get(inBits), i32(u * bits)), [
+        { k: 'store', bits, addr: add(get(at), i32((u * bits) / 8)), offset: 0, value: get(c), mem: t.mem } as Stmt,
       ]))];
     }
+    const { stmts, inBits, pos, sh } = this.edgeRun(t, first, linear, run, bits);
     const [word, mask] = bits === 32 ? ['', ''] : [this.fresh('bw', 'i32'), this.fresh('bm', 'i32')];
     const out = [...stmts];
     values.forEach((value, w) => {
       const valid = op('i32.sub', get(inBits), i32(32 * w));
-      const addr = op('i32.shl', op('i32.add', op('i32.shr_u', get(pos), i32(5)), i32(w)), i32(2));
+      const addr = op('i32.shl', op('i32.add', get(pos), i32(w)), i32(2));
       if (bits === 32) {
         // Elements of a word each: the run starts on a word, and a word is inside or outside whole.
         out.push(ifThen(op('i32.gt_s', valid, i32(0)), [{ k: 'store', bits: 32, addr, offset: 0, value, mem: t.mem }]));
@@ -1383,8 +1392,8 @@ class GpuLowerer extends LowererBase {
       const first = sliceCoords(index, this.coordsOf(x.layout, j0), (v) => this.scalar(v));
       const d = first.length - 1;
       const inside = op('i32.and', this.inside(t, first), op('i32.lt_u', add(first[d]!, i32(run - 1)), get(t.dims[d]!)));
-      const bitAt = mul(this.globalLinear(t, first), i32(bits));
-      const aligned = op('i32.eqz', op('i32.and', bitAt, i32(group * 32 - 1)));
+      const linear = this.globalLinear(t, first);
+      const aligned = op('i32.eqz', op('i32.and', mul(linear, i32(bits)), i32(group * 32 - 1)));
       const packed: Expr[] = Array.from({ length: words }, () => i32(0));
       const body: Stmt[] = codes.map((c, u) => set(c, codeFromHeld(t.dtype, aget(x, add(j0, i32(u))))));
       codes.forEach((c, u) => {
@@ -1395,11 +1404,11 @@ class GpuLowerer extends LowererBase {
       });
       const fast: Stmt[] = [];
       for (let g = 0; g < words; g += group) {
-        fast.push({ k: 'storewords', mem: t.mem, addr: add(op('i32.shr_u', bitAt, i32(3)), i32(4 * g)), values: packed.slice(g, g + group) });
+        fast.push({ k: 'storewords', mem: t.mem, addr: add(alignedFieldByte(linear, bits, group * 32), i32(4 * g)), values: packed.slice(g, g + group) });
       }
       // The rare path (a run at an edge or misaligned): the same words, written at their bit position up
       // to the tensor's edge (no register array indexed by a loop variable; see vectorLoad).
-      return [...body, ifThen(op('i32.and', inside, aligned), fast, this.edgeStore(t, first, bitAt, run, bits, packed, codes))];
+      return [...body, ifThen(op('i32.and', inside, aligned), fast, this.edgeStore(t, first, linear, run, bits, packed, codes))];
     });
   }
 

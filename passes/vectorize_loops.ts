@@ -9,6 +9,7 @@
 
 import { type DataSegment, type Expr, type LFunction, type LModule, type Stmt, add, i32, loadV128 } from '../ir/loop_ir.ts';
 import { FLOAT_HELPERS_X4 } from './lower/float_bits.ts';
+import { fieldBitInByte, fieldByte } from './lower/memory.ts';
 
 const LANES = 4;
 
@@ -235,9 +236,9 @@ function vectorize(e: Expr, v: string, types: ReadonlyMap<string, 'i32' | 'f32' 
 function consecutiveFields(e: Extract<Expr, { k: 'bits' }>, v: string): Vec | null {
   const w = e.width;
   if (coefficient(e.index, v) !== 1 || mentions(e.base, v) || (w !== 8 && 7 + 4 * w > 32)) return null;
-  const p: Expr = { k: 'op', op: 'i32.mul', args: [e.index, i32(w)] };
-  const at: Expr = { k: 'op', op: 'i32.add', args: [e.base, { k: 'op', op: 'i32.shr_u', args: [p, i32(3)] }] };
-  const window: Expr = { k: 'op', op: 'i32.shr_u', args: [{ k: 'load', type: 'i32', bits: 32, signed: false, addr: at, offset: 0 }, { k: 'op', op: 'i32.and', args: [p, i32(7)] }] };
+  // The first field's byte and bit from its index (its bit offset would wrap past 512 MiB).
+  const at: Expr = { k: 'op', op: 'i32.add', args: [e.base, fieldByte(e.index, w)] };
+  const window: Expr = { k: 'op', op: 'i32.shr_u', args: [{ k: 'load', type: 'i32', bits: 32, signed: false, addr: at, offset: 0 }, fieldBitInByte(e.index, w)] };
   const bytes = [0, 1, 2, 3].flatMap((l) => {
     const m = 2 ** (32 - (l + 1) * w) >>> 0;
     return [m & 0xff, (m >>> 8) & 0xff, (m >>> 16) & 0xff, (m >>> 24) & 0xff];

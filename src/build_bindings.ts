@@ -286,9 +286,12 @@ export async function launchWebGpu(name, tensors, scalars = {}, options = {}) {
   if (w.features.subgroups && minSize !== undefined && minSize < w.features.subgroupMinSize) throw new Error(name + ' was built for subgroups of at least ' + w.features.subgroupMinSize + ' invocations; this device has subgroups of ' + minSize);
   if (w.sharedBytes > device.limits.maxComputeWorkgroupStorageSize) throw new Error(name + ' needs ' + w.sharedBytes + ' bytes of workgroup storage; the device allows ' + device.limits.maxComputeWorkgroupStorageSize);
   const { env, params, bytes } = bind(k, tensors, scalars);
-  // GPU kernels address a tensor by 32-bit offsets in bits (tilebit's backends/gpu_addressing.ts).
+  // GPU kernels address a tensor by 32-bit byte offsets (tilebit's backends/gpu_addressing.ts), and the
+  // device bounds each buffer (bound in multiples of 16 bytes).
+  const most = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   for (const [t, b] of bytes) {
-    if (b.length > ${GPU_TENSOR_MAX_BYTES}) throw new Error(name + ': tensor ' + t + ' holds ' + b.length + ' bytes; WebGPU kernels address a tensor by 32-bit offsets in bits, so each may hold at most ${GPU_TENSOR_MAX_BYTES} bytes (512 MiB less 16)');
+    if (b.length > ${GPU_TENSOR_MAX_BYTES}) throw new Error(name + ': tensor ' + t + ' holds ' + b.length + ' bytes; WebGPU kernels address a tensor by 32-bit byte offsets, so each may hold at most ${GPU_TENSOR_MAX_BYTES} bytes (4 GiB less 16)');
+    if (Math.ceil(b.length / 16) * 16 > most) throw new Error(name + ': tensor ' + t + ' holds ' + b.length + ' bytes; this device binds at most ' + most + ' bytes per buffer (maxStorageBufferBindingSize, maxBufferSize)');
   }
   if (!pipelines.has(name)) {
     const code = new TextDecoder().decode(await bytesOf(w.file));

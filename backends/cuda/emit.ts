@@ -29,6 +29,28 @@ const ctype = (t: LType): string => {
 const memPointer = (mem: string): string => (mem === 'shared' ? 'smem' : `g_${mem.slice(2)}`);
 
 /**
+ * The byte pointer `addr` bytes (plus the constant `offset`) into a memory. Global offsets are unsigned,
+ * so that a tensor may hold up to 4 GiB; the constant is added to the pointer, where nvcc folds it into
+ * the access's immediate offset.
+ */
+const memAt = (mem: string, addr: string, offset = 0): string =>
+  mem === 'shared' ? `(smem + (${addr})${offset ? ` + ${offset}` : ''})` : `(${memPointer(mem)} + (unsigned)(${addr})${offset ? ` + ${offset}` : ''})`;
+
+/**
+ * An address as a base and a constant: a global address x + c (c >= 0) is x bytes and then c more, the
+ * same byte for every tensor below 4 GiB, and the constant becomes the access's immediate offset.
+ */
+function splitConstant(mem: string, addr: Expr, offset: number): { readonly base: Expr; readonly offset: number } {
+  if (mem === 'shared') return { base: addr, offset };
+  let [base, c] = [addr, offset];
+  while (base.k === 'op' && base.op === 'i32.add' && base.args[1]!.k === 'const' && base.args[1]!.value >= 0) {
+    c += base.args[1]!.value;
+    base = base.args[0]!;
+  }
+  return { base, offset: c };
+}
+
+/**
  * The T at byte pointer p (global or shared memory), an lvalue: TB_REF, a plain dereference on the GPU,
  * through which the CPU build watches the accesses (TILEBIT_HOST_PROFILE).
  */
@@ -233,11 +255,22 @@ static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
     old = atomicCAS(p, seen, __float_as_uint(__fadd_rn(__uint_as_float(seen), v)));
   } while (old != seen);
 }
-// Field \`index\` of \`width\` bits (1..8) of the little-endian bit stream at p + base.
+// Field \`index\` of \`width\` bits (1..8) of the little-endian bit stream at p + base, in shared memory
+// (its bit offset, index * width, fits 32 bits).
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
   const unsigned char* q = p + base + (bit >> 3);
   unsigned sh = bit & 7u;
+  unsigned v = TB_REF(const unsigned char, q);
+  if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
+  return (int)((v >> sh) & ((1u << width) - 1u));
+}
+// The same in global memory, whose tensors reach 4 GiB: the index is unsigned and its bit offset never
+// formed (it wraps at 512 MiB); blocks of 8 fields are \`width\` bytes each.
+static __device__ __forceinline__ int tb_global_bits(const unsigned char* p, int base, int index, int width) {
+  unsigned in8 = ((unsigned)index & 7u) * (unsigned)width;
+  const unsigned char* q = p + (unsigned)base + ((unsigned)index >> 3) * (unsigned)width + (in8 >> 3);
+  unsigned sh = in8 & 7u;
   unsigned v = TB_REF(const unsigned char, q);
   if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
@@ -248,10 +281,21 @@ static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, in
   unsigned bit = (unsigned)index * (unsigned)width;
   return (int)(((unsigned)TB_REF(const unsigned char, p + base + (bit >> 3)) >> (bit & 7u)) & ((1u << width) - 1u));
 }
+static __device__ __forceinline__ int tb_global_bits_in_byte(const unsigned char* p, int base, int index, int width) {
+  unsigned per = 8u / (unsigned)width;
+  unsigned sh = ((unsigned)index % per) * (unsigned)width;
+  return (int)(((unsigned)TB_REF(const unsigned char, p + (unsigned)base + (unsigned)index / per) >> sh) & ((1u << width) - 1u));
+}
 `;
 
 class Printer {
   constructor(readonly prefix: string) {}
+
+  /** The byte pointer at address `addr` (plus `offset`) of a memory (memAt, splitConstant). */
+  at(mem: string, addr: Expr, offset = 0): string {
+    const split = splitConstant(mem, addr, offset);
+    return memAt(mem, this.expr(split.base), split.offset);
+  }
 
   expr(e: Expr): string {
     switch (e.k) {
@@ -262,13 +306,12 @@ class Printer {
       case 'get':
         return e.name;
       case 'load': {
-        const addr = this.expr(e.addr) + (e.offset ? ` + ${e.offset}` : '');
         if (e.mem === undefined) {
           if (e.bits !== 32) throw new CudaEmitError(`a ${e.bits}-bit load of constant data`);
-          const w = `${this.prefix}_data[(${addr}) >> 2]`;
+          const w = `${this.prefix}_data[(${this.expr(e.addr)}${e.offset ? ` + ${e.offset}` : ''}) >> 2]`;
           return e.type === 'f32' ? `__int_as_float((int)${w})` : `((int)${w})`;
         }
-        const p = `(${memPointer(e.mem)} + (${addr}))`;
+        const p = this.at(e.mem, e.addr, e.offset);
         if (e.type === 'v128') throw new CudaEmitError('v128 loads have no CUDA lowering');
         const ref = (type: string): string => memRef(type, p);
         if (e.bits === 32) return ref(e.type === 'f32' ? 'const float' : 'const int');
@@ -278,7 +321,7 @@ class Printer {
       }
       case 'bits':
         if (e.mem === undefined) throw new CudaEmitError('a bit field of constant data');
-        return `${8 % e.width === 0 ? 'tb_bits_in_byte' : 'tb_bits'}(${memPointer(e.mem)}, ${this.expr(e.base)}, ${this.expr(e.index)}, ${e.width})`;
+        return `tb_${e.mem === 'shared' ? '' : 'global_'}bits${8 % e.width === 0 ? '_in_byte' : ''}(${memPointer(e.mem)}, ${this.expr(e.base)}, ${this.expr(e.index)}, ${e.width})`;
       case 'op': {
         const args = e.args.map((a) => this.expr(a));
         const b = BINARY[e.op];
@@ -329,7 +372,7 @@ class Printer {
         out.push(`${indent}${s.name} = ${this.expr(s.value)};`);
         return;
       case 'loadwords': {
-        const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
+        const p = this.at(s.mem, s.addr);
         const n = s.names.length;
         if (n === 1) out.push(`${indent}${s.names[0]} = ${memRef('const int', p)};`);
         else {
@@ -339,14 +382,14 @@ class Printer {
         return;
       }
       case 'storewords': {
-        const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`;
+        const p = this.at(s.mem, s.addr);
         const n = s.values.length;
         const vs = s.values.map((v) => this.expr(v));
         out.push(n === 1 ? `${indent}${memRef('int', p)} = ${vs[0]};` : `${indent}${memRef(`int${n}`, p)} = make_int${n}(${vs.join(', ')});`);
         return;
       }
       case 'copywords': {
-        const [from, to] = [`(${memPointer(s.mem)} + (${this.expr(s.addr)}))`, `(smem + (${this.expr(s.sharedAddr)}))`];
+        const [from, to] = [this.at(s.mem, s.addr), memAt('shared', this.expr(s.sharedAddr))];
         out.push(`${indent}tb_cp_async<${4 * s.words}>(${to}, ${from});`);
         return;
       }
@@ -371,7 +414,7 @@ class Printer {
         return;
       case 'store': {
         if (s.mem === undefined) throw new CudaEmitError('a store to constant data');
-        const p = `(${memPointer(s.mem)} + (${this.expr(s.addr)}${s.offset ? ` + ${s.offset}` : ''}))`;
+        const p = this.at(s.mem, s.addr, s.offset);
         const v = this.expr(s.value);
         if (s.bits === 32) out.push(`${indent}${memRef('int', p)} = ${v};`);
         else if (s.bits === 16) out.push(`${indent}${memRef('unsigned short', p)} = (unsigned short)${v};`);
@@ -381,7 +424,7 @@ class Printer {
       }
       case 'atomic': {
         if (s.mem === undefined) throw new CudaEmitError('an atomic on constant data');
-        const p = `&${memRef('unsigned', `(${memPointer(s.mem)} + (${this.expr(s.addr)}))`)}`;
+        const p = `&${memRef('unsigned', this.at(s.mem, s.addr))}`;
         if (s.op === 'fadd') out.push(`${indent}tb_atomic_fadd(${p}, ${this.expr(s.value)});`);
         else out.push(`${indent}${{ and: 'atomicAnd', or: 'atomicOr', add: 'atomicAdd' }[s.op]}(${p}, ${U(this.expr(s.value))});`);
         return;
@@ -552,7 +595,8 @@ export function emitCudaHeader(kernels: readonly { kernel: Kernel; lowered: GpuL
       out.push(p.kind === 'tensor' ? ` *   ${p.name}: ${p.dtype}[${p.shape.map(printSym).join(', ')}], row-major, packed little-endian` : ` *   ${p.name}: ${p.dtype} scalar`);
     }
     out.push(` *   tb_err: one int, 0 before the launch; a failed assert leaves its code (1-based) there.`);
-    out.push(` *   Each tensor holds at most ${GPU_TENSOR_MAX_BYTES} bytes (offsets in bits are 32-bit: larger ones wrap, unchecked);`);
+    out.push(` *   Each tensor holds at most ${GPU_TENSOR_MAX_BYTES} bytes and 2^32 - 1 elements, 2^31 - 1 along a dimension (offsets are`);
+    out.push(` *   32-bit: larger ones wrap, unchecked here);`);
     out.push(` *   the grid, at most CUDA's 2^31 - 1 blocks along x and 65535 along y and z, is launched whole. */`);
     const params = [
       ...lowered.buffers.map((b) => `unsigned char* g_${b.tensor}`),

@@ -4,6 +4,7 @@
 
 import binaryen from './load_binaryen.js';
 import { type Expr, type LFunction, type LModule, type LType, MATH_ARITY, type MathFn, type Stmt, typeOf } from '../../ir/loop_ir.ts';
+import { fieldBitInByte, fieldByte } from '../../passes/lower/memory.ts';
 
 export interface EmitOptions {
   /** Allow relaxed-SIMD instructions (the engine must support them). */
@@ -212,10 +213,10 @@ function emitFunction(m: M, f: LFunction, ops: Record<string, (...a: Ref[]) => R
         return m.i32.load(e.offset, 1, a);
       }
       case 'bits': {
-        // A 16-bit window at the field's first byte holds all of it (widths up to 8, any bit offset).
-        const p = (): Ref => m.i32.mul(expr(e.index), m.i32.const(e.width));
-        const window = m.i32.load16_u(0, 1, m.i32.add(expr(e.base), m.i32.shr_u(p(), m.i32.const(3))));
-        return m.i32.and(m.i32.shr_u(window, m.i32.and(p(), m.i32.const(7))), m.i32.const((1 << e.width) - 1));
+        // A 16-bit window at the field's first byte holds all of it (widths up to 8, any bit offset); the
+        // byte and bit from the index (fieldByte: its bit offset would wrap past 512 MiB).
+        const window: Expr = { k: 'load', type: 'i32', bits: 16, signed: false, addr: { k: 'op', op: 'i32.add', args: [e.base, fieldByte(e.index, e.width)] }, offset: 0 };
+        return expr({ k: 'op', op: 'i32.and', args: [{ k: 'op', op: 'i32.shr_u', args: [window, fieldBitInByte(e.index, e.width)] }, { k: 'const', type: 'i32', value: (1 << e.width) - 1 }] });
       }
       case 'op': {
         const args = e.args.map(expr);

@@ -7,7 +7,7 @@
 import { type Kernel, accumulatedTensors } from '../../ir/tile_ir.ts';
 import { prepareLaunch } from '../../src/vm/interpret.ts';
 import { checkGpuTensorSizes } from '../gpu_addressing.ts';
-import type { Tensor } from '../../src/vm/memory.ts';
+import { type Tensor, tensorBytes } from '../../src/vm/memory.ts';
 import { dataImage } from '../../ir/loop_ir.ts';
 import { type GpuFeatures, type GpuFeaturesUsed, type GpuLowering, NO_GPU_FEATURES, argWords } from '../../passes/lower_gpu.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
@@ -167,6 +167,18 @@ export function checkLimits(wk: WgslKernel, name: string, limits: GPUSupportedLi
   }
 }
 
+/** Throws WebGpuLimitError where a tensor's buffer (16-byte multiples) is larger than the device binds or makes. */
+export function checkBufferSizes(k: Kernel, tensors: ReadonlyMap<string, Tensor>, limits: GPUSupportedLimits): void {
+  const most = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  for (const p of k.params) {
+    const t = p.kind === 'tensor' ? tensors.get(p.name) : undefined;
+    const size = t ? pad16(tensorBytes(p.dtype, t.shape)) : 0;
+    if (t && size > most) {
+      throw new WebGpuLimitError(`kernel ${k.name}: tensor '${p.name}' (${p.dtype}[${t.shape.join(', ')}]) takes a buffer of ${size} bytes; this device binds at most ${most} bytes per buffer (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize})`);
+    }
+  }
+}
+
 export interface WebGpuKernel {
   readonly kernel: Kernel;
   readonly wgsl: WgslKernel;
@@ -259,6 +271,7 @@ export async function bindWebGpu(wk: WebGpuKernel, tensors: Map<string, Tensor>,
   const launch = prepareLaunch(k, { tensors, scalars });
   const { device, gpuFeatures } = await gpuContext();
   checkLimits(wk.wgsl, k.name, device.limits);
+  checkBufferSizes(k, tensors, device.limits);
   if (wk.features.subgroups && (gpuFeatures.subgroupMinSize ?? 0) < wk.compiledFor.subgroupMinSize!) {
     throw new WebGpuLimitError(`kernel ${k.name} was compiled for subgroups of at least ${wk.compiledFor.subgroupMinSize} invocations; this device ${gpuFeatures.subgroupMinSize ? `has subgroups of ${gpuFeatures.subgroupMinSize}` : 'has no usable subgroups'} (compile it with gpuContext().gpuFeatures)`);
   }

@@ -1,19 +1,73 @@
-// Memory access patterns shared by the CPU and GPU lowerings: sub-byte stores that never clobber a
-// neighbour's bits, and element offsets in shared layouts.
+// Memory access patterns shared by the CPU and GPU lowerings: where a field of a bit stream lies, sub-
+// byte stores that never clobber a neighbour's bits, and element offsets in shared layouts.
 
 import { type Expr, type Stmt, add, get, i32, ifThen, mul, op, set } from '../../ir/loop_ir.ts';
 import type { SharedLayout, Swizzle } from '../../ir/shared_layout.ts';
 
+// Where field `linear` of a stream of `bits`-wide fields lies, from its element index: the index is
+// taken as unsigned (below 2^32), and the field's word and byte are never taken from its bit offset,
+// linear * bits, which wraps at 2^32 bits (512 MiB) where byte offsets reach 4 GiB (its low bits, which
+// say where in a word or byte the field starts, are right all the same). A field of 2^k bits is one
+// shift and one mask of the index; other widths split the index into blocks of 32 fields (`bits` words
+// each) and the field within its block.
+
+const log2 = (n: number): number => Math.log2(n);
+const isPow2 = (n: number): boolean => Number.isInteger(log2(n));
+
+/** The index of the 32-bit word where field `linear` starts. */
+export function fieldWord(linear: Expr, bits: number): Expr {
+  if (isPow2(bits)) return bits === 32 ? linear : op('i32.shr_u', linear, i32(log2(32 / bits)));
+  return add(mul(op('i32.shr_u', linear, i32(5)), i32(bits)), op('i32.shr_u', mul(op('i32.and', linear, i32(31)), i32(bits)), i32(5)));
+}
+
+/** The bit (0 to 31) of its word where field `linear` starts. */
+export function fieldBit(linear: Expr, bits: number): Expr {
+  if (isPow2(bits)) return bits === 32 ? i32(0) : op('i32.shl', op('i32.and', linear, i32(32 / bits - 1)), i32(log2(bits)));
+  return op('i32.and', mul(op('i32.and', linear, i32(31)), i32(bits)), i32(31));
+}
+
+/** The byte where field `linear` starts (its first bit's byte). */
+export function fieldByte(linear: Expr, bits: number): Expr {
+  if (isPow2(bits)) return bits >= 8 ? mul(linear, i32(bits / 8)) : op('i32.shr_u', linear, i32(log2(8 / bits)));
+  return add(mul(op('i32.shr_u', linear, i32(3)), i32(bits)), op('i32.shr_u', mul(op('i32.and', linear, i32(7)), i32(bits)), i32(3)));
+}
+
+/** The bit (0 to 7) of its first byte where field `linear` starts. */
+export function fieldBitInByte(linear: Expr, bits: number): Expr {
+  if (isPow2(bits)) return bits >= 8 ? i32(0) : op('i32.shl', op('i32.and', linear, i32(8 / bits - 1)), i32(log2(bits)));
+  return op('i32.and', mul(op('i32.and', linear, i32(7)), i32(bits)), i32(7));
+}
+
+/** align / gcd(bits, align) for align a power of two: the fields per aligned unit. */
+function alignUnit(bits: number, align: number): number {
+  let g = 1;
+  while (g < align && bits % (2 * g) === 0) g *= 2;
+  return align / g;
+}
+
+/**
+ * The byte where field `linear` starts, where that field is known to start on a multiple of `align`
+ * bits (a power of two; whether it does, (linear * bits) % align, can be read from the low bits of the
+ * offset in bits, which wrap with it only past 2^32): for widths other than powers of two, whole units
+ * of align / gcd(bits, align) fields, one shift and one multiplication.
+ */
+export function alignedFieldByte(linear: Expr, bits: number, align: number): Expr {
+  const unit = alignUnit(bits, align);
+  if (isPow2(bits) || (unit * bits) % 8 !== 0) return fieldByte(linear, bits);
+  return mul(op('i32.shr_u', linear, i32(log2(unit))), i32((unit * bits) / 8));
+}
+
 /**
  * A store of a `bits`-wide field (bits < 8, or any width at a bit offset) at element `linear` of the
- * bit stream at byte address `base` of `mem` (setBits). `fresh` makes i32 temporaries.
+ * bit stream at byte address `base` (4-byte aligned) of `mem` (setBits). `fresh` makes i32 temporaries.
+ * In shared memory, which is small, from the field's bit offset; elsewhere by fieldWord and fieldBit.
  */
 export function subByteStore(mem: string | undefined, base: Expr, linear: Expr, code: Expr, bits: number, fresh: (prefix: string) => string): Stmt[] {
-  const p = fresh('p');
-  const c = fresh('c');
-  const sh = op('i32.and', get(p), i32(31));
-  const word = add(base, op('i32.shl', op('i32.shr_u', get(p), i32(5)), i32(2)));
-  return [set(p, mul(linear, i32(bits))), set(c, code), ...setBits(mem, word, sh, get(c), i32(bits), i32((1 << bits) - 1))];
+  const [p, c] = [fresh('p'), fresh('c')];
+  const small = mem === 'shared';
+  const word = add(base, op('i32.shl', small ? op('i32.shr_u', get(p), i32(5)) : fieldWord(get(p), bits), i32(2)));
+  const sh = small ? op('i32.and', get(p), i32(31)) : fieldBit(get(p), bits);
+  return [set(p, small ? mul(linear, i32(bits)) : linear), set(c, code), ...setBits(mem, word, sh, get(c), i32(bits), i32((1 << bits) - 1))];
 }
 
 /**

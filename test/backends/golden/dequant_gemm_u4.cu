@@ -119,11 +119,22 @@ static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
     old = atomicCAS(p, seen, __float_as_uint(__fadd_rn(__uint_as_float(seen), v)));
   } while (old != seen);
 }
-// Field `index` of `width` bits (1..8) of the little-endian bit stream at p + base.
+// Field `index` of `width` bits (1..8) of the little-endian bit stream at p + base, in shared memory
+// (its bit offset, index * width, fits 32 bits).
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
   const unsigned char* q = p + base + (bit >> 3);
   unsigned sh = bit & 7u;
+  unsigned v = TB_REF(const unsigned char, q);
+  if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
+  return (int)((v >> sh) & ((1u << width) - 1u));
+}
+// The same in global memory, whose tensors reach 4 GiB: the index is unsigned and its bit offset never
+// formed (it wraps at 512 MiB); blocks of 8 fields are `width` bytes each.
+static __device__ __forceinline__ int tb_global_bits(const unsigned char* p, int base, int index, int width) {
+  unsigned in8 = ((unsigned)index & 7u) * (unsigned)width;
+  const unsigned char* q = p + (unsigned)base + ((unsigned)index >> 3) * (unsigned)width + (in8 >> 3);
+  unsigned sh = in8 & 7u;
   unsigned v = TB_REF(const unsigned char, q);
   if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
@@ -133,6 +144,11 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
 static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
   return (int)(((unsigned)TB_REF(const unsigned char, p + base + (bit >> 3)) >> (bit & 7u)) & ((1u << width) - 1u));
+}
+static __device__ __forceinline__ int tb_global_bits_in_byte(const unsigned char* p, int base, int index, int width) {
+  unsigned per = 8u / (unsigned)width;
+  unsigned sh = ((unsigned)index % per) * (unsigned)width;
+  return (int)(((unsigned)TB_REF(const unsigned char, p + (unsigned)base + (unsigned)index / per) >> sh) & ((1u << width) - 1u));
 }
 
 __constant__ unsigned int dequant_gemm_u4_f16_f16_g32_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
@@ -178,23 +194,24 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   int t1_d1_44 = 0;
   int nb_45 = 0;
   int bp_46 = 0;
-  int bw_47 = 0;
-  int j_50 = 0;
-  int k0_53 = 0;
-  int kk_54 = 0;
-  int j_55 = 0;
-  int t2_d0_56 = 0;
-  int t2_d1_57 = 0;
-  int t2_primary_58 = 0;
-  int rk_64 = 0;
-  float part_65 = 0;
-  float s_70 = 0;
-  float f_71 = 0;
-  int s_74 = 0;
+  int bs_47 = 0;
+  int bw_48 = 0;
+  int j_51 = 0;
+  int k0_54 = 0;
+  int kk_55 = 0;
+  int j_56 = 0;
+  int t2_d0_57 = 0;
+  int t2_d1_58 = 0;
+  int t2_primary_59 = 0;
+  int rk_65 = 0;
+  float part_66 = 0;
+  float s_71 = 0;
+  float f_72 = 0;
   int s_75 = 0;
-  int ld_77 = 0;
-  int t3_d0_78 = 0;
-  int t3_primary_79 = 0;
+  int s_76 = 0;
+  int ld_78 = 0;
+  int t3_d0_79 = 0;
+  int t3_primary_80 = 0;
   float r_16[1];
   float var0_17[1];
   float r_24[1];
@@ -204,26 +221,26 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   float r_34[1];
   float r_39[1];
   int r_40[16];
-  float r_48[1];
-  float r_49[16];
-  float r_51[1];
-  float acc_52[1];
-  float arow_59[1];
-  float bcol_60[1];
-  float r_61[1];
+  float r_49[1];
+  float r_50[16];
+  float r_52[1];
+  float acc_53[1];
+  float arow_60[1];
+  float bcol_61[1];
   float r_62[1];
-  float acc_63[1];
-  float r_66[1];
+  float r_63[1];
+  float acc_64[1];
   float r_67[1];
   float r_68[1];
   float r_69[1];
-  float r_72[1];
+  float r_70[1];
   float r_73[1];
-  float r_76[1];
-  float r_80[1];
+  float r_74[1];
+  float r_77[1];
   float r_81[1];
   float r_82[1];
   float r_83[1];
+  float r_84[1];
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -237,11 +254,11 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
   t0_primary_38 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)32)))) % ((unsigned)4))) == 0));
   t1_d0_43 = ((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)4)))) % ((unsigned)32)));
   t1_d1_44 = ((int)(((unsigned)((int)(((unsigned)tid) % ((unsigned)4)))) * ((unsigned)16)));
-  t2_d0_56 = 0;
-  t2_d1_57 = ((int)(((unsigned)tid) % ((unsigned)64)));
-  t2_primary_58 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
-  t3_d0_78 = ((int)(((unsigned)tid) % ((unsigned)64)));
-  t3_primary_79 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t2_d0_57 = 0;
+  t2_d1_58 = ((int)(((unsigned)tid) % ((unsigned)64)));
+  t2_primary_59 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
+  t3_d0_79 = ((int)(((unsigned)tid) % ((unsigned)64)));
+  t3_primary_80 = ((int)(((int)(((unsigned)((int)(((unsigned)tid) / ((unsigned)64)))) % ((unsigned)2))) == 0));
   s_8 = bx;
   s_9 = 1;
   s_10 = ((int)(((unsigned)s_8) * ((unsigned)s_9)));
@@ -275,14 +292,14 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
     }
     for (k0_33 = g0_21; k0_33 < s_31; k0_33 += s_32) {
       if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) < ((unsigned)dim_a_0_0))) & ((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37)))) < ((unsigned)dim_a_1_1))))) {
-        ld_35 = ((int)TB_REF(const unsigned short, (g_a + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) * ((unsigned)dim_a_1_1)))) + ((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37))))))) * ((unsigned)2)))))));
+        ld_35 = ((int)TB_REF(const unsigned short, (g_a + (unsigned)(((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t0_d0_36)))) * ((unsigned)dim_a_1_1)))) + ((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t0_d1_37))))))) * ((unsigned)2)))))));
       } else {
         ld_35 = 0;
       }
       r_34[0] = __half2float(__ushort_as_half((unsigned short)(ld_35)));
       r_39[0] = r_34[0];
       if ((((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) < ((unsigned)dim_w_1_3)))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) + ((unsigned)15)))) < ((unsigned)dim_w_1_3)))) & ((int)((((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4))) & 63) == 0)))) {
-        { const int2 v_ = TB_REF(const int2, (g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)))) >> (3 & 31)))))); w_41 = v_.x; w_42 = v_.y; }
+        { const int2 v_ = TB_REF(const int2, (g_w + (unsigned)(((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) >> (1 & 31)))))); w_41 = v_.x; w_42 = v_.y; }
         r_40[0] = (w_41 & 15);
         r_40[1] = (((int)(((unsigned)w_41) >> (4 & 31))) & 15);
         r_40[2] = (((int)(((unsigned)w_41) >> (8 & 31))) & 15);
@@ -301,22 +318,23 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
         r_40[15] = (((int)(((unsigned)w_42) >> (28 & 31))) & 15);
       } else {
         nb_45 = ((((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) < ((unsigned)dim_w_0_2))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))) < ((unsigned)dim_w_1_3)))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_w_1_3) - ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))))), 16)) * ((unsigned)4))) : 0);
-        bp_46 = ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) * ((unsigned)4)));
+        bp_46 = ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44))))))) >> (3 & 31)));
+        bs_47 = ((int)(((unsigned)(((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)k0_33) + ((unsigned)t1_d0_43)))) * ((unsigned)dim_w_1_3)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t1_d1_44)))))) & 7)) << (2 & 31)));
         w_41 = 0;
         if (((int)(nb_45 > 0))) {
-          bw_47 = ((int)(((unsigned)TB_REF(const int, (g_w + (((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) << (2 & 31))))))) >> ((bp_46 & 31) & 31)));
-          if ((((int)((bp_46 & 31) != 0)) & ((int)(nb_45 > ((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))))))) {
-            bw_47 = (bw_47 | ((int)(((unsigned)TB_REF(const int, (g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))) & 31))));
+          bw_48 = ((int)(((unsigned)TB_REF(const int, (g_w + (unsigned)(((int)(((unsigned)bp_46) << (2 & 31))))))) >> (bs_47 & 31)));
+          if ((((int)(bs_47 != 0)) & ((int)(nb_45 > ((int)(((unsigned)32) - ((unsigned)bs_47))))))) {
+            bw_48 = (bw_48 | ((int)(((unsigned)TB_REF(const int, (g_w + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_46) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)bs_47))) & 31))));
           }
-          w_41 = (bw_47 & ((int)(((unsigned)(-1)) >> (((int)(((unsigned)32) - ((unsigned)min(nb_45, 32)))) & 31))));
+          w_41 = (bw_48 & ((int)(((unsigned)(-1)) >> (((int)(((unsigned)32) - ((unsigned)min(nb_45, 32)))) & 31))));
         }
         w_42 = 0;
         if (((int)(((int)(((unsigned)nb_45) - ((unsigned)32))) > 0))) {
-          bw_47 = ((int)(((unsigned)TB_REF(const int, (g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))))) >> ((bp_46 & 31) & 31)));
-          if ((((int)((bp_46 & 31) != 0)) & ((int)(((int)(((unsigned)nb_45) - ((unsigned)32))) > ((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))))))) {
-            bw_47 = (bw_47 | ((int)(((unsigned)TB_REF(const int, (g_w + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) >> (5 & 31)))) + ((unsigned)1)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)(bp_46 & 31)))) & 31))));
+          bw_48 = ((int)(((unsigned)TB_REF(const int, (g_w + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_46) + ((unsigned)1)))) << (2 & 31))))))) >> (bs_47 & 31)));
+          if ((((int)(bs_47 != 0)) & ((int)(((int)(((unsigned)nb_45) - ((unsigned)32))) > ((int)(((unsigned)32) - ((unsigned)bs_47))))))) {
+            bw_48 = (bw_48 | ((int)(((unsigned)TB_REF(const int, (g_w + (unsigned)(((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_46) + ((unsigned)1)))) + ((unsigned)1)))) << (2 & 31))))))) << (((int)(((unsigned)32) - ((unsigned)bs_47))) & 31))));
           }
-          w_42 = (bw_47 & ((int)(((unsigned)(-1)) >> (((int)(((unsigned)32) - ((unsigned)min(((int)(((unsigned)nb_45) - ((unsigned)32))), 32)))) & 31))));
+          w_42 = (bw_48 & ((int)(((unsigned)(-1)) >> (((int)(((unsigned)32) - ((unsigned)min(((int)(((unsigned)nb_45) - ((unsigned)32))), 32)))) & 31))));
         }
         r_40[0] = (w_41 & 15);
         r_40[1] = (((int)(((unsigned)w_41) >> (4 & 31))) & 15);
@@ -335,69 +353,69 @@ extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(un
         r_40[14] = (((int)(((unsigned)w_42) >> (24 & 31))) & 15);
         r_40[15] = (((int)(((unsigned)w_42) >> (28 & 31))) & 15);
       }
-      r_48[0] = var1_25[0];
+      r_49[0] = var1_25[0];
       #pragma unroll
-      for (j_50 = 0; j_50 < 16; j_50 += 1) {
-        r_49[j_50] = __fsub_rn(__int_as_float((r_40[j_50] | 1258291200)), 8388608.0f);
+      for (j_51 = 0; j_51 < 16; j_51 += 1) {
+        r_50[j_51] = __fsub_rn(__int_as_float((r_40[j_51] | 1258291200)), 8388608.0f);
       }
-      acc_52[0] = 0.0f;
-      for (k0_53 = 0; k0_53 < 32; k0_53 += 16) {
+      acc_53[0] = 0.0f;
+      for (k0_54 = 0; k0_54 < 32; k0_54 += 16) {
         __syncthreads();
         if (t0_primary_38) {
-          if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_53)))) < ((unsigned)16)))) {
-            TB_REF(int, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_53))))))) * ((unsigned)4)))))) = __float_as_int(r_39[0]);
+          if (((int)(((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_54)))) < ((unsigned)16)))) {
+            TB_REF(int, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_36) * ((unsigned)16)))) + ((unsigned)((int)(((unsigned)t0_d1_37) - ((unsigned)k0_54))))))) * ((unsigned)4)))))) = __float_as_int(r_39[0]);
           }
         }
         #pragma unroll
-        for (j_55 = 0; j_55 < 16; j_55 += 1) {
-          if (((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_53)))) < ((unsigned)16)))) {
-            TB_REF(int, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_53)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_44) + ((unsigned)j_55))))))) * ((unsigned)4)))) + ((unsigned)64)))))) = __float_as_int(r_49[j_55]);
+        for (j_56 = 0; j_56 < 16; j_56 += 1) {
+          if (((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_54)))) < ((unsigned)16)))) {
+            TB_REF(int, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t1_d0_43) - ((unsigned)k0_54)))) * ((unsigned)64)))) + ((unsigned)((int)(((unsigned)t1_d1_44) + ((unsigned)j_56))))))) * ((unsigned)4)))) + ((unsigned)64)))))) = __float_as_int(r_50[j_56]);
           }
         }
         __syncthreads();
-        for (kk_54 = 0; kk_54 < 16; kk_54 += 1) {
-          arow_59[0] = TB_REF(const float, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_56) * ((unsigned)16)))) + ((unsigned)kk_54)))) * ((unsigned)4))))));
-          bcol_60[0] = TB_REF(const float, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_54) * ((unsigned)64)))) + ((unsigned)t2_d1_57)))) * ((unsigned)4)))) + ((unsigned)64))))));
-          acc_52[0] = __fadd_rn(acc_52[0], __fmul_rn(arow_59[0], bcol_60[0]));
+        for (kk_55 = 0; kk_55 < 16; kk_55 += 1) {
+          arow_60[0] = TB_REF(const float, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)t2_d0_57) * ((unsigned)16)))) + ((unsigned)kk_55)))) * ((unsigned)4))))));
+          bcol_61[0] = TB_REF(const float, (smem + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)kk_55) * ((unsigned)64)))) + ((unsigned)t2_d1_58)))) * ((unsigned)4)))) + ((unsigned)64))))));
+          acc_53[0] = __fadd_rn(acc_53[0], __fmul_rn(arow_60[0], bcol_61[0]));
         }
       }
-      r_51[0] = __fadd_rn(r_48[0], acc_52[0]);
-      var1_25[0] = r_51[0];
-      r_61[0] = var2_29[0];
-      part_65 = r_39[0];
-      part_65 = __fadd_rn(part_65, __shfl_xor_sync(0xffffffffu, part_65, 1));
-      part_65 = __fadd_rn(part_65, __shfl_xor_sync(0xffffffffu, part_65, 2));
-      part_65 = __fadd_rn(part_65, __shfl_xor_sync(0xffffffffu, part_65, 4));
-      part_65 = __fadd_rn(part_65, __shfl_xor_sync(0xffffffffu, part_65, 8));
-      part_65 = __fadd_rn(part_65, __shfl_xor_sync(0xffffffffu, part_65, 16));
-      r_62[0] = part_65;
-      r_66[0] = __fadd_rn(r_61[0], r_62[0]);
-      var2_29[0] = r_66[0];
+      r_52[0] = __fadd_rn(r_49[0], acc_53[0]);
+      var1_25[0] = r_52[0];
+      r_62[0] = var2_29[0];
+      part_66 = r_39[0];
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 1));
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 2));
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 4));
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 8));
+      part_66 = __fadd_rn(part_66, __shfl_xor_sync(0xffffffffu, part_66, 16));
+      r_63[0] = part_66;
+      r_67[0] = __fadd_rn(r_62[0], r_63[0]);
+      var2_29[0] = r_67[0];
     }
-    r_67[0] = var0_17[0];
-    r_68[0] = var1_25[0];
-    r_69[0] = var2_29[0];
-    s_70 = 8.0f;
-    f_71 = s_70;
-    r_72[0] = f_71;
-    r_73[0] = __fmul_rn(r_69[0], r_72[0]);
-    s_74 = 32;
-    s_75 = (((int)(s_74 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_74 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_74 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_74 == (-1))))) ? 1 : s_74))));
-    if ((((int)(((unsigned)s_75) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_78)))) < ((unsigned)dim_s_1_5))))) {
-      ld_77 = ((int)TB_REF(const unsigned short, (g_s + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_75) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_78))))))) * ((unsigned)2)))))));
+    r_68[0] = var0_17[0];
+    r_69[0] = var1_25[0];
+    r_70[0] = var2_29[0];
+    s_71 = 8.0f;
+    f_72 = s_71;
+    r_73[0] = f_72;
+    r_74[0] = __fmul_rn(r_70[0], r_73[0]);
+    s_75 = 32;
+    s_76 = (((int)(s_75 == 0)) ? 0 : ((((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_75 == (-1)))) ? g0_21 : (g0_21 / ((((int)(s_75 == 0)) | (((int)(g0_21 == (-2147483647 - 1))) & ((int)(s_75 == (-1))))) ? 1 : s_75))));
+    if ((((int)(((unsigned)s_76) < ((unsigned)dim_s_0_4))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_79)))) < ((unsigned)dim_s_1_5))))) {
+      ld_78 = ((int)TB_REF(const unsigned short, (g_s + (unsigned)(((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_76) * ((unsigned)dim_s_1_5)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t3_d0_79))))))) * ((unsigned)2)))))));
     } else {
-      ld_77 = 0;
+      ld_78 = 0;
     }
-    r_76[0] = __half2float(__ushort_as_half((unsigned short)(ld_77)));
-    r_80[0] = r_76[0];
-    r_81[0] = __fadd_rn(r_67[0], __fmul_rn(__fsub_rn(r_68[0], r_73[0]), r_80[0]));
-    var0_17[0] = r_81[0];
+    r_77[0] = __half2float(__ushort_as_half((unsigned short)(ld_78)));
+    r_81[0] = r_77[0];
+    r_82[0] = __fadd_rn(r_68[0], __fmul_rn(__fsub_rn(r_69[0], r_74[0]), r_81[0]));
+    var0_17[0] = r_82[0];
   }
-  r_82[0] = var0_17[0];
-  r_83[0] = __half2float(__float2half_rn(r_82[0]));
-  if (t2_primary_58) {
-    if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_56)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_57)))) < ((unsigned)dim_c_1_7))))) {
-      TB_REF(unsigned short, (g_c + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_56)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_57))))))) * ((unsigned)2)))))) = (unsigned short)(int)__half_as_ushort(__float2half_rn(r_83[0]));
+  r_83[0] = var0_17[0];
+  r_84[0] = __half2float(__float2half_rn(r_83[0]));
+  if (t2_primary_59) {
+    if ((((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_57)))) < ((unsigned)dim_c_0_6))) & ((int)(((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_58)))) < ((unsigned)dim_c_1_7))))) {
+      TB_REF(unsigned short, (g_c + (unsigned)(((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_10) + ((unsigned)t2_d0_57)))) * ((unsigned)dim_c_1_7)))) + ((unsigned)((int)(((unsigned)s_13) + ((unsigned)t2_d1_58))))))) * ((unsigned)2)))))) = (unsigned short)(int)__half_as_ushort(__float2half_rn(r_84[0]));
     }
   }
 }

@@ -150,25 +150,26 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var t1_d1_44: i32;
   var nb_45: i32;
   var bp_46: i32;
-  var bw_47: i32;
-  var j_50: i32;
-  var k0_53: i32;
-  var kk_54: i32;
-  var j_55: i32;
-  var t2_d0_56: i32;
-  var t2_d1_57: i32;
-  var t2_primary_58: i32;
-  var rk_64: i32;
-  var part_65: f32;
-  var t3_d0_66: i32;
-  var t3_primary_67: i32;
-  var s_72: f32;
-  var f_73: f32;
-  var s_76: i32;
+  var bs_47: i32;
+  var bw_48: i32;
+  var j_51: i32;
+  var k0_54: i32;
+  var kk_55: i32;
+  var j_56: i32;
+  var t2_d0_57: i32;
+  var t2_d1_58: i32;
+  var t2_primary_59: i32;
+  var rk_65: i32;
+  var part_66: f32;
+  var t3_d0_67: i32;
+  var t3_primary_68: i32;
+  var s_73: f32;
+  var f_74: f32;
   var s_77: i32;
-  var ld_79: i32;
-  var t4_d0_80: i32;
-  var t4_primary_81: i32;
+  var s_78: i32;
+  var ld_80: i32;
+  var t4_d0_81: i32;
+  var t4_primary_82: i32;
   var r_16: array<f32, 1>;
   var var0_17: array<f32, 1>;
   var r_24: array<f32, 1>;
@@ -178,26 +179,26 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var r_34: array<f32, 1>;
   var r_39: array<f32, 1>;
   var r_40: array<i32, 16>;
-  var r_48: array<f32, 1>;
-  var r_49: array<f32, 16>;
-  var r_51: array<f32, 1>;
-  var acc_52: array<f32, 1>;
-  var arow_59: array<f32, 1>;
-  var bcol_60: array<f32, 1>;
-  var r_61: array<f32, 1>;
+  var r_49: array<f32, 1>;
+  var r_50: array<f32, 16>;
+  var r_52: array<f32, 1>;
+  var acc_53: array<f32, 1>;
+  var arow_60: array<f32, 1>;
+  var bcol_61: array<f32, 1>;
   var r_62: array<f32, 1>;
-  var acc_63: array<f32, 1>;
-  var r_68: array<f32, 1>;
+  var r_63: array<f32, 1>;
+  var acc_64: array<f32, 1>;
   var r_69: array<f32, 1>;
   var r_70: array<f32, 1>;
   var r_71: array<f32, 1>;
-  var r_74: array<f32, 1>;
+  var r_72: array<f32, 1>;
   var r_75: array<f32, 1>;
-  var r_78: array<f32, 1>;
-  var r_82: array<f32, 1>;
+  var r_76: array<f32, 1>;
+  var r_79: array<f32, 1>;
   var r_83: array<f32, 1>;
   var r_84: array<f32, 1>;
   var r_85: array<f32, 1>;
+  var r_86: array<f32, 1>;
   dim_a_0_0 = sym_M;
   dim_a_1_1 = sym_K;
   dim_w_0_2 = sym_K;
@@ -211,13 +212,13 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   t0_primary_38 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(32i)))) % bitcast<u32>(4i))) == 0i);
   t1_d0_43 = bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(4i)))) % bitcast<u32>(32i)));
   t1_d1_44 = (bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(4i))) * 16i);
-  t2_d0_56 = 0i;
-  t2_d1_57 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
-  t2_primary_58 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
-  t3_d0_66 = 0i;
-  t3_primary_67 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
-  t4_d0_80 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
-  t4_primary_81 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  t2_d0_57 = 0i;
+  t2_d1_58 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
+  t2_primary_59 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
+  t3_d0_67 = 0i;
+  t3_primary_68 = select(0i, 1i, bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(128i))) == 0i);
+  t4_d0_81 = bitcast<i32>((bitcast<u32>(tid) % bitcast<u32>(64i)));
+  t4_primary_82 = select(0i, 1i, bitcast<i32>((bitcast<u32>(bitcast<i32>((bitcast<u32>(tid) / bitcast<u32>(64i)))) % bitcast<u32>(2i))) == 0i);
   s_8 = bx;
   s_9 = 1i;
   s_10 = (s_8 * s_9);
@@ -260,8 +261,8 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
       r_34[0i] = unpack2x16float(bitcast<u32>(ld_35)).x;
       r_39[0i] = r_34[0i];
       if ((((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_43)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>((s_13 + t1_d1_44)) < bitcast<u32>(dim_w_1_3))) & select(0i, 1i, bitcast<u32>(((s_13 + t1_d1_44) + 15i)) < bitcast<u32>(dim_w_1_3))) & select(0i, 1i, (((((k0_33 + t1_d0_43) * dim_w_1_3) + (s_13 + t1_d1_44)) * 4i) & 63i) == 0i)) != 0i) {
-        w_41 = bitcast<i32>(g_w[bitcast<u32>(bitcast<i32>((bitcast<u32>(((((k0_33 + t1_d0_43) * dim_w_1_3) + (s_13 + t1_d1_44)) * 4i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u]);
-        w_42 = bitcast<i32>(g_w[bitcast<u32>((bitcast<i32>((bitcast<u32>(((((k0_33 + t1_d0_43) * dim_w_1_3) + (s_13 + t1_d1_44)) * 4i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u]);
+        w_41 = bitcast<i32>(g_w[bitcast<u32>(bitcast<i32>((bitcast<u32>((((k0_33 + t1_d0_43) * dim_w_1_3) + (s_13 + t1_d1_44))) >> (bitcast<u32>(1i) & 31u)))) >> 2u]);
+        w_42 = bitcast<i32>(g_w[bitcast<u32>((bitcast<i32>((bitcast<u32>((((k0_33 + t1_d0_43) * dim_w_1_3) + (s_13 + t1_d1_44))) >> (bitcast<u32>(1i) & 31u))) + 4i)) >> 2u]);
         r_40[0i] = (w_41 & 15i);
         r_40[1i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(4i) & 31u))) & 15i);
         r_40[2i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(8i) & 31u))) & 15i);
@@ -280,22 +281,23 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
         r_40[15i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(28i) & 31u))) & 15i);
       } else {
         nb_45 = select(0i, (min((dim_w_1_3 - (s_13 + t1_d1_44)), 16i) * 4i), ((select(0i, 1i, bitcast<u32>((k0_33 + t1_d0_43)) < bitcast<u32>(dim_w_0_2)) & select(0i, 1i, bitcast<u32>((s_13 + t1_d1_44)) < bitcast<u32>(dim_w_1_3))) != 0i));
-        bp_46 = ((((k0_33 + t1_d0_43) * dim_w_1_3) + (s_13 + t1_d1_44)) * 4i);
+        bp_46 = bitcast<i32>((bitcast<u32>((((k0_33 + t1_d0_43) * dim_w_1_3) + (s_13 + t1_d1_44))) >> (bitcast<u32>(3i) & 31u)));
+        bs_47 = (((((k0_33 + t1_d0_43) * dim_w_1_3) + (s_13 + t1_d1_44)) & 7i) << (bitcast<u32>(2i) & 31u));
         w_41 = 0i;
         if (nb_45 > 0i) {
-          bw_47 = bitcast<i32>((bitcast<u32>(bitcast<i32>(g_w[bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_46) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u])) >> (bitcast<u32>((bp_46 & 31i)) & 31u)));
-          if ((select(0i, 1i, (bp_46 & 31i) != 0i) & select(0i, 1i, nb_45 > (32i - (bp_46 & 31i)))) != 0i) {
-            bw_47 = (bw_47 | (bitcast<i32>(g_w[bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_46) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u]) << (bitcast<u32>((32i - (bp_46 & 31i))) & 31u)));
+          bw_48 = bitcast<i32>((bitcast<u32>(bitcast<i32>(g_w[bitcast<u32>((bp_46 << (bitcast<u32>(2i) & 31u))) >> 2u])) >> (bitcast<u32>(bs_47) & 31u)));
+          if ((select(0i, 1i, bs_47 != 0i) & select(0i, 1i, nb_45 > (32i - bs_47))) != 0i) {
+            bw_48 = (bw_48 | (bitcast<i32>(g_w[bitcast<u32>(((bp_46 + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u]) << (bitcast<u32>((32i - bs_47)) & 31u)));
           }
-          w_41 = (bw_47 & bitcast<i32>((bitcast<u32>((-1i)) >> (bitcast<u32>((32i - min(nb_45, 32i))) & 31u))));
+          w_41 = (bw_48 & bitcast<i32>((bitcast<u32>((-1i)) >> (bitcast<u32>((32i - min(nb_45, 32i))) & 31u))));
         }
         w_42 = 0i;
         if ((nb_45 - 32i) > 0i) {
-          bw_47 = bitcast<i32>((bitcast<u32>(bitcast<i32>(g_w[bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_46) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u])) >> (bitcast<u32>((bp_46 & 31i)) & 31u)));
-          if ((select(0i, 1i, (bp_46 & 31i) != 0i) & select(0i, 1i, (nb_45 - 32i) > (32i - (bp_46 & 31i)))) != 0i) {
-            bw_47 = (bw_47 | (bitcast<i32>(g_w[bitcast<u32>((((bitcast<i32>((bitcast<u32>(bp_46) >> (bitcast<u32>(5i) & 31u))) + 1i) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u]) << (bitcast<u32>((32i - (bp_46 & 31i))) & 31u)));
+          bw_48 = bitcast<i32>((bitcast<u32>(bitcast<i32>(g_w[bitcast<u32>(((bp_46 + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u])) >> (bitcast<u32>(bs_47) & 31u)));
+          if ((select(0i, 1i, bs_47 != 0i) & select(0i, 1i, (nb_45 - 32i) > (32i - bs_47))) != 0i) {
+            bw_48 = (bw_48 | (bitcast<i32>(g_w[bitcast<u32>((((bp_46 + 1i) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u]) << (bitcast<u32>((32i - bs_47)) & 31u)));
           }
-          w_42 = (bw_47 & bitcast<i32>((bitcast<u32>((-1i)) >> (bitcast<u32>((32i - min((nb_45 - 32i), 32i))) & 31u))));
+          w_42 = (bw_48 & bitcast<i32>((bitcast<u32>((-1i)) >> (bitcast<u32>((32i - min((nb_45 - 32i), 32i))) & 31u))));
         }
         r_40[0i] = (w_41 & 15i);
         r_40[1i] = (bitcast<i32>((bitcast<u32>(w_41) >> (bitcast<u32>(4i) & 31u))) & 15i);
@@ -314,75 +316,75 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
         r_40[14i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(24i) & 31u))) & 15i);
         r_40[15i] = (bitcast<i32>((bitcast<u32>(w_42) >> (bitcast<u32>(28i) & 31u))) & 15i);
       }
-      r_48[0i] = var1_25[0i];
-      for (j_50 = 0i; j_50 < 16i; j_50 = j_50 + 1i) {
-        r_49[j_50] = (bitcast<f32>((r_40[j_50] | 1258291200i)) - 8388608.0f);
+      r_49[0i] = var1_25[0i];
+      for (j_51 = 0i; j_51 < 16i; j_51 = j_51 + 1i) {
+        r_50[j_51] = (bitcast<f32>((r_40[j_51] | 1258291200i)) - 8388608.0f);
       }
-      acc_52[0i] = 0.0f;
-      for (k0_53 = 0i; k0_53 < 32i; k0_53 = k0_53 + 16i) {
+      acc_53[0i] = 0.0f;
+      for (k0_54 = 0i; k0_54 < 32i; k0_54 = k0_54 + 16i) {
         workgroupBarrier();
         if (t0_primary_38 != 0i) {
-          if (bitcast<u32>((t0_d1_37 - k0_53)) < bitcast<u32>(16i)) {
-            smem[bitcast<u32>((((t0_d0_36 * 16i) + (t0_d1_37 - k0_53)) * 4i)) >> 2u] = bitcast<u32>(r_39[0i]);
+          if (bitcast<u32>((t0_d1_37 - k0_54)) < bitcast<u32>(16i)) {
+            smem[bitcast<u32>((((t0_d0_36 * 16i) + (t0_d1_37 - k0_54)) * 4i)) >> 2u] = bitcast<u32>(r_39[0i]);
           }
         }
-        for (j_55 = 0i; j_55 < 16i; j_55 = j_55 + 1i) {
-          if (bitcast<u32>((t1_d0_43 - k0_53)) < bitcast<u32>(16i)) {
-            smem[bitcast<u32>((((((t1_d0_43 - k0_53) * 64i) + (t1_d1_44 + j_55)) * 4i) + 64i)) >> 2u] = bitcast<u32>(r_49[j_55]);
+        for (j_56 = 0i; j_56 < 16i; j_56 = j_56 + 1i) {
+          if (bitcast<u32>((t1_d0_43 - k0_54)) < bitcast<u32>(16i)) {
+            smem[bitcast<u32>((((((t1_d0_43 - k0_54) * 64i) + (t1_d1_44 + j_56)) * 4i) + 64i)) >> 2u] = bitcast<u32>(r_50[j_56]);
           }
         }
         workgroupBarrier();
-        for (kk_54 = 0i; kk_54 < 16i; kk_54 = kk_54 + 1i) {
-          arow_59[0i] = bitcast<f32>(smem[bitcast<u32>((((t2_d0_56 * 16i) + kk_54) * 4i)) >> 2u]);
-          bcol_60[0i] = bitcast<f32>(smem[bitcast<u32>(((((kk_54 * 64i) + t2_d1_57) * 4i) + 64i)) >> 2u]);
-          acc_52[0i] = (acc_52[0i] + (arow_59[0i] * bcol_60[0i]));
+        for (kk_55 = 0i; kk_55 < 16i; kk_55 = kk_55 + 1i) {
+          arow_60[0i] = bitcast<f32>(smem[bitcast<u32>((((t2_d0_57 * 16i) + kk_55) * 4i)) >> 2u]);
+          bcol_61[0i] = bitcast<f32>(smem[bitcast<u32>(((((kk_55 * 64i) + t2_d1_58) * 4i) + 64i)) >> 2u]);
+          acc_53[0i] = (acc_53[0i] + (arow_60[0i] * bcol_61[0i]));
         }
       }
-      r_51[0i] = (r_48[0i] + acc_52[0i]);
-      var1_25[0i] = r_51[0i];
-      r_61[0i] = var2_29[0i];
+      r_52[0i] = (r_49[0i] + acc_53[0i]);
+      var1_25[0i] = r_52[0i];
+      r_62[0i] = var2_29[0i];
       workgroupBarrier();
       if (t0_primary_38 != 0i) {
-        part_65 = r_39[0i];
-        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(part_65);
+        part_66 = r_39[0i];
+        smem[bitcast<u32>((((t0_d0_36 * 32i) + t0_d1_37) * 4i)) >> 2u] = bitcast<u32>(part_66);
       }
       workgroupBarrier();
-      acc_63[0i] = 0.0f;
-      for (rk_64 = 0i; rk_64 < 32i; rk_64 = rk_64 + 1i) {
-        acc_63[0i] = (acc_63[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_66 * 32i) + rk_64) * 4i)) >> 2u]));
+      acc_64[0i] = 0.0f;
+      for (rk_65 = 0i; rk_65 < 32i; rk_65 = rk_65 + 1i) {
+        acc_64[0i] = (acc_64[0i] + bitcast<f32>(smem[bitcast<u32>((((t3_d0_67 * 32i) + rk_65) * 4i)) >> 2u]));
       }
-      r_62[0i] = acc_63[0i];
-      r_68[0i] = (r_61[0i] + r_62[0i]);
-      var2_29[0i] = r_68[0i];
+      r_63[0i] = acc_64[0i];
+      r_69[0i] = (r_62[0i] + r_63[0i]);
+      var2_29[0i] = r_69[0i];
     }
-    r_69[0i] = var0_17[0i];
-    r_70[0i] = var1_25[0i];
-    r_71[0i] = var2_29[0i];
-    s_72 = 8.0f;
-    f_73 = s_72;
-    r_74[0i] = f_73;
-    r_75[0i] = (r_71[0i] * r_74[0i]);
-    s_76 = 32i;
-    s_77 = select(select((g0_21 / select(s_76, 1i, ((select(0i, 1i, s_76 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_76 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_76 == (-1i))) != 0i)), 0i, (s_76 == 0i));
-    if ((select(0i, 1i, bitcast<u32>(s_77) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t4_d0_80)) < bitcast<u32>(dim_s_1_5))) != 0i) {
-      ld_79 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_77 * dim_s_1_5) + (s_13 + t4_d0_80)) * 2i)) >> 2u], ((bitcast<u32>((((s_77 * dim_s_1_5) + (s_13 + t4_d0_80)) * 2i)) & 3u) * 8u), 16u));
+    r_70[0i] = var0_17[0i];
+    r_71[0i] = var1_25[0i];
+    r_72[0i] = var2_29[0i];
+    s_73 = 8.0f;
+    f_74 = s_73;
+    r_75[0i] = f_74;
+    r_76[0i] = (r_72[0i] * r_75[0i]);
+    s_77 = 32i;
+    s_78 = select(select((g0_21 / select(s_77, 1i, ((select(0i, 1i, s_77 == 0i) | (select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_77 == (-1i)))) != 0i))), g0_21, ((select(0i, 1i, g0_21 == (-2147483647i - 1i)) & select(0i, 1i, s_77 == (-1i))) != 0i)), 0i, (s_77 == 0i));
+    if ((select(0i, 1i, bitcast<u32>(s_78) < bitcast<u32>(dim_s_0_4)) & select(0i, 1i, bitcast<u32>((s_13 + t4_d0_81)) < bitcast<u32>(dim_s_1_5))) != 0i) {
+      ld_80 = bitcast<i32>(extractBits(g_s[bitcast<u32>((((s_78 * dim_s_1_5) + (s_13 + t4_d0_81)) * 2i)) >> 2u], ((bitcast<u32>((((s_78 * dim_s_1_5) + (s_13 + t4_d0_81)) * 2i)) & 3u) * 8u), 16u));
     } else {
-      ld_79 = 0i;
+      ld_80 = 0i;
     }
-    r_78[0i] = unpack2x16float(bitcast<u32>(ld_79)).x;
-    r_82[0i] = r_78[0i];
-    r_83[0i] = (r_69[0i] + ((r_70[0i] - r_75[0i]) * r_82[0i]));
-    var0_17[0i] = r_83[0i];
+    r_79[0i] = unpack2x16float(bitcast<u32>(ld_80)).x;
+    r_83[0i] = r_79[0i];
+    r_84[0i] = (r_70[0i] + ((r_71[0i] - r_76[0i]) * r_83[0i]));
+    var0_17[0i] = r_84[0i];
   }
-  r_84[0i] = var0_17[0i];
-  r_85[0i] = fn_round_f16(r_84[0i]);
-  if (t2_primary_58 != 0i) {
-    if ((select(0i, 1i, bitcast<u32>((s_10 + t2_d0_56)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s_13 + t2_d1_57)) < bitcast<u32>(dim_c_1_7))) != 0i) {
+  r_85[0i] = var0_17[0i];
+  r_86[0i] = fn_round_f16(r_85[0i]);
+  if (t2_primary_59 != 0i) {
+    if ((select(0i, 1i, bitcast<u32>((s_10 + t2_d0_57)) < bitcast<u32>(dim_c_0_6)) & select(0i, 1i, bitcast<u32>((s_13 + t2_d1_58)) < bitcast<u32>(dim_c_1_7))) != 0i) {
       {
-        let a = bitcast<u32>(((((s_10 + t2_d0_56) * dim_c_1_7) + (s_13 + t2_d1_57)) * 2i)) >> 2u;
-        let sh = ((bitcast<u32>(((((s_10 + t2_d0_56) * dim_c_1_7) + (s_13 + t2_d1_57)) * 2i)) & 3u) * 8u);
+        let a = bitcast<u32>(((((s_10 + t2_d0_57) * dim_c_1_7) + (s_13 + t2_d1_58)) * 2i)) >> 2u;
+        let sh = ((bitcast<u32>(((((s_10 + t2_d0_57) * dim_c_1_7) + (s_13 + t2_d1_58)) * 2i)) & 3u) * 8u);
         atomicAnd(&g_c[a], ~(0xffffu << sh));
-        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_85[0i])) & 0xffffu) << sh);
+        atomicOr(&g_c[a], (bitcast<u32>(fn_f16_bits(r_86[0i])) & 0xffffu) << sh);
       }
     }
   }

@@ -119,11 +119,22 @@ static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
     old = atomicCAS(p, seen, __float_as_uint(__fadd_rn(__uint_as_float(seen), v)));
   } while (old != seen);
 }
-// Field `index` of `width` bits (1..8) of the little-endian bit stream at p + base.
+// Field `index` of `width` bits (1..8) of the little-endian bit stream at p + base, in shared memory
+// (its bit offset, index * width, fits 32 bits).
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
   const unsigned char* q = p + base + (bit >> 3);
   unsigned sh = bit & 7u;
+  unsigned v = TB_REF(const unsigned char, q);
+  if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
+  return (int)((v >> sh) & ((1u << width) - 1u));
+}
+// The same in global memory, whose tensors reach 4 GiB: the index is unsigned and its bit offset never
+// formed (it wraps at 512 MiB); blocks of 8 fields are `width` bytes each.
+static __device__ __forceinline__ int tb_global_bits(const unsigned char* p, int base, int index, int width) {
+  unsigned in8 = ((unsigned)index & 7u) * (unsigned)width;
+  const unsigned char* q = p + (unsigned)base + ((unsigned)index >> 3) * (unsigned)width + (in8 >> 3);
+  unsigned sh = in8 & 7u;
   unsigned v = TB_REF(const unsigned char, q);
   if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
@@ -133,6 +144,11 @@ static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, 
 static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
   return (int)(((unsigned)TB_REF(const unsigned char, p + base + (bit >> 3)) >> (bit & 7u)) & ((1u << width) - 1u));
+}
+static __device__ __forceinline__ int tb_global_bits_in_byte(const unsigned char* p, int base, int index, int width) {
+  unsigned per = 8u / (unsigned)width;
+  unsigned sh = ((unsigned)index % per) * (unsigned)width;
+  return (int)(((unsigned)TB_REF(const unsigned char, p + (unsigned)base + (unsigned)index / per) >> sh) & ((1u << width) - 1u));
 }
 
 __constant__ unsigned int vector_add_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
@@ -153,24 +169,27 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   int t0_d0_12 = 0;
   int nb_13 = 0;
   int bp_14 = 0;
-  int w_16 = 0;
+  int bs_15 = 0;
   int w_17 = 0;
   int w_18 = 0;
   int w_19 = 0;
-  int j_20 = 0;
-  int nb_21 = 0;
-  int bp_22 = 0;
-  int j_24 = 0;
-  int c_25 = 0;
-  int c_26 = 0;
+  int w_20 = 0;
+  int j_21 = 0;
+  int nb_22 = 0;
+  int bp_23 = 0;
+  int bs_24 = 0;
+  int j_26 = 0;
   int c_27 = 0;
   int c_28 = 0;
-  int j_29 = 0;
-  int nb_30 = 0;
-  int bp_31 = 0;
+  int c_29 = 0;
+  int c_30 = 0;
+  int j_31 = 0;
+  int nb_32 = 0;
+  int bp_33 = 0;
+  int bs_34 = 0;
   float r_6[8];
-  float r_15[8];
-  float r_23[8];
+  float r_16[8];
+  float r_25[8];
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
@@ -181,29 +200,30 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
   #pragma unroll
   for (j_11 = 0; j_11 < 2; j_11 += 1) {
     if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_x_0_0)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = TB_REF(const int4, (g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
+      { const int4 v_ = TB_REF(const int4, (g_x + (unsigned)(((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4)))))); w_7 = v_.x; w_8 = v_.y; w_9 = v_.z; w_10 = v_.w; }
       r_6[((int)(((unsigned)j_11) * ((unsigned)4)))] = __int_as_float(w_7);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_9);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_10);
     } else {
       nb_13 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_x_0_0))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_x_0_0) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
-      bp_14 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
+      bp_14 = ((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))));
+      bs_15 = 0;
       w_7 = 0;
       if (((int)(nb_13 > 0))) {
-        w_7 = TB_REF(const int, (g_x + (((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) << (2 & 31))))));
+        w_7 = TB_REF(const int, (g_x + (unsigned)(((int)(((unsigned)bp_14) << (2 & 31))))));
       }
       w_8 = 0;
       if (((int)(((int)(((unsigned)nb_13) - ((unsigned)32))) > 0))) {
-        w_8 = TB_REF(const int, (g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
+        w_8 = TB_REF(const int, (g_x + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_14) + ((unsigned)1)))) << (2 & 31))))));
       }
       w_9 = 0;
       if (((int)(((int)(((unsigned)nb_13) - ((unsigned)64))) > 0))) {
-        w_9 = TB_REF(const int, (g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
+        w_9 = TB_REF(const int, (g_x + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_14) + ((unsigned)2)))) << (2 & 31))))));
       }
       w_10 = 0;
       if (((int)(((int)(((unsigned)nb_13) - ((unsigned)96))) > 0))) {
-        w_10 = TB_REF(const int, (g_x + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_14) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
+        w_10 = TB_REF(const int, (g_x + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_14) + ((unsigned)3)))) << (2 & 31))))));
       }
       r_6[((int)(((unsigned)j_11) * ((unsigned)4)))] = __int_as_float(w_7);
       r_6[((int)(((unsigned)((int)(((unsigned)j_11) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_8);
@@ -212,64 +232,66 @@ extern "C" __global__ void __launch_bounds__(128) vector_add(unsigned char* __re
     }
   }
   #pragma unroll
-  for (j_20 = 0; j_20 < 2; j_20 += 1) {
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      { const int4 v_ = TB_REF(const int4, (g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))); w_16 = v_.x; w_17 = v_.y; w_18 = v_.z; w_19 = v_.w; }
-      r_15[((int)(((unsigned)j_20) * ((unsigned)4)))] = __int_as_float(w_16);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_17);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_18);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_19);
+  for (j_21 = 0; j_21 < 2; j_21 += 1) {
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_y_0_1)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      { const int4 v_ = TB_REF(const int4, (g_y + (unsigned)(((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4)))))); w_17 = v_.x; w_18 = v_.y; w_19 = v_.z; w_20 = v_.w; }
+      r_16[((int)(((unsigned)j_21) * ((unsigned)4)))] = __int_as_float(w_17);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_18);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_19);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_20);
     } else {
-      nb_21 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_y_0_1) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
-      bp_22 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
-      w_16 = 0;
-      if (((int)(nb_21 > 0))) {
-        w_16 = TB_REF(const int, (g_y + (((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) << (2 & 31))))));
-      }
+      nb_22 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_y_0_1))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_y_0_1) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
+      bp_23 = ((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))));
+      bs_24 = 0;
       w_17 = 0;
-      if (((int)(((int)(((unsigned)nb_21) - ((unsigned)32))) > 0))) {
-        w_17 = TB_REF(const int, (g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31))))));
+      if (((int)(nb_22 > 0))) {
+        w_17 = TB_REF(const int, (g_y + (unsigned)(((int)(((unsigned)bp_23) << (2 & 31))))));
       }
       w_18 = 0;
-      if (((int)(((int)(((unsigned)nb_21) - ((unsigned)64))) > 0))) {
-        w_18 = TB_REF(const int, (g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31))))));
+      if (((int)(((int)(((unsigned)nb_22) - ((unsigned)32))) > 0))) {
+        w_18 = TB_REF(const int, (g_y + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_23) + ((unsigned)1)))) << (2 & 31))))));
       }
       w_19 = 0;
-      if (((int)(((int)(((unsigned)nb_21) - ((unsigned)96))) > 0))) {
-        w_19 = TB_REF(const int, (g_y + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_22) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31))))));
+      if (((int)(((int)(((unsigned)nb_22) - ((unsigned)64))) > 0))) {
+        w_19 = TB_REF(const int, (g_y + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_23) + ((unsigned)2)))) << (2 & 31))))));
       }
-      r_15[((int)(((unsigned)j_20) * ((unsigned)4)))] = __int_as_float(w_16);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_17);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_18);
-      r_15[((int)(((unsigned)((int)(((unsigned)j_20) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_19);
+      w_20 = 0;
+      if (((int)(((int)(((unsigned)nb_22) - ((unsigned)96))) > 0))) {
+        w_20 = TB_REF(const int, (g_y + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_23) + ((unsigned)3)))) << (2 & 31))))));
+      }
+      r_16[((int)(((unsigned)j_21) * ((unsigned)4)))] = __int_as_float(w_17);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)1)))] = __int_as_float(w_18);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)2)))] = __int_as_float(w_19);
+      r_16[((int)(((unsigned)((int)(((unsigned)j_21) * ((unsigned)4)))) + ((unsigned)3)))] = __int_as_float(w_20);
     }
   }
   #pragma unroll
-  for (j_24 = 0; j_24 < 8; j_24 += 1) {
-    r_23[j_24] = __fadd_rn(r_6[j_24], r_15[j_24]);
+  for (j_26 = 0; j_26 < 8; j_26 += 1) {
+    r_25[j_26] = __fadd_rn(r_6[j_26], r_16[j_26]);
   }
   #pragma unroll
-  for (j_29 = 0; j_29 < 2; j_29 += 1) {
-    c_25 = __float_as_int(r_23[((int)(((unsigned)j_29) * ((unsigned)4)))]);
-    c_26 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)1)))]);
-    c_27 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)2)))]);
-    c_28 = __float_as_int(r_23[((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) + ((unsigned)3)))]);
-    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
-      TB_REF(int4, (g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)))) >> (3 & 31)))))) = make_int4((0 | c_25), (0 | c_26), (0 | c_27), (0 | c_28));
+  for (j_31 = 0; j_31 < 2; j_31 += 1) {
+    c_27 = __float_as_int(r_25[((int)(((unsigned)j_31) * ((unsigned)4)))]);
+    c_28 = __float_as_int(r_25[((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) + ((unsigned)1)))]);
+    c_29 = __float_as_int(r_25[((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) + ((unsigned)2)))]);
+    c_30 = __float_as_int(r_25[((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) + ((unsigned)3)))]);
+    if (((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) & ((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) + ((unsigned)3)))) < ((unsigned)dim_out_0_2)))) & ((int)((((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32))) & 127) == 0)))) {
+      TB_REF(int4, (g_out + (unsigned)(((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)4)))))) = make_int4((0 | c_27), (0 | c_28), (0 | c_29), (0 | c_30));
     } else {
-      nb_30 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_out_0_2) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
-      bp_31 = ((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_29) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) * ((unsigned)32)));
-      if (((int)(nb_30 > 0))) {
-        TB_REF(int, (g_out + (((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) << (2 & 31)))))) = (0 | c_25);
+      nb_32 = (((int)(((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))) < ((unsigned)dim_out_0_2))) ? ((int)(((unsigned)min(((int)(((unsigned)dim_out_0_2) - ((unsigned)((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))))))), 4)) * ((unsigned)32))) : 0);
+      bp_33 = ((int)(((unsigned)s_5) + ((unsigned)((int)(((unsigned)((int)(((unsigned)t0_d0_12) + ((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) % ((unsigned)4))))))) + ((unsigned)((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)j_31) * ((unsigned)4)))) / ((unsigned)4)))) * ((unsigned)512)))))))));
+      bs_34 = 0;
+      if (((int)(nb_32 > 0))) {
+        TB_REF(int, (g_out + (unsigned)(((int)(((unsigned)bp_33) << (2 & 31)))))) = (0 | c_27);
       }
-      if (((int)(((int)(((unsigned)nb_30) - ((unsigned)32))) > 0))) {
-        TB_REF(int, (g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)1)))) << (2 & 31)))))) = (0 | c_26);
+      if (((int)(((int)(((unsigned)nb_32) - ((unsigned)32))) > 0))) {
+        TB_REF(int, (g_out + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_33) + ((unsigned)1)))) << (2 & 31)))))) = (0 | c_28);
       }
-      if (((int)(((int)(((unsigned)nb_30) - ((unsigned)64))) > 0))) {
-        TB_REF(int, (g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)2)))) << (2 & 31)))))) = (0 | c_27);
+      if (((int)(((int)(((unsigned)nb_32) - ((unsigned)64))) > 0))) {
+        TB_REF(int, (g_out + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_33) + ((unsigned)2)))) << (2 & 31)))))) = (0 | c_29);
       }
-      if (((int)(((int)(((unsigned)nb_30) - ((unsigned)96))) > 0))) {
-        TB_REF(int, (g_out + (((int)(((unsigned)((int)(((unsigned)((int)(((unsigned)bp_31) >> (5 & 31)))) + ((unsigned)3)))) << (2 & 31)))))) = (0 | c_28);
+      if (((int)(((int)(((unsigned)nb_32) - ((unsigned)96))) > 0))) {
+        TB_REF(int, (g_out + (unsigned)(((int)(((unsigned)((int)(((unsigned)bp_33) + ((unsigned)3)))) << (2 & 31)))))) = (0 | c_30);
       }
     }
   }

@@ -122,24 +122,27 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   var t0_d0_12: i32;
   var nb_13: i32;
   var bp_14: i32;
-  var w_16: i32;
+  var bs_15: i32;
   var w_17: i32;
   var w_18: i32;
   var w_19: i32;
-  var j_20: i32;
-  var nb_21: i32;
-  var bp_22: i32;
-  var j_24: i32;
-  var c_25: i32;
-  var c_26: i32;
+  var w_20: i32;
+  var j_21: i32;
+  var nb_22: i32;
+  var bp_23: i32;
+  var bs_24: i32;
+  var j_26: i32;
   var c_27: i32;
   var c_28: i32;
-  var j_29: i32;
-  var nb_30: i32;
-  var bp_31: i32;
+  var c_29: i32;
+  var c_30: i32;
+  var j_31: i32;
+  var nb_32: i32;
+  var bp_33: i32;
+  var bs_34: i32;
   var r_6: array<f32, 8>;
-  var r_15: array<f32, 8>;
-  var r_23: array<f32, 8>;
+  var r_16: array<f32, 8>;
+  var r_25: array<f32, 8>;
   dim_x_0_0 = sym_N;
   dim_y_0_1 = sym_N;
   dim_out_0_2 = sym_N;
@@ -149,33 +152,34 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
   s_5 = (s_3 * s_4);
   for (j_11 = 0i; j_11 < 2i; j_11 = j_11 + 1i) {
     if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_x_0_0))) & select(0i, 1i, (((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      let v4_66 = g_x[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 4u];
-      w_7 = bitcast<i32>(v4_66.x);
-      w_8 = bitcast<i32>(v4_66.y);
-      w_9 = bitcast<i32>(v4_66.z);
-      w_10 = bitcast<i32>(v4_66.w);
+      let v4_69 = g_x[bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 4u];
+      w_7 = bitcast<i32>(v4_69.x);
+      w_8 = bitcast<i32>(v4_69.y);
+      w_9 = bitcast<i32>(v4_69.z);
+      w_10 = bitcast<i32>(v4_69.w);
       r_6[(j_11 * 4i)] = bitcast<f32>(w_7);
       r_6[((j_11 * 4i) + 1i)] = bitcast<f32>(w_8);
       r_6[((j_11 * 4i) + 2i)] = bitcast<f32>(w_9);
       r_6[((j_11 * 4i) + 3i)] = bitcast<f32>(w_10);
     } else {
       nb_13 = select(0i, (min((dim_x_0_0 - (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i)))), 4i) * 32i), (bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_x_0_0)));
-      bp_14 = ((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i);
+      bp_14 = (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_11 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_11 * 4i)) / bitcast<u32>(4i))) * 512i)));
+      bs_15 = 0i;
       w_7 = 0i;
       if (nb_13 > 0i) {
-        w_7 = bitcast<i32>(g_x[(bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+        w_7 = bitcast<i32>(g_x[(bitcast<u32>((bp_14 << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>((bp_14 << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
       w_8 = 0i;
       if ((nb_13 - 32i) > 0i) {
-        w_8 = bitcast<i32>(g_x[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+        w_8 = bitcast<i32>(g_x[(bitcast<u32>(((bp_14 + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bp_14 + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
       w_9 = 0i;
       if ((nb_13 - 64i) > 0i) {
-        w_9 = bitcast<i32>(g_x[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+        w_9 = bitcast<i32>(g_x[(bitcast<u32>(((bp_14 + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bp_14 + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
       w_10 = 0i;
       if ((nb_13 - 96i) > 0i) {
-        w_10 = bitcast<i32>(g_x[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_14) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+        w_10 = bitcast<i32>(g_x[(bitcast<u32>(((bp_14 + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bp_14 + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
       r_6[(j_11 * 4i)] = bitcast<f32>(w_7);
       r_6[((j_11 * 4i) + 1i)] = bitcast<f32>(w_8);
@@ -183,69 +187,71 @@ fn main(@builtin(workgroup_id) tb_wg: vec3<u32>, @builtin(local_invocation_index
       r_6[((j_11 * 4i) + 3i)] = bitcast<f32>(w_10);
     }
   }
-  for (j_20 = 0i; j_20 < 2i; j_20 = j_20 + 1i) {
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      let v4_102 = g_y[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 4u];
-      w_16 = bitcast<i32>(v4_102.x);
-      w_17 = bitcast<i32>(v4_102.y);
-      w_18 = bitcast<i32>(v4_102.z);
-      w_19 = bitcast<i32>(v4_102.w);
-      r_15[(j_20 * 4i)] = bitcast<f32>(w_16);
-      r_15[((j_20 * 4i) + 1i)] = bitcast<f32>(w_17);
-      r_15[((j_20 * 4i) + 2i)] = bitcast<f32>(w_18);
-      r_15[((j_20 * 4i) + 3i)] = bitcast<f32>(w_19);
+  for (j_21 = 0i; j_21 < 2i; j_21 = j_21 + 1i) {
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_y_0_1))) & select(0i, 1i, (((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      let v4_106 = g_y[bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 4u];
+      w_17 = bitcast<i32>(v4_106.x);
+      w_18 = bitcast<i32>(v4_106.y);
+      w_19 = bitcast<i32>(v4_106.z);
+      w_20 = bitcast<i32>(v4_106.w);
+      r_16[(j_21 * 4i)] = bitcast<f32>(w_17);
+      r_16[((j_21 * 4i) + 1i)] = bitcast<f32>(w_18);
+      r_16[((j_21 * 4i) + 2i)] = bitcast<f32>(w_19);
+      r_16[((j_21 * 4i) + 3i)] = bitcast<f32>(w_20);
     } else {
-      nb_21 = select(0i, (min((dim_y_0_1 - (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i)))), 4i) * 32i), (bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)));
-      bp_22 = ((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_20 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_20 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i);
-      w_16 = 0i;
-      if (nb_21 > 0i) {
-        w_16 = bitcast<i32>(g_y[(bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_22) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_22) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
-      }
+      nb_22 = select(0i, (min((dim_y_0_1 - (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))), 4i) * 32i), (bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_y_0_1)));
+      bp_23 = (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_21 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_21 * 4i)) / bitcast<u32>(4i))) * 512i)));
+      bs_24 = 0i;
       w_17 = 0i;
-      if ((nb_21 - 32i) > 0i) {
-        w_17 = bitcast<i32>(g_y[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_22) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_22) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      if (nb_22 > 0i) {
+        w_17 = bitcast<i32>(g_y[(bitcast<u32>((bp_23 << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>((bp_23 << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
       w_18 = 0i;
-      if ((nb_21 - 64i) > 0i) {
-        w_18 = bitcast<i32>(g_y[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_22) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_22) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      if ((nb_22 - 32i) > 0i) {
+        w_18 = bitcast<i32>(g_y[(bitcast<u32>(((bp_23 + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bp_23 + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
       w_19 = 0i;
-      if ((nb_21 - 96i) > 0i) {
-        w_19 = bitcast<i32>(g_y[(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_22) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_22) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      if ((nb_22 - 64i) > 0i) {
+        w_19 = bitcast<i32>(g_y[(bitcast<u32>(((bp_23 + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bp_23 + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
       }
-      r_15[(j_20 * 4i)] = bitcast<f32>(w_16);
-      r_15[((j_20 * 4i) + 1i)] = bitcast<f32>(w_17);
-      r_15[((j_20 * 4i) + 2i)] = bitcast<f32>(w_18);
-      r_15[((j_20 * 4i) + 3i)] = bitcast<f32>(w_19);
+      w_20 = 0i;
+      if ((nb_22 - 96i) > 0i) {
+        w_20 = bitcast<i32>(g_y[(bitcast<u32>(((bp_23 + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) >> 2u][(bitcast<u32>(((bp_23 + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u) & 3u]);
+      }
+      r_16[(j_21 * 4i)] = bitcast<f32>(w_17);
+      r_16[((j_21 * 4i) + 1i)] = bitcast<f32>(w_18);
+      r_16[((j_21 * 4i) + 2i)] = bitcast<f32>(w_19);
+      r_16[((j_21 * 4i) + 3i)] = bitcast<f32>(w_20);
     }
   }
-  for (j_24 = 0i; j_24 < 8i; j_24 = j_24 + 1i) {
-    r_23[j_24] = (r_6[j_24] + r_15[j_24]);
+  for (j_26 = 0i; j_26 < 8i; j_26 = j_26 + 1i) {
+    r_25[j_26] = (r_6[j_26] + r_16[j_26]);
   }
-  for (j_29 = 0i; j_29 < 2i; j_29 = j_29 + 1i) {
-    c_25 = bitcast<i32>(r_23[(j_29 * 4i)]);
-    c_26 = bitcast<i32>(r_23[((j_29 * 4i) + 1i)]);
-    c_27 = bitcast<i32>(r_23[((j_29 * 4i) + 2i)]);
-    c_28 = bitcast<i32>(r_23[((j_29 * 4i) + 3i)]);
-    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
-      g_out[bitcast<u32>(bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u)))) >> 2u] = bitcast<u32>((0i | c_25));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 4i)) >> 2u] = bitcast<u32>((0i | c_26));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 8i)) >> 2u] = bitcast<u32>((0i | c_27));
-      g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i)) >> (bitcast<u32>(3i) & 31u))) + 12i)) >> 2u] = bitcast<u32>((0i | c_28));
+  for (j_31 = 0i; j_31 < 2i; j_31 = j_31 + 1i) {
+    c_27 = bitcast<i32>(r_25[(j_31 * 4i)]);
+    c_28 = bitcast<i32>(r_25[((j_31 * 4i) + 1i)]);
+    c_29 = bitcast<i32>(r_25[((j_31 * 4i) + 2i)]);
+    c_30 = bitcast<i32>(r_25[((j_31 * 4i) + 3i)]);
+    if (((select(0i, 1i, bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)) & select(0i, 1i, bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i))) + 3i)) < bitcast<u32>(dim_out_0_2))) & select(0i, 1i, (((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i) & 127i) == 0i)) != 0i) {
+      g_out[bitcast<u32>(((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i)) >> 2u] = bitcast<u32>((0i | c_27));
+      g_out[bitcast<u32>((((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i) + 4i)) >> 2u] = bitcast<u32>((0i | c_28));
+      g_out[bitcast<u32>((((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i) + 8i)) >> 2u] = bitcast<u32>((0i | c_29));
+      g_out[bitcast<u32>((((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i))) * 4i) + 12i)) >> 2u] = bitcast<u32>((0i | c_30));
     } else {
-      nb_30 = select(0i, (min((dim_out_0_2 - (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i)))), 4i) * 32i), (bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)));
-      bp_31 = ((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_29 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_29 * 4i)) / bitcast<u32>(4i))) * 512i))) * 32i);
-      if (nb_30 > 0i) {
-        g_out[bitcast<u32>((bitcast<i32>((bitcast<u32>(bp_31) >> (bitcast<u32>(5i) & 31u))) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_25));
+      nb_32 = select(0i, (min((dim_out_0_2 - (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i)))), 4i) * 32i), (bitcast<u32>((s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i)))) < bitcast<u32>(dim_out_0_2)));
+      bp_33 = (s_5 + ((t0_d0_12 + bitcast<i32>((bitcast<u32>((j_31 * 4i)) % bitcast<u32>(4i)))) + (bitcast<i32>((bitcast<u32>((j_31 * 4i)) / bitcast<u32>(4i))) * 512i)));
+      bs_34 = 0i;
+      if (nb_32 > 0i) {
+        g_out[bitcast<u32>((bp_33 << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_27));
       }
-      if ((nb_30 - 32i) > 0i) {
-        g_out[bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_31) >> (bitcast<u32>(5i) & 31u))) + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_26));
+      if ((nb_32 - 32i) > 0i) {
+        g_out[bitcast<u32>(((bp_33 + 1i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_28));
       }
-      if ((nb_30 - 64i) > 0i) {
-        g_out[bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_31) >> (bitcast<u32>(5i) & 31u))) + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_27));
+      if ((nb_32 - 64i) > 0i) {
+        g_out[bitcast<u32>(((bp_33 + 2i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_29));
       }
-      if ((nb_30 - 96i) > 0i) {
-        g_out[bitcast<u32>(((bitcast<i32>((bitcast<u32>(bp_31) >> (bitcast<u32>(5i) & 31u))) + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_28));
+      if ((nb_32 - 96i) > 0i) {
+        g_out[bitcast<u32>(((bp_33 + 3i) << (bitcast<u32>(2i) & 31u))) >> 2u] = bitcast<u32>((0i | c_30));
       }
     }
   }
