@@ -37,18 +37,18 @@ export function checkGpuTensorSizes(k: Kernel, tensors: ReadonlyMap<string, Tens
     const t = tensors.get(p.name);
     if (!t) continue;
     const what = `tensor '${p.name}' (${p.dtype}[${t.shape.join(', ')}])`;
-    const split = 'split it along a dimension over several launches, or run on wasm or the VM';
+    const split = (wasm: boolean): string => `split it along a dimension over several launches, or run on ${wasm ? 'wasm or ' : ''}the VM`;
     const bytes = tensorBytes(p.dtype, t.shape);
     if (bytes > GPU_TENSOR_MAX_BYTES) {
-      throw new TensorTooLarge(`${what} holds ${bytes} bytes; ${target} kernels address a tensor by 32-bit byte offsets, so each may hold at most ${GPU_TENSOR_MAX_BYTES} bytes (4 GiB less 16): ${split}`);
+      throw new TensorTooLarge(`${what} holds ${bytes} bytes; ${target} kernels address a tensor by 32-bit byte offsets, so each may hold at most ${GPU_TENSOR_MAX_BYTES} bytes (4 GiB less 16): ${split(true)}`);
     }
     const elements = t.shape.reduce((a, b) => a * b, 1);
     if (elements > GPU_TENSOR_MAX_ELEMENTS) {
-      throw new TensorTooLarge(`${what} holds ${elements} elements; ${target} kernels index a tensor's elements by 32-bit integers, so each may hold at most ${GPU_TENSOR_MAX_ELEMENTS} (2^32 - 1): ${split}`);
+      throw new TensorTooLarge(`${what} holds ${elements} elements; ${target} kernels index a tensor's elements by 32-bit integers, so each may hold at most ${GPU_TENSOR_MAX_ELEMENTS} (2^32 - 1): ${split(true)}`);
     }
     const d = t.shape.findIndex((n) => n > GPU_TENSOR_MAX_DIM);
     if (d >= 0) {
-      throw new TensorTooLarge(`${what} has ${t.shape[d]} elements along dimension ${d}; kernels index a dimension by i32, so each may have at most ${GPU_TENSOR_MAX_DIM} (2^31 - 1): ${split}`);
+      throw new TensorTooLarge(`${what} has ${t.shape[d]} elements along dimension ${d}; kernels index a dimension by i32, so each may have at most ${GPU_TENSOR_MAX_DIM} (2^31 - 1): ${split(false)}`);
     }
   }
 }

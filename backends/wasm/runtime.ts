@@ -68,6 +68,17 @@ export interface MemoryPlan {
 }
 
 export function planMemory(wk: WasmKernel, tensors: ReadonlyMap<string, Tensor>, scalars: ReadonlyMap<string, number>, workers: number): MemoryPlan {
+  // The kernel computes with dimensions and element indices as 32-bit integers: past these they would
+  // wrap, silently.
+  for (const p of wk.kernel.params) {
+    const t = p.kind === 'tensor' ? tensors.get(p.name) : undefined;
+    if (!t) continue;
+    const what = `tensor '${p.name}' (${p.dtype}[${t.shape.join(', ')}])`;
+    const d = t.shape.findIndex((n) => n > 2 ** 31 - 1);
+    if (d >= 0) throw new WasmRunError(`${what} has ${t.shape[d]} elements along dimension ${d}; kernels index a dimension by i32, so each may have at most ${2 ** 31 - 1} (2^31 - 1): split it along that dimension over several launches, or run on the VM`);
+    const elements = t.shape.reduce((a, b) => a * b, 1);
+    if (elements > 2 ** 32 - 1) throw new WasmRunError(`${what} holds ${elements} elements; kernels index a tensor's elements by 32-bit integers, so each may hold at most ${2 ** 32 - 1} (2^32 - 1): split it over several launches, or run on the VM`);
+  }
   const launch = prepareLaunch(wk.kernel, { tensors, scalars });
   const { args, module } = wk.lowering;
   const argsAt = align(module.dataBytes) + 64; // the 64 bytes below the arguments: the block counter
@@ -82,12 +93,14 @@ export function planMemory(wk: WasmKernel, tensors: ReadonlyMap<string, Tensor>,
     top += tensors.get(name)!.bytes.length + 16; // sub-byte reads and atomic stores touch up to a word past the end
   }
   const env = { symbols: launch.symbols, params: new Map(scalars) };
+  const bytes = align(top, 65536);
+  if (bytes > 2 ** 32) throw new WasmRunError(`the launch needs ${bytes} bytes of memory (its tensors, arguments and scratch); a wasm memory holds at most ${2 ** 32} (4 GiB): split the tensors over several launches, or run on a GPU or the VM`);
   const argWords = [
     ...args.tensors.map((n) => ({ value: tensorAt.get(n)!, float: false })),
     ...args.symbols.map((s) => ({ value: evalSym({ kind: 'symbol', name: s }, env), float: false })),
     ...args.scalars.map((s) => ({ value: scalars.get(s.name)!, float: s.dtype === 'f32' })),
   ];
-  return { argsAt, scratchAt, scratchBytes, tensorAt, bytes: align(top, 65536), argWords, grid: launch.grid };
+  return { argsAt, scratchAt, scratchBytes, tensorAt, bytes, argWords, grid: launch.grid };
 }
 
 /** Copies arguments and tensors into memory. */

@@ -66,6 +66,21 @@ describe('GPU tensor sizes', () => {
     expect(BINDINGS_RUNTIME).toContain('device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize');
   });
 
+  it('are checked by the wasm runtime too: dimensions below 2^31, fewer than 2^32 elements, a memory of at most 4 GiB', async () => {
+    await expect(runOn('wasm', copy('u1'), shaped('u1', [2 ** 31]), new Map())).rejects.toThrow(
+      "tensor 'x' (u1[2147483648]) has 2147483648 elements along dimension 0; kernels index a dimension by i32, so each may have at most 2147483647 (2^31 - 1)",
+    );
+    await expect(runOn('wasm', copy2('u1'), shaped('u1', [2 ** 16, 2 ** 16]), new Map())).rejects.toThrow(
+      "tensor 'x' (u1[65536, 65536]) holds 4294967296 elements; kernels index a tensor's elements by 32-bit integers, so each may hold at most 4294967295 (2^32 - 1)",
+    );
+    // Two tensors of 2^31 + 2^16 bytes (allocated, never written: their pages are never touched).
+    const half = [2 ** 16, 2 ** 15 + 1];
+    const big = new Map(['x', 'y'].map((name) => [name, { dtype: 'u8', shape: half, bytes: new Uint8Array(2 ** 31 + 2 ** 16) }]));
+    await expect(runOn('wasm', copy2('u8'), big, new Map())).rejects.toThrow(
+      /^the launch needs \d+ bytes of memory \(its tensors, arguments and scratch\); a wasm memory holds at most 4294967296 \(4 GiB\)/,
+    );
+  });
+
   it('are checked against a WebGPU device\'s buffer limits, in 16-byte multiples', () => {
     const limits = { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 31 } as GPUSupportedLimits;
     expect(() => checkBufferSizes(copy('u8'), shaped('u8', [2 ** 30]), limits)).not.toThrow();
