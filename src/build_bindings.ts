@@ -87,6 +87,10 @@ function bind(k, tensors, scalars) {
     const t = tensors[p.name];
     const want = p.shape.map((d) => evalSym(d, env));
     if (want.some((w, i) => w !== t.shape[i])) throw new Error(name + ': tensor ' + p.name + ' has shape [' + t.shape + ']; it needs [' + want + ']');
+    // Kernels index a dimension by i32 and a tensor's elements by 32-bit integers: past these they wrap.
+    if (want.some((w) => w > 2147483647)) throw new Error(name + ': tensor ' + p.name + ' has shape [' + want + ']; kernels index a dimension by i32, so each may have at most 2147483647 elements');
+    const elements = want.reduce((x, y) => x * y, 1);
+    if (elements > 4294967295) throw new Error(name + ': tensor ' + p.name + ' holds ' + elements + ' elements; kernels index the elements of a tensor by 32-bit integers, so each may hold at most 4294967295');
     const b = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     const need = Math.ceil((want.reduce((x, y) => x * y, 1) * bitsOf(p.dtype)) / 8);
     if (b.length < need) throw new Error(name + ': tensor ' + p.name + ' needs ' + need + ' bytes, got ' + b.length);
@@ -165,6 +169,7 @@ export async function bindLaunch(name, tensors, scalars = {}, options = {}) {
   const at = new Map();
   for (const n of k.args.tensors) { top = align(top); at.set(n, top); top += bytes.get(n).length + 16; }
   const pages = Math.ceil(top / 65536);
+  if (pages > 65536) throw new Error(name + ': the launch needs ' + top + ' bytes of memory; a wasm memory holds at most 4294967296 (4 GiB)');
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const view = new DataView(memory.buffer);
   const heap = new Uint8Array(memory.buffer);

@@ -214,6 +214,12 @@ describe('tilebit build', () => {
     expect(bound.outputs.c.slice()).toEqual((await bindings.gemv_u4({ ...big, a: { data: a2, shape: [1, K] } })).c);
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [1000] }, out: { data: x, shape: [1000] } }, {}, { workers: 0 })).rejects.toThrow('add: options.workers must be a positive integer; got 0');
     await expect(bindings.add({ x: { data: x, shape: [1000] }, y: { data: y, shape: [999] }, out: { data: x, shape: [1000] } })).rejects.toThrow("add: tensor y has shape [999]; it needs [1000]");
+    // Shapes past 32-bit indexing are refused before their data is looked at.
+    const long = { data: x, shape: [2 ** 31] };
+    await expect(bindings.add({ x: long, y: long, out: long })).rejects.toThrow('add: tensor x has shape [2147483648]; kernels index a dimension by i32, so each may have at most 2147483647 elements');
+    // Two tensors of 2^31 + 2^16 bytes (allocated, never written) and a third: past a wasm memory's 4 GiB.
+    const huge = { data: new Float32Array(2 ** 29 + 2 ** 14), shape: [2 ** 29 + 2 ** 14] };
+    await expect(bindings.add({ x: huge, y: huge, out: huge })).rejects.toThrow(/^add: the launch needs \d+ bytes of memory; a wasm memory holds at most 4294967296 \(4 GiB\)$/);
   });
 
   it('builds a dequant-GEMM that reads weights in fragment order, for every target from one declaration', async () => {
