@@ -84,6 +84,11 @@ export function benchKernels(small = false): BenchKernel[] {
       // The larger tiles with both: 105 registers on eight warps, two blocks per SM.
       [4096, 8192, { blockM: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bm128w8fragsw'],
       [4096, 8192, { blockN: 128, threads: 256, weightOrder: 'fragments', applyScales: 'weights' }, 'bn128w8fragsw'],
+      // 128x128 on eight warps (each 64x32: 16 MMAs per 16 of K against 8 in the 64x64 tiles), in
+      // fragment order: 4.75 compute PTX per MMA against 6.2 (185 registers, one block per SM), and
+      // with the scales on the weights (121 registers, two blocks per SM).
+      [4096, 8192, { blockM: 128, blockN: 128, threads: 256, stages: 3, weightOrder: 'fragments' }, 't128w8frag'],
+      [4096, 8192, { blockM: 128, blockN: 128, threads: 256, stages: 3, weightOrder: 'fragments', applyScales: 'weights' }, 't128w8fragsw'],
       // Weights in panels of the 64-column N tile (one file for every form): each K tile one 16-byte-copied
       // run, read from shared memory as in rows.
       [16, 8192, { weightOrder: 'panels' }, 'panels'], [4096, 8192, { weightOrder: 'panels' }, 'panels'],
