@@ -1895,20 +1895,45 @@ class GpuLowerer extends LowererBase {
     const matrix = op('i32.and', op('i32.shr_u', get('tid'), i32(3)), i32(3));
     const aMatrices = aShared && this.ldmatrixFits(aShared, 1) ? 'rows' : aShared && this.ldmatrixFits(aShared, 0) ? 'columns' : null;
     const frag = [0, 1, 2, 3].map(() => this.fresh('f', 'i32'));
-    const loadAMatrices = aShared && aMatrices ? this.forLocals(atomRows, (ra) => {
+    // Where a K step only sets bits of the shared address that nothing else sets (kStepsByXor), each
+    // lane's address for K step 0 is computed once per chunk (`hoisted`) and each step's is it exclusive-
+    // or the step's bytes: one instruction per ldmatrix instead of the offset's and the swizzle's.
+    // Where, besides, the atom rows (columns) i of A (B) move the element offset by multiples of the K
+    // steps' span and of the swizzle's period, one address serves them all, plus a constant each.
+    const hoisted: Stmt[] = [];
+    const stepAddress = (view: SharedView, dim: 0 | 1, step: number, count: number, name: string, at: (i: Expr, k: Expr) => Expr[]): ((i: Expr) => Expr) => {
+      const kStep = this.kStepsByXor(view, dim, kc === K ? K : kc, step);
+      if (kStep === null) return (i) => this.ldmatrixAddress(view, at(i, get(kk)));
+      const { bytes, span } = kStep;
+      const moved = this.movesByWholePeriods(view, 1 - dim, span, Array.from({ length: count }, (_, i) => localSubOffsetValue(layout, 1 - dim, 2 * i)));
+      if (moved !== null) {
+        const base = this.fresh(name, 'i32');
+        hoisted.push(set(base, this.ldmatrixAddress(view, at(i32(0), i32(0)))));
+        return (i) => add(op('i32.xor', get(base), mul(get(kk), i32(bytes))), mul(i, i32(moved)));
+      }
+      const base = this.newArray('i32', count, name);
+      hoisted.push(...this.forLocals(count, (i) => [aset(base, i, this.ldmatrixAddress(view, at(i, i32(0))))]));
+      return (i) => op('i32.xor', { k: 'aget', array: base, index: i }, mul(get(kk), i32(bytes)));
+    };
+    // A: K contiguous, lane rows are A's rows; M contiguous, lane rows are K, transposed. The lane's own
+    // K offset is below the K step (8, or 8 + lane).
+    const aAddress = aShared && aMatrices ? stepAddress(aShared, 1, 16, atomRows, 'aaddr', (ra, kkE) => {
       const m = add(rowBase(ra), mul(op('i32.and', matrix, i32(1)), i32(8)));
-      const k = add(get(kk), mul(op('i32.shr_u', matrix, i32(1)), i32(8)));
-      // K contiguous: lane rows are A's rows; M contiguous: lane rows are K, transposed.
-      const at = aMatrices === 'rows' ? [add(m, lane), add(k0e, k)] : [m, add(add(k0e, k), lane)];
-      return [...this.ldmatrix(aShared, at, aMatrices === 'columns', frag, emulation), ...frag.map((f, i) => aset(af, add(mul(ra, i32(4)), i32(i)), get(f)))];
+      const k = add(kkE, mul(op('i32.shr_u', matrix, i32(1)), i32(8)));
+      return aMatrices === 'rows' ? [add(m, lane), add(k0e, k)] : [m, add(add(k0e, k), lane)];
     }) : null;
-    const loadBMatrices = bShared && bMatrices ? this.forLocals(atomCols, (cb) => {
-      // Paired: matrices 2 and 3 are the next K step's.
-      const k = add(add(k0e, get(kk)), add(mul(op('i32.and', matrix, i32(1)), i32(8)), pairedB ? mul(op('i32.shr_u', matrix, i32(1)), i32(16)) : i32(0)));
-      // N contiguous: lane rows are K, transposed; K contiguous: lane rows are B's columns.
-      const at = bMatrices === 'rows' ? [add(k, lane), colBase(cb)] : [k, add(colBase(cb), lane)];
+    const loadAMatrices = aShared && aAddress ? this.forLocals(atomRows, (ra) => [
+      ...this.ldmatrix(aShared, aAddress(ra), aMatrices === 'columns', frag, emulation), ...frag.map((f, i) => aset(af, add(mul(ra, i32(4)), i32(i)), get(f))),
+    ]) : null;
+    // B: N contiguous, lane rows are K, transposed; K contiguous, lane rows are B's columns. Paired:
+    // matrices 2 and 3 are the next K step's (the even steps load, so steps are 32 apart).
+    const bAddress = bShared && bMatrices ? stepAddress(bShared, 0, pairedB ? 32 : 16, atomCols, 'baddr', (cb, kkE) => {
+      const k = add(add(k0e, kkE), add(mul(op('i32.and', matrix, i32(1)), i32(8)), pairedB ? mul(op('i32.shr_u', matrix, i32(1)), i32(16)) : i32(0)));
+      return bMatrices === 'rows' ? [add(k, lane), colBase(cb)] : [k, add(colBase(cb), lane)];
+    }) : null;
+    const loadBMatrices = bShared && bAddress ? this.forLocals(atomCols, (cb) => {
       const words = Array.from({ length: bWords }, (_, i) => i);
-      return [...this.ldmatrix(bShared, at, bMatrices === 'rows', frag.slice(0, bWords), emulation), ...words.map((i) => aset(bf, add(mul(cb, i32(bWords)), i32(i)), get(frag[i]!)))];
+      return [...this.ldmatrix(bShared, bAddress(cb), bMatrices === 'rows', frag.slice(0, bWords), emulation), ...words.map((i) => aset(bf, add(mul(cb, i32(bWords)), i32(i)), get(frag[i]!)))];
     }) : null;
     const loadA = loadAMatrices ?? this.forLocals(atomRows * 4, (x) => {
       const row = add(get(coords[0]!), localSubOffset(layout, 0, add(mul(op('i32.div_u', x, i32(4)), i32(2)), op('i32.and', x, i32(1)))));
@@ -1946,7 +1971,7 @@ class GpuLowerer extends LowererBase {
       { k: 'barrier' } as Stmt,
     ];
     // Fragments from registers are indexed by the K step: that loop is unrolled so they stay registers.
-    const chunk: Stmt[] = [...stage, { ...forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16)), ...(aRegs || bRegs ? { unroll: true } : {}) }];
+    const chunk: Stmt[] = [...stage, ...hoisted, { ...forLoop(kk, i32(0), i32(kc), [...loadA, ...loadB, ...mmas], i32(16)), ...(aRegs || bRegs ? { unroll: true } : {}) }];
     // An f32 addend is the accumulators' first value: the MMAs add the products onto it, as GEMMs do
     // (the order of a dot's accumulation is not specified), so that no second set of accumulators
     // lives across the K loop and no addition per element follows it. Another addend type is added
@@ -2020,6 +2045,51 @@ class GpuLowerer extends LowererBase {
     return op('i32.or', this.readShared(slot, first), op('i32.shl', this.readShared(slot, next), i32(16)));
   }
 
+  /** The byte address of 16-bit element `coords` (tile coordinates) of a shared slice, for ldmatrix. */
+  ldmatrixAddress(view: SharedView, coords: readonly Expr[]): Expr {
+    const l = view.slot.type.layout;
+    return add(mul(sharedElementOffset(l, sliceCoords(view.index, viewCoords(view, coords), (v) => this.scalar(v))), i32(2)), i32(view.slot.offset));
+  }
+
+  /**
+   * The bytes per element of K that a dot's K steps move the ldmatrix addresses of a shared slice by,
+   * when they move them by exclusive or, and the span of element offsets the steps cover (kc times the
+   * stride): along tile dimension `dim`, steps of `step` elements within
+   * chunks of `kc` (kc and step powers of two; chunks start at multiples of kc; each lane's own offset
+   * along `dim` below the step) set bits of the element offset that nothing else sets and that no
+   * swizzle reads, and the slot's byte offset has none of them; then offset + k = offset | k, the
+   * swizzle of offset | k is the swizzle of offset, exclusive or k, and so is the byte address. Null
+   * where that does not hold (the address is then computed at each step).
+   */
+  kStepsByXor(view: SharedView, dim: number, kc: number, step: number): { readonly bytes: number; readonly span: number } | null {
+    const l = view.slot.type.layout;
+    const td = this.sliceDim(view.index, viewDim(view, dim));
+    const st = l.strides[td]!;
+    const start = this.constants.get(view.index[td]!.offset);
+    const pow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
+    const span = kc * st;
+    const ok = pow2(kc) && pow2(step) && pow2(st) && start !== undefined && start % kc === 0 &&
+      l.strides.every((s, d) => d === td || s % span === 0) &&
+      (!l.swizzle || 1 << (l.swizzle.base + l.swizzle.shift) >= span) && view.slot.offset % (2 * span) === 0;
+    return ok ? { bytes: 2 * st, span } : null;
+  }
+
+  /**
+   * The bytes by which atom i's ldmatrix address lies past atom 0's, where that is i times one constant
+   * for every i: atom i lies `offsets[i]` elements along tile dimension `dim` of a shared slice, one
+   * element there moves the element offset by the slot's stride, and each atom's move is a multiple of
+   * `span` (the K steps' bits, kStepsByXor) and of the swizzle's period (so the swizzle of offset + move
+   * is the swizzle of offset, plus move). Null otherwise.
+   */
+  movesByWholePeriods(view: SharedView, dim: number, span: number, offsets: readonly number[]): number | null {
+    const l = view.slot.type.layout;
+    const st = l.strides[this.sliceDim(view.index, viewDim(view, dim))]!;
+    const each = (offsets[1] ?? 0) * st;
+    const period = l.swizzle ? 1 << (l.swizzle.base + l.swizzle.shift + l.swizzle.bits) : 1;
+    const ok = offsets.every((o, i) => o * st === i * each) && each % span === 0 && each % period === 0;
+    return ok ? 2 * each : null;
+  }
+
   /**
    * Whether ldmatrix can read 8x8 blocks of a shared slice whose rows run along tile dimension
    * `contig`: unit stride there, strides elsewhere and the slice's (constant) offset there multiples of 8
@@ -2054,9 +2124,7 @@ class GpuLowerer extends LowererBase {
    * publishes its address in scratch (at byte `offset`), and after another reads its words from the
    * addresses of the lanes that hold its rows, as the PTX ISA defines the instruction.
    */
-  ldmatrix(view: SharedView, coords: readonly Expr[], trans: boolean, names: readonly string[], offset: number): Stmt[] {
-    const l = view.slot.type.layout;
-    const addr = add(mul(sharedElementOffset(l, sliceCoords(view.index, viewCoords(view, coords), (v) => this.scalar(v))), i32(2)), i32(view.slot.offset));
+  ldmatrix(view: SharedView, addr: Expr, trans: boolean, names: readonly string[], offset: number): Stmt[] {
     if (this.features.mma === 'native') return [{ k: 'ldmatrix', trans, addr, names }];
     const slot = (thread: Expr): Expr => this.scratchWord(thread, offset);
     const warp = op('i32.and', get('tid'), i32(~31));
@@ -2242,6 +2310,18 @@ function localSubOffset(l: RegisterLayout, dim: number, r: Expr): Expr {
     const e = entries[q]!;
     const ext = entryExtent(l, e);
     offset = add(offset, mul(op('i32.rem_u', op('i32.div_u', r, i32(inner)), i32(ext)), i32(innerStride(l, e))));
+    inner *= ext;
+  }
+  return offset;
+}
+
+/** localSubOffset of a constant r, as a number. */
+function localSubOffsetValue(l: RegisterLayout, dim: number, r: number): number {
+  const entries = l.local.filter((e) => l.modes[e]!.dim === dim);
+  let [offset, inner] = [0, 1];
+  for (let q = entries.length - 1; q >= 0; q--) {
+    const ext = entryExtent(l, entries[q]!);
+    offset += (Math.floor(r / inner) % ext) * innerStride(l, entries[q]!);
     inner *= ext;
   }
   return offset;
