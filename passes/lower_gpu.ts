@@ -1895,25 +1895,20 @@ class GpuLowerer extends LowererBase {
     const matrix = op('i32.and', op('i32.shr_u', get('tid'), i32(3)), i32(3));
     const aMatrices = aShared && this.ldmatrixFits(aShared, 1) ? 'rows' : aShared && this.ldmatrixFits(aShared, 0) ? 'columns' : null;
     const frag = [0, 1, 2, 3].map(() => this.fresh('f', 'i32'));
-    // Where a K step only sets bits of the shared address that nothing else sets (kStepsByXor), each
-    // lane's address for K step 0 is computed once per chunk (`hoisted`) and each step's is it exclusive-
-    // or the step's bytes: one instruction per ldmatrix instead of the offset's and the swizzle's.
-    // Where, besides, the atom rows (columns) i of A (B) move the element offset by multiples of the K
-    // steps' span and of the swizzle's period, one address serves them all, plus a constant each.
+    // Where a K step only sets bits of the shared address that nothing else sets (kStepsByXor) and the
+    // atom rows (columns) i of A (B) lie apart by multiples of the K steps' span and of the swizzle's
+    // period (movesByWholePeriods), each lane computes its address for atom 0 and K step 0 once per
+    // chunk (`hoisted`); atom i's at step k is it exclusive-or k's bytes, plus i times a constant: one
+    // or two instructions per ldmatrix instead of the offset's and the swizzle's. Else each step
+    // computes its own.
     const hoisted: Stmt[] = [];
     const stepAddress = (view: SharedView, dim: 0 | 1, step: number, count: number, name: string, at: (i: Expr, k: Expr) => Expr[]): ((i: Expr) => Expr) => {
       const kStep = this.kStepsByXor(view, dim, kc === K ? K : kc, step);
-      if (kStep === null) return (i) => this.ldmatrixAddress(view, at(i, get(kk)));
-      const { bytes, span } = kStep;
-      const moved = this.movesByWholePeriods(view, 1 - dim, span, Array.from({ length: count }, (_, i) => localSubOffsetValue(layout, 1 - dim, 2 * i)));
-      if (moved !== null) {
-        const base = this.fresh(name, 'i32');
-        hoisted.push(set(base, this.ldmatrixAddress(view, at(i32(0), i32(0)))));
-        return (i) => add(op('i32.xor', get(base), mul(get(kk), i32(bytes))), mul(i, i32(moved)));
-      }
-      const base = this.newArray('i32', count, name);
-      hoisted.push(...this.forLocals(count, (i) => [aset(base, i, this.ldmatrixAddress(view, at(i, i32(0))))]));
-      return (i) => op('i32.xor', { k: 'aget', array: base, index: i }, mul(get(kk), i32(bytes)));
+      const moved = kStep && this.movesByWholePeriods(view, 1 - dim, kStep.span, Array.from({ length: count }, (_, i) => localSubOffsetValue(layout, 1 - dim, 2 * i)));
+      if (kStep === null || moved === null) return (i) => this.ldmatrixAddress(view, at(i, get(kk)));
+      const base = this.fresh(name, 'i32');
+      hoisted.push(set(base, this.ldmatrixAddress(view, at(i32(0), i32(0)))));
+      return (i) => add(op('i32.xor', get(base), mul(get(kk), i32(kStep.bytes))), mul(i, i32(moved)));
     };
     // A: K contiguous, lane rows are A's rows; M contiguous, lane rows are K, transposed. The lane's own
     // K offset is below the K step (8, or 8 + lane).
