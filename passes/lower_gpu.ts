@@ -2298,28 +2298,28 @@ function localSubIndex(l: RegisterLayout, dim: number, j: Expr): Expr {
 
 /** The coordinate offset along `dim` of position r (as localSubIndex numbers them). */
 function localSubOffset(l: RegisterLayout, dim: number, r: Expr): Expr {
-  const entries = l.local.filter((e) => l.modes[e]!.dim === dim);
-  let offset: Expr = i32(0);
-  let inner = 1;
-  for (let q = entries.length - 1; q >= 0; q--) {
-    const e = entries[q]!;
-    const ext = entryExtent(l, e);
-    offset = add(offset, mul(op('i32.rem_u', op('i32.div_u', r, i32(inner)), i32(ext)), i32(innerStride(l, e))));
-    inner *= ext;
-  }
-  return offset;
+  return localSubDigits(l, dim).reduce<Expr>((o, d) => add(o, mul(op('i32.rem_u', op('i32.div_u', r, i32(d.inner)), i32(d.extent)), i32(d.stride))), i32(0));
 }
 
 /** localSubOffset of a constant r, as a number. */
 function localSubOffsetValue(l: RegisterLayout, dim: number, r: number): number {
+  return localSubDigits(l, dim).reduce((o, d) => o + (Math.floor(r / d.inner) % d.extent) * d.stride, 0);
+}
+
+/**
+ * The digits of r in localSubOffset, innermost first: each local mode of `dim` with its extent, the
+ * product of the extents inside it (its place in r), and how far one step of it moves along `dim`.
+ */
+function localSubDigits(l: RegisterLayout, dim: number): { readonly extent: number; readonly inner: number; readonly stride: number }[] {
   const entries = l.local.filter((e) => l.modes[e]!.dim === dim);
-  let [offset, inner] = [0, 1];
+  const out: { extent: number; inner: number; stride: number }[] = [];
+  let inner = 1;
   for (let q = entries.length - 1; q >= 0; q--) {
-    const ext = entryExtent(l, entries[q]!);
-    offset += (Math.floor(r / inner) % ext) * innerStride(l, entries[q]!);
-    inner *= ext;
+    const extent = entryExtent(l, entries[q]!);
+    out.push({ extent, inner, stride: innerStride(l, entries[q]!) });
+    inner *= extent;
   }
-  return offset;
+  return out;
 }
 
 /** How far one step of mode e moves along its dimension: the product of the later modes of that dimension. */
