@@ -29,7 +29,7 @@ import {
 import { inferLayouts, mmaInputs } from './infer_layouts.ts';
 import { Tables, castHeld, codeFromHeld, heldFromCode, heldOf, heldZero } from './lower/element.ts';
 import { FLOAT_HELPERS } from './lower/float_bits.ts';
-import { alignedFieldByte, fieldBit, fieldByte, fieldWord, setBits, sharedElementOffset, subByteStore, swizzled } from './lower/memory.ts';
+import { alignedFieldByte, fieldBit, fieldBlock, fieldByte, fieldWord, isPow2, setBits, sharedElementOffset, subByteStore, swizzled } from './lower/memory.ts';
 import { LowererBase, fusibleValues } from './lower/base.ts';
 import { binaryElem, fmaElem, scalarInst, symExpr, unaryElem } from './lower/scalar.ts';
 
@@ -745,7 +745,9 @@ class GpuLowerer extends LowererBase {
   readCode(mem: string, bits: number, linear: Expr): Expr {
     if (bits === 32) return { k: 'load', type: 'i32', bits: 32, signed: false, addr: mul(linear, i32(4)), offset: 0, mem };
     if (bits === 16 || bits === 8) return { k: 'load', type: 'i32', bits, signed: false, addr: mul(linear, i32(bits / 8)), offset: 0, mem };
-    return { k: 'bits', base: i32(0), index: linear, width: bits, mem };
+    // The field within its short block (fieldBlock): the bit-field read's index * width stays small.
+    const { byte, index } = fieldBlock(linear, bits);
+    return { k: 'bits', base: byte, index, width: bits, mem };
   }
 
   /** Sets `into` to the code of a global element, or to the code of zero outside the tensor. */
@@ -2061,9 +2063,8 @@ class GpuLowerer extends LowererBase {
     const td = this.sliceDim(view.index, viewDim(view, dim));
     const st = l.strides[td]!;
     const start = this.constants.get(view.index[td]!.offset);
-    const pow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
     const span = kc * st;
-    const ok = pow2(kc) && pow2(step) && pow2(st) && start !== undefined && start % kc === 0 &&
+    const ok = isPow2(kc) && isPow2(step) && isPow2(st) && start !== undefined && start % kc === 0 &&
       l.strides.every((s, d) => d === td || s % span === 0) &&
       (!l.swizzle || 1 << (l.swizzle.base + l.swizzle.shift) >= span) && view.slot.offset % (2 * span) === 0;
     return ok ? { bytes: 2 * st, span } : null;

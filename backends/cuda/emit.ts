@@ -255,22 +255,13 @@ static __device__ __forceinline__ void tb_atomic_fadd(unsigned* p, float v) {
     old = atomicCAS(p, seen, __float_as_uint(__fadd_rn(__uint_as_float(seen), v)));
   } while (old != seen);
 }
-// Field \`index\` of \`width\` bits (1..8) of the little-endian bit stream at p + base, in shared memory
-// (its bit offset, index * width, fits 32 bits).
+// Field \`index\` of \`width\` bits (1..8) of the little-endian bit stream at p + base. The lowering keeps
+// index * width small (global fields are indexed within blocks of a few bytes, passes/lower/memory.ts
+// fieldBlock), so it fits 32 bits for tensors of up to 4 GiB.
 static __device__ __forceinline__ int tb_bits(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
-  const unsigned char* q = p + base + (bit >> 3);
+  const unsigned char* q = p + (unsigned)base + (bit >> 3);
   unsigned sh = bit & 7u;
-  unsigned v = TB_REF(const unsigned char, q);
-  if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
-  return (int)((v >> sh) & ((1u << width) - 1u));
-}
-// The same in global memory, whose tensors reach 4 GiB: the index is unsigned and its bit offset never
-// formed (it wraps at 512 MiB); blocks of 8 fields are \`width\` bytes each.
-static __device__ __forceinline__ int tb_global_bits(const unsigned char* p, int base, int index, int width) {
-  unsigned in8 = ((unsigned)index & 7u) * (unsigned)width;
-  const unsigned char* q = p + (unsigned)base + ((unsigned)index >> 3) * (unsigned)width + (in8 >> 3);
-  unsigned sh = in8 & 7u;
   unsigned v = TB_REF(const unsigned char, q);
   if (sh + (unsigned)width > 8u) v |= (unsigned)TB_REF(const unsigned char, q + 1) << 8;
   return (int)((v >> sh) & ((1u << width) - 1u));
@@ -279,12 +270,7 @@ static __device__ __forceinline__ int tb_global_bits(const unsigned char* p, int
 // and no branch (nvcc does not prove that the straddle test above is always false).
 static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, int base, int index, int width) {
   unsigned bit = (unsigned)index * (unsigned)width;
-  return (int)(((unsigned)TB_REF(const unsigned char, p + base + (bit >> 3)) >> (bit & 7u)) & ((1u << width) - 1u));
-}
-static __device__ __forceinline__ int tb_global_bits_in_byte(const unsigned char* p, int base, int index, int width) {
-  unsigned per = 8u / (unsigned)width;
-  unsigned sh = ((unsigned)index % per) * (unsigned)width;
-  return (int)(((unsigned)TB_REF(const unsigned char, p + (unsigned)base + (unsigned)index / per) >> sh) & ((1u << width) - 1u));
+  return (int)(((unsigned)TB_REF(const unsigned char, p + (unsigned)base + (bit >> 3)) >> (bit & 7u)) & ((1u << width) - 1u));
 }
 `;
 
@@ -321,7 +307,7 @@ class Printer {
       }
       case 'bits':
         if (e.mem === undefined) throw new CudaEmitError('a bit field of constant data');
-        return `tb_${e.mem === 'shared' ? '' : 'global_'}bits${8 % e.width === 0 ? '_in_byte' : ''}(${memPointer(e.mem)}, ${this.expr(e.base)}, ${this.expr(e.index)}, ${e.width})`;
+        return `${8 % e.width === 0 ? 'tb_bits_in_byte' : 'tb_bits'}(${memPointer(e.mem)}, ${this.expr(e.base)}, ${this.expr(e.index)}, ${e.width})`;
       case 'op': {
         const args = e.args.map((a) => this.expr(a));
         const b = BINARY[e.op];

@@ -398,24 +398,18 @@ function balanced(s: string): boolean {
 }
 
 /**
- * The bit-field reader of one memory (WGSL functions cannot take pointers to any address space). In a
- * global buffer, the index is unsigned and its bit offset, index * width, never formed (it wraps at 512
- * MiB): blocks of 32 fields are `width` words each.
+ * The bit-field reader of one memory (WGSL functions cannot take pointers to any address space). The
+ * byte address is split into its word and the bits below it, so that no offset in bits is formed past
+ * the lowering's small index * width (global fields are indexed within blocks of a few bytes,
+ * passes/lower/memory.ts fieldBlock): tensors of up to 4 GiB.
  */
 function bitsHelper(mem: string, atomic: boolean, vectors: ReadonlySet<string>): string {
   const id = ident(mem);
   const word = (i: string): string => (atomic ? `atomicLoad(&${id}[${i}])` : wordAt(mem, i, vectors));
-  // Workgroup memory is small: its bit offsets fit 32 bits.
-  const position = mem === 'shared'
-    ? `  let pos = bitcast<u32>(base) * 8u + bitcast<u32>(index) * width;
-  let w = pos >> 5u;
-  let sh = pos & 31u;`
-    : `  let q = bitcast<u32>(index);
-  let lo = (q & 31u) * width + (bitcast<u32>(base) & 3u) * 8u;
-  let w = (bitcast<u32>(base) >> 2u) + (q >> 5u) * width + (lo >> 5u);
-  let sh = lo & 31u;`;
   return `fn tb_bits_${id}(base: i32, index: i32, width: u32) -> i32 {
-${position}
+  let pos = (bitcast<u32>(base) & 3u) * 8u + bitcast<u32>(index) * width;
+  let w = (bitcast<u32>(base) >> 2u) + (pos >> 5u);
+  let sh = pos & 31u;
   var v = ${word('w')} >> sh;
   if (sh + width > 32u) { v = v | (${word('w + 1u')} << (32u - sh)); }
   return bitcast<i32>(v & ((1u << width) - 1u));

@@ -12,7 +12,7 @@ import type { SharedLayout, Swizzle } from '../../ir/shared_layout.ts';
 // each) and the field within its block.
 
 const log2 = (n: number): number => Math.log2(n);
-const isPow2 = (n: number): boolean => Number.isInteger(log2(n));
+export const isPow2 = (n: number): boolean => n > 0 && Number.isInteger(log2(n));
 
 /** The index of the 32-bit word where field `linear` starts. */
 export function fieldWord(linear: Expr, bits: number): Expr {
@@ -36,6 +36,16 @@ export function fieldByte(linear: Expr, bits: number): Expr {
 export function fieldBitInByte(linear: Expr, bits: number): Expr {
   if (isPow2(bits)) return bits >= 8 ? i32(0) : op('i32.shl', op('i32.and', linear, i32(8 / bits - 1)), i32(log2(bits)));
   return op('i32.and', mul(op('i32.and', linear, i32(7)), i32(bits)), i32(7));
+}
+
+/**
+ * Field `linear` as a field of a short block: the block's first byte and the field's index in it (a
+ * byte of 2^k-bit fields; 8 fields, `bits` bytes, otherwise), for bit-field reads (Loop IR `bits`),
+ * whose backends form index * width: small here, where linear * bits wraps past 512 MiB.
+ */
+export function fieldBlock(linear: Expr, bits: number): { readonly byte: Expr; readonly index: Expr } {
+  if (isPow2(bits) && bits < 8) return { byte: op('i32.shr_u', linear, i32(log2(8 / bits))), index: op('i32.and', linear, i32(8 / bits - 1)) };
+  return { byte: mul(op('i32.shr_u', linear, i32(3)), i32(bits)), index: op('i32.and', linear, i32(7)) };
 }
 
 /** align / gcd(bits, align) for align a power of two: the fields per aligned unit. */
