@@ -1839,23 +1839,29 @@ class GpuLowerer extends LowererBase {
       const t = parseDType(x.dtype);
       if (t.kind === 'float') {
         // f8e5m2 is the top byte of an f16, infinities and NaNs included: one shift per code.
-        if (t.exponentBits === 5 && t.mantissaBits === 2) {
+        if (dtype === 'f16' && t.exponentBits === 5 && t.mantissaBits === 2) {
           return op('i32.or', op('i32.shl', op('i32.and', lo, i32(0xff)), i32(8)), op('i32.shl', hi, i32(24)));
         }
         // Minifloat codes (see fragmentCodes): sign to bit 15, exponent and mantissa fields to the
-        // top of f16's, both halves at once; that f16 is the value times 2^(bias - 15), which one f16x2
-        // multiplication by 2^(15 - bias) undoes exactly (subnormal codes land on f16 subnormals). Both
-        // codes at once, from x = lo | hi << 16, as for the integers below.
+        // top of the 16-bit type's (f16: 10 mantissa bits, exponent bias 15; bf16: 7 and 127), both
+        // halves at once; that pair is the values times 2^(bias - B), which one multiplication of the
+        // pair by 2^(B - bias) undoes exactly (subnormal codes land on the type's subnormals). Both codes
+        // at once, from x = lo | hi << 16, as for the integers below.
+        const [mantissa, bias] = dtype === 'f16' ? [10, 15] : [7, 127];
         const x = op('i32.or', op('i32.and', lo, i32((1 << t.bits) - 1)), op('i32.shl', hi, i32(16)));
         const word = op('i32.or',
           op('i32.shl', op('i32.and', op('i32.shr_u', x, i32(t.bits - 1)), i32(0x10001)), i32(15)),
-          op('i32.shl', op('i32.and', x, i32(((1 << (t.bits - 1)) - 1) * 0x10001)), i32(10 - t.mantissaBits)));
-        const value: Expr = { k: 'intrinsic', name: 'gpu.f16x2_mul', type: 'i32', args: [word, i32(((30 - t.bias) << 10) * 0x10001)] };
-        if (t.specials !== 'fn') return value;
-        // f8e4m3's NaN (S.1111.111) became 480: its exponent field set to all ones makes it an f16 NaN.
-        const magnitude = (1 << (t.bits - 1)) - 1;
-        const nan = (c: Expr, bits: number): Expr => ({ k: 'select', cond: op('i32.eqz', op('i32.xor', op('i32.and', c, i32(magnitude)), i32(magnitude))), a: i32(bits), b: i32(0) });
-        return op('i32.or', value, op('i32.or', nan(lo, 0x7c00), nan(hi, 0x7c000000)));
+          op('i32.shl', op('i32.and', x, i32(((1 << (t.bits - 1)) - 1) * 0x10001)), i32(mantissa - t.mantissaBits)));
+        const factor = i32((((2 * bias - t.bias) << mantissa) * 0x10001) | 0);
+        const value: Expr = { k: 'intrinsic', name: dtype === 'f16' ? 'gpu.f16x2_mul' : 'gpu.bf16x2_mul', type: 'i32', args: [word, factor] };
+        if (t.specials === 'finite') return value;
+        // The codes that are not numbers became finite: f8e4m3's NaN (S.1111.111; the only code of its
+        // all-ones exponent that is not a number), f8e5m2's infinities and NaNs (its all-ones exponent).
+        // Their exponent field set to all ones makes them the type's infinities and NaNs (mantissa kept).
+        const special = t.specials === 'fn' ? (1 << (t.bits - 1)) - 1 : ((1 << t.exponentBits) - 1) << t.mantissaBits;
+        const ones = ((1 << (15 - mantissa)) - 1) << mantissa;
+        const nan = (c: Expr, bits: number): Expr => ({ k: 'select', cond: op('i32.eqz', op('i32.xor', op('i32.and', c, i32(special)), i32(special))), a: i32(bits | 0), b: i32(0) });
+        return op('i32.or', value, op('i32.or', nan(lo, ones), nan(hi, ones * 0x10000)));
       }
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
       // bf16 (codes of 7 bits or fewer): the same with 128 (bf16 bits 0x4300), whose mantissa unit is 1.
@@ -1995,8 +2001,10 @@ class GpuLowerer extends LowererBase {
    * minifloats of at most 4 exponent bits, finite-only (f4e2m1, f6e3m2, f6e2m3, ...) or f8e4m3, whose
    * fields fit f16's below its all-ones exponent and whose every number is an f16 (f8e4m3's NaN code is
    * fixed up after the re-bias); and f8e5m2, the top byte of an f16. For bf16 operands, integers of 7
-   * bits or fewer. Null otherwise (bf16 from 8-bit codes or minifloats, finite minifloats of 5 exponent
-   * bits). A product of such a cast and scales (scaledOperands) gives its codes and the scales.
+   * bits or fewer, and on CUDA every minifloat (re-biased the same way, FP8's infinities and NaNs fixed
+   * up). Null otherwise (bf16 from 8-bit codes, bf16 from minifloats on WebGPU, f16 from finite
+   * minifloats of 5 exponent bits). A product of such a cast and scales (scaledOperands) gives its codes
+   * and the scales.
    */
   fragmentCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number; readonly scale?: (j: Expr) => Expr } | null {
     // Scales applied to the weights: the codes behind the cast, then one f16x2 multiplication per pair.
@@ -2020,9 +2028,14 @@ class GpuLowerer extends LowererBase {
       const S = d.kind === 'int' ? 1 << (d.bits - 1) : 0;
       const [bits, most] = dtype === 'f16' ? [8, 1023] : [7, 127];
       if (d.bits > bits || !Number.isInteger(bias) || S + bias < 0 || S + bias > most) return null;
-    } else if (dtype !== 'f16' || d.kind !== 'float' || d.bits > 8 || biased) return null;
-    // Finite minifloats of up to 4 exponent bits, f8e4m3 (its NaN fixed up) and f8e5m2 (f16's top byte).
-    else if (!(d.exponentBits <= 4 && (d.specials === 'finite' || d.specials === 'fn')) && d.specials !== 'ieee') return null;
+    } else if (d.kind !== 'float' || d.bits > 8 || biased) return null;
+    // f16: finite minifloats of up to 4 exponent bits, f8e4m3 (its NaN fixed up) and f8e5m2 (f16's top
+    // byte).
+    else if (dtype === 'f16' && !(d.exponentBits <= 4 && (d.specials === 'finite' || d.specials === 'fn')) && d.specials !== 'ieee') return null;
+    // bf16: every minifloat of 8 bits or fewer (their numbers are bf16 numbers), on CUDA, by one
+    // multiplication of bf16 pairs; WebGPU, which would multiply through f32 and may flush the f32
+    // subnormals that bf16 subnormals are, converts through f32 element by element.
+    else if (dtype === 'bf16' && this.features.mma !== 'native') return null;
     return { codes: this.tile(src), bias };
   }
 

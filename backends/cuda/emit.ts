@@ -166,6 +166,13 @@ static __device__ __forceinline__ int tb_bsub2(int a, int b) {
   asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(b), "r"(0xbf80bf80), "r"(a));
   return d;
 }
+// Two bf16 pairs multiplied lane by lane: a * b + -0, rounded once (fma.rn.bf16x2, which keeps
+// subnormals: bf16 has no .ftz; the -0 leaves every product as it is, zeros' signs included).
+static __device__ __forceinline__ int tb_bmul2(int a, int b) {
+  int d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000));
+  return d;
+}
 // N bytes (4, 8 or 16) copied from global to shared memory by cp.async (sm_80 and later: .cg, L2 only,
 // for 16 bytes, .ca for 4 and 8), in the thread's current group; a plain copy before sm_80.
 template <int N>
@@ -335,6 +342,7 @@ class Printer {
         if (e.name === 'gpu.f16x2_fma') return `tb_hfma2(${x}, ${y}, ${this.expr(e.args[2]!)})`;
         if (e.name === 'gpu.f16x2_mul') return `tb_hmul2(${x}, ${y})`;
         if (e.name === 'gpu.bf16x2_sub') return `tb_bsub2(${x}, ${y})`;
+        if (e.name === 'gpu.bf16x2_mul') return `tb_bmul2(${x}, ${y})`;
         // backends/cuda/rules.ts: rounding by the hardware's conversions.
         if (e.name === 'cuda.round_f16') return `__half2float(__float2half_rn(${x}))`;
         if (e.name === 'cuda.round_bf16') return `__bfloat162float(__float2bfloat16_rn(${x}))`;

@@ -7,6 +7,7 @@ import { type Expr, type Stmt, forEachExpr } from '../../ir/loop_ir.ts';
 import { type Kernel, walkStmts } from '../../ir/tile_ir.ts';
 import { printShared } from '../../ir/tile_print.ts';
 import { lowerForGpu } from '../../passes/pipeline.ts';
+import { NO_GPU_FEATURES } from '../../passes/lower_gpu.ts';
 import { compile } from '../../src/api.ts';
 import { dequantGemm } from '../../src/kernels/dequant_gemm.ts';
 import { example, gpuCases } from '../support/gpu_cases.ts';
@@ -181,17 +182,33 @@ describe('dequantized MMA operands', () => {
     expect(intrinsics('f8e4m3')).toEqual({ 'gpu.f16x2_mul': 1 });
     expect(intrinsics('f8e5m2')).toEqual({});
     // bf16: integer codes of 7 bits or fewer in a bf16 pair of 128, one bf16x2 subtraction; 8-bit codes
-    // and minifloats are converted through f32 and packed.
+    // are converted through f32 and packed; minifloats, FP8 included, re-biased by one bf16x2
+    // multiplication by 2^(127 - bias).
     expect(intrinsics('u4', 'bf16')).toEqual({ 'gpu.bf16x2_sub': 1 });
     expect(intrinsics('i7', 'bf16')).toEqual({ 'gpu.bf16x2_sub': 1 });
     expect(intrinsics('u8', 'bf16')).toEqual({});
-    expect(intrinsics('f4e2m1', 'bf16')).toEqual({});
-    const k = compile(dequantGemm({ weight: 'f4e2m1', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source);
-    const factors: number[] = [];
-    forEachExpr(lowerForCuda(k).module.functions.find((f) => f.name === 'block')!.body, (e) => {
-      if (e.k === 'intrinsic' && e.name === 'gpu.f16x2_mul' && e.args[1]!.k === 'const') factors.push(Number(e.args[1]!.value) >>> 0);
+    for (const w of ['f4e2m1', 'f6e3m2', 'f8e4m3', 'f8e5m2']) expect(intrinsics(w, 'bf16')).toEqual({ 'gpu.bf16x2_mul': 1 });
+    const factors = (weight: string, activation: string): number[] => {
+      const k = compile(dequantGemm({ weight, groupSize: 32, activation, m: 16, target: 'gpu' }).source);
+      const out: number[] = [];
+      forEachExpr(lowerForCuda(k).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+        if (e.k === 'intrinsic' && e.name.endsWith('x2_mul') && e.args[1]!.k === 'const') out.push(Number(e.args[1]!.value) >>> 0);
+      });
+      return out;
+    };
+    // 2^14 as f16 (bits 0x7400); 2^126 and 2^112 as bf16 (0x7e80, 0x7780).
+    expect(factors('f4e2m1', 'f16')).toEqual([0x74007400]);
+    expect(factors('f4e2m1', 'bf16')).toEqual([0x7e807e80]);
+    expect(factors('f8e5m2', 'bf16')).toEqual([0x77807780]);
+  });
+
+  it('leave bf16 from minifloats to f32 on WebGPU, whose f32 arithmetic may flush the bf16 subnormals', () => {
+    const k = compile(dequantGemm({ weight: 'f4e2m1', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source);
+    const names = new Set<string>();
+    forEachExpr(lowerForGpu(k, undefined, { ...NO_GPU_FEATURES, mma: 'emulate' }).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+      if (e.k === 'intrinsic') names.add(e.name);
     });
-    expect(factors).toEqual([0x74007400]);
+    expect([...names].filter((n) => n.includes('bf16x2'))).toEqual([]);
   });
 
   it('form both codes of a pair at once: one mask of lo | hi << 16, one exclusive or for the sign bits and the magic exponent', () => {

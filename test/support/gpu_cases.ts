@@ -391,7 +391,7 @@ export const gpuCases: readonly GpuCase[] = [
   // Signed codes to f16 pairs by the magic-number conversion (the sign bit flipped, then 1024 + 8 off).
   { name: 'dequant_gemm_gpu_mma_i4', source: dequantGemm({ weight: 'i4', groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
   // Finite minifloats to f16 pairs by moving their fields and one f16x2 multiplication (exponent
-  // re-bias), every code drawn (subnormal codes included); bf16 keeps its table.
+  // re-bias), every code drawn (subnormal codes included); bf16 the same way, below.
   ...['f4e2m1', 'f6e2m3'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),
   // Scales applied to the weights: each f16 pair of dequantized weights times its scales, rounded once
   // (mul.rn.f16x2 on CUDA; in f32 with a software rounding in the emulation), one accumulator.
@@ -407,16 +407,16 @@ export const gpuCases: readonly GpuCase[] = [
   // f8e5m2 shifted into f16's top byte (infinities and NaNs included). Every code drawn.
   ...['f8e4m3', 'f8e5m2'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true })),
   // The FP8 codes the random inputs leave out (NaN, and f8e5m2's infinities): u8 tensors draw all 256
-  // codes, viewed as FP8 and cast to f16 for the MMA, so NaN and inf reach the outputs where CUDA and the
-  // VM must agree on them.
-  ...['f8e4m3', 'f8e5m2'].map((w) => ({
-    name: `mma_specials_${w}`,
-    source: `kernel mma_specials_${w}(a: f16[M, K], w: u8[K, N], c: f32[M, N]) grid(1) threads(128) {
-      store c[0 :+ 16, 0 :+ 64] = dot(load a[0 :+ 16, 0 :+ 32], cast<f16>(view<${w}>(load w[0 :+ 32, 0 :+ 64])));
+  // codes, viewed as FP8 and cast to f16 (or bf16) for the MMA, so NaN and inf reach the outputs where
+  // CUDA and the VM must agree on them.
+  ...(['f16', 'bf16'] as const).flatMap((t) => ['f8e4m3', 'f8e5m2'].map((w) => ({
+    name: `mma_specials_${t === 'f16' ? '' : 'bf16_'}${w}`,
+    source: `kernel mma_specials_${t === 'f16' ? '' : 'bf16_'}${w}(a: ${t}[M, K], w: u8[K, N], c: f32[M, N]) grid(1) threads(128) {
+      store c[0 :+ 16, 0 :+ 64] = dot(load a[0 :+ 16, 0 :+ 32], cast<${t}>(view<${w}>(load w[0 :+ 32, 0 :+ 64])));
     }`,
     set: { M: 16, K: 32, N: 64 },
     mma: true,
-  })),
+  }))),
   // bf16 activations: integer codes of 7 bits or fewer by the magic number 128 (bf16 bits 0x4300) and
   // one bf16x2 subtraction; 8-bit codes through f32. Split along K, so that C is f32 and compared to
   // the VM within f32's tolerance, not bf16's (where a code off by one could hide).
@@ -433,6 +433,15 @@ export const gpuCases: readonly GpuCase[] = [
     set: { N: 1000 },
   })),
   { name: 'dequant_gemm_gpu_mma_f6e3m2_bf16', source: dequantGemm({ weight: 'f6e3m2', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
+  // bf16 from minifloats on CUDA: fields in bf16's places, one bf16x2 multiplication by 2^(127 - bias)
+  // (subnormal codes through bf16 subnormals), FP8's infinities and NaNs fixed up after; WebGPU converts
+  // through f32. Split along K, f32 C, as above; every finite code drawn (the specials: mma_specials_bf16_*).
+  ...([['f4e2m1', 'rows'], ['f4e2m1', 'fragments'], ['f6e2m3', 'rows'], ['f8e4m3', 'rows'], ['f8e5m2', 'fragments']] as const).map(([w, order]) => ({
+    name: `dequant_gemm_gpu_mma_${w}_bf16${order === 'fragments' ? '_frag' : ''}`,
+    source: dequantGemm({ weight: w, groupSize: 32, activation: 'bf16', m: 16, target: 'gpu', splitK: 2, weightOrder: order }).source,
+    set: { M: 13, K: 64, N: 40 },
+    mma: true,
+  })),
   // Weights in fragment order (src/kernels/fragment_order.ts): each thread reads its B fragments' codes
   // as whole words; widths of 4 and 2 bits put each f16 pair's codes 16 bits apart, 3 bits in order.
   ...['u4', 'u2', 'u3', 'f4e2m1'].map((w) => ({

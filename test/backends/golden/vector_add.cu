@@ -30,6 +30,13 @@ static __device__ __forceinline__ int tb_bsub2(int a, int b) {
   asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(b), "r"(0xbf80bf80), "r"(a));
   return d;
 }
+// Two bf16 pairs multiplied lane by lane: a * b + -0, rounded once (fma.rn.bf16x2, which keeps
+// subnormals: bf16 has no .ftz; the -0 leaves every product as it is, zeros' signs included).
+static __device__ __forceinline__ int tb_bmul2(int a, int b) {
+  int d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000));
+  return d;
+}
 // N bytes (4, 8 or 16) copied from global to shared memory by cp.async (sm_80 and later: .cg, L2 only,
 // for 16 bytes, .ca for 4 and 8), in the thread's current group; a plain copy before sm_80.
 template <int N>
