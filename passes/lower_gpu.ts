@@ -1850,7 +1850,7 @@ class GpuLowerer extends LowererBase {
         const [mantissa, bias] = dtype === 'f16' ? [10, 15] : [7, 127];
         const x = op('i32.or', op('i32.and', lo, i32((1 << t.bits) - 1)), op('i32.shl', hi, i32(16)));
         const word = op('i32.or',
-          op('i32.shl', op('i32.and', op('i32.shr_u', x, i32(t.bits - 1)), i32(0x10001)), i32(15)),
+          op('i32.and', op('i32.shl', x, i32(16 - t.bits)), i32(0x80008000 | 0)),
           op('i32.shl', op('i32.and', x, i32(((1 << (t.bits - 1)) - 1) * 0x10001)), i32(mantissa - t.mantissaBits)));
         const factor = i32((((2 * bias - t.bias) << mantissa) * 0x10001) | 0);
         const value: Expr = { k: 'intrinsic', name: dtype === 'f16' ? 'gpu.f16x2_mul' : 'gpu.bf16x2_mul', type: 'i32', args: [word, factor] };
@@ -1858,10 +1858,13 @@ class GpuLowerer extends LowererBase {
         // The codes that are not numbers became finite: f8e4m3's NaN (S.1111.111; the only code of its
         // all-ones exponent that is not a number), f8e5m2's infinities and NaNs (its all-ones exponent).
         // Their exponent field set to all ones makes them the type's infinities and NaNs (mantissa kept).
+        // Both halves at once, without a comparison: a code's special bits plus their lowest bit carry
+        // into its sign bit's place only where all of them are set, and that bit times all ones / sign
+        // bit is the exponent field.
         const special = t.specials === 'fn' ? (1 << (t.bits - 1)) - 1 : ((1 << t.exponentBits) - 1) << t.mantissaBits;
-        const ones = ((1 << (15 - mantissa)) - 1) << mantissa;
-        const nan = (c: Expr, bits: number): Expr => ({ k: 'select', cond: op('i32.eqz', op('i32.xor', op('i32.and', c, i32(special)), i32(special))), a: i32(bits | 0), b: i32(0) });
-        return op('i32.or', value, op('i32.or', nan(lo, ones), nan(hi, ones * 0x10000)));
+        const [sign, ones] = [1 << (t.bits - 1), ((1 << (15 - mantissa)) - 1) << mantissa];
+        const carried = op('i32.and', add(op('i32.and', x, i32(special * 0x10001)), i32((special & -special) * 0x10001)), i32(sign * 0x10001));
+        return op('i32.or', value, mul(carried, i32(ones / sign)));
       }
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
       // bf16 (codes of 7 bits or fewer): the same with 128 (bf16 bits 0x4300), whose mantissa unit is 1.

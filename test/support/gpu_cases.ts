@@ -29,7 +29,8 @@ export interface GpuCase {
   readonly mma?: boolean;
   /**
    * Checked on CUDA only: outputs that depend on f32 subnormals, which WGSL lets implementations flush
-   * to zero (SwiftShader does), or more shared memory than WebGPU devices offer.
+   * to zero (SwiftShader does), more shared memory than WebGPU devices offer, or a lowering only CUDA
+   * takes (WebGPU's own is checked by other cases).
    */
   readonly cudaOnly?: boolean;
 }
@@ -435,12 +436,13 @@ export const gpuCases: readonly GpuCase[] = [
   { name: 'dequant_gemm_gpu_mma_f6e3m2_bf16', source: dequantGemm({ weight: 'f6e3m2', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source, set: { M: 13, K: 32, N: 40 }, mma: true },
   // bf16 from minifloats on CUDA: fields in bf16's places, one bf16x2 multiplication by 2^(127 - bias)
   // (subnormal codes through bf16 subnormals), FP8's infinities and NaNs fixed up after; WebGPU converts
-  // through f32. Split along K, f32 C, as above; every finite code drawn (the specials: mma_specials_bf16_*).
+  // through f32 (dequant_gemm_gpu_mma_f6e3m2_bf16 checks that). Split along K, f32 C, as above; every
+  // finite code drawn (the specials: mma_specials_bf16_*).
   ...([['f4e2m1', 'rows'], ['f4e2m1', 'fragments'], ['f6e2m3', 'rows'], ['f8e4m3', 'rows'], ['f8e5m2', 'fragments']] as const).map(([w, order]) => ({
     name: `dequant_gemm_gpu_mma_${w}_bf16${order === 'fragments' ? '_frag' : ''}`,
     source: dequantGemm({ weight: w, groupSize: 32, activation: 'bf16', m: 16, target: 'gpu', splitK: 2, weightOrder: order }).source,
     set: { M: 13, K: 64, N: 40 },
-    mma: true,
+    cudaOnly: true,
   })),
   // Weights in fragment order (src/kernels/fragment_order.ts): each thread reads its B fragments' codes
   // as whole words; widths of 4 and 2 bits put each f16 pair's codes 16 bits apart, 3 bits in order.
