@@ -1867,6 +1867,13 @@ class GpuLowerer extends LowererBase {
         return op('i32.or', value, mul(carried, i32(ones / sign)));
       }
       const S = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
+      if (dtype === 'bf16' && t.bits > 7) {
+        // 8-bit codes need 8 mantissa bits, one more than bf16 has: each code's value plus S in the
+        // mantissa of an f32 2^23, less 2^23 + S + bias (exact), and both f32 values rounded to one bf16
+        // pair at once (cvt.rn.bf16x2.f32; CUDA only), as the VM rounds the cast less the constant.
+        const value = (c: Expr): Expr => op('f32.sub', op('f32.from_bits', op('i32.or', op('i32.xor', op('i32.and', c, i32(0xff)), i32(S)), i32(0x4b000000))), f32(2 ** 23 + S + x.bias));
+        return { k: 'intrinsic', name: 'gpu.pack_bf16x2', type: 'i32', args: [value(lo), value(hi)] };
+      }
       // bf16 (codes of 7 bits or fewer): the same with 128 (bf16 bits 0x4300), whose mantissa unit is 1.
       const magic = dtype === 'f16' ? 0x6400 : 0x4300;
       // Both fields at once: ((lo & m) | hi << 16) & (m | m << 16), then one xor flips the signed codes'
@@ -2005,8 +2012,8 @@ class GpuLowerer extends LowererBase {
    * fields fit f16's below its all-ones exponent and whose every number is an f16 (f8e4m3's NaN code is
    * fixed up after the re-bias); and f8e5m2, the top byte of an f16. For bf16 operands, integers of 7
    * bits or fewer, and on CUDA every minifloat (re-biased the same way, FP8's infinities and NaNs fixed
-   * up). Null otherwise (bf16 from 8-bit codes, bf16 from minifloats on WebGPU, f16 from finite
-   * minifloats of 5 exponent bits). A product of such a cast and scales (scaledOperands) gives its codes
+   * up), and 8-bit integer codes by way of f32. Null otherwise (bf16 on WebGPU from minifloats or 8-bit
+   * codes, f16 from finite minifloats of 5 exponent bits). A product of such a cast and scales (scaledOperands) gives its codes
    * and the scales.
    */
   fragmentCodes(id: ValueId, dtype: string, fragments: RegisterLayout): { readonly codes: RTile; readonly bias: number; readonly scale?: (j: Expr) => Expr } | null {
@@ -2030,7 +2037,10 @@ class GpuLowerer extends LowererBase {
       // for bf16, 128 + S + bias one of [128, 256) (bits 0x4300 + S + bias), which holds codes of 7 bits.
       const S = d.kind === 'int' ? 1 << (d.bits - 1) : 0;
       const [bits, most] = dtype === 'f16' ? [8, 1023] : [7, 127];
-      if (d.bits > bits || !Number.isInteger(bias) || S + bias < 0 || S + bias > most) return null;
+      // bf16 from 8-bit codes: through f32 pairs (2^23 + S + bias exact in f32), on CUDA only (WGSL has
+      // no bf16 rounding of its own).
+      const viaF32 = dtype === 'bf16' && d.bits === 8 && this.features.mma === 'native' && Math.abs(S + bias) < 2 ** 22;
+      if (!Number.isInteger(bias) || (!viaF32 && (d.bits > bits || S + bias < 0 || S + bias > most))) return null;
     } else if (d.kind !== 'float' || d.bits > 8 || biased) return null;
     // f16: finite minifloats of up to 4 exponent bits, f8e4m3 (its NaN fixed up) and f8e5m2 (f16's top
     // byte).

@@ -182,11 +182,12 @@ describe('dequantized MMA operands', () => {
     expect(intrinsics('f8e4m3')).toEqual({ 'gpu.f16x2_mul': 1 });
     expect(intrinsics('f8e5m2')).toEqual({});
     // bf16: integer codes of 7 bits or fewer in a bf16 pair of 128, one bf16x2 subtraction; 8-bit codes
-    // are converted through f32 and packed; minifloats, FP8 included, re-biased by one bf16x2
-    // multiplication by 2^(127 - bias).
+    // by way of f32, both rounded to a bf16 pair at once; minifloats, FP8 included, re-biased by one
+    // bf16x2 multiplication by 2^(127 - bias).
     expect(intrinsics('u4', 'bf16')).toEqual({ 'gpu.bf16x2_sub': 1 });
     expect(intrinsics('i7', 'bf16')).toEqual({ 'gpu.bf16x2_sub': 1 });
-    expect(intrinsics('u8', 'bf16')).toEqual({});
+    expect(intrinsics('u8', 'bf16')).toEqual({ 'gpu.pack_bf16x2': 1 });
+    expect(intrinsics('i8', 'bf16')).toEqual({ 'gpu.pack_bf16x2': 1 });
     for (const w of ['f4e2m1', 'f6e3m2', 'f8e4m3', 'f8e5m2']) expect(intrinsics(w, 'bf16')).toEqual({ 'gpu.bf16x2_mul': 1 });
     const factors = (weight: string, activation: string): number[] => {
       const k = compile(dequantGemm({ weight, groupSize: 32, activation, m: 16, target: 'gpu' }).source);
@@ -202,13 +203,15 @@ describe('dequantized MMA operands', () => {
     expect(factors('f8e5m2', 'bf16')).toEqual([0x77807780]);
   });
 
-  it('leave bf16 from minifloats to f32 on WebGPU, whose f32 arithmetic may flush the bf16 subnormals', () => {
-    const k = compile(dequantGemm({ weight: 'f4e2m1', groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source);
-    const names = new Set<string>();
-    forEachExpr(lowerForGpu(k, undefined, { ...NO_GPU_FEATURES, mma: 'emulate' }).module.functions.find((f) => f.name === 'block')!.body, (e) => {
-      if (e.k === 'intrinsic') names.add(e.name);
-    });
-    expect([...names].filter((n) => n.includes('bf16x2'))).toEqual([]);
+  it('leave bf16 from minifloats and 8-bit codes to f32 on WebGPU (whose f32 arithmetic may flush the bf16 subnormals, and which has no bf16 rounding)', () => {
+    for (const weight of ['f4e2m1', 'u8']) {
+      const k = compile(dequantGemm({ weight, groupSize: 32, activation: 'bf16', m: 16, target: 'gpu' }).source);
+      const names = new Set<string>();
+      forEachExpr(lowerForGpu(k, undefined, { ...NO_GPU_FEATURES, mma: 'emulate' }).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+        if (e.k === 'intrinsic') names.add(e.name);
+      });
+      expect([...names].filter((n) => n.includes('bf16x2')), weight).toEqual([]);
+    }
   });
 
   it('form both codes of a pair at once: one mask of lo | hi << 16, one exclusive or for the sign bits and the magic exponent', () => {

@@ -421,7 +421,7 @@ export const gpuCases: readonly GpuCase[] = [
   // bf16 activations: integer codes of 7 bits or fewer by the magic number 128 (bf16 bits 0x4300) and
   // one bf16x2 subtraction; 8-bit codes through f32. Split along K, so that C is f32 and compared to
   // the VM within f32's tolerance, not bf16's (where a code off by one could hide).
-  ...['u4', 'i7', 'u7', 'u8'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}_bf16`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'bf16', m: 16, target: 'gpu', splitK: 2 }).source, set: { M: 13, K: 64, N: 40 }, mma: true })),
+  ...['u4', 'i7', 'u7', 'u8', 'i8'].map((w) => ({ name: `dequant_gemm_gpu_mma_${w}_bf16`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'bf16', m: 16, target: 'gpu', splitK: 2 }).source, set: { M: 13, K: 64, N: 40 }, mma: true })),
   // Every FP8 code (u8 viewed as FP8) cast to f16 and bf16, their bits compared exactly: CUDA decodes by
   // arithmetic (NaN codes to the positive quiet NaN, as the casts give them), WebGPU by tables.
   ...['f8e4m3', 'f8e5m2'].map((w) => ({

@@ -544,6 +544,9 @@ static inline int tb_hmul2(int a, int b) {
   uint16_t hi = tb_host::f16FromFloat(tb_host::f16ToFloat(uint16_t(unsigned(a) >> 16)) * tb_host::f16ToFloat(uint16_t(unsigned(b) >> 16)));
   return int(lo | (uint32_t(hi) << 16));
 }
+static inline int tb_pack_bf16x2(float lo, float hi) {
+  return int(tb_host::bf16FromFloat(lo) | (uint32_t(tb_host::bf16FromFloat(hi)) << 16));
+}
 static inline int tb_bmul2(int a, int b) {
   // fma.rn.bf16x2 with -0: the product, exact in double, rounded to f32 and to bf16: the correctly
   // rounded bf16 wherever the first rounding is exact, as in the generated code's uses (codes times a

@@ -30,6 +30,12 @@ static __device__ __forceinline__ int tb_bsub2(int a, int b) {
   asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(b), "r"(0xbf80bf80), "r"(a));
   return d;
 }
+// Two f32 values rounded to bf16 (to nearest even) as one word of bf16 codes, the first in the low half.
+static __device__ __forceinline__ int tb_pack_bf16x2(float lo, float hi) {
+  int d;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
+}
 // Two bf16 pairs multiplied lane by lane: a * b + -0, rounded once (fma.rn.bf16x2, which keeps
 // subnormals: bf16 has no .ftz; the -0 leaves every product as it is, zeros' signs included).
 static __device__ __forceinline__ int tb_bmul2(int a, int b) {
