@@ -547,17 +547,16 @@ static inline int tb_hmul2(int a, int b) {
 static inline int tb_pack_bf16x2(float lo, float hi) {
   return int(tb_host::bf16FromFloat(lo) | (uint32_t(tb_host::bf16FromFloat(hi)) << 16));
 }
-static inline int tb_bmul2(int a, int b) {
-  // fma.rn.bf16x2 with -0: the product, exact in double, rounded to f32 and to bf16: the correctly
-  // rounded bf16 wherever the first rounding is exact, as in the generated code's uses (codes times a
-  // power of two, whose products are bf16 values).
-  uint16_t lo = tb_host::bf16FromFloat(float(double(tb_host::bf16ToFloat(uint16_t(a))) * double(tb_host::bf16ToFloat(uint16_t(b)))));
-  uint16_t hi = tb_host::bf16FromFloat(float(double(tb_host::bf16ToFloat(uint16_t(unsigned(a) >> 16))) * double(tb_host::bf16ToFloat(uint16_t(unsigned(b) >> 16)))));
-  return int(lo | (uint32_t(hi) << 16));
+// fma.rn.bf16x2: a * b + c, exact in double, rounded to f32 and to bf16: the correctly rounded bf16
+// wherever the first rounding is exact, as in the generated code's uses (codes times a power of two;
+// codes less a constant), whose results are bf16 values.
+static inline uint16_t tb_bfma(uint16_t a, uint16_t b, uint16_t c) {
+  double v = double(tb_host::bf16ToFloat(a)) * double(tb_host::bf16ToFloat(b)) + double(tb_host::bf16ToFloat(c));
+  return tb_host::bf16FromFloat(float(v));
 }
-static inline int tb_bsub2(int a, int b) {
-  uint16_t lo = tb_host::bf16FromFloat(tb_host::bf16ToFloat(uint16_t(a)) - tb_host::bf16ToFloat(uint16_t(b)));
-  uint16_t hi = tb_host::bf16FromFloat(tb_host::bf16ToFloat(uint16_t(unsigned(a) >> 16)) - tb_host::bf16ToFloat(uint16_t(unsigned(b) >> 16)));
+static inline int tb_bfma2(int a, int b, int c) {
+  uint16_t lo = tb_bfma(uint16_t(a), uint16_t(b), uint16_t(c));
+  uint16_t hi = tb_bfma(uint16_t(unsigned(a) >> 16), uint16_t(unsigned(b) >> 16), uint16_t(unsigned(c) >> 16));
   return int(lo | (uint32_t(hi) << 16));
 }
 

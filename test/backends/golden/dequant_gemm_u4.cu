@@ -23,24 +23,19 @@ static __device__ __forceinline__ int tb_hmul2(int a, int b) {
   asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
   return d;
 }
-// Two bf16 pairs subtracted lane by lane: b * -1 + a, rounded once (fma.rn.bf16x2: sm_80 has no
-// bf16x2 subtraction).
-static __device__ __forceinline__ int tb_bsub2(int a, int b) {
+// a * b + c on two bf16 pairs lane by lane, rounded once (fma.rn.bf16x2, which sm_80 has and which keeps
+// subnormals: bf16 has no .ftz). The bf16x2 subtraction a - b is b * -1 + a (sm_80 has no bf16x2
+// subtraction), the multiplication a * b is a * b + -0 (which leaves every product as it is, zeros'
+// signs included).
+static __device__ __forceinline__ int tb_bfma2(int a, int b, int c) {
   int d;
-  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(b), "r"(0xbf80bf80), "r"(a));
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
   return d;
 }
 // Two f32 values rounded to bf16 (to nearest even) as one word of bf16 codes, the first in the low half.
 static __device__ __forceinline__ int tb_pack_bf16x2(float lo, float hi) {
   int d;
   asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
-  return d;
-}
-// Two bf16 pairs multiplied lane by lane: a * b + -0, rounded once (fma.rn.bf16x2, which keeps
-// subnormals: bf16 has no .ftz; the -0 leaves every product as it is, zeros' signs included).
-static __device__ __forceinline__ int tb_bmul2(int a, int b) {
-  int d;
-  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(0x80008000));
   return d;
 }
 // N bytes (4, 8 or 16) copied from global to shared memory by cp.async (sm_80 and later: .cg, L2 only,
