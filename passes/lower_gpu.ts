@@ -56,6 +56,14 @@ export interface GpuLowering {
   readonly args: readonly { readonly name: string; readonly type: 'i32' | 'f32' }[];
   /** Target features the code uses. */
   readonly features: GpuFeaturesUsed;
+  /**
+   * Whether the grid may have more than 65535 blocks along y or z (they are not constants within
+   * that): CUDA launches such a grid in pieces of at most 65535 blocks along each, and the kernel takes
+   * its piece's first block along y and z as two more arguments. (An offset from an argument costs no
+   * registers; a block's place decoded from one flat launch costs some: 48 to 56 in the u4 dequant
+   * GEMM at 16 rows.)
+   */
+  readonly blockOffsets: boolean;
 }
 
 /**
@@ -149,6 +157,8 @@ const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.len
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 /** Bytes of scratch a dot's operand chunks may use: chunks of K keep (M + N) * KC words under it. */
 const DOT_SCRATCH_BYTES = 8192;
+/** CUDA's most blocks along y and z of a grid (x: 2^31 - 1). */
+const CUDA_GRID_YZ = 65535;
 
 export function lowerGpu(k: Kernel, features: GpuFeatures = NO_GPU_FEATURES): GpuLowering {
   return new GpuLowerer(inferLayouts(k, { mma: features.mma !== null }), features).run();
@@ -318,7 +328,8 @@ class GpuLowerer extends LowererBase {
       dataBytes: this.tables.bytes,
       scratchBytes: 0,
     };
-    return { kernel: withSharedTypes(k, this.shared), module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups, dot4x8: this.usedDot4, mma: this.usedMma } };
+    const blockOffsets = k.grid.slice(1).some((d) => !(d.kind === 'const' && d.value <= CUDA_GRID_YZ));
+    return { kernel: withSharedTypes(k, this.shared), module, threads: k.threads, sharedBytes: this.scratchBase + this.scratchBytes, buffers, args, features: { subgroups: this.usedSubgroups, dot4x8: this.usedDot4, mma: this.usedMma }, blockOffsets };
   }
 
   /**

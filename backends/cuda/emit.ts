@@ -545,6 +545,7 @@ export function emitCudaKernel(lowered: CudaLowering): string {
     ...lowered.buffers.map((b) => `unsigned char* __restrict__ g_${b.tensor}`),
     ...lowered.args.map((a) => `${ctype(a.type)} ${a.name}`),
     'int* __restrict__ tb_err',
+    ...(lowered.blockOffsets ? ['int tb_by0', 'int tb_bz0'] : []),
   ];
   // Kernels on tensor cores also say "one block per SM is enough": without it ptxas may cap their
   // registers to fit more blocks and spill (the u2 dequant GEMM at 16 rows: 80 registers and 60 bytes
@@ -555,7 +556,10 @@ export function emitCudaKernel(lowered: CudaLowering): string {
   out.push(`extern "C" __global__ void __launch_bounds__(${bounds}) ${name}(${params.join(', ')}) {`);
   if (dynamicSharedBytes(lowered) > 0) out.push(`  TB_DYNAMIC_SHARED(smem);  // ${lowered.sharedBytes} bytes, given at launch`);
   else if (lowered.sharedBytes > 0) out.push(`  TB_SHARED(smem, ${lowered.sharedBytes});`);
-  out.push('  const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;');
+  // A grid past 65535 blocks along y or z is launched in pieces (blockOffsets): each block's place in
+  // the whole grid is its place in the piece plus the piece's first block.
+  const [by, bz] = lowered.blockOffsets ? ['blockIdx.y + tb_by0', 'blockIdx.z + tb_bz0'] : ['blockIdx.y', 'blockIdx.z'];
+  out.push(`  const int bx = blockIdx.x, by = ${by}, bz = ${bz}, tid = threadIdx.x;`);
   const typed = typedStores(block);
   for (const l of typed.locals) out.push(`  ${ctype(l.type)} ${l.name} = 0;`);
   for (const a of typed.arrays ?? []) out.push(`  ${ctype(a.type)} ${a.name}[${a.length}];`);
@@ -593,11 +597,14 @@ export function emitCudaHeader(kernels: readonly { kernel: Kernel; lowered: GpuL
     out.push(` *   tb_err: one int, 0 before the launch; a failed assert leaves its code (1-based) there.`);
     out.push(` *   Each tensor holds at most ${GPU_TENSOR_MAX_BYTES} bytes and 2^32 - 1 elements, 2^31 - 1 along a dimension (offsets are`);
     out.push(` *   32-bit: larger ones wrap, unchecked here);`);
-    out.push(` *   the grid, at most CUDA's 2^31 - 1 blocks along x and 65535 along y and z, is launched whole. */`);
+    out.push(lowered.blockOffsets
+      ? ` *   tb_by0, tb_bz0: the first block along y and z of this launch. The grid has at most 2^31 - 1 blocks along x; where it has at most\n *   65535 along y and z (CUDA's limit), launch it whole with 0, 0; else in pieces of at most 65535 along y and z, each with its offsets. */`
+      : ` *   The grid, at most 2^31 - 1 blocks along x, is launched whole. */`);
     const params = [
       ...lowered.buffers.map((b) => `unsigned char* g_${b.tensor}`),
       ...lowered.args.map((a) => `${ctype(a.type)} ${a.name}`),
       'int* tb_err',
+      ...(lowered.blockOffsets ? ['int tb_by0', 'int tb_bz0'] : []),
     ];
     out.push(`__global__ void ${kernel.name}(${params.join(', ')});`, '');
   }

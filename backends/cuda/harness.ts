@@ -38,13 +38,15 @@ export function launchFile(
 
 /** The harness source for the lowered kernels the launch files may use (each launched with its dynamic shared memory). */
 export function harnessSource(lowered: readonly GpuLowering[]): string {
-  const kernels = lowered.map((l) => ({ name: l.kernel.name, dynamicSharedBytes: dynamicSharedBytes(l) }));
-  // On the CPU: each kernel called with its arguments taken from the launch's list (buffers, scalars, tb_err).
+  const kernels = lowered.map((l) => ({ name: l.kernel.name, dynamicSharedBytes: dynamicSharedBytes(l), offsets: l.blockOffsets }));
+  // On the CPU: each kernel called with its arguments taken from the launch's list (buffers, scalars,
+  // tb_err, and the block offsets where the kernel takes them).
   const calls = lowered.map((l) => {
     const args = [
       ...l.buffers.map((_, i) => `*(unsigned char**)a[${i}]`),
       ...l.args.map((x, i) => `*(${x.type === 'f32' ? 'float' : 'int'}*)a[${l.buffers.length + i}]`),
       `*(int**)a[${l.buffers.length + l.args.length}]`,
+      ...(l.blockOffsets ? [1, 2].map((o) => `*(int*)a[${l.buffers.length + l.args.length + o}]`) : []),
     ];
     return `static void call_${l.kernel.name}(void** a) { ${l.kernel.name}(${args.join(', ')}); }`;
   });
@@ -54,6 +56,7 @@ export function harnessSource(lowered: readonly GpuLowering[]): string {
 #else
 #include <cuda_runtime.h>
 #endif
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,9 +71,10 @@ ${calls.join('\n')}
 #define CALL(name) nullptr
 #endif
 
-struct Entry { const char* name; const void* fn; int dynamicShared; void (*call)(void**); };
+// offsets: the kernel takes its launch's first block along y and z (tb_by0, tb_bz0) and may be launched in pieces.
+struct Entry { const char* name; const void* fn; int dynamicShared; void (*call)(void**); bool offsets; };
 static const Entry kKernels[] = {
-${kernels.map((k) => `  {"${k.name}", (const void*)${k.name}, ${k.dynamicSharedBytes}, CALL(${k.name})},`).join('\n')}
+${kernels.map((k) => `  {"${k.name}", (const void*)${k.name}, ${k.dynamicSharedBytes}, CALL(${k.name}), ${k.offsets}},`).join('\n')}
 };
 
 #define CHECK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s: %s\\n", #x, cudaGetErrorString(e_)); exit(1); } } while (0)
@@ -125,6 +129,10 @@ int main(int argc, char** argv) {
   if (!fn) { fprintf(stderr, "no kernel %s in this harness\\n", name.c_str()); return 1; }
   // Shared memory beyond the static 48 KB: the kernel declares it extern and is launched with its size.
   if (shared > 0) CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
+  // CUDA's grids have at most 65535 blocks along y and z: a larger one is launched in pieces, each
+  // with its first block along y and z (kernels whose grid may be that large take them).
+  if (!entry->offsets && (grid.y > 65535 || grid.z > 65535)) { fprintf(stderr, "%s: a grid of %u x %u x %u blocks, more than CUDA's 65535 along y or z\\n", name.c_str(), grid.x, grid.y, grid.z); return 1; }
+  if (grid.x > 2147483647u) { fprintf(stderr, "%s: a grid of %u blocks along x, more than CUDA's 2^31 - 1\\n", name.c_str(), grid.x); return 1; }
   for (size_t i : clears) if (i >= buffers.size()) { fprintf(stderr, "%s: clear %zu, but there are %zu buffers\\n", argv[1], i, buffers.size()); return 1; }
   std::vector<void*> args;
   for (Buffer& buf : buffers) {
@@ -142,11 +150,25 @@ int main(int argc, char** argv) {
   CHECK(cudaMalloc(&err, sizeof(int)));
   CHECK(cudaMemset(err, 0, sizeof(int)));
   args.push_back(&err);
+  int y0 = 0, z0 = 0;
+  if (entry->offsets) {
+    args.push_back(&y0);
+    args.push_back(&z0);
+  }
+  // The whole grid: one launch per piece of at most 65535 blocks along y and z (one launch where the grid is within).
+  auto launch = [&]() {
+    for (z0 = 0; z0 < (int)grid.z; z0 += 65535) {
+      for (y0 = 0; y0 < (int)grid.y; y0 += 65535) {
+        dim3 piece(grid.x, std::min(grid.y - (unsigned)y0, 65535u), std::min(grid.z - (unsigned)z0, 65535u));
 #ifdef TILEBIT_HOST
-  tb_host::launch(entry->call, grid, block, args.data(), shared);
+        tb_host::launch(entry->call, piece, block, args.data(), shared);
 #else
-  CHECK(cudaLaunchKernel(fn, grid, block, args.data(), shared, 0));
+        CHECK(cudaLaunchKernel(fn, piece, block, args.data(), shared, 0));
 #endif
+      }
+    }
+  };
+  launch();
   CHECK(cudaDeviceSynchronize());
   int code = 0;
   CHECK(cudaMemcpy(&code, err, sizeof(int), cudaMemcpyDeviceToHost));
@@ -168,7 +190,7 @@ int main(int argc, char** argv) {
   // A timed launch: the outputs to clear, then the kernel.
   auto launchCleared = [&]() {
     for (size_t i : clears) CHECK(cudaMemsetAsync(buffers[i].device, 0, buffers[i].bytes));
-    CHECK(cudaLaunchKernel(fn, grid, block, args.data(), shared, 0));
+    launch();
   };
   float ms = 0;
   if (repeat > 0) {

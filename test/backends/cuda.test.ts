@@ -209,18 +209,36 @@ describe('CUDA limits', () => {
     expect(emitCudaFile([large])).toContain('#define TB_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]');
     expect(emitCudaHeader([{ kernel: large.kernel, lowered: large }])).toMatch(/52000 bytes of dynamic shared memory \(launch with them, after cudaFuncSetAttribute\(big, cudaFuncAttributeMaxDynamicSharedMemorySize, 52000\)\)/);
     const harness = harnessSource([small, { ...large, kernel: { ...large.kernel, name: 'big2' } }]);
-    expect(harness).toContain('{"big", (const void*)big, 0, CALL(big)},');
-    expect(harness).toContain('{"big2", (const void*)big2, 52000, CALL(big2)},');
+    expect(harness).toContain('{"big", (const void*)big, 0, CALL(big), false},');
+    expect(harness).toContain('{"big2", (const void*)big2, 52000, CALL(big2), false},');
   });
-  it('refuses a grid past CUDA\'s 65535 blocks along y or z before compiling, on the CPU build too; x may hold 2^31 - 1', () => {
-    const k = compile('kernel tall(o: f32[N]) grid(1, N) threads(32) { store o[block.y :+ 1] = full<f32>[1](1.0); }');
-    const tensors = (n: number) => new Map([['o', { dtype: 'f32', shape: [n], bytes: new Uint8Array(4 * n) }]]);
-    expect(() => runCuda(k, tensors(65536), new Map(), ['o'], true)).toThrow(
-      'kernel tall: its grid (1, 65536, 1) has 65536 blocks along y; CUDA allows at most 65535 (2^31 - 1 along x, 65535 along y and z): put the largest count of blocks first in the kernel\'s grid',
-    );
-    expect(() => checkCudaGrid('wide', [2 ** 31 - 1, 65535, 65535])).not.toThrow();
-    expect(() => checkCudaGrid('wide', [2 ** 31, 1, 1])).toThrow(/has 2147483648 blocks along x; CUDA allows at most 2147483647/);
-    expect(() => checkCudaGrid('deep', [1, 1, 65536])).toThrow(/along z/);
+  it('launches a grid past CUDA\'s 65535 blocks along y or z in pieces, each block finding its (x, y, z); refuses one past 2^31 - 1 blocks along x', () => {
+    // Every block writes its x, y and z where it alone writes: a piece launched without its offsets, or
+    // not at all, leaves cells 0. y = 65537 and z = 65539 are past the limit (two pieces) and prime.
+    const k = compile(`kernel where(o: i32[Z, Y, X3]) grid(X3 / 3, Y, Z) threads(1) {
+      let i = iota<i32>[3](0);
+      store o[block.z, block.y, 3 * block.x :+ 3] = where(i == 0, block.x + 1, where(i == 1, block.y + 1, block.z + 1));
+    }`);
+    for (const [x, y, z] of [[2, 65537, 1], [1, 2, 65539], [3, 5, 7]] as const) {
+      const bytes = new Uint8Array(12 * x * y * z);
+      const tensors = new Map([['o', { dtype: 'i32', shape: [z, y, 3 * x], bytes }]]);
+      runCuda(k, tensors, new Map(), ['o'], true);
+      const got = new Int32Array(tensors.get('o')!.bytes.buffer);
+      let wrong = 0;
+      for (let c = 0; c < z; c++) for (let b = 0; b < y; b++) for (let a = 0; a < x; a++) {
+        const at = ((c * y + b) * x + a) * 3;
+        if (got[at] !== a + 1 || got[at + 1] !== b + 1 || got[at + 2] !== c + 1) wrong++;
+      }
+      expect(wrong, `grid (${x}, ${y}, ${z})`).toBe(0);
+    }
+    expect(emitCudaFile([lowerForCuda(k)])).toContain('const int bx = blockIdx.x, by = blockIdx.y + tb_by0, bz = blockIdx.z + tb_bz0, tid = threadIdx.x;');
+    expect(emitCudaHeader([{ kernel: k, lowered: lowerForCuda(k) }])).toContain('int* tb_err, int tb_by0, int tb_bz0);');
+    expect(() => checkCudaGrid('wide', [2 ** 31 - 1, 65536, 65536])).not.toThrow();
+    expect(() => checkCudaGrid('wide', [2 ** 31, 1, 1])).toThrow('kernel wide: its grid (2147483648, 1, 1) has 2147483648 blocks along x; CUDA allows at most 2147483647 (2^31 - 1)');
+    // Grids whose y and z are constants within the limit keep blockIdx as it is, and no offsets.
+    const fixed = compile('kernel fixed(o: f32[N]) grid(N, 4) threads(32) { store o[block.x :+ 1] = full<f32>[1](1.0); }');
+    expect(emitCudaFile([lowerForCuda(fixed)])).toContain('const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;');
+    expect(emitCudaFile([lowerForCuda(fixed)])).not.toContain('tb_by0');
   });
 });
 

@@ -364,6 +364,7 @@ inline void runBlock(Block& b) {
 inline void launch(void (*body)(void**), dim3 grid, dim3 threads, void** args, size_t dynamicBytes) {
   Block& b = block();
   if (threads.y != 1 || threads.z != 1) fail("blocks of more than one dimension");
+  if (grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) fail("a grid past CUDA's limits (2^31 - 1 blocks along x, 65535 along y and z)");
   b.body = body;
   b.args = args;
   b.threads = threads.x;

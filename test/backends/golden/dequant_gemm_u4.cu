@@ -147,9 +147,9 @@ static __device__ __forceinline__ int tb_bits_in_byte(const unsigned char* p, in
 
 __constant__ unsigned int dequant_gemm_u4_f16_f16_g32_data[16] = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u};
 
-extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(unsigned char* __restrict__ g_a, unsigned char* __restrict__ g_w, unsigned char* __restrict__ g_s, unsigned char* __restrict__ g_c, int sym_M, int sym_K, int sym_N, int* __restrict__ tb_err) {
+extern "C" __global__ void __launch_bounds__(128) dequant_gemm_u4_f16_f16_g32(unsigned char* __restrict__ g_a, unsigned char* __restrict__ g_w, unsigned char* __restrict__ g_s, unsigned char* __restrict__ g_c, int sym_M, int sym_K, int sym_N, int* __restrict__ tb_err, int tb_by0, int tb_bz0) {
   TB_SHARED(smem, 4160);
-  const int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z, tid = threadIdx.x;
+  const int bx = blockIdx.x, by = blockIdx.y + tb_by0, bz = blockIdx.z + tb_bz0, tid = threadIdx.x;
   int dim_a_0_0 = 0;
   int dim_a_1_1 = 0;
   int dim_w_0_2 = 0;
