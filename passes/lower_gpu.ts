@@ -90,6 +90,8 @@ export interface GpuFeatures {
    * where the arithmetic is about six full-rate operations); WebGPU keeps its tables in a storage buffer.
    */
   readonly minifloatArithmetic?: boolean;
+  /** Byte permutations of two words (`gpu.byte_perm`: CUDA's prmt; `__byte_perm`). */
+  readonly bytePermute?: boolean;
 }
 
 export const NO_GPU_FEATURES: GpuFeatures = { subgroupMinSize: null, dot4x8: false, mma: null };
@@ -243,8 +245,11 @@ class GpuLowerer extends LowererBase {
   readonly products = new Map<ValueId, { readonly a: (j: Expr) => Expr; readonly b: (j: Expr) => Expr }>();
   /** `(cast(x) + c) * m` (c, m constants) by result: the biased cast and m (see scaledConversion). */
   readonly scaledBiasedCasts = new Map<ValueId, { readonly biased: ValueId; readonly scale: number }>();
-  /** Biased casts lowered as one conversion (biasedConversion): the codes' elements, their type, the bias. */
-  readonly biasedCodes = new Map<ValueId, { readonly codes: (j: Expr) => Expr; readonly from: string; readonly bias: number }>();
+  /**
+   * Biased casts lowered as one conversion (biasedConversion): the codes' elements, their type, the
+   * bias, and where the codes are a register array unpacked from words, each element's field.
+   */
+  readonly biasedCodes = new Map<ValueId, { readonly codes: (j: Expr) => Expr; readonly from: string; readonly bias: number; readonly fields?: CodeFields }>();
   /** f16 products `cast(codes) [- c] * s` (scales applied to dequantized weights): the cast, and s. */
   readonly scaledCasts = new Map<ValueId, { readonly cast: ValueId; readonly scale: ValueId }>();
   /** Such products defined lazily with the cast still lazy: its layout and the scale's elements. */
@@ -536,11 +541,16 @@ class GpuLowerer extends LowererBase {
   }
 
   /** The tile of a value, computing a lazy one into an array first. */
-  tile(id: ValueId): RTile {
+  /**
+   * A value's register tile, computing a lazy one's elements now: in a loop over the locals, or, with
+   * `unrolled`, one statement per local (constant indices: scaledConversion's byte permutations need them).
+   */
+  tile(id: ValueId, unrolled = false): RTile {
     const l = this.lazy.get(id);
     if (l) {
       const out = this.newTile(l.dtype, l.shape, l.layout);
-      this.out.push(...this.forLocals(out.length, (j) => [aset(out, j, l.at(j))]));
+      if (unrolled) for (let j = 0; j < out.length; j++) this.out.push(aset(out, i32(j), l.at(i32(j))));
+      else this.out.push(...this.forLocals(out.length, (j) => [aset(out, j, l.at(j))]));
       this.lazy.delete(id);
       this.tiles.set(id, out);
     }
@@ -993,7 +1003,7 @@ class GpuLowerer extends LowererBase {
         }
       }
       this.lazy.set(id, { dtype: type.dtype, shape, layout, at });
-      if (bitsBuilt) this.tile(id);
+      if (bitsBuilt) this.tile(id, this.features.bytePermute === true);
       return;
     }
     this.tiles.set(id, this.defTile(type, inst));
@@ -1036,8 +1046,10 @@ class GpuLowerer extends LowererBase {
     const subtrahend = 2 ** 23 + (from.kind === 'int' ? -lo : 0) + biased.bias;
     if (subtrahend < 0 || subtrahend > 2 ** 24) return null;
     this.lazy.delete(biased.cast);
+    const held = this.scalars.has(src) || this.lazy.has(src) ? undefined : this.tiles.get(src);
+    const fields = held && sameShape(held.shape, probe.shape) && layoutEquals(held.layout, probe.layout) ? this.codeFields.get(held.array) : undefined;
     const x = this.elementOperand(src, probe);
-    this.biasedCodes.set(id, { codes: x, from: from.name, bias: biased.bias });
+    this.biasedCodes.set(id, { codes: x, from: from.name, bias: biased.bias, fields });
     return (j) => this.cast(from.name, probe.dtype, x(j), biased.bias);
   }
 
@@ -1065,10 +1077,46 @@ class GpuLowerer extends LowererBase {
     if (!(Number.isInteger(e) && e >= t.bits && e <= 23 && Number.isInteger(shift) && scaled.scale > 0 && exponent >= 1 && exponent <= 254)) return null;
     this.lazy.delete(scaled.biased);
     const mask = (1 << t.bits) - 1;
+    const fieldOf = (j: Expr): Expr => (t.kind === 'int' ? op('i32.and', op('i32.xor', codes.codes(j), i32(sign)), i32(mask)) : codes.codes(j));
+    const bytes = this.features.bytePermute ? this.fieldBytes(codes.fields, t.bits, 7 - e) : null;
     return (j) => {
-      const field = t.kind === 'int' ? op('i32.and', op('i32.xor', codes.codes(j), i32(sign)), i32(mask)) : codes.codes(j);
-      return op('f32.from_bits', op('i32.or', op('i32.shl', field, i32(23 - e)), i32(exponent << 23)));
+      // Codes of one word that share their place in a byte (u4: the even ones, the odd ones): their
+      // fields moved to bit 7 - e of their bytes at once (one shift and one mask of the word, once the
+      // compiler below sees the fields' shifts and masks of one word), with exponent's lowest bit above
+      // them; then each code's f32 is one byte permutation: that byte to bits 16..23 under the
+      // exponent's other bits. u4: 12 instructions for a word's 8 codes instead of 16.
+      const group = j.k === 'const' ? bytes?.get(j.value) : undefined;
+      if (group) {
+        const placed = group.members.map(({ element, byte }) => op('i32.shl', fieldOf(i32(element)), i32(8 * byte + 7 - e))).reduce((x, y) => op('i32.or', x, y));
+        const x = op('i32.or', placed, i32((exponent & 1) * 0x80808080 | 0));
+        return op('f32.from_bits', { k: 'intrinsic', name: 'gpu.byte_perm', type: 'i32', args: [x, i32(exponent >> 1), i32(0x4055 | (group.byte << 8))] });
+      }
+      return op('f32.from_bits', op('i32.or', op('i32.shl', fieldOf(j), i32(23 - e)), i32(exponent << 23)));
     };
+  }
+
+  /**
+   * For scaledConversion's byte permutations: each element of a register array of codes whose word
+   * holds at least two other codes (three in all, where the permutations save instructions) at the
+   * same place in their bytes, wholly inside them, and with room to move to bit `to` of the byte: the
+   * byte it lies in and those codes (itself included), by element and byte. Null without fields.
+   */
+  fieldBytes(fields: CodeFields | undefined, bits: number, to: number): Map<number, { readonly byte: number; readonly members: readonly { readonly element: number; readonly byte: number }[] }> | null {
+    if (!fields || to < 0 || to + bits > 7) return null;
+    const groups = new Map<string, { element: number; byte: number }[]>();
+    fields.forEach((f, element) => {
+      if (!f || (f.shift & 7) + bits > 8) return;
+      const key = `${f.word}:${f.shift & 7}`;
+      const members = groups.get(key) ?? [];
+      if (!members.some((m) => m.byte === f.shift >> 3)) members.push({ element, byte: f.shift >> 3 });
+      groups.set(key, members);
+    });
+    const out = new Map<number, { byte: number; members: { element: number; byte: number }[] }>();
+    for (const members of groups.values()) {
+      if (members.length < 3) continue;
+      for (const m of members) out.set(m.element, { byte: m.byte, members });
+    }
+    return out;
   }
 
   /** An operand of an element-wise instruction with result `out`: a scalar, or a tile broadcast and laid out like it. */

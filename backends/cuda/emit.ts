@@ -349,6 +349,7 @@ class Printer {
         if (e.name === 'cuda.round_f16') return `__half2float(__float2half_rn(${x}))`;
         if (e.name === 'cuda.round_bf16') return `__bfloat162float(__float2bfloat16_rn(${x}))`;
         if (e.name === 'cuda.f16_bits') return `(int)__half_as_ushort(__float2half_rn(${x}))`;
+        if (e.name === 'gpu.byte_perm') return `(int)__byte_perm((unsigned)(${x}), (unsigned)(${y}), (unsigned)(${this.expr(e.args[2]!)}))`;
         if (e.name === 'gpu.dot4_i8') return `__dp4a(${x}, ${y}, 0)`;
         if (e.name === 'gpu.dot4_u8') return `(int)__dp4a((unsigned)(${x}), (unsigned)(${y}), 0u)`;
         throw new CudaEmitError(`intrinsic ${e.name} has no CUDA lowering`);
@@ -493,7 +494,7 @@ export const dynamicSharedBytes = (lowered: GpuLowering): number => (lowered.sha
  * (m16n8k16) for f16 and bf16 dots; minifloats of 5 to 8 bits decode by arithmetic, not from tables in
  * constant memory.
  */
-export const CUDA_FEATURES: GpuFeatures = { subgroupMinSize: 32, dot4x8: true, mma: 'native', minifloatArithmetic: true };
+export const CUDA_FEATURES: GpuFeatures = { subgroupMinSize: 32, dot4x8: true, mma: 'native', minifloatArithmetic: true, bytePermute: true };
 
 /** What CUDA C adds to a kernel's launch: the minimum blocks per SM of its `__launch_bounds__`. */
 export interface CudaOptions {

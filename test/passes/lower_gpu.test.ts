@@ -290,6 +290,32 @@ describe('the GEMV with several rows per thread', () => {
     }
   });
 
+  it('on CUDA, takes a word\'s 4-bit codes by byte permutations: one shift and mask per four codes, then one prmt per code', () => {
+    // u4: the even codes' fields to bits 3..6 of their bytes (bit 7: the exponent's lowest), then each
+    // f32 is its byte under 0x3F: 0x3F800000 | code << 19. 2-bit codes in runs of 8 (16 bits) share
+    // their place in a byte two at a time only, which saves nothing: those keep a shift and a mask each.
+    const perms = (weight: string, m: number, cuda: boolean) => {
+      const k = compile(dequantGemm({ weight, groupSize: 128, activation: 'f16', m, target: 'gpu', rowsPerThread: 8 }).source);
+      const body = (cuda ? lowerForCuda(k) : lowerForGpu(k)).module.functions.find((f) => f.name === 'block')!.body;
+      const selectors = new Map<number, number>();
+      forEachExpr(body, (e) => {
+        if (e.k === 'intrinsic' && e.name === 'gpu.byte_perm') {
+          expect(e.args[1]).toEqual({ k: 'const', type: 'i32', value: 0x3f });
+          const s = e.args[2]!.k === 'const' ? Number(e.args[2]!.value) : -1;
+          selectors.set(s, (selectors.get(s) ?? 0) + 1);
+        }
+      });
+      return Object.fromEntries(selectors);
+    };
+    // 64 weights per thread per K tile (8 rows, 8 columns), 16 from each byte of their words.
+    const each = { [0x4055]: 16, [0x4155]: 16, [0x4255]: 16, [0x4355]: 16 };
+    expect(perms('u4', 1, true)).toEqual(each);
+    expect(perms('i4', 1, true)).toEqual(each);
+    expect(perms('u4', 4, true)).toEqual(each); // the values built once into registers for 4 rows of A
+    expect(perms('u2', 1, true)).toEqual({});
+    expect(perms('u4', 1, false)).toEqual({}); // a target without byte permutations (WebGPU)
+  });
+
   it('sums each thread\'s rows of products by fused multiply-adds, the products never rounded on their own', () => {
     let fmas = 0;
     forEachExpr(gemv('u4'), (e) => {

@@ -368,8 +368,9 @@ export const gpuCases: readonly GpuCase[] = [
   ...['f6e3m2', 'f8e4m3', 'f8e5m2'].map((w) => ({ name: `dequant_gemv_gpu_${w}`, source: dequantGemm({ weight: w, groupSize: 32, activation: 'f16', m: 1, target: 'gpu' }).source, set: { M: 2, K: 128, N: 70 } })),
   // The GEMV with several rows of each K tile per thread (rowsPerThread): integer codes as 1 + code / 2^b
   // from their bits, the zero off the row sums; runs of 8 codes (24 bits of u3, read in pieces), N not
-  // a multiple of the 64-column tile, signed codes, zero points, a minifloat, WebGPU's direct form.
-  ...([['u4', 128, null, 8, 130, true], ['u3', 64, 'u3', 8, 70, true], ['i4', 32, null, 4, 100, true], ['f6e3m2', 32, null, 8, 70, true], ['u4', 64, null, 8, 100, false]] as const).map(([w, G, zero, rows, N, staged]) => ({
+  // a multiple of the 64-column tile, signed codes, zero points, a minifloat, WebGPU's direct form; 2-
+  // and 4-bit codes by byte permutations on CUDA (four codes of a word per shift and mask).
+  ...([['u4', 128, null, 8, 130, true], ['u3', 64, 'u3', 8, 70, true], ['i4', 32, null, 4, 100, true], ['f6e3m2', 32, null, 8, 70, true], ['u4', 64, null, 8, 100, false], ['u2', 64, 'u2', 8, 70, true], ['i2', 32, null, 8, 40, true]] as const).map(([w, G, zero, rows, N, staged]) => ({
     name: `dequant_gemv_gpu_${w}${zero ? `_z${zero}` : ''}_rows${rows}${staged ? '' : '_direct'}`,
     source: dequantGemm({ weight: w, groupSize: G, activation: 'f16', m: 1, target: 'gpu', zeroPoint: zero, rowsPerThread: rows, asyncCopies: staged }).source,
     set: { M: 2, K: 2 * G, N },

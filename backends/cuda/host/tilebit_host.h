@@ -490,6 +490,13 @@ inline unsigned __dp4a(unsigned a, unsigned b, unsigned c) {
   for (int i = 0; i < 4; i++) c += ((a >> (8 * i)) & 0xff) * ((b >> (8 * i)) & 0xff);
   return c;
 }
+// Byte n of the result: byte (s >> 4n) & 7 of the eight of y:x (x's bytes 0..3, y's 4..7).
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+  uint64_t v = uint64_t(y) << 32 | x;
+  unsigned r = 0;
+  for (int n = 0; n < 4; n++) r |= unsigned((v >> (8 * ((s >> (4 * n)) & 7))) & 0xff) << (8 * n);
+  return r;
+}
 
 // Atomics: fibers switch only at barriers and warp instructions, so a plain read-modify-write is atomic.
 inline int atomicCAS(int* p, int compare, int value) { int old = *p; if (old == compare) *p = value; return old; }
