@@ -84,10 +84,11 @@ export interface GpuFeatures {
    */
   readonly mma: 'native' | 'emulate' | null;
   /**
-   * Minifloats of 5 to 8 bits to f32 by arithmetic (CastOptions.minifloatArithmetic: fields moved, one
-   * exact rescale) instead of a table lookup per element. On CUDA the tables live in constant memory,
-   * which serves a warp's different addresses one after another (a 64-entry f6e3m2 table: up to 32 reads
-   * where the arithmetic is about six full-rate operations); WebGPU keeps its tables in a storage buffer.
+   * Minifloats of every width to f32 by arithmetic (CastOptions.minifloatArithmetic and
+   * narrowMinifloatArithmetic: fields moved, one exact rescale) instead of a table lookup per element.
+   * On CUDA the tables live in constant memory, which serves a warp's different addresses one after
+   * another (a 64-entry f6e3m2 table: up to 32 reads, a 16-entry f4e2m1 one up to 16, where the
+   * arithmetic is about six full-rate operations); WebGPU keeps its tables in a storage buffer.
    */
   readonly minifloatArithmetic?: boolean;
   /** Byte permutations of two words (`gpu.byte_perm`: CUDA's prmt; `__byte_perm`). */
@@ -1018,7 +1019,7 @@ class GpuLowerer extends LowererBase {
    */
   cast(from: string, to: string, v: Expr, bias = 0): Expr {
     const t = parseDType(from);
-    if (!((t.kind === 'int' || t.kind === 'uint') && t.bits <= 8 && heldOf(to) === 'f32' && to !== 'bool')) return castHeld(from, to, v, this.tables, { minifloatArithmetic: this.features.minifloatArithmetic === true });
+    if (!((t.kind === 'int' || t.kind === 'uint') && t.bits <= 8 && heldOf(to) === 'f32' && to !== 'bool')) return castHeld(from, to, v, this.tables, { minifloatArithmetic: this.features.minifloatArithmetic === true, narrowMinifloatArithmetic: this.features.minifloatArithmetic === true });
     const mask = (1 << t.bits) - 1;
     const sign = t.kind === 'int' ? 1 << (t.bits - 1) : 0;
     const field = t.kind === 'int' ? op('i32.and', op('i32.xor', v, i32(sign)), i32(mask)) : v;

@@ -100,7 +100,7 @@ export function castHeld(from: string, to: string, v: Expr, tables: Tables, opti
     const value = ft.kind === 'int' ? op('i32.shr_s', op('i32.shl', v, i32(32 - ft.bits)), i32(32 - ft.bits)) : v;
     return op('f32.from_i32_s', value);
   }
-  if (options.minifloatArithmetic && ft.kind === 'float' && ft.bits <= 8 && ft.bits > 4 && heldOf(to) === 'f32' && to !== 'bool' && minifloatIsExact(from, to)) {
+  if (options.minifloatArithmetic && ft.kind === 'float' && ft.bits <= 8 && (ft.bits > 4 || options.narrowMinifloatArithmetic) && heldOf(to) === 'f32' && to !== 'bool' && minifloatIsExact(from, to)) {
     return minifloatValue(ft, v, canonicalNaN(to));
   }
   if (heldAsCode(from) && parseDType(from).bits <= 8) {
@@ -134,6 +134,12 @@ export interface CastOptions {
    * bits or fewer keep their table, which the vectorizer turns into byte swizzles.)
    */
   readonly minifloatArithmetic?: boolean;
+  /**
+   * With minifloatArithmetic, codes of 4 bits or fewer by arithmetic too: where a table is a read per
+   * element from memory that serves a warp's different addresses one after another (CUDA's constant
+   * memory: up to 16 reads for a warp's f4e2m1 codes, against about five full-rate operations).
+   */
+  readonly narrowMinifloatArithmetic?: boolean;
 }
 
 /**

@@ -271,6 +271,24 @@ describe('integer codes to floats', () => {
   });
 });
 
+describe('minifloat codes to floats', () => {
+  it('on CUDA by arithmetic at every width (a table there is in constant memory, one read per distinct code of a warp); WebGPU reads its table', () => {
+    const tableReads = (weight: string, cuda: boolean, rowsPerThread?: number): number => {
+      const k = compile(dequantGemm({ weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread }).source);
+      let n = 0;
+      forEachExpr((cuda ? lowerForCuda(k) : lowerForGpu(k)).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+        if (e.k === 'load' && e.mem === undefined) n++;
+      });
+      return n;
+    };
+    for (const weight of ['f4e2m1', 'f3e1m1', 'f6e3m2']) {
+      expect(tableReads(weight, true), weight).toBe(0);
+      expect(tableReads(weight, true, 8), weight).toBe(0);
+    }
+    expect(tableReads('f4e2m1', false)).toBeGreaterThan(0);
+  });
+});
+
 describe('the GEMV with several rows per thread', () => {
   const gemv = (weight: string, m = 1): readonly Stmt[] => lowered(dequantGemm({ weight, groupSize: 128, activation: 'f16', m, target: 'gpu', rowsPerThread: 8 }).source);
 

@@ -312,10 +312,10 @@ export const gpuCases: readonly GpuCase[] = [
     set: { W, N: 1000 },
     seed: 19,
   })),
-  // Minifloats to f32, every code, compared bit for bit (as i32): CUDA decodes those of 5 to 8 bits by
-  // arithmetic, whose subnormal codes pass through f32 subnormals (kept on CUDA without -ftz; WebGPU,
+  // Minifloats to f32, every code, compared bit for bit (as i32): CUDA decodes them by arithmetic at
+  // every width, whose subnormal codes pass through f32 subnormals (kept on CUDA without -ftz; WebGPU,
   // which may flush them, as SwiftShader does, keeps its tables).
-  ...['f4e2m1', 'f5e2m2', 'f6e3m2', 'f7e3m3', 'f8e4m3', 'f8e5m2'].map((W) => ({
+  ...['f3e1m1', 'f4e1m2', 'f4e3m0', 'f4e2m1', 'f5e2m2', 'f6e3m2', 'f7e3m3', 'f8e4m3', 'f8e5m2'].map((W) => ({
     name: `minifloat_casts_${W}`,
     source: `kernel minifloat_casts<W: dtype = f6e3m2>(x: W[N], y: i32[N], z: f16[N]) grid(cdiv(N, 64)) threads(32) {
       let v = load x[block.x * 64 :+ 64];
