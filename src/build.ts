@@ -124,6 +124,7 @@ export function compileInstance(job: Job): { files: Artifact[]; entry: ManifestK
           cuda: {
             file: `cuda/${i.name}.cu`, header: `cuda/${i.name}.h`, grid: kg.grid, threads: lowered.threads, sharedBytes: lowered.sharedBytes, dynamicSharedBytes: dynamicSharedBytes(lowered), args: lowered.args.map((a) => a.name),
             ...(lowered.minBlocksPerSm !== undefined ? { minBlocksPerSm: lowered.minBlocksPerSm } : {}),
+            ...(lowered.blockOffsets ? { blockOffsets: true as const } : {}),
             features: { mma: lowered.features.mma, cpAsync: usesStatement(lowered.module, 'copywords'), ldmatrix: usesStatement(lowered.module, 'ldmatrix'), warpShuffle: lowered.features.subgroups, dp4a: lowered.features.dot4x8 },
           },
         };
@@ -188,8 +189,13 @@ export interface ManifestKernel {
   readonly features?: { readonly simd: true; readonly relaxedSimd: boolean; readonly threads: true };
   /** Per target, the tiles tuning chose (see Tuned); absent for targets built with the default tiles. */
   readonly tuned?: Readonly<Partial<Record<BuildTarget, Tuned>>>;
-  /** dynamicSharedBytes: launch with this much dynamic shared memory (0: the kernel's shared memory is static). */
-  readonly cuda?: { readonly file: string; readonly header: string; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number; readonly dynamicSharedBytes: number; readonly minBlocksPerSm?: number; readonly args: readonly string[]; readonly features: Readonly<Record<string, boolean>> };
+  /**
+   * dynamicSharedBytes: launch with this much dynamic shared memory (0: the kernel's shared memory is
+   * static). blockOffsets: the kernel takes two more arguments after tb_err, its launch's first block
+   * along y and z, so that a grid of more than 65535 blocks along y or z can be launched in pieces
+   * (the header says how); absent where the grid is within that by its constants.
+   */
+  readonly cuda?: { readonly file: string; readonly header: string; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number; readonly dynamicSharedBytes: number; readonly minBlocksPerSm?: number; readonly args: readonly string[]; readonly blockOffsets?: true; readonly features: Readonly<Record<string, boolean>> };
   readonly wgsl?: {
     readonly file: string; readonly data: string; readonly traps: readonly string[]; readonly grid: readonly SymExpr[]; readonly threads: number; readonly sharedBytes: number;
     readonly bindings: readonly WgslBinding[]; readonly args: readonly string[];

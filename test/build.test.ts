@@ -98,7 +98,8 @@ describe('tilebit build', () => {
     const gemv = manifest.kernels.find((k: { name: string }) => k.name === 'gemv_u3');
     expect(gemv.targets).toEqual(['cuda', 'wasm', 'wgsl']);
     expect(readFileSync(join(out, gemv.cuda.file), 'utf8')).toMatch(/extern "C" __global__ void __launch_bounds__\(\d+\) gemv_u3\(/);
-    expect(readFileSync(join(out, gemv.cuda.header), 'utf8')).toMatch(/__global__ void gemv_u3\(unsigned char\* g_a/);
+    expect(readFileSync(join(out, gemv.cuda.header), 'utf8')).toMatch(/__global__ void gemv_u3\(unsigned char\* g_a.*int\* tb_err, int tb_by0, int tb_bz0\);/);
+    expect(gemv.cuda.blockOffsets).toBe(true); // its grid (M, cdiv(N, BN)) may pass 65535 blocks along y
     expect(readFileSync(join(out, gemv.wgsl.file), 'utf8')).toMatch(/@compute @workgroup_size\(\d+\)/);
     expect(gemv.wgsl.bindings.map((b: { name: string }) => b.name)).toEqual(['a', 'w', 's', 'c', 'tb_data', 'tb_args', 'tb_err']);
     expect(gemv.wgsl.args).toEqual(gemv.cuda.args);
