@@ -541,7 +541,6 @@ class GpuLowerer extends LowererBase {
     return this.scalarTypes.get(id) ?? this.lazy.get(id)?.dtype ?? this.tiles.get(id)!.dtype;
   }
 
-  /** The tile of a value, computing a lazy one into an array first. */
   /**
    * A value's register tile, computing a lazy one's elements now: in a loop over the locals, or, with
    * `unrolled`, one statement per local (constant indices: scaledConversion's byte permutations need them).
