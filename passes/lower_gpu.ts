@@ -13,7 +13,7 @@
 // sub-byte elements use atomic and/or on words, so threads and blocks that write neighbours in one
 // word never clobber each other.
 
-import { codeOf } from '../ir/cast.ts';
+import { castElement, codeOf } from '../ir/cast.ts';
 import { dtype as parseDType } from '../ir/dtype.ts';
 import { type RegisterLayout, entryExtent, gcd, layoutEquals, localSize, logicalIndex, multiply, threadCount } from '../ir/layout.ts';
 import {
@@ -91,7 +91,11 @@ export interface GpuFeatures {
    * arithmetic is about six full-rate operations); WebGPU keeps its tables in a storage buffer.
    */
   readonly minifloatArithmetic?: boolean;
-  /** Byte permutations of two words (`gpu.byte_perm`: CUDA's prmt; `__byte_perm`). */
+  /**
+   * Byte permutations of two words: `gpu.byte_perm(a, b, s)`, byte n of the result is byte s_n & 7 of
+   * b:a, s_n the selector's nibble n (bit 3 unused, as CUDA's `__byte_perm` has it); `gpu.prmt(a, b,
+   * s)` the same, but that byte's top bit in all its bits where s_n's bit 3 is set (PTX `prmt.b32`).
+   */
   readonly bytePermute?: boolean;
 }
 
@@ -266,6 +270,13 @@ class GpuLowerer extends LowererBase {
    * later overwritten with other values costs instructions, never correctness.
    */
   readonly codeFields = new Map<string, CodeFields>();
+  /**
+   * Where the target permutes bytes: for a register array of codes that vectorLoadShared unpacked, the
+   * array that keeps its words (numbered as CodeField.word), which castByLookup reads. Unlike the
+   * fields, not a hint: such an array is written once, where it is loaded (a var's tile is its own
+   * array, filled by copies), so its words stay its codes' words.
+   */
+  readonly codeWords = new Map<string, string>();
 
   constructor(readonly kernel: Kernel, readonly features: GpuFeatures) {
     super();
@@ -500,6 +511,8 @@ class GpuLowerer extends LowererBase {
       this.out.push(...perm.map((from, j) => aset(out, i32(j), aget(x, i32(from)))));
       const fields = this.codeFields.get(x.array);
       if (fields) this.codeFields.set(out.array, perm.map((from) => fields[from]));
+      const words = this.codeWords.get(x.array);
+      if (words) this.codeWords.set(out.array, words);
       return out;
     }
     const st = rowMajorStrides(x.shape);
@@ -993,8 +1006,9 @@ class GpuLowerer extends LowererBase {
         }
         case 'cast': {
           const from = this.typeOfValue(inst.x);
+          const looked = this.castByLookup(inst.x, from, type.dtype, probe);
           const x = this.elementOperand(inst.x, probe);
-          at = (j) => this.cast(from, type.dtype, x(j));
+          at = (j) => (j.k === 'const' ? looked?.(j.value) : undefined) ?? this.cast(from, type.dtype, x(j));
           break;
         }
         default: {
@@ -1092,6 +1106,56 @@ class GpuLowerer extends LowererBase {
         return op('f32.from_bits', { k: 'intrinsic', name: 'gpu.byte_perm', type: 'i32', args: [x, i32(exponent >> 1), i32(0x4055 | (group.byte << 8))] });
       }
       return op('f32.from_bits', op('i32.or', op('i32.shl', fieldOf(j), i32(23 - e)), i32(exponent << 23)));
+    };
+  }
+
+  /**
+   * Casts of 4-bit minifloat codes to f32 (or to f16 or bf16, held as f32) by byte lookups, where the
+   * target permutes bytes and the codes are a register array whose words are kept (codeWords): a
+   * 4-bit minifloat's value has at most 2 mantissa bits, so its f32's low 16 bits are 0, and the top
+   * two bytes of the 8 magnitudes' values make two 8-entry byte tables. For four codes in one 16-bit half
+   * of a word, that half selects (each nibble's low three bits: the magnitude) their top bytes from one
+   * table and their second bytes from the other, one permutation each; each code's f32 is then one
+   * permutation of those two words, its low bytes 0 (a top byte's top bit, which is 0, replicated), and
+   * its sign bit, moved by one shift and one mask of the word. About 4 integer instructions per code
+   * against the fields-and-multiply conversion's 5 or 6. The value of element j (a constant index), or
+   * undefined where its half of a word holds fewer than three codes of the array; null where no element
+   * qualifies.
+   */
+  castByLookup(src: ValueId, from: string, to: string, probe: RTile): ((j: number) => Expr | undefined) | null {
+    const t = parseDType(from);
+    if (!this.features.bytePermute || t.kind !== 'float' || t.bits !== 4 || t.specials !== 'finite' || heldOf(to) !== 'f32' || to === 'bool') return null;
+    const held = this.scalars.has(src) || this.lazy.has(src) ? undefined : this.tiles.get(src);
+    if (!held || !sameShape(held.shape, probe.shape) || !layoutEquals(held.layout, probe.layout)) return null;
+    const [fields, words] = [this.codeFields.get(held.array), this.codeWords.get(held.array)];
+    if (!fields || !words) return null;
+    // The f32 bits of each magnitude's value: 0 below bit 16, a positive top byte, and each negative
+    // code's bits the positive one's with the sign bit set.
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    const bitsOf = (c: number): number => ((f[0] = castElement(from, to, c)), u[0]!);
+    const values = Array.from({ length: 8 }, (_, c) => bitsOf(c));
+    if (values.some((v, c) => (v & 0xffff) !== 0 || v >>> 31 !== 0 || bitsOf(c | 8) !== (v | 0x80000000) >>> 0)) return null;
+    const table = (byte: number): [Expr, Expr] => {
+      const b = values.map((v) => (v >>> (8 * byte)) & 0xff);
+      return [i32(b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)), i32(b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24))];
+    };
+    const [top, second] = [table(3), table(2)];
+    // Codes per 16-bit half of a word.
+    const count = new Map<number, number>();
+    for (const fd of fields) if (fd && (fd.shift & 3) === 0) count.set(fd.word * 2 + (fd.shift >> 4), (count.get(fd.word * 2 + (fd.shift >> 4)) ?? 0) + 1);
+    if (![...count.values()].some((n) => n >= 3)) return null;
+    const perm = (name: 'gpu.byte_perm' | 'gpu.prmt', a: Expr, b: Expr, s: Expr): Expr => ({ k: 'intrinsic', name, type: 'i32', args: [a, b, s] });
+    return (j) => {
+      const fd = fields[j];
+      if (!fd || (fd.shift & 3) !== 0 || (count.get(fd.word * 2 + (fd.shift >> 4)) ?? 0) < 3) return undefined;
+      const word: Expr = { k: 'aget', array: words, index: i32(fd.word) };
+      const half = fd.shift >= 16 ? op('i32.shr_u', word, i32(16)) : word;
+      const q = (fd.shift >> 2) & 3;
+      const [hi, lo] = [perm('gpu.byte_perm', top[0], top[1], half), perm('gpu.byte_perm', second[0], second[1], half)];
+      // Bytes 0 and 1: the top byte's top bit (0) replicated; byte 2: the second byte; byte 3: the top byte.
+      const bits = perm('gpu.prmt', lo, hi, i32(((4 + q) << 12) | (q << 8) | ((12 + q) << 4) | (12 + q)));
+      return op('f32.from_bits', op('i32.or', bits, op('i32.and', op('i32.shl', word, i32(28 - fd.shift)), i32(0x80000000 | 0))));
     };
   }
 
@@ -1405,6 +1469,8 @@ class GpuLowerer extends LowererBase {
     // a shift and a mask.
     const l = sh.type.layout;
     const split = l.swizzle === null && runs.starts.every((j) => (tileOffset(l, index, localCoords(layout, j)) * bits) % 8 === 0);
+    // The words themselves, for castByLookup (4-bit codes only); nvcc drops the array where nothing reads it.
+    const keep = this.features.bytePermute && bits === 4 ? this.newArray('i32', runs.count * words, 'words') : null;
     const threadByte = split ? add(op('i32.shr_u', mul(this.threadOffset(l, index, layout), i32(bits)), i32(3)), i32(sh.offset)) : null;
     this.out.push(...this.forLocals(runs.count, (q) => {
       const j0 = runs.first(q);
@@ -1425,7 +1491,8 @@ class GpuLowerer extends LowererBase {
       } else {
         for (let g = 0; g < words; g += group) loads.push({ k: 'loadwords', mem: 'shared', addr: accessAt(g), names: names.slice(g, g + group) });
       }
-      return [...loads, ...unpackRun(names, runs.offsets, bits, sh.type.dtype, out, j0)];
+      const kept = keep === null ? [] : names.map((w, i) => aset(keep, add(mul(q, i32(words)), i32(i)), get(w)));
+      return [...loads, ...kept, ...unpackRun(names, runs.offsets, bits, sh.type.dtype, out, j0)];
     }));
     // Where each element came from: word q * words + (u * bits) / 32 of the tile's runs (read whole or in
     // pieces), (u * bits) % 32 bits up; fields that straddle two words are left out.
@@ -1435,6 +1502,7 @@ class GpuLowerer extends LowererBase {
       if (shift + bits <= 32) fields[j + at] = { word: q * words + ((u * bits) >> 5), shift };
     }));
     this.codeFields.set(out.array, fields);
+    if (keep !== null) this.codeWords.set(out.array, keep);
     return out;
   }
 

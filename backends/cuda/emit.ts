@@ -168,6 +168,14 @@ static __device__ __forceinline__ int tb_bfma2(int a, int b, int c) {
   asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
   return d;
 }
+// prmt.b32: byte n of the result is byte s_n & 7 of the eight of b:a (a's bytes 0..3, b's 4..7), s_n
+// the selector's nibble n; where s_n's bit 3 is set, that byte's top bit in all eight (the default
+// mode, which CUDA's __byte_perm does not document: it masks its selectors to their low three bits).
+static __device__ __forceinline__ int tb_prmt(int a, int b, int s) {
+  int d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(s));
+  return d;
+}
 // Two f32 values rounded to bf16 (to nearest even) as one word of bf16 codes, the first in the low half.
 static __device__ __forceinline__ int tb_pack_bf16x2(float lo, float hi) {
   int d;
@@ -350,6 +358,7 @@ class Printer {
         if (e.name === 'cuda.round_bf16') return `__bfloat162float(__float2bfloat16_rn(${x}))`;
         if (e.name === 'cuda.f16_bits') return `(int)__half_as_ushort(__float2half_rn(${x}))`;
         if (e.name === 'gpu.byte_perm') return `(int)__byte_perm((unsigned)(${x}), (unsigned)(${y}), (unsigned)(${this.expr(e.args[2]!)}))`;
+        if (e.name === 'gpu.prmt') return `tb_prmt(${x}, ${y}, ${this.expr(e.args[2]!)})`;
         if (e.name === 'gpu.dot4_i8') return `__dp4a(${x}, ${y}, 0)`;
         if (e.name === 'gpu.dot4_u8') return `(int)__dp4a((unsigned)(${x}), (unsigned)(${y}), 0u)`;
         throw new CudaEmitError(`intrinsic ${e.name} has no CUDA lowering`);

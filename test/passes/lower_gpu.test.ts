@@ -287,6 +287,23 @@ describe('minifloat codes to floats', () => {
     }
     expect(tableReads('f4e2m1', false)).toBeGreaterThan(0);
   });
+
+  it('on CUDA, 4-bit ones unpacked from shared words by byte lookups: two per half word, one permutation per code', () => {
+    // f4e2m1 with 8 rows per thread: 64 codes per thread per K tile, 8 words, 16 halves of 4 codes.
+    const intrinsics = (weight: string, cuda: boolean): Record<string, number> => {
+      const k = compile(dequantGemm({ weight, groupSize: 128, activation: 'f16', m: 1, target: 'gpu', rowsPerThread: 8 }).source);
+      const out: Record<string, number> = {};
+      forEachExpr((cuda ? lowerForCuda(k) : lowerForGpu(k)).module.functions.find((f) => f.name === 'block')!.body, (e) => {
+        if (e.k === 'intrinsic' && (e.name === 'gpu.prmt' || e.name === 'gpu.byte_perm')) out[e.name] = (out[e.name] ?? 0) + 1;
+      });
+      return out;
+    };
+    // Each code's expression names its half's two lookups (nvcc computes them once per half).
+    expect(intrinsics('f4e2m1', true)).toEqual({ 'gpu.prmt': 64, 'gpu.byte_perm': 128 });
+    expect(intrinsics('f4e1m2', true)).toEqual({ 'gpu.prmt': 64, 'gpu.byte_perm': 128 });
+    expect(intrinsics('f6e3m2', true)).toEqual({});
+    expect(intrinsics('f4e2m1', false)).toEqual({});
+  });
 });
 
 describe('the GEMV with several rows per thread', () => {

@@ -325,6 +325,23 @@ export const gpuCases: readonly GpuCase[] = [
     set: { W, N: 1000 },
     seed: 29,
   })),
+  // 4-bit minifloats to f32 in a product sum over codes unpacked from shared words (as in the GEMV with
+  // several rows per thread), which CUDA takes by byte lookups: rows times distinct powers of two, so
+  // that every sum is exact and compared bit for bit (as i32), every code at every place of its word.
+  ...['f4e2m1', 'f4e1m2', 'f4e3m0'].map((W) => ({
+    name: `lookup_casts_${W}`,
+    source: `kernel lookup_casts<W: dtype = f4e2m1>(w: W[32, N], y: i32[N]) grid(cdiv(N, 64)) threads(32) {
+      let sw = shared<W>[32, 64];
+      copy_async sw[0 :+ 32, 0 :+ 64] <- w[0 :+ 32, block.x * 64 :+ 64];
+      wait_async(0);
+      sync;
+      let v = cast<f32>(load sw[0 :+ 32, 0 :+ 64] @ (local(8, 1) * spatial(4, 8) * local(1, 8)));
+      let a = view<f32>((iota<i32>[32](0) % 8 + 124) << 23);
+      store y[block.x * 64 :+ 64] = view<i32>(sum(unsqueeze(a, 1) * v, axis=0));
+    }`,
+    set: { W, N: 130 },
+    seed: 31,
+  })),
   // Casts of codes with a constant added or taken off, which the GPU lowering folds into the
   // conversion's own subtraction where every result is exact (u8 - 300 in f32, i4 + 3 in f16, u8 - 200
   // in bf16) and leaves as two operations where not (u8 - 300 in bf16: not every result is a bf16).

@@ -552,6 +552,19 @@ static inline int tb_hmul2(int a, int b) {
   uint16_t hi = tb_host::f16FromFloat(tb_host::f16ToFloat(uint16_t(unsigned(a) >> 16)) * tb_host::f16ToFloat(uint16_t(unsigned(b) >> 16)));
   return int(lo | (uint32_t(hi) << 16));
 }
+// prmt.b32 (default mode): byte n is byte s_n & 7 of b:a (a's bytes 0..3, b's 4..7), s_n the selector's
+// nibble n, or that byte's top bit replicated where s_n's bit 3 is set.
+static inline int tb_prmt(int a, int b, int s) {
+  uint64_t v = uint64_t(uint32_t(b)) << 32 | uint32_t(a);
+  uint32_t r = 0;
+  for (int n = 0; n < 4; n++) {
+    unsigned sel = (unsigned(s) >> (4 * n)) & 15;
+    uint32_t byte = uint32_t(v >> (8 * (sel & 7))) & 0xff;
+    if (sel & 8) byte = byte & 0x80 ? 0xff : 0;
+    r |= byte << (8 * n);
+  }
+  return int(r);
+}
 static inline int tb_pack_bf16x2(float lo, float hi) {
   return int(tb_host::bf16FromFloat(lo) | (uint32_t(tb_host::bf16FromFloat(hi)) << 16));
 }
