@@ -32,6 +32,14 @@ static __device__ __forceinline__ int tb_bfma2(int a, int b, int c) {
   asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
   return d;
 }
+// prmt.b32: byte n of the result is byte s_n & 7 of the eight of b:a (a's bytes 0..3, b's 4..7), s_n
+// the selector's nibble n; where s_n's bit 3 is set, that byte's top bit in all eight (the default
+// mode, which CUDA's __byte_perm does not document: it masks its selectors to their low three bits).
+static __device__ __forceinline__ int tb_prmt(int a, int b, int s) {
+  int d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(s));
+  return d;
+}
 // Two f32 values rounded to bf16 (to nearest even) as one word of bf16 codes, the first in the low half.
 static __device__ __forceinline__ int tb_pack_bf16x2(float lo, float hi) {
   int d;
