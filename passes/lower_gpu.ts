@@ -1060,8 +1060,8 @@ class GpuLowerer extends LowererBase {
     const subtrahend = 2 ** 23 + (from.kind === 'int' ? -lo : 0) + biased.bias;
     if (subtrahend < 0 || subtrahend > 2 ** 24) return null;
     this.lazy.delete(biased.cast);
-    const held = this.scalars.has(src) || this.lazy.has(src) ? undefined : this.tiles.get(src);
-    const fields = held && sameShape(held.shape, probe.shape) && layoutEquals(held.layout, probe.layout) ? this.codeFields.get(held.array) : undefined;
+    const held = this.heldLike(src, probe);
+    const fields = held && this.codeFields.get(held.array);
     const x = this.elementOperand(src, probe);
     this.biasedCodes.set(id, { codes: x, from: from.name, bias: biased.bias, fields });
     return (j) => this.cast(from.name, probe.dtype, x(j), biased.bias);
@@ -1125,15 +1125,13 @@ class GpuLowerer extends LowererBase {
   castByLookup(src: ValueId, from: string, to: string, probe: RTile): ((j: number) => Expr | undefined) | null {
     const t = parseDType(from);
     if (!this.features.bytePermute || t.kind !== 'float' || t.bits !== 4 || t.specials !== 'finite' || heldOf(to) !== 'f32' || to === 'bool') return null;
-    const held = this.scalars.has(src) || this.lazy.has(src) ? undefined : this.tiles.get(src);
-    if (!held || !sameShape(held.shape, probe.shape) || !layoutEquals(held.layout, probe.layout)) return null;
+    const held = this.heldLike(src, probe);
+    if (!held) return null;
     const [fields, words] = [this.codeFields.get(held.array), this.codeWords.get(held.array)];
     if (!fields || !words) return null;
     // The f32 bits of each magnitude's value: 0 below bit 16, a positive top byte, and each negative
     // code's bits the positive one's with the sign bit set.
-    const f = new Float32Array(1);
-    const u = new Uint32Array(f.buffer);
-    const bitsOf = (c: number): number => ((f[0] = castElement(from, to, c)), u[0]!);
+    const bitsOf = (c: number): number => codeOf('f32', castElement(from, to, c));
     const values = Array.from({ length: 8 }, (_, c) => bitsOf(c));
     if (values.some((v, c) => (v & 0xffff) !== 0 || v >>> 31 !== 0 || bitsOf(c | 8) !== (v | 0x80000000) >>> 0)) return null;
     const table = (byte: number): [Expr, Expr] => {
@@ -1141,14 +1139,15 @@ class GpuLowerer extends LowererBase {
       return [i32(b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)), i32(b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24))];
     };
     const [top, second] = [table(3), table(2)];
-    // Codes per 16-bit half of a word.
+    // Codes per 16-bit half of a word (numbered 2 word + half).
+    const halfOf = (fd: CodeField): number => fd.word * 2 + (fd.shift >> 4);
     const count = new Map<number, number>();
-    for (const fd of fields) if (fd && (fd.shift & 3) === 0) count.set(fd.word * 2 + (fd.shift >> 4), (count.get(fd.word * 2 + (fd.shift >> 4)) ?? 0) + 1);
+    for (const fd of fields) if (fd && (fd.shift & 3) === 0) count.set(halfOf(fd), (count.get(halfOf(fd)) ?? 0) + 1);
     if (![...count.values()].some((n) => n >= 3)) return null;
     const perm = (name: 'gpu.byte_perm' | 'gpu.prmt', a: Expr, b: Expr, s: Expr): Expr => ({ k: 'intrinsic', name, type: 'i32', args: [a, b, s] });
     return (j) => {
       const fd = fields[j];
-      if (!fd || (fd.shift & 3) !== 0 || (count.get(fd.word * 2 + (fd.shift >> 4)) ?? 0) < 3) return undefined;
+      if (!fd || (fd.shift & 3) !== 0 || (count.get(halfOf(fd)) ?? 0) < 3) return undefined;
       const word: Expr = { k: 'aget', array: words, index: i32(fd.word) };
       const half = fd.shift >= 16 ? op('i32.shr_u', word, i32(16)) : word;
       const q = (fd.shift >> 2) & 3;
@@ -1181,6 +1180,15 @@ class GpuLowerer extends LowererBase {
       for (const m of members) out.set(m.element, { byte: m.byte, members });
     }
     return out;
+  }
+
+  /**
+   * The register tile that holds value `id` element for element as `probe` is laid out (its local j is
+   * the probe's local j), before elementOperand takes it: where its codeFields and codeWords apply.
+   */
+  heldLike(id: ValueId, probe: RTile): RTile | undefined {
+    const held = this.scalars.has(id) || this.lazy.has(id) ? undefined : this.tiles.get(id);
+    return held && sameShape(held.shape, probe.shape) && layoutEquals(held.layout, probe.layout) ? held : undefined;
   }
 
   /** An operand of an element-wise instruction with result `out`: a scalar, or a tile broadcast and laid out like it. */

@@ -445,6 +445,20 @@ inline uint16_t bf16FromFloat(float x) {
 
 inline float bf16ToFloat(uint16_t h) { return floatOf(uint32_t(h) << 16); }
 
+// prmt.b32 (default mode): byte n is byte s_n & 7 of b:a (a's bytes 0..3, b's 4..7), s_n the selector's
+// nibble n, or that byte's top bit replicated where s_n's bit 3 is set. (__byte_perm: bit 3 clear.)
+inline uint32_t permuteBytes(uint32_t a, uint32_t b, uint32_t s) {
+  uint64_t v = uint64_t(b) << 32 | a;
+  uint32_t r = 0;
+  for (int n = 0; n < 4; n++) {
+    uint32_t sel = (s >> (4 * n)) & 15;
+    uint32_t byte = uint32_t(v >> (8 * (sel & 7))) & 0xff;
+    if (sel & 8) byte = byte & 0x80 ? 0xff : 0;
+    r |= byte << (8 * n);
+  }
+  return r;
+}
+
 }  // namespace tb_host
 
 #define threadIdx (tb_host::threadIndex())
@@ -491,12 +505,7 @@ inline unsigned __dp4a(unsigned a, unsigned b, unsigned c) {
   return c;
 }
 // Byte n of the result: byte (s >> 4n) & 7 of the eight of y:x (x's bytes 0..3, y's 4..7).
-inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
-  uint64_t v = uint64_t(y) << 32 | x;
-  unsigned r = 0;
-  for (int n = 0; n < 4; n++) r |= unsigned((v >> (8 * ((s >> (4 * n)) & 7))) & 0xff) << (8 * n);
-  return r;
-}
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) { return tb_host::permuteBytes(x, y, s & 0x7777); }
 
 // Atomics: fibers switch only at barriers and warp instructions, so a plain read-modify-write is atomic.
 inline int atomicCAS(int* p, int compare, int value) { int old = *p; if (old == compare) *p = value; return old; }
@@ -552,19 +561,8 @@ static inline int tb_hmul2(int a, int b) {
   uint16_t hi = tb_host::f16FromFloat(tb_host::f16ToFloat(uint16_t(unsigned(a) >> 16)) * tb_host::f16ToFloat(uint16_t(unsigned(b) >> 16)));
   return int(lo | (uint32_t(hi) << 16));
 }
-// prmt.b32 (default mode): byte n is byte s_n & 7 of b:a (a's bytes 0..3, b's 4..7), s_n the selector's
-// nibble n, or that byte's top bit replicated where s_n's bit 3 is set.
-static inline int tb_prmt(int a, int b, int s) {
-  uint64_t v = uint64_t(uint32_t(b)) << 32 | uint32_t(a);
-  uint32_t r = 0;
-  for (int n = 0; n < 4; n++) {
-    unsigned sel = (unsigned(s) >> (4 * n)) & 15;
-    uint32_t byte = uint32_t(v >> (8 * (sel & 7))) & 0xff;
-    if (sel & 8) byte = byte & 0x80 ? 0xff : 0;
-    r |= byte << (8 * n);
-  }
-  return int(r);
-}
+// prmt.b32, sign-replicating selector nibbles included (permuteBytes).
+static inline int tb_prmt(int a, int b, int s) { return int(tb_host::permuteBytes(uint32_t(a), uint32_t(b), uint32_t(s))); }
 static inline int tb_pack_bf16x2(float lo, float hi) {
   return int(tb_host::bf16FromFloat(lo) | (uint32_t(tb_host::bf16FromFloat(hi)) << 16));
 }
